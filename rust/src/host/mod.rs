@@ -1,0 +1,1 @@
+//! TODO(layer): see DESIGN.md

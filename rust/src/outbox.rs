@@ -1,0 +1,214 @@
+//! Per-connection bounded outbound queue: the single writer's inbox.
+//!
+//! Everything a connection sends (replies, pushes, fastlane broadcasts) is pushed here by any
+//! thread; the connection's writer task drains *all* pending frames at once and writes them
+//! with one flush, so a burst of broadcasts costs one `send()` rather than one per frame.
+//! The queue is bounded in frames and bytes; overflowing it applies the slow-consumer policy:
+//! the outbox closes with [`CloseReason::SlowConsumer`] and the frames are dropped, so memory
+//! stays bounded however slowly the client reads.
+
+use crate::wire::Frame;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use tokio::sync::Notify;
+
+/// Why an outbox was closed; the writer turns it into a WebSocket close frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CloseReason {
+    /// The queue limit was hit: the client does not read fast enough.
+    SlowConsumer,
+    /// A `"disconnect"` broadcast on the socket id topic (PROTOCOL.md 4.9), close 1001.
+    Disconnect,
+    /// Endpoint drain during shutdown, close 1012.
+    Drain,
+    /// The connection is gone (reader ended); nothing more will be written.
+    Gone,
+}
+
+/// Why a push was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PushError {
+    /// The outbox was already closed; the frame was dropped.
+    Closed(CloseReason),
+    /// This push overflowed the limits; the outbox is now closed as a slow consumer.
+    Overflow,
+}
+
+#[derive(Debug)]
+struct State {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    closed: Option<CloseReason>,
+}
+
+/// A bounded multi-producer, single-consumer frame queue with wake-up.
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    notify: Notify,
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+impl Outbox {
+    /// A queue that holds at most `max_frames` frames and `max_bytes` bytes of frame bodies.
+    pub fn new(max_frames: usize, max_bytes: usize) -> Outbox {
+        Outbox {
+            state: Mutex::new(State {
+                frames: VecDeque::new(),
+                bytes: 0,
+                closed: None,
+            }),
+            notify: Notify::new(),
+            max_frames: max_frames.max(1),
+            max_bytes: max_bytes.max(1),
+        }
+    }
+
+    /// Queues a frame. Never blocks. On overflow the outbox closes as a slow consumer and
+    /// drops its pending frames (their memory is released at once).
+    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
+        let mut st = self.state.lock();
+        if let Some(reason) = st.closed {
+            return Err(PushError::Closed(reason));
+        }
+        if st.frames.len() >= self.max_frames || st.bytes + frame.len() > self.max_bytes {
+            st.closed = Some(CloseReason::SlowConsumer);
+            st.frames = VecDeque::new();
+            st.bytes = 0;
+            drop(st);
+            self.notify.notify_one();
+            return Err(PushError::Overflow);
+        }
+        let was_empty = st.frames.is_empty();
+        st.bytes += frame.len();
+        st.frames.push_back(frame);
+        drop(st);
+        // The writer drains everything each time it wakes, so only the first frame of a
+        // batch needs to wake it.
+        if was_empty {
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Closes the outbox. Frames already queued are still handed to the writer (so a
+    /// `phx_close` queued before a drain is delivered); later pushes are refused. The first
+    /// reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        let mut st = self.state.lock();
+        if st.closed.is_none() {
+            st.closed = Some(reason);
+        }
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// The close reason, if closed.
+    pub fn closed(&self) -> Option<CloseReason> {
+        self.state.lock().closed
+    }
+
+    /// Number of frames waiting.
+    pub fn len(&self) -> usize {
+        self.state.lock().frames.len()
+    }
+
+    /// True when no frame is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until frames are pending or the outbox is closed, then moves every pending frame
+    /// into `out` (appending). Returns the close reason once closed; frames queued before the
+    /// close are returned first. Only the connection's writer task calls this.
+    pub async fn drain_into(&self, out: &mut Vec<Frame>) -> Option<CloseReason> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut st = self.state.lock();
+                if !st.frames.is_empty() {
+                    out.extend(st.frames.drain(..));
+                    st.bytes = 0;
+                    return None;
+                }
+                if let Some(reason) = st.closed {
+                    return Some(reason);
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn text(s: &'static str) -> Frame {
+        Frame::Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[tokio::test]
+    async fn drains_everything_pending_in_order() {
+        let ob = Outbox::new(10, 1000);
+        ob.push(text("a")).unwrap();
+        ob.push(text("b")).unwrap();
+        let mut out = vec![];
+        assert_eq!(ob.drain_into(&mut out).await, None);
+        assert_eq!(out, vec![text("a"), text("b")]);
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_as_slow_consumer_and_frees_frames() {
+        let ob = Outbox::new(2, 1000);
+        ob.push(text("a")).unwrap();
+        ob.push(text("b")).unwrap();
+        assert_eq!(ob.push(text("c")), Err(PushError::Overflow));
+        assert_eq!(ob.len(), 0);
+        assert_eq!(
+            ob.push(text("d")),
+            Err(PushError::Closed(CloseReason::SlowConsumer))
+        );
+        let mut out = vec![];
+        assert_eq!(
+            ob.drain_into(&mut out).await,
+            Some(CloseReason::SlowConsumer)
+        );
+        assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn byte_limit_counts_frame_bodies() {
+        let ob = Outbox::new(100, 3);
+        ob.push(text("ab")).unwrap();
+        assert_eq!(ob.push(text("cd")), Err(PushError::Overflow));
+    }
+
+    #[tokio::test]
+    async fn frames_queued_before_close_are_delivered_first() {
+        let ob = Outbox::new(10, 1000);
+        ob.push(text("last words")).unwrap();
+        ob.close(CloseReason::Drain);
+        ob.close(CloseReason::Disconnect);
+        let mut out = vec![];
+        assert_eq!(ob.drain_into(&mut out).await, None);
+        assert_eq!(out, vec![text("last words")]);
+        assert_eq!(ob.drain_into(&mut out).await, Some(CloseReason::Drain));
+    }
+
+    #[tokio::test]
+    async fn writer_wakes_on_push_from_another_thread() {
+        let ob = std::sync::Arc::new(Outbox::new(10, 1000));
+        let ob2 = ob.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            ob2.push(text("x")).unwrap();
+        });
+        let mut out = vec![];
+        ob.drain_into(&mut out).await;
+        assert_eq!(out, vec![text("x")]);
+        t.join().unwrap();
+    }
+}
