@@ -51,20 +51,13 @@ impl Changes {
     pub fn into_diffs(self) -> Vec<Diff> {
         let mut per_topic: Vec<(Arc<str>, Vec<Change>, Vec<Change>)> = Vec::new();
         let mut index: HashMap<Arc<str>, usize> = HashMap::new();
-        let mut slot = |topic: &Arc<str>| {
-            *index.entry(topic.clone()).or_insert_with(|| {
-                per_topic.push((topic.clone(), Vec::new(), Vec::new()));
+        let tagged = (self.joins.into_iter().map(|c| (true, c)))
+            .chain(self.leaves.into_iter().map(|c| (false, c)));
+        for (is_join, c) in tagged {
+            let i = *index.entry(c.topic.clone()).or_insert_with(|| {
+                per_topic.push((c.topic.clone(), Vec::new(), Vec::new()));
                 per_topic.len() - 1
-            })
-        };
-        let mut placed = Vec::with_capacity(self.joins.len() + self.leaves.len());
-        for c in self.joins {
-            placed.push((slot(&c.topic), true, c));
-        }
-        for c in self.leaves {
-            placed.push((slot(&c.topic), false, c));
-        }
-        for (i, is_join, c) in placed {
+            });
             if let Some((_, joins, leaves)) = per_topic.get_mut(i) {
                 if is_join {
                     joins.push(c)
