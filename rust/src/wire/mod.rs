@@ -5,6 +5,13 @@
 //! encoded [`Frame`] is a refcounted buffer that every subscriber of a broadcast shares.
 //! Malformed input is a [`WireError`], never a panic.
 
+mod binary;
+mod json;
+mod vsn;
+
+#[cfg(test)]
+mod tests;
+
 use bytes::Bytes;
 use std::borrow::Cow;
 
@@ -17,7 +24,9 @@ pub struct Ref(Bytes);
 impl Ref {
     /// A ref holding the JSON string `s` (what the JS client always sends).
     pub fn from_text(s: &str) -> Ref {
-        todo!("json-encode s as a JSON string: {s}")
+        let mut out = Vec::with_capacity(s.len() + 2);
+        json::push_str(&mut out, s);
+        Ref(Bytes::from(out))
     }
 
     /// Wraps raw JSON text of a non-null JSON value. The caller guarantees it is valid JSON.
@@ -32,8 +41,12 @@ impl Ref {
 
     /// The value as text: the unescaped contents of a JSON string, otherwise the raw JSON
     /// text. Used for binary frames, whose fields are plain UTF-8.
+    ///
+    /// A JSON string that cannot become Rust text (a lone surrogate such as `"\ud800"`) and
+    /// bytes that are not UTF-8 (only possible through [`Ref::from_json_unchecked`]) come back
+    /// as the lossy raw text rather than an error: the caller only needs a label to echo.
     pub fn to_text(&self) -> Cow<'_, str> {
-        todo!()
+        json::ref_text(&self.0)
     }
 }
 
@@ -61,7 +74,10 @@ impl Payload {
     /// True when this is JSON whose first non-whitespace byte is `{`. Pushes and broadcasts
     /// require object payloads in V2 (PROTOCOL.md 2.2).
     pub fn is_json_object(&self) -> bool {
-        todo!()
+        match self {
+            Payload::Json(raw) => json::first_non_ws(raw) == Some(b'{'),
+            Payload::Binary(_) => false,
+        }
     }
 }
 
@@ -114,8 +130,15 @@ pub const SERIALIZER_COUNT: usize = 2;
 impl Serializer {
     /// Picks the serializer for a `vsn` query value: `None` → V1; `1.0.x` → V1; `2.0.x` → V2;
     /// anything else (`2.1.0`, `3.0.0`, `abc`) → `None`, which the endpoint answers with 403.
+    ///
+    /// Mirrors Phoenix's `Version.parse/1` + `Version.match?/2` against the requirements
+    /// `~> 1.0.0` and `~> 2.0.0`: `vsn` must be a full semantic version `MAJOR.MINOR.PATCH`
+    /// with optional `-pre` and `+build` parts, so `"2.0"`, `" 2.0.0"` or `"v2.0.0"` are
+    /// refused. `~> 2.0.0` means `>= 2.0.0 and < 2.1.0`, hence `"2.0.7"` and `"2.0.1-rc.1"`
+    /// are V2 while `"2.0.0-rc"` (a pre-release sorts *before* `2.0.0`) is refused.
+    /// Build metadata is ignored (`"2.0.0+abc"` is V2).
     pub fn negotiate(vsn: Option<&str>) -> Option<Serializer> {
-        todo!("{vsn:?}")
+        vsn::negotiate(vsn)
     }
 
     /// Dense index in `0..SERIALIZER_COUNT`.
@@ -129,14 +152,31 @@ impl Serializer {
     /// Decodes a client text frame. V2: an array of at least five elements (extra ignored);
     /// V1: an object with `topic`, `event`, `payload`, `ref` (and optional `join_ref`).
     /// `topic` and `event` must be JSON strings.
+    ///
+    /// `payload`, `join_ref` and `ref` keep the exact JSON text of their values (JSON `null`
+    /// refs become `None`); the payload is not parsed beyond finding where it ends. Errors:
+    /// [`WireError::InvalidJson`] (syntax, invalid UTF-8, nesting over 128 levels in the
+    /// frame's own structure), [`WireError::NotAnArray`] / [`WireError::NotAnObject`],
+    /// [`WireError::MissingKey`] (V1), [`WireError::NotAString`].
     pub fn decode_text(self, text: &[u8]) -> Result<Message, WireError> {
-        todo!("{}", text.len())
+        match self {
+            Serializer::V1Json => json::decode_v1(text),
+            Serializer::V2Json => json::decode_v2(text),
+        }
     }
 
     /// Decodes a client binary frame (V2 kind 0 push only, PROTOCOL.md 2.3). V1 has no binary
     /// form and returns [`WireError::BinaryUnsupported`].
+    ///
+    /// `join_ref` and `ref` become JSON-string [`Ref`]s (`Ref::from_text`), as if the client
+    /// had sent them in a text frame; an empty `join_ref` (length 0) is `None`. Errors:
+    /// [`WireError::BinaryKind`], [`WireError::BinaryTruncated`] (header or lengths overrun
+    /// the frame), [`WireError::InvalidUtf8`] (a field is not UTF-8).
     pub fn decode_binary(self, data: &[u8]) -> Result<Message, WireError> {
-        todo!("{}", data.len())
+        match self {
+            Serializer::V1Json => Err(WireError::BinaryUnsupported),
+            Serializer::V2Json => binary::decode_push(data),
+        }
     }
 
     /// Encodes a server message that is not a reply: a push (`ref` None), `phx_close` /
@@ -152,7 +192,25 @@ impl Serializer {
         event: &str,
         payload: &Payload,
     ) -> Result<Frame, WireError> {
-        todo!("{join_ref:?}{:?}{topic}{event}{payload:?}", r#ref)
+        match (self, payload) {
+            (Serializer::V1Json, Payload::Binary(_)) => Err(WireError::BinaryUnsupported),
+            (Serializer::V2Json, Payload::Binary(bytes)) => {
+                if join_ref.is_none() && r#ref.is_none() {
+                    binary::encode_broadcast(topic, event, bytes)
+                } else {
+                    binary::encode_push(join_ref, topic, event, bytes)
+                }
+            }
+            (Serializer::V1Json, Payload::Json(raw)) => {
+                json::encode_v1(r#ref, topic, event, json::Body::Raw(raw))
+            }
+            (Serializer::V2Json, Payload::Json(raw)) => {
+                if !payload.is_json_object() {
+                    return Err(WireError::PayloadNotObject);
+                }
+                json::encode_v2(join_ref, r#ref, topic, event, json::Body::Raw(raw))
+            }
+        }
     }
 
     /// Encodes a `phx_reply` with `{"status": status, "response": response}`. The response
@@ -165,9 +223,27 @@ impl Serializer {
         status: &str,
         response: &Payload,
     ) -> Result<Frame, WireError> {
-        todo!("{join_ref:?}{:?}{topic}{status}{response:?}", r#ref)
+        match (self, response) {
+            (Serializer::V1Json, Payload::Binary(_)) => Err(WireError::BinaryUnsupported),
+            (Serializer::V2Json, Payload::Binary(bytes)) => {
+                binary::encode_reply(join_ref, r#ref, topic, status, bytes)
+            }
+            (Serializer::V1Json, Payload::Json(raw)) => {
+                json::encode_v1(r#ref, topic, REPLY_EVENT, json::Body::Reply(status, raw))
+            }
+            (Serializer::V2Json, Payload::Json(raw)) => json::encode_v2(
+                join_ref,
+                r#ref,
+                topic,
+                REPLY_EVENT,
+                json::Body::Reply(status, raw),
+            ),
+        }
     }
 }
+
+/// The event name of every reply frame.
+const REPLY_EVENT: &str = "phx_reply";
 
 /// Why a frame could not be decoded or encoded.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
