@@ -279,10 +279,7 @@ impl Presence {
     }
 
     fn shard_index(&self, topic: &str) -> usize {
-        // Same function as `crate::topic::shard_of` (xxh3 of the topic bytes), inlined until
-        // that branch lands.
-        let n = self.shards.len().max(1) as u64;
-        usize::try_from(xxhash_rust::xxh3::xxh3_64(topic.as_bytes()) % n).unwrap_or(0)
+        crate::topic::shard_of(topic, self.shards.len())
     }
 
     fn lock_shard(&self, i: usize) -> parking_lot::MutexGuard<'_, State> {
