@@ -128,6 +128,13 @@ impl Session {
         self.live.load(Ordering::Acquire)
     }
 
+    /// Topic entries held, live or ended-but-not-yet-swept (tests check that refused joins
+    /// keep no state).
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
+        self.channels.len()
+    }
+
     /// The connection ended: every channel terminates with `reason` (running `terminate`,
     /// untracking its presences, unsubscribing), and no frame is written for them any more.
     /// Returns when all have finished, or after `2 × request_timeout` + 100 ms (a handler

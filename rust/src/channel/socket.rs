@@ -4,7 +4,7 @@ use super::hub::Hub;
 use super::instance::{Cmd, Instance, Phase};
 use crate::host::{Assigns, HandlerError};
 use crate::presence::{Meta, PresenceError};
-use crate::pubsub::{Broadcast, Delivery, PublishError, Subscription};
+use crate::pubsub::{Broadcast, Delivery, PublishError, SubscriberId, Subscription};
 use crate::wire::{Frame, Payload, Ref, WireError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -63,9 +63,9 @@ pub struct Socket {
     assigns: Assigns,
     socket_id: Option<String>,
     transport: &'static str,
-    /// The fastlane subscription to the channel topic; `None` while joining and after the
-    /// channel ended.
-    pub(crate) subscription: Option<Subscription>,
+    /// Id of the fastlane subscription to the channel topic (for `broadcast_from`); `None`
+    /// while joining.
+    pub(crate) fastlane_id: Option<SubscriberId>,
     external: HashMap<String, Subscription>,
     /// `ref` of the message being handled (for `socket_ref`).
     pub(crate) current_ref: Option<Ref>,
@@ -100,7 +100,7 @@ impl Socket {
             assigns,
             socket_id,
             transport,
-            subscription: None,
+            fastlane_id: None,
             external: HashMap::new(),
             current_ref: None,
             joined: false,
@@ -197,8 +197,8 @@ impl Socket {
 
     pub(crate) fn publish_now(&self, from_self: bool, b: Broadcast) -> Result<(), SocketError> {
         let pubsub = self.inst.hub.pubsub();
-        match (from_self, &self.subscription) {
-            (true, Some(sub)) => pubsub.broadcast_from(sub.id(), b)?,
+        match (from_self, self.fastlane_id) {
+            (true, Some(id)) => pubsub.broadcast_from(id, b)?,
             _ => pubsub.broadcast(b)?,
         };
         Ok(())
@@ -245,7 +245,7 @@ impl Socket {
 
     /// Drops every subscription (the channel ended).
     pub(crate) fn unsubscribe_all(&mut self) {
-        self.subscription = None;
+        self.inst.unsubscribe();
         self.external.clear();
     }
 
