@@ -206,7 +206,7 @@ impl ChannelTask {
             let weak = Arc::downgrade(&inst);
             Some(Arc::new(move |b: &Arc<crate::pubsub::Broadcast>| {
                 if let Some(inst) = weak.upgrade() {
-                    drop(inst.deliver(Cmd::Out(Arc::clone(b))));
+                    let _ = inst.deliver(Cmd::Out(Arc::clone(b)));
                 }
             }))
         };

@@ -39,6 +39,18 @@ pub(crate) enum Cmd {
     Out(Arc<Broadcast>),
 }
 
+/// What became of a command handed to an instance.
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum Delivery {
+    /// In the inbox; the task will handle it.
+    Queued,
+    /// The instance no longer takes commands (it ended); here is the command back.
+    Refused(Cmd),
+    /// The inbox was full: the command is dropped and the channel crashed.
+    Overflowed,
+}
+
 /// Where an instance is in its life.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
@@ -272,30 +284,26 @@ impl Instance {
             .ok()
     }
 
-    /// Hands `cmd` to the task. Gives it back when the instance no longer takes messages
-    /// (the caller then treats the topic as not joined). A full inbox crashes the channel:
-    /// the command is dropped and `None` returned, because the instance did take
-    /// responsibility.
-    #[must_use]
-    pub(crate) fn deliver(&self, cmd: Cmd) -> Option<Cmd> {
+    /// Hands `cmd` to the task. A full inbox crashes the channel (the command is dropped).
+    pub(crate) fn deliver(&self, cmd: Cmd) -> Delivery {
         let mut life = self.life.lock();
         if !life.phase.routable() {
-            return Some(cmd);
+            return Delivery::Refused(cmd);
         }
         match self.tx.try_send(cmd) {
-            Ok(()) => None,
+            Ok(()) => Delivery::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
                     "channel inbox full, crashing the channel");
                 self.crash_locked(&mut life, StopRequest::Overflow);
                 drop(life);
                 self.unsubscribe();
-                None
+                Delivery::Overflowed
             }
             Err(mpsc::error::TrySendError::Closed(cmd)) => {
                 // The task is gone without ending its phase (aborted): nothing to write.
                 self.set_phase(&mut life, Phase::Dead);
-                Some(cmd)
+                Delivery::Refused(cmd)
             }
         }
     }

@@ -4,7 +4,7 @@
 use super::Mount;
 use super::channel_task::{self, ChannelTask};
 use super::hub::Hub;
-use super::instance::{Cmd, Instance, close_frame};
+use super::instance::{Cmd, Delivery, Instance, close_frame};
 use super::socket::Socket;
 use crate::host::{Connected, TerminateReason};
 use crate::outbox::Outbox;
@@ -111,10 +111,10 @@ impl Session {
                     return;
                 }
                 match entry.inst.deliver(Cmd::In(msg)) {
-                    None => return,
+                    Delivery::Queued | Delivery::Overflowed => return,
                     // The instance ended just now: the topic is no longer joined.
-                    Some(Cmd::In(msg)) => msg,
-                    Some(_) => return,
+                    Delivery::Refused(Cmd::In(msg)) => msg,
+                    Delivery::Refused(_) => return,
                 }
             }
             _ => msg,

@@ -1,10 +1,10 @@
 //! What a handler sees of its channel: the Phoenix `%Phoenix.Socket{}` inside a channel.
 
 use super::hub::Hub;
-use super::instance::{Cmd, Instance, Phase};
+use super::instance::{Cmd, Delivery, Instance};
 use crate::host::{Assigns, HandlerError};
 use crate::presence::{Meta, PresenceError};
-use crate::pubsub::{Broadcast, Delivery, PublishError, SubscriberId, Subscription};
+use crate::pubsub::{self, Broadcast, PublishError, SubscriberId, Subscription};
 use crate::wire::{Frame, Payload, Ref, WireError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -227,14 +227,14 @@ impl Socket {
             if let Some(inst) = weak.upgrade() {
                 // Given back only when the channel is ending: dropped like a send to a
                 // dead process.
-                drop(inst.deliver(Cmd::External(Arc::clone(b))));
+                let _ = inst.deliver(Cmd::External(Arc::clone(b)));
             }
         });
         let sub = self
             .inst
             .hub
             .pubsub()
-            .subscribe(topic, Delivery::Mailbox(mailbox));
+            .subscribe(topic, pubsub::Delivery::Mailbox(mailbox));
         self.external.insert(topic.to_owned(), sub);
     }
 
@@ -301,10 +301,10 @@ impl Socket {
 /// `try_send` into the own inbox from inside the channel.
 fn deliver_internal(inst: &Instance, cmd: Cmd) -> Result<(), SocketError> {
     match inst.deliver(cmd) {
+        Delivery::Queued => Ok(()),
         // Dropped because the channel is ending: like a send to a dead pid, not an error.
-        Some(_) => Ok(()),
-        None if inst.phase() == Phase::Dead => Err(SocketError::QueueFull),
-        None => Ok(()),
+        Delivery::Refused(_) => Ok(()),
+        Delivery::Overflowed => Err(SocketError::QueueFull),
     }
 }
 

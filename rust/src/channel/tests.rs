@@ -58,6 +58,13 @@ impl Channel for Fixture {
                 }
             }
             "joinreply" => return Ok(JoinOutcome::Ok(text(&json!({"welcome": true})))),
+            "joinpush" => {
+                socket.push("in_join", text(&json!({"n": 1})))?;
+                socket.broadcast("in_join_b", text(&json!({"n": 2})))?;
+                if params.get("refuse").is_some() {
+                    return Ok(JoinOutcome::Error(text(&json!({"reason": "no"}))));
+                }
+            }
             "room" | "roomi" => {
                 let user = params.get("user").cloned().unwrap_or(Value::Null);
                 socket.send_info(json!({"after_join": user}))?;
@@ -114,6 +121,20 @@ impl Channel for Fixture {
                 });
                 Outcome::NoReply
             }
+            "binary_event" => {
+                let Payload::Binary(b) = payload else {
+                    return Err(HandlerError::new("binary_event needs a binary payload"));
+                };
+                socket.push("binary_event", Payload::Binary(Bytes::from_static(&[0, 1])))?;
+                let mut out = b.to_vec();
+                out.extend_from_slice(&[3, 4]);
+                Outcome::ok(Payload::Binary(Bytes::from(out)))
+            }
+            "subscribe" => {
+                let topic = json_of(&payload)["topic"].as_str().unwrap_or("").to_owned();
+                socket.subscribe(&topic);
+                ok()
+            }
             "away" => {
                 let key = socket.assigns()["key"].as_str().unwrap_or("").to_owned();
                 let mut meta = serde_json::Map::new();
@@ -126,8 +147,14 @@ impl Channel for Fixture {
     }
 
     async fn handle_info(&self, info: Info, socket: &mut Socket) -> Result<Outcome, HandlerError> {
-        let Info::Message(v) = info else {
-            return Ok(Outcome::NoReply);
+        let v = match info {
+            Info::Message(v) => v,
+            Info::Broadcast(b) => {
+                let relayed =
+                    json!({"from": b.topic, "event": b.event, "payload": json_of(&b.payload)});
+                socket.push("relayed", text(&relayed))?;
+                return Ok(Outcome::NoReply);
+            }
         };
         if let Some(user) = v.get("after_join") {
             socket.broadcast("user_entered", text(&json!({ "user": user })))?;
@@ -200,6 +227,7 @@ fn world(config: MountConfig) -> World {
         "panicjoin:*",
         "slowjoin:*",
         "joinreply:*",
+        "joinpush:*",
         "presence:*",
     ] {
         routes.add(p, plain.clone());
@@ -1183,4 +1211,180 @@ async fn v1_session_frames_have_no_join_ref() {
         c.next().await,
         json!({"event": "phx_reply", "payload": {"response": "str", "status": "ok"}, "ref": "3", "topic": "room:v1"})
     );
+}
+
+#[tokio::test]
+async fn binary_payloads_round_trip_as_binary_frames() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    c.join_room("1", "room:bin").await;
+    c.send(Message {
+        join_ref: None,
+        r#ref: Some(r("2")),
+        topic: "room:bin".into(),
+        event: "binary_event".into(),
+        payload: Payload::Binary(Bytes::from_static(&[1, 2])),
+    });
+    let s = Serializer::V2Json;
+    let push = s
+        .encode_message(
+            Some(&r("1")),
+            None,
+            "room:bin",
+            "binary_event",
+            &Payload::Binary(Bytes::from_static(&[0, 1])),
+        )
+        .expect("encodable");
+    let reply = s
+        .encode_reply(
+            Some(&r("1")),
+            Some(&r("2")),
+            "room:bin",
+            "ok",
+            &Payload::Binary(Bytes::from_static(&[1, 2, 3, 4])),
+        )
+        .expect("encodable");
+    // Scenario 46: kind-0 push then kind-1 reply, both tagged with the stored join_ref.
+    assert_eq!(c.next().await, decode(&push));
+    assert_eq!(c.next().await, decode(&reply));
+    // Scenario 47: a binary broadcast is a kind-2 frame.
+    w.hub
+        .broadcast(
+            "room:bin",
+            "bb",
+            Payload::Binary(Bytes::from_static(&[9, 9])),
+        )
+        .expect("broadcast accepted");
+    let kind2 = s
+        .encode_message(
+            None,
+            None,
+            "room:bin",
+            "bb",
+            &Payload::Binary(Bytes::from_static(&[9, 9])),
+        )
+        .expect("encodable");
+    assert_eq!(c.next().await, decode(&kind2));
+}
+
+#[tokio::test]
+async fn external_subscription_delivers_broadcasts_to_handle_info() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    c.join_room("1", "room:ext").await;
+    c.send(msg(
+        Some("1"),
+        Some("2"),
+        "room:ext",
+        "subscribe",
+        json!({"topic": "news"}),
+    ));
+    assert_eq!(
+        c.next().await,
+        reply(Some("1"), Some("2"), "room:ext", "ok", json!({}))
+    );
+    w.hub
+        .broadcast("news", "headline", text(&json!({"t": 1})))
+        .expect("broadcast accepted");
+    assert_eq!(
+        c.next().await,
+        json!(["1", null, "room:ext", "relayed", {"from": "news", "event": "headline", "payload": {"t": 1}}])
+    );
+    // The subscription ends with the channel.
+    c.send(msg(
+        Some("1"),
+        Some("3"),
+        "room:ext",
+        "phx_leave",
+        json!({}),
+    ));
+    c.take(3).await;
+    assert_eq!(w.hub.pubsub().subscriber_count("news"), 0);
+}
+
+#[tokio::test]
+async fn duplicate_join_while_the_first_join_is_pending() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    c.join("1", "slowjoin:d", json!({"ms": 300}));
+    // The client timed out: it leaves J1 and joins again as J2 (scenario 22).
+    c.send(msg(
+        Some("1"),
+        Some("2"),
+        "slowjoin:d",
+        "phx_leave",
+        json!({}),
+    ));
+    c.join("3", "slowjoin:d", json!({"ms": 10}));
+    assert_eq!(
+        c.next().await,
+        reply(Some("3"), Some("3"), "slowjoin:d", "ok", json!({}))
+    );
+    assert_eq!(c.next().await, close("1", "slowjoin:d"));
+    c.quiet().await;
+    assert_eq!(c.session.channel_count(), 1);
+    assert_eq!(w.hub.channel_count("slowjoin:d"), 1);
+    assert!(w.terminations().is_empty());
+}
+
+#[tokio::test]
+async fn close_during_a_join_terminates_the_channel_once_joined() {
+    let w = world(MountConfig::default());
+    let c = w.connect(Serializer::V2Json);
+    let mut c = c;
+    c.join("1", "slowjoin:c", json!({"ms": 100}));
+    let Conn { session, .. } = c;
+    tokio::time::timeout(WAIT, session.close(TerminateReason::Disconnected))
+        .await
+        .expect("close finishes");
+    assert_eq!(
+        w.terminations(),
+        vec![(
+            "slowjoin:c".to_owned(),
+            Some("1".to_owned()),
+            TerminateReason::Disconnected
+        )]
+    );
+    assert_eq!(w.hub.channel_count("slowjoin:c"), 0);
+    assert_eq!(w.hub.pubsub().subscriber_count("slowjoin:c"), 0);
+}
+
+#[tokio::test]
+async fn pushes_and_broadcasts_from_join_are_deferred_until_after_the_reply() {
+    let w = world(MountConfig::default());
+    let mut a = w.connect(Serializer::V2Json);
+    let mut b = w.connect(Serializer::V2Json);
+    b.join("1", "joinpush:1", json!({}));
+    b.take(3).await;
+    a.join("5", "joinpush:1", json!({}));
+    assert_eq!(
+        a.next().await,
+        reply(Some("5"), Some("5"), "joinpush:1", "ok", json!({}))
+    );
+    assert_eq!(
+        a.next().await,
+        json!(["5", null, "joinpush:1", "in_join", {"n": 1}])
+    );
+    assert_eq!(
+        a.next().await,
+        json!([null, null, "joinpush:1", "in_join_b", {"n": 2}])
+    );
+    assert_eq!(
+        b.next().await,
+        json!([null, null, "joinpush:1", "in_join_b", {"n": 2}])
+    );
+    // A refused join performs none of them.
+    a.join("6", "joinpush:2", json!({"refuse": true}));
+    assert_eq!(
+        a.next().await,
+        reply(
+            Some("6"),
+            Some("6"),
+            "joinpush:2",
+            "error",
+            json!({"reason": "no"})
+        )
+    );
+    a.quiet().await;
+    b.quiet().await;
 }
