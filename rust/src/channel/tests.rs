@@ -1388,3 +1388,41 @@ async fn pushes_and_broadcasts_from_join_are_deferred_until_after_the_reply() {
     a.quiet().await;
     b.quiet().await;
 }
+
+#[tokio::test]
+async fn dropping_a_session_stops_its_channels_in_the_background() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    c.join_room("1", "room:drop").await;
+    drop(c);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w.terminations().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        w.terminations(),
+        vec![(
+            "room:drop".to_owned(),
+            Some("1".to_owned()),
+            TerminateReason::Closed
+        )]
+    );
+    assert_eq!(w.hub.channel_count("room:drop"), 0);
+}
+
+#[tokio::test]
+async fn hub_disconnect_is_a_disconnect_broadcast_on_the_socket_id_topic() {
+    let w = world(MountConfig::default());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let _sub = w.hub.pubsub().subscribe(
+        "user_sockets:42",
+        crate::pubsub::Delivery::Mailbox(Arc::new(move |b| sink.lock().push(b.event.clone()))),
+    );
+    let delivered = w
+        .hub
+        .disconnect("user_sockets:42")
+        .expect("broadcast accepted");
+    assert_eq!(delivered.local, 1);
+    assert_eq!(*seen.lock(), vec!["disconnect".to_owned()]);
+}
