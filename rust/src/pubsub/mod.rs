@@ -128,7 +128,10 @@ pub enum PublishError {
 /// the lock is released. A mailbox may therefore subscribe, drop subscriptions or publish,
 /// even on the same topic. Such a mailbox may still receive the broadcast being published
 /// after it unsubscribed from inside another mailbox callback of the same publish (delivery
-/// is at-most-once and racy with unsubscription, as in Phoenix).
+/// is at-most-once and racy with unsubscription, as in Phoenix). A mailbox that publishes
+/// synchronously from its callback re-enters dispatch before the outer broadcast reached the
+/// mailboxes after it, so those see the nested broadcast first; mailboxes that forward into a
+/// queue (the intended use) do not have this effect.
 pub struct PubSub {
     shards: Box<[Shard]>,
     broker: Arc<dyn Broker>,
