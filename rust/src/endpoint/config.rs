@@ -178,7 +178,8 @@ impl SocketMount {
 
     /// Allowed origins (default: no check). See [`CheckOrigin::Allow`] for the entry forms.
     pub fn check_origin<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
-        self.transport.check_origin = CheckOrigin::Allow(origins.into_iter().map(Into::into).collect());
+        self.transport.check_origin =
+            CheckOrigin::Allow(origins.into_iter().map(Into::into).collect());
         self
     }
 

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{OpCode, Data as OpData};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::{self as ws, Message as WsMessage};
 use tracing::{debug, warn};
 
@@ -189,7 +189,10 @@ fn read_error(e: ws::Error) -> ReadEnd {
     }
 }
 
-async fn write_loop<S>(sink: &mut SplitSink<WebSocketStream<S>, WsMessage>, outbox: &Outbox) -> WriteEnd
+async fn write_loop<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    outbox: &Outbox,
+) -> WriteEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

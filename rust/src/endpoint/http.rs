@@ -88,7 +88,10 @@ fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
 /// Decodes the `base64url.bearer.phx.<token>` subprotocol, if offered (PROTOCOL.md 1.4). The
 /// token is standard base64 (`btoa`) with the padding stripped; padding is tolerated.
 pub(crate) fn auth_token(offered: &[&str]) -> Result<Option<String>, Rejection> {
-    let Some(encoded) = offered.iter().find_map(|p| p.strip_prefix(AUTH_TOKEN_PREFIX)) else {
+    let Some(encoded) = offered
+        .iter()
+        .find_map(|p| p.strip_prefix(AUTH_TOKEN_PREFIX))
+    else {
         return Ok(None);
     };
     let bytes = STANDARD_NO_PAD_INDIFFERENT
@@ -100,7 +103,9 @@ pub(crate) fn auth_token(offered: &[&str]) -> Result<Option<String>, Rejection> 
 }
 
 /// The serializer for the `vsn` param; absent means 1.0.0, a non-string is refused.
-pub(crate) fn serializer(params: &serde_json::Map<String, serde_json::Value>) -> Result<Serializer, Rejection> {
+pub(crate) fn serializer(
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Serializer, Rejection> {
     let vsn = match params.get("vsn") {
         None => None,
         Some(serde_json::Value::String(s)) => Some(s.as_str()),
@@ -248,9 +253,12 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
             let config = WebSocketConfig::default()
                 .max_frame_size(Some(st.transport.max_frame_size))
                 .max_message_size(Some(st.transport.max_frame_size));
-            let ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                    .await;
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
             serve(st, ws, outbox, serializer, connected).await;
             drop(registered);
         }
@@ -277,10 +285,10 @@ async fn serve<S>(
         st.hub.pubsub().subscribe(
             id,
             Delivery::Mailbox(Arc::new(move |b| {
-                if b.event == "disconnect" {
-                    if let Some(outbox) = target.upgrade() {
-                        outbox.close(CloseReason::Disconnect);
-                    }
+                if b.event == "disconnect"
+                    && let Some(outbox) = target.upgrade()
+                {
+                    outbox.close(CloseReason::Disconnect);
                 }
             })),
         )
@@ -330,7 +338,10 @@ mod tests {
             header::SEC_WEBSOCKET_PROTOCOL,
             HeaderValue::from_static("phoenix, base64url.bearer.phx.eA"),
         );
-        h.append(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("x"));
+        h.append(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("x"),
+        );
         assert_eq!(
             offered_subprotocols(&h),
             vec!["phoenix", "base64url.bearer.phx.eA", "x"]
@@ -357,7 +368,10 @@ mod tests {
             header::CONNECTION,
             HeaderValue::from_static("keep-alive, Upgrade"),
         );
-        h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         assert_eq!(websocket_key(&h), Err(Rejection::NotWebSocket));
         h.insert(
             header::SEC_WEBSOCKET_KEY,

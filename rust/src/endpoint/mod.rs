@@ -31,9 +31,9 @@ pub mod params;
 mod registry;
 
 pub use config::{
-    CheckOrigin, DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE,
-    INVALID_UTF8_CLOSE_CODE, MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE,
-    SocketMount, TOO_BIG_CLOSE_CODE, TransportConfig,
+    CheckOrigin, DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
+    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, SocketMount,
+    TOO_BIG_CLOSE_CODE, TransportConfig,
 };
 
 use crate::channel::Hub;
@@ -194,10 +194,9 @@ impl EndpointBuilder {
         }
         let host_routes = self.router;
         // axum reports overlapping routes by panicking; turn that into an error.
-        let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            app.merge(host_routes)
-        }))
-        .map_err(|panic| EndpointError::RouteConflict(panic_text(&panic)))?;
+        let app =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || app.merge(host_routes)))
+                .map_err(|panic| EndpointError::RouteConflict(panic_text(&panic)))?;
 
         let listener = tokio::net::TcpListener::bind(self.addr)
             .await
@@ -266,7 +265,9 @@ pub enum EndpointError {
         source: std::io::Error,
     },
     /// A socket mount path that is not `/name[/more]`.
-    #[error("invalid socket mount path {0:?} (must start with `/`, not end with `/`, no `{{}}?#*`)")]
+    #[error(
+        "invalid socket mount path {0:?} (must start with `/`, not end with `/`, no `{{}}?#*`)"
+    )]
     MountPath(String),
     /// Two socket mounts with the same path.
     #[error("socket mount path {0:?} is used twice")]

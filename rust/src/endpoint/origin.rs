@@ -47,10 +47,10 @@ fn parse(origin: &str) -> Option<Parts> {
 }
 
 fn allowed_by(entry: &Parts, origin: &Parts) -> bool {
-    if let Some(scheme) = &entry.scheme {
-        if origin.scheme.as_deref() != Some(scheme.as_str()) {
-            return false;
-        }
+    if let Some(scheme) = &entry.scheme
+        && origin.scheme.as_deref() != Some(scheme.as_str())
+    {
+        return false;
     }
     let host_ok = match entry.host.strip_prefix("*.") {
         Some(domain) => origin

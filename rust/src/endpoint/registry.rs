@@ -95,7 +95,9 @@ mod tests {
     #[tokio::test]
     async fn drain_refuses_new_connections_and_waits_for_the_live_ones() {
         let conns = Arc::new(Connections::default());
-        let a = conns.register(Arc::new(Outbox::new(1, 1))).expect("not draining");
+        let a = conns
+            .register(Arc::new(Outbox::new(1, 1)))
+            .expect("not draining");
         assert_eq!(conns.len(), 1);
         let snapshot = conns.begin_drain();
         assert_eq!(snapshot.len(), 1);

@@ -46,7 +46,8 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize, outbox: Outbox) -> Har
     let config = WebSocketConfig::default()
         .max_frame_size(Some(cfg.max_frame_size))
         .max_message_size(Some(cfg.max_frame_size));
-    let server_ws = WebSocketStream::from_raw_socket(a, ws::protocol::Role::Server, Some(config)).await;
+    let server_ws =
+        WebSocketStream::from_raw_socket(a, ws::protocol::Role::Server, Some(config)).await;
     let client = WebSocketStream::from_raw_socket(b, ws::protocol::Role::Client, None).await;
     let outbox = Arc::new(outbox);
     let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
@@ -56,7 +57,14 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize, outbox: Outbox) -> Har
     };
     let server_outbox = outbox.clone();
     let server = tokio::spawn(async move {
-        run(server_ws, &mut recorder, &server_outbox, Serializer::V2Json, &cfg).await
+        run(
+            server_ws,
+            &mut recorder,
+            &server_outbox,
+            Serializer::V2Json,
+            &cfg,
+        )
+        .await
     });
     Harness {
         client,
@@ -86,7 +94,9 @@ async fn close_code(client: &mut WebSocketStream<DuplexStream>) -> (Option<u16>,
         }
         None
     };
-    let code = tokio::time::timeout(LIMIT, read).await.expect("server closes in time");
+    let code = tokio::time::timeout(LIMIT, read)
+        .await
+        .expect("server closes in time");
     (code, before)
 }
 
@@ -111,14 +121,22 @@ async fn text_frames_are_decoded_and_handled_in_order() {
             .expect("open")
             .expect("frame");
         let expected = format!(r#""{r}""#);
-        assert!(reply.to_text().expect("text").contains(&expected), "{reply:?}");
+        assert!(
+            reply.to_text().expect("text").contains(&expected),
+            "{reply:?}"
+        );
     }
     h.client.close(None).await.expect("close");
     let refs: Vec<String> = h
         .seen
         .lock()
         .iter()
-        .map(|m| m.r#ref.as_ref().map(|r| r.to_text().into_owned()).unwrap_or_default())
+        .map(|m| {
+            m.r#ref
+                .as_ref()
+                .map(|r| r.to_text().into_owned())
+                .unwrap_or_default()
+        })
         .collect();
     assert_eq!(refs, ["1", "2"]);
     assert_eq!(reason(h).await, TerminateReason::Closed);
@@ -137,8 +155,14 @@ async fn binary_push_frames_are_decoded() {
 #[tokio::test]
 async fn malformed_json_closes_with_1011() {
     let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
-    h.client.send(WsMessage::text("not json")).await.expect("send");
-    assert_eq!(close_code(&mut h.client).await.0, Some(MALFORMED_CLOSE_CODE));
+    h.client
+        .send(WsMessage::text("not json"))
+        .await
+        .expect("send");
+    assert_eq!(
+        close_code(&mut h.client).await.0,
+        Some(MALFORMED_CLOSE_CODE)
+    );
     assert!(h.seen.lock().is_empty());
     assert_eq!(reason(h).await, TerminateReason::Closed);
 }
@@ -150,7 +174,10 @@ async fn wrong_binary_kind_closes_with_1011() {
         .send(WsMessage::binary(vec![1u8, 0, 0, 0, 0]))
         .await
         .expect("send");
-    assert_eq!(close_code(&mut h.client).await.0, Some(MALFORMED_CLOSE_CODE));
+    assert_eq!(
+        close_code(&mut h.client).await.0,
+        Some(MALFORMED_CLOSE_CODE)
+    );
 }
 
 #[tokio::test]
@@ -162,7 +189,10 @@ async fn invalid_utf8_text_closes_with_1007() {
         true,
     );
     h.client.send(WsMessage::Frame(raw)).await.expect("send");
-    assert_eq!(close_code(&mut h.client).await.0, Some(INVALID_UTF8_CLOSE_CODE));
+    assert_eq!(
+        close_code(&mut h.client).await.0,
+        Some(INVALID_UTF8_CLOSE_CODE)
+    );
     assert_eq!(reason(h).await, TerminateReason::Closed);
 }
 
@@ -173,7 +203,10 @@ async fn oversize_frame_closes_with_1009() {
         ..fast_cfg()
     };
     let mut h = harness(cfg, 64 * 1024, Outbox::new(16, 1 << 20)).await;
-    let big = format!(r#"[null,"1","room:a","echo",{{"x":"{}"}}]"#, "a".repeat(4096));
+    let big = format!(
+        r#"[null,"1","room:a","echo",{{"x":"{}"}}]"#,
+        "a".repeat(4096)
+    );
     h.client.send(WsMessage::text(big)).await.expect("send");
     assert_eq!(close_code(&mut h.client).await.0, Some(TOO_BIG_CLOSE_CODE));
     assert!(h.seen.lock().is_empty());
@@ -191,7 +224,10 @@ async fn idle_connection_is_closed_and_any_frame_counts_as_activity() {
     // Pings every 100 ms keep it open past the idle timeout.
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        h.client.send(WsMessage::Ping(Bytes::new())).await.expect("ping");
+        h.client
+            .send(WsMessage::Ping(Bytes::new()))
+            .await
+            .expect("ping");
     }
     let (code, _) = close_code(&mut h.client).await;
     assert_eq!(code, Some(IDLE_CLOSE_CODE));
@@ -223,7 +259,10 @@ async fn drain_closes_with_1012() {
 async fn a_client_that_never_reads_is_closed_as_slow_consumer() {
     // A 4 KiB pipe that nobody reads: the writer blocks, the outbox overflows.
     let h = harness(fast_cfg(), 4096, Outbox::new(64, 64 * 1024)).await;
-    let frame = Frame::Text(Bytes::from(format!(r#"[null,null,"t","e",{{"x":"{}"}}]"#, "y".repeat(1000))));
+    let frame = Frame::Text(Bytes::from(format!(
+        r#"[null,null,"t","e",{{"x":"{}"}}]"#,
+        "y".repeat(1000)
+    )));
     let mut overflowed = false;
     for _ in 0..10_000 {
         if h.outbox.push(frame.clone()).is_err() {
