@@ -8,8 +8,7 @@ use std::time::Duration;
 use switchboard::wire::{Payload, Ref, Serializer};
 
 /// A ~100-byte object payload, the size of a typical chat message.
-const PAYLOAD: &str =
-    r#"{"body":"hello everyone, this is a typical chat line","user":"alice","ts":1718000000123,"id":"m-0042"}"#;
+const PAYLOAD: &str = r#"{"body":"hello everyone, this is a typical chat line","user":"alice","ts":1718000000123,"id":"m-0042"}"#;
 
 fn decode(c: &mut Criterion) {
     let v2 = format!(r#"["6","23","room:lobby","new_msg",{PAYLOAD}]"#);

@@ -1,1 +1,448 @@
-//! TODO(layer): see DESIGN.md
+//! The tokio endpoint (DESIGN layer 6): an HTTP server whose socket mounts serve the Phoenix
+//! WebSocket transport at `<mount>/websocket`, sharing one [`Hub`] (PubSub, Presence).
+//!
+//! ```no_run
+//! # use switchboard::endpoint::{Endpoint, SocketMount};
+//! # use switchboard::host::AcceptAll;
+//! # async fn run() -> Result<(), switchboard::endpoint::EndpointError> {
+//! let endpoint = Endpoint::builder()
+//!     .bind(([127, 0, 0, 1], 4000))
+//!     .socket("/socket", SocketMount::new().connect(AcceptAll).max_channels(100))
+//!     .route(axum::Router::new().route("/", axum::routing::get(|| async { "hello" })))
+//!     .start()
+//!     .await?;
+//! println!("listening on {}", endpoint.local_addr());
+//! endpoint.hub().broadcast("room:lobby", "new_msg", switchboard::wire::Payload::empty_object()).ok();
+//! endpoint.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! What a connection goes through: the handshake ([`http`]: method, `check_origin`, auth
+//! token, `vsn`, connect callback → 101 or an HTTP error status), then the transport
+//! ([`connection`]: reader → [`Session`](crate::channel::Session), outbox → writer, idle
+//! timeout, frame limit, slow-consumer policy), then the close code that says why it ended
+//! (see the `*_CLOSE_CODE` constants).
+
+mod config;
+mod connection;
+mod http;
+mod origin;
+pub mod params;
+mod registry;
+
+pub use config::{
+    CheckOrigin, DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
+    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, SocketMount,
+    TOO_BIG_CLOSE_CODE, TransportConfig,
+};
+
+use crate::channel::Hub;
+use crate::outbox::CloseReason;
+use crate::pubsub::{Broadcast, Delivery, Subscription};
+use axum::Router;
+use axum::routing::any;
+use http::MountState;
+use registry::Connections;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// Entry point: [`Endpoint::builder`].
+#[derive(Debug)]
+pub struct Endpoint;
+
+impl Endpoint {
+    /// A builder with the defaults documented on each setter.
+    pub fn builder() -> EndpointBuilder {
+        EndpointBuilder::default()
+    }
+}
+
+/// How a drain closes connections (Phoenix `drainer` options). Defaults as Phoenix: batches
+/// of 10 000 connections every 2 000 ms, within 30 000 ms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrainConfig {
+    /// Connections closed at once (close 1012).
+    pub batch_size: usize,
+    /// Pause between two batches, so clients do not all reconnect at the same instant.
+    pub batch_interval: Duration,
+    /// Total time a drain may take, waiting for channels to terminate included; connections
+    /// still open afterwards are reported in [`DrainReport::remaining`].
+    pub timeout: Duration,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            batch_size: 10_000,
+            batch_interval: Duration::from_millis(2_000),
+            timeout: Duration::from_millis(30_000),
+        }
+    }
+}
+
+/// Builds and starts an endpoint.
+#[derive(Debug)]
+pub struct EndpointBuilder {
+    addr: SocketAddr,
+    hub: Option<Arc<Hub>>,
+    node: String,
+    shards: usize,
+    mounts: Vec<(String, SocketMount)>,
+    router: Router,
+    drain: DrainConfig,
+}
+
+impl Default for EndpointBuilder {
+    fn default() -> Self {
+        EndpointBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            hub: None,
+            node: "switchboard@localhost".to_owned(),
+            shards: 0,
+            mounts: Vec::new(),
+            router: Router::new(),
+            drain: DrainConfig::default(),
+        }
+    }
+}
+
+impl EndpointBuilder {
+    /// Address to listen on (default `127.0.0.1:0`: loopback, any free port; read the port
+    /// back with [`RunningEndpoint::local_addr`]).
+    pub fn bind(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// Uses an existing hub (e.g. one the host's own routes already hold) instead of creating
+    /// one from [`node`](Self::node) and [`shards`](Self::shards).
+    pub fn hub(mut self, hub: Arc<Hub>) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// This node's name for presence (default `"switchboard@localhost"`); ignored with
+    /// [`hub`](Self::hub).
+    pub fn node(mut self, name: impl Into<String>) -> Self {
+        self.node = name.into();
+        self
+    }
+
+    /// PubSub and presence shards (default 0 = one per available core); ignored with
+    /// [`hub`](Self::hub).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Mounts a socket at `path` (e.g. `"/socket"`); its WebSocket transport is served at
+    /// `<path>/websocket`. `path` must start with `/`, must not end with `/` and must not
+    /// contain `{`, `}` or `?`; every mount needs its own path.
+    pub fn socket(mut self, path: impl Into<String>, mount: SocketMount) -> Self {
+        self.mounts.push((path.into(), mount));
+        self
+    }
+
+    /// Adds the host's own routes (pages, health checks, control routes); merged with the
+    /// socket routes, so their paths must not overlap.
+    pub fn route(mut self, router: Router) -> Self {
+        self.router = self.router.merge(router);
+        self
+    }
+
+    /// Drain batching and timeout (default [`DrainConfig::default`]).
+    pub fn drain(mut self, drain: DrainConfig) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// Binds the listener and starts serving on the current tokio runtime.
+    ///
+    /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
+    /// paths, [`EndpointError::RouteConflict`] when host routes overlap a socket route,
+    /// [`EndpointError::Bind`] when the address cannot be bound.
+    pub async fn start(self) -> Result<RunningEndpoint, EndpointError> {
+        let hub = self
+            .hub
+            .unwrap_or_else(|| Hub::new(&self.node, self.shards));
+        let conns = Arc::new(Connections::default());
+        let mut app = Router::new();
+        let mut paths: Vec<String> = Vec::new();
+        for (path, mount) in self.mounts {
+            validate_mount_path(&path)?;
+            if paths.contains(&path) {
+                return Err(EndpointError::DuplicateMount(path));
+            }
+            let (channel_mount, connect, transport) = mount.into_parts();
+            let state = Arc::new(MountState {
+                path: path.clone(),
+                mount: channel_mount,
+                connect,
+                transport,
+                hub: hub.clone(),
+                conns: conns.clone(),
+            });
+            let route = format!("{path}/websocket");
+            app = app.route(&route, any(http::websocket).with_state(state));
+            paths.push(path);
+        }
+        let host_routes = self.router;
+        // axum reports overlapping routes by panicking; turn that into an error.
+        let app =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || app.merge(host_routes)))
+                .map_err(|panic| EndpointError::RouteConflict(panic_text(&panic)))?;
+
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| EndpointError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| EndpointError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        info!(addr = %local_addr, mounts = ?paths, "endpoint listening");
+        Ok(RunningEndpoint {
+            inner: Arc::new(Running {
+                local_addr,
+                hub,
+                conns,
+                drain: self.drain,
+                stop: parking_lot::Mutex::new(Some(stop_tx)),
+                server: tokio::sync::Mutex::new(Some(server)),
+            }),
+        })
+    }
+}
+
+fn validate_mount_path(path: &str) -> Result<(), EndpointError> {
+    let ok = path.starts_with('/')
+        && path.len() > 1
+        && !path.ends_with('/')
+        && !path.contains(['{', '}', '?', '#', '*']);
+    if ok {
+        Ok(())
+    } else {
+        Err(EndpointError::MountPath(path.to_owned()))
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "overlapping routes".to_owned())
+}
+
+/// Why an endpoint could not start or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The listen address could not be bound (in use, no permission, ...).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// A socket mount path that is not `/name[/more]`.
+    #[error(
+        "invalid socket mount path {0:?} (must start with `/`, not end with `/`, no `{{}}?#*`)"
+    )]
+    MountPath(String),
+    /// Two socket mounts with the same path.
+    #[error("socket mount path {0:?} is used twice")]
+    DuplicateMount(String),
+    /// Host routes overlap a socket route or each other.
+    #[error("conflicting routes: {0}")]
+    RouteConflict(String),
+    /// The HTTP server failed while running.
+    #[error("server error: {0}")]
+    Server(String),
+}
+
+/// Outcome of [`RunningEndpoint::drain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Connections that were asked to close (1012).
+    pub closed: usize,
+    /// Connections still open when the drain timeout passed (0 when all finished).
+    pub remaining: usize,
+}
+
+#[derive(Debug)]
+struct Running {
+    local_addr: SocketAddr,
+    hub: Arc<Hub>,
+    conns: Arc<Connections>,
+    drain: DrainConfig,
+    stop: parking_lot::Mutex<Option<oneshot::Sender<()>>>,
+    server: tokio::sync::Mutex<Option<JoinHandle<std::io::Result<()>>>>,
+}
+
+/// A started endpoint. Cheap to clone; every clone controls the same server.
+#[derive(Clone, Debug)]
+pub struct RunningEndpoint {
+    inner: Arc<Running>,
+}
+
+impl RunningEndpoint {
+    /// The address actually bound (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The shared hub: `broadcast`, `local_broadcast`, `disconnect(socket_id)` (close 1001),
+    /// `presence()`, `channel_count(topic)`.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    /// Live WebSocket connections.
+    pub fn connection_count(&self) -> usize {
+        self.inner.conns.len()
+    }
+
+    /// A host-side subscription to `topic`: every broadcast on it (from any publisher,
+    /// including other nodes through the broker) arrives in the returned receiver.
+    /// `capacity` (at least 1) bounds how many undelivered broadcasts it holds; when full,
+    /// newer broadcasts are dropped and counted in [`HostSubscription::dropped`], so a host
+    /// that stops reading cannot grow memory. Dropping it unsubscribes.
+    pub fn subscribe(&self, topic: &str, capacity: usize) -> HostSubscription {
+        let (tx, rx) = mpsc::channel::<Arc<Broadcast>>(capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        let subscription = self.inner.hub.pubsub().subscribe(
+            topic,
+            Delivery::Mailbox(Arc::new(move |b| {
+                if tx.try_send(b.clone()).is_err() {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })),
+        );
+        HostSubscription {
+            rx,
+            dropped,
+            subscription,
+        }
+    }
+
+    /// Stops accepting WebSocket connections (new upgrades get 503) and closes every live
+    /// one with 1012, in batches ([`DrainConfig`]); their channels terminate with
+    /// [`TerminateReason::Drain`](crate::host::TerminateReason::Drain). Returns when all
+    /// connections finished or the drain timeout passed. HTTP routes keep being served;
+    /// idempotent.
+    pub async fn drain(&self) -> DrainReport {
+        let cfg = &self.inner.drain;
+        let deadline = Instant::now() + cfg.timeout;
+        let outboxes = self.inner.conns.begin_drain();
+        info!(connections = outboxes.len(), "draining");
+        for (i, batch) in outboxes.chunks(cfg.batch_size.max(1)).enumerate() {
+            if i > 0 {
+                let next = (Instant::now() + cfg.batch_interval).min(deadline);
+                tokio::time::sleep_until(next).await;
+            }
+            for outbox in batch {
+                outbox.close(CloseReason::Drain);
+            }
+        }
+        self.inner.conns.wait_empty(deadline).await;
+        let report = DrainReport {
+            closed: outboxes.len(),
+            remaining: self.inner.conns.len(),
+        };
+        if report.remaining > 0 {
+            warn!(remaining = report.remaining, "drain timed out");
+        } else {
+            info!(closed = report.closed, "drained");
+        }
+        report
+    }
+
+    /// Drains, then stops the HTTP server (in-flight requests get up to the drain timeout)
+    /// and waits for it. Later calls return at once.
+    pub async fn shutdown(&self) -> Result<DrainReport, EndpointError> {
+        let report = self.drain().await;
+        if let Some(stop) = self.inner.stop.lock().take() {
+            let _ = stop.send(());
+        }
+        let mut server = self.inner.server.lock().await;
+        if let Some(mut task) = server.take() {
+            match tokio::time::timeout(self.inner.drain.timeout, &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return Err(EndpointError::Server(e.to_string())),
+                Ok(Err(e)) => return Err(EndpointError::Server(e.to_string())),
+                Err(_) => {
+                    warn!("HTTP server did not stop in time; aborting it");
+                    task.abort();
+                }
+            }
+        }
+        info!("endpoint stopped");
+        Ok(report)
+    }
+}
+
+/// A host-side subscription from [`RunningEndpoint::subscribe`].
+#[derive(Debug)]
+pub struct HostSubscription {
+    rx: mpsc::Receiver<Arc<Broadcast>>,
+    dropped: Arc<AtomicU64>,
+    subscription: Subscription,
+}
+
+impl HostSubscription {
+    /// The next broadcast, waiting for one.
+    pub async fn recv(&mut self) -> Option<Arc<Broadcast>> {
+        self.rx.recv().await
+    }
+
+    /// The next broadcast if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Broadcast>> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Broadcasts dropped because the receiver was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The subscribed topic.
+    pub fn topic(&self) -> &str {
+        self.subscription.topic()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_validated() {
+        for bad in ["", "/", "socket", "/socket/", "/ws/{tenant}", "/a?b"] {
+            assert!(validate_mount_path(bad).is_err(), "{bad:?}");
+        }
+        for good in ["/socket", "/api/socket", "/limited"] {
+            assert!(validate_mount_path(good).is_ok(), "{good:?}");
+        }
+    }
+}

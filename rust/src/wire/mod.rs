@@ -184,6 +184,13 @@ impl Serializer {
     /// kind-0 frame (push; the ref is not carried) or kind-2 frame (broadcast, when join_ref
     /// and ref are both None). Errors: binary under V1, a binary field over 255 bytes, or a
     /// non-object JSON payload under V2.
+    ///
+    /// Text frames are `[join_ref, ref, topic, event, payload]` (V2) or
+    /// `{"event":..,"payload":..,"ref":..,"topic":..}` (V1, which never carries `join_ref`);
+    /// the payload bytes are copied in verbatim, topic and event are JSON-escaped. Errors:
+    /// [`WireError::BinaryUnsupported`], [`WireError::FieldTooLong`] (binary only),
+    /// [`WireError::PayloadNotObject`] (V2 JSON only) and [`WireError::InvalidUtf8`] when a
+    /// JSON payload or ref is not UTF-8 (text frames are always valid UTF-8).
     pub fn encode_message(
         self,
         join_ref: Option<&Ref>,
@@ -214,7 +221,11 @@ impl Serializer {
     }
 
     /// Encodes a `phx_reply` with `{"status": status, "response": response}`. The response
-    /// may be any JSON value, or binary (V2 kind-1 frame).
+    /// may be any JSON value, or binary (V2 kind-1 frame, nil refs written as length 0).
+    /// Mirrors Phoenix's `%Reply{}` encoding: event `phx_reply`, `join_ref` included in V2
+    /// and dropped in V1. Errors as for [`Serializer::encode_message`], except that any JSON
+    /// response is accepted (no [`WireError::PayloadNotObject`]); `status` counts as a
+    /// binary field (255 bytes at most).
     pub fn encode_reply(
         self,
         join_ref: Option<&Ref>,

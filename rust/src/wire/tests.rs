@@ -848,3 +848,54 @@ fn deep_nesting_is_an_error_or_opaque_payload_not_a_crash() {
         Err(e) => assert!(matches!(e, WireError::InvalidJson(_)), "{e:?}"),
     }
 }
+
+/// One trigger per error variant; the exhaustive `match` makes a new variant without a
+/// trigger a compile error here.
+#[test]
+fn every_error_variant_has_a_trigger() {
+    let long = "x".repeat(256);
+    let triggers = [
+        V2.decode_text(b"[}"),
+        V2.decode_text(b"{}"),
+        V1.decode_text(b"[]"),
+        V1.decode_text(br#"{"topic":"t","event":"e","payload":{}}"#),
+        V2.decode_text(br#"[null,null,"t",1,{}]"#),
+        V1.decode_binary(b"\x00\x00\x00\x00\x00"),
+        V2.decode_binary(b"\x01\x00\x00\x00\x00"),
+        V2.decode_binary(b"\x00\x00\x00\x00"),
+        V2.decode_binary(b"\x00\x00\x00\x01\x00\xff"),
+        V2.encode_message(None, None, &long, "e", &bin(b""))
+            .map(|_| dummy()),
+        V2.encode_message(None, None, "t", "e", &json("[]"))
+            .map(|_| dummy()),
+    ];
+    let mut seen = [false; 11];
+    for result in triggers {
+        let err = result.expect_err("each trigger fails");
+        let i = match err {
+            WireError::InvalidJson(_) => 0,
+            WireError::NotAnArray => 1,
+            WireError::NotAnObject => 2,
+            WireError::MissingKey(_) => 3,
+            WireError::NotAString(_) => 4,
+            WireError::BinaryUnsupported => 5,
+            WireError::BinaryKind(_) => 6,
+            WireError::BinaryTruncated => 7,
+            WireError::InvalidUtf8(_) => 8,
+            WireError::FieldTooLong(_) => 9,
+            WireError::PayloadNotObject => 10,
+        };
+        seen[i] = true;
+    }
+    assert_eq!(seen, [true; 11]);
+}
+
+fn dummy() -> Message {
+    Message {
+        join_ref: None,
+        r#ref: None,
+        topic: String::new(),
+        event: String::new(),
+        payload: Payload::empty_object(),
+    }
+}

@@ -1,0 +1,246 @@
+//! The chat demo on the Rust host API (contract: `examples/chat/CONTRACT.md`).
+//!
+//! `npm ci && cargo run --release --example chat`, then open <http://127.0.0.1:4000/>
+//! (`PORT` overrides; `PORT=0` picks a free port). Serves the page (`examples/chat/`) and the
+//! stock phoenix client from `node_modules/phoenix`, and a socket at `/socket`:
+//!
+//! * connect needs a non-empty `user` param (else HTTP 403); the name goes into the assigns;
+//! * `room:*` is the only channel: join ok `{}`, then (through `send_info` → `handle_info`)
+//!   the user is tracked in presence with `{"online_at": <ms since epoch>}` and gets the
+//!   room's `presence_state`;
+//! * `new_msg {body}` is broadcast to the room as `new_msg {user, body}` and answered ok `{}`.
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use switchboard::endpoint::{Endpoint, SocketMount};
+use switchboard::host::{
+    Channel, Connect, ConnectInfo, Connected, HandlerError, Info, JoinOutcome, Outcome, Refused,
+    Socket,
+};
+use switchboard::wire::Payload;
+use tracing::{error, info};
+
+/// Where the page and the phoenix client live: the repo root, found from the crate's own
+/// location (so the binary works from any directory), else the working directory.
+fn repo_root() -> PathBuf {
+    let from_crate = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if from_crate.join("examples/chat/index.html").is_file() {
+        from_crate
+    } else {
+        PathBuf::from(".")
+    }
+}
+
+const PHOENIX_MJS: &str = "node_modules/phoenix/priv/static/phoenix.mjs";
+
+fn json_payload(value: &Value) -> Payload {
+    Payload::Json(Bytes::from(value.to_string()))
+}
+
+/// The connect callback: a non-empty `user` param is required (Phoenix `connect/3`
+/// returning `:error` → 403).
+struct ChatConnect;
+
+#[async_trait::async_trait]
+impl Connect for ChatConnect {
+    async fn connect(&self, info: &ConnectInfo) -> Result<Connected, Refused> {
+        let user = info
+            .params
+            .get("user")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(Refused::default)?;
+        let mut connected = Connected::default();
+        connected.assigns.insert("user".into(), json!(user));
+        Ok(connected)
+    }
+}
+
+fn user_of(socket: &Socket) -> String {
+    socket
+        .assigns()
+        .get("user")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The `room:*` channel.
+struct Room;
+
+#[async_trait::async_trait]
+impl Channel for Room {
+    async fn join(
+        &self,
+        _topic: &str,
+        _payload: Payload,
+        socket: &mut Socket,
+    ) -> Result<JoinOutcome, HandlerError> {
+        // Presence is tracked after the join reply (the Phoenix `after_join` pattern).
+        socket.send_info(json!("after_join"))?;
+        Ok(JoinOutcome::Ok(Payload::empty_object()))
+    }
+
+    async fn handle_info(&self, info: Info, socket: &mut Socket) -> Result<Outcome, HandlerError> {
+        if let Info::Message(Value::String(m)) = &info
+            && m == "after_join"
+        {
+            let online_at = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let mut meta = serde_json::Map::new();
+            meta.insert("online_at".into(), json!(online_at));
+            socket.track(&user_of(socket), meta)?;
+            socket.push("presence_state", socket.presence_list())?;
+        }
+        Ok(Outcome::NoReply)
+    }
+
+    async fn handle_in(
+        &self,
+        event: &str,
+        payload: Payload,
+        socket: &mut Socket,
+    ) -> Result<Outcome, HandlerError> {
+        if event != "new_msg" {
+            return Err(HandlerError::new(format!("unknown event {event:?}")));
+        }
+        let body = match &payload {
+            Payload::Json(raw) => serde_json::from_slice::<Value>(raw)
+                .ok()
+                .and_then(|v| v.get("body").and_then(Value::as_str).map(str::to_owned)),
+            Payload::Binary(_) => None,
+        };
+        let Some(body) = body else {
+            return Ok(Outcome::error(json_payload(
+                &json!({"reason": "body must be a string"}),
+            )));
+        };
+        let message = json!({"user": user_of(socket), "body": body});
+        socket.broadcast("new_msg", json_payload(&message))?;
+        Ok(Outcome::ok(Payload::empty_object()))
+    }
+}
+
+/// Serves one file, read on every request so edits to the page need no rebuild.
+async fn file(path: PathBuf, content_type: &'static str) -> Response {
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            bytes,
+        )
+            .into_response(),
+        Err(e) if path.ends_with("phoenix.mjs") => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{} is missing ({e}): run `npm ci` at the repository root first\n", path.display()),
+        )
+            .into_response(),
+        Err(e) => {
+            error!(path = %path.display(), error = %e, "cannot read page file");
+            (StatusCode::NOT_FOUND, "not found\n").into_response()
+        }
+    }
+}
+
+fn page_routes(root: &Path) -> Router {
+    let index = root.join("examples/chat/index.html");
+    let app = root.join("examples/chat/app.js");
+    let phoenix = root.join(PHOENIX_MJS);
+    Router::new()
+        .route(
+            "/",
+            get(move || file(index.clone(), "text/html; charset=utf-8")),
+        )
+        .route("/app.js", get(move || file(app.clone(), "text/javascript")))
+        .route(
+            "/phoenix.mjs",
+            get(move || file(phoenix.clone(), "text/javascript")),
+        )
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => match p.trim().parse() {
+            Ok(p) => p,
+            Err(_) => {
+                eprintln!("chat: PORT must be a port number, got {p:?}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => 4000,
+    };
+
+    let root = repo_root();
+    if !root.join(PHOENIX_MJS).is_file() {
+        eprintln!(
+            "chat: {} not found under {}: run `npm ci` at the repository root first \
+             (the page loads the stock phoenix client from there)",
+            PHOENIX_MJS,
+            root.display()
+        );
+    }
+
+    let started = Endpoint::builder()
+        .bind(([127, 0, 0, 1], port))
+        .node("chat@127.0.0.1")
+        .socket(
+            "/socket",
+            SocketMount::new().connect(ChatConnect).channel("room:*", Room),
+        )
+        .route(page_routes(&root))
+        .start()
+        .await;
+    let endpoint = match started {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            std::process::exit(1);
+        }
+    };
+    let addr = endpoint.local_addr();
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "LISTENING {addr}");
+    let _ = writeln!(stdout, "Chat demo on http://{addr}/");
+    let _ = stdout.flush();
+
+    wait_for_stop().await;
+    info!("stopping");
+    if let Err(e) = endpoint.shutdown().await {
+        eprintln!("chat: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Per-mount configuration: the channel routes, the connect callback and every transport limit
+//! of one socket mount (Phoenix `socket "/socket", UserSocket, websocket: [...]`).
+
+use crate::channel::{Mount, MountConfig};
+use crate::host::{AcceptAll, Channel, Connect};
+use crate::topic::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which `Origin` headers a mount accepts (Phoenix `check_origin`). A request **without** an
+/// `Origin` header is always accepted (non-browser clients send none, PROTOCOL.md 1.3); a
+/// refused origin is answered HTTP 403 with an empty body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CheckOrigin {
+    /// No check (the default here; Phoenix defaults to the endpoint host instead).
+    #[default]
+    Off,
+    /// Only these origins. Each entry is `scheme://host[:port]` (exact; the default port of
+    /// the scheme may be omitted), `//host[:port]` (any scheme), and `host` may start with
+    /// `*.` to accept every subdomain (`//*.example.com`), as in Phoenix.
+    Allow(Vec<String>),
+}
+
+/// One socket mount: where it lives, who may connect, which channels it routes and the limits
+/// of its WebSocket transport. Built with chained setters; every option has a documented
+/// default.
+///
+/// ```no_run
+/// # use switchboard::endpoint::SocketMount;
+/// # use switchboard::host::AcceptAll;
+/// let mount = SocketMount::new()
+///     .connect(AcceptAll)
+///     .max_channels(100)
+///     .idle_timeout_ms(60_000);
+/// ```
+pub struct SocketMount {
+    pub(crate) connect: Arc<dyn Connect>,
+    pub(crate) routes: Router<Arc<dyn Channel>>,
+    pub(crate) channel: MountConfig,
+    pub(crate) transport: TransportConfig,
+}
+
+/// WebSocket transport limits of one mount. Defaults in [`TransportConfig::default`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Allowed origins (default [`CheckOrigin::Off`]).
+    pub check_origin: CheckOrigin,
+    /// Decode the `base64url.bearer.phx.<token>` subprotocol into
+    /// [`ConnectInfo::auth_token`](crate::host::ConnectInfo::auth_token) (default `true`).
+    /// `Sec-WebSocket-Protocol: phoenix` is echoed whenever the client offers it, whatever
+    /// this setting, because browsers fail a handshake whose offered subprotocols were all
+    /// ignored.
+    pub auth_token: bool,
+    /// Largest accepted WebSocket frame and message, in bytes (default 8 MiB = 8 388 608).
+    /// A bigger one closes the connection with 1009 (Message Too Big), as Cowboy does.
+    pub max_frame_size: usize,
+    /// Closes a connection that sent no frame at all (data, ping, pong) for this long
+    /// (default 60 000 ms, Phoenix `timeout`). Close code [`IDLE_CLOSE_CODE`].
+    pub idle_timeout: Duration,
+    /// Outbound queue limit per connection, in frames (default 1 024). Exceeding it (or
+    /// [`outbox_max_bytes`](Self::outbox_max_bytes)) is the slow-consumer policy: pending
+    /// frames are dropped and the connection closes with [`SLOW_CONSUMER_CLOSE_CODE`].
+    pub outbox_max_frames: usize,
+    /// Outbound queue limit per connection, in bytes of frame bodies (default 8 MiB).
+    pub outbox_max_bytes: usize,
+    /// After the server sent its close frame: how long the client gets to answer the close
+    /// handshake and close TCP before the connection is dropped (default 3 000 ms). Also bounds
+    /// the writing of that close frame to a client that does not read.
+    pub close_timeout: Duration,
+}
+
+/// Close code sent when no frame arrived for [`TransportConfig::idle_timeout`]: 1001 (Going
+/// Away). Cowboy sends 1000 and Bandit 1002; we avoid 1000 because clients up to phoenix
+/// 1.8.12 do not reconnect after it (PROTOCOL.md 1.5), and 1002 would claim a protocol error.
+pub const IDLE_CLOSE_CODE: u16 = 1001;
+/// Close code of the slow-consumer policy: 1013 (Try Again Later). The client reconnects and
+/// rejoins; what it missed is lost (delivery is at-most-once, PROTOCOL.md 3.3).
+pub const SLOW_CONSUMER_CLOSE_CODE: u16 = 1013;
+/// Close code of a `"disconnect"` broadcast on the socket id (Phoenix 1.8.8+).
+pub const DISCONNECT_CLOSE_CODE: u16 = 1001;
+/// Close code of a drain (Service Restart), as Phoenix.
+pub const DRAIN_CLOSE_CODE: u16 = 1012;
+/// Close code of a frame that does not decode (malformed JSON, wrong arity, unknown binary
+/// kind): 1011, what Cowboy/Bandit send when Phoenix's socket process crashes on it (2.5).
+pub const MALFORMED_CLOSE_CODE: u16 = 1011;
+/// Close code of a text frame that is not valid UTF-8 (Invalid Frame Payload Data).
+pub const INVALID_UTF8_CLOSE_CODE: u16 = 1007;
+/// Close code of a frame or message over [`TransportConfig::max_frame_size`].
+pub const TOO_BIG_CLOSE_CODE: u16 = 1009;
+/// Close code of broken WebSocket framing (Protocol Error).
+pub const PROTOCOL_CLOSE_CODE: u16 = 1002;
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            check_origin: CheckOrigin::Off,
+            auth_token: true,
+            max_frame_size: 8 * 1024 * 1024,
+            idle_timeout: Duration::from_millis(60_000),
+            outbox_max_frames: 1024,
+            outbox_max_bytes: 8 * 1024 * 1024,
+            close_timeout: Duration::from_millis(3_000),
+        }
+    }
+}
+
+impl Default for SocketMount {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for SocketMount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketMount")
+            .field("channel", &self.channel)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketMount {
+    /// A mount that accepts every connection ([`AcceptAll`]), routes no topic, and uses the
+    /// default limits of [`MountConfig`] and [`TransportConfig`].
+    pub fn new() -> SocketMount {
+        SocketMount {
+            connect: Arc::new(AcceptAll),
+            routes: Router::default(),
+            channel: MountConfig::default(),
+            transport: TransportConfig::default(),
+        }
+    }
+
+    /// The connect callback (Phoenix `connect/3`); default [`AcceptAll`].
+    pub fn connect(mut self, connect: impl Connect) -> Self {
+        self.connect = Arc::new(connect);
+        self
+    }
+
+    /// Same as [`connect`](Self::connect) for an already shared callback.
+    pub fn connect_arc(mut self, connect: Arc<dyn Connect>) -> Self {
+        self.connect = connect;
+        self
+    }
+
+    /// Routes topics matching `pattern` (`"room:*"` prefix or an exact topic) to `handler`
+    /// (Phoenix `channel "room:*", RoomChannel`). The first matching route wins; topics
+    /// without a route are answered `{"reason":"unmatched topic"}`.
+    pub fn channel(mut self, pattern: &str, handler: impl Channel) -> Self {
+        self.routes.add(pattern, Arc::new(handler));
+        self
+    }
+
+    /// Same as [`channel`](Self::channel) for an already shared handler.
+    pub fn channel_arc(mut self, pattern: &str, handler: Arc<dyn Channel>) -> Self {
+        self.routes.add(pattern, handler);
+        self
+    }
+
+    /// Channels one connection may have joined at once (default 100, Phoenix
+    /// `max_channels_per_transport`).
+    pub fn max_channels(mut self, n: usize) -> Self {
+        self.channel.max_channels = n;
+        self
+    }
+
+    /// How long one handler call may take before its channel fails (default 10 000 ms).
+    pub fn request_timeout_ms(mut self, ms: u64) -> Self {
+        self.channel.request_timeout = Duration::from_millis(ms);
+        self
+    }
+
+    /// Replaces every channel-layer limit at once.
+    pub fn channel_config(mut self, config: MountConfig) -> Self {
+        self.channel = config;
+        self
+    }
+
+    /// Allowed origins (default: no check). See [`CheckOrigin::Allow`] for the entry forms.
+    pub fn check_origin<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
+        self.transport.check_origin =
+            CheckOrigin::Allow(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether the auth-token subprotocol is decoded (default `true`).
+    pub fn auth_token(mut self, enabled: bool) -> Self {
+        self.transport.auth_token = enabled;
+        self
+    }
+
+    /// Largest accepted frame or message in bytes (default 8 MiB); bigger → close 1009.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.transport.max_frame_size = bytes.max(1);
+        self
+    }
+
+    /// Idle timeout in milliseconds (default 60 000); see [`TransportConfig::idle_timeout`].
+    pub fn idle_timeout_ms(mut self, ms: u64) -> Self {
+        self.transport.idle_timeout = Duration::from_millis(ms.max(1));
+        self
+    }
+
+    /// Outbound queue limits per connection: frames (default 1 024) and bytes (default 8 MiB).
+    pub fn outbox_limits(mut self, max_frames: usize, max_bytes: usize) -> Self {
+        self.transport.outbox_max_frames = max_frames.max(1);
+        self.transport.outbox_max_bytes = max_bytes.max(1);
+        self
+    }
+
+    /// Close-handshake timeout in milliseconds (default 3 000).
+    pub fn close_timeout_ms(mut self, ms: u64) -> Self {
+        self.transport.close_timeout = Duration::from_millis(ms);
+        self
+    }
+
+    /// Replaces every transport limit at once.
+    pub fn transport_config(mut self, config: TransportConfig) -> Self {
+        self.transport = config;
+        self
+    }
+
+    /// Splits into the channel-layer [`Mount`] and what the transport needs.
+    pub(crate) fn into_parts(self) -> (Arc<Mount>, Arc<dyn Connect>, TransportConfig) {
+        let mount = Arc::new(Mount {
+            routes: self.routes,
+            config: self.channel,
+        });
+        (mount, self.connect, self.transport)
+    }
+}

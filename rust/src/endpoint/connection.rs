@@ -1,0 +1,288 @@
+//! One WebSocket connection after the upgrade: a reader loop (frames → decoded messages →
+//! session, idle timeout) and a writer loop (outbox → frames, one flush per batch), then the
+//! closing handshake with the close code that says why (PROTOCOL.md 1.5).
+//!
+//! Both loops run inside one task on the two halves of the socket; whichever ends first ends
+//! the connection. Nothing here touches another connection, so one bad client only ever
+//! closes itself.
+
+use super::config::{
+    DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
+    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, TOO_BIG_CLOSE_CODE,
+    TransportConfig,
+};
+use crate::host::TerminateReason;
+use crate::outbox::{CloseReason, Outbox};
+use crate::wire::{Frame, Message, Serializer};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::{self as ws, Message as WsMessage};
+use tracing::{debug, warn};
+
+/// Where decoded client messages go: the channel [`Session`](crate::channel::Session) in the
+/// endpoint. A seam so the transport can be tested on its own.
+pub(crate) trait Inbound: Send {
+    /// Handles one decoded message; must not block.
+    fn handle(&mut self, msg: Message);
+}
+
+impl Inbound for crate::channel::Session {
+    fn handle(&mut self, msg: Message) {
+        crate::channel::Session::handle(self, msg);
+    }
+}
+
+/// How often a write that has not completed checks whether its outbox was closed meanwhile
+/// (slow consumer, disconnect, drain): a client that stopped reading must not hold its
+/// connection open past the policy.
+const BLOCKED_WRITE_CHECK: Duration = Duration::from_millis(100);
+
+/// Why the reader stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadEnd {
+    /// The client sent a close frame; tungstenite queued the reply.
+    PeerClosed,
+    /// EOF or an IO error: the client is gone.
+    PeerGone,
+    /// We close with this code and reason.
+    Fail(u16, &'static str),
+}
+
+/// Why the writer stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum WriteEnd {
+    /// The outbox closed (after its pending frames were written).
+    Outbox(CloseReason),
+    /// Writing failed: the client is gone.
+    Failed,
+}
+
+/// What is left to do on the socket once both loops stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Closing {
+    /// Send a close frame with this code and reason.
+    Send(u16, &'static str),
+    /// Flush the automatic reply to the client's close frame.
+    FlushReply,
+    /// Nothing can be sent any more.
+    Nothing,
+}
+
+/// Serves one upgraded connection until it ends; returns the reason its channels terminate
+/// with. Closes `outbox` (with [`CloseReason::Gone`] unless it was already closed) so later
+/// pushes are refused.
+pub(crate) async fn run<S, H>(
+    ws: WebSocketStream<S>,
+    inbound: &mut H,
+    outbox: &Outbox,
+    serializer: Serializer,
+    cfg: &TransportConfig,
+) -> TerminateReason
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: Inbound,
+{
+    let (mut sink, mut stream) = ws.split();
+    let (closing, reason) = tokio::select! {
+        end = read_loop(&mut stream, inbound, serializer, cfg.idle_timeout) => {
+            debug!(?end, "reader ended");
+            match end {
+                ReadEnd::PeerClosed => (Closing::FlushReply, TerminateReason::Closed),
+                ReadEnd::PeerGone => (Closing::Nothing, TerminateReason::Closed),
+                ReadEnd::Fail(code, why) => (Closing::Send(code, why), TerminateReason::Closed),
+            }
+        }
+        end = write_loop(&mut sink, outbox) => {
+            debug!(?end, "writer ended");
+            match end {
+                WriteEnd::Outbox(CloseReason::SlowConsumer) => (
+                    Closing::Send(SLOW_CONSUMER_CLOSE_CODE, "slow consumer"),
+                    TerminateReason::Closed,
+                ),
+                WriteEnd::Outbox(CloseReason::Disconnect) => (
+                    Closing::Send(DISCONNECT_CLOSE_CODE, "disconnect"),
+                    TerminateReason::Disconnected,
+                ),
+                WriteEnd::Outbox(CloseReason::Drain) => (
+                    Closing::Send(DRAIN_CLOSE_CODE, "drain"),
+                    TerminateReason::Drain,
+                ),
+                WriteEnd::Outbox(CloseReason::Gone) | WriteEnd::Failed => {
+                    (Closing::Nothing, TerminateReason::Closed)
+                }
+            }
+        }
+    };
+    outbox.close(CloseReason::Gone);
+    if let Ok(ws) = stream.reunite(sink) {
+        finish(ws, closing, cfg.close_timeout).await;
+    }
+    reason
+}
+
+async fn read_loop<S, H>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    inbound: &mut H,
+    serializer: Serializer,
+    idle_timeout: Duration,
+) -> ReadEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Inbound,
+{
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = &mut idle => {
+                debug!(timeout_ms = idle_timeout.as_millis() as u64, "idle timeout");
+                return ReadEnd::Fail(IDLE_CLOSE_CODE, "idle timeout");
+            }
+        };
+        idle.as_mut().reset(Instant::now() + idle_timeout);
+        let decoded = match next {
+            None => return ReadEnd::PeerGone,
+            Some(Err(e)) => return read_error(e),
+            Some(Ok(WsMessage::Text(text))) => serializer.decode_text(text.as_bytes()),
+            Some(Ok(WsMessage::Binary(data))) => serializer.decode_binary(&data),
+            Some(Ok(WsMessage::Close(_))) => return ReadEnd::PeerClosed,
+            // Pings are answered by tungstenite; pongs and raw frames only count as activity.
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
+        };
+        match decoded {
+            Ok(msg) => inbound.handle(msg),
+            Err(e) => {
+                // Phoenix's socket process crashes on such a frame (PROTOCOL.md 2.5).
+                warn!(error = %e, "malformed frame, closing with 1011");
+                return ReadEnd::Fail(MALFORMED_CLOSE_CODE, "malformed frame");
+            }
+        }
+    }
+}
+
+fn read_error(e: ws::Error) -> ReadEnd {
+    match e {
+        ws::Error::ConnectionClosed
+        | ws::Error::AlreadyClosed
+        | ws::Error::Io(_)
+        | ws::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => ReadEnd::PeerGone,
+        ws::Error::Utf8(_) => {
+            warn!("text frame is not valid UTF-8, closing with 1007");
+            ReadEnd::Fail(INVALID_UTF8_CLOSE_CODE, "invalid UTF-8")
+        }
+        ws::Error::Capacity(e) => {
+            warn!(error = %e, "frame too big, closing with 1009");
+            ReadEnd::Fail(TOO_BIG_CLOSE_CODE, "frame too big")
+        }
+        other => {
+            warn!(error = %other, "WebSocket protocol error, closing with 1002");
+            ReadEnd::Fail(PROTOCOL_CLOSE_CODE, "protocol error")
+        }
+    }
+}
+
+async fn write_loop<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    outbox: &Outbox,
+) -> WriteEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut batch: Vec<Frame> = Vec::new();
+    loop {
+        if let Some(reason) = outbox.drain_into(&mut batch).await {
+            return WriteEnd::Outbox(reason);
+        }
+        let write = async {
+            for frame in batch.drain(..) {
+                sink.feed(to_ws(frame)).await?;
+            }
+            // One flush (one syscall in the common case) for the whole batch.
+            sink.flush().await
+        };
+        let written = tokio::select! {
+            written = write => written,
+            reason = closed_while_blocked(outbox) => return WriteEnd::Outbox(reason),
+        };
+        if written.is_err() {
+            return WriteEnd::Failed;
+        }
+        batch.clear();
+    }
+}
+
+/// Resolves once `outbox` is closed, checking every [`BLOCKED_WRITE_CHECK`]; only polled
+/// while a write is pending.
+async fn closed_while_blocked(outbox: &Outbox) -> CloseReason {
+    loop {
+        tokio::time::sleep(BLOCKED_WRITE_CHECK).await;
+        if let Some(reason) = outbox.closed() {
+            return reason;
+        }
+    }
+}
+
+/// Our frames are already encoded; a text frame goes out as a raw frame so its bytes (shared
+/// by every subscriber of a broadcast) are not re-validated as UTF-8 per connection.
+fn to_ws(frame: Frame) -> WsMessage {
+    match frame {
+        Frame::Text(bytes) => WsMessage::Frame(ws::protocol::frame::Frame::message(
+            bytes,
+            OpCode::Data(OpData::Text),
+            true,
+        )),
+        Frame::Binary(bytes) => WsMessage::Binary(bytes),
+    }
+}
+
+/// The closing handshake, bounded by `limit`: send our close frame (or flush the reply to
+/// the client's), half-close TCP, then discard input until the client closes its side.
+/// Dropping a socket with unread input makes the kernel send a reset, which can destroy our
+/// close frame before the client reads it — hence the lingering read.
+async fn finish<S>(mut ws: WebSocketStream<S>, closing: Closing, limit: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let handshake = async {
+        match closing {
+            Closing::Send(code, reason) => {
+                let frame = CloseFrame {
+                    code: code.into(),
+                    reason: reason.into(),
+                };
+                if ws.send(WsMessage::Close(Some(frame))).await.is_err() {
+                    return;
+                }
+            }
+            Closing::FlushReply => {
+                // Server role: tungstenite reports the finished handshake as an error here.
+                let _ = ws.flush().await;
+            }
+            Closing::Nothing => return,
+        }
+        let io = ws.get_mut();
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut scratch = [0u8; 4096];
+        while let Ok(n) = io.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(limit, handshake).await.is_err() {
+        debug!("close handshake timed out");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! The transport loops on an in-memory stream, with a tungstenite client on the other end
+//! and a recording stand-in for the session.
+
+use super::*;
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::io::DuplexStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Records every message and answers heartbeats like the session would.
+struct Recorder {
+    seen: Arc<parking_lot::Mutex<Vec<Message>>>,
+    outbox: Arc<Outbox>,
+}
+
+impl Inbound for Recorder {
+    fn handle(&mut self, msg: Message) {
+        if msg.event == "heartbeat" {
+            let frame = Serializer::V2Json
+                .encode_reply(
+                    None,
+                    msg.r#ref.as_ref(),
+                    "phoenix",
+                    "ok",
+                    &crate::wire::Payload::empty_object(),
+                )
+                .expect("encodes");
+            let _ = self.outbox.push(frame);
+        }
+        self.seen.lock().push(msg);
+    }
+}
+
+struct Harness {
+    client: WebSocketStream<DuplexStream>,
+    outbox: Arc<Outbox>,
+    seen: Arc<parking_lot::Mutex<Vec<Message>>>,
+    server: tokio::task::JoinHandle<TerminateReason>,
+}
+
+async fn harness(cfg: TransportConfig, pipe_bytes: usize, outbox: Outbox) -> Harness {
+    let (a, b) = tokio::io::duplex(pipe_bytes);
+    let config = WebSocketConfig::default()
+        .max_frame_size(Some(cfg.max_frame_size))
+        .max_message_size(Some(cfg.max_frame_size));
+    let server_ws =
+        WebSocketStream::from_raw_socket(a, ws::protocol::Role::Server, Some(config)).await;
+    let client = WebSocketStream::from_raw_socket(b, ws::protocol::Role::Client, None).await;
+    let outbox = Arc::new(outbox);
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let mut recorder = Recorder {
+        seen: seen.clone(),
+        outbox: outbox.clone(),
+    };
+    let server_outbox = outbox.clone();
+    let server = tokio::spawn(async move {
+        run(
+            server_ws,
+            &mut recorder,
+            &server_outbox,
+            Serializer::V2Json,
+            &cfg,
+        )
+        .await
+    });
+    Harness {
+        client,
+        outbox,
+        seen,
+        server,
+    }
+}
+
+fn fast_cfg() -> TransportConfig {
+    TransportConfig {
+        close_timeout: Duration::from_millis(500),
+        ..TransportConfig::default()
+    }
+}
+
+/// Reads until the server's close frame; returns its code and the data messages before it.
+async fn close_code(client: &mut WebSocketStream<DuplexStream>) -> (Option<u16>, Vec<WsMessage>) {
+    let mut before = Vec::new();
+    let read = async {
+        while let Some(msg) = client.next().await {
+            match msg {
+                Ok(WsMessage::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(other) => before.push(other),
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    let code = tokio::time::timeout(LIMIT, read)
+        .await
+        .expect("server closes in time");
+    (code, before)
+}
+
+async fn reason(h: Harness) -> TerminateReason {
+    tokio::time::timeout(LIMIT, h.server)
+        .await
+        .expect("server ends in time")
+        .expect("server task")
+}
+
+#[tokio::test]
+async fn text_frames_are_decoded_and_handled_in_order() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    for r in ["1", "2"] {
+        let text = format!(r#"[null,"{r}","phoenix","heartbeat",{{}}]"#);
+        h.client.send(WsMessage::text(text)).await.expect("send");
+    }
+    for r in ["1", "2"] {
+        let reply = tokio::time::timeout(LIMIT, h.client.next())
+            .await
+            .expect("reply in time")
+            .expect("open")
+            .expect("frame");
+        let expected = format!(r#""{r}""#);
+        assert!(
+            reply.to_text().expect("text").contains(&expected),
+            "{reply:?}"
+        );
+    }
+    h.client.close(None).await.expect("close");
+    let refs: Vec<String> = h
+        .seen
+        .lock()
+        .iter()
+        .map(|m| {
+            m.r#ref
+                .as_ref()
+                .map(|r| r.to_text().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(refs, ["1", "2"]);
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn binary_push_frames_are_decoded() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    // kind 0, join_ref "1", ref "2", topic "t", event "e", payload 01 02
+    let frame = vec![0u8, 1, 1, 1, 1, b'1', b'2', b't', b'e', 1, 2];
+    h.client.send(WsMessage::binary(frame)).await.expect("send");
+    h.client.close(None).await.expect("close");
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn malformed_json_closes_with_1011() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    h.client
+        .send(WsMessage::text("not json"))
+        .await
+        .expect("send");
+    assert_eq!(
+        close_code(&mut h.client).await.0,
+        Some(MALFORMED_CLOSE_CODE)
+    );
+    assert!(h.seen.lock().is_empty());
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn wrong_binary_kind_closes_with_1011() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    h.client
+        .send(WsMessage::binary(vec![1u8, 0, 0, 0, 0]))
+        .await
+        .expect("send");
+    assert_eq!(
+        close_code(&mut h.client).await.0,
+        Some(MALFORMED_CLOSE_CODE)
+    );
+}
+
+#[tokio::test]
+async fn invalid_utf8_text_closes_with_1007() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let raw = ws::protocol::frame::Frame::message(
+        Bytes::from_static(&[b'[', 0xff, 0xfe, b']']),
+        OpCode::Data(OpData::Text),
+        true,
+    );
+    h.client.send(WsMessage::Frame(raw)).await.expect("send");
+    assert_eq!(
+        close_code(&mut h.client).await.0,
+        Some(INVALID_UTF8_CLOSE_CODE)
+    );
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn oversize_frame_closes_with_1009() {
+    let cfg = TransportConfig {
+        max_frame_size: 1024,
+        ..fast_cfg()
+    };
+    let mut h = harness(cfg, 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let big = format!(
+        r#"[null,"1","room:a","echo",{{"x":"{}"}}]"#,
+        "a".repeat(4096)
+    );
+    h.client.send(WsMessage::text(big)).await.expect("send");
+    assert_eq!(close_code(&mut h.client).await.0, Some(TOO_BIG_CLOSE_CODE));
+    assert!(h.seen.lock().is_empty());
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn idle_connection_is_closed_and_any_frame_counts_as_activity() {
+    let cfg = TransportConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..fast_cfg()
+    };
+    let mut h = harness(cfg, 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let started = Instant::now();
+    // Pings every 100 ms keep it open past the idle timeout.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        h.client
+            .send(WsMessage::Ping(Bytes::new()))
+            .await
+            .expect("ping");
+    }
+    let (code, _) = close_code(&mut h.client).await;
+    assert_eq!(code, Some(IDLE_CLOSE_CODE));
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn disconnect_delivers_queued_frames_then_closes_with_1001() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let frame = Frame::Text(Bytes::from_static(br#"[null,null,"t","bye",{}]"#));
+    h.outbox.push(frame).expect("queued");
+    h.outbox.close(CloseReason::Disconnect);
+    let (code, before) = close_code(&mut h.client).await;
+    assert_eq!(code, Some(DISCONNECT_CLOSE_CODE));
+    assert_eq!(before, vec![WsMessage::text(r#"[null,null,"t","bye",{}]"#)]);
+    assert_eq!(reason(h).await, TerminateReason::Disconnected);
+}
+
+#[tokio::test]
+async fn drain_closes_with_1012() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    h.outbox.close(CloseReason::Drain);
+    assert_eq!(close_code(&mut h.client).await.0, Some(DRAIN_CLOSE_CODE));
+    assert_eq!(reason(h).await, TerminateReason::Drain);
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_as_slow_consumer() {
+    // A 4 KiB pipe that nobody reads: the writer blocks, the outbox overflows.
+    let h = harness(fast_cfg(), 4096, Outbox::new(64, 64 * 1024)).await;
+    let frame = Frame::Text(Bytes::from(format!(
+        r#"[null,null,"t","e",{{"x":"{}"}}]"#,
+        "y".repeat(1000)
+    )));
+    let mut overflowed = false;
+    for _ in 0..10_000 {
+        if h.outbox.push(frame.clone()).is_err() {
+            overflowed = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(overflowed, "outbox must refuse frames once full");
+    assert_eq!(h.outbox.closed(), Some(CloseReason::SlowConsumer));
+    // The connection ends by itself even though the client never reads.
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn client_close_is_answered() {
+    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    h.client
+        .close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        }))
+        .await
+        .expect("close");
+    // The server echoes the close; the client stream then ends.
+    let (code, _) = close_code(&mut h.client).await;
+    assert_eq!(code, Some(1000));
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}

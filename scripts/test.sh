@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every Switchboard test: the one command the README gives and .ci/run calls.
+#
+# Installs what is missing (npm packages; Debian's chromium for the browser test), then:
+# rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
+# examples, and the node:test suites (conformance, bad input, browser) against the release
+# binaries. Stops at the first failure.
+#
+# Env: CARGO_TARGET_DIR (honoured by cargo and by the node suites), SB_FIXTURE_CMD and
+# SB_CHAT_CMD (run the node suites against another host language's servers).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ -t 1 ]]; then bold=$'\e[1m'; red=$'\e[31m'; reset=$'\e[0m'; else bold=; red=; reset=; fi
+step_no=0
+step() {
+  step_no=$((step_no + 1))
+  printf '\n%s==> [%d] %s%s\n' "$bold" "$step_no" "$*" "$reset"
+}
+die() {
+  printf '%sERROR: %s%s\n' "$red" "$*" "$reset" >&2
+  exit 1
+}
+trap 'rc=$?; [[ $rc -ne 0 ]] && printf "\n%sFAILED in step [%d] (exit %d)%s\n" "$red" "$step_no" "$rc" "$reset" >&2' EXIT
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+started=$SECONDS
+
+step "Prerequisites"
+command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (https://rustup.rs)"
+command -v node >/dev/null || die "node not found: install Node.js 20 or newer"
+command -v npm >/dev/null || die "npm not found: install npm (comes with Node.js)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[[ $node_major -ge 20 ]] || die "Node.js 20 or newer is required (found $(node --version))"
+echo "cargo $(cargo --version | cut -d' ' -f2), node $(node --version), npm $(npm --version)"
+
+# npm ci only when node_modules is missing or older than the lockfile.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+else
+  echo "node_modules is up to date"
+fi
+
+CHROMIUM=${SB_CHROMIUM:-/usr/bin/chromium}
+if [[ ! -x $CHROMIUM ]]; then
+  command -v apt-get >/dev/null || die "$CHROMIUM is missing and apt-get is not available: install Chromium and set SB_CHROMIUM to its path"
+  echo "installing chromium with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  [[ -x $CHROMIUM ]] || die "apt-get installed chromium but $CHROMIUM does not exist"
+fi
+echo "chromium: $CHROMIUM"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (unit and property tests)"
+cargo test --workspace
+
+step "cargo build --release --examples (servers for the node suites)"
+cargo build --release --examples
+
+run_suite() {
+  local name=$1 dir=$2
+  step "node --test $dir ($name)"
+  compgen -G "$dir/*.test.mjs" >/dev/null || die "no tests in $dir"
+  node --test "$dir"/*.test.mjs
+}
+run_suite "conformance: the real phoenix client against the fixture" tests/conformance
+run_suite "bad input" tests/bad_input
+run_suite "browser: the chat demo in headless Chromium" tests/browser
+
+trap - EXIT
+printf '\n%sAll tests passed in %ds.%s\n' "$bold" "$((SECONDS - started))" "$reset"

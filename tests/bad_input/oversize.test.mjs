@@ -1,0 +1,112 @@
+// Bad input: frames larger than the mount's max frame size (PROTOCOL.md 1.5 → close 1009), and
+// a 100 KB topic (DESIGN.md "Bounded everything": an error reply, the connection stays usable).
+// A second, well-behaved client is asserted healthy before, during and after each attack.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Fixture, RawClient, Bystander, eventually } from "./harness.mjs";
+
+const SMALL_LIMIT = 65_536; // the /small mount's max frame size (tests/fixtures/CONTRACT.md)
+const MiB = 1024 * 1024;
+
+let fx;
+let bystander;
+
+before(async () => {
+  fx = await Fixture.start();
+  bystander = await Bystander.start(fx, "oversize");
+  await bystander.check("before all attacks");
+});
+
+after(async () => {
+  bystander?.close();
+  await fx?.stop();
+});
+
+/** An echo push on `topic` whose whole V2 text frame is exactly `bytes` long. */
+function echoFrameOfSize(joinRef, ref, topic, bytes) {
+  const empty = JSON.stringify([joinRef, ref, topic, "echo", { pad: "" }]);
+  const pad = "x".repeat(bytes - Buffer.byteLength(empty));
+  const frame = JSON.stringify([joinRef, ref, topic, "echo", { pad }]);
+  assert.equal(Buffer.byteLength(frame), bytes);
+  return { frame, pad };
+}
+
+test("/small: a frame just under the limit is served", { timeout: 30_000 }, async () => {
+  const client = await RawClient.connect(fx.url("/small"));
+  const topic = `room:under-${Date.now()}`;
+  const { joinRef, status } = await client.join(topic);
+  assert.equal(status, "ok");
+  const ref = client.nextRef();
+  const { frame, pad } = echoFrameOfSize(joinRef, ref, topic, SMALL_LIMIT - 16);
+  client.sendText(frame);
+  assert.deepEqual(await client.reply(topic, ref), { status: "ok", response: { pad } });
+  assert.equal(client.closeInfo, null);
+  client.terminate();
+});
+
+for (const kind of ["text", "binary"]) {
+  test(`/small: a 1 MiB ${kind} frame → close 1009; another client is unaffected`, { timeout: 60_000 }, async () => {
+    const attacker = await RawClient.connect(fx.url("/small"));
+    const topic = `room:oversize-${kind}-${Date.now()}`;
+    const { joinRef, status } = await attacker.join(topic);
+    assert.equal(status, "ok");
+
+    const closed = (async () => {
+      if (kind === "text") {
+        attacker.sendText(echoFrameOfSize(joinRef, attacker.nextRef(), topic, MiB).frame);
+      } else {
+        const header = Buffer.from([0, joinRef.length, 1, topic.length, 4]);
+        const head = Buffer.concat([header, Buffer.from(`${joinRef}9${topic}echo`)]);
+        attacker.sendBinary(Buffer.concat([head, Buffer.alloc(MiB - head.length, 0x61)]));
+      }
+      return attacker.waitClose();
+    })();
+    const { code } = await bystander.checkDuring(`1 MiB ${kind} frame`, closed);
+    assert.equal(code, 1009);
+
+    await eventually(async () => (await fx.channels(topic)) === 0, `the attacker's channel on ${topic} to end`);
+    await bystander.check(`after the 1 MiB ${kind} frame`);
+  });
+}
+
+test("a 100 KB topic → error reply {reason: topic too long}; the connection stays usable", { timeout: 60_000 }, async () => {
+  const client = await RawClient.connect(fx.url("/socket"));
+  const long = `room:${"t".repeat(100 * 1024)}`;
+
+  const attack = (async () => {
+    const reply = await client.join(long);
+    // A following well-formed join on the same connection is served normally.
+    const ok = await client.join(`room:after-long-topic-${Date.now()}`);
+    return { reply, ok };
+  })();
+  const { reply, ok } = await bystander.checkDuring("100 KB topic", attack);
+
+  assert.deepEqual({ status: reply.status, response: reply.response }, {
+    status: "error",
+    response: { reason: "topic too long" },
+  });
+  assert.equal(ok.status, "ok");
+  // No channel was started for the long topic: nothing was pushed on it after the error.
+  assert.ok(
+    !client.frames.some((m) => Array.isArray(m) && m[2] === long && m[3] !== "phx_reply"),
+    "a push or broadcast arrived on the refused topic",
+  );
+
+  // Heartbeat and echo still work on the attacker's own connection.
+  const hb = client.nextRef();
+  client.sendV2(null, hb, "phoenix", "heartbeat", {});
+  assert.deepEqual(await client.reply("phoenix", hb), { status: "ok", response: {} });
+  assert.equal(client.closeInfo, null);
+
+  // A push (not a join) on the long topic is not served either and does not kill the connection.
+  const pushRef = client.nextRef();
+  client.sendV2(ok.joinRef, pushRef, long, "echo", {});
+  const hb2 = client.nextRef();
+  client.sendV2(null, hb2, "phoenix", "heartbeat", {});
+  assert.deepEqual(await client.reply("phoenix", hb2), { status: "ok", response: {} });
+  assert.equal(client.closeInfo, null);
+  client.terminate();
+
+  await bystander.check("after the 100 KB topic");
+});
