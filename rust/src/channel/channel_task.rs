@@ -101,16 +101,17 @@ pub(crate) async fn run(
             // written), or the connection closed while joining.
             Some(life.stop.take())
         } else {
-            if let Ok(frame) = reply {
-                inst.emit_locked(&life, frame);
-            }
-            if let Some(old) = &replaced
-                && let Some(frame) = close_frame(inst.serializer, old.as_ref(), &inst.topic)
-            {
-                inst.emit_locked(&life, frame);
-            }
+            // The join reply, then (duplicate join) the old join_ref's phx_close.
+            let replaced_close = replaced
+                .as_ref()
+                .and_then(|old| close_frame(inst.serializer, old.as_ref(), &inst.topic));
+            let frames = reply.ok().into_iter().chain(replaced_close);
             if accepted {
+                // Counted before the reply is visible.
                 inst.set_joined(&mut life);
+                for frame in frames {
+                    inst.emit_locked(&life, frame);
+                }
             } else {
                 match &joined {
                     Err(why) => tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
@@ -118,7 +119,7 @@ pub(crate) async fn run(
                     _ => tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         "join refused"),
                 }
-                inst.end_unjoined(&mut life, &mut rx);
+                inst.end_unjoined(&mut life, &mut rx, frames);
                 return;
             }
             None
@@ -205,7 +206,7 @@ impl ChannelTask {
             let weak = Arc::downgrade(&inst);
             Some(Arc::new(move |b: &Arc<crate::pubsub::Broadcast>| {
                 if let Some(inst) = weak.upgrade() {
-                    drop(inst.deliver(Cmd::Out(Arc::clone(b))));
+                    let _ = inst.deliver(Cmd::Out(Arc::clone(b)));
                 }
             }))
         };
@@ -215,7 +216,9 @@ impl ChannelTask {
             intercepts,
             intercept_mailbox,
         };
-        self.socket.subscription = Some(inst.hub.pubsub().subscribe(&inst.topic, delivery));
+        let sub = inst.hub.pubsub().subscribe(&inst.topic, delivery);
+        self.socket.fastlane_id = Some(sub.id());
+        inst.set_fastlane(sub);
     }
 
     /// Handles one command. Returns false when the channel ended.
@@ -319,13 +322,11 @@ impl ChannelTask {
         tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "leave");
         {
             let mut life = inst.lock();
-            if let Ok(frame) = inst.encode_reply(r#ref, "ok", &Payload::empty_object()) {
-                inst.emit_locked(&life, frame);
-            }
-            if let Some(frame) = inst.encode_close() {
-                inst.emit_locked(&life, frame);
-            }
-            inst.set_phase(&mut life, Phase::Closing);
+            let reply = inst
+                .encode_reply(r#ref, "ok", &Payload::empty_object())
+                .ok();
+            let frames = reply.into_iter().chain(inst.encode_close());
+            inst.end_locked(&mut life, Phase::Closing, frames);
         }
         self.socket.unsubscribe_all();
         self.terminate(TerminateReason::Left).await;
@@ -340,18 +341,12 @@ impl ChannelTask {
                 StopReason::Normal | StopReason::Shutdown(_) => {
                     tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         ?reason, "channel stopped");
-                    if let Some(frame) = inst.encode_close() {
-                        inst.emit_locked(&life, frame);
-                    }
-                    inst.set_phase(&mut life, Phase::Closing);
+                    inst.end_locked(&mut life, Phase::Closing, inst.encode_close());
                 }
                 StopReason::Abnormal(why) => {
                     tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         reason = %why, "channel stopped abnormally");
-                    if let Some(frame) = inst.encode_error() {
-                        inst.emit_locked(&life, frame);
-                    }
-                    inst.set_phase(&mut life, Phase::Dead);
+                    inst.end_locked(&mut life, Phase::Dead, inst.encode_error());
                 }
             }
         }
@@ -366,12 +361,12 @@ impl ChannelTask {
             "channel crashed");
         {
             let mut life = inst.lock();
-            if life.phase == Phase::Joined
-                && let Some(frame) = inst.encode_error()
-            {
-                inst.emit_locked(&life, frame);
-            }
-            inst.set_phase(&mut life, Phase::Dead);
+            // Only a joined channel announces its crash; one that already ended (e.g. an
+            // overflow crash from outside) has written its terminal frame.
+            let frame = (life.phase == Phase::Joined)
+                .then(|| inst.encode_error())
+                .flatten();
+            inst.end_locked(&mut life, Phase::Dead, frame);
         }
         self.socket.unsubscribe_all();
         self.terminate(TerminateReason::Crash(why)).await;

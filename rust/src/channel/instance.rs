@@ -18,7 +18,7 @@ use super::session::unjoined_reply;
 use crate::host::TerminateReason;
 use crate::outbox::Outbox;
 use crate::presence::OwnerId;
-use crate::pubsub::Broadcast;
+use crate::pubsub::{Broadcast, Subscription};
 use crate::wire::{Frame, Message, Payload, Ref, Serializer, WireError};
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
@@ -37,6 +37,18 @@ pub(crate) enum Cmd {
     External(Arc<Broadcast>),
     /// An intercepted broadcast on the channel topic: `handle_out`.
     Out(Arc<Broadcast>),
+}
+
+/// What became of a command handed to an instance.
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum Delivery {
+    /// In the inbox; the task will handle it.
+    Queued,
+    /// The instance no longer takes commands (it ended); here is the command back.
+    Refused(Cmd),
+    /// The inbox was full: the command is dropped and the channel crashed.
+    Overflowed,
 }
 
 /// Where an instance is in its life.
@@ -89,6 +101,11 @@ pub(crate) struct Instance {
     pub(crate) owner: OwnerId,
     tx: mpsc::Sender<Cmd>,
     life: Mutex<Life>,
+    /// The fastlane subscription to `topic` (joined instances). Here rather than in the task
+    /// so that whoever ends the instance (an overflow, a duplicate join) stops its broadcasts
+    /// at once, even while the task is still busy in a handler. Never locked together with
+    /// `life`.
+    fastlane: Mutex<Option<Subscription>>,
     /// Wakes an idle task when a stop request is set.
     wake: Notify,
     /// Routable instances of the owning session (the channel limit counter).
@@ -141,7 +158,25 @@ impl Instance {
             }),
             wake: Notify::new(),
             session_live,
+            fastlane: Mutex::new(None),
         }
+    }
+
+    /// Stores the fastlane subscription (after the join reply). If the instance ended
+    /// meanwhile, the subscription is dropped right away.
+    pub(crate) fn set_fastlane(&self, sub: Subscription) {
+        *self.fastlane.lock() = Some(sub);
+        if !self.phase().routable() {
+            self.unsubscribe();
+        }
+    }
+
+    /// Ends the fastlane subscription (idempotent). Must not be called with the life lock
+    /// held.
+    pub(crate) fn unsubscribe(&self) {
+        let sub = self.fastlane.lock().take();
+        // Dropped after the fastlane lock is released: unsubscribing takes a PubSub lock.
+        drop(sub);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Life> {
@@ -182,6 +217,25 @@ impl Instance {
             return false;
         }
         self.outbox.push(frame).is_ok()
+    }
+
+    /// Ends the routable life: moves to `phase` (releasing the channel-limit slot and the
+    /// census entry) and then writes the terminal `frames` (if this instance may still
+    /// write), all in one critical section. Counters go first so that anyone who has seen a
+    /// terminal frame also sees the channel gone.
+    pub(crate) fn end_locked(
+        &self,
+        life: &mut Life,
+        phase: Phase,
+        frames: impl IntoIterator<Item = Frame>,
+    ) {
+        let may_write = life.phase != Phase::Dead;
+        self.set_phase(life, phase);
+        if may_write {
+            for frame in frames {
+                let _ = self.outbox.push(frame);
+            }
+        }
     }
 
     /// [`emit_locked`](Self::emit_locked) taking the lock.
@@ -230,28 +284,26 @@ impl Instance {
             .ok()
     }
 
-    /// Hands `cmd` to the task. Gives it back when the instance no longer takes messages
-    /// (the caller then treats the topic as not joined). A full inbox crashes the channel:
-    /// the command is dropped and `None` returned, because the instance did take
-    /// responsibility.
-    #[must_use]
-    pub(crate) fn deliver(&self, cmd: Cmd) -> Option<Cmd> {
+    /// Hands `cmd` to the task. A full inbox crashes the channel (the command is dropped).
+    pub(crate) fn deliver(&self, cmd: Cmd) -> Delivery {
         let mut life = self.life.lock();
         if !life.phase.routable() {
-            return Some(cmd);
+            return Delivery::Refused(cmd);
         }
         match self.tx.try_send(cmd) {
-            Ok(()) => None,
+            Ok(()) => Delivery::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
                     "channel inbox full, crashing the channel");
                 self.crash_locked(&mut life, StopRequest::Overflow);
-                None
+                drop(life);
+                self.unsubscribe();
+                Delivery::Overflowed
             }
             Err(mpsc::error::TrySendError::Closed(cmd)) => {
                 // The task is gone without ending its phase (aborted): nothing to write.
                 self.set_phase(&mut life, Phase::Dead);
-                Some(cmd)
+                Delivery::Refused(cmd)
             }
         }
     }
@@ -266,10 +318,7 @@ impl Instance {
                 .ok(),
             Phase::Closing | Phase::Dead => return,
         };
-        if let Some(frame) = frame {
-            self.emit_locked(life, frame);
-        }
-        self.set_phase(life, Phase::Dead);
+        self.end_locked(life, Phase::Dead, frame);
         if life.stop.is_none() {
             life.stop = Some(why);
         }
@@ -285,6 +334,7 @@ impl Instance {
             life.stop = Some(StopRequest::Session(reason));
         }
         drop(life);
+        self.unsubscribe();
         self.wake.notify_one();
     }
 
@@ -297,6 +347,10 @@ impl Instance {
         let was_live = life.phase.routable();
         if was_live {
             self.set_phase(&mut life, Phase::Dead);
+        }
+        drop(life);
+        if was_live {
+            self.unsubscribe();
         }
         was_live
     }
@@ -316,8 +370,13 @@ impl Instance {
     /// client messages get the answer an unjoined topic gets (they were waiting for the
     /// join, PROTOCOL.md 9.2 #24), and the inbox is closed so the session sees the topic
     /// as not joined from now on.
-    pub(crate) fn end_unjoined(&self, life: &mut Life, rx: &mut mpsc::Receiver<Cmd>) {
-        self.set_phase(life, Phase::Dead);
+    pub(crate) fn end_unjoined(
+        &self,
+        life: &mut Life,
+        rx: &mut mpsc::Receiver<Cmd>,
+        frames: impl IntoIterator<Item = Frame>,
+    ) {
+        self.end_locked(life, Phase::Dead, frames);
         rx.close();
         while let Ok(cmd) = rx.try_recv() {
             if let Cmd::In(msg) = cmd

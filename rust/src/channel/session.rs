@@ -4,7 +4,7 @@
 use super::Mount;
 use super::channel_task::{self, ChannelTask};
 use super::hub::Hub;
-use super::instance::{Cmd, Instance, close_frame};
+use super::instance::{Cmd, Delivery, Instance, close_frame};
 use super::socket::Socket;
 use crate::host::{Connected, TerminateReason};
 use crate::outbox::Outbox;
@@ -111,10 +111,10 @@ impl Session {
                     return;
                 }
                 match entry.inst.deliver(Cmd::In(msg)) {
-                    None => return,
+                    Delivery::Queued | Delivery::Overflowed => return,
                     // The instance ended just now: the topic is no longer joined.
-                    Some(Cmd::In(msg)) => msg,
-                    Some(_) => return,
+                    Delivery::Refused(Cmd::In(msg)) => msg,
+                    Delivery::Refused(_) => return,
                 }
             }
             _ => msg,
@@ -126,6 +126,13 @@ impl Session {
     /// Number of channels currently joined (or joining) on this connection.
     pub fn channel_count(&self) -> usize {
         self.live.load(Ordering::Acquire)
+    }
+
+    /// Topic entries held, live or ended-but-not-yet-swept (tests check that refused joins
+    /// keep no state).
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
+        self.channels.len()
     }
 
     /// The connection ended: every channel terminates with `reason` (running `terminate`,

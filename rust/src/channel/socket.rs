@@ -1,10 +1,10 @@
 //! What a handler sees of its channel: the Phoenix `%Phoenix.Socket{}` inside a channel.
 
 use super::hub::Hub;
-use super::instance::{Cmd, Instance, Phase};
+use super::instance::{Cmd, Delivery, Instance};
 use crate::host::{Assigns, HandlerError};
 use crate::presence::{Meta, PresenceError};
-use crate::pubsub::{Broadcast, Delivery, PublishError, Subscription};
+use crate::pubsub::{self, Broadcast, PublishError, SubscriberId, Subscription};
 use crate::wire::{Frame, Payload, Ref, WireError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -63,9 +63,9 @@ pub struct Socket {
     assigns: Assigns,
     socket_id: Option<String>,
     transport: &'static str,
-    /// The fastlane subscription to the channel topic; `None` while joining and after the
-    /// channel ended.
-    pub(crate) subscription: Option<Subscription>,
+    /// Id of the fastlane subscription to the channel topic (for `broadcast_from`); `None`
+    /// while joining.
+    pub(crate) fastlane_id: Option<SubscriberId>,
     external: HashMap<String, Subscription>,
     /// `ref` of the message being handled (for `socket_ref`).
     pub(crate) current_ref: Option<Ref>,
@@ -100,7 +100,7 @@ impl Socket {
             assigns,
             socket_id,
             transport,
-            subscription: None,
+            fastlane_id: None,
             external: HashMap::new(),
             current_ref: None,
             joined: false,
@@ -197,8 +197,8 @@ impl Socket {
 
     pub(crate) fn publish_now(&self, from_self: bool, b: Broadcast) -> Result<(), SocketError> {
         let pubsub = self.inst.hub.pubsub();
-        match (from_self, &self.subscription) {
-            (true, Some(sub)) => pubsub.broadcast_from(sub.id(), b)?,
+        match (from_self, self.fastlane_id) {
+            (true, Some(id)) => pubsub.broadcast_from(id, b)?,
             _ => pubsub.broadcast(b)?,
         };
         Ok(())
@@ -227,14 +227,14 @@ impl Socket {
             if let Some(inst) = weak.upgrade() {
                 // Given back only when the channel is ending: dropped like a send to a
                 // dead process.
-                drop(inst.deliver(Cmd::External(Arc::clone(b))));
+                let _ = inst.deliver(Cmd::External(Arc::clone(b)));
             }
         });
         let sub = self
             .inst
             .hub
             .pubsub()
-            .subscribe(topic, Delivery::Mailbox(mailbox));
+            .subscribe(topic, pubsub::Delivery::Mailbox(mailbox));
         self.external.insert(topic.to_owned(), sub);
     }
 
@@ -245,7 +245,7 @@ impl Socket {
 
     /// Drops every subscription (the channel ended).
     pub(crate) fn unsubscribe_all(&mut self) {
-        self.subscription = None;
+        self.inst.unsubscribe();
         self.external.clear();
     }
 
@@ -301,10 +301,10 @@ impl Socket {
 /// `try_send` into the own inbox from inside the channel.
 fn deliver_internal(inst: &Instance, cmd: Cmd) -> Result<(), SocketError> {
     match inst.deliver(cmd) {
+        Delivery::Queued => Ok(()),
         // Dropped because the channel is ending: like a send to a dead pid, not an error.
-        Some(_) => Ok(()),
-        None if inst.phase() == Phase::Dead => Err(SocketError::QueueFull),
-        None => Ok(()),
+        Delivery::Refused(_) => Ok(()),
+        Delivery::Overflowed => Err(SocketError::QueueFull),
     }
 }
 

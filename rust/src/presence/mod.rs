@@ -51,20 +51,13 @@ impl Changes {
     pub fn into_diffs(self) -> Vec<Diff> {
         let mut per_topic: Vec<(Arc<str>, Vec<Change>, Vec<Change>)> = Vec::new();
         let mut index: HashMap<Arc<str>, usize> = HashMap::new();
-        let mut slot = |topic: &Arc<str>| {
-            *index.entry(topic.clone()).or_insert_with(|| {
-                per_topic.push((topic.clone(), Vec::new(), Vec::new()));
+        let tagged = (self.joins.into_iter().map(|c| (true, c)))
+            .chain(self.leaves.into_iter().map(|c| (false, c)));
+        for (is_join, c) in tagged {
+            let i = *index.entry(c.topic.clone()).or_insert_with(|| {
+                per_topic.push((c.topic.clone(), Vec::new(), Vec::new()));
                 per_topic.len() - 1
-            })
-        };
-        let mut placed = Vec::with_capacity(self.joins.len() + self.leaves.len());
-        for c in self.joins {
-            placed.push((slot(&c.topic), true, c));
-        }
-        for c in self.leaves {
-            placed.push((slot(&c.topic), false, c));
-        }
-        for (i, is_join, c) in placed {
+            });
             if let Some((_, joins, leaves)) = per_topic.get_mut(i) {
                 if is_join {
                     joins.push(c)
@@ -286,10 +279,7 @@ impl Presence {
     }
 
     fn shard_index(&self, topic: &str) -> usize {
-        // Same function as `crate::topic::shard_of` (xxh3 of the topic bytes), inlined until
-        // that branch lands.
-        let n = self.shards.len().max(1) as u64;
-        usize::try_from(xxhash_rust::xxh3::xxh3_64(topic.as_bytes()) % n).unwrap_or(0)
+        crate::topic::shard_of(topic, self.shards.len())
     }
 
     fn lock_shard(&self, i: usize) -> parking_lot::MutexGuard<'_, State> {

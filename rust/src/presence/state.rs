@@ -827,3 +827,281 @@ fn filter_keys<V: Clone>(
         .map(|(r, v)| (r.clone(), v.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(n: i64) -> Arc<Meta> {
+        let mut m = Meta::new();
+        m.insert("n".into(), json!(n));
+        Arc::new(m)
+    }
+
+    fn node(name: &str) -> State {
+        State::new(ReplicaRef::with_vsn(name, (1, 1)))
+    }
+
+    /// Two states that know each other.
+    fn pair() -> (State, State) {
+        let mut a = node("a");
+        let mut b = node("b");
+        a.replica_up(&b.replica().clone());
+        b.replica_up(&a.replica().clone());
+        (a, b)
+    }
+
+    fn ns(changes: &[Change]) -> Vec<(String, i64)> {
+        changes
+            .iter()
+            .map(|c| {
+                let n = c.meta.get("n").and_then(serde_json::Value::as_i64);
+                (c.key.to_string(), n.unwrap_or(-1))
+            })
+            .collect()
+    }
+
+    fn listed(s: &State, topic: &str) -> Vec<(String, i64)> {
+        s.list(topic)
+            .map(|(k, m)| {
+                let n = m.get("n").and_then(serde_json::Value::as_i64);
+                (k.to_string(), n.unwrap_or(-1))
+            })
+            .collect()
+    }
+
+    const O: OwnerId = OwnerId(7);
+
+    #[test]
+    fn local_ops_consume_dots_as_phoenix_does() {
+        let mut a = node("a");
+        a.add(O, "t", "k", meta(1)).expect("add");
+        assert_eq!(a.own_counter(), 1);
+        a.update(O, "t", "k", meta(2)).expect("update");
+        assert_eq!(a.own_counter(), 3, "update = remove + add, two counters");
+        a.remove(O, "t", "k");
+        assert_eq!(a.own_counter(), 4, "remove consumes a counter");
+        a.remove(O, "t", "k");
+        assert_eq!(a.own_counter(), 4, "removing nothing changes nothing");
+        let d = a.take_delta();
+        assert!(d.values.is_empty(), "everything added was removed again");
+        assert_eq!(d.size(), 4);
+        assert_eq!(d.end.get(a.replica()), Some(&4));
+        assert!(!a.has_delta());
+        assert_eq!(a.pending_delta().start.get(a.replica()), Some(&4));
+    }
+
+    #[test]
+    fn delta_adds_join_and_unknown_replicas_are_ignored_until_introduced() {
+        let mut a = node("a");
+        let mut b = node("b");
+        a.add(O, "t", "k", meta(1)).expect("add");
+        let d = a.take_delta();
+
+        assert!(b.merge_delta(&d).is_empty(), "a is unknown to b");
+        assert!(listed(&b, "t").is_empty());
+
+        assert!(b.replica_up(a.replica()).is_empty());
+        let c = b.merge_delta(&d);
+        assert_eq!(ns(&c.joins), vec![("k".to_string(), 1)]);
+        assert_eq!(listed(&b, "t"), vec![("k".to_string(), 1)]);
+        assert!(
+            b.merge_delta(&d).is_empty(),
+            "duplicate delivery is harmless"
+        );
+    }
+
+    #[test]
+    fn removal_observed_through_a_delta_is_forwarded_onwards() {
+        let (mut a, mut b) = pair();
+        let mut c = node("c");
+        for s in [&mut a, &mut b] {
+            s.replica_up(c.replica());
+        }
+        c.replica_up(a.replica());
+        c.replica_up(b.replica());
+
+        a.add(O, "t", "k", meta(1)).expect("add");
+        let d1 = a.take_delta();
+        b.merge_delta(&d1);
+        c.merge_delta(&d1);
+        b.take_delta();
+
+        a.remove(O, "t", "k");
+        let d2 = a.take_delta();
+        let left = b.merge_delta(&d2);
+        assert_eq!(ns(&left.leaves), vec![("k".to_string(), 1)]);
+        assert!(listed(&b, "t").is_empty());
+
+        // c never hears from a again; b's next delta carries the observed removal.
+        let forwarded = b.take_delta();
+        assert!(!forwarded.is_empty());
+        let left = c.merge_delta(&forwarded);
+        assert_eq!(ns(&left.leaves), vec![("k".to_string(), 1)]);
+        assert!(listed(&c, "t").is_empty());
+    }
+
+    #[test]
+    fn late_duplicate_of_an_add_does_not_resurrect_a_removed_element() {
+        let (mut a, mut b) = pair();
+        a.add(O, "t", "first", meta(1)).expect("add");
+        let _lost = a.take_delta();
+        a.add(O, "t", "k", meta(2)).expect("add");
+        let add = a.take_delta();
+        a.remove(O, "t", "k");
+        let remove = a.take_delta();
+
+        // b sees the add beyond a gap (dot 1 missing), then its removal, then the add again.
+        assert_eq!(ns(&b.merge_delta(&add).joins), vec![("k".to_string(), 2)]);
+        assert_eq!(
+            ns(&b.merge_delta(&remove).leaves),
+            vec![("k".to_string(), 2)]
+        );
+        assert!(b.merge_delta(&add).is_empty());
+        assert!(listed(&b, "t").is_empty());
+    }
+
+    #[test]
+    fn out_of_order_deltas_compact_once_the_gap_is_filled() {
+        let (mut a, mut b) = pair();
+        a.add(O, "t", "k1", meta(1)).expect("add");
+        let d1 = a.take_delta();
+        a.add(O, "t", "k2", meta(2)).expect("add");
+        let d2 = a.take_delta();
+        b.merge_delta(&d2);
+        assert_eq!(b.context().get(a.replica()), Some(&0));
+        b.merge_delta(&d1);
+        assert_eq!(b.context().get(a.replica()), Some(&2));
+        assert!(b.clouds.is_empty());
+    }
+
+    #[test]
+    fn update_through_a_delta_is_one_leave_and_one_join() {
+        let (mut a, mut b) = pair();
+        a.add(O, "t", "k", meta(1)).expect("add");
+        b.merge_delta(&a.take_delta());
+        a.update(O, "t", "k", meta(2)).expect("update");
+        let c = b.merge_delta(&a.take_delta());
+        assert_eq!(ns(&c.leaves), vec![("k".to_string(), 1)]);
+        assert_eq!(ns(&c.joins), vec![("k".to_string(), 2)]);
+        assert_eq!(listed(&b, "t"), vec![("k".to_string(), 2)]);
+    }
+
+    #[test]
+    fn own_entries_survive_a_merge_that_claims_their_removal() {
+        let (mut a, b) = pair();
+        a.add(O, "t", "k", meta(1)).expect("add");
+        let own_dot = Dot {
+            replica: a.replica().clone(),
+            counter: 1,
+        };
+        // A remote that claims to have seen a's dot 1 and not to hold it.
+        let hostile = Delta {
+            origin: b.replica().clone(),
+            clouds: [(own_dot.replica.clone(), BTreeSet::from([1]))]
+                .into_iter()
+                .collect(),
+            values: BTreeMap::new(),
+            start: Context::new(),
+            end: Context::new(),
+        };
+        assert!(a.merge_delta(&hostile).is_empty());
+        let snapshot = Snapshot {
+            origin: b.replica().clone(),
+            context: [(own_dot.replica.clone(), 5)].into_iter().collect(),
+            clouds: Clouds::new(),
+            values: BTreeMap::new(),
+        };
+        assert!(a.merge_snapshot(&snapshot).is_empty());
+        assert_eq!(listed(&a, "t"), vec![("k".to_string(), 1)]);
+    }
+
+    #[test]
+    fn down_hides_up_restores_permdown_forgets() {
+        let (mut a, mut b) = pair();
+        b.add(O, "t", "k", meta(1)).expect("add");
+        let d = b.take_delta();
+        a.merge_delta(&d);
+
+        let c = a.replica_down(b.replica());
+        assert_eq!(ns(&c.leaves), vec![("k".to_string(), 1)]);
+        assert!(listed(&a, "t").is_empty());
+        assert!(
+            !a.clock().contains_key(b.replica()),
+            "down replicas are not advertised"
+        );
+        assert!(a.replica_down(b.replica()).is_empty(), "already down");
+
+        let c = a.replica_up(b.replica());
+        assert_eq!(ns(&c.joins), vec![("k".to_string(), 1)]);
+        assert_eq!(listed(&a, "t"), vec![("k".to_string(), 1)]);
+        assert!(a.replica_up(b.replica()).is_empty(), "already up");
+
+        a.replica_down(b.replica());
+        assert!(
+            a.replica_permdown(b.replica()).is_empty(),
+            "leaves were reported at down"
+        );
+        assert!(!a.context().contains_key(b.replica()));
+        assert!(a.values().is_empty());
+        assert!(
+            a.merge_delta(&d).is_empty(),
+            "a forgotten replica is unknown again"
+        );
+
+        // Permdown of a replica that is still up reports its leaves.
+        a.replica_up(b.replica());
+        a.merge_delta(&d);
+        let c = a.replica_permdown(b.replica());
+        assert_eq!(ns(&c.leaves), vec![("k".to_string(), 1)]);
+    }
+
+    #[test]
+    fn snapshot_for_a_requester_is_pruned_to_what_it_knows() {
+        let (mut a, mut b) = pair();
+        let mut c = node("c");
+        a.replica_up(c.replica());
+        c.replica_up(a.replica());
+        a.add(O, "t", "ka", meta(1)).expect("add");
+        b.add(O, "t", "kb", meta(2)).expect("add");
+        c.add(O, "t", "kc", meta(3)).expect("add");
+        a.merge_delta(&b.take_delta());
+        a.merge_delta(&c.take_delta());
+
+        // b does not know c: c's values and context are left out, b's own too.
+        let snap = a.snapshot_for(b.replica(), b.context());
+        let keys: Vec<&str> = snap.values.values().map(|v| &*v.key).collect();
+        assert_eq!(keys, vec!["ka"]);
+        assert!(!snap.context.contains_key(c.replica()));
+        let joined = b.merge_snapshot(&snap);
+        assert_eq!(ns(&joined.joins), vec![("ka".to_string(), 1)]);
+        assert_eq!(
+            listed(&b, "t"),
+            vec![("kb".to_string(), 2), ("ka".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn list_is_per_topic_in_insertion_order() {
+        let mut a = node("a");
+        a.add(OwnerId(1), "t", "x", meta(1)).expect("add");
+        a.add(OwnerId(2), "t", "y", meta(2)).expect("add");
+        a.add(OwnerId(2), "u", "x", meta(3)).expect("add");
+        a.add(OwnerId(3), "t", "x", meta(4)).expect("add");
+        a.update(OwnerId(1), "t", "x", meta(5)).expect("update");
+        assert_eq!(
+            listed(&a, "t"),
+            vec![
+                ("y".to_string(), 2),
+                ("x".to_string(), 4),
+                ("x".to_string(), 5)
+            ]
+        );
+        assert_eq!(listed(&a, "u"), vec![("x".to_string(), 3)]);
+        let c = a.remove_owner(OwnerId(2));
+        assert_eq!(c.leaves.len(), 2);
+        assert!(!a.owner_tracks(OwnerId(2)));
+        assert_eq!(listed(&a, "u"), vec![]);
+    }
+}
