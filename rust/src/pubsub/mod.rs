@@ -10,9 +10,18 @@
 //! Subscriptions are RAII: dropping a [`Subscription`] unsubscribes, so a connection's
 //! subscriptions die with it. A subscriber whose outbox has closed is also pruned lazily.
 
+mod subscribers;
+#[cfg(test)]
+mod tests;
+
 use crate::outbox::Outbox;
-use crate::wire::{Frame, Payload, Serializer, WireError};
-use std::sync::Arc;
+use crate::topic::shard_of;
+use crate::wire::{Frame, Payload, SERIALIZER_COUNT, Serializer, WireError};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use subscribers::{Entry, Subscribers, intercepted};
 
 /// A message published to a topic (Phoenix `%Broadcast{}`).
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -47,7 +56,11 @@ pub enum Delivery {
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Delivery::Fastlane { serializer, intercepts, .. } => f
+            Delivery::Fastlane {
+                serializer,
+                intercepts,
+                ..
+            } => f
                 .debug_struct("Fastlane")
                 .field("serializer", serializer)
                 .field("intercepts", intercepts)
@@ -103,33 +116,72 @@ pub enum PublishError {
 }
 
 /// The sharded registry.
+///
+/// Topics are spread over shards by [`shard_of`]; each shard is a read/write-locked map from
+/// topic to its subscriber list. Publishing takes the topic's shard read lock for the duration
+/// of the fan-out (publishers to topics of one shard run concurrently); subscribing and
+/// unsubscribing take the write lock briefly.
+///
+/// Locking contract: the lock is never held while user code runs. Mailbox callbacks are
+/// collected during the walk and called after the lock is released, still inside the publish
+/// call (so per-publisher order holds for them too), and removed entries are dropped after
+/// the lock is released. A mailbox may therefore subscribe, drop subscriptions or publish,
+/// even on the same topic. Such a mailbox may still receive the broadcast being published
+/// after it unsubscribed from inside another mailbox callback of the same publish (delivery
+/// is at-most-once and racy with unsubscription, as in Phoenix). A mailbox that publishes
+/// synchronously from its callback re-enters dispatch before the outer broadcast reached the
+/// mailboxes after it, so those see the nested broadcast first; mailboxes that forward into a
+/// queue (the intended use) do not have this effect.
 pub struct PubSub {
-    // implementation-defined
-    _todo: (),
-    _broker: Arc<dyn Broker>,
+    shards: Box<[Shard]>,
+    broker: Arc<dyn Broker>,
 }
+
+/// One shard: topic → subscribers.
+type Shard = RwLock<HashMap<String, Subscribers>>;
+
+/// Source of [`SubscriberId`]s, unique in the process for its lifetime.
+static NEXT_SUBSCRIBER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Every serializer, so that a broadcast can be encoded for each one in use. Fails to compile
+/// when a serializer is added without updating this list.
+const SERIALIZERS: [Serializer; SERIALIZER_COUNT] = [Serializer::V1Json, Serializer::V2Json];
 
 impl std::fmt::Debug for PubSub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubSub").finish_non_exhaustive()
+        f.debug_struct("PubSub")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
     }
 }
 
 /// RAII handle of one subscription; dropping it unsubscribes.
+///
+/// It holds the registry weakly: a subscription that outlives its [`PubSub`] is inert.
 #[derive(Debug)]
 pub struct Subscription {
-    _todo: (),
+    pubsub: Weak<PubSub>,
+    topic: String,
+    id: SubscriberId,
 }
 
 impl Subscription {
     /// The id to pass to `broadcast_from` to skip this subscriber.
     pub fn id(&self) -> SubscriberId {
-        todo!()
+        self.id
     }
 
     /// The subscribed topic.
     pub fn topic(&self) -> &str {
-        todo!()
+        &self.topic
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(pubsub) = self.pubsub.upgrade() {
+            pubsub.unsubscribe(&self.topic, self.id);
+        }
     }
 }
 
@@ -141,28 +193,55 @@ impl PubSub {
 
     /// A registry that forwards broadcasts to other nodes through `broker`.
     pub fn with_broker(shards: usize, broker: Arc<dyn Broker>) -> Arc<PubSub> {
-        todo!("{shards}{broker:p}", broker = Arc::as_ptr(&broker))
+        let shards = match shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Arc::new(PubSub {
+            shards: (0..shards).map(|_| Shard::default()).collect(),
+            broker,
+        })
     }
 
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
-        todo!()
+        self.shards.len()
     }
 
     /// Subscribes to `topic`. Duplicate subscriptions are allowed and get duplicate
     /// deliveries, as in Phoenix.PubSub.
     pub fn subscribe(self: &Arc<Self>, topic: &str, delivery: Delivery) -> Subscription {
-        todo!("{topic}{delivery:?}")
+        let id = SubscriberId(NEXT_SUBSCRIBER_ID.fetch_add(1, Ordering::Relaxed));
+        let entry = Entry { id, delivery };
+        {
+            let mut map = self.shard(topic).write();
+            match map.get_mut(topic) {
+                Some(subscribers) => subscribers.push(entry),
+                None => {
+                    let mut subscribers = Subscribers::default();
+                    subscribers.push(entry);
+                    map.insert(topic.to_owned(), subscribers);
+                }
+            }
+        }
+        Subscription {
+            pubsub: Arc::downgrade(self),
+            topic: topic.to_owned(),
+            id,
+        }
     }
 
     /// Number of local subscribers of `topic`.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        todo!("{topic}")
+        self.shard(topic)
+            .read()
+            .get(topic)
+            .map_or(0, Subscribers::len)
     }
 
     /// Delivers to every subscriber on every node.
     pub fn broadcast(&self, broadcast: Broadcast) -> Result<Delivered, PublishError> {
-        todo!("{broadcast:?}")
+        self.publish(None, broadcast, true)
     }
 
     /// Like [`broadcast`](Self::broadcast) but skips the subscriber `from` locally.
@@ -171,12 +250,12 @@ impl PubSub {
         from: SubscriberId,
         broadcast: Broadcast,
     ) -> Result<Delivered, PublishError> {
-        todo!("{from:?}{broadcast:?}")
+        self.publish(Some(from), broadcast, true)
     }
 
     /// Delivers to the subscribers of this node only.
     pub fn local_broadcast(&self, broadcast: Broadcast) -> Result<Delivered, PublishError> {
-        todo!("{broadcast:?}")
+        self.publish(None, broadcast, false)
     }
 
     /// Local only, skipping `from`.
@@ -185,7 +264,138 @@ impl PubSub {
         from: SubscriberId,
         broadcast: Broadcast,
     ) -> Result<Delivered, PublishError> {
-        todo!("{from:?}{broadcast:?}")
+        self.publish(Some(from), broadcast, false)
+    }
+
+    fn shard(&self, topic: &str) -> &Shard {
+        // `shard_of` returns an index below `shards.len()`, which is at least 1.
+        &self.shards[shard_of(topic, self.shards.len())]
+    }
+
+    fn unsubscribe(&self, topic: &str, id: SubscriberId) {
+        let removed = {
+            let mut map = self.shard(topic).write();
+            let Some(subscribers) = map.get_mut(topic) else {
+                return;
+            };
+            let removed = subscribers.remove(id);
+            if subscribers.is_empty() {
+                map.remove(topic);
+            }
+            removed
+        };
+        // Dropped here, after the lock (see `Subscribers::remove`).
+        drop(removed);
+    }
+
+    /// Local dispatch, then the broker when `remote`. Validation happens before anything is
+    /// delivered, so an error means no subscriber got anything.
+    fn publish(
+        &self,
+        from: Option<SubscriberId>,
+        broadcast: Broadcast,
+        remote: bool,
+    ) -> Result<Delivered, PublishError> {
+        if matches!(broadcast.payload, Payload::Json(_)) && !broadcast.payload.is_json_object() {
+            return Err(WireError::PayloadNotObject.into());
+        }
+        let broadcast = Arc::new(broadcast);
+        let delivered = self.dispatch(from, &broadcast)?;
+        if remote {
+            self.broker.publish(&broadcast)?;
+        }
+        Ok(delivered)
+    }
+
+    /// The fastlane fan-out (PROTOCOL.md 5.2), in the caller's thread.
+    fn dispatch(
+        &self,
+        from: Option<SubscriberId>,
+        b: &Arc<Broadcast>,
+    ) -> Result<Delivered, PublishError> {
+        let shard = self.shard(&b.topic);
+        let mut local = 0;
+        let mut prune = false;
+        // Mailboxes are called after the lock is released; `Vec::new` does not allocate, so
+        // a topic with only fastlane subscribers never allocates here.
+        let mut mailboxes: Vec<Mailbox> = Vec::new();
+        {
+            let map = shard.read();
+            let Some(subscribers) = map.get(b.topic.as_str()) else {
+                return Ok(Delivered::default());
+            };
+            // Encode once per serializer actually needed, before delivering anything.
+            let needed = subscribers.needed_serializers(from, &b.event);
+            let mut frames: [Option<Frame>; SERIALIZER_COUNT] = [const { None }; SERIALIZER_COUNT];
+            for (s, slot) in SERIALIZERS.iter().zip(frames.iter_mut()) {
+                if needed.get(s.index()) == Some(&true) {
+                    *slot = Some(encode_broadcast(*s, b)?);
+                }
+            }
+            let event = b.event.as_str();
+            for entry in subscribers.entries() {
+                if Some(entry.id) == from {
+                    continue;
+                }
+                match &entry.delivery {
+                    Delivery::Fastlane {
+                        outbox,
+                        serializer,
+                        intercepts,
+                        intercept_mailbox,
+                    } => {
+                        if !intercepted(intercepts, event) {
+                            let frame = frames.get(serializer.index()).and_then(Option::as_ref);
+                            if let Some(frame) = frame {
+                                // A refcount increment: every subscriber of this serializer
+                                // shares the same bytes.
+                                match outbox.push(frame.clone()) {
+                                    Ok(()) => local += 1,
+                                    Err(_) => prune = true,
+                                }
+                            }
+                        } else if let Some(mailbox) = intercept_mailbox {
+                            mailboxes.push(mailbox.clone());
+                        }
+                    }
+                    Delivery::Mailbox(mailbox) => mailboxes.push(mailbox.clone()),
+                }
+            }
+        }
+        for mailbox in &mailboxes {
+            mailbox(b);
+            local += 1;
+        }
+        drop(mailboxes);
+        if prune {
+            self.prune_closed(&b.topic);
+        }
+        Ok(Delivered { local })
+    }
+
+    /// Drops the fastlane entries of `topic` whose outbox is closed (the connection is gone or
+    /// was cut as a slow consumer); their `Subscription`s later find nothing to remove.
+    fn prune_closed(&self, topic: &str) {
+        let removed = {
+            let mut map = self.shard(topic).write();
+            let Some(subscribers) = map.get_mut(topic) else {
+                return;
+            };
+            let removed = subscribers.remove_where(|e| {
+                matches!(&e.delivery, Delivery::Fastlane { outbox, .. } if outbox.closed().is_some())
+            });
+            if subscribers.is_empty() {
+                map.remove(topic);
+            }
+            removed
+        };
+        drop(removed);
+    }
+
+    /// Number of topics with at least one subscriber (tests check that empty topics go away).
+    #[cfg(test)]
+    fn topic_count(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
     }
 }
 
