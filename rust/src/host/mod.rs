@@ -134,7 +134,11 @@ pub trait Channel: Send + Sync + 'static {
     ) -> Result<Outcome, HandlerError>;
 
     /// Phoenix `handle_info/2`: a message sent to the channel (see [`Info`]).
-    async fn handle_info(&self, _info: Info, _socket: &mut Socket) -> Result<Outcome, HandlerError> {
+    async fn handle_info(
+        &self,
+        _info: Info,
+        _socket: &mut Socket,
+    ) -> Result<Outcome, HandlerError> {
         Ok(Outcome::NoReply)
     }
 
