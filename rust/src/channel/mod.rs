@@ -1,18 +1,33 @@
 //! Channel sessions (DESIGN layer 5, PROTOCOL.md 3-4): the per-connection state machine.
 //!
 //! A [`Session`] receives the decoded client messages of one connection in order and
-//! produces frames into that connection's [`Outbox`]: heartbeat replies, join / leave /
+//! produces frames into that connection's [`Outbox`](crate::outbox::Outbox): heartbeat replies, join / leave /
 //! duplicate-join / unmatched-topic handling, the channel limit, stale join_ref rules, and one
 //! task per joined channel that calls the host [`Channel`](crate::host::Channel) handler one
 //! request at a time under the request timeout. The [`Hub`] is what all connections of an
 //! endpoint share: PubSub, Presence, and the channel census.
+//!
+//! Submodules: `session` (routing, answers the session gives itself), `channel_task` (one
+//! task per channel instance, handler calls and their results), `instance` (the state an
+//! instance shares with the session and with publishers: life phase and output gate),
+//! `socket` (what handlers get), `hub` (shared state).
 
-use crate::host::{Assigns, Channel, Connected, TerminateReason};
-use crate::outbox::Outbox;
-use crate::presence::Presence;
-use crate::pubsub::{Delivered, PubSub, PublishError};
+mod channel_task;
+mod hub;
+mod instance;
+mod session;
+mod socket;
+
+#[cfg(test)]
+mod tests;
+
+pub use hub::Hub;
+pub use session::Session;
+pub use socket::{Socket, SocketError, SocketRef};
+
+use crate::host::Channel;
 use crate::topic::Router;
-use crate::wire::{Message, Payload, Serializer, WireError};
+use crate::wire::WireError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +41,13 @@ pub struct MountConfig {
     /// How long a handler call (join, handle_in, handle_info, handle_out) may take before the
     /// channel is failed with `phx_error` (a join gets `{"reason":"join crashed"}`).
     pub request_timeout: Duration,
-    /// Longest accepted topic in bytes; longer topics get an error reply.
+    /// Longest accepted topic in bytes (default 16 KiB). A join for a longer topic is
+    /// answered `[J, R, T, "phx_reply", {"status":"error","response":{"reason":"topic too long"}}]`
+    /// and keeps no state. Phoenix has no such limit; ours bounds what one join can pin.
     pub max_topic_bytes: usize,
-    /// Messages that may wait for one channel's handler; more crash that channel.
+    /// Commands (client messages, `send_info`, intercepted and external broadcasts) that may
+    /// wait for one channel's handler (default 1024); one more crashes that channel
+    /// (`phx_error`, `terminate` with `Crash`). Also bounds the actions a `join` may defer.
     pub channel_queue: usize,
 }
 
@@ -54,129 +73,6 @@ impl std::fmt::Debug for Mount {
         f.debug_struct("Mount")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// State shared by every connection of an endpoint.
-#[derive(Debug)]
-pub struct Hub {
-    _todo: (),
-}
-
-impl Hub {
-    /// A hub with `shards` PubSub and Presence shards (0 = one per core); `node` names this
-    /// replica for presence.
-    pub fn new(node: &str, shards: usize) -> Arc<Hub> {
-        todo!("{node}{shards}")
-    }
-
-    /// The PubSub registry.
-    pub fn pubsub(&self) -> &Arc<PubSub> {
-        todo!()
-    }
-
-    /// The presence service.
-    pub fn presence(&self) -> &Arc<Presence> {
-        todo!()
-    }
-
-    /// Host-side broadcast to every subscriber of `topic` (Phoenix `Endpoint.broadcast/3`).
-    pub fn broadcast(
-        &self,
-        topic: &str,
-        event: &str,
-        payload: Payload,
-    ) -> Result<Delivered, PublishError> {
-        todo!("{topic}{event}{payload:?}")
-    }
-
-    /// Host-side broadcast to this node's subscribers only (`Endpoint.local_broadcast/3`).
-    pub fn local_broadcast(
-        &self,
-        topic: &str,
-        event: &str,
-        payload: Payload,
-    ) -> Result<Delivered, PublishError> {
-        todo!("{topic}{event}{payload:?}")
-    }
-
-    /// Closes every connection whose socket id is `socket_id` with 1001 (a `"disconnect"`
-    /// broadcast on that topic, PROTOCOL.md 4.9).
-    pub fn disconnect(&self, socket_id: &str) -> Result<Delivered, PublishError> {
-        todo!("{socket_id}")
-    }
-
-    /// Live channels on `topic`, over all connections of this node.
-    pub fn channel_count(&self, topic: &str) -> usize {
-        todo!("{topic}")
-    }
-}
-
-/// The per-connection channel state machine.
-#[derive(Debug)]
-pub struct Session {
-    _todo: (),
-}
-
-impl Session {
-    /// A session for a freshly connected socket. `transport` is `"websocket"` or
-    /// `"longpoll"` (visible to handlers).
-    pub fn new(
-        hub: Arc<Hub>,
-        mount: Arc<Mount>,
-        outbox: Arc<Outbox>,
-        serializer: Serializer,
-        transport: &'static str,
-        connected: Connected,
-    ) -> Session {
-        let _ = (hub, mount, outbox, serializer, transport, connected);
-        todo!()
-    }
-
-    /// Handles one decoded client message. Never blocks: handler work runs on channel tasks;
-    /// frames go to the outbox.
-    pub fn handle(&mut self, msg: Message) {
-        todo!("{msg:?}")
-    }
-
-    /// Number of channels currently joined (or joining) on this connection.
-    pub fn channel_count(&self) -> usize {
-        todo!()
-    }
-
-    /// The connection ended: every channel terminates with `reason` (running `terminate`,
-    /// untracking its presences, unsubscribing). Returns when all have finished.
-    pub async fn close(self, reason: TerminateReason) {
-        todo!("{reason:?}")
-    }
-}
-
-/// What a handler sees of its channel (Phoenix `%Phoenix.Socket{}` inside a channel).
-#[derive(Debug)]
-pub struct Socket {
-    _todo: (),
-}
-
-impl Socket {
-    /// The channel topic.
-    pub fn topic(&self) -> &str {
-        todo!()
-    }
-
-    /// Assigns: the socket's connect assigns, then whatever the channel stores.
-    pub fn assigns(&self) -> &Assigns {
-        todo!()
-    }
-
-    /// Mutable assigns.
-    pub fn assigns_mut(&mut self) -> &mut Assigns {
-        todo!()
-    }
-
-    /// Pushes `event` with `payload` (a JSON object or binary) to this channel's client only
-    /// (`[join_ref, null, topic, event, payload]`, Phoenix `push/3`).
-    pub fn push(&self, event: &str, payload: Payload) -> Result<(), WireError> {
-        todo!("{event}{payload:?}")
     }
 }
 

@@ -107,7 +107,7 @@ pub enum TerminateReason {
     Crash(String),
 }
 
-pub use crate::channel::Socket;
+pub use crate::channel::{Socket, SocketError, SocketRef};
 
 /// A channel handler, registered for a topic pattern (Phoenix `channel "room:*", RoomChannel`).
 /// One handler value serves every channel instance of its pattern; per-instance state lives
@@ -117,7 +117,10 @@ pub use crate::channel::Socket;
 #[async_trait::async_trait]
 pub trait Channel: Send + Sync + 'static {
     /// Phoenix `join/3`: decide whether the client may join `topic` with `payload` (the join
-    /// params). The reply is written before anything else for this join_ref.
+    /// params). The reply is written before anything else for this join_ref: pushes,
+    /// broadcasts and `send_info` made here are deferred until right after an `ok` reply
+    /// (Phoenix raises instead; see [`Socket`]) and dropped when the join is refused.
+    /// Messages the client sends meanwhile wait for the join (PROTOCOL.md 9.2 #24).
     async fn join(
         &self,
         topic: &str,
@@ -126,6 +129,9 @@ pub trait Channel: Send + Sync + 'static {
     ) -> Result<JoinOutcome, HandlerError>;
 
     /// Phoenix `handle_in/3`: a client push `event` with `payload` on a joined channel.
+    /// `payload` may be any JSON value or binary. To answer later, take
+    /// [`Socket::socket_ref`] and return [`Outcome::NoReply`]. `phx_leave` never reaches
+    /// this: the core answers it and calls `terminate` with [`TerminateReason::Left`].
     async fn handle_in(
         &self,
         event: &str,
@@ -161,7 +167,11 @@ pub trait Channel: Send + Sync + 'static {
     }
 
     /// Phoenix `terminate/2`: the channel ended. Pushes made here are sent after
-    /// `phx_close` (PROTOCOL.md 3.3 rule 4). Not called after a duplicate join (4.5).
+    /// `phx_close` (PROTOCOL.md 3.3 rule 4) when the channel ended gracefully (leave,
+    /// `Stop` normal/shutdown); after a crash or abnormal stop they are dropped (nothing
+    /// follows `phx_error`), and after the connection ended there is nobody to send to.
+    /// Runs under the request timeout. Not called after a duplicate join (4.5) nor for a
+    /// join that did not succeed.
     async fn terminate(&self, _reason: &TerminateReason, _socket: &mut Socket) {}
 }
 

@@ -1,0 +1,402 @@
+//! One tokio task per channel instance: runs `join`, then `handle_in` / `handle_info` /
+//! `handle_out` one at a time in arrival order, each under the request timeout, and turns
+//! their results into frames (PROTOCOL.md 3.1 F2-F4, F9, F11-F15).
+//!
+//! A handler error, panic or timeout crashes only this channel: `phx_error` (or, during join,
+//! the `"join crashed"` reply) is written first, then `terminate` runs with
+//! [`TerminateReason::Crash`] and anything it pushes is dropped, so a crashed join_ref never
+//! writes after its `phx_error`. A graceful end (`phx_close`: leave, `Stop` normal/shutdown)
+//! lets `terminate` push after `phx_close`, as Phoenix does (3.3 rule 4).
+
+use super::instance::{Cmd, Instance, JOIN_CRASHED, Phase, StopRequest, close_frame};
+use super::socket::{Deferred, Socket};
+use crate::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
+use crate::pubsub::{Delivery, Mailbox};
+use crate::wire::{Payload, Ref};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The task's owned state. Its `Drop` is the channel's last word, also when the task is
+/// aborted (duplicate join, `Session::close` deadline): subscriptions end first, then the
+/// instance's presences leave, then the instance is marked dead.
+pub(crate) struct ChannelTask {
+    handler: Arc<dyn Channel>,
+    socket: Socket,
+    timeout: Duration,
+}
+
+impl Drop for ChannelTask {
+    fn drop(&mut self) {
+        self.socket.unsubscribe_all();
+        let inst = &self.socket.inst;
+        {
+            let mut life = inst.lock();
+            inst.set_phase(&mut life, Phase::Dead);
+        }
+        inst.hub.presence().untrack_owner(inst.owner);
+    }
+}
+
+/// Runs `fut` under `timeout`, catching panics; every failure becomes a crash reason.
+async fn call<T>(
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, HandlerError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+        Err(_) => Err(format!(
+            "request timed out after {} ms",
+            timeout.as_millis()
+        )),
+        Ok(Err(panic)) => Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
+        Ok(Ok(Err(e))) => Err(e.0),
+        Ok(Ok(Ok(v))) => Ok(v),
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s
+    } else {
+        "non-text panic payload"
+    }
+}
+
+/// The whole life of one channel instance.
+pub(crate) async fn run(
+    mut t: ChannelTask,
+    payload: Payload,
+    replaced: Option<Option<Ref>>,
+    mut rx: mpsc::Receiver<Cmd>,
+) {
+    let inst = Arc::clone(&t.socket.inst);
+    let handler = Arc::clone(&t.handler);
+    let joined = call(t.timeout, handler.join(&inst.topic, payload, &mut t.socket)).await;
+    let reply = match &joined {
+        Ok(JoinOutcome::Ok(reply)) => inst.encode_join_reply("ok", reply),
+        Ok(JoinOutcome::Error(reply)) => inst.encode_join_reply("error", reply),
+        Err(_) => inst.encode_join_reply("error", &join_crashed()),
+    };
+    let reply = match reply {
+        Ok(frame) => Ok(frame),
+        Err(e) => {
+            // e.g. a binary join reply under V1: the join cannot be answered as written.
+            tracing::warn!(topic = %inst.topic, error = %e, "join reply cannot be encoded");
+            inst.encode_join_reply("error", &join_crashed())
+        }
+    };
+    let accepted = matches!(joined, Ok(JoinOutcome::Ok(_))) && reply.is_ok();
+    // Decided under the life lock, acted upon after it (the guard must not live across an
+    // await).
+    let interrupted = {
+        let mut life = inst.lock();
+        if life.phase != Phase::Joining {
+            // Killed by a duplicate join, crashed by an inbox overflow (its reply is
+            // written), or the connection closed while joining.
+            Some(life.stop.take())
+        } else {
+            // The join reply, then (duplicate join) the old join_ref's phx_close.
+            let replaced_close = replaced
+                .as_ref()
+                .and_then(|old| close_frame(inst.serializer, old.as_ref(), &inst.topic));
+            let frames = reply.ok().into_iter().chain(replaced_close);
+            if accepted {
+                // Counted before the reply is visible.
+                inst.set_joined(&mut life);
+                for frame in frames {
+                    inst.emit_locked(&life, frame);
+                }
+            } else {
+                match &joined {
+                    Err(why) => tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
+                        reason = %why, "join crashed"),
+                    _ => tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
+                        "join refused"),
+                }
+                inst.end_unjoined(&mut life, &mut rx, frames);
+                return;
+            }
+            None
+        }
+    };
+    if let Some(stop) = interrupted {
+        if let (true, Some(StopRequest::Session(reason))) = (accepted, stop) {
+            t.socket.joined = true;
+            t.terminate(reason).await;
+        }
+        return;
+    }
+    tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "joined");
+    t.socket.joined = true;
+    t.subscribe_fastlane();
+    let deferred = std::mem::take(&mut *t.socket.deferred.lock());
+    let mut infos = Vec::new();
+    for d in deferred {
+        match d {
+            Deferred::Push(frame) => {
+                inst.emit(frame);
+            }
+            Deferred::Broadcast { from_self, b } => {
+                if let Err(e) = t.socket.publish_now(from_self, b) {
+                    tracing::warn!(topic = %inst.topic, error = %e, "broadcast from join failed");
+                }
+            }
+            Deferred::Info(v) => infos.push(v),
+        }
+    }
+    for info in infos {
+        if !t.step(Cmd::Info(info)).await {
+            return;
+        }
+    }
+    loop {
+        let cmd = tokio::select! {
+            biased;
+            () = inst.stopped() => None,
+            cmd = rx.recv() => cmd,
+        };
+        if let Some(stop) = inst.take_stop() {
+            t.finish(stop).await;
+            return;
+        }
+        match cmd {
+            Some(cmd) => {
+                if !t.step(cmd).await {
+                    return;
+                }
+            }
+            // A spurious wake-up (its stop was already taken): keep going.
+            None if inst.phase().routable() => {}
+            None => return,
+        }
+    }
+}
+
+fn join_crashed() -> Payload {
+    Payload::Json(Bytes::from_static(JOIN_CRASHED))
+}
+
+impl ChannelTask {
+    pub(crate) fn new(handler: Arc<dyn Channel>, socket: Socket, timeout: Duration) -> ChannelTask {
+        ChannelTask {
+            handler,
+            socket,
+            timeout,
+        }
+    }
+
+    fn inst(&self) -> Arc<Instance> {
+        Arc::clone(&self.socket.inst)
+    }
+
+    /// Subscribes to the channel topic as a fastlane subscriber: broadcasts are written to the
+    /// outbox by the publisher, intercepted events come back through the inbox as `Cmd::Out`.
+    fn subscribe_fastlane(&mut self) {
+        let inst = self.inst();
+        let intercepts: Arc<[String]> = self.handler.intercepts().into();
+        let intercept_mailbox: Option<Mailbox> = if intercepts.is_empty() {
+            None
+        } else {
+            let weak = Arc::downgrade(&inst);
+            Some(Arc::new(move |b: &Arc<crate::pubsub::Broadcast>| {
+                if let Some(inst) = weak.upgrade() {
+                    let _ = inst.deliver(Cmd::Out(Arc::clone(b)));
+                }
+            }))
+        };
+        let delivery = Delivery::Fastlane {
+            outbox: Arc::clone(&inst.outbox),
+            serializer: inst.serializer,
+            intercepts,
+            intercept_mailbox,
+        };
+        let sub = inst.hub.pubsub().subscribe(&inst.topic, delivery);
+        self.socket.fastlane_id = Some(sub.id());
+        inst.set_fastlane(sub);
+    }
+
+    /// Handles one command. Returns false when the channel ended.
+    async fn step(&mut self, cmd: Cmd) -> bool {
+        let handler = Arc::clone(&self.handler);
+        let timeout = self.timeout;
+        match cmd {
+            Cmd::In(msg) if msg.event == "phx_leave" => {
+                self.leave(msg.r#ref.as_ref()).await;
+                false
+            }
+            Cmd::In(msg) => {
+                self.socket.current_ref = msg.r#ref.clone();
+                let res = call(
+                    timeout,
+                    handler.handle_in(&msg.event, msg.payload, &mut self.socket),
+                )
+                .await;
+                self.socket.current_ref = None;
+                self.outcome(res, msg.r#ref.as_ref(), "handle_in").await
+            }
+            Cmd::Info(v) => {
+                let res = call(
+                    timeout,
+                    handler.handle_info(Info::Message(v), &mut self.socket),
+                )
+                .await;
+                self.outcome(res, None, "handle_info").await
+            }
+            Cmd::External(b) => {
+                let res = call(
+                    timeout,
+                    handler.handle_info(Info::Broadcast(b), &mut self.socket),
+                )
+                .await;
+                self.outcome(res, None, "handle_info").await
+            }
+            Cmd::Out(b) => {
+                let res = call(
+                    timeout,
+                    handler.handle_out(&b.event, b.payload.clone(), &mut self.socket),
+                )
+                .await;
+                self.outcome(res, None, "handle_out").await
+            }
+        }
+    }
+
+    /// Applies a handler result. `r#ref` is the message's ref (only `handle_in` has one).
+    async fn outcome(
+        &mut self,
+        res: Result<Outcome, String>,
+        r#ref: Option<&Ref>,
+        callback: &'static str,
+    ) -> bool {
+        let inst = self.inst();
+        match res {
+            Err(why) => {
+                self.crash(format!("{callback}: {why}")).await;
+                false
+            }
+            Ok(Outcome::NoReply) => true,
+            Ok(Outcome::Reply { status, payload }) => {
+                let Some(r) = r#ref else {
+                    // Phoenix has no ref to answer either (a push with ref null, or
+                    // handle_info / handle_out).
+                    tracing::debug!(topic = %inst.topic, callback, "reply without a ref ignored");
+                    return true;
+                };
+                match inst.encode_reply(Some(r), &status, &payload) {
+                    Ok(frame) => {
+                        inst.emit(frame);
+                        true
+                    }
+                    Err(e) => {
+                        self.crash(format!("{callback}: reply cannot be encoded: {e}"))
+                            .await;
+                        false
+                    }
+                }
+            }
+            Ok(Outcome::Stop { reason, reply }) => {
+                if let (Some((status, payload)), Some(r)) = (reply, r#ref) {
+                    match inst.encode_reply(Some(r), &status, &payload) {
+                        Ok(frame) => {
+                            inst.emit(frame);
+                        }
+                        Err(e) => tracing::warn!(topic = %inst.topic, error = %e,
+                            "stop reply cannot be encoded"),
+                    }
+                }
+                self.stop(reason).await;
+                false
+            }
+        }
+    }
+
+    /// F9: reply `ok`, `phx_close`, then `terminate(Left)`.
+    async fn leave(&mut self, r#ref: Option<&Ref>) {
+        let inst = self.inst();
+        tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "leave");
+        {
+            let mut life = inst.lock();
+            let reply = inst
+                .encode_reply(r#ref, "ok", &Payload::empty_object())
+                .ok();
+            let frames = reply.into_iter().chain(inst.encode_close());
+            inst.end_locked(&mut life, Phase::Closing, frames);
+        }
+        self.socket.unsubscribe_all();
+        self.terminate(TerminateReason::Left).await;
+    }
+
+    /// `Outcome::Stop`: graceful reasons close (F15), others error (F14).
+    async fn stop(&mut self, reason: StopReason) {
+        let inst = self.inst();
+        {
+            let mut life = inst.lock();
+            match &reason {
+                StopReason::Normal | StopReason::Shutdown(_) => {
+                    tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
+                        ?reason, "channel stopped");
+                    inst.end_locked(&mut life, Phase::Closing, inst.encode_close());
+                }
+                StopReason::Abnormal(why) => {
+                    tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
+                        reason = %why, "channel stopped abnormally");
+                    inst.end_locked(&mut life, Phase::Dead, inst.encode_error());
+                }
+            }
+        }
+        self.socket.unsubscribe_all();
+        self.terminate(TerminateReason::Stop(reason)).await;
+    }
+
+    /// F14 for a failed handler call, then `terminate(Crash)` with its frames dropped.
+    async fn crash(&mut self, why: String) {
+        let inst = self.inst();
+        tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref, reason = %why,
+            "channel crashed");
+        {
+            let mut life = inst.lock();
+            // Only a joined channel announces its crash; one that already ended (e.g. an
+            // overflow crash from outside) has written its terminal frame.
+            let frame = (life.phase == Phase::Joined)
+                .then(|| inst.encode_error())
+                .flatten();
+            inst.end_locked(&mut life, Phase::Dead, frame);
+        }
+        self.socket.unsubscribe_all();
+        self.terminate(TerminateReason::Crash(why)).await;
+    }
+
+    /// A stop requested from outside (connection end, inbox overflow); the phase is already
+    /// `Dead`, so nothing is written.
+    async fn finish(&mut self, stop: StopRequest) {
+        let inst = self.inst();
+        self.socket.unsubscribe_all();
+        let reason = match stop {
+            StopRequest::Session(reason) => reason,
+            StopRequest::Overflow => TerminateReason::Crash("channel queue full".to_owned()),
+        };
+        tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, ?reason,
+            "channel terminating");
+        self.terminate(reason).await;
+    }
+
+    /// `terminate` under the request timeout; its failure is only logged.
+    async fn terminate(&mut self, reason: TerminateReason) {
+        let handler = Arc::clone(&self.handler);
+        let socket = &mut self.socket;
+        let res = call(self.timeout, async {
+            handler.terminate(&reason, socket).await;
+            Ok(())
+        })
+        .await;
+        if let Err(why) = res {
+            tracing::warn!(topic = %self.socket.inst.topic, reason = %why, "terminate failed");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The state every connection of an endpoint shares: PubSub, Presence and the channel census.
+
+use crate::presence::{Diff, OwnerId, Presence};
+use crate::pubsub::{Broadcast, Delivered, PubSub, PublishError};
+use crate::topic::shard_of;
+use crate::wire::Payload;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// State shared by every connection of an endpoint (Phoenix: the endpoint's PubSub server,
+/// its Presence module and the channel supervisor's children count).
+pub struct Hub {
+    pubsub: Arc<PubSub>,
+    presence: Arc<Presence>,
+    /// topic → live (joined, not ended) channels on this node, sharded like PubSub.
+    census: Box<[Mutex<HashMap<String, usize>>]>,
+    /// Source of presence owner ids: one per channel instance.
+    next_owner: AtomicU64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("pubsub", &self.pubsub)
+            .field("presence", &self.presence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub with `shards` PubSub and Presence shards (0 = one per core); `node` names this
+    /// replica for presence. Presence diffs are published as local `presence_diff`
+    /// broadcasts on their topic (Phoenix.Presence does the same through its dispatcher, so
+    /// they are fastlaned `[null, null, T, "presence_diff", {...}]`, PROTOCOL.md 6.3).
+    pub fn new(node: &str, shards: usize) -> Arc<Hub> {
+        let pubsub = PubSub::new(shards);
+        let sink_pubsub = Arc::clone(&pubsub);
+        let sink = Arc::new(move |diff: &Diff| {
+            let b = Broadcast {
+                topic: diff.topic.clone(),
+                event: "presence_diff".to_owned(),
+                payload: diff.to_payload(),
+            };
+            if let Err(e) = sink_pubsub.local_broadcast(b) {
+                tracing::warn!(topic = %diff.topic, error = %e, "presence_diff not delivered");
+            }
+        });
+        let presence = Presence::new(node, shards, sink);
+        let census = (0..pubsub.shard_count())
+            .map(|_| Mutex::new(HashMap::new()))
+            .collect();
+        Arc::new(Hub {
+            pubsub,
+            presence,
+            census,
+            next_owner: AtomicU64::new(1),
+        })
+    }
+
+    /// The PubSub registry.
+    pub fn pubsub(&self) -> &Arc<PubSub> {
+        &self.pubsub
+    }
+
+    /// The presence service.
+    pub fn presence(&self) -> &Arc<Presence> {
+        &self.presence
+    }
+
+    /// Host-side broadcast to every subscriber of `topic` (Phoenix `Endpoint.broadcast/3`).
+    /// `payload` must be a JSON object or binary ([`PublishError::Encode`] otherwise; nothing
+    /// is delivered then).
+    pub fn broadcast(
+        &self,
+        topic: &str,
+        event: &str,
+        payload: Payload,
+    ) -> Result<Delivered, PublishError> {
+        self.pubsub.broadcast(broadcast(topic, event, payload))
+    }
+
+    /// Host-side broadcast to this node's subscribers only (`Endpoint.local_broadcast/3`).
+    pub fn local_broadcast(
+        &self,
+        topic: &str,
+        event: &str,
+        payload: Payload,
+    ) -> Result<Delivered, PublishError> {
+        self.pubsub
+            .local_broadcast(broadcast(topic, event, payload))
+    }
+
+    /// Closes every connection whose socket id is `socket_id` with 1001 (a `"disconnect"`
+    /// broadcast on that topic, PROTOCOL.md 4.9). The endpoint subscribes each connection
+    /// with an id to that topic and reacts to the event; `Delivered::local` counts them.
+    pub fn disconnect(&self, socket_id: &str) -> Result<Delivered, PublishError> {
+        self.broadcast(socket_id, "disconnect", Payload::empty_object())
+    }
+
+    /// Live channels on `topic`, over all connections of this node: counted from the join
+    /// reply `ok` until the channel's terminal frame (`phx_close`, `phx_error`) or the end of
+    /// its connection.
+    pub fn channel_count(&self, topic: &str) -> usize {
+        self.census_shard(topic)
+            .lock()
+            .get(topic)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn next_owner(&self) -> OwnerId {
+        OwnerId(self.next_owner.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn census_shard(&self, topic: &str) -> &Mutex<HashMap<String, usize>> {
+        // `census` has `pubsub.shard_count()` ≥ 1 entries and `shard_of` is below that.
+        &self.census[shard_of(topic, self.census.len())]
+    }
+
+    pub(crate) fn census_add(&self, topic: &str) {
+        let mut map = self.census_shard(topic).lock();
+        match map.get_mut(topic) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(topic.to_owned(), 1);
+            }
+        }
+    }
+
+    pub(crate) fn census_remove(&self, topic: &str) {
+        let mut map = self.census_shard(topic).lock();
+        if let Some(n) = map.get_mut(topic) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(topic);
+            }
+        }
+    }
+}
+
+fn broadcast(topic: &str, event: &str, payload: Payload) -> Broadcast {
+    Broadcast {
+        topic: topic.to_owned(),
+        event: event.to_owned(),
+        payload,
+    }
+}

@@ -1,0 +1,402 @@
+//! One channel instance as seen from outside its task: its identity, its life phase and the
+//! gate every outgoing frame passes through.
+//!
+//! The session (connection reader thread), PubSub mailboxes (publisher threads), the channel
+//! task and `SocketRef`s all touch an instance concurrently. One small mutex, the *life lock*,
+//! orders them: a frame is written only while the phase allows it, and the phase changes in
+//! the same critical section that writes the terminal frame (`phx_close`, `phx_error`, an
+//! error join reply). So once the session sees an instance as ended, no frame of that
+//! join_ref can follow what the session writes next, and a killed instance can never write
+//! again even if its task is still running on another core.
+//!
+//! Lock order: the life lock may be held while pushing to the outbox or `try_send`ing to the
+//! inbox (both leaf operations). It is never held while calling PubSub or Presence, because a
+//! publish calls mailboxes that take life locks.
+
+use super::hub::Hub;
+use super::session::unjoined_reply;
+use crate::host::TerminateReason;
+use crate::outbox::Outbox;
+use crate::presence::OwnerId;
+use crate::pubsub::{Broadcast, Subscription};
+use crate::wire::{Frame, Message, Payload, Ref, Serializer, WireError};
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Notify, mpsc};
+
+/// Work for a channel task, in arrival order.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// A client message for the channel (any event but `phx_join`).
+    In(Message),
+    /// `Socket::send_info`: a `handle_info(Info::Message)`.
+    Info(serde_json::Value),
+    /// A broadcast on an external topic (`Socket::subscribe`): `handle_info(Info::Broadcast)`.
+    External(Arc<Broadcast>),
+    /// An intercepted broadcast on the channel topic: `handle_out`.
+    Out(Arc<Broadcast>),
+}
+
+/// What became of a command handed to an instance.
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum Delivery {
+    /// In the inbox; the task will handle it.
+    Queued,
+    /// The instance no longer takes commands (it ended); here is the command back.
+    Refused(Cmd),
+    /// The inbox was full: the command is dropped and the channel crashed.
+    Overflowed,
+}
+
+/// Where an instance is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// `join` is running; client messages queue behind it.
+    Joining,
+    /// Joined; messages are handled.
+    Joined,
+    /// `phx_close` was written; `terminate` may still push (PROTOCOL.md 3.3 rule 4).
+    Closing,
+    /// Nothing more is written for this join_ref.
+    Dead,
+}
+
+impl Phase {
+    /// True while the session routes messages to the instance and it counts against the
+    /// channel limit.
+    pub(crate) fn routable(self) -> bool {
+        matches!(self, Phase::Joining | Phase::Joined)
+    }
+}
+
+/// Why the task must stop at its next step, set by someone other than the task.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) enum StopRequest {
+    /// The connection ended (`Session::close` / drop); no frames, `terminate(reason)`.
+    Session(TerminateReason),
+    /// The inbox overflowed; `phx_error` is already written; `terminate(Crash)`.
+    Overflow,
+}
+
+#[derive(Debug)]
+pub(crate) struct Life {
+    pub(crate) phase: Phase,
+    pub(crate) stop: Option<StopRequest>,
+    /// Counted in the hub census (joined and not yet ended).
+    censused: bool,
+}
+
+/// The shared part of one channel instance.
+pub(crate) struct Instance {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) topic: String,
+    pub(crate) join_ref: Option<Ref>,
+    /// The `ref` of the `phx_join` message, for the join reply.
+    pub(crate) join_msg_ref: Option<Ref>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) serializer: Serializer,
+    pub(crate) owner: OwnerId,
+    tx: mpsc::Sender<Cmd>,
+    life: Mutex<Life>,
+    /// The fastlane subscription to `topic` (joined instances). Here rather than in the task
+    /// so that whoever ends the instance (an overflow, a duplicate join) stops its broadcasts
+    /// at once, even while the task is still busy in a handler. Never locked together with
+    /// `life`.
+    fastlane: Mutex<Option<Subscription>>,
+    /// Wakes an idle task when a stop request is set.
+    wake: Notify,
+    /// Routable instances of the owning session (the channel limit counter).
+    session_live: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("topic", &self.topic)
+            .field("join_ref", &self.join_ref)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `{"reason":"channel_crash"}`, the `phx_error` payload since Phoenix 1.8.10.
+const CRASH_PAYLOAD: &[u8] = br#"{"reason":"channel_crash"}"#;
+/// `{"reason":"join crashed"}` (F4).
+pub(crate) const JOIN_CRASHED: &[u8] = br#"{"reason":"join crashed"}"#;
+
+impl Instance {
+    /// A new instance in phase `Joining`, already counted in `session_live`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        topic: String,
+        join_ref: Option<Ref>,
+        join_msg_ref: Option<Ref>,
+        outbox: Arc<Outbox>,
+        serializer: Serializer,
+        tx: mpsc::Sender<Cmd>,
+        session_live: Arc<AtomicUsize>,
+    ) -> Instance {
+        session_live.fetch_add(1, Ordering::AcqRel);
+        let owner = hub.next_owner();
+        Instance {
+            hub,
+            topic,
+            join_ref,
+            join_msg_ref,
+            outbox,
+            serializer,
+            owner,
+            tx,
+            life: Mutex::new(Life {
+                phase: Phase::Joining,
+                stop: None,
+                censused: false,
+            }),
+            wake: Notify::new(),
+            session_live,
+            fastlane: Mutex::new(None),
+        }
+    }
+
+    /// Stores the fastlane subscription (after the join reply). If the instance ended
+    /// meanwhile, the subscription is dropped right away.
+    pub(crate) fn set_fastlane(&self, sub: Subscription) {
+        *self.fastlane.lock() = Some(sub);
+        if !self.phase().routable() {
+            self.unsubscribe();
+        }
+    }
+
+    /// Ends the fastlane subscription (idempotent). Must not be called with the life lock
+    /// held.
+    pub(crate) fn unsubscribe(&self) {
+        let sub = self.fastlane.lock().take();
+        // Dropped after the fastlane lock is released: unsubscribing takes a PubSub lock.
+        drop(sub);
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Life> {
+        self.life.lock()
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.life.lock().phase
+    }
+
+    /// Moves to `phase`; leaving the routable phases releases the channel-limit slot and the
+    /// census entry exactly once.
+    pub(crate) fn set_phase(&self, life: &mut Life, phase: Phase) {
+        if life.phase.routable() && !phase.routable() {
+            self.session_live.fetch_sub(1, Ordering::AcqRel);
+            if life.censused {
+                life.censused = false;
+                self.hub.census_remove(&self.topic);
+            }
+        }
+        life.phase = phase;
+    }
+
+    /// `Joining` → `Joined`: counts the channel in the hub census.
+    pub(crate) fn set_joined(&self, life: &mut Life) {
+        life.phase = Phase::Joined;
+        if !life.censused {
+            life.censused = true;
+            self.hub.census_add(&self.topic);
+        }
+    }
+
+    /// Writes `frame` if this instance may still write (any phase but `Dead`). Returns whether
+    /// it was queued. A closed outbox (connection ending) silently drops it, as Phoenix's
+    /// send to a dead transport does.
+    pub(crate) fn emit_locked(&self, life: &Life, frame: Frame) -> bool {
+        if life.phase == Phase::Dead {
+            return false;
+        }
+        self.outbox.push(frame).is_ok()
+    }
+
+    /// Ends the routable life: moves to `phase` (releasing the channel-limit slot and the
+    /// census entry) and then writes the terminal `frames` (if this instance may still
+    /// write), all in one critical section. Counters go first so that anyone who has seen a
+    /// terminal frame also sees the channel gone.
+    pub(crate) fn end_locked(
+        &self,
+        life: &mut Life,
+        phase: Phase,
+        frames: impl IntoIterator<Item = Frame>,
+    ) {
+        let may_write = life.phase != Phase::Dead;
+        self.set_phase(life, phase);
+        if may_write {
+            for frame in frames {
+                let _ = self.outbox.push(frame);
+            }
+        }
+    }
+
+    /// [`emit_locked`](Self::emit_locked) taking the lock.
+    pub(crate) fn emit(&self, frame: Frame) -> bool {
+        let life = self.life.lock();
+        self.emit_locked(&life, frame)
+    }
+
+    /// A `phx_reply` for `r#ref`, tagged with the stored join_ref (F11).
+    pub(crate) fn encode_reply(
+        &self,
+        r#ref: Option<&Ref>,
+        status: &str,
+        payload: &Payload,
+    ) -> Result<Frame, WireError> {
+        self.serializer
+            .encode_reply(self.join_ref.as_ref(), r#ref, &self.topic, status, payload)
+    }
+
+    /// The join reply (F2-F4), answering the `phx_join` message's ref.
+    pub(crate) fn encode_join_reply(
+        &self,
+        status: &str,
+        payload: &Payload,
+    ) -> Result<Frame, WireError> {
+        self.encode_reply(self.join_msg_ref.as_ref(), status, payload)
+    }
+
+    /// A push `[J, null, T, E, P]` (F12).
+    pub(crate) fn encode_push(&self, event: &str, payload: &Payload) -> Result<Frame, WireError> {
+        self.serializer
+            .encode_message(self.join_ref.as_ref(), None, &self.topic, event, payload)
+    }
+
+    /// `[J, J, T, "phx_close", {}]` (F15).
+    pub(crate) fn encode_close(&self) -> Option<Frame> {
+        close_frame(self.serializer, self.join_ref.as_ref(), &self.topic)
+    }
+
+    /// `[J, J, T, "phx_error", {"reason":"channel_crash"}]` (F14).
+    pub(crate) fn encode_error(&self) -> Option<Frame> {
+        let payload = Payload::Json(Bytes::from_static(CRASH_PAYLOAD));
+        let j = self.join_ref.as_ref();
+        self.serializer
+            .encode_message(j, j, &self.topic, "phx_error", &payload)
+            .ok()
+    }
+
+    /// Hands `cmd` to the task. A full inbox crashes the channel (the command is dropped).
+    pub(crate) fn deliver(&self, cmd: Cmd) -> Delivery {
+        let mut life = self.life.lock();
+        if !life.phase.routable() {
+            return Delivery::Refused(cmd);
+        }
+        match self.tx.try_send(cmd) {
+            Ok(()) => Delivery::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
+                    "channel inbox full, crashing the channel");
+                self.crash_locked(&mut life, StopRequest::Overflow);
+                drop(life);
+                self.unsubscribe();
+                Delivery::Overflowed
+            }
+            Err(mpsc::error::TrySendError::Closed(cmd)) => {
+                // The task is gone without ending its phase (aborted): nothing to write.
+                self.set_phase(&mut life, Phase::Dead);
+                Delivery::Refused(cmd)
+            }
+        }
+    }
+
+    /// Fails the instance from outside its task: writes `phx_error` (joined) or the
+    /// "join crashed" reply (joining), and asks the task to stop.
+    fn crash_locked(&self, life: &mut Life, why: StopRequest) {
+        let frame = match life.phase {
+            Phase::Joined => self.encode_error(),
+            Phase::Joining => self
+                .encode_join_reply("error", &Payload::Json(Bytes::from_static(JOIN_CRASHED)))
+                .ok(),
+            Phase::Closing | Phase::Dead => return,
+        };
+        self.end_locked(life, Phase::Dead, frame);
+        if life.stop.is_none() {
+            life.stop = Some(why);
+        }
+        self.wake.notify_one();
+    }
+
+    /// The connection is ending: stop writing at once and let the task run `terminate(reason)`
+    /// at its next step. No-op for an instance that already ended.
+    pub(crate) fn request_stop(&self, reason: TerminateReason) {
+        let mut life = self.life.lock();
+        if life.phase.routable() {
+            self.set_phase(&mut life, Phase::Dead);
+            life.stop = Some(StopRequest::Session(reason));
+        }
+        drop(life);
+        self.unsubscribe();
+        self.wake.notify_one();
+    }
+
+    /// Duplicate join (PROTOCOL.md 4.5): the instance must stop writing now, without
+    /// `terminate`. Returns true when it was still routable, i.e. when the caller owes the
+    /// client its `phx_close` (an instance that already wrote its own terminal frame does
+    /// not get a second one).
+    pub(crate) fn kill(&self) -> bool {
+        let mut life = self.life.lock();
+        let was_live = life.phase.routable();
+        if was_live {
+            self.set_phase(&mut life, Phase::Dead);
+        }
+        drop(life);
+        if was_live {
+            self.unsubscribe();
+        }
+        was_live
+    }
+
+    /// Takes a pending stop request.
+    pub(crate) fn take_stop(&self) -> Option<StopRequest> {
+        self.life.lock().stop.take()
+    }
+
+    /// Resolves when [`request_stop`](Self::request_stop) or an overflow crash happened
+    /// (a stored permit makes a wake-up before the wait count).
+    pub(crate) async fn stopped(&self) {
+        self.wake.notified().await
+    }
+
+    /// Ends an instance whose join failed, with the life lock held: the remaining queued
+    /// client messages get the answer an unjoined topic gets (they were waiting for the
+    /// join, PROTOCOL.md 9.2 #24), and the inbox is closed so the session sees the topic
+    /// as not joined from now on.
+    pub(crate) fn end_unjoined(
+        &self,
+        life: &mut Life,
+        rx: &mut mpsc::Receiver<Cmd>,
+        frames: impl IntoIterator<Item = Frame>,
+    ) {
+        self.end_locked(life, Phase::Dead, frames);
+        rx.close();
+        while let Ok(cmd) = rx.try_recv() {
+            if let Cmd::In(msg) = cmd
+                && let Some(frame) = unjoined_reply(self.serializer, &msg)
+            {
+                // Not `emit_locked`: these answers belong to no join_ref.
+                let _ = self.outbox.push(frame);
+            }
+        }
+    }
+}
+
+/// `[J, J, T, "phx_close", {}]`.
+pub(crate) fn close_frame(s: Serializer, join_ref: Option<&Ref>, topic: &str) -> Option<Frame> {
+    s.encode_message(
+        join_ref,
+        join_ref,
+        topic,
+        "phx_close",
+        &Payload::empty_object(),
+    )
+    .ok()
+}

@@ -1,0 +1,314 @@
+//! The per-connection state machine (PROTOCOL.md 3-4): routes each client message to its
+//! channel task or answers it directly, without ever waiting for a handler.
+
+use super::Mount;
+use super::channel_task::{self, ChannelTask};
+use super::hub::Hub;
+use super::instance::{Cmd, Delivery, Instance, close_frame};
+use super::socket::Socket;
+use crate::host::{Connected, TerminateReason};
+use crate::outbox::Outbox;
+use crate::wire::{Frame, Message, Payload, Ref, Serializer};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The reserved topic of heartbeats.
+const PHOENIX_TOPIC: &str = "phoenix";
+const UNMATCHED_TOPIC: &[u8] = br#"{"reason":"unmatched topic"}"#;
+const TOO_MANY_CHANNELS: &[u8] = br#"{"reason":"too many channels joined"}"#;
+const TOPIC_TOO_LONG: &[u8] = br#"{"reason":"topic too long"}"#;
+
+/// Extra time `Session::close` allows beyond two request timeouts (the handler call in
+/// progress, then `terminate`).
+const CLOSE_SLACK: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+struct Entry {
+    inst: Arc<Instance>,
+    task: JoinHandle<()>,
+}
+
+/// The per-connection channel state machine.
+///
+/// Owned by the connection's reader, which calls [`handle`](Self::handle) for every decoded
+/// client message in arrival order. `handle` never waits: each joined (or joining) topic has
+/// its own task running the host handler, and everything the session answers itself
+/// (heartbeats, unmatched topics, limits, leaves of unjoined topics) costs O(1) and keeps no
+/// state, however often a client repeats it.
+///
+/// Must be created and used inside a tokio runtime (channel tasks are spawned on it).
+/// Dropping a session without [`close`](Self::close) stops its channels in the background
+/// with [`TerminateReason::Closed`].
+#[derive(Debug)]
+pub struct Session {
+    hub: Arc<Hub>,
+    mount: Arc<Mount>,
+    outbox: Arc<Outbox>,
+    serializer: Serializer,
+    transport: &'static str,
+    connected: Connected,
+    /// topic → newest channel instance. Entries of ended instances are removed when their
+    /// topic is next touched, or swept when the map grows (see `insert`).
+    channels: HashMap<String, Entry>,
+    /// Instances that are joining or joined (the channel-limit count).
+    live: Arc<AtomicUsize>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Session {
+    /// A session for a freshly connected socket. `transport` is `"websocket"` or
+    /// `"longpoll"` (visible to handlers). Panics outside a tokio runtime.
+    pub fn new(
+        hub: Arc<Hub>,
+        mount: Arc<Mount>,
+        outbox: Arc<Outbox>,
+        serializer: Serializer,
+        transport: &'static str,
+        connected: Connected,
+    ) -> Session {
+        Session {
+            hub,
+            mount,
+            outbox,
+            serializer,
+            transport,
+            connected,
+            channels: HashMap::new(),
+            live: Arc::new(AtomicUsize::new(0)),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Handles one decoded client message. Never blocks: handler work runs on channel tasks;
+    /// frames go to the outbox.
+    pub fn handle(&mut self, msg: Message) {
+        // F1: any join_ref, any payload, joined or not; the reply's join_ref is always null.
+        if msg.topic == PHOENIX_TOPIC && msg.event == "heartbeat" {
+            self.write(self.serializer.encode_reply(
+                None,
+                msg.r#ref.as_ref(),
+                PHOENIX_TOPIC,
+                "ok",
+                &Payload::empty_object(),
+            ));
+            return;
+        }
+        let msg = match self.channels.get(&msg.topic) {
+            Some(entry) if entry.inst.phase().routable() => {
+                if msg.event == "phx_join" {
+                    self.duplicate_join(msg);
+                    return;
+                }
+                if msg.join_ref.is_some() && msg.join_ref != entry.inst.join_ref {
+                    // F10: a message for an older instance of this topic.
+                    tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref,
+                        event = %msg.event, "dropping message with stale join_ref");
+                    return;
+                }
+                match entry.inst.deliver(Cmd::In(msg)) {
+                    Delivery::Queued | Delivery::Overflowed => return,
+                    // The instance ended just now: the topic is no longer joined.
+                    Delivery::Refused(Cmd::In(msg)) => msg,
+                    Delivery::Refused(_) => return,
+                }
+            }
+            _ => msg,
+        };
+        self.channels.remove(&msg.topic);
+        self.unjoined(msg);
+    }
+
+    /// Number of channels currently joined (or joining) on this connection.
+    pub fn channel_count(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Topic entries held, live or ended-but-not-yet-swept (tests check that refused joins
+    /// keep no state).
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// The connection ended: every channel terminates with `reason` (running `terminate`,
+    /// untracking its presences, unsubscribing), and no frame is written for them any more.
+    /// Returns when all have finished, or after `2 × request_timeout` + 100 ms (a handler
+    /// call in progress, then `terminate`), whichever comes first: channels still running
+    /// then are aborted (their presences still leave and subscriptions end).
+    pub async fn close(mut self, reason: TerminateReason) {
+        let channels = std::mem::take(&mut self.channels);
+        let mut tasks = Vec::with_capacity(channels.len());
+        for entry in channels.into_values() {
+            entry.inst.request_stop(reason.clone());
+            tasks.push(entry.task);
+        }
+        let deadline =
+            tokio::time::Instant::now() + self.mount.config.request_timeout * 2 + CLOSE_SLACK;
+        for task in &mut tasks {
+            if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
+                tracing::warn!("channel did not terminate in time; aborting");
+                break;
+            }
+        }
+        for task in &tasks {
+            task.abort();
+        }
+    }
+
+    fn write(&self, frame: Result<Frame, crate::wire::WireError>) {
+        match frame {
+            // A full or closed outbox is the endpoint's business (slow consumer / closing).
+            Ok(frame) => {
+                let _ = self.outbox.push(frame);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode a session reply"),
+        }
+    }
+
+    /// A message for a topic without a live channel on this connection.
+    fn unjoined(&mut self, msg: Message) {
+        if msg.event == "phx_join" {
+            self.join(msg, None);
+            return;
+        }
+        if msg.event != "phx_leave" {
+            tracing::warn!(topic = %msg.topic, event = %msg.event,
+                "message for a topic that is not joined: unmatched topic");
+        }
+        if let Some(frame) = unjoined_reply(self.serializer, &msg) {
+            let _ = self.outbox.push(frame);
+        }
+    }
+
+    /// F16 / PROTOCOL.md 4.5: the old instance stops at once without `terminate`; the new
+    /// join is processed; the old join_ref's `phx_close` follows the new join's reply.
+    fn duplicate_join(&mut self, msg: Message) {
+        let mut replaced = None;
+        if let Some(old) = self.channels.remove(&msg.topic)
+            && old.inst.kill()
+        {
+            old.task.abort();
+            tracing::debug!(topic = %msg.topic, old_join_ref = ?old.inst.join_ref,
+                join_ref = ?msg.join_ref, "duplicate join: closing the previous channel");
+            replaced = Some(old.inst.join_ref.clone());
+        }
+        self.join(msg, replaced);
+    }
+
+    /// A join for a topic without a live channel. `replaced` is the join_ref whose
+    /// `phx_close` must follow this join's reply (duplicate join).
+    fn join(&mut self, msg: Message, replaced: Option<Option<Ref>>) {
+        let config = &self.mount.config;
+        let refused = if msg.topic.len() > config.max_topic_bytes {
+            // Our bounded-everything rule: Phoenix has no topic limit.
+            tracing::warn!(
+                bytes = msg.topic.len(),
+                limit = config.max_topic_bytes,
+                "join refused: topic too long"
+            );
+            Some((msg.join_ref.as_ref(), TOPIC_TOO_LONG))
+        } else if self.mount.routes.route(&msg.topic).is_none() {
+            tracing::warn!(topic = %msg.topic, "join refused: unmatched topic");
+            // F6: join_ref null.
+            Some((None, UNMATCHED_TOPIC))
+        } else if self.live.load(Ordering::Acquire) >= config.max_channels {
+            tracing::debug!(topic = %msg.topic, limit = config.max_channels,
+                "join refused: too many channels");
+            Some((msg.join_ref.as_ref(), TOO_MANY_CHANNELS))
+        } else {
+            None
+        };
+        if let Some((join_ref, reason)) = refused {
+            self.write(self.serializer.encode_reply(
+                join_ref,
+                msg.r#ref.as_ref(),
+                &msg.topic,
+                "error",
+                &Payload::Json(Bytes::from_static(reason)),
+            ));
+            if let Some(old) = replaced
+                && let Some(frame) = close_frame(self.serializer, old.as_ref(), &msg.topic)
+            {
+                let _ = self.outbox.push(frame);
+            }
+            return;
+        }
+        let Some(handler) = self.mount.routes.route(&msg.topic) else {
+            return;
+        };
+        let handler = Arc::clone(handler);
+        let queue = config.channel_queue.max(1);
+        let timeout = config.request_timeout;
+        let (tx, rx) = mpsc::channel(queue);
+        tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref, "join");
+        let inst = Arc::new(Instance::new(
+            Arc::clone(&self.hub),
+            msg.topic.clone(),
+            msg.join_ref,
+            msg.r#ref,
+            Arc::clone(&self.outbox),
+            self.serializer,
+            tx,
+            Arc::clone(&self.live),
+        ));
+        let socket = Socket::new(
+            Arc::clone(&inst),
+            self.connected.assigns.clone(),
+            self.connected.id.clone(),
+            self.transport,
+            queue,
+        );
+        let task = ChannelTask::new(handler, socket, timeout);
+        let task = self
+            .runtime
+            .spawn(channel_task::run(task, msg.payload, replaced, rx));
+        self.insert(msg.topic, Entry { inst, task });
+    }
+
+    fn insert(&mut self, topic: String, entry: Entry) {
+        // Ended entries are normally removed when their topic is touched again; a client
+        // joining many distinct topics that end (rejected joins) would leave them behind,
+        // so sweep when the map is well beyond the live count (amortized O(1) per join).
+        if self.channels.len() >= 2 * self.live.load(Ordering::Acquire) + 16 {
+            self.channels.retain(|_, e| e.inst.phase().routable());
+        }
+        self.channels.insert(topic, entry);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for entry in self.channels.values() {
+            entry.inst.request_stop(TerminateReason::Closed);
+        }
+    }
+}
+
+/// How a topic without a channel answers a non-join message: `phx_leave` → F8 `ok` echoing
+/// the request's join_ref, no `phx_close`; anything else → F7 "unmatched topic" with
+/// join_ref null. `None` for a join (handled by the session).
+pub(crate) fn unjoined_reply(s: Serializer, msg: &Message) -> Option<Frame> {
+    let frame = match msg.event.as_str() {
+        "phx_join" => return None,
+        "phx_leave" => s.encode_reply(
+            msg.join_ref.as_ref(),
+            msg.r#ref.as_ref(),
+            &msg.topic,
+            "ok",
+            &Payload::empty_object(),
+        ),
+        _ => s.encode_reply(
+            None,
+            msg.r#ref.as_ref(),
+            &msg.topic,
+            "error",
+            &Payload::Json(Bytes::from_static(UNMATCHED_TOPIC)),
+        ),
+    };
+    frame.ok()
+}
