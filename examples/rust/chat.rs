@@ -141,7 +141,10 @@ async fn file(path: PathBuf, content_type: &'static str) -> Response {
             .into_response(),
         Err(e) if path.ends_with("phoenix.mjs") => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{} is missing ({e}): run `npm ci` at the repository root first\n", path.display()),
+            format!(
+                "{} is missing ({e}): run `npm ci` at the repository root first\n",
+                path.display()
+            ),
         )
             .into_response(),
         Err(e) => {
@@ -203,7 +206,9 @@ async fn main() {
         .node("chat@127.0.0.1")
         .socket(
             "/socket",
-            SocketMount::new().connect(ChatConnect).channel("room:*", Room),
+            SocketMount::new()
+                .connect(ChatConnect)
+                .channel("room:*", Room),
         )
         .route(page_routes(&root))
         .start()

@@ -75,16 +75,35 @@ enum Closing {
     Nothing,
 }
 
-/// Serves one upgraded connection until it ends; returns the reason its channels terminate
-/// with. Closes `outbox` (with [`CloseReason::Gone`] unless it was already closed) so later
-/// pushes are refused.
+/// The closing handshake still to perform once the loops stopped; see [`Closer::finish`].
+#[derive(Debug)]
+pub(crate) struct Closer<S> {
+    ws: Option<WebSocketStream<S>>,
+    closing: Closing,
+    limit: Duration,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Closer<S> {
+    /// Performs the closing handshake (bounded by the mount's `close_timeout`). Runs
+    /// concurrently with the channels' termination, so a client that is slow to answer the
+    /// close does not delay `terminate` callbacks or presence leaves.
+    pub(crate) async fn finish(self) {
+        if let Some(ws) = self.ws {
+            finish(ws, self.closing, self.limit).await;
+        }
+    }
+}
+
+/// Serves one upgraded connection until either loop ends; returns the reason its channels
+/// terminate with and the closing handshake still to do. Closes `outbox` (with
+/// [`CloseReason::Gone`] unless it was already closed) so later pushes are refused.
 pub(crate) async fn run<S, H>(
     ws: WebSocketStream<S>,
     inbound: &mut H,
     outbox: &Outbox,
     serializer: Serializer,
     cfg: &TransportConfig,
-) -> TerminateReason
+) -> (TerminateReason, Closer<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: Inbound,
@@ -121,10 +140,12 @@ where
         }
     };
     outbox.close(CloseReason::Gone);
-    if let Ok(ws) = stream.reunite(sink) {
-        finish(ws, closing, cfg.close_timeout).await;
-    }
-    reason
+    let closer = Closer {
+        ws: stream.reunite(sink).ok(),
+        closing,
+        limit: cfg.close_timeout,
+    };
+    (reason, closer)
 }
 
 async fn read_loop<S, H>(

@@ -301,10 +301,11 @@ async fn serve<S>(
         "websocket",
         connected,
     );
-    let reason = connection::run(ws, &mut session, &outbox, serializer, &st.transport).await;
+    let (reason, closer) =
+        connection::run(ws, &mut session, &outbox, serializer, &st.transport).await;
     drop(id_subscription);
     debug!(?reason, "disconnected");
-    session.close(reason).await;
+    tokio::join!(closer.finish(), session.close(reason));
 }
 
 #[cfg(test)]

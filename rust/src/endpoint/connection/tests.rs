@@ -57,14 +57,16 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize, outbox: Outbox) -> Har
     };
     let server_outbox = outbox.clone();
     let server = tokio::spawn(async move {
-        run(
+        let (reason, closer) = run(
             server_ws,
             &mut recorder,
             &server_outbox,
             Serializer::V2Json,
             &cfg,
         )
-        .await
+        .await;
+        closer.finish().await;
+        reason
     });
     Harness {
         client,

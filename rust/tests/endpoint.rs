@@ -1,0 +1,627 @@
+//! The endpoint over real TCP with a tokio-tungstenite client: handshake outcomes, the
+//! transport's close codes, slow consumers, disconnect by socket id and drain.
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard::endpoint::{
+    DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
+    MALFORMED_CLOSE_CODE, RunningEndpoint, SocketMount, TOO_BIG_CLOSE_CODE,
+};
+use switchboard::endpoint::{DrainConfig, Endpoint};
+use switchboard::host::{
+    Channel, Connect, ConnectInfo, Connected, HandlerError, JoinOutcome, Outcome, Refused, Socket,
+};
+use switchboard::wire::Payload;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const TEST_LIMIT: Duration = Duration::from_secs(30);
+const STEP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Every test stops by itself.
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(TEST_LIMIT, f)
+        .await
+        .expect("test finished in time")
+}
+
+/// Records what connect saw; refuses `reject=true` (403) and `ratelimit=true` (429); gives
+/// socket id `user_sockets:<user_id>`.
+#[derive(Default)]
+struct Recording {
+    seen: parking_lot::Mutex<Vec<ConnectInfo>>,
+}
+
+struct RecordingConnect(Arc<Recording>);
+
+#[async_trait::async_trait]
+impl Connect for RecordingConnect {
+    async fn connect(&self, info: &ConnectInfo) -> Result<Connected, Refused> {
+        self.0.seen.lock().push(info.clone());
+        let flag = |k: &str| info.params.get(k).and_then(Value::as_str) == Some("true");
+        if flag("reject") {
+            return Err(Refused { status: 403 });
+        }
+        if flag("ratelimit") {
+            return Err(Refused { status: 429 });
+        }
+        let id = info
+            .params
+            .get("user_id")
+            .and_then(Value::as_str)
+            .map(|u| format!("user_sockets:{u}"));
+        Ok(Connected {
+            id,
+            ..Connected::default()
+        })
+    }
+}
+
+/// `room:*`: join ok, `echo` replies with the payload.
+struct Room;
+
+#[async_trait::async_trait]
+impl Channel for Room {
+    async fn join(
+        &self,
+        _topic: &str,
+        _payload: Payload,
+        _socket: &mut Socket,
+    ) -> Result<JoinOutcome, HandlerError> {
+        Ok(JoinOutcome::Ok(Payload::empty_object()))
+    }
+
+    async fn handle_in(
+        &self,
+        event: &str,
+        payload: Payload,
+        _socket: &mut Socket,
+    ) -> Result<Outcome, HandlerError> {
+        match event {
+            "echo" => Ok(Outcome::ok(payload)),
+            other => Err(HandlerError::new(format!("unexpected {other}"))),
+        }
+    }
+}
+
+struct Server {
+    endpoint: RunningEndpoint,
+    connects: Arc<Recording>,
+}
+
+impl Server {
+    fn url(&self, mount: &str, query: &str) -> String {
+        format!(
+            "ws://{}{mount}/websocket?{query}",
+            self.endpoint.local_addr()
+        )
+    }
+
+    fn last_connect(&self) -> ConnectInfo {
+        self.connects
+            .seen
+            .lock()
+            .last()
+            .cloned()
+            .expect("connect ran")
+    }
+}
+
+async fn start() -> Server {
+    let connects = Arc::new(Recording::default());
+    let mount = || {
+        SocketMount::new()
+            .connect(RecordingConnect(connects.clone()))
+            .channel("room:*", Room)
+    };
+    let endpoint = Endpoint::builder()
+        .socket("/socket", mount())
+        .socket("/checked", mount().check_origin(["http://good.test"]))
+        .socket("/small", mount().max_frame_size(1024))
+        .socket("/idle", mount().idle_timeout_ms(300))
+        .socket("/slow", mount().outbox_limits(32, 256 * 1024))
+        .drain(DrainConfig {
+            batch_size: 1,
+            batch_interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(10),
+        })
+        .start()
+        .await
+        .expect("endpoint starts");
+    Server { endpoint, connects }
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, response) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade succeeds");
+    assert_eq!(response.status(), 101);
+    client
+}
+
+/// The HTTP status of a refused upgrade.
+async fn refused_status(request: impl IntoClientRequest + Unpin) -> u16 {
+    match tokio_tungstenite::connect_async(request).await {
+        Err(WsError::Http(response)) => {
+            assert!(
+                response.body().as_ref().is_none_or(|b| b.is_empty()),
+                "refusals have an empty body"
+            );
+            response.status().as_u16()
+        }
+        Ok((_, response)) => panic!("expected a refusal, got {}", response.status()),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+async fn send_text(client: &mut Client, text: impl Into<String>) {
+    client.send(Message::text(text.into())).await.expect("send");
+}
+
+/// The next text frame as JSON.
+async fn next_json(client: &mut Client) -> Value {
+    loop {
+        let msg = tokio::time::timeout(STEP_LIMIT, client.next())
+            .await
+            .expect("frame in time")
+            .expect("connection open")
+            .expect("valid frame");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until the server's close frame and returns its code (`None` if the connection ended
+/// without one).
+async fn close_code(client: &mut Client) -> Option<u16> {
+    let read = async {
+        while let Some(msg) = client.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    tokio::time::timeout(STEP_LIMIT, read)
+        .await
+        .expect("closed in time")
+}
+
+async fn heartbeat_ok(client: &mut Client, r: &str) {
+    send_text(
+        client,
+        format!(r#"[null,"{r}","phoenix","heartbeat",{{}}]"#),
+    )
+    .await;
+    assert_eq!(
+        next_json(client).await,
+        json!([null, r, "phoenix", "phx_reply", {"status": "ok", "response": {}}])
+    );
+}
+
+async fn join(client: &mut Client, topic: &str, join_ref: &str) {
+    send_text(
+        client,
+        format!(r#"["{join_ref}","{join_ref}","{topic}","phx_join",{{}}]"#),
+    )
+    .await;
+    assert_eq!(
+        next_json(client).await,
+        json!([join_ref, join_ref, topic, "phx_reply", {"status": "ok", "response": {}}])
+    );
+}
+
+#[tokio::test]
+async fn handshake_without_subprotocols_has_no_protocol_header() {
+    within(async {
+        let s = start().await;
+        let (_client, response) = tokio_tungstenite::connect_async(s.url("/socket", "vsn=2.0.0"))
+            .await
+            .expect("upgrade");
+        assert_eq!(response.status(), 101);
+        assert!(response.headers().get("sec-websocket-protocol").is_none());
+        let info = s.last_connect();
+        assert_eq!(info.mount, "/socket");
+        assert_eq!(info.auth_token, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn phoenix_subprotocol_is_echoed_and_the_auth_token_decoded() {
+    within(async {
+        let s = start().await;
+        let mut request = s
+            .url("/socket", "vsn=2.0.0")
+            .into_client_request()
+            .expect("request");
+        // What `new Socket(url, {authToken: "my-token+x"})` sends.
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("phoenix, base64url.bearer.phx.bXktdG9rZW4reA"),
+        );
+        let (mut client, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade");
+        assert_eq!(response.status(), 101);
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.as_bytes()),
+            Some(&b"phoenix"[..])
+        );
+        assert_eq!(s.last_connect().auth_token.as_deref(), Some("my-token+x"));
+        heartbeat_ok(&mut client, "1").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unsupported_vsn_is_refused_with_403() {
+    within(async {
+        let s = start().await;
+        for query in ["vsn=3.0.0", "vsn=abc", "vsn=2.1.0", "vsn%5B%5D=2.0.0"] {
+            assert_eq!(
+                refused_status(s.url("/socket", query)).await,
+                403,
+                "{query}"
+            );
+        }
+        // No vsn at all means 1.0.0.
+        let mut v1 = connect(&s.url("/socket", "")).await;
+        send_text(
+            &mut v1,
+            r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"1"}"#,
+        )
+        .await;
+        assert_eq!(
+            next_json(&mut v1).await,
+            json!({"topic": "phoenix", "event": "phx_reply", "ref": "1",
+                   "payload": {"status": "ok", "response": {}}})
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refused_connects_get_the_callbacks_status() {
+    within(async {
+        let s = start().await;
+        assert_eq!(
+            refused_status(s.url("/socket", "reject=true&vsn=2.0.0")).await,
+            403
+        );
+        assert_eq!(
+            refused_status(s.url("/socket", "ratelimit=true&vsn=2.0.0")).await,
+            429
+        );
+        assert_eq!(s.connects.seen.lock().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn check_origin_refuses_foreign_origins_only() {
+    within(async {
+        let s = start().await;
+        let with_origin = |origin: &'static str| {
+            let mut request = s
+                .url("/checked", "vsn=2.0.0")
+                .into_client_request()
+                .expect("request");
+            request
+                .headers_mut()
+                .insert("origin", HeaderValue::from_static(origin));
+            request
+        };
+        assert_eq!(refused_status(with_origin("http://evil.test")).await, 403);
+        let (_ok, response) = tokio_tungstenite::connect_async(with_origin("http://good.test"))
+            .await
+            .expect("allowed origin");
+        assert_eq!(response.status(), 101);
+        // No Origin header (non-browser client): allowed.
+        connect(&s.url("/checked", "vsn=2.0.0")).await;
+        // Other mounts do not check.
+        let mut request = s
+            .url("/socket", "vsn=2.0.0")
+            .into_client_request()
+            .expect("request");
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_static("http://evil.test"));
+        assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn query_params_are_decoded_like_plug() {
+    within(async {
+        let s = start().await;
+        connect(&s.url(
+            "/socket",
+            "token=abc&user%5Bid%5D=7&a%5B0%5D=x&a%5B1%5D=y&&vsn=2.0.0",
+        ))
+        .await;
+        assert_eq!(
+            Value::Object(s.last_connect().params),
+            json!({"token": "abc", "user": {"id": "7"}, "a": {"0": "x", "1": "y"}, "vsn": "2.0.0"})
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn heartbeat_and_join_over_a_real_socket() {
+    within(async {
+        let s = start().await;
+        let mut client = connect(&s.url("/socket", "vsn=2.0.0")).await;
+        heartbeat_ok(&mut client, "1").await;
+        join(&mut client, "room:lobby", "2").await;
+        send_text(&mut client, r#"["2","3","room:lobby","echo",{"hi":1}]"#).await;
+        assert_eq!(
+            next_json(&mut client).await,
+            json!(["2", "3", "room:lobby", "phx_reply", {"status": "ok", "response": {"hi": 1}}])
+        );
+        assert_eq!(s.endpoint.hub().channel_count("room:lobby"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_json_closes_1011_and_leaves_other_connections_alone() {
+    within(async {
+        let s = start().await;
+        let mut bystander = connect(&s.url("/socket", "vsn=2.0.0")).await;
+        join(&mut bystander, "room:a", "1").await;
+        let mut bad = connect(&s.url("/socket", "vsn=2.0.0")).await;
+        join(&mut bad, "room:a", "1").await;
+        for garbage in ["not json", r#"{"a":1}"#, "[1,2,3]"] {
+            let mut bad = connect(&s.url("/socket", "vsn=2.0.0")).await;
+            send_text(&mut bad, garbage).await;
+            assert_eq!(
+                close_code(&mut bad).await,
+                Some(MALFORMED_CLOSE_CODE),
+                "{garbage}"
+            );
+        }
+        send_text(&mut bad, "not json").await;
+        assert_eq!(close_code(&mut bad).await, Some(MALFORMED_CLOSE_CODE));
+        heartbeat_ok(&mut bystander, "2").await;
+        // The bad connection's channel is gone, the bystander's is not.
+        tokio::time::timeout(STEP_LIMIT, async {
+            while s.endpoint.hub().channel_count("room:a") != 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("bad connection's channel terminates");
+        s.endpoint
+            .hub()
+            .broadcast("room:a", "news", Payload::empty_object())
+            .expect("broadcast");
+        assert_eq!(
+            next_json(&mut bystander).await,
+            json!([null, null, "room:a", "news", {}])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_text_closes_1007() {
+    within(async {
+        let s = start().await;
+        let mut client = connect(&s.url("/socket", "vsn=2.0.0")).await;
+        let raw = Frame::message(
+            Bytes::from_static(b"[null,\"1\",\"phoenix\",\"heartbeat\",{\"x\":\"\xff\"}]"),
+            OpCode::Data(Data::Text),
+            true,
+        );
+        client.send(Message::Frame(raw)).await.expect("send");
+        assert_eq!(close_code(&mut client).await, Some(INVALID_UTF8_CLOSE_CODE));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversize_frame_closes_1009_only_where_the_limit_is_set() {
+    within(async {
+        let s = start().await;
+        let big = format!(
+            r#"["1","2","room:a","echo",{{"x":"{}"}}]"#,
+            "a".repeat(4096)
+        );
+        let mut small = connect(&s.url("/small", "vsn=2.0.0")).await;
+        join(&mut small, "room:a", "1").await;
+        send_text(&mut small, big.clone()).await;
+        assert_eq!(close_code(&mut small).await, Some(TOO_BIG_CLOSE_CODE));
+
+        let mut default = connect(&s.url("/socket", "vsn=2.0.0")).await;
+        join(&mut default, "room:a", "1").await;
+        send_text(&mut default, big).await;
+        let reply = next_json(&mut default).await;
+        assert_eq!(reply[3], "phx_reply");
+        assert_eq!(reply[4]["response"]["x"].as_str().map(str::len), Some(4096));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_with_a_code_clients_reconnect_after() {
+    within(async {
+        let s = start().await;
+        let mut client = connect(&s.url("/idle", "vsn=2.0.0")).await;
+        join(&mut client, "room:idle", "1").await;
+        let code = close_code(&mut client).await;
+        assert_eq!(code, Some(IDLE_CLOSE_CODE));
+        assert_ne!(code, Some(1000));
+        tokio::time::timeout(STEP_LIMIT, async {
+            while s.endpoint.hub().channel_count("room:idle") != 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the idle connection's channel terminates");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
+    within(async {
+        let s = start().await;
+        let topic = "room:firehose";
+        let mut good = connect(&s.url("/slow", "vsn=2.0.0")).await;
+        join(&mut good, topic, "1").await;
+        // The slow client: a tiny receive buffer, and after the join it never reads again.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let stream = socket
+            .connect(s.endpoint.local_addr())
+            .await
+            .expect("tcp connect");
+        let (mut slow, _) = tokio_tungstenite::client_async(s.url("/slow", "vsn=2.0.0"), stream)
+            .await
+            .expect("upgrade");
+        slow.send(Message::text(format!(
+            r#"["1","1","{topic}","phx_join",{{}}]"#
+        )))
+        .await
+        .expect("send join");
+        tokio::time::timeout(STEP_LIMIT, async {
+            while s.endpoint.hub().channel_count(topic) != 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("both joined");
+        assert_eq!(s.endpoint.connection_count(), 2);
+
+        // The good client reads everything, concurrently with the broadcasts.
+        let reader = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Some(Ok(msg)) = good.next().await {
+                if let Message::Text(t) = msg {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
+                    if v[3] == "chunk" {
+                        assert_eq!(v[4]["i"], json!(n), "in order, none missing");
+                        n += 1;
+                    }
+                    if v[3] == "last" {
+                        return n;
+                    }
+                }
+            }
+            n
+        });
+        let filler = "z".repeat(16 * 1024);
+        let mut sent = 0u64;
+        while s.endpoint.connection_count() == 2 && sent < 20_000 {
+            let payload = json!({"i": sent, "filler": filler}).to_string();
+            s.endpoint
+                .hub()
+                .broadcast(topic, "chunk", Payload::Json(Bytes::from(payload)))
+                .expect("broadcast");
+            sent += 1;
+            if sent.is_multiple_of(8) {
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        assert_eq!(
+            s.endpoint.connection_count(),
+            1,
+            "the slow consumer was disconnected after {sent} broadcasts"
+        );
+        assert_eq!(s.endpoint.hub().channel_count(topic), 1);
+        s.endpoint
+            .hub()
+            .broadcast(topic, "last", Payload::empty_object())
+            .expect("broadcast");
+        let received = tokio::time::timeout(STEP_LIMIT, reader)
+            .await
+            .expect("reader done")
+            .expect("reader task");
+        assert_eq!(
+            received, sent,
+            "the well-behaved client got every broadcast"
+        );
+        drop(slow);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn disconnect_by_socket_id_closes_1001() {
+    within(async {
+        let s = start().await;
+        let mut a = connect(&s.url("/socket", "user_id=42&vsn=2.0.0")).await;
+        join(&mut a, "room:1", "1").await;
+        join(&mut a, "room:2", "2").await;
+        let mut other = connect(&s.url("/socket", "user_id=7&vsn=2.0.0")).await;
+        s.endpoint
+            .hub()
+            .disconnect("user_sockets:42")
+            .expect("disconnect");
+        assert_eq!(close_code(&mut a).await, Some(DISCONNECT_CLOSE_CODE));
+        tokio::time::timeout(STEP_LIMIT, async {
+            while s.endpoint.hub().channel_count("room:1")
+                + s.endpoint.hub().channel_count("room:2")
+                != 0
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("both channels terminate");
+        heartbeat_ok(&mut other, "1").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn drain_closes_every_connection_1012_and_refuses_new_ones() {
+    within(async {
+        let s = start().await;
+        let mut clients = Vec::new();
+        for i in 0..3 {
+            let mut c = connect(&s.url("/socket", "vsn=2.0.0")).await;
+            join(&mut c, "room:d", &i.to_string()).await;
+            clients.push(c);
+        }
+        let endpoint = s.endpoint.clone();
+        let drain = tokio::spawn(async move { endpoint.drain().await });
+        for c in &mut clients {
+            assert_eq!(close_code(c).await, Some(DRAIN_CLOSE_CODE));
+        }
+        let report = drain.await.expect("drain task");
+        assert_eq!(report.closed, 3);
+        assert_eq!(report.remaining, 0);
+        assert_eq!(s.endpoint.hub().channel_count("room:d"), 0);
+        assert_eq!(refused_status(s.url("/socket", "vsn=2.0.0")).await, 503);
+        s.endpoint.shutdown().await.expect("shutdown");
+        assert!(
+            TcpStream::connect(s.endpoint.local_addr()).await.is_err(),
+            "listener closed after shutdown"
+        );
+    })
+    .await;
+}
