@@ -16,6 +16,7 @@ use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -43,6 +44,22 @@ impl Inbound for crate::channel::Session {
 /// (slow consumer, disconnect, drain): a client that stopped reading must not hold its
 /// connection open past the policy.
 const BLOCKED_WRITE_CHECK: Duration = Duration::from_millis(100);
+
+/// Frames waiting to reach the client: still in the outbox, or taken by the writer and not
+/// yet written.
+struct Backlog<'a> {
+    outbox: &'a Outbox,
+    in_flight: AtomicUsize,
+}
+
+impl Backlog<'_> {
+    fn frames(&self) -> usize {
+        self.outbox.len() + self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// How often a reader paused by backpressure checks whether the writer caught up.
+const BACKPRESSURE_POLL: Duration = Duration::from_millis(1);
 
 /// Why the reader stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -109,8 +126,12 @@ where
     H: Inbound,
 {
     let (mut sink, mut stream) = ws.split();
+    let backlog = Backlog {
+        outbox,
+        in_flight: AtomicUsize::new(0),
+    };
     let (closing, reason) = tokio::select! {
-        end = read_loop(&mut stream, inbound, serializer, cfg.idle_timeout) => {
+        end = read_loop(&mut stream, inbound, &backlog, serializer, cfg) => {
             debug!(?end, "reader ended");
             match end {
                 ReadEnd::PeerClosed => (Closing::FlushReply, TerminateReason::Closed),
@@ -118,7 +139,7 @@ where
                 ReadEnd::Fail(code, why) => (Closing::Send(code, why), TerminateReason::Closed),
             }
         }
-        end = write_loop(&mut sink, outbox) => {
+        end = write_loop(&mut sink, &backlog) => {
             debug!(?end, "writer ended");
             match end {
                 WriteEnd::Outbox(CloseReason::SlowConsumer) => (
@@ -151,16 +172,26 @@ where
 async fn read_loop<S, H>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     inbound: &mut H,
+    backlog: &Backlog<'_>,
     serializer: Serializer,
-    idle_timeout: Duration,
+    cfg: &TransportConfig,
 ) -> ReadEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Inbound,
 {
+    let idle_timeout = cfg.idle_timeout;
+    let high_water = (cfg.outbox_max_frames / 2).max(1);
+    let low_water = cfg.outbox_max_frames / 4;
     let idle = tokio::time::sleep(idle_timeout);
     tokio::pin!(idle);
     loop {
+        if backlog.frames() >= high_water
+            && !wait_for_writer(backlog, low_water, idle_timeout).await
+        {
+            warn!("client does not read its replies, closing as slow consumer");
+            return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
+        }
         let next = tokio::select! {
             next = stream.next() => next,
             () = &mut idle => {
@@ -189,6 +220,28 @@ where
     }
 }
 
+/// Backpressure on the client's own traffic. Phoenix's socket process writes each reply
+/// before it reads the next frame, so a client that floods requests is throttled by its own
+/// reading; here the reader would otherwise turn a burst of buffered frames into replies
+/// faster than the writer (polled in the same task) sends them, and the slow-consumer policy
+/// would close a client that does read. So once the outbox is half full the reader pauses
+/// until the writer brought it down to a quarter. Returns false when that did not happen
+/// within `limit` (the client stopped reading).
+async fn wait_for_writer(backlog: &Backlog<'_>, low_water: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while backlog.frames() > low_water {
+        if backlog.outbox.closed().is_some() {
+            // The writer ends the connection; keep the reader parked until it does.
+            std::future::pending::<()>().await;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(BACKPRESSURE_POLL).await;
+    }
+    true
+}
+
 fn read_error(e: ws::Error) -> ReadEnd {
     match e {
         ws::Error::ConnectionClosed
@@ -212,16 +265,19 @@ fn read_error(e: ws::Error) -> ReadEnd {
 
 async fn write_loop<S>(
     sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
-    outbox: &Outbox,
+    backlog: &Backlog<'_>,
 ) -> WriteEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let outbox = backlog.outbox;
     let mut batch: Vec<Frame> = Vec::new();
     loop {
+        backlog.in_flight.store(0, Ordering::Relaxed);
         if let Some(reason) = outbox.drain_into(&mut batch).await {
             return WriteEnd::Outbox(reason);
         }
+        backlog.in_flight.store(batch.len(), Ordering::Relaxed);
         let write = async {
             for frame in batch.drain(..) {
                 sink.feed(to_ws(frame)).await?;

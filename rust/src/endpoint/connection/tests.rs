@@ -41,7 +41,10 @@ struct Harness {
     server: tokio::task::JoinHandle<TerminateReason>,
 }
 
-async fn harness(cfg: TransportConfig, pipe_bytes: usize, outbox: Outbox) -> Harness {
+/// The server side of a connection over an in-memory pipe of `pipe_bytes`; its outbox has
+/// the limits of `cfg`, as in the endpoint.
+async fn harness(cfg: TransportConfig, pipe_bytes: usize) -> Harness {
+    let outbox = Outbox::new(cfg.outbox_max_frames, cfg.outbox_max_bytes);
     let (a, b) = tokio::io::duplex(pipe_bytes);
     let config = WebSocketConfig::default()
         .max_frame_size(Some(cfg.max_frame_size))
@@ -73,6 +76,14 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize, outbox: Outbox) -> Har
         outbox,
         seen,
         server,
+    }
+}
+
+fn with_outbox(cfg: TransportConfig, max_frames: usize, max_bytes: usize) -> TransportConfig {
+    TransportConfig {
+        outbox_max_frames: max_frames,
+        outbox_max_bytes: max_bytes,
+        ..cfg
     }
 }
 
@@ -111,7 +122,7 @@ async fn reason(h: Harness) -> TerminateReason {
 
 #[tokio::test]
 async fn text_frames_are_decoded_and_handled_in_order() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     for r in ["1", "2"] {
         let text = format!(r#"[null,"{r}","phoenix","heartbeat",{{}}]"#);
         h.client.send(WsMessage::text(text)).await.expect("send");
@@ -146,7 +157,7 @@ async fn text_frames_are_decoded_and_handled_in_order() {
 
 #[tokio::test]
 async fn binary_push_frames_are_decoded() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     // kind 0, join_ref "1", ref "2", topic "t", event "e", payload 01 02
     let frame = vec![0u8, 1, 1, 1, 1, b'1', b'2', b't', b'e', 1, 2];
     h.client.send(WsMessage::binary(frame)).await.expect("send");
@@ -156,7 +167,7 @@ async fn binary_push_frames_are_decoded() {
 
 #[tokio::test]
 async fn malformed_json_closes_with_1011() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     h.client
         .send(WsMessage::text("not json"))
         .await
@@ -171,7 +182,7 @@ async fn malformed_json_closes_with_1011() {
 
 #[tokio::test]
 async fn wrong_binary_kind_closes_with_1011() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     h.client
         .send(WsMessage::binary(vec![1u8, 0, 0, 0, 0]))
         .await
@@ -184,7 +195,7 @@ async fn wrong_binary_kind_closes_with_1011() {
 
 #[tokio::test]
 async fn invalid_utf8_text_closes_with_1007() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     let raw = ws::protocol::frame::Frame::message(
         Bytes::from_static(&[b'[', 0xff, 0xfe, b']']),
         OpCode::Data(OpData::Text),
@@ -204,7 +215,7 @@ async fn oversize_frame_closes_with_1009() {
         max_frame_size: 1024,
         ..fast_cfg()
     };
-    let mut h = harness(cfg, 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(cfg, 16, 1 << 20), 64 * 1024).await;
     let big = format!(
         r#"[null,"1","room:a","echo",{{"x":"{}"}}]"#,
         "a".repeat(4096)
@@ -221,7 +232,7 @@ async fn idle_connection_is_closed_and_any_frame_counts_as_activity() {
         idle_timeout: Duration::from_millis(300),
         ..fast_cfg()
     };
-    let mut h = harness(cfg, 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(cfg, 16, 1 << 20), 64 * 1024).await;
     let started = Instant::now();
     // Pings every 100 ms keep it open past the idle timeout.
     for _ in 0..5 {
@@ -239,7 +250,7 @@ async fn idle_connection_is_closed_and_any_frame_counts_as_activity() {
 
 #[tokio::test]
 async fn disconnect_delivers_queued_frames_then_closes_with_1001() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     let frame = Frame::Text(Bytes::from_static(br#"[null,null,"t","bye",{}]"#));
     h.outbox.push(frame).expect("queued");
     h.outbox.close(CloseReason::Disconnect);
@@ -251,7 +262,7 @@ async fn disconnect_delivers_queued_frames_then_closes_with_1001() {
 
 #[tokio::test]
 async fn drain_closes_with_1012() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     h.outbox.close(CloseReason::Drain);
     assert_eq!(close_code(&mut h.client).await.0, Some(DRAIN_CLOSE_CODE));
     assert_eq!(reason(h).await, TerminateReason::Drain);
@@ -260,7 +271,7 @@ async fn drain_closes_with_1012() {
 #[tokio::test]
 async fn a_client_that_never_reads_is_closed_as_slow_consumer() {
     // A 4 KiB pipe that nobody reads: the writer blocks, the outbox overflows.
-    let h = harness(fast_cfg(), 4096, Outbox::new(64, 64 * 1024)).await;
+    let h = harness(with_outbox(fast_cfg(), 64, 64 * 1024), 4096).await;
     let frame = Frame::Text(Bytes::from(format!(
         r#"[null,null,"t","e",{{"x":"{}"}}]"#,
         "y".repeat(1000)
@@ -281,7 +292,7 @@ async fn a_client_that_never_reads_is_closed_as_slow_consumer() {
 
 #[tokio::test]
 async fn client_close_is_answered() {
-    let mut h = harness(fast_cfg(), 64 * 1024, Outbox::new(16, 1 << 20)).await;
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
     h.client
         .close(Some(CloseFrame {
             code: CloseCode::Normal,
@@ -292,5 +303,41 @@ async fn client_close_is_answered() {
     // The server echoes the close; the client stream then ends.
     let (code, _) = close_code(&mut h.client).await;
     assert_eq!(code, Some(1000));
+    assert_eq!(reason(h).await, TerminateReason::Closed);
+}
+
+#[tokio::test]
+async fn a_request_flood_is_throttled_not_disconnected() {
+    // 2 000 heartbeats in one burst against a 16-frame outbox: the reader waits for the writer
+    // instead of overflowing the outbox, so a client that reads its replies keeps its
+    // connection.
+    let mut h = harness(with_outbox(fast_cfg(), 16, 1 << 20), 64 * 1024).await;
+    let (mut tx, mut rx) = h.client.split();
+    let sender = tokio::spawn(async move {
+        for r in 0..2000 {
+            let text = format!(r#"[null,"{r}","phoenix","heartbeat",{{}}]"#);
+            tx.feed(WsMessage::text(text)).await.expect("feed");
+        }
+        tx.flush().await.expect("flush");
+        tx
+    });
+    for r in 0..2000 {
+        let reply = tokio::time::timeout(LIMIT, rx.next())
+            .await
+            .expect("reply in time")
+            .expect("open")
+            .expect("frame");
+        assert!(
+            reply
+                .to_text()
+                .expect("text")
+                .contains(&format!(r#""{r}""#)),
+            "reply {r} in order: {reply:?}"
+        );
+    }
+    assert_eq!(h.outbox.closed(), None);
+    let tx = sender.await.expect("sender");
+    h.client = tx.reunite(rx).expect("same stream");
+    h.client.close(None).await.expect("close");
     assert_eq!(reason(h).await, TerminateReason::Closed);
 }
