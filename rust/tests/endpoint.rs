@@ -625,3 +625,34 @@ async fn drain_closes_every_connection_1012_and_refuses_new_ones() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn host_subscriptions_receive_broadcasts_and_are_bounded() {
+    within(async {
+        let s = start().await;
+        let mut sub = s.endpoint.subscribe("room:host", 2);
+        assert_eq!(sub.topic(), "room:host");
+        for i in 0..3 {
+            let payload = Payload::Json(Bytes::from(format!(r#"{{"i":{i}}}"#)));
+            s.endpoint
+                .hub()
+                .broadcast("room:host", "tick", payload)
+                .expect("broadcast");
+        }
+        let first = tokio::time::timeout(STEP_LIMIT, sub.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        assert_eq!(first.event, "tick");
+        assert_eq!(
+            first.payload,
+            Payload::Json(Bytes::from_static(br#"{"i":0}"#))
+        );
+        assert!(sub.try_recv().is_some());
+        assert!(sub.try_recv().is_none(), "the third did not fit");
+        assert_eq!(sub.dropped(), 1);
+        drop(sub);
+        assert_eq!(s.endpoint.hub().pubsub().subscriber_count("room:host"), 0);
+    })
+    .await;
+}
