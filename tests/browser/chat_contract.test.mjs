@@ -1,0 +1,174 @@
+// The wire side of the chat contract (examples/chat/CONTRACT.md), checked with the stock
+// phoenix client on Node so that every host language's chat server is held to the same rules
+// the page relies on: connect needs a non-empty `user`; only `room:*` routes; `new_msg` is
+// broadcast as `{user, body}` with the name from the connect params and answered ok; presence
+// is tracked per join with meta `{online_at: <ms since epoch>}` and a `presence_state` push.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Socket, Presence } from "phoenix";
+import WebSocket from "ws";
+import { startChatServer } from "./chat_server.mjs";
+
+const STEP_MS = 10_000;
+let server;
+const sockets = [];
+
+before(async () => {
+  server = await startChatServer();
+});
+
+after(async () => {
+  for (const s of sockets) s.disconnect();
+  await server?.stop();
+});
+
+function within(promise, what, ms = STEP_MS) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function wsUrl(query) {
+  return `${server.base.replace("http:", "ws:")}/socket/websocket?${new URLSearchParams({ ...query, vsn: "2.0.0" })}`;
+}
+
+/** The HTTP status of a WebSocket upgrade (101 when it succeeds). */
+function upgradeStatus(query) {
+  return within(
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(wsUrl(query));
+      ws.once("open", () => {
+        ws.terminate();
+        resolve(101);
+      });
+      ws.once("unexpected-response", (_req, res) => {
+        resolve(res.statusCode);
+        ws.terminate();
+      });
+      ws.once("error", (e) => {
+        if (!/Unexpected server response/.test(e.message)) reject(e);
+      });
+    }),
+    "the upgrade answer",
+  );
+}
+
+function connect(user) {
+  const socket = new Socket(`${server.base.replace("http:", "ws:")}/socket`, {
+    transport: WebSocket,
+    params: { user },
+    reconnectAfterMs: () => 60_000,
+  });
+  sockets.push(socket);
+  socket.connect();
+  return socket;
+}
+
+function join(channel) {
+  return within(
+    new Promise((resolve, reject) => {
+      channel
+        .join()
+        .receive("ok", resolve)
+        .receive("error", (r) => reject(new Error(`join error ${JSON.stringify(r)}`)))
+        .receive("timeout", () => reject(new Error("join timeout")));
+    }),
+    `join ${channel.topic}`,
+  );
+}
+
+function push(channel, event, payload) {
+  return within(
+    new Promise((resolve) => {
+      channel
+        .push(event, payload)
+        .receive("ok", (r) => resolve({ status: "ok", response: r }))
+        .receive("error", (r) => resolve({ status: "error", response: r }))
+        .receive("timeout", () => resolve({ status: "timeout" }));
+    }),
+    `reply to ${event}`,
+  );
+}
+
+test("connect is refused (403) without a non-empty user, accepted with one", { timeout: 30_000 }, async () => {
+  assert.equal(await upgradeStatus({}), 403);
+  assert.equal(await upgradeStatus({ user: "" }), 403);
+  assert.equal(await upgradeStatus({ user: "   " }), 403);
+  assert.equal(await upgradeStatus({ user: "carol" }), 101);
+});
+
+test("only room:* topics route", { timeout: 30_000 }, async () => {
+  const socket = connect("dave");
+  const reply = await within(
+    new Promise((resolve) => {
+      socket.channel("lobby", {}).join().receive("error", resolve).receive("ok", () => resolve("joined"));
+    }),
+    "the unmatched join",
+  );
+  assert.deepEqual(reply, { reason: "unmatched topic" });
+});
+
+test("new_msg is broadcast as {user, body} to the whole room and answered ok {}", { timeout: 30_000 }, async () => {
+  const topic = `room:contract-${Date.now()}`;
+  const erin = connect("erin").channel(topic, {});
+  const frank = connect("frank").channel(topic, {});
+  await join(erin);
+  await join(frank);
+
+  const seenBy = (channel) =>
+    within(new Promise((resolve) => channel.on("new_msg", resolve)), `new_msg on ${channel.topic}`);
+  const atFrank = seenBy(frank);
+  const atErin = seenBy(erin);
+  // A `user` in the payload is ignored: the name comes from the connect params.
+  assert.deepEqual(await push(erin, "new_msg", { body: "hi <all>", user: "mallory" }), { status: "ok", response: {} });
+  assert.deepEqual(await atFrank, { user: "erin", body: "hi <all>" });
+  assert.deepEqual(await atErin, { user: "erin", body: "hi <all>" });
+
+  const bad = await push(erin, "new_msg", { body: 42 });
+  assert.equal(bad.status, "error");
+  assert.deepEqual(bad.response, { reason: "body must be a string" });
+});
+
+test("each join is tracked with {online_at: ms since epoch} and gets presence_state", { timeout: 30_000 }, async () => {
+  const topic = `room:presence-${Date.now()}`;
+  const gina = connect("gina").channel(topic, {});
+  // Bound before the join, as the page does, so that it sees the first presence_state.
+  const presence = new Presence(gina);
+  const state = within(new Promise((resolve) => gina.on("presence_state", resolve)), "presence_state");
+  const before = Date.now();
+  await join(gina);
+  const first = await state;
+  assert.deepEqual(Object.keys(first), ["gina"]);
+  assert.equal(first.gina.metas.length, 1);
+  const meta = first.gina.metas[0];
+  assert.equal(typeof meta.phx_ref, "string");
+  assert.ok(Number.isInteger(meta.online_at), `online_at is an integer: ${meta.online_at}`);
+  assert.ok(Math.abs(meta.online_at - before) < 60_000, `online_at is ms since epoch: ${meta.online_at}`);
+
+  // A second connection with the same name adds a second meta under the same key, seen
+  // through the JS Presence class as the page uses it; closing it removes only that meta.
+  const synced = (pred, what) =>
+    within(
+      new Promise((resolve) => {
+        const check = () => {
+          const list = presence.list((name, { metas }) => ({ name, n: metas.length }));
+          if (pred(list)) resolve(list);
+        };
+        presence.onSync(check);
+      }),
+      what,
+    );
+  const twice = synced((l) => l.length === 1 && l[0].n === 2, "two metas for gina");
+  const socket2 = connect("gina");
+  await join(socket2.channel(topic, {}));
+  assert.deepEqual(await twice, [{ name: "gina", n: 2 }]);
+
+  const once = synced((l) => l.length === 1 && l[0].n === 1, "one meta for gina after a disconnect");
+  socket2.disconnect();
+  assert.deepEqual(await once, [{ name: "gina", n: 1 }]);
+});
