@@ -46,6 +46,8 @@ struct State {
 pub struct Outbox {
     state: Mutex<State>,
     notify: Notify,
+    /// Wakes [`Outbox::closed_wait`]ers; separate from `notify`, which belongs to the writer.
+    close_notify: Notify,
     max_frames: usize,
     max_bytes: usize,
 }
@@ -60,6 +62,7 @@ impl Outbox {
                 closed: None,
             }),
             notify: Notify::new(),
+            close_notify: Notify::new(),
             max_frames: max_frames.max(1),
             max_bytes: max_bytes.max(1),
         }
@@ -78,6 +81,7 @@ impl Outbox {
             st.bytes = 0;
             drop(st);
             self.notify.notify_one();
+            self.close_notify.notify_waiters();
             return Err(PushError::Overflow);
         }
         let was_empty = st.frames.is_empty();
@@ -102,6 +106,22 @@ impl Outbox {
         }
         drop(st);
         self.notify.notify_one();
+        self.close_notify.notify_waiters();
+    }
+
+    /// Resolves once the outbox is closed, with the reason. Any task may wait; used to abort
+    /// a write that a client which stopped reading keeps pending.
+    pub async fn closed_wait(&self) -> CloseReason {
+        loop {
+            let notified = self.close_notify.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a close between the check and the await is seen.
+            notified.as_mut().enable();
+            if let Some(reason) = self.closed() {
+                return reason;
+            }
+            notified.await;
+        }
     }
 
     /// The close reason, if closed.
@@ -196,6 +216,21 @@ mod tests {
         assert_eq!(ob.drain_into(&mut out).await, None);
         assert_eq!(out, vec![text("last words")]);
         assert_eq!(ob.drain_into(&mut out).await, Some(CloseReason::Drain));
+    }
+
+    #[tokio::test]
+    async fn closed_wait_resolves_on_close_and_on_overflow() {
+        let ob = std::sync::Arc::new(Outbox::new(1, 1000));
+        let waiter = tokio::spawn({
+            let ob = ob.clone();
+            async move { ob.closed_wait().await }
+        });
+        tokio::task::yield_now().await;
+        ob.push(text("a")).unwrap();
+        assert_eq!(ob.push(text("b")), Err(PushError::Overflow));
+        assert_eq!(waiter.await.unwrap(), CloseReason::SlowConsumer);
+        // Already closed: resolves at once.
+        assert_eq!(ob.closed_wait().await, CloseReason::SlowConsumer);
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -40,16 +41,13 @@ impl Inbound for crate::channel::Session {
     }
 }
 
-/// How often a write that has not completed checks whether its outbox was closed meanwhile
-/// (slow consumer, disconnect, drain): a client that stopped reading must not hold its
-/// connection open past the policy.
-const BLOCKED_WRITE_CHECK: Duration = Duration::from_millis(100);
-
 /// Frames waiting to reach the client: still in the outbox, or taken by the writer and not
 /// yet written.
 struct Backlog<'a> {
     outbox: &'a Outbox,
     in_flight: AtomicUsize,
+    /// Signalled by the writer after each written batch, for a reader paused by backpressure.
+    written: Notify,
 }
 
 impl Backlog<'_> {
@@ -57,9 +55,6 @@ impl Backlog<'_> {
         self.outbox.len() + self.in_flight.load(Ordering::Relaxed)
     }
 }
-
-/// How often a reader paused by backpressure checks whether the writer caught up.
-const BACKPRESSURE_POLL: Duration = Duration::from_millis(1);
 
 /// Why the reader stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,6 +124,7 @@ where
     let backlog = Backlog {
         outbox,
         in_flight: AtomicUsize::new(0),
+        written: Notify::new(),
     };
     let (closing, reason) = tokio::select! {
         end = read_loop(&mut stream, inbound, &backlog, serializer, cfg) => {
@@ -139,7 +135,7 @@ where
                 ReadEnd::Fail(code, why) => (Closing::Send(code, why), TerminateReason::Closed),
             }
         }
-        end = write_loop(&mut sink, &backlog) => {
+        end = write_loop(&mut sink, &backlog, cfg.close_timeout) => {
             debug!(?end, "writer ended");
             match end {
                 WriteEnd::Outbox(CloseReason::SlowConsumer) => (
@@ -228,18 +224,25 @@ where
 /// until the writer brought it down to a quarter. Returns false when that did not happen
 /// within `limit` (the client stopped reading).
 async fn wait_for_writer(backlog: &Backlog<'_>, low_water: usize, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while backlog.frames() > low_water {
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        let written = backlog.written.notified();
+        tokio::pin!(written);
+        // Register before checking, so a batch written in between is not missed.
+        written.as_mut().enable();
+        if backlog.frames() <= low_water {
+            return true;
+        }
         if backlog.outbox.closed().is_some() {
             // The writer ends the connection; keep the reader parked until it does.
             std::future::pending::<()>().await;
         }
-        if Instant::now() >= deadline {
-            return false;
+        tokio::select! {
+            () = &mut written => {}
+            () = &mut deadline => return backlog.frames() <= low_water,
         }
-        tokio::time::sleep(BACKPRESSURE_POLL).await;
     }
-    true
 }
 
 fn read_error(e: ws::Error) -> ReadEnd {
@@ -266,6 +269,7 @@ fn read_error(e: ws::Error) -> ReadEnd {
 async fn write_loop<S>(
     sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
     backlog: &Backlog<'_>,
+    grace: Duration,
 ) -> WriteEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -274,6 +278,7 @@ where
     let mut batch: Vec<Frame> = Vec::new();
     loop {
         backlog.in_flight.store(0, Ordering::Relaxed);
+        backlog.written.notify_waiters();
         if let Some(reason) = outbox.drain_into(&mut batch).await {
             return WriteEnd::Outbox(reason);
         }
@@ -285,24 +290,24 @@ where
             // One flush (one syscall in the common case) for the whole batch.
             sink.flush().await
         };
+        tokio::pin!(write);
         let written = tokio::select! {
-            written = write => written,
-            reason = closed_while_blocked(outbox) => return WriteEnd::Outbox(reason),
+            written = &mut write => written,
+            // A client that stopped reading must not hold its connection open past the
+            // slow-consumer, disconnect or drain policy. Frames queued before a disconnect or
+            // drain still get `grace` to go out; a slow consumer's were dropped already.
+            reason = outbox.closed_wait() => match reason {
+                CloseReason::SlowConsumer | CloseReason::Gone => return WriteEnd::Outbox(reason),
+                CloseReason::Disconnect | CloseReason::Drain => {
+                    match tokio::time::timeout(grace, &mut write).await {
+                        Ok(written) => written,
+                        Err(_) => return WriteEnd::Outbox(reason),
+                    }
+                }
+            },
         };
         if written.is_err() {
             return WriteEnd::Failed;
-        }
-        batch.clear();
-    }
-}
-
-/// Resolves once `outbox` is closed, checking every [`BLOCKED_WRITE_CHECK`]; only polled
-/// while a write is pending.
-async fn closed_while_blocked(outbox: &Outbox) -> CloseReason {
-    loop {
-        tokio::time::sleep(BLOCKED_WRITE_CHECK).await;
-        if let Some(reason) = outbox.closed() {
-            return reason;
         }
     }
 }
