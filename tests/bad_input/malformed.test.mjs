@@ -4,23 +4,13 @@
 // invalid UTF-8 in a text frame), end the attacker's channels, and keep serving a second,
 // well-behaved client, asserted before, during and after every attack.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Fixture, RawClient, Bystander, eventually } from "./harness.mjs";
 
-let fx;
-let bystander;
+import { waitUntil } from "../lib/wait.mjs";
+import { connect, POLL, useBystander } from "./harness.mjs";
 
-before(async () => {
-  fx = await Fixture.start();
-  bystander = await Bystander.start(fx, "malformed");
-  await bystander.check("before all attacks");
-});
-
-after(async () => {
-  bystander?.close();
-  await fx?.stop();
-});
+const ctx = useBystander("malformed", "before all attacks");
 
 const bin = (...bytes) => Buffer.from(bytes.flat());
 const ascii = (s) => [...Buffer.from(s, "utf8")];
@@ -50,23 +40,15 @@ const cases = [
 
 /** Joins `topic` on an attacker connection in the connection's own serializer. */
 async function attackerJoin(client, vsn, topic) {
-  if (vsn === "2.0.0") {
-    const { status } = await client.join(topic);
-    return status;
-  }
-  const ref = client.nextRef();
-  client.sendText(JSON.stringify({ topic, event: "phx_join", payload: {}, ref, join_ref: ref }));
-  const reply = await client.waitFor(
-    (m) => !Array.isArray(m) && m?.event === "phx_reply" && m.ref === ref && m.topic === topic,
-    `V1 join reply on ${topic}`,
-  );
-  return reply.payload.status;
+  const { reply } = await client.join(topic);
+  return vsn === "2.0.0" ? reply[4].status : reply.payload.status;
 }
 
 cases.forEach(([name, vsn, kind, frame, code], i) => {
   test(`${name} → close ${code}; another client is unaffected`, { timeout: 60_000 }, async () => {
+    const { fx, bystander } = ctx;
     const topic = `room:attacker-${i}-${Date.now()}`;
-    const attacker = await RawClient.connect(fx.url("/socket", vsn));
+    const attacker = await connect(fx, { vsn });
     assert.equal(await attackerJoin(attacker, vsn, topic), "ok");
     assert.equal(await fx.channels(topic), 1);
 
@@ -79,30 +61,35 @@ cases.forEach(([name, vsn, kind, frame, code], i) => {
     assert.equal(got, code, `close code for ${name}`);
 
     // The attacker's channel died with its connection (no orphaned server channel).
-    await eventually(async () => (await fx.channels(topic)) === 0, `the attacker's channel on ${topic} to end`);
+    await waitUntil(async () => (await fx.channels(topic)) === 0, {
+      ...POLL,
+      msg: `the attacker's channel on ${topic} to end`,
+    });
     await bystander.check(`after ${name}`);
     assert.ok(fx.alive, "fixture still running");
   });
 });
 
 test("V2: extra array elements are ignored (the first five are the message)", { timeout: 30_000 }, async () => {
-  const client = await RawClient.connect(fx.url("/socket"));
+  const { fx, bystander } = ctx;
+  const client = await connect(fx);
   const topic = `room:extra-${Date.now()}`;
-  client.sendText(JSON.stringify(["1", "1", topic, "phx_join", {}, "extra", 42]));
-  assert.deepEqual(await client.reply(topic, "1"), { status: "ok", response: {} });
-  client.sendText(JSON.stringify(["1", "2", topic, "echo", { x: 1 }, null]));
-  assert.deepEqual(await client.reply(topic, "2"), { status: "ok", response: { x: 1 } });
+  client.send(["1", "1", topic, "phx_join", {}, "extra", 42]);
+  assert.deepEqual((await client.reply("1", { topic }))[4], { status: "ok", response: {} });
+  client.send(["1", "2", topic, "echo", { x: 1 }, null]);
+  assert.deepEqual((await client.reply("2", { topic }))[4], { status: "ok", response: { x: 1 } });
   assert.equal(client.closeInfo, null);
   client.terminate();
   await bystander.check("after extra elements");
 });
 
 test("a well-formed frame after a reconnect works: the attacker can come back", { timeout: 30_000 }, async () => {
-  const bad = await RawClient.connect(fx.url("/socket"));
+  const { fx } = ctx;
+  const bad = await connect(fx);
   bad.sendText("not json");
   assert.equal((await bad.waitClose()).code, 1011);
-  const again = await RawClient.connect(fx.url("/socket"));
-  const { status } = await again.join(`room:comeback-${Date.now()}`);
-  assert.equal(status, "ok");
+  const again = await connect(fx);
+  const { reply } = await again.join(`room:comeback-${Date.now()}`);
+  assert.equal(reply[4].status, "ok");
   again.terminate();
 });

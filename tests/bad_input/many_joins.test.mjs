@@ -3,29 +3,19 @@
 // ok, every later one `{"reason":"too many channels joined"}`; the connection keeps working and
 // a second, well-behaved client is asserted healthy before, during and after.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Fixture, RawClient, Bystander } from "./harness.mjs";
+
+import { connect, useBystander } from "./harness.mjs";
 
 const JOINS = 10_000;
 const LIMIT = 100;
 
-let fx;
-let bystander;
-
-before(async () => {
-  fx = await Fixture.start();
-  bystander = await Bystander.start(fx, "many-joins");
-  await bystander.check("before the join flood");
-});
-
-after(async () => {
-  bystander?.close();
-  await fx?.stop();
-});
+const ctx = useBystander("many-joins", "before the join flood");
 
 test(`${JOINS} joins on one connection: ${LIMIT} ok, the rest refused, all answered`, { timeout: 120_000 }, async () => {
-  const client = await RawClient.connect(fx.url("/socket"));
+  const { fx, bystander } = ctx;
+  const client = await connect(fx);
   const prefix = `room:flood-${Date.now()}-`;
   const topic = (i) => `${prefix}${i}`;
 
@@ -47,7 +37,7 @@ test(`${JOINS} joins on one connection: ${LIMIT} ok, the rest refused, all answe
     // Sent as one burst, as a hostile client would.
     for (let i = 0; i < JOINS; i++) {
       const ref = `j${i}`;
-      client.sendV2(ref, ref, topic(i), "phx_join", {});
+      client.send([ref, ref, topic(i), "phx_join", {}]);
     }
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${replies.size} of ${JOINS} joins answered`)), 90_000);
@@ -76,23 +66,20 @@ test(`${JOINS} joins on one connection: ${LIMIT} ok, the rest refused, all answe
   assert.equal(await fx.channels(topic(JOINS - 1)), 0);
 
   // The connection still works: heartbeat, echo on a joined channel, and a broadcast to it.
-  const hb = client.nextRef();
-  client.sendV2(null, hb, "phoenix", "heartbeat", {});
-  assert.deepEqual(await client.reply("phoenix", hb), { status: "ok", response: {} });
-  const echo = client.nextRef();
-  client.sendV2("j7", echo, topic(7), "echo", { still: "here" });
-  assert.deepEqual(await client.reply(topic(7), echo), { status: "ok", response: { still: "here" } });
-  const got = client.waitFor((m) => Array.isArray(m) && m[2] === topic(42) && m[3] === "after_flood", "broadcast after the flood");
+  const { R: hb } = client.push(null, "phoenix", "heartbeat", {});
+  assert.deepEqual((await client.reply(hb, { topic: "phoenix" }))[4], { status: "ok", response: {} });
+  const { R: echo } = client.push("j7", topic(7), "echo", { still: "here" });
+  assert.deepEqual((await client.reply(echo, { topic: topic(7) }))[4], { status: "ok", response: { still: "here" } });
+  const got = client.waitFor((m) => Array.isArray(m) && m[2] === topic(42) && m[3] === "after_flood", { msg: "broadcast after the flood" });
   await fx.broadcast(topic(42), "after_flood", { n: 42 });
-  assert.deepEqual(await got, [null, null, topic(42), "after_flood", { n: 42 }]);
+  assert.deepEqual((await got).msg, [null, null, topic(42), "after_flood", { n: 42 }]);
 
   // Leaving one channel frees a slot: the next distinct topic may join again.
-  const leave = client.nextRef();
-  client.sendV2("j0", leave, topic(0), "phx_leave", {});
-  assert.equal((await client.reply(topic(0), leave)).status, "ok");
-  await client.waitFor((m) => Array.isArray(m) && m[2] === topic(0) && m[3] === "phx_close", "phx_close after leave");
+  const { R: leave } = client.push("j0", topic(0), "phx_leave", {});
+  assert.equal((await client.reply(leave, { topic: topic(0) }))[4].status, "ok");
+  await client.waitFor((m) => Array.isArray(m) && m[2] === topic(0) && m[3] === "phx_close", { msg: "phx_close after leave" });
   const again = await client.join(`${prefix}again`);
-  assert.equal(again.status, "ok");
+  assert.equal(again.reply[4].status, "ok");
 
   assert.equal(client.closeInfo, null);
   client.terminate();

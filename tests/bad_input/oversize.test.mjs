@@ -2,26 +2,16 @@
 // a 100 KB topic (DESIGN.md "Bounded everything": an error reply, the connection stays usable).
 // A second, well-behaved client is asserted healthy before, during and after each attack.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Fixture, RawClient, Bystander, eventually } from "./harness.mjs";
+
+import { waitUntil } from "../lib/wait.mjs";
+import { connect, POLL, useBystander } from "./harness.mjs";
 
 const SMALL_LIMIT = 65_536; // the /small mount's max frame size (tests/fixtures/CONTRACT.md)
 const MiB = 1024 * 1024;
 
-let fx;
-let bystander;
-
-before(async () => {
-  fx = await Fixture.start();
-  bystander = await Bystander.start(fx, "oversize");
-  await bystander.check("before all attacks");
-});
-
-after(async () => {
-  bystander?.close();
-  await fx?.stop();
-});
+const ctx = useBystander("oversize", "before all attacks");
 
 /** An echo push on `topic` whose whole V2 text frame is exactly `bytes` long. */
 function echoFrameOfSize(joinRef, ref, topic, bytes) {
@@ -33,28 +23,29 @@ function echoFrameOfSize(joinRef, ref, topic, bytes) {
 }
 
 test("/small: a frame just under the limit is served", { timeout: 30_000 }, async () => {
-  const client = await RawClient.connect(fx.url("/small"));
+  const client = await connect(ctx.fx, { mount: "/small" });
   const topic = `room:under-${Date.now()}`;
-  const { joinRef, status } = await client.join(topic);
-  assert.equal(status, "ok");
-  const ref = client.nextRef();
+  const { J: joinRef, reply } = await client.join(topic);
+  assert.equal(reply[4].status, "ok");
+  const ref = client.ref();
   const { frame, pad } = echoFrameOfSize(joinRef, ref, topic, SMALL_LIMIT - 16);
   client.sendText(frame);
-  assert.deepEqual(await client.reply(topic, ref), { status: "ok", response: { pad } });
+  assert.deepEqual((await client.reply(ref, { topic }))[4], { status: "ok", response: { pad } });
   assert.equal(client.closeInfo, null);
   client.terminate();
 });
 
 for (const kind of ["text", "binary"]) {
   test(`/small: a 1 MiB ${kind} frame → close 1009; another client is unaffected`, { timeout: 60_000 }, async () => {
-    const attacker = await RawClient.connect(fx.url("/small"));
+    const { fx, bystander } = ctx;
+    const attacker = await connect(fx, { mount: "/small" });
     const topic = `room:oversize-${kind}-${Date.now()}`;
-    const { joinRef, status } = await attacker.join(topic);
-    assert.equal(status, "ok");
+    const { J: joinRef, reply } = await attacker.join(topic);
+    assert.equal(reply[4].status, "ok");
 
     const closed = (async () => {
       if (kind === "text") {
-        attacker.sendText(echoFrameOfSize(joinRef, attacker.nextRef(), topic, MiB).frame);
+        attacker.sendText(echoFrameOfSize(joinRef, attacker.ref(), topic, MiB).frame);
       } else {
         const header = Buffer.from([0, joinRef.length, 1, topic.length, 4]);
         const head = Buffer.concat([header, Buffer.from(`${joinRef}9${topic}echo`)]);
@@ -65,46 +56,48 @@ for (const kind of ["text", "binary"]) {
     const { code } = await bystander.checkDuring(`1 MiB ${kind} frame`, closed);
     assert.equal(code, 1009);
 
-    await eventually(async () => (await fx.channels(topic)) === 0, `the attacker's channel on ${topic} to end`);
+    await waitUntil(async () => (await fx.channels(topic)) === 0, {
+      ...POLL,
+      msg: `the attacker's channel on ${topic} to end`,
+    });
     await bystander.check(`after the 1 MiB ${kind} frame`);
   });
 }
 
 test("a 100 KB topic → error reply {reason: topic too long}; the connection stays usable", { timeout: 60_000 }, async () => {
-  const client = await RawClient.connect(fx.url("/socket"));
+  const { fx, bystander } = ctx;
+  const client = await connect(fx);
   const long = `room:${"t".repeat(100 * 1024)}`;
 
   const attack = (async () => {
-    const reply = await client.join(long);
+    const { reply } = await client.join(long);
     // A following well-formed join on the same connection is served normally.
     const ok = await client.join(`room:after-long-topic-${Date.now()}`);
     return { reply, ok };
   })();
   const { reply, ok } = await bystander.checkDuring("100 KB topic", attack);
 
-  assert.deepEqual({ status: reply.status, response: reply.response }, {
+  const { status, response } = reply[4];
+  assert.deepEqual({ status, response }, {
     status: "error",
     response: { reason: "topic too long" },
   });
-  assert.equal(ok.status, "ok");
+  assert.equal(ok.reply[4].status, "ok");
   // No channel was started for the long topic: nothing was pushed on it after the error.
   assert.ok(
-    !client.frames.some((m) => Array.isArray(m) && m[2] === long && m[3] !== "phx_reply"),
+    !client.matching((m) => Array.isArray(m) && m[2] === long && m[3] !== "phx_reply").length,
     "a push or broadcast arrived on the refused topic",
   );
 
   // Heartbeat and echo still work on the attacker's own connection.
-  const hb = client.nextRef();
-  client.sendV2(null, hb, "phoenix", "heartbeat", {});
-  assert.deepEqual(await client.reply("phoenix", hb), { status: "ok", response: {} });
+  const { R: hb } = client.push(null, "phoenix", "heartbeat", {});
+  assert.deepEqual((await client.reply(hb, { topic: "phoenix" }))[4], { status: "ok", response: {} });
   assert.equal(client.closeInfo, null);
 
   // A push (not a join) on the long topic is not served either and does not kill the connection.
-  const pushRef = client.nextRef();
-  client.sendV2(ok.joinRef, pushRef, long, "echo", {});
-  const hb2 = client.nextRef();
-  client.sendV2(null, hb2, "phoenix", "heartbeat", {});
-  assert.deepEqual(await client.reply("phoenix", hb2), { status: "ok", response: {} });
+  client.push(ok.J, long, "echo", {});
+  const { R: hb2 } = client.push(null, "phoenix", "heartbeat", {});
+  assert.deepEqual((await client.reply(hb2, { topic: "phoenix" }))[4], { status: "ok", response: {} });
   assert.equal(client.closeInfo, null);
   client.terminate();
 

@@ -4,32 +4,22 @@
 // before an unbounded amount has been queued for it, and a second, well-behaved client must
 // keep working before, during and after.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Fixture, RawClient, Bystander, withTimeout, STEP_MS } from "./harness.mjs";
+
+import { connect, useBystander } from "./harness.mjs";
 
 const BLOB = "s".repeat(128 * 1024); // payload bytes per broadcast
 const PARALLEL = 8; // broadcasts in flight at once
 const CAP_BYTES = 512 * 1024 * 1024; // give up (fail) after broadcasting this much
 
-let fx;
-let bystander;
-
-before(async () => {
-  fx = await Fixture.start();
-  bystander = await Bystander.start(fx, "slow-consumer");
-  await bystander.check("before the flood");
-});
-
-after(async () => {
-  bystander?.close();
-  await fx?.stop();
-});
+const ctx = useBystander("slow-consumer", "before the flood");
 
 test("a client that never reads is disconnected; memory stays bounded; others unaffected", { timeout: 180_000 }, async (t) => {
-  const attacker = await RawClient.connect(fx.url("/socket"));
+  const { fx, bystander } = ctx;
+  const attacker = await connect(fx);
   const topic = `room:never-reads-${Date.now()}`;
-  assert.equal((await attacker.join(topic)).status, "ok");
+  assert.equal((await attacker.join(topic)).reply[4].status, "ok");
   assert.equal(await fx.channels(topic), 1);
 
   // Stop reading: the kernel buffers fill up, then the server's outbound queue for it.
@@ -53,17 +43,17 @@ test("a client that never reads is disconnected; memory stays bounded; others un
   // Once reading again, the attacker sees its connection closed by the server (it gets no
   // more than what was already buffered for it, then the close).
   attacker.ws._socket.resume();
-  const { code } = await withTimeout(attacker.closed, STEP_MS, "the slow consumer's close");
-  const floods = attacker.frames.filter((m) => Array.isArray(m) && m[3] === "flood").length;
+  const { code } = await attacker.waitClose();
+  const floods = attacker.matching((m) => Array.isArray(m) && m[3] === "flood").length;
   assert.ok(floods * BLOB.length < sent, `the slow consumer got all ${floods} broadcasts: nothing was dropped`);
   t.diagnostic(`disconnected after ${sent} bytes broadcast; it had received ${floods} broadcasts; close ${code}`);
 
   // The server is healthy: new connections join and the bystander still works.
-  const fresh = await RawClient.connect(fx.url("/socket"));
-  assert.equal((await fresh.join(topic)).status, "ok");
-  const got = fresh.waitFor((m) => Array.isArray(m) && m[3] === "flood" && m[4]?.i === -1, "a broadcast after the flood");
+  const fresh = await connect(fx);
+  assert.equal((await fresh.join(topic)).reply[4].status, "ok");
+  const got = fresh.waitFor((m) => Array.isArray(m) && m[3] === "flood" && m[4]?.i === -1, { msg: "a broadcast after the flood" });
   await fx.broadcast(topic, "flood", { i: -1 });
-  assert.deepEqual(await got, [null, null, topic, "flood", { i: -1 }]);
+  assert.deepEqual((await got).msg, [null, null, topic, "flood", { i: -1 }]);
   fresh.terminate();
   await bystander.check("after the flood");
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { connect, joinOk, makeSocket, outcome, phxCleanup, QUIET_MS, sleep } from "../lib/phx.mjs";
+import { connectedSocket, joinOk, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame, v1Reply } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
 import { waitUntil } from "../lib/wait.mjs";
@@ -13,12 +13,7 @@ const UNMATCHED = { reason: "unmatched topic" };
 describe("join", () => {
   const ctx = useFixture();
 
-  async function client(t, opts) {
-    const c = makeSocket(ctx.fx.port, opts);
-    phxCleanup(t, c.socket);
-    await connect(c.socket);
-    return c;
-  }
+  const client = (t, opts) => connectedSocket(t, ctx.fx.port, opts);
 
   test("14. join ok: reply first, then user_entered, then joined", T, async (t) => {
     const { socket, rec } = await client(t);

@@ -166,6 +166,14 @@ export function connect(socket, timeout = 3000) {
   );
 }
 
+/** `makeSocket` + `phxCleanup` on `t` + `connect`: a socket that is open; returns `{socket, rec}`. */
+export async function connectedSocket(t, port, opts) {
+  const c = makeSocket(port, opts);
+  phxCleanup(t, c.socket);
+  await connect(c.socket);
+  return c;
+}
+
 /**
  * Resolves `{status, response}` for the first outcome of a Push ("ok", "error" or
  * "timeout"). Works for `channel.join()`, `channel.push()` and `channel.leave()`.

@@ -62,9 +62,11 @@ function frameOf(data, isBinary) {
 }
 
 export class RawClient {
-  constructor(ws, vsn) {
+  /** `timeout`: default deadline (ms) of this client's waits (waitFor, waitForN, join, reply). */
+  constructor(ws, vsn, { timeout = 3000 } = {}) {
     this.ws = ws;
     this.vsn = vsn;
+    this.timeout = timeout;
     this.frames = [];
     this.refCounter = 100;
     this.closeInfo = null;
@@ -89,6 +91,11 @@ export class RawClient {
     this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   }
 
+  /** Sends a string or Buffer as a text frame, unvalidated (invalid UTF-8 goes out as is). */
+  sendText(data) {
+    this.ws.send(data, { binary: false });
+  }
+
   sendBinary(buf) {
     this.ws.send(buf, { binary: true });
   }
@@ -103,16 +110,25 @@ export class RawClient {
     return this.frames.slice(from).filter((f) => pred(f.msg, f));
   }
 
-  /** Waits for the first frame from index `from` satisfying `pred(msg, frame)`; returns it. */
-  async waitFor(pred, { from = 0, timeout = 3000, msg = "frame" } = {}) {
+  /**
+   * Waits for the first frame from index `from` satisfying `pred(msg, frame)`; returns it.
+   * Rejects once the connection has closed without such a frame (none can come any more).
+   */
+  async waitFor(pred, { from = 0, timeout = this.timeout, msg = "frame" } = {}) {
     return waitUntil(
-      () => this.frames.slice(from).find((f) => pred(f.msg, f)),
+      () => {
+        const found = this.frames.slice(from).find((f) => pred(f.msg, f));
+        if (found || !this.closeInfo) return found;
+        throw new Error(
+          `connection closed (${this.closeInfo.code}) while waiting for ${msg} (received: ${this.describe(from)})`,
+        );
+      },
       { timeout, msg: `${msg} (received so far: ${this.describe(from)})` },
     );
   }
 
   /** Waits until at least `n` frames after `from` satisfy `pred`; returns them. */
-  async waitForN(n, pred, { from = 0, timeout = 3000, msg = "frames" } = {}) {
+  async waitForN(n, pred, { from = 0, timeout = this.timeout, msg = "frames" } = {}) {
     return waitUntil(
       () => {
         const got = this.matching(pred, from);
@@ -137,7 +153,7 @@ export class RawClient {
   }
 
   /** V2: sends phx_join with join_ref = ref = J and waits for its reply; returns {J, reply}. */
-  async join(topic, payload = {}, { J = this.ref(), timeout = 3000 } = {}) {
+  async join(topic, payload = {}, { J = this.ref(), timeout = this.timeout } = {}) {
     const from = this.mark();
     if (this.vsn.startsWith("1.")) {
       this.send({ topic, event: "phx_join", payload, ref: J, join_ref: J });
@@ -169,13 +185,18 @@ export class RawClient {
     return { R, from };
   }
 
-  /** Waits for the reply to ref `R` (V1 or V2) and returns the parsed message. */
-  async reply(R, { from = 0, timeout = 3000 } = {}) {
+  /**
+   * Waits for the reply to ref `R` (V1 or V2), on `topic` when given, and returns the parsed
+   * message.
+   */
+  async reply(R, { from = 0, timeout = this.timeout, topic } = {}) {
     const f = await this.waitFor(
       (m) =>
         m &&
-        (Array.isArray(m) ? m[1] === R && m[3] === "phx_reply" : m.ref === R && m.event === "phx_reply"),
-      { from, timeout, msg: `reply to ref ${R}` },
+        (Array.isArray(m)
+          ? m[1] === R && m[3] === "phx_reply" && (topic === undefined || m[2] === topic)
+          : m.ref === R && m.event === "phx_reply" && (topic === undefined || m.topic === topic)),
+      { from, timeout, msg: `reply to ref ${R}${topic === undefined ? "" : ` on ${topic.slice(0, 80)}`}` },
     );
     return f.msg;
   }
@@ -188,6 +209,16 @@ export class RawClient {
     } catch {
       this.ws.terminate();
     }
+  }
+
+  /** Drops the TCP connection without a close handshake. */
+  terminate() {
+    this.ws.terminate();
+  }
+
+  /** Waits (default: this client's timeout) for the connection to close; returns `{code, reason}`. */
+  waitClose(ms = this.timeout) {
+    return withTimeout(this.closed, ms, "the server to close the connection");
   }
 
   /** Closes and waits (briefly) for the close to complete. */
@@ -203,7 +234,8 @@ export class RawClient {
 
 /**
  * Opens a raw client and waits for the upgrade. Options: mount, vsn (null = none), params,
- * query (a literal query string), headers, protocols.
+ * query (a literal query string), headers, protocols, timeout (ms: the deadline of the upgrade,
+ * default 5000, and of the client's waits, default 3000).
  */
 export async function rawConnect(port, opts = {}) {
   const vsn = opts.vsn === undefined ? "2.0.0" : opts.vsn;
@@ -213,7 +245,7 @@ export async function rawConnect(port, opts = {}) {
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,
   });
-  const client = new RawClient(ws, vsn || "1.0.0");
+  const client = new RawClient(ws, vsn || "1.0.0", opts.timeout === undefined ? {} : { timeout: opts.timeout });
   await withTimeout(
     new Promise((resolve, reject) => {
       ws.once("open", resolve);
@@ -223,7 +255,7 @@ export async function rawConnect(port, opts = {}) {
       });
       ws.once("error", reject);
     }),
-    5000,
+    opts.timeout ?? 5000,
     `raw connect ${url}`,
   );
   return client;
