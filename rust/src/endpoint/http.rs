@@ -26,6 +26,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::{Instrument, debug, debug_span, warn};
 
+/// Initial read buffer of one connection, in bytes.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Subprotocol prefix of the auth token (JS constants.js `AUTH_TOKEN_PREFIX`).
 const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
 
@@ -250,7 +253,11 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
                     return;
                 }
             };
+            // tungstenite allocates its read buffer up front (128 KiB by default), which
+            // would dominate the memory of an idle connection; client frames are small, and
+            // bigger ones just take several reads.
             let config = WebSocketConfig::default()
+                .read_buffer_size(READ_BUFFER_BYTES)
                 .max_frame_size(Some(st.transport.max_frame_size))
                 .max_message_size(Some(st.transport.max_frame_size));
             let ws = WebSocketStream::from_raw_socket(
