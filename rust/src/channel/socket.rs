@@ -164,6 +164,18 @@ impl Socket {
         }
     }
 
+    /// The reason of a stop requested from outside that the task did not get to act on
+    /// (e.g. the connection closed and the task was aborted at the close deadline).
+    pub(crate) fn pending_stop(&self) -> Option<crate::host::TerminateReason> {
+        match self.inst.take_stop() {
+            Some(super::instance::StopRequest::Session(reason)) => Some(reason),
+            Some(super::instance::StopRequest::Overflow) => Some(
+                crate::host::TerminateReason::Crash("channel queue full".to_owned()),
+            ),
+            None => None,
+        }
+    }
+
     /// Sets what runs when this socket is dropped (replacing any earlier hook).
     pub(crate) fn on_drop(&mut self, f: OnDrop) {
         self.on_drop = Some(f);

@@ -8,7 +8,7 @@ use super::queue::{Answer, ChannelContext, Inner, PostError, RequestBody, info_p
 use super::tickets::{Ticket, Tickets};
 use super::{
     Channel, Connect, ConnectInfo, Connected, HandlerError, Info, JoinOutcome, Outcome, Refused,
-    Socket, TerminateReason,
+    Socket, StopReason, TerminateReason,
 };
 use crate::wire::Payload;
 use std::sync::Arc;
@@ -180,7 +180,13 @@ impl Channel for QueueChannel {
         // whose `terminate` never ran still gets its one `Leave`.
         let inner = Arc::clone(&self.inner);
         socket.on_drop(Box::new(move |socket: &Socket| {
-            if let Some(reason) = inner.channels.free(id) {
+            let fallback = || {
+                socket.pending_stop().unwrap_or_else(|| {
+                    // Phoenix ends a replaced channel with `{:shutdown, :duplicate_join}`.
+                    TerminateReason::Stop(StopReason::Shutdown("duplicate_join".into()))
+                })
+            };
+            if let Some(reason) = inner.channels.free(id, fallback) {
                 inner.post_leave(context(id, socket), reason);
             }
         }));

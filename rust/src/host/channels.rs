@@ -2,7 +2,7 @@
 //! "ids vs handles"). The core may end a channel at any moment, so hosts hold a generation-
 //! checked id, never a pointer; a stale id gives [`HandleError::NotFound`].
 
-use super::{StopReason, TerminateReason};
+use super::TerminateReason;
 use crate::channel::{ChannelHandle, HandleError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -153,9 +153,13 @@ impl Channels {
     }
 
     /// The channel instance is gone: frees the id. Returns the reason of a `Leave` that is
-    /// still owed (joined, but the core ended it without `terminate`: a duplicate join, or
-    /// a join answered too late).
-    pub(crate) fn free(&self, id: ChannelId) -> Option<TerminateReason> {
+    /// still owed (joined, but the core ended it without `terminate`): the recorded one (a
+    /// join answered too late), else `fallback()`.
+    pub(crate) fn free(
+        &self,
+        id: ChannelId,
+        fallback: impl FnOnce() -> TerminateReason,
+    ) -> Option<TerminateReason> {
         let mut slab = self.slab.lock();
         let entry = entry(&mut slab, id)?;
         let owed = match &mut entry.state {
@@ -163,10 +167,7 @@ impl Channels {
                 left: false,
                 reason,
                 ..
-            } => Some(reason.take().unwrap_or_else(|| {
-                // Phoenix ends a replaced channel with `{:shutdown, :duplicate_join}`.
-                TerminateReason::Stop(StopReason::Shutdown("duplicate_join".into()))
-            })),
+            } => Some(reason.take().unwrap_or_else(fallback)),
             _ => None,
         };
         let old = std::mem::replace(&mut entry.state, State::Free);

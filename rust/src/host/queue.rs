@@ -58,8 +58,9 @@ pub enum RequestKind {
     /// Phoenix `terminate/2`: the channel ended. Informational: no ticket, no answer. Posted
     /// exactly once for every channel whose join was answered `JoinOk`, also when the core
     /// ends it without `terminate` (duplicate join: reason `Stop(Shutdown("duplicate_join"))`;
-    /// a `JoinOk` that arrived as the join timed out: reason `Crash`). Not posted for a
-    /// refused or crashed join.
+    /// a `JoinOk` that arrived as the join timed out: `Crash`; a channel aborted at the
+    /// connection's close deadline: the close reason). Not posted for a refused or crashed
+    /// join.
     Leave,
 }
 
@@ -633,6 +634,14 @@ impl HostQueue {
     /// kind). Each ticket is answered at most once.
     pub fn answer(&self, ticket: Ticket, answer: Answer) -> Result<(), AnswerError> {
         self.inner.tickets.answer(ticket, answer)
+    }
+
+    /// The kind of the request awaiting an answer under `ticket`, for front-ends that answer
+    /// with generic verbs (the C ABI's `sb_reply(ticket, OK | ERROR | NOREPLY | STOP, ..)`)
+    /// and must pick the matching [`Answer`]. Errors like [`answer`](Self::answer):
+    /// `NotFound`, `AlreadyAnswered`, `Stale`.
+    pub fn request_kind(&self, ticket: Ticket) -> Result<RequestKind, AnswerError> {
+        self.inner.tickets.kind(ticket)
     }
 
     /// The handle of channel `id` for actions by id (push, broadcast_from, presence,
