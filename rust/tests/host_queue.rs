@@ -184,6 +184,16 @@ fn room_host(
                     }
                     req.answer(Answer::ok(payload.clone())).expect("answered");
                 }
+                "reply_later" => {
+                    // Answer now, reply to the message's ref afterwards (Phoenix socket_ref).
+                    let id = channel.id;
+                    let r#ref = req.r#ref().cloned().expect("a ref");
+                    req.answer(Answer::noreply()).expect("answered");
+                    let r = queue
+                        .channel(id)
+                        .and_then(|h| h.reply(&r#ref, "ok", json_payload(json!({"late": true}))));
+                    log.lock().actions.push(r);
+                }
                 "push_later" => {
                     let id = channel.id;
                     req.answer(Answer::noreply()).expect("answered");
@@ -833,6 +843,21 @@ async fn an_unanswered_connect_is_refused_with_503_and_its_ticket_turns_stale() 
             id: None,
         };
         assert_eq!(req.answer(accept), Err(AnswerError::Stale));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_handle_replies_to_a_ref_after_a_noreply_answer() {
+    within(async {
+        let s = start(1).await;
+        let mut c = connect(&s.url("")).await;
+        join(&mut c, "room:a", "1").await;
+        push(&mut c, "1", "2", "room:a", "reply_later", json!({})).await;
+        assert_eq!(
+            next_json(&mut c).await,
+            reply("1", "2", "room:a", "ok", json!({"late": true}))
+        );
     })
     .await;
 }

@@ -588,6 +588,23 @@ impl ChannelHandle {
         }
     }
 
+    /// Replies to a message handled earlier (Phoenix `reply(socket_ref, {status, payload})`):
+    /// `[join_ref, ref, topic, "phx_reply", {"status": status, "response": payload}]`, for
+    /// hosts that answered `NoReply` and reply later without holding up the channel's next
+    /// message. `ref` is the message's ref as received. `payload` may be any JSON value or
+    /// binary; encoding errors are returned and nothing is sent.
+    pub fn reply(&self, r#ref: &Ref, status: &str, payload: Payload) -> Result<(), HandleError> {
+        if !self.is_alive() {
+            return Err(HandleError::NotFound);
+        }
+        let frame = self
+            .inst
+            .encode_reply(Some(r#ref), status, &payload)
+            .map_err(SocketError::from)?;
+        self.inst.emit(frame);
+        Ok(())
+    }
+
     /// Subscribes the channel to `topic`: its broadcasts arrive as `handle_info` with
     /// `Info::Broadcast` (see [`Socket::subscribe`]). Idempotent per topic.
     pub fn subscribe(&self, topic: &str) -> Result<(), HandleError> {
