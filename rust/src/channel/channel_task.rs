@@ -135,7 +135,7 @@ pub(crate) async fn run(
     tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "joined");
     t.socket.joined = true;
     t.subscribe_fastlane();
-    let deferred = std::mem::take(&mut *t.socket.deferred.lock());
+    let deferred = t.socket.take_deferred();
     let mut infos = Vec::new();
     for d in deferred {
         match d {

@@ -171,6 +171,12 @@ impl Instance {
         }
     }
 
+    /// Id of the fastlane subscription (for `broadcast_from` through a `ChannelHandle`);
+    /// `None` before the join reply and after the end.
+    pub(crate) fn fastlane_id(&self) -> Option<crate::pubsub::SubscriberId> {
+        self.fastlane.lock().as_ref().map(Subscription::id)
+    }
+
     /// Ends the fastlane subscription (idempotent). Must not be called with the life lock
     /// held.
     pub(crate) fn unsubscribe(&self) {

@@ -23,7 +23,7 @@ mod tests;
 
 pub use hub::Hub;
 pub use session::Session;
-pub use socket::{Socket, SocketError, SocketRef};
+pub use socket::{ChannelHandle, HandleError, Socket, SocketError, SocketRef};
 
 use crate::host::Channel;
 use crate::topic::Router;

@@ -66,13 +66,60 @@ pub struct Socket {
     /// Id of the fastlane subscription to the channel topic (for `broadcast_from`); `None`
     /// while joining.
     pub(crate) fastlane_id: Option<SubscriberId>,
-    external: HashMap<String, Subscription>,
+    /// External subscriptions and deferred actions, shared with this channel's
+    /// [`ChannelHandle`]s.
+    shared: Arc<Shared>,
     /// `ref` of the message being handled (for `socket_ref`).
     pub(crate) current_ref: Option<Ref>,
     /// `false` while `join` runs.
     pub(crate) joined: bool,
-    pub(crate) deferred: Mutex<Vec<Deferred>>,
+    /// The id the host request layer gave this channel (`crate::host::queue`); 0 = none.
+    pub(crate) host_channel_id: u64,
+    /// Runs when the channel instance is gone (its task ended or was aborted), whatever the
+    /// path: how the host request layer frees the channel's id.
+    on_drop: Option<OnDrop>,
+}
+
+type OnDrop = Box<dyn FnOnce(&Socket) + Send + Sync>;
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f(self);
+        }
+    }
+}
+
+/// The part of a channel instance that its [`Socket`] and its [`ChannelHandle`]s share. Its
+/// lock also decides liveness for handles: once `open` is false (the channel is ending) no
+/// handle action takes effect, so a presence tracked through a handle can never outlive
+/// the channel's `untrack_owner`.
+///
+/// Lock order: `state` may be held while calling PubSub or Presence (they never call back
+/// into it), never while holding the instance's life lock.
+pub(crate) struct Shared {
+    state: Mutex<SharedState>,
     deferred_limit: usize,
+}
+
+struct SharedState {
+    /// False once the channel started ending (`unsubscribe_all`).
+    open: bool,
+    /// True until the channel task took the deferred actions after an `ok` join reply.
+    joining: bool,
+    deferred: Vec<Deferred>,
+    external: HashMap<String, Subscription>,
+}
+
+impl Shared {
+    fn defer(&self, d: Deferred) -> Result<(), SocketError> {
+        let mut st = self.state.lock();
+        if st.deferred.len() >= self.deferred_limit {
+            return Err(SocketError::QueueFull);
+        }
+        st.deferred.push(d);
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Socket {
@@ -101,11 +148,41 @@ impl Socket {
             socket_id,
             transport,
             fastlane_id: None,
-            external: HashMap::new(),
+            shared: Arc::new(Shared {
+                state: Mutex::new(SharedState {
+                    open: true,
+                    joining: true,
+                    deferred: Vec::new(),
+                    external: HashMap::new(),
+                }),
+                deferred_limit,
+            }),
             current_ref: None,
             joined: false,
-            deferred: Mutex::new(Vec::new()),
-            deferred_limit,
+            host_channel_id: 0,
+            on_drop: None,
+        }
+    }
+
+    /// Sets what runs when this socket is dropped (replacing any earlier hook).
+    pub(crate) fn on_drop(&mut self, f: OnDrop) {
+        self.on_drop = Some(f);
+    }
+
+    /// Ends the join phase for actions: returns what `join` (and handles meanwhile)
+    /// deferred; later handle actions take effect at once.
+    pub(crate) fn take_deferred(&self) -> Vec<Deferred> {
+        let mut st = self.shared.state.lock();
+        st.joining = false;
+        std::mem::take(&mut st.deferred)
+    }
+
+    /// An owned handle to act on this channel from any thread, after the handler returned
+    /// (see [`ChannelHandle`]).
+    pub fn handle(&self) -> ChannelHandle {
+        ChannelHandle {
+            inst: Arc::clone(&self.inst),
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -147,12 +224,7 @@ impl Socket {
     }
 
     fn defer(&self, d: Deferred) -> Result<(), SocketError> {
-        let mut deferred = self.deferred.lock();
-        if deferred.len() >= self.deferred_limit {
-            return Err(SocketError::QueueFull);
-        }
-        deferred.push(d);
-        Ok(())
+        self.shared.defer(d)
     }
 
     /// Pushes `event` with `payload` (a JSON object or binary) to this channel's client only
@@ -219,34 +291,28 @@ impl Socket {
     /// `Info::Broadcast` (Phoenix `Endpoint.subscribe/1` from a channel, PROTOCOL.md 5.4).
     /// Idempotent per topic (Phoenix would deliver duplicates). Ends with the channel.
     pub fn subscribe(&mut self, topic: &str) {
-        if self.external.contains_key(topic) {
-            return;
-        }
-        let weak: Weak<Instance> = Arc::downgrade(&self.inst);
-        let mailbox = Arc::new(move |b: &Arc<Broadcast>| {
-            if let Some(inst) = weak.upgrade() {
-                // Given back only when the channel is ending: dropped like a send to a
-                // dead process.
-                let _ = inst.deliver(Cmd::External(Arc::clone(b)));
-            }
-        });
-        let sub = self
-            .inst
-            .hub
-            .pubsub()
-            .subscribe(topic, pubsub::Delivery::Mailbox(mailbox));
-        self.external.insert(topic.to_owned(), sub);
+        // Only fails once the channel is ending, when a new subscription is pointless.
+        let _ = subscribe_external(&self.inst, &self.shared, topic);
     }
 
     /// Undoes [`subscribe`](Self::subscribe). Returns whether it was subscribed.
     pub fn unsubscribe(&mut self, topic: &str) -> bool {
-        self.external.remove(topic).is_some()
+        let sub = self.shared.state.lock().external.remove(topic);
+        sub.is_some()
     }
 
-    /// Drops every subscription (the channel ended).
+    /// Drops every subscription and closes the channel's handles (the channel ended).
     pub(crate) fn unsubscribe_all(&mut self) {
         self.inst.unsubscribe();
-        self.external.clear();
+        let external = {
+            let mut st = self.shared.state.lock();
+            st.open = false;
+            st.joining = false;
+            st.deferred.clear();
+            std::mem::take(&mut st.external)
+        };
+        // Dropped outside the lock: unsubscribing takes PubSub locks.
+        drop(external);
     }
 
     /// Tracks `key` with `meta` on the channel topic, owned by this channel instance: it
@@ -298,6 +364,35 @@ impl Socket {
     }
 }
 
+/// Subscribes `inst` to `topic` for `handle_info(Info::Broadcast)`; idempotent. `Err` once the
+/// channel is ending.
+fn subscribe_external(inst: &Arc<Instance>, shared: &Shared, topic: &str) -> Result<(), Gone> {
+    let mut st = shared.state.lock();
+    if !st.open {
+        return Err(Gone);
+    }
+    if st.external.contains_key(topic) {
+        return Ok(());
+    }
+    let weak: Weak<Instance> = Arc::downgrade(inst);
+    let mailbox = Arc::new(move |b: &Arc<Broadcast>| {
+        if let Some(inst) = weak.upgrade() {
+            // Given back only when the channel is ending: dropped like a send to a
+            // dead process.
+            let _ = inst.deliver(Cmd::External(Arc::clone(b)));
+        }
+    });
+    let sub = inst
+        .hub
+        .pubsub()
+        .subscribe(topic, pubsub::Delivery::Mailbox(mailbox));
+    st.external.insert(topic.to_owned(), sub);
+    Ok(())
+}
+
+/// The channel has ended (or is ending).
+struct Gone;
+
 /// `try_send` into the own inbox from inside the channel.
 fn deliver_internal(inst: &Instance, cmd: Cmd) -> Result<(), SocketError> {
     match inst.deliver(cmd) {
@@ -340,5 +435,218 @@ impl SocketRef {
             .encode_reply(Some(&self.r#ref), status, &payload)?;
         self.inst.emit(frame);
         Ok(())
+    }
+}
+
+/// Why a [`ChannelHandle`] action failed.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The channel has ended or is ending (left, stopped, crashed, connection closed): the
+    /// action had no effect. Like a send to a dead channel process in Phoenix, but reported.
+    #[error("channel not found: it has ended")]
+    NotFound,
+    /// The action itself failed (encoding, publish, presence, inbox full); see
+    /// [`SocketError`].
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+}
+
+/// An owned, cloneable handle to one channel instance, usable from any thread (`Send + Sync`)
+/// after the handler that produced it returned: how a host acts on a channel later (push on
+/// a timer, `broadcast_from`, presence, subscriptions for `handle_info`). Obtained with
+/// [`Socket::handle`].
+///
+/// Every method returns [`HandleError::NotFound`] once the channel started ending (leave,
+/// stop, crash, connection end). While the join is still being answered, pushes,
+/// broadcasts and `send_info` are deferred until right after the `ok` join reply (like
+/// [`Socket`] actions made inside `join`), and dropped if the join does not succeed.
+#[derive(Clone)]
+pub struct ChannelHandle {
+    inst: Arc<Instance>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ChannelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelHandle")
+            .field("topic", &self.inst.topic)
+            .field("join_ref", &self.inst.join_ref)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelHandle {
+    /// The channel topic.
+    pub fn topic(&self) -> &str {
+        &self.inst.topic
+    }
+
+    /// The join_ref of the channel instance.
+    pub fn join_ref(&self) -> Option<&Ref> {
+        self.inst.join_ref.as_ref()
+    }
+
+    /// The hub of the channel's endpoint (host-level broadcast, disconnect).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inst.hub
+    }
+
+    /// True until the channel starts ending.
+    pub fn is_alive(&self) -> bool {
+        self.shared.state.lock().open
+    }
+
+    /// Defers `d` while joining (`Ok(None)`); otherwise gives it back to act on now.
+    /// `NotFound` once ending.
+    fn act(&self, d: Deferred) -> Result<Option<Deferred>, HandleError> {
+        let mut st = self.shared.state.lock();
+        if !st.open {
+            return Err(HandleError::NotFound);
+        }
+        if st.joining {
+            if st.deferred.len() >= self.shared.deferred_limit {
+                return Err(SocketError::QueueFull.into());
+            }
+            st.deferred.push(d);
+            return Ok(None);
+        }
+        Ok(Some(d))
+    }
+
+    /// Pushes `event` with `payload` (a JSON object or binary) to this channel's client only
+    /// (Phoenix `push/3`): `[join_ref, null, topic, event, payload]`. Encoding errors are
+    /// returned and nothing is sent.
+    pub fn push(&self, event: &str, payload: Payload) -> Result<(), HandleError> {
+        let frame = self
+            .inst
+            .encode_push(event, &payload)
+            .map_err(SocketError::from)?;
+        if let Some(Deferred::Push(frame)) = self.act(Deferred::Push(frame))? {
+            self.inst.emit(frame);
+        }
+        Ok(())
+    }
+
+    /// Broadcasts to every subscriber of the channel topic, this channel's client included
+    /// (Phoenix `broadcast/3`). `payload` must be a JSON object or binary.
+    pub fn broadcast(&self, event: &str, payload: Payload) -> Result<(), HandleError> {
+        self.publish(false, event, payload)
+    }
+
+    /// Like [`broadcast`](Self::broadcast) but not to this channel itself (Phoenix
+    /// `broadcast_from/3`).
+    pub fn broadcast_from(&self, event: &str, payload: Payload) -> Result<(), HandleError> {
+        self.publish(true, event, payload)
+    }
+
+    fn publish(&self, from_self: bool, event: &str, payload: Payload) -> Result<(), HandleError> {
+        if matches!(payload, Payload::Json(_)) && !payload.is_json_object() {
+            return Err(
+                SocketError::from(PublishError::Encode(WireError::PayloadNotObject)).into(),
+            );
+        }
+        let b = Broadcast {
+            topic: self.inst.topic.clone(),
+            event: event.to_owned(),
+            payload,
+        };
+        if let Some(Deferred::Broadcast { from_self, b }) =
+            self.act(Deferred::Broadcast { from_self, b })?
+        {
+            let pubsub = self.inst.hub.pubsub();
+            match (from_self, self.inst.fastlane_id()) {
+                (true, Some(id)) => pubsub.broadcast_from(id, b),
+                _ => pubsub.broadcast(b),
+            }
+            .map_err(SocketError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Queues `message` for the channel's `handle_info(Info::Message(message))` (Phoenix
+    /// `send(channel_pid, message)`), after the request being handled.
+    pub fn send_info(&self, message: serde_json::Value) -> Result<(), HandleError> {
+        match self.act(Deferred::Info(message))? {
+            Some(Deferred::Info(message)) => match self.inst.deliver(Cmd::Info(message)) {
+                Delivery::Queued => Ok(()),
+                Delivery::Refused(_) => Err(HandleError::NotFound),
+                Delivery::Overflowed => Err(SocketError::QueueFull.into()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Subscribes the channel to `topic`: its broadcasts arrive as `handle_info` with
+    /// `Info::Broadcast` (see [`Socket::subscribe`]). Idempotent per topic.
+    pub fn subscribe(&self, topic: &str) -> Result<(), HandleError> {
+        subscribe_external(&self.inst, &self.shared, topic).map_err(|Gone| HandleError::NotFound)
+    }
+
+    /// Undoes [`subscribe`](Self::subscribe). Returns whether it was subscribed.
+    pub fn unsubscribe(&self, topic: &str) -> Result<bool, HandleError> {
+        let sub = {
+            let mut st = self.shared.state.lock();
+            if !st.open {
+                return Err(HandleError::NotFound);
+            }
+            st.external.remove(topic)
+        };
+        Ok(sub.is_some())
+    }
+
+    /// Runs `f` while the channel is known to be open, so nothing it tracks can outlive the
+    /// channel's own untrack at its end.
+    fn while_open<T>(&self, f: impl FnOnce() -> Result<T, HandleError>) -> Result<T, HandleError> {
+        let st = self.shared.state.lock();
+        if !st.open {
+            return Err(HandleError::NotFound);
+        }
+        let out = f();
+        drop(st);
+        out
+    }
+
+    /// Tracks `key` with `meta` on the channel topic, owned by this channel (Phoenix
+    /// `Presence.track(socket, key, meta)`); returns the `phx_ref`. Leaves when the channel
+    /// ends.
+    pub fn track(&self, key: &str, meta: Meta) -> Result<String, HandleError> {
+        self.while_open(|| {
+            Ok(self
+                .inst
+                .hub
+                .presence()
+                .track(self.inst.owner, &self.inst.topic, key, meta)
+                .map_err(SocketError::from)?)
+        })
+    }
+
+    /// Stops tracking `key` on the channel topic (idempotent).
+    pub fn untrack(&self, key: &str) -> Result<(), HandleError> {
+        self.while_open(|| {
+            self.inst
+                .hub
+                .presence()
+                .untrack(self.inst.owner, &self.inst.topic, key);
+            Ok(())
+        })
+    }
+
+    /// Replaces the meta of this channel's `key`; returns the new `phx_ref`
+    /// ([`PresenceError::NoPresence`] inside [`HandleError::Socket`] if not tracked).
+    pub fn update(&self, key: &str, meta: Meta) -> Result<String, HandleError> {
+        self.while_open(|| {
+            Ok(self
+                .inst
+                .hub
+                .presence()
+                .update(self.inst.owner, &self.inst.topic, key, meta)
+                .map_err(SocketError::from)?)
+        })
+    }
+
+    /// The `presence_state` payload of the channel topic: `{key: {"metas": [...]}}`
+    /// (Phoenix `Presence.list(socket)`).
+    pub fn presence_list(&self) -> Result<Payload, HandleError> {
+        self.while_open(|| Ok(self.inst.hub.presence().list(&self.inst.topic)))
     }
 }

@@ -6,6 +6,12 @@
 //! one answer per request, a request timeout that fails the channel (`phx_error`), and
 //! in-order handling per channel (the next request is released only after the previous one
 //! was answered or timed out).
+//!
+//! Hosts that are not async Rust (C, Python, Node, or a plain thread) use a [`HostQueue`]
+//! instead of implementing the traits: its [`QueueConnect`] and [`QueueChannel`] adapters
+//! post every callback as a [`HostRequest`] with a [`Ticket`], any thread drains the queue
+//! (`poll`, `wait`, an event fd or a wakeup callback) and answers with an [`Answer`], and
+//! acts later on a channel by its [`ChannelId`] through a [`ChannelHandle`].
 
 use crate::pubsub::Broadcast;
 use crate::wire::Payload;
@@ -107,7 +113,25 @@ pub enum TerminateReason {
     Crash(String),
 }
 
-pub use crate::channel::{Socket, SocketError, SocketRef};
+pub use crate::channel::{ChannelHandle, HandleError, Socket, SocketError, SocketRef};
+
+mod adapters;
+mod channels;
+mod notify;
+mod queue;
+mod tickets;
+
+pub use adapters::{QueueChannel, QueueConnect};
+pub use channels::ChannelId;
+pub use notify::Wakeup;
+pub use queue::{
+    Answer, AnswerError, ChannelContext, HostQueue, HostRequest, QueueConfig, RequestBody,
+    RequestKind,
+};
+pub use tickets::Ticket;
+
+#[cfg(test)]
+mod tests;
 
 /// A channel handler, registered for a topic pattern (Phoenix `channel "room:*", RoomChannel`).
 /// One handler value serves every channel instance of its pattern; per-instance state lives

@@ -1,0 +1,166 @@
+//! Channel ids: how a queue host names a channel instance in later actions (FFI.md 2.0
+//! "ids vs handles"). The core may end a channel at any moment, so hosts hold a generation-
+//! checked id, never a pointer; a stale id gives [`HandleError::NotFound`].
+
+use crate::channel::{ChannelHandle, HandleError};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+
+/// Id of one channel instance served through a [`HostQueue`](super::HostQueue):
+/// `generation << 32 | slot index`, never 0. Given out with the `Join` request; valid for
+/// actions from the `JoinOk` answer until the channel ends (then the `Leave` request
+/// carries it one last time). The C ABI passes it as a plain `uint64_t`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ChannelId(u64);
+
+impl ChannelId {
+    /// The raw value (never 0).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// An id from its raw value; checked when used.
+    pub fn from_raw(raw: u64) -> ChannelId {
+        ChannelId(raw)
+    }
+
+    fn new(index: u32, generation: u32) -> ChannelId {
+        ChannelId((u64::from(generation) << 32) | u64::from(index))
+    }
+
+    fn index(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+impl std::fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+enum State {
+    Free,
+    /// The `Join` request is out; no actions yet.
+    Joining,
+    /// The host answered `JoinOk`. `left`: the `Leave` request was posted.
+    Joined {
+        handle: ChannelHandle,
+        left: bool,
+    },
+}
+
+struct Entry {
+    generation: u32,
+    state: State,
+}
+
+struct Slab {
+    entries: Vec<Entry>,
+    free: VecDeque<u32>,
+}
+
+/// Live channel ids of one queue.
+pub(crate) struct Channels {
+    slab: Mutex<Slab>,
+}
+
+impl Channels {
+    pub(crate) fn new() -> Channels {
+        Channels {
+            slab: Mutex::new(Slab {
+                entries: Vec::new(),
+                free: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// A fresh id for a channel whose `Join` is about to be asked. `None` only when 2^32
+    /// channels are live at once.
+    pub(crate) fn allocate(&self) -> Option<ChannelId> {
+        let mut slab = self.slab.lock();
+        match slab.free.pop_front() {
+            Some(index) => {
+                let entry = slab.entries.get_mut(index as usize)?;
+                entry.generation = entry.generation.checked_add(1).unwrap_or(1);
+                entry.state = State::Joining;
+                Some(ChannelId::new(index, entry.generation))
+            }
+            None => {
+                let index = u32::try_from(slab.entries.len()).ok()?;
+                slab.entries.push(Entry {
+                    generation: 1,
+                    state: State::Joining,
+                });
+                Some(ChannelId::new(index, 1))
+            }
+        }
+    }
+
+    /// The host accepted the join: actions by id reach `handle` from now on.
+    pub(crate) fn joined(&self, id: ChannelId, handle: ChannelHandle) {
+        let mut slab = self.slab.lock();
+        if let Some(entry) = entry(&mut slab, id) {
+            entry.state = State::Joined {
+                handle,
+                left: false,
+            };
+        }
+    }
+
+    /// The handle for actions on `id`; `NotFound` unless joined and not ended.
+    pub(crate) fn get(&self, id: ChannelId) -> Result<ChannelHandle, HandleError> {
+        let mut slab = self.slab.lock();
+        match entry(&mut slab, id).map(|e| &e.state) {
+            Some(State::Joined { handle, .. }) if handle.is_alive() => Ok(handle.clone()),
+            _ => Err(HandleError::NotFound),
+        }
+    }
+
+    /// Marks the `Leave` request as posted. Returns false if it already was, or if the
+    /// channel never joined (no `Leave` is owed then).
+    pub(crate) fn leave(&self, id: ChannelId) -> bool {
+        let mut slab = self.slab.lock();
+        match entry(&mut slab, id).map(|e| &mut e.state) {
+            Some(State::Joined { left, .. }) if !*left => {
+                *left = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The channel instance is gone: frees the id. Returns whether a `Leave` is still owed
+    /// (joined, but the core ended it without `terminate`).
+    pub(crate) fn free(&self, id: ChannelId) -> bool {
+        let mut slab = self.slab.lock();
+        let Some(entry) = entry(&mut slab, id) else {
+            return false;
+        };
+        let owed = matches!(entry.state, State::Joined { left: false, .. });
+        let old = std::mem::replace(&mut entry.state, State::Free);
+        slab.free.push_back(id.index() as u32);
+        drop(slab);
+        // The handle may hold the last reference to the instance, whose drop unsubscribes:
+        // not under our lock.
+        drop(old);
+        owed
+    }
+}
+
+fn entry(slab: &mut Slab, id: ChannelId) -> Option<&mut Entry> {
+    match slab.entries.get_mut(id.index()) {
+        Some(e) if id.generation() != 0 && e.generation == id.generation() => {
+            if matches!(e.state, State::Free) {
+                None
+            } else {
+                Some(e)
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,214 @@
+//! Tickets: the ids of requests awaiting a host answer (FFI.md 2.0 "ids vs handles").
+//!
+//! A ticket is `generation << 32 | slot index`, generation ≥ 1, so it is never 0 and a
+//! recycled slot does not accept an old ticket. After a request ends, its slot keeps a
+//! tombstone (answered, dropped, stale) until it is reused, which is how a second answer is
+//! told apart from a late one. Free slots are reused oldest first, so tombstones live as
+//! long as possible.
+
+use super::queue::{Answer, AnswerError, RequestKind};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use tokio::sync::oneshot;
+
+/// A request's ticket: non-zero, unique while the request is pending. The C ABI passes it
+/// as a plain `uint64_t`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ticket(u64);
+
+impl Ticket {
+    /// The raw value (never 0).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// A ticket from its raw value, e.g. one a C host passed back. Validity is checked
+    /// when it is used ([`AnswerError::NotFound`] for a value never issued).
+    pub fn from_raw(raw: u64) -> Ticket {
+        Ticket(raw)
+    }
+
+    fn new(index: u32, generation: u32) -> Ticket {
+        Ticket((u64::from(generation) << 32) | u64::from(index))
+    }
+
+    fn index(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+impl std::fmt::Display for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+enum State {
+    Pending {
+        tx: oneshot::Sender<Answer>,
+        kind: RequestKind,
+    },
+    Answered,
+    /// Dropped without an answer: counted as a handler crash.
+    Dropped,
+    /// The core stopped waiting (request timeout, connection gone).
+    Stale,
+}
+
+struct Slot {
+    generation: u32,
+    state: State,
+}
+
+struct Slab {
+    slots: Vec<Slot>,
+    free: VecDeque<u32>,
+    pending: usize,
+}
+
+/// The table of pending requests. `limit` bounds how many may be pending at once.
+pub(crate) struct Tickets {
+    slab: Mutex<Slab>,
+    limit: usize,
+}
+
+/// Too many requests pending.
+#[derive(Debug)]
+pub(crate) struct Full;
+
+impl Tickets {
+    pub(crate) fn new(limit: usize) -> Tickets {
+        Tickets {
+            slab: Mutex::new(Slab {
+                slots: Vec::new(),
+                free: VecDeque::new(),
+                pending: 0,
+            }),
+            limit,
+        }
+    }
+
+    /// A new pending request of `kind`; the receiver gets the answer, or an error if the
+    /// request was dropped unanswered.
+    pub(crate) fn issue(
+        &self,
+        kind: RequestKind,
+    ) -> Result<(Ticket, oneshot::Receiver<Answer>), Full> {
+        let (tx, rx) = oneshot::channel();
+        let mut slab = self.slab.lock();
+        if slab.pending >= self.limit {
+            return Err(Full);
+        }
+        let state = State::Pending { tx, kind };
+        let ticket = match slab.free.pop_front() {
+            Some(index) => {
+                let slot = slab.slots.get_mut(index as usize).ok_or(Full)?;
+                slot.generation = slot.generation.checked_add(1).unwrap_or(1);
+                slot.state = state;
+                Ticket::new(index, slot.generation)
+            }
+            None => {
+                let index = u32::try_from(slab.slots.len()).map_err(|_| Full)?;
+                slab.slots.push(Slot {
+                    generation: 1,
+                    state,
+                });
+                Ticket::new(index, 1)
+            }
+        };
+        slab.pending += 1;
+        Ok((ticket, rx))
+    }
+
+    /// Delivers `answer` for `ticket` (see [`AnswerError`] for the refusals).
+    pub(crate) fn answer(&self, ticket: Ticket, answer: Answer) -> Result<(), AnswerError> {
+        let mut slab = self.slab.lock();
+        let slot = lookup(&mut slab, ticket)?;
+        match &slot.state {
+            State::Pending { kind, .. } if !answer.fits(*kind) => {
+                return Err(AnswerError::WrongKind {
+                    request: *kind,
+                    answer: answer.name(),
+                });
+            }
+            State::Pending { .. } => {}
+            State::Answered | State::Dropped => return Err(AnswerError::AlreadyAnswered),
+            State::Stale => return Err(AnswerError::Stale),
+        }
+        let State::Pending { tx, .. } = std::mem::replace(&mut slot.state, State::Answered) else {
+            return Err(AnswerError::NotFound);
+        };
+        // Sent under the lock: if the core stopped waiting just now, the answer comes back
+        // and the host learns it was late, instead of a silent success.
+        let result = match tx.send(answer) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                slot.state = State::Stale;
+                Err(AnswerError::Stale)
+            }
+        };
+        release(&mut slab, ticket);
+        result
+    }
+
+    /// The core stopped waiting for `ticket` (timeout, connection end). No-op if it ended.
+    pub(crate) fn abandon(&self, ticket: Ticket) {
+        self.finish(ticket, State::Stale);
+    }
+
+    /// The request object was dropped unanswered: the waiting handler sees a crash.
+    pub(crate) fn drop_unanswered(&self, ticket: Ticket) {
+        self.finish(ticket, State::Dropped);
+    }
+
+    /// True while `ticket` awaits an answer.
+    pub(crate) fn is_pending(&self, ticket: Ticket) -> bool {
+        let mut slab = self.slab.lock();
+        matches!(
+            lookup(&mut slab, ticket).map(|s| &s.state),
+            Ok(State::Pending { .. })
+        )
+    }
+
+    fn finish(&self, ticket: Ticket, end: State) {
+        let tx = {
+            let mut slab = self.slab.lock();
+            let Ok(slot) = lookup(&mut slab, ticket) else {
+                return;
+            };
+            if !matches!(slot.state, State::Pending { .. }) {
+                return;
+            }
+            let old = std::mem::replace(&mut slot.state, end);
+            release(&mut slab, ticket);
+            old
+        };
+        // Dropping the sender (outside the lock) wakes the waiting handler with an error.
+        drop(tx);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.slab.lock().pending
+    }
+}
+
+fn lookup(slab: &mut Slab, ticket: Ticket) -> Result<&mut Slot, AnswerError> {
+    match slab.slots.get_mut(ticket.index()) {
+        Some(slot) if ticket.generation() != 0 && slot.generation == ticket.generation() => {
+            Ok(slot)
+        }
+        _ => Err(AnswerError::NotFound),
+    }
+}
+
+/// A pending slot just ended: free it for reuse (its tombstone stays until then).
+fn release(slab: &mut Slab, ticket: Ticket) {
+    slab.pending = slab.pending.saturating_sub(1);
+    // Indices come from `Ticket::new(index, ..)` with a u32 index.
+    slab.free.push_back(ticket.index() as u32);
+}
