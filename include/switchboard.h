@@ -208,6 +208,12 @@ typedef struct sb_buffer sb_buffer;
 // `sb_config_free`. Not thread-safe: use one config from one thread at a time.
 typedef struct sb_config sb_config;
 
+// One host request (opaque) from `sb_hub_poll`, owned by the caller. It may move to another
+// thread but must not be used from two threads at once. Free it with `sb_event_free`, after
+// answering its ticket (an event freed unanswered counts as a crash of that handler: the
+// join gets `{"reason":"join crashed"}`, the channel `phx_error`, a connect HTTP 500).
+typedef struct sb_event sb_event;
+
 // A Switchboard endpoint hosted from C (opaque): a copy of its config, the core hub (PubSub,
 // presence) and the runtime that serves WebSocket connections. All functions taking a
 // `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
@@ -228,6 +234,71 @@ typedef struct sb_subscription sb_subscription;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Pushes `event` with `payload` to the client of channel `channel_id` only (Phoenix
+// `push/3`). Made while the join is being answered, it is sent right after the `ok` join
+// reply (dropped if the join is refused).
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
+// event, unknown `payload_kind`), `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (the channel ended),
+// `SB_E_ENCODE` (non-object JSON payload, binary to a V1 client), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_push(const sb_hub *hub, uint64_t channel_id, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+
+// Broadcasts on the channel's topic from the channel (Phoenix `broadcast/3` inside a
+// channel); with `skip_self` true the sending channel's client does not get it (Phoenix
+// `broadcast_from/3`).
+//
+// Statuses: as `sb_push` (plus `SB_E_BROKER`).
+SB_API SB_MUST_USE sb_status sb_channel_broadcast(const sb_hub *hub, uint64_t channel_id, bool skip_self, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+
+// Sends the channel a message (Phoenix `send(self(), msg)`): it comes back as a
+// `HandleInfo` event, in order with the channel's other requests, with `message` (any JSON
+// value) as its payload.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`,
+// `SB_E_NOT_FOUND`, `SB_E_ENCODE` (the channel's inbox is full), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_channel_send_info(const sb_hub *hub, uint64_t channel_id, const uint8_t *message, size_t message_len);
+
+// Subscribes the channel to another `topic` (Phoenix `Endpoint.subscribe/1` inside a
+// channel): broadcasts there arrive as `HandleInfo` events. Unsubscribed when the channel
+// ends.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
+// topic), `SB_E_NOT_FOUND`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_channel_subscribe(const sb_hub *hub, uint64_t channel_id, const uint8_t *topic, size_t topic_len);
+
+// Undoes `sb_channel_subscribe`; `*out_was_subscribed` (optional) tells whether it was.
+//
+// Statuses: as `sb_channel_subscribe`.
+SB_API SB_MUST_USE sb_status sb_channel_unsubscribe(const sb_hub *hub, uint64_t channel_id, const uint8_t *topic, size_t topic_len, bool *out_was_subscribed);
+
+// Tracks presence `key` (UTF-8, e.g. a user id) with `meta` (a JSON object) on the
+// channel's topic, owned by the channel (Phoenix `Presence.track(socket, key, meta)`):
+// untracked automatically when the channel ends; clients get a `presence_diff`.
+// `*out_phx_ref` (optional) gets a new `sb_buffer` with the minted `phx_ref` text (free it).
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (meta
+// not an object), `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND`, `SB_E_ENCODE`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_presence_track(const sb_hub *hub, uint64_t channel_id, const uint8_t *key, size_t key_len, const uint8_t *meta, size_t meta_len, sb_buffer **out_phx_ref);
+
+// Replaces the meta of the channel's presence `key` (Phoenix `Presence.update/3`); a new
+// `phx_ref` is minted (`*out_phx_ref`, optional, as in `sb_presence_track`).
+//
+// Statuses: as `sb_presence_track`.
+SB_API SB_MUST_USE sb_status sb_presence_update(const sb_hub *hub, uint64_t channel_id, const uint8_t *key, size_t key_len, const uint8_t *meta, size_t meta_len, sb_buffer **out_phx_ref);
+
+// Stops tracking the channel's presence `key` (Phoenix `Presence.untrack/2`).
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_NOT_FOUND`,
+// `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_presence_untrack(const sb_hub *hub, uint64_t channel_id, const uint8_t *key, size_t key_len);
+
+// The presences of the channel's topic as JSON text in Phoenix's `presence_state` shape
+// (`{"key": {"metas": [{..., "phx_ref": "..."}]}}`, `Presence.list/1`), in a new
+// `sb_buffer` owned by the caller.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_NOT_FOUND`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_presence_list(const sb_hub *hub, uint64_t channel_id, sb_buffer **out);
 
 // Frees a buffer. NULL is a no-op; `sb_buffer_data` pointers become invalid.
 SB_API void sb_buffer_free(sb_buffer *buffer);
@@ -381,6 +452,157 @@ SB_API SB_MUST_USE sb_status sb_config_set_worker_threads(sb_config *config, uin
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (`batch_size` 0 or over
 // `SIZE_MAX`).
 SB_API SB_MUST_USE sb_status sb_config_set_drain(sb_config *config, uint64_t batch_size, uint64_t batch_interval_ms, uint64_t timeout_ms);
+
+// Routes topics matching `pattern` (`"room:*"`: every topic starting with `room:`; otherwise
+// the exact topic) on every socket mount to this hub's host queue (Phoenix `channel
+// "room:*", RoomChannel`): joins, client pushes and channel messages become `sb_event`s.
+// The first matching pattern wins; a topic without one is refused with
+// `{"reason":"unmatched topic"}`.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty,
+// or added twice).
+SB_API SB_MUST_USE sb_status sb_config_add_channel(sb_config *config, const uint8_t *pattern, size_t len);
+
+// Intercepts `event` on the channels of `pattern` (added before with
+// `sb_config_add_channel`; Phoenix `intercept ["event"]`): its broadcasts on the channel
+// topic become `HandleOut` events instead of going straight to each client.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
+// event), `SB_E_NOT_FOUND` (no such pattern was added).
+SB_API SB_MUST_USE sb_status sb_config_add_intercept(sb_config *config, const uint8_t *pattern, size_t pattern_len, const uint8_t *event, size_t event_len);
+
+// Whether WebSocket upgrades become `Connect` events for the host to accept or refuse
+// (Phoenix `connect/3`; default false: every connection is accepted with empty assigns and
+// no socket id). Unanswered within the request timeout, an upgrade is refused with 503.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_config_set_host_connect(sb_config *config, bool enabled);
+
+// Requests with a ticket that may be pending at once, polled or not (default 65 536). A
+// request beyond it fails at once: a join gets `{"reason":"join crashed"}`, a message
+// crashes its channel, a connect gets 503.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (0, or over `SIZE_MAX`).
+SB_API SB_MUST_USE sb_status sb_config_set_max_pending(sb_config *config, uint64_t max);
+
+// Takes up to `cap` pending requests without blocking and writes their handles to
+// `out[0..*out_n]`; an empty queue gives `*out_n = 0`. `Leave` events come first. Resets
+// the event fd, and signals it (or the wakeup callback) again when requests remain after
+// `cap`, so a host may stop early to share its loop. Any thread; concurrent pollers get
+// distinct events.
+//
+// Ownership: each `out[i]` is owned by the caller (`sb_event_free`).
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`, `out_n`, or `out` with `cap > 0`),
+// `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_poll(const sb_hub *hub, sb_event **out, size_t cap, size_t *out_n);
+
+// Blocks the calling thread until requests may be pending or `timeout_ms` milliseconds
+// passed: `SB_OK` means "poll now" (possibly spuriously), `SB_E_TIMEOUT` that nothing
+// arrived. For a dedicated host thread (and the Windows path). Must not be called from a
+// callback of this library.
+//
+// Statuses: `SB_OK`, `SB_E_TIMEOUT`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_wait(const sb_hub *hub, uint32_t timeout_ms);
+
+// Writes a file descriptor that is readable while requests may be pending (a Linux
+// `eventfd`, non-blocking, close-on-exec) to `*out_fd`. Register it level-triggered (epoll,
+// libuv `uv_poll_start(UV_READABLE)`, asyncio `add_reader`) and call `sb_hub_poll` when
+// it is readable until it returns fewer than `cap` events; poll resets it, so never
+// `read()` it. Borrowed: valid until `sb_hub_free`, never close it.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_IO` (not available: not Linux, or the kernel
+// refused an eventfd), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_event_fd(const sb_hub *hub, int32_t *out_fd);
+
+// Installs a wakeup callback meaning "there is work: poll" (librdkafka's callback mode); a
+// NULL `cb` removes it. `cb(user_data)` runs on an internal thread (or inside `sb_hub_poll`
+// when work remains), at most once per batch; it must be quick, must not block and must not
+// call any `sb_*` function (libuv: exactly `uv_async_send`). Runs once right away if work is
+// already pending. `user_data_free(user_data)` (optional, may be NULL) runs exactly once,
+// on any thread, when the callback is replaced or removed or the hub is freed, at the latest
+// before `sb_hub_free` returns.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_set_wakeup(const sb_hub *hub, void (*cb)(void*), void *user_data, void (*user_data_free)(void*));
+
+// Frees an event. NULL is a no-op. Freeing an event whose ticket was not answered answers
+// it as a crash of that handler (see `sb_event`); pointers from its getters become invalid.
+// Any thread.
+SB_API void sb_event_free(sb_event *event);
+
+// The event's kind, an `sb_event_kind` value; 0 when `event` is NULL.
+SB_API uint32_t sb_event_kind(const sb_event *event);
+
+// The ticket to answer with (non-zero), or 0 for a `Leave` event or a NULL `event`.
+SB_API uint64_t sb_event_ticket(const sb_event *event);
+
+// The channel id (non-zero, stable for the channel's life, never reused for another
+// channel) for acting on the channel later (`sb_push`, presence, ...); 0 for a `Connect`
+// event or a NULL `event`. Key host state by it.
+SB_API uint64_t sb_event_channel_id(const sb_event *event);
+
+// The payload's kind (`sb_payload_kind`); 0 when the event has no payload (`Leave`) or
+// `event` is NULL.
+SB_API uint32_t sb_event_payload_kind(const sb_event *event);
+
+// Answers the request `ticket` from any thread, at any time before its request timeout:
+// `reply_kind` is an `sb_reply_kind` (OK, ERROR, NOREPLY, STOP; see there for what each
+// means per request kind). `payload` (`payload_kind`: JSON any value, or binary) is the
+// reply's response for OK / ERROR and the join reply for a join; copied.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
+// `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays
+// pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
+// issued), `SB_E_ALREADY_ANSWERED` (answered before, or its event was freed unanswered),
+// `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
+// failed), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_reply(const sb_hub *hub, uint64_t ticket, uint32_t reply_kind, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+
+// Answers a handle_in / handle_info / handle_out with `{:reply, {status, payload},
+// socket}` for any `status` text (UTF-8, non-empty), and optionally new channel assigns
+// (`assigns`: a JSON object replacing them, or NULL/0 to keep them; Phoenix `assign/3`).
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_reply_status(const sb_hub *hub, uint64_t ticket, const uint8_t *status, size_t status_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, const uint8_t *assigns, size_t assigns_len);
+
+// Answers a handle_in / handle_info / handle_out with `{:noreply, socket}` and new channel
+// assigns (`assigns`: JSON object, or NULL/0 to keep them).
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_noreply(const sb_hub *hub, uint64_t ticket, const uint8_t *assigns, size_t assigns_len);
+
+// Answers a handle_in / handle_info / handle_out with `{:stop, reason, socket}`:
+// `stop_kind` is an `sb_stop_kind` (NORMAL / SHUTDOWN close with `phx_close`, ABNORMAL
+// errors with `phx_error`); `reason` is UTF-8 detail text (may be empty).
+//
+// Statuses: as `sb_reply` (unknown `stop_kind` is `SB_E_INVALID_ARGUMENT`).
+SB_API SB_MUST_USE sb_status sb_stop(const sb_hub *hub, uint64_t ticket, uint32_t stop_kind, const uint8_t *reason, size_t reason_len);
+
+// Accepts a join (Phoenix `{:ok, reply, socket}`): `reply` is the join reply (JSON, usually
+// `{}`; NULL/0 means `{}`), `assigns` the channel's assigns (JSON object, or NULL/0 to keep
+// the connect assigns).
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_join_ok(const sb_hub *hub, uint64_t ticket, const uint8_t *reply, size_t reply_len, const uint8_t *assigns, size_t assigns_len);
+
+// Refuses a join (Phoenix `{:error, reply}`): `reply` (JSON, e.g.
+// `{"reason":"unauthorized"}`; NULL/0 means `{}`) is sent as the error reply.
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_join_error(const sb_hub *hub, uint64_t ticket, const uint8_t *reply, size_t reply_len);
+
+// Accepts a connection (Phoenix `{:ok, socket}` from `connect/3`): `assigns` (JSON object or
+// NULL/0 for none) are copied into every channel of the connection; `socket_id` (UTF-8, or
+// NULL/0 for none) is Phoenix `id/1`: `sb_disconnect` with it closes the connection.
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_connect_ok(const sb_hub *hub, uint64_t ticket, const uint8_t *assigns, size_t assigns_len, const uint8_t *socket_id, size_t socket_id_len);
+
+// Refuses a connection (Phoenix `:error` from `connect/3`): the upgrade is answered with
+// `http_status` (400-599; e.g. 403, or 429 for rate limiting) and an empty body.
+//
+// Statuses: as `sb_reply` (`http_status` outside 400-599 is `SB_E_INVALID_ARGUMENT`).
+SB_API SB_MUST_USE sb_status sb_connect_refuse(const sb_hub *hub, uint64_t ticket, uint16_t http_status);
 
 // Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
 // its runtime threads; it does not listen yet (`sb_hub_start`).

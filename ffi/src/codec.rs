@@ -43,6 +43,12 @@ pub struct sb_buffer {
     frame: Frame,
 }
 
+impl sb_buffer {
+    pub(crate) fn new(frame: Frame) -> sb_buffer {
+        sb_buffer { frame }
+    }
+}
+
 /// Frees a buffer. NULL is a no-op; `sb_buffer_data` pointers become invalid.
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_buffer_free(buffer: *mut sb_buffer) {

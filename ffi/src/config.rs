@@ -6,6 +6,7 @@ use crate::status::{Error, Result, sb_status};
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard_core::endpoint::{CheckOrigin, DrainConfig, SocketMount, TransportConfig};
+use switchboard_core::host::{HostQueue, QueueConfig};
 
 /// Endpoint configuration under construction (opaque). Created by `sb_config_new`, freed by
 /// `sb_config_free`. Not thread-safe: use one config from one thread at a time.
@@ -21,6 +22,10 @@ pub struct sb_config {
     pub(crate) request_timeout_ms: u64,
     pub(crate) transport: TransportConfig,
     pub(crate) drain: DrainConfig,
+    /// Topic patterns routed to the host queue, each with its intercepted events.
+    pub(crate) channels: Vec<(String, Vec<String>)>,
+    pub(crate) host_connect: bool,
+    pub(crate) max_pending: usize,
 }
 
 impl Default for sb_config {
@@ -35,17 +40,41 @@ impl Default for sb_config {
             request_timeout_ms: 10_000,
             transport: TransportConfig::default(),
             drain: DrainConfig::default(),
+            channels: Vec::new(),
+            host_connect: false,
+            max_pending: 65_536,
         }
     }
 }
 
 impl sb_config {
-    /// The core mount for one path, with this config's limits.
-    pub(crate) fn socket_mount(&self) -> SocketMount {
-        SocketMount::new()
+    /// The core mount for one path, with this config's limits, its channel routes served by
+    /// `queue`, and connect requests through `queue` when enabled.
+    pub(crate) fn socket_mount(&self, queue: &HostQueue) -> SocketMount {
+        let mut mount = SocketMount::new()
             .max_channels(self.max_channels)
             .request_timeout_ms(self.request_timeout_ms)
-            .transport_config(self.transport.clone())
+            .transport_config(self.transport.clone());
+        if self.host_connect {
+            mount = mount.connect(queue.connect_handler());
+        }
+        for (pattern, intercepts) in &self.channels {
+            mount = mount.channel(
+                pattern,
+                queue
+                    .channel_handler()
+                    .intercept(intercepts.iter().cloned()),
+            );
+        }
+        mount
+    }
+
+    /// The host queue's limits.
+    pub(crate) fn queue_config(&self) -> QueueConfig {
+        QueueConfig {
+            max_pending: self.max_pending,
+            connect_timeout: Duration::from_millis(self.request_timeout_ms),
+        }
     }
 
     /// Mount paths, `/socket` when none was added.
@@ -357,6 +386,100 @@ pub extern "C" fn sb_config_set_drain(
             batch_interval: Duration::from_millis(batch_interval_ms),
             timeout: Duration::from_millis(timeout_ms),
         };
+        Ok(())
+    })
+}
+
+/// Routes topics matching `pattern` (`"room:*"`: every topic starting with `room:`; otherwise
+/// the exact topic) on every socket mount to this hub's host queue (Phoenix `channel
+/// "room:*", RoomChannel`): joins, client pushes and channel messages become `sb_event`s.
+/// The first matching pattern wins; a topic without one is refused with
+/// `{"reason":"unmatched topic"}`.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty,
+/// or added twice).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_add_channel(
+    config: *mut sb_config,
+    pattern: *const u8,
+    len: usize,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let pattern = try_str(pattern, len, "pattern")?;
+        if pattern.is_empty() {
+            return Err(Error::invalid("`pattern` is empty"));
+        }
+        if config.channels.iter().any(|(p, _)| p == pattern) {
+            return Err(Error::invalid(format!(
+                "channel pattern {pattern:?} is added twice"
+            )));
+        }
+        config.channels.push((pattern.to_owned(), Vec::new()));
+        Ok(())
+    })
+}
+
+/// Intercepts `event` on the channels of `pattern` (added before with
+/// `sb_config_add_channel`; Phoenix `intercept ["event"]`): its broadcasts on the channel
+/// topic become `HandleOut` events instead of going straight to each client.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
+/// event), `SB_E_NOT_FOUND` (no such pattern was added).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_add_intercept(
+    config: *mut sb_config,
+    pattern: *const u8,
+    pattern_len: usize,
+    event: *const u8,
+    event_len: usize,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let pattern = try_str(pattern, pattern_len, "pattern")?;
+        let event = try_str(event, event_len, "event")?;
+        if event.is_empty() {
+            return Err(Error::invalid("`event` is empty"));
+        }
+        let Some((_, intercepts)) = config.channels.iter_mut().find(|(p, _)| p == pattern) else {
+            return Err(Error::new(
+                sb_status::SB_E_NOT_FOUND,
+                format!("no channel pattern {pattern:?} (call sb_config_add_channel first)"),
+            ));
+        };
+        intercepts.push(event.to_owned());
+        Ok(())
+    })
+}
+
+/// Whether WebSocket upgrades become `Connect` events for the host to accept or refuse
+/// (Phoenix `connect/3`; default false: every connection is accepted with empty assigns and
+/// no socket id). Unanswered within the request timeout, an upgrade is refused with 503.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_set_host_connect(config: *mut sb_config, enabled: bool) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        config.host_connect = enabled;
+        Ok(())
+    })
+}
+
+/// Requests with a ticket that may be pending at once, polled or not (default 65 536). A
+/// request beyond it fails at once: a join gets `{"reason":"join crashed"}`, a message
+/// crashes its channel, a connect gets 503.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (0, or over `SIZE_MAX`).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_set_max_pending(config: *mut sb_config, max: u64) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        config.max_pending = to_usize(positive(max, "max")?, "max")?;
         Ok(())
     })
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use switchboard_core::channel::Hub;
 use switchboard_core::endpoint::{Endpoint, EndpointError, RunningEndpoint};
+use switchboard_core::host::HostQueue;
 use switchboard_core::pubsub::{Delivered, PublishError};
 
 /// A Switchboard endpoint hosted from C (opaque): a copy of its config, the core hub (PubSub,
@@ -30,6 +31,7 @@ pub struct sb_hub {
 pub(crate) struct HubInner {
     config: sb_config,
     pub(crate) core: Arc<Hub>,
+    pub(crate) queue: HostQueue,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
     state: Mutex<State>,
@@ -155,10 +157,12 @@ pub extern "C" fn sb_hub_new(
             .map_err(|e| Error::new(sb_status::SB_E_IO, format!("cannot start runtime: {e}")))?;
         let core = Hub::new(&config.node, config.shards);
         let handle = runtime.handle().clone();
+        let queue = HostQueue::with_config(config.queue_config());
         out.write(into_handle(sb_hub {
             inner: Arc::new(HubInner {
                 config,
                 core,
+                queue,
                 runtime: Mutex::new(Some(runtime)),
                 handle,
                 state: Mutex::new(State::Created),
@@ -178,6 +182,9 @@ pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
     crate::boundary::value_call((), || {
         if let Some(hub) = from_handle(hub) {
             *hub.inner.state.lock() = State::Stopped;
+            // Dropping the callback here (and joining the workers below) is what guarantees
+            // that no wakeup runs after sb_hub_free returns.
+            hub.inner.queue.set_wakeup(None);
             if let Some(runtime) = hub.inner.runtime.lock().take() {
                 runtime.shutdown_timeout(Duration::from_secs(10));
             }
@@ -205,7 +212,7 @@ pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
             .hub(inner.core.clone())
             .drain(cfg.drain.clone());
         for path in cfg.mount_paths() {
-            builder = builder.socket(path, cfg.socket_mount());
+            builder = builder.socket(path, cfg.socket_mount(&inner.queue));
         }
         let running = inner.block_on(builder.start())?.map_err(endpoint_error)?;
         *state = State::Running(running);

@@ -11,16 +11,20 @@
 //! conventions; each export documents its arguments, ownership and statuses.
 
 mod boundary;
+mod channel;
 mod codec;
 mod config;
+mod event;
 mod hub;
 mod message;
 mod status;
 mod subscription;
 mod version;
 
+pub use channel::*;
 pub use codec::*;
 pub use config::*;
+pub use event::*;
 pub use hub::*;
 pub use message::*;
 pub use status::sb_status;
