@@ -27,7 +27,7 @@
  * Refs (join_ref, ref) are the raw JSON text of the value, e.g. ""6"" with its quotes,
  * exactly as the client sent it.
  *
- * Ownership. Handles (sb_config, sb_hub, sb_subscription, sb_message, sb_buffer) are opaque
+ * Ownership. Handles (sb_config, sb_hub, sb_event, sb_subscription, sb_message, sb_buffer) are opaque
  * pointers owned by the caller from the call that returned them until their _free, which
  * accepts NULL. Pointers returned by getters (sb_message_topic, sb_buffer_data, ...) borrow
  * from their handle and stay valid until that handle is freed; they are not NUL-terminated.
@@ -35,11 +35,26 @@
  *
  * Threads. sb_hub functions take const sb_hub * and may be called from any thread at once;
  * only sb_hub_free needs exclusive access (no other call on that hub may be running or
- * follow). sb_subscription is thread-safe as well. sb_config, sb_message and sb_buffer may
- * move between threads but must not be used from two threads at once. Blocking calls
+ * follow). sb_subscription is thread-safe as well. sb_config, sb_event, sb_message and
+ * sb_buffer may move between threads but must not be used from two threads at once. Blocking calls
  * (sb_hub_start, sb_hub_drain, sb_hub_shutdown, sb_hub_free, sb_subscription_wait) must not
  * be made from a callback of this library. The hub runs its own worker threads (a tokio
  * runtime); sb_hub_free joins them, after which no callback of that hub runs again.
+ *
+ * Host requests. Topic patterns added with sb_config_add_channel (and, with
+ * sb_config_set_host_connect, every WebSocket upgrade) become requests in the hub's queue:
+ * connect, join, handle_in, handle_info, handle_out (Phoenix's callbacks) and leave
+ * (terminate). Drain them with sb_hub_poll, woken by one of: the event fd (sb_hub_event_fd,
+ * for epoll / libuv / asyncio), a blocking sb_hub_wait on a host thread, or the wakeup
+ * callback (sb_hub_set_wakeup). Each request except leave carries a ticket; answer it exactly
+ * once, from any thread and at any time before the request timeout, with sb_reply,
+ * sb_reply_status, sb_noreply, sb_stop, sb_join_ok / sb_join_error or sb_connect_ok /
+ * sb_connect_refuse. A second answer gives SB_E_ALREADY_ANSWERED, a late one
+ * SB_E_STALE_TICKET (the channel already failed with phx_error), and an event freed
+ * unanswered counts as a crash of that handler. The core releases a channel's next request
+ * only after the previous one was answered, so answering out of order across channels is
+ * safe. Channels are named by uint64_t ids (sb_event_channel_id), never pointers: actions on a
+ * channel that ended return SB_E_NOT_FOUND.
  *
  * Versions. SB_VERSION_* describe this header; pass SB_ABI_VERSION to sb_hub_new, which
  * refuses a library with another ABI (SB_E_ABI_MISMATCH). While the version is 0.x every
@@ -197,6 +212,88 @@ enum sb_vsn
 typedef enum sb_vsn sb_vsn;
 #else
 typedef uint32_t sb_vsn;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What an `sb_event` asks (`sb_event_kind`, a `sb_request_kind` value). Values are part of the ABI.
+enum sb_request_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Phoenix `connect/3` (only with `sb_config_set_host_connect`): answer with
+  // `sb_connect_ok` / `sb_connect_refuse` (or `sb_reply` OK / ERROR). Payload: the
+  // connect params as a JSON object.
+  SB_REQUEST_KIND_CONNECT = 1,
+  // Phoenix `join/3`: answer with `sb_join_ok` / `sb_join_error` (or `sb_reply` OK /
+  // ERROR). Payload: the join params.
+  SB_REQUEST_KIND_JOIN = 2,
+  // Phoenix `handle_in/3`, a client push: answer with `sb_reply` (OK, ERROR, NOREPLY,
+  // STOP), `sb_reply_status` or `sb_stop`.
+  SB_REQUEST_KIND_HANDLE_IN = 3,
+  // Phoenix `handle_info/2`: a broadcast on a topic the channel subscribed to
+  // (`sb_channel_subscribe`; event and payload are the broadcast's) or a message from
+  // `sb_channel_send_info` (no event; payload is the JSON message). Answer NOREPLY or
+  // STOP.
+  SB_REQUEST_KIND_HANDLE_INFO = 4,
+  // Phoenix `handle_out/3`: an intercepted broadcast (`sb_config_add_intercept`). It
+  // reaches the client only if the host pushes it (`sb_push`) before answering NOREPLY.
+  SB_REQUEST_KIND_HANDLE_OUT = 5,
+  // Phoenix `terminate/2`: the channel ended (`sb_event_reason` says why). No ticket, no
+  // answer: drop the state kept for that channel id.
+  SB_REQUEST_KIND_LEAVE = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sb_request_kind sb_request_kind;
+#else
+typedef uint32_t sb_request_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// How to answer a request with `sb_reply` (Phoenix callback return values).
+enum sb_reply_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // `{:reply, {:ok, payload}, socket}`; for a join `{:ok, payload, socket}`; for a
+  // connect `{:ok, socket}` (payload ignored).
+  SB_REPLY_KIND_OK = 1,
+  // `{:reply, {:error, payload}, socket}`; for a join `{:error, payload}`; for a connect
+  // `:error` (HTTP 403, payload ignored).
+  SB_REPLY_KIND_ERROR = 2,
+  // `{:noreply, socket}` (payload ignored).
+  SB_REPLY_KIND_NOREPLY = 3,
+  // `{:stop, :normal, socket}`: the client gets `phx_close` (payload ignored).
+  SB_REPLY_KIND_STOP = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sb_reply_kind sb_reply_kind;
+#else
+typedef uint32_t sb_reply_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// The reason of `sb_stop` (Phoenix `{:stop, reason, socket}`).
+enum sb_stop_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // `:normal`: `phx_close`, the client does not rejoin.
+  SB_STOP_KIND_NORMAL = 1,
+  // `{:shutdown, reason}`: `phx_close`, no rejoin.
+  SB_STOP_KIND_SHUTDOWN = 2,
+  // Any other reason: `phx_error`, the client rejoins.
+  SB_STOP_KIND_ABNORMAL = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sb_stop_kind sb_stop_kind;
+#else
+typedef uint32_t sb_stop_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -530,7 +627,7 @@ SB_API SB_MUST_USE sb_status sb_hub_set_wakeup(const sb_hub *hub, void (*cb)(voi
 // Any thread.
 SB_API void sb_event_free(sb_event *event);
 
-// The event's kind, an `sb_event_kind` value; 0 when `event` is NULL.
+// The event's kind, an `sb_request_kind` value; 0 when `event` is NULL.
 SB_API uint32_t sb_event_kind(const sb_event *event);
 
 // The ticket to answer with (non-zero), or 0 for a `Leave` event or a NULL `event`.
@@ -545,10 +642,91 @@ SB_API uint64_t sb_event_channel_id(const sb_event *event);
 // `event` is NULL.
 SB_API uint32_t sb_event_payload_kind(const sb_event *event);
 
+// The channel topic (UTF-8), e.g. `room:lobby`; absent for `Connect`.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_topic(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
+// (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_event(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The payload exactly as received (raw JSON text or binary, see
+// `sb_event_payload_kind`): join params (`Join`), the message (`HandleIn`,
+// `HandleInfo`, `HandleOut`), the connect params as a JSON object (`Connect`); absent
+// for `Leave`. Never parsed by the library.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_payload(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The channel's join_ref as raw JSON text (e.g. `"1"` with quotes); absent for
+// `Connect` and when the client sent null.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_join_ref(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The push's ref as raw JSON text (`HandleIn` only); absent when the client sent null
+// (then a reply is not sent).
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_ref(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The socket id the connect answer gave (Phoenix `socket.id`), UTF-8; absent when none.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_socket_id(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The channel's assigns as JSON object text (Phoenix `socket.assigns`): the connect
+// assigns at join, then whatever answers stored; absent for `Connect`.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_assigns(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// Why the channel ended (`Leave` only), UTF-8: `left`, `closed`, `disconnected`,
+// `drain`, `stop:normal`, `stop:shutdown:<detail>`, `stop:<reason>` or `crash:<message>`
+// (Phoenix terminate reasons).
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_reason(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The token of the `Sec-WebSocket-Protocol: base64url.bearer.phx.<token>` subprotocol,
+// decoded (`Connect` only, Phoenix `auth_token`); absent when none was sent.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_auth_token(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The socket mount path of a `Connect`, e.g. `/socket`.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_mount(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
 // Answers the request `ticket` from any thread, at any time before its request timeout:
 // `reply_kind` is an `sb_reply_kind` (OK, ERROR, NOREPLY, STOP; see there for what each
 // means per request kind). `payload` (`payload_kind`: JSON any value, or binary) is the
-// reply's response for OK / ERROR and the join reply for a join; copied.
+// reply's response for OK / ERROR and the join reply for a join; copied. NULL/0 means `{}`
+// (and is what NOREPLY and STOP usually pass).
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
 // `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays

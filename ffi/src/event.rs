@@ -15,11 +15,11 @@ use switchboard_core::host::{
 };
 use switchboard_core::wire::{Payload, Ref};
 
-/// What an `sb_event` asks (`sb_event_kind`). Values are part of the ABI.
+/// What an `sb_event` asks (`sb_event_kind`, a `sb_request_kind` value). Values are part of the ABI.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
-pub enum sb_event_kind {
+pub enum sb_request_kind {
     /// Phoenix `connect/3` (only with `sb_config_set_host_connect`): answer with
     /// `sb_connect_ok` / `sb_connect_refuse` (or `sb_reply` OK / ERROR). Payload: the
     /// connect params as a JSON object.
@@ -43,14 +43,14 @@ pub enum sb_event_kind {
     Leave = 6,
 }
 
-fn kind_value(kind: RequestKind) -> sb_event_kind {
+fn kind_value(kind: RequestKind) -> sb_request_kind {
     match kind {
-        RequestKind::Connect => sb_event_kind::Connect,
-        RequestKind::Join => sb_event_kind::Join,
-        RequestKind::HandleIn => sb_event_kind::HandleIn,
-        RequestKind::HandleInfo => sb_event_kind::HandleInfo,
-        RequestKind::HandleOut => sb_event_kind::HandleOut,
-        RequestKind::Leave => sb_event_kind::Leave,
+        RequestKind::Connect => sb_request_kind::Connect,
+        RequestKind::Join => sb_request_kind::Join,
+        RequestKind::HandleIn => sb_request_kind::HandleIn,
+        RequestKind::HandleInfo => sb_request_kind::HandleInfo,
+        RequestKind::HandleOut => sb_request_kind::HandleOut,
+        RequestKind::Leave => sb_request_kind::Leave,
     }
 }
 
@@ -290,7 +290,7 @@ pub extern "C" fn sb_event_free(event: *mut sb_event) {
     crate::boundary::value_call((), || drop(from_handle(event)));
 }
 
-/// The event's kind, an `sb_event_kind` value; 0 when `event` is NULL.
+/// The event's kind, an `sb_request_kind` value; 0 when `event` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_event_kind(event: *const sb_event) -> u32 {
     crate::boundary::value_call(0, || {
@@ -365,104 +365,196 @@ fn borrow(
     })
 }
 
-macro_rules! event_getter {
-    ($(#[$doc:meta])* $name:ident, $pick:expr) => {
-        $(#[$doc])*
-        ///
-        /// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not
-        /// NUL-terminated. Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-        /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-        #[must_use]
-        #[unsafe(no_mangle)]
-        pub extern "C" fn $name(
-            event: *const sb_event,
-            out_ptr: *mut *const u8,
-            out_len: *mut usize,
-        ) -> sb_status {
-            borrow(event, out_ptr, out_len, $pick)
-        }
-    };
-}
-
 fn payload_bytes(p: &Payload) -> &[u8] {
     match p {
         Payload::Json(b) | Payload::Binary(b) => b,
     }
 }
 
-event_getter!(
-    /// The channel topic (UTF-8), e.g. `room:lobby`; absent for `Connect`.
-    sb_event_topic,
-    |e| e.req.topic().map(str::as_bytes)
-);
-event_getter!(
-    /// The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
-    /// (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.
-    sb_event_event,
-    |e| e.req.event().map(str::as_bytes)
-);
-event_getter!(
-    /// The payload exactly as received (raw JSON text or binary, see
-    /// `sb_event_payload_kind`): join params (`Join`), the message (`HandleIn`,
-    /// `HandleInfo`, `HandleOut`), the connect params as a JSON object (`Connect`); absent
-    /// for `Leave`. Never parsed by the library.
-    sb_event_payload,
-    |e| match e.req.body() {
+/// The channel topic (UTF-8), e.g. `room:lobby`; absent for `Connect`.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_topic(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| {
+        e.req.topic().map(str::as_bytes)
+    })
+}
+
+/// The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
+/// (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_event(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| {
+        e.req.event().map(str::as_bytes)
+    })
+}
+
+/// The payload exactly as received (raw JSON text or binary, see
+/// `sb_event_payload_kind`): join params (`Join`), the message (`HandleIn`,
+/// `HandleInfo`, `HandleOut`), the connect params as a JSON object (`Connect`); absent
+/// for `Leave`. Never parsed by the library.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_payload(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| match e.req.body() {
         RequestBody::Connect { params_json, .. } => Some(params_json.as_bytes()),
         _ => e.req.payload().map(payload_bytes),
-    }
-);
-event_getter!(
-    /// The channel's join_ref as raw JSON text (e.g. `"1"` with quotes); absent for
-    /// `Connect` and when the client sent null.
-    sb_event_join_ref,
-    |e| e.req.join_ref().map(Ref::as_json)
-);
-event_getter!(
-    /// The push's ref as raw JSON text (`HandleIn` only); absent when the client sent null
-    /// (then a reply is not sent).
-    sb_event_ref,
-    |e| e.req.r#ref().map(Ref::as_json)
-);
-event_getter!(
-    /// The socket id the connect answer gave (Phoenix `socket.id`), UTF-8; absent when none.
-    sb_event_socket_id,
-    |e| e.req.socket_id().map(str::as_bytes)
-);
-event_getter!(
-    /// The channel's assigns as JSON object text (Phoenix `socket.assigns`): the connect
-    /// assigns at join, then whatever answers stored; absent for `Connect`.
-    sb_event_assigns,
-    |e| e.req.assigns().map(|a| {
-        e.assigns_json
-            .get_or_init(|| serde_json::to_string(a).unwrap_or_else(|_| "{}".into()))
-            .as_bytes()
     })
-);
-event_getter!(
-    /// Why the channel ended (`Leave` only), UTF-8: `left`, `closed`, `disconnected`,
-    /// `drain`, `stop:normal`, `stop:shutdown:<detail>`, `stop:<reason>` or `crash:<message>`
-    /// (Phoenix terminate reasons).
-    sb_event_reason,
-    |e| e.reason.as_deref().map(str::as_bytes)
-);
-event_getter!(
-    /// The token of the `Sec-WebSocket-Protocol: base64url.bearer.phx.<token>` subprotocol,
-    /// decoded (`Connect` only, Phoenix `auth_token`); absent when none was sent.
-    sb_event_auth_token,
-    |e| match e.req.body() {
+}
+
+/// The channel's join_ref as raw JSON text (e.g. `"1"` with quotes); absent for
+/// `Connect` and when the client sent null.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_join_ref(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| {
+        e.req.join_ref().map(Ref::as_json)
+    })
+}
+
+/// The push's ref as raw JSON text (`HandleIn` only); absent when the client sent null
+/// (then a reply is not sent).
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_ref(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| e.req.r#ref().map(Ref::as_json))
+}
+
+/// The socket id the connect answer gave (Phoenix `socket.id`), UTF-8; absent when none.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_socket_id(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| {
+        e.req.socket_id().map(str::as_bytes)
+    })
+}
+
+/// The channel's assigns as JSON object text (Phoenix `socket.assigns`): the connect
+/// assigns at join, then whatever answers stored; absent for `Connect`.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_assigns(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| {
+        e.req.assigns().map(|a| {
+            e.assigns_json
+                .get_or_init(|| serde_json::to_string(a).unwrap_or_else(|_| "{}".into()))
+                .as_bytes()
+        })
+    })
+}
+
+/// Why the channel ended (`Leave` only), UTF-8: `left`, `closed`, `disconnected`,
+/// `drain`, `stop:normal`, `stop:shutdown:<detail>`, `stop:<reason>` or `crash:<message>`
+/// (Phoenix terminate reasons).
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_reason(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| {
+        e.reason.as_deref().map(str::as_bytes)
+    })
+}
+
+/// The token of the `Sec-WebSocket-Protocol: base64url.bearer.phx.<token>` subprotocol,
+/// decoded (`Connect` only, Phoenix `auth_token`); absent when none was sent.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_auth_token(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| match e.req.body() {
         RequestBody::Connect { info, .. } => info.auth_token.as_deref().map(str::as_bytes),
         _ => None,
-    }
-);
-event_getter!(
-    /// The socket mount path of a `Connect`, e.g. `/socket`.
-    sb_event_mount,
-    |e| match e.req.body() {
+    })
+}
+
+/// The socket mount path of a `Connect`, e.g. `/socket`.
+///
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_event_mount(
+    event: *const sb_event,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(event, out_ptr, out_len, |e| match e.req.body() {
         RequestBody::Connect { info, .. } => Some(info.mount.as_bytes()),
         _ => None,
-    }
-);
+    })
+}
 
 // Keep `Info` in use for readers: HandleInfo's event comes from `Info::Broadcast`.
 const _: fn(&Info) = |_| {};
@@ -524,7 +616,8 @@ fn answer_any(inner: &crate::hub::HubInner, ticket: Ticket, answers: [Answer; 3]
 /// Answers the request `ticket` from any thread, at any time before its request timeout:
 /// `reply_kind` is an `sb_reply_kind` (OK, ERROR, NOREPLY, STOP; see there for what each
 /// means per request kind). `payload` (`payload_kind`: JSON any value, or binary) is the
-/// reply's response for OK / ERROR and the join reply for a join; copied.
+/// reply's response for OK / ERROR and the join reply for a join; copied. NULL/0 means `{}`
+/// (and is what NOREPLY and STOP usually pass).
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
 /// `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays
@@ -544,7 +637,12 @@ pub extern "C" fn sb_reply(
 ) -> sb_status {
     with_hub(hub, |inner| {
         let t = self::ticket(ticket)?;
-        let payload = payload_from_c(payload, payload_len, payload_kind)?;
+        let payload = if payload.is_null() && payload_len == 0 {
+            // Validates the kind even when there is no payload.
+            payload_from_c(b"{}".as_ptr(), 2, payload_kind)?
+        } else {
+            payload_from_c(payload, payload_len, payload_kind)?
+        };
         let answers = match reply_kind {
             1 => [
                 Answer::ok(payload.clone()),

@@ -67,6 +67,7 @@ g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -c tests/c/header_cpp.
 echo "ok"
 
 export SB_WS_CLIENT=$root/tests/c/ws_client.mjs
+export SB_WS_HOST_CLIENT=$root/tests/c/ws_host_client.mjs
 cflags=(-std=c11 -Wall -Wextra -Werror -g -Iinclude)
 # The loader looks the library up by its SONAME, which cargo's output file does not carry.
 mkdir -p "$work/lib"
@@ -80,17 +81,26 @@ g++ -std=c++17 -Wall -Wextra -Werror -g -Iinclude "${san[@]}" -c tests/c/header_
   -o "$work/header_cpp.o"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp.o" \
   "${link[@]}" -o "$work/test_api_asan"
-nm "$work/test_api_asan" > "$work/nm.txt"; grep -q __asan_init "$work/nm.txt" || fail "test binary is not instrumented"
-ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  timeout 120 "$work/test_api_asan"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
+for t in test_api test_events; do
+  nm "$work/${t}_asan" > "$work/nm.txt"
+  grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
+  echo "$t:"
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 120 "$work/${t}_asan"
+done
 
 say "C tests under valgrind (memcheck, full leak check)"
 gcc "${cflags[@]}" -O1 tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp_plain.o" \
   "${link[@]}" -o "$work/test_api"
-timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
-  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
-  "$work/test_api"
+gcc "${cflags[@]}" -O1 tests/c/test_events.c "${link[@]}" -o "$work/test_events"
+for t in test_api test_events; do
+  echo "$t:"
+  timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+    "$work/$t"
+done
 
 say "make install + consumers (pkg-config, CMake)"
 prefix=$work/prefix
