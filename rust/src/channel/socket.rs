@@ -164,6 +164,18 @@ impl Socket {
         }
     }
 
+    /// The reason of a stop requested from outside that the task did not get to act on
+    /// (e.g. the connection closed and the task was aborted at the close deadline).
+    pub(crate) fn pending_stop(&self) -> Option<crate::host::TerminateReason> {
+        match self.inst.take_stop() {
+            Some(super::instance::StopRequest::Session(reason)) => Some(reason),
+            Some(super::instance::StopRequest::Overflow) => Some(
+                crate::host::TerminateReason::Crash("channel queue full".to_owned()),
+            ),
+            None => None,
+        }
+    }
+
     /// Sets what runs when this socket is dropped (replacing any earlier hook).
     pub(crate) fn on_drop(&mut self, f: OnDrop) {
         self.on_drop = Some(f);
@@ -574,6 +586,23 @@ impl ChannelHandle {
             },
             _ => Ok(()),
         }
+    }
+
+    /// Replies to a message handled earlier (Phoenix `reply(socket_ref, {status, payload})`):
+    /// `[join_ref, ref, topic, "phx_reply", {"status": status, "response": payload}]`, for
+    /// hosts that answered `NoReply` and reply later without holding up the channel's next
+    /// message. `ref` is the message's ref as received. `payload` may be any JSON value or
+    /// binary; encoding errors are returned and nothing is sent.
+    pub fn reply(&self, r#ref: &Ref, status: &str, payload: Payload) -> Result<(), HandleError> {
+        if !self.is_alive() {
+            return Err(HandleError::NotFound);
+        }
+        let frame = self
+            .inst
+            .encode_reply(Some(r#ref), status, &payload)
+            .map_err(SocketError::from)?;
+        self.inst.emit(frame);
+        Ok(())
     }
 
     /// Subscribes the channel to `topic`: its broadcasts arrive as `handle_info` with

@@ -26,6 +26,26 @@ impl Drop for Pending {
     }
 }
 
+/// Waits for a join answer. Dropped unanswered (request timeout, connection end), it first
+/// turns the ticket stale, so no answer can land after that, then looks for an answer that
+/// landed but was never read: the host was told `JoinOk` succeeded, so it is owed a
+/// `Leave` for that channel id.
+struct JoinWait<'a> {
+    inner: &'a Inner,
+    id: ChannelId,
+    ticket: Ticket,
+    rx: tokio::sync::oneshot::Receiver<Answer>,
+}
+
+impl Drop for JoinWait<'_> {
+    fn drop(&mut self) {
+        self.inner.tickets.abandon(self.ticket);
+        if let Ok(Answer::JoinOk { .. }) = self.rx.try_recv() {
+            self.inner.channels.joined(self.id, true);
+        }
+    }
+}
+
 enum AskError {
     Full,
     Dropped,
@@ -152,7 +172,7 @@ impl Channel for QueueChannel {
         let id = self
             .inner
             .channels
-            .allocate()
+            .allocate(socket.handle())
             .ok_or_else(|| HandlerError::new("no channel id left"))?;
         socket.host_channel_id = id.get();
         // However the channel ends (even without `terminate`: a duplicate join, a refused
@@ -160,9 +180,13 @@ impl Channel for QueueChannel {
         // whose `terminate` never ran still gets its one `Leave`.
         let inner = Arc::clone(&self.inner);
         socket.on_drop(Box::new(move |socket: &Socket| {
-            if inner.channels.free(id) {
-                let reason =
-                    TerminateReason::Stop(StopReason::Shutdown("duplicate_join".to_owned()));
+            let fallback = || {
+                socket.pending_stop().unwrap_or_else(|| {
+                    // Phoenix ends a replaced channel with `{:shutdown, :duplicate_join}`.
+                    TerminateReason::Stop(StopReason::Shutdown("duplicate_join".into()))
+                })
+            };
+            if let Some(reason) = inner.channels.free(id, fallback) {
                 inner.post_leave(context(id, socket), reason);
             }
         }));
@@ -170,12 +194,23 @@ impl Channel for QueueChannel {
             channel: context(id, socket),
             payload,
         };
-        match ask(&self.inner, body).await? {
+        let (ticket, rx) = self
+            .inner
+            .post(body)
+            .map_err(|PostError::Full| AskError::Full)?;
+        let mut wait = JoinWait {
+            inner: &self.inner,
+            id,
+            ticket,
+            rx,
+        };
+        let answer = (&mut wait.rx).await.map_err(|_| AskError::Dropped)?;
+        match answer {
             Answer::JoinOk { reply, assigns } => {
                 if let Some(assigns) = assigns {
                     *socket.assigns_mut() = assigns;
                 }
-                self.inner.channels.joined(id, socket.handle());
+                self.inner.channels.joined(id, false);
                 Ok(JoinOutcome::Ok(reply))
             }
             Answer::JoinError { reply } => Ok(JoinOutcome::Error(reply)),

@@ -2,14 +2,17 @@
 //! "ids vs handles"). The core may end a channel at any moment, so hosts hold a generation-
 //! checked id, never a pointer; a stale id gives [`HandleError::NotFound`].
 
+use super::TerminateReason;
 use crate::channel::{ChannelHandle, HandleError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 
 /// Id of one channel instance served through a [`HostQueue`](super::HostQueue):
 /// `generation << 32 | slot index`, never 0. Given out with the `Join` request; valid for
-/// actions from the `JoinOk` answer until the channel ends (then the `Leave` request
-/// carries it one last time). The C ABI passes it as a plain `uint64_t`.
+/// actions from then until the channel starts ending (actions taken before the join is
+/// answered are deferred until right after the `ok` join reply, as in a Phoenix `join`).
+/// A channel whose join was answered `JoinOk` gets exactly one `Leave` request with its
+/// id. The C ABI passes it as a plain `uint64_t`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ChannelId(u64);
 
@@ -45,12 +48,16 @@ impl std::fmt::Display for ChannelId {
 
 enum State {
     Free,
-    /// The `Join` request is out; no actions yet.
-    Joining,
-    /// The host answered `JoinOk`. `left`: the `Leave` request was posted.
+    /// The `Join` request is out.
+    Joining {
+        handle: ChannelHandle,
+    },
+    /// The host answered `JoinOk`. `left`: the `Leave` request was posted. `reason`: the
+    /// reason for a `Leave` owed without `terminate` running, if not a duplicate join.
     Joined {
         handle: ChannelHandle,
         left: bool,
+        reason: Option<TerminateReason>,
     },
 }
 
@@ -79,44 +86,55 @@ impl Channels {
         }
     }
 
-    /// A fresh id for a channel whose `Join` is about to be asked. `None` only when 2^32
-    /// channels are live at once.
-    pub(crate) fn allocate(&self) -> Option<ChannelId> {
+    /// A fresh id for a channel whose `Join` is about to be asked; actions by id reach
+    /// `handle` from now on. `None` only when 2^32 channels are live at once.
+    pub(crate) fn allocate(&self, handle: ChannelHandle) -> Option<ChannelId> {
         let mut slab = self.slab.lock();
+        let state = State::Joining { handle };
         match slab.free.pop_front() {
             Some(index) => {
                 let entry = slab.entries.get_mut(index as usize)?;
                 entry.generation = entry.generation.checked_add(1).unwrap_or(1);
-                entry.state = State::Joining;
+                entry.state = state;
                 Some(ChannelId::new(index, entry.generation))
             }
             None => {
                 let index = u32::try_from(slab.entries.len()).ok()?;
                 slab.entries.push(Entry {
                     generation: 1,
-                    state: State::Joining,
+                    state,
                 });
                 Some(ChannelId::new(index, 1))
             }
         }
     }
 
-    /// The host accepted the join: actions by id reach `handle` from now on.
-    pub(crate) fn joined(&self, id: ChannelId, handle: ChannelHandle) {
+    /// The host answered `JoinOk`: a `Leave` is owed from now on. `late`: the answer
+    /// arrived as the core gave up on the join (request timeout), so the channel ends
+    /// without `terminate` and its `Leave` says why.
+    pub(crate) fn joined(&self, id: ChannelId, late: bool) {
         let mut slab = self.slab.lock();
-        if let Some(entry) = entry(&mut slab, id) {
+        if let Some(entry) = entry(&mut slab, id)
+            && let State::Joining { handle } = &entry.state
+        {
             entry.state = State::Joined {
-                handle,
+                handle: handle.clone(),
                 left: false,
+                reason: late.then(|| {
+                    TerminateReason::Crash("join answered after the request timeout".into())
+                }),
             };
         }
     }
 
-    /// The handle for actions on `id`; `NotFound` unless joined and not ended.
+    /// The handle for actions on `id`; `NotFound` unless the channel exists and is not
+    /// ending.
     pub(crate) fn get(&self, id: ChannelId) -> Result<ChannelHandle, HandleError> {
         let mut slab = self.slab.lock();
         match entry(&mut slab, id).map(|e| &e.state) {
-            Some(State::Joined { handle, .. }) if handle.is_alive() => Ok(handle.clone()),
+            Some(State::Joining { handle } | State::Joined { handle, .. }) if handle.is_alive() => {
+                Ok(handle.clone())
+            }
             _ => Err(HandleError::NotFound),
         }
     }
@@ -134,14 +152,24 @@ impl Channels {
         }
     }
 
-    /// The channel instance is gone: frees the id. Returns whether a `Leave` is still owed
-    /// (joined, but the core ended it without `terminate`).
-    pub(crate) fn free(&self, id: ChannelId) -> bool {
+    /// The channel instance is gone: frees the id. Returns the reason of a `Leave` that is
+    /// still owed (joined, but the core ended it without `terminate`): the recorded one (a
+    /// join answered too late), else `fallback()`.
+    pub(crate) fn free(
+        &self,
+        id: ChannelId,
+        fallback: impl FnOnce() -> TerminateReason,
+    ) -> Option<TerminateReason> {
         let mut slab = self.slab.lock();
-        let Some(entry) = entry(&mut slab, id) else {
-            return false;
+        let entry = entry(&mut slab, id)?;
+        let owed = match &mut entry.state {
+            State::Joined {
+                left: false,
+                reason,
+                ..
+            } => Some(reason.take().unwrap_or_else(fallback)),
+            _ => None,
         };
-        let owed = matches!(entry.state, State::Joined { left: false, .. });
         let old = std::mem::replace(&mut entry.state, State::Free);
         slab.free.push_back(id.index() as u32);
         drop(slab);

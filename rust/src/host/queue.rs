@@ -56,7 +56,11 @@ pub enum RequestKind {
     /// [`HostQueue::channel`]`(id).push(..)`) before answering.
     HandleOut,
     /// Phoenix `terminate/2`: the channel ended. Informational: no ticket, no answer. Posted
-    /// exactly once for every channel whose join was answered `JoinOk`.
+    /// exactly once for every channel whose join was answered `JoinOk`, also when the core
+    /// ends it without `terminate` (duplicate join: reason `Stop(Shutdown("duplicate_join"))`;
+    /// a `JoinOk` that arrived as the join timed out: `Crash`; a channel aborted at the
+    /// connection's close deadline: the close reason). Not posted for a refused or crashed
+    /// join.
     Leave,
 }
 
@@ -632,9 +636,20 @@ impl HostQueue {
         self.inner.tickets.answer(ticket, answer)
     }
 
-    /// The handle of channel `id` for actions after answering (push, broadcast_from,
-    /// presence, subscribe): valid from its `JoinOk` answer until the channel starts
-    /// ending; [`HandleError::NotFound`] otherwise.
+    /// The kind of the request awaiting an answer under `ticket`, for front-ends that answer
+    /// with generic verbs (the C ABI's `sb_reply(ticket, OK | ERROR | NOREPLY | STOP, ..)`)
+    /// and must pick the matching [`Answer`]. Errors like [`answer`](Self::answer):
+    /// `NotFound`, `AlreadyAnswered`, `Stale`.
+    pub fn request_kind(&self, ticket: Ticket) -> Result<RequestKind, AnswerError> {
+        self.inner.tickets.kind(ticket)
+    }
+
+    /// The handle of channel `id` for actions by id (push, broadcast_from, presence,
+    /// subscribe, send_info): valid from its `Join` request until the channel starts ending,
+    /// [`HandleError::NotFound`] otherwise. Pushes, broadcasts and `send_info` made before
+    /// the join reply is written are deferred until right after an `ok` reply and dropped
+    /// if the join fails (as inside a Phoenix `join`); presence and subscriptions take
+    /// effect at once and end with the channel.
     pub fn channel(&self, id: ChannelId) -> Result<ChannelHandle, HandleError> {
         self.inner.channels.get(id)
     }

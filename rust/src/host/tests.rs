@@ -27,6 +27,33 @@ fn accept() -> Answer {
     }
 }
 
+/// What front-ends rely on: the queue and channel handles cross threads freely, requests
+/// move to the thread that answers them.
+#[test]
+fn thread_safety_of_the_public_types() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<HostQueue>();
+    send_sync::<ChannelHandle>();
+    send_sync::<QueueChannel>();
+    send_sync::<QueueConnect>();
+    send::<HostRequest>();
+    send_sync::<Answer>();
+}
+
+#[test]
+fn request_kind_follows_the_ticket_life() {
+    let q = HostQueue::new();
+    let (ticket, _rx) = post(&q);
+    assert_eq!(q.request_kind(ticket), Ok(RequestKind::Connect));
+    q.answer(ticket, accept()).expect("answered");
+    assert_eq!(q.request_kind(ticket), Err(AnswerError::AlreadyAnswered));
+    assert_eq!(
+        q.request_kind(Ticket::from_raw(0)),
+        Err(AnswerError::NotFound)
+    );
+}
+
 #[test]
 fn a_ticket_is_answered_exactly_once() {
     let q = HostQueue::new();

@@ -155,6 +155,17 @@ impl Tickets {
         result
     }
 
+    /// The kind of the pending request with `ticket` (refusals as for an answer, except
+    /// that a pending ticket is never refused).
+    pub(crate) fn kind(&self, ticket: Ticket) -> Result<RequestKind, AnswerError> {
+        let mut slab = self.slab.lock();
+        match &lookup(&mut slab, ticket)?.state {
+            State::Pending { kind, .. } => Ok(*kind),
+            State::Answered | State::Dropped => Err(AnswerError::AlreadyAnswered),
+            State::Stale => Err(AnswerError::Stale),
+        }
+    }
+
     /// The core stopped waiting for `ticket` (timeout, connection end). No-op if it ended.
     pub(crate) fn abandon(&self, ticket: Ticket) {
         self.finish(ticket, State::Stale);
