@@ -341,6 +341,14 @@ extern "C" {
 // `SB_E_ENCODE` (non-object JSON payload, binary to a V1 client), `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_push(const sb_hub *hub, uint64_t channel_id, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
 
+// Replies later to a message the host answered with NOREPLY (Phoenix
+// `reply(socket_ref, {status, payload})`): `[join_ref, ref, topic, "phx_reply",
+// {"status": status, "response": payload}]` to the channel's client. `ref` is the message's
+// ref as `sb_event_ref` returned it (raw JSON); `status` UTF-8 text such as `"ok"`.
+//
+// Statuses: as `sb_push`, plus `SB_E_INVALID_ARGUMENT` for a NULL/empty or JSON-null `ref`.
+SB_API SB_MUST_USE sb_status sb_channel_reply(const sb_hub *hub, uint64_t channel_id, const uint8_t *ref, size_t ref_len, const uint8_t *status, size_t status_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+
 // Broadcasts on the channel's topic from the channel (Phoenix `broadcast/3` inside a
 // channel); with `skip_self` true the sending channel's client does not get it (Phoenix
 // `broadcast_from/3`).

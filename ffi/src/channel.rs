@@ -6,7 +6,7 @@
 use crate::boundary::{into_handle, try_out, try_str, write_opt};
 use crate::codec::sb_buffer;
 use crate::hub::{HubInner, sb_hub, with_hub};
-use crate::message::payload_from_c;
+use crate::message::{payload_from_c, ref_from_c};
 use crate::status::{Error, Result, sb_status};
 use bytes::Bytes;
 use switchboard_core::host::{ChannelHandle, ChannelId, HandleError};
@@ -82,6 +82,36 @@ pub extern "C" fn sb_push(
         let event = event_name(event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         ch.push(event, payload).map_err(handle_error)
+    })
+}
+
+/// Replies later to a message the host answered with NOREPLY (Phoenix
+/// `reply(socket_ref, {status, payload})`): `[join_ref, ref, topic, "phx_reply",
+/// {"status": status, "response": payload}]` to the channel's client. `ref` is the message's
+/// ref as `sb_event_ref` returned it (raw JSON); `status` UTF-8 text such as `"ok"`.
+///
+/// Statuses: as `sb_push`, plus `SB_E_INVALID_ARGUMENT` for a NULL/empty or JSON-null `ref`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_channel_reply(
+    hub: *const sb_hub,
+    channel_id: u64,
+    r#ref: *const u8,
+    ref_len: usize,
+    status: *const u8,
+    status_len: usize,
+    payload: *const u8,
+    payload_len: usize,
+    payload_kind: u32,
+) -> sb_status {
+    with_hub(hub, |inner| {
+        let ch = channel(inner, channel_id)?;
+        let Some(r#ref) = ref_from_c(r#ref, ref_len, "ref")? else {
+            return Err(Error::invalid("`ref` is required"));
+        };
+        let status = event_name(status, status_len)?;
+        let payload = payload_from_c(payload, payload_len, payload_kind)?;
+        ch.reply(&r#ref, status, payload).map_err(handle_error)
     })
 }
 

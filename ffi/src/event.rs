@@ -595,24 +595,6 @@ fn assigns_from_c(ptr: *const u8, len: usize) -> Result<Option<Assigns>> {
     }
 }
 
-/// Answers `ticket`, retrying with the join / connect form when the request turns out to be
-/// one (a wrong-kind answer leaves the request pending, so the retry is exact).
-fn answer_any(inner: &crate::hub::HubInner, ticket: Ticket, answers: [Answer; 3]) -> Result<()> {
-    let [first, join, connect] = answers;
-    match inner.queue.answer(ticket, first) {
-        Err(AnswerError::WrongKind {
-            request: RequestKind::Join,
-            ..
-        }) => inner.queue.answer(ticket, join),
-        Err(AnswerError::WrongKind {
-            request: RequestKind::Connect,
-            ..
-        }) => inner.queue.answer(ticket, connect),
-        other => other,
-    }
-    .map_err(answer_error)
-}
-
 /// Answers the request `ticket` from any thread, at any time before its request timeout:
 /// `reply_kind` is an `sb_reply_kind` (OK, ERROR, NOREPLY, STOP; see there for what each
 /// means per request kind). `payload` (`payload_kind`: JSON any value, or binary) is the
@@ -643,33 +625,28 @@ pub extern "C" fn sb_reply(
         } else {
             payload_from_c(payload, payload_len, payload_kind)?
         };
-        let answers = match reply_kind {
-            1 => [
-                Answer::ok(payload.clone()),
-                Answer::join_ok(payload),
-                Answer::ConnectOk {
-                    assigns: Assigns::new(),
-                    id: None,
-                },
-            ],
-            2 => [
-                Answer::error(payload.clone()),
-                Answer::join_error(payload),
-                Answer::ConnectRefused { status: 403 },
-            ],
-            3 => [Answer::noreply(), Answer::noreply(), Answer::noreply()],
-            4 => [
-                Answer::stop(StopReason::Normal),
-                Answer::stop(StopReason::Normal),
-                Answer::stop(StopReason::Normal),
-            ],
-            other => {
-                return Err(Error::invalid(format!(
-                    "unknown reply kind {other} (OK 1, ERROR 2, NOREPLY 3, STOP 4)"
-                )));
-            }
+        if !(1..=4).contains(&reply_kind) {
+            return Err(Error::invalid(format!(
+                "unknown reply kind {reply_kind} (OK 1, ERROR 2, NOREPLY 3, STOP 4)"
+            )));
+        }
+        let kind = inner.queue.request_kind(t).map_err(answer_error)?;
+        let answer = match (kind, reply_kind) {
+            (RequestKind::Join, 1) => Answer::join_ok(payload),
+            (RequestKind::Join, 2) => Answer::join_error(payload),
+            (RequestKind::Connect, 1) => Answer::ConnectOk {
+                assigns: Assigns::new(),
+                id: None,
+            },
+            (RequestKind::Connect, 2) => Answer::ConnectRefused { status: 403 },
+            (_, 1) => Answer::ok(payload),
+            (_, 2) => Answer::error(payload),
+            (_, 3) => Answer::noreply(),
+            _ => Answer::stop(StopReason::Normal),
         };
-        answer_any(inner, t, answers)
+        // NOREPLY / STOP to a join or connect do not fit: the core refuses them
+        // (`SB_E_INVALID_ARGUMENT`) and the request stays pending.
+        inner.queue.answer(t, answer).map_err(answer_error)
     })
 }
 

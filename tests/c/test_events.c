@@ -166,8 +166,8 @@ struct host {
   int n_threads;
 };
 
-/* Channel actions right after sb_join_ok may race the core registering the channel (the
- * handle is published when the channel task processes the answer): retry NOT_FOUND briefly. */
+/* Channel actions by id made while the join is being answered: pushes and send_info are
+ * deferred until right after the ok join reply (as inside a Phoenix join/3). */
 static sb_status room1_actions(struct host *h) {
   sb_status s = sb_push(h->hub, h->room1, S("hello"), S("{\"n\":1}"), SB_PAYLOAD_KIND_JSON);
   if (s != SB_OK) return s;
@@ -255,10 +255,12 @@ static void handle(struct host *h, sb_event *ev) {
                       SB_E_INVALID_ARGUMENT);
         EXPECT_STATUS(sb_reply(h->hub, ticket, 9, NULL, 0, SB_PAYLOAD_KIND_JSON),
                       SB_E_INVALID_ARGUMENT);
+        h->room1 = sb_event_channel_id(ev);
+        EXPECT_OK(room1_actions(h));
+        h->room1_actions = 1;
         EXPECT_OK(sb_join_ok(h->hub, ticket, S("{\"welcome\":true}"),
                              S("{\"user\":\"u1\",\"room\":1}")));
         EXPECT_STATUS(sb_join_ok(h->hub, ticket, NULL, 0, NULL, 0), SB_E_ALREADY_ANSWERED);
-        h->room1 = sb_event_channel_id(ev);
       } else if (strcmp(topic, "room:refuse") == 0) {
         EXPECT_OK(sb_join_error(h->hub, ticket, S("{\"reason\":\"nope\"}")));
       } else if (strcmp(topic, "room:drop") == 0) {
@@ -286,6 +288,20 @@ static void handle(struct host *h, sb_event *ev) {
       } else if (strcmp(event, "quiet") == 0) {
         EXPECT_OK(sb_noreply(h->hub, ticket, NULL, 0));
         EXPECT_STATUS(sb_noreply(h->hub, ticket, NULL, 0), SB_E_ALREADY_ANSWERED);
+      } else if (strcmp(event, "later") == 0) {
+        /* NOREPLY now, then a reply by channel id and ref (Phoenix reply(socket_ref, ..)). */
+        char ref[64];
+        snprintf(ref, sizeof ref, "%s", field(ev, sb_event_ref));
+        uint64_t id = sb_event_channel_id(ev);
+        EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
+        EXPECT_STATUS(sb_channel_reply(h->hub, id, NULL, 0, S("ok"), S("{}"),
+                                       SB_PAYLOAD_KIND_JSON),
+                      SB_E_INVALID_ARGUMENT);
+        EXPECT_STATUS(sb_channel_reply(h->hub, 12345, (const uint8_t *)ref, strlen(ref), S("ok"),
+                                       S("{}"), SB_PAYLOAD_KIND_JSON),
+                      SB_E_NOT_FOUND);
+        EXPECT_OK(sb_channel_reply(h->hub, id, (const uint8_t *)ref, strlen(ref), S("ok"),
+                                   S("{\"later\":true}"), SB_PAYLOAD_KIND_JSON));
       } else if (strcmp(event, "shout") == 0) {
         /* Broadcast to the topic; "shout" is intercepted, so it comes back as HANDLE_OUT. */
         const char *shout = field(ev, sb_event_payload);
@@ -356,15 +372,6 @@ static void drain_events(struct host *h) {
     EXPECT_OK(sb_hub_poll(h->hub, batch, 8, &n));
     for (size_t i = 0; i < n; i++) handle(h, batch[i]);
   } while (n == 8);
-  if (h->room1 != 0 && !h->room1_actions) {
-    sb_status s = room1_actions(h);
-    if (s == SB_OK) {
-      h->room1_actions = 1;
-    } else if (s != SB_E_NOT_FOUND) {
-      EXPECT_OK(s);
-      h->room1_actions = 1;
-    }
-  }
 }
 
 static void test_errors_without_requests(sb_hub *hub) {
@@ -533,6 +540,7 @@ int main(void) {
       "REPLY ping ok {\"pong\":1}",
       "REPLY custom maybe {\"x\":1}",
       "REPLY quiet timeout",
+      "REPLY later ok {\"later\":true}",
       "REPLY shout ok",
       "PUSH shout {\"text\":\"hey\"}",
       "JOIN room:refuse error {\"reason\":\"nope\"}",

@@ -86,6 +86,8 @@ say(`REPLY ping ${s} ${JSON.stringify(r)}`);
 say(`REPLY custom ${s} ${JSON.stringify(r)}`);
 [s] = await push(room, "quiet", {}, 300);
 say(`REPLY quiet ${s}`);
+[s, r] = await push(room, "later", {});
+say(`REPLY later ${s} ${JSON.stringify(r)}`);
 
 // 4. An intercepted broadcast goes through handle_out; the C host pushes it on.
 const shout = next(room, "shout");
