@@ -3,7 +3,7 @@
 #
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
-# examples, and the node:test suites (conformance, bad input, browser) against the release
+# examples, the C ABI checks (tests/c/run.sh), and the node:test suites (conformance, bad input, browser) against the release
 # binaries. Stops at the first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo and by the node suites), SB_FIXTURE_CMD and
@@ -66,6 +66,9 @@ cargo test --workspace
 
 step "cargo build --release --examples (servers for the node suites)"
 cargo build --release --examples
+
+step "C ABI: header freshness, symbols/SONAME, C tests under sanitizers and valgrind, install + consumers"
+tests/c/run.sh
 
 run_suite() {
   local name=$1 dir=$2

@@ -1,0 +1,429 @@
+//! `sb_hub`: one endpoint with its own tokio runtime, and the host actions on it (broadcast,
+//! local broadcast, disconnect).
+
+use crate::boundary::{
+    from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, try_str, write_opt,
+};
+use crate::config::sb_config;
+use crate::message::payload_from_c;
+use crate::status::{Error, Result, sb_status};
+use crate::version::SB_ABI_VERSION;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use switchboard_core::channel::Hub;
+use switchboard_core::endpoint::{Endpoint, EndpointError, RunningEndpoint};
+use switchboard_core::host::HostQueue;
+use switchboard_core::pubsub::{Delivered, PublishError};
+
+/// A Switchboard endpoint hosted from C (opaque): a copy of its config, the core hub (PubSub,
+/// presence) and the runtime that serves WebSocket connections. All functions taking a
+/// `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
+/// exclusive access.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct sb_hub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct HubInner {
+    config: sb_config,
+    pub(crate) core: Arc<Hub>,
+    pub(crate) queue: HostQueue,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    state: Mutex<State>,
+    poisoned: AtomicBool,
+}
+
+#[derive(Debug)]
+enum State {
+    Created,
+    Running(RunningEndpoint),
+    Stopped,
+}
+
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<sb_hub>();
+};
+
+impl HubInner {
+    /// Blocks on `fut` with the hub's runtime; refused on a runtime thread (a callback of this
+    /// library), where blocking would deadlock or panic.
+    fn block_on<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
+        not_on_runtime()?;
+        Ok(self.handle.block_on(fut))
+    }
+
+    fn running(&self) -> Result<RunningEndpoint> {
+        match &*self.state.lock() {
+            State::Running(ep) => Ok(ep.clone()),
+            State::Created => Err(Error::state("the hub is not started (call sb_hub_start)")),
+            State::Stopped => Err(Error::state("the hub was shut down")),
+        }
+    }
+}
+
+/// Runs `f` on a live, non-poisoned hub; a panic inside poisons it (FFI.md 2.1).
+pub(crate) fn with_hub(hub: *const sb_hub, f: impl FnOnce(&HubInner) -> Result<()>) -> sb_status {
+    sb_ffi_boundary!({
+        let hub = try_ref(hub, "hub")?;
+        let inner = &hub.inner;
+        if inner.poisoned.load(Ordering::Acquire) {
+            return Err(Error::new(
+                sb_status::SB_E_POISONED,
+                "an earlier panic poisoned this hub; only sb_hub_free is allowed",
+            ));
+        }
+        // Poison before re-raising, so the boundary still reports the panic itself.
+        let guard = PoisonOnUnwind(&inner.poisoned);
+        let result = f(inner);
+        std::mem::forget(guard);
+        result
+    })
+}
+
+struct PoisonOnUnwind<'a>(&'a AtomicBool);
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+fn not_on_runtime() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::state(
+            "blocking hub calls cannot run on a Switchboard thread (inside a callback)",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn publish_error(e: PublishError) -> Error {
+    match e {
+        PublishError::Encode(w) => Error::new(sb_status::SB_E_ENCODE, w.to_string()),
+        PublishError::Broker(b) => Error::new(sb_status::SB_E_BROKER, b.to_string()),
+    }
+}
+
+fn endpoint_error(e: EndpointError) -> Error {
+    let status = match e {
+        EndpointError::Bind { .. } | EndpointError::Server(_) => sb_status::SB_E_IO,
+        EndpointError::MountPath(_)
+        | EndpointError::DuplicateMount(_)
+        | EndpointError::RouteConflict(_) => sb_status::SB_E_INVALID_ARGUMENT,
+    };
+    Error::new(status, e.to_string())
+}
+
+/// Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
+/// its runtime threads; it does not listen yet (`sb_hub_start`).
+///
+/// `abi_version`: pass `SB_ABI_VERSION` from the header you compiled against; a library with
+/// another ABI refuses with `SB_E_ABI_MISMATCH` (zlib's version check).
+///
+/// Ownership: `*out` is owned by the caller; free it with `sb_hub_free`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`config`, `out`), `SB_E_ABI_MISMATCH`, `SB_E_IO`
+/// (threads could not be started).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_new(
+    config: *const sb_config,
+    abi_version: u32,
+    out: *mut *mut sb_hub,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_ref(config, "config")?.clone();
+        let out = try_out(out, "out")?;
+        if abi_version != SB_ABI_VERSION {
+            return Err(Error::new(
+                sb_status::SB_E_ABI_MISMATCH,
+                format!(
+                    "compiled against ABI {abi_version:#x}, library has ABI {SB_ABI_VERSION:#x}"
+                ),
+            ));
+        }
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all().thread_name("switchboard");
+        if config.worker_threads > 0 {
+            builder.worker_threads(config.worker_threads);
+        }
+        let runtime = builder
+            .build()
+            .map_err(|e| Error::new(sb_status::SB_E_IO, format!("cannot start runtime: {e}")))?;
+        let core = Hub::new(&config.node, config.shards);
+        let handle = runtime.handle().clone();
+        let queue = HostQueue::with_config(config.queue_config());
+        out.write(into_handle(sb_hub {
+            inner: Arc::new(HubInner {
+                config,
+                core,
+                queue,
+                runtime: Mutex::new(Some(runtime)),
+                handle,
+                state: Mutex::new(State::Created),
+                poisoned: AtomicBool::new(false),
+            }),
+        }));
+        Ok(())
+    })
+}
+
+/// Frees a hub. NULL is a no-op. A hub that was not shut down has its connections dropped
+/// without a close frame. Joins every thread of the hub before returning; afterwards no
+/// callback of this hub runs again. Subscriptions of this hub stay valid to free but receive
+/// nothing more. Must not be called from a callback of this library.
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
+    crate::boundary::value_call((), || {
+        if let Some(hub) = from_handle(hub) {
+            *hub.inner.state.lock() = State::Stopped;
+            // Dropping the callback here (and joining the workers below) is what guarantees
+            // that no wakeup runs after sb_hub_free returns.
+            hub.inner.queue.set_wakeup(None);
+            if let Some(runtime) = hub.inner.runtime.lock().take() {
+                runtime.shutdown_timeout(Duration::from_secs(10));
+            }
+        }
+    });
+}
+
+/// Binds the configured address and starts serving the socket mounts; returns once listening.
+/// Blocks the calling thread for the bind only. Must not be called from a callback of this
+/// library.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (already started or shut
+/// down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
+    with_hub(hub, |inner| {
+        let mut state = inner.state.lock();
+        if !matches!(*state, State::Created) {
+            return Err(Error::state("the hub was already started"));
+        }
+        let cfg = &inner.config;
+        let mut builder = Endpoint::builder()
+            .bind(cfg.bind)
+            .hub(inner.core.clone())
+            .drain(cfg.drain.clone());
+        for path in cfg.mount_paths() {
+            builder = builder.socket(path, cfg.socket_mount(&inner.queue));
+        }
+        let running = inner.block_on(builder.start())?.map_err(endpoint_error)?;
+        *state = State::Running(running);
+        Ok(())
+    })
+}
+
+/// Writes the TCP port the hub listens on to `*out_port` (the real one when bound to port 0).
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (not started, or shut down),
+/// `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_local_port(hub: *const sb_hub, out_port: *mut u16) -> sb_status {
+    with_hub(hub, |inner| {
+        let out = try_out(out_port, "out_port")?;
+        let port = inner.running()?.local_addr().port();
+        out.write(port);
+        Ok(())
+    })
+}
+
+/// Stops accepting WebSocket connections (new upgrades get HTTP 503) and closes every live
+/// one with 1012 in batches, as Phoenix's drainer, per `sb_config_set_drain`; their channels
+/// terminate. Blocks until every connection finished or the drain timeout passed, then
+/// writes the connections still open to `*out_remaining` (optional: may be NULL).
+/// Idempotent; the hub keeps serving nothing new afterwards but actions still work.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`), `SB_E_INVALID_STATE` (not started, or shut
+/// down), `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_drain(hub: *const sb_hub, out_remaining: *mut usize) -> sb_status {
+    with_hub(hub, |inner| {
+        let running = inner.running()?;
+        let report = inner.block_on(running.drain())?;
+        write_opt(out_remaining, report.remaining);
+        Ok(())
+    })
+}
+
+/// Drains (see `sb_hub_drain`), then stops the HTTP listener and waits for it. Blocks the
+/// calling thread. Idempotent: later calls, and a call on a hub that was never started,
+/// return `SB_OK` at once.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_IO` (the server failed while stopping),
+/// `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_shutdown(hub: *const sb_hub) -> sb_status {
+    with_hub(hub, |inner| {
+        not_on_runtime()?;
+        let previous = std::mem::replace(&mut *inner.state.lock(), State::Stopped);
+        if let State::Running(running) = previous {
+            inner
+                .block_on(running.shutdown())?
+                .map_err(endpoint_error)?;
+        }
+        Ok(())
+    })
+}
+
+fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishError>) -> Result<()> {
+    let delivered = result.map_err(publish_error)?;
+    write_opt(out, delivered.local);
+    Ok(())
+}
+
+/// Broadcasts `event` with `payload` to every subscriber of `topic` on every node (Phoenix
+/// `Endpoint.broadcast/3`): joined clients get the frame, host subscriptions get the message.
+///
+/// `topic`, `event`: UTF-8, borrowed for the call. `payload`: `payload_len` bytes, a JSON
+/// object when `payload_kind` is `SB_PAYLOAD_KIND_JSON` or raw bytes for
+/// `SB_PAYLOAD_KIND_BINARY` (sent as a V2 binary broadcast frame; V1 clients cannot receive it);
+/// copied once and shared by every subscriber. `*out_delivered` (optional, may be NULL) gets
+/// the number of local subscribers reached.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+/// (unknown `payload_kind`, empty topic or event), `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON
+/// that is not an object; binary with topic or event over 255 bytes), `SB_E_BROKER`,
+/// `SB_E_POISONED`. Works before `sb_hub_start` and after shutdown (in-process subscribers).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_broadcast(
+    hub: *const sb_hub,
+    topic: *const u8,
+    topic_len: usize,
+    event: *const u8,
+    event_len: usize,
+    payload: *const u8,
+    payload_len: usize,
+    payload_kind: u32,
+    out_delivered: *mut usize,
+) -> sb_status {
+    with_hub(hub, |inner| {
+        let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
+        let payload = payload_from_c(payload, payload_len, payload_kind)?;
+        delivered(out_delivered, inner.core.broadcast(topic, event, payload))
+    })
+}
+
+/// Like `sb_broadcast`, but only this node's subscribers (Phoenix
+/// `Endpoint.local_broadcast/3`). Same arguments and statuses.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_local_broadcast(
+    hub: *const sb_hub,
+    topic: *const u8,
+    topic_len: usize,
+    event: *const u8,
+    event_len: usize,
+    payload: *const u8,
+    payload_len: usize,
+    payload_kind: u32,
+    out_delivered: *mut usize,
+) -> sb_status {
+    with_hub(hub, |inner| {
+        let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
+        let payload = payload_from_c(payload, payload_len, payload_kind)?;
+        delivered(
+            out_delivered,
+            inner.core.local_broadcast(topic, event, payload),
+        )
+    })
+}
+
+/// Closes every connection whose socket id is `socket_id` (UTF-8) with close code 1001, on
+/// every node: a `"disconnect"` broadcast on that id, as Phoenix's
+/// `Endpoint.broadcast(socket_id, "disconnect", %{})`. `*out_delivered` (optional) gets the
+/// local subscribers reached.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+/// (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_disconnect(
+    hub: *const sb_hub,
+    socket_id: *const u8,
+    socket_id_len: usize,
+    out_delivered: *mut usize,
+) -> sb_status {
+    with_hub(hub, |inner| {
+        let id = try_str(socket_id, socket_id_len, "socket_id")?;
+        if id.is_empty() {
+            return Err(Error::invalid("`socket_id` is empty"));
+        }
+        delivered(out_delivered, inner.core.disconnect(id))
+    })
+}
+
+pub(crate) fn topic_event<'a>(
+    topic: *const u8,
+    topic_len: usize,
+    event: *const u8,
+    event_len: usize,
+) -> Result<(&'a str, &'a str)> {
+    let topic = try_str(topic, topic_len, "topic")?;
+    let event = try_str(event, event_len, "event")?;
+    if topic.is_empty() {
+        return Err(Error::invalid("`topic` is empty"));
+    }
+    if event.is_empty() {
+        return Err(Error::invalid("`event` is empty"));
+    }
+    Ok((topic, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{sb_config_free, sb_config_new};
+    use crate::version::sb_last_error_message;
+
+    fn last_error() -> String {
+        let mut buf = [0 as std::ffi::c_char; 256];
+        let n = sb_last_error_message(buf.as_mut_ptr(), buf.len());
+        // SAFETY: sb_last_error_message NUL-terminates within `buf`.
+        let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+        assert_eq!(text.to_bytes().len(), n.min(255));
+        text.to_string_lossy().into_owned()
+    }
+
+    /// A panic inside a hub call is a status, not an abort, and leaves the hub poisoned: only
+    /// `sb_hub_free` is allowed afterwards (FFI.md 2.1). C cannot trigger a panic on purpose,
+    /// so this is tested here.
+    #[test]
+    fn a_panic_becomes_a_status_and_poisons_the_hub() {
+        let mut cfg = std::ptr::null_mut();
+        assert_eq!(sb_config_new(&mut cfg), sb_status::SB_OK);
+        let mut hub = std::ptr::null_mut();
+        assert_eq!(sb_hub_new(cfg, SB_ABI_VERSION, &mut hub), sb_status::SB_OK);
+        sb_config_free(cfg);
+
+        let status = with_hub(hub, |_| panic!("boom in a test"));
+        assert_eq!(status, sb_status::SB_E_PANIC);
+        assert!(last_error().contains("boom in a test"), "{}", last_error());
+
+        let topic = b"room:1";
+        let mut delivered = 7usize;
+        let status = sb_disconnect(hub, topic.as_ptr(), topic.len(), &mut delivered);
+        assert_eq!(status, sb_status::SB_E_POISONED);
+        assert_eq!(delivered, 7, "out-params are untouched on failure");
+        sb_hub_free(hub);
+    }
+
+    #[test]
+    fn last_error_has_snprintf_semantics() {
+        crate::status::set_last_error("0123456789");
+        let mut small = [1 as std::ffi::c_char; 4];
+        assert_eq!(sb_last_error_message(small.as_mut_ptr(), small.len()), 10);
+        assert_eq!(small.map(|c| c as u8), *b"012\0");
+        assert_eq!(sb_last_error_message(std::ptr::null_mut(), 0), 10);
+    }
+}

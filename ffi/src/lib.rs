@@ -1,0 +1,32 @@
+// The C ABI needs `#[unsafe(no_mangle)]` exports and raw-pointer conversions; the pointer
+// work is confined to `boundary`, every `unsafe` block carries a SAFETY comment.
+#![allow(unsafe_code)]
+// Export signatures mirror the C API (one `(ptr, len)` pair per input).
+#![allow(clippy::too_many_arguments)]
+// Exports take raw pointers by design; validity is the C caller's documented contract and every
+// dereference goes through `boundary`.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+//! The C ABI of Switchboard (`libswitchboard.so`, `libswitchboard.a`,
+//! `include/switchboard.h`), following FFI.md 2.1. The header's preamble states the
+//! conventions; each export documents its arguments, ownership and statuses.
+
+mod boundary;
+mod channel;
+mod codec;
+mod config;
+mod event;
+mod hub;
+mod message;
+mod status;
+mod subscription;
+mod version;
+
+pub use channel::*;
+pub use codec::*;
+pub use config::*;
+pub use event::*;
+pub use hub::*;
+pub use message::*;
+pub use status::sb_status;
+pub use subscription::*;
+pub use version::*;

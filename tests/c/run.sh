@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The C ABI checks (FFI.md 3, items 6-12), one step of scripts/test.sh:
+#   1. header freshness: regenerate include/switchboard.h with the pinned cbindgen and diff;
+#   2. release build of libswitchboard.so / .a;
+#   3. symbol hygiene: `nm -D --defined-only` lists exactly ffi/abi/symbols.txt (only sb_*),
+#      `readelf -d` shows the SONAME;
+#   4. header hygiene: the header alone as strict C11 and as C++17;
+#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU) under AddressSanitizer,
+#      LeakSanitizer and UBSan, then the same program without sanitizers under valgrind;
+#   6. `make install` into a temporary prefix, then a tiny program built against it with
+#      pkg-config (shared and static) and with CMake (shared and static), and run.
+# Installs what is missing (valgrind, cmake with apt-get; cbindgen with cargo into .tools/).
+# Env: CARGO_TARGET_DIR (default ./target).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+root=$PWD
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+release=$CARGO_TARGET_DIR/release
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+say() { printf '\n--- %s\n' "$*"; }
+fail() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v g++ >/dev/null || missing+=(g++)
+if ((${#missing[@]})); then
+  command -v apt-get >/dev/null || fail "missing ${missing[*]} and apt-get is not available"
+  echo "installing ${missing[*]} with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+[[ -d node_modules/phoenix && -d node_modules/ws ]] || npm ci --no-audit --no-fund
+
+say "header freshness (cbindgen 0.29.4)"
+tests/c/gen-header.sh --check
+
+say "cargo build --release -p switchboard-ffi"
+cargo build --release -p switchboard-ffi
+so=$release/libswitchboard.so
+[[ -f $so && -f $release/libswitchboard.a ]] || fail "libswitchboard.so/.a not built in $release"
+
+say "exported symbols and SONAME"
+nm -D --defined-only "$so" | awk '{print $NF}' | sort > "$work/symbols.txt"
+if grep -v '^sb_' "$work/symbols.txt"; then
+  fail "libswitchboard.so exports symbols outside sb_* (above)"
+fi
+if ! diff -u ffi/abi/symbols.txt "$work/symbols.txt"; then
+  fail "exported symbols differ from ffi/abi/symbols.txt (update it when adding an export)"
+fi
+echo "$(wc -l < "$work/symbols.txt") symbols, all sb_*, match ffi/abi/symbols.txt"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+IFS=. read -r major minor _ <<< "$version"
+if [[ $major == 0 ]]; then soname=libswitchboard.so.0.$minor; else soname=libswitchboard.so.$major; fi
+readelf -d "$so" | grep -F "Library soname: [$soname]" || fail "SONAME is not $soname"
+
+say "header hygiene: strict C11 and C++17"
+gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -Wstrict-prototypes -Wconversion \
+  -Iinclude -c tests/c/header_only.c -o "$work/header_only.o"
+g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -c tests/c/header_cpp.cpp \
+  -o "$work/header_cpp_plain.o"
+echo "ok"
+
+export SB_WS_CLIENT=$root/tests/c/ws_client.mjs
+export SB_WS_HOST_CLIENT=$root/tests/c/ws_host_client.mjs
+cflags=(-std=c11 -Wall -Wextra -Werror -g -Iinclude)
+# The loader looks the library up by its SONAME, which cargo's output file does not carry.
+mkdir -p "$work/lib"
+ln -s "$so" "$work/lib/libswitchboard.so"
+ln -s "$so" "$work/lib/$soname"
+link=(-L"$work/lib" -lswitchboard -Wl,-rpath,"$work/lib" -lpthread)
+
+say "C tests under AddressSanitizer + LeakSanitizer + UBSan"
+san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+g++ -std=c++17 -Wall -Wextra -Werror -g -Iinclude "${san[@]}" -c tests/c/header_cpp.cpp \
+  -o "$work/header_cpp.o"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp.o" \
+  "${link[@]}" -o "$work/test_api_asan"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
+for t in test_api test_events; do
+  nm "$work/${t}_asan" > "$work/nm.txt"
+  grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
+  echo "$t:"
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 120 "$work/${t}_asan"
+done
+
+say "C tests under valgrind (memcheck, full leak check)"
+gcc "${cflags[@]}" -O1 tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp_plain.o" \
+  "${link[@]}" -o "$work/test_api"
+gcc "${cflags[@]}" -O1 tests/c/test_events.c "${link[@]}" -o "$work/test_events"
+for t in test_api test_events; do
+  echo "$t:"
+  timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+    "$work/$t"
+done
+
+say "make install + consumers (pkg-config, CMake)"
+prefix=$work/prefix
+make --no-print-directory install PREFIX="$prefix" > "$work/install.log" ||
+  { cat "$work/install.log"; fail "make install failed"; }
+for f in lib/libswitchboard.so lib/"$soname" lib/libswitchboard.so."$version" \
+  lib/libswitchboard.a include/switchboard.h lib/pkgconfig/switchboard.pc \
+  lib/cmake/switchboard/switchboardConfig.cmake \
+  lib/cmake/switchboard/switchboardConfigVersion.cmake; do
+  [[ -e $prefix/$f ]] || fail "make install did not install $f"
+done
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+# shellcheck disable=SC2046 # word splitting of pkg-config output is intended
+gcc -std=c11 -Wall -Wextra -Werror tests/c/consumer/main.c $(pkg-config --cflags --libs switchboard) \
+  -Wl,-rpath,"$prefix/lib" -o "$work/consumer_pc"
+readelf -d "$work/consumer_pc" | grep -F "Shared library: [$soname]" ||
+  fail "the pkg-config consumer does not depend on $soname"
+"$work/consumer_pc"
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror -DSB_STATIC tests/c/consumer/main.c \
+  $(pkg-config --cflags switchboard) "$prefix/lib/libswitchboard.a" \
+  $(pkg-config --libs-only-l --static switchboard | sed 's/-lswitchboard//') -o "$work/consumer_pc_static"
+"$work/consumer_pc_static"
+cmake -S tests/c/consumer -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release > "$work/cmake.log" ||
+  { cat "$work/cmake.log"; fail "cmake configure failed"; }
+cmake --build "$work/cmake" > "$work/cmake-build.log" ||
+  { cat "$work/cmake-build.log"; fail "cmake build failed"; }
+"$work/cmake/consumer_shared"
+"$work/cmake/consumer_static"
+for want in 0.2 1.0 0.1.99; do
+  if cmake -S tests/c/consumer -B "$work/cmake-$want" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DSB_WANT="$want" > "$work/cmake-$want.log" 2>&1; then
+    fail "find_package(switchboard $want) accepted version $version"
+  fi
+done
+echo "find_package refuses 0.2, 1.0 and 0.1.99 (ABI changes with each 0.x minor)"
+
+echo
+echo "C ABI checks passed"
