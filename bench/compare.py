@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""The end-to-end comparison: every server x every scenario, one loadgen run each.
+
+Called by bench/run.sh (which builds the binaries, installs the peers and raises the open
+file limit first); see bench/README.md for the contracts. For each run: start the server
+(env PORT=0), wait for `LISTENING 127.0.0.1:<port>`, run `loadgen <scenario> ...
+--server-pid <pid>`, keep its JSON result line (stdout; its human text goes to stderr),
+stop the server (stdin EOF + SIGTERM, SIGKILL after a grace period). Then renders one
+markdown table per scenario and, for a full run, replaces the section between
+`<!-- e2e:begin -->` and `<!-- e2e:end -->` in BENCHMARKS.md.
+
+Standard library only, so it runs with any python3 >= 3.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "bench" / "peers"
+BEGIN = "<!-- e2e:begin -->"
+END = "<!-- e2e:end -->"
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass(frozen=True)
+class Server:
+    key: str  # what --servers selects
+    label: str  # the table row
+    protocol: str  # loadgen --protocol
+    argv: tuple[str, ...]
+    path: str  # WebSocket path + query the loadgen connects to (room query added by it)
+    switchboard: bool = False
+
+
+def servers(target_dir: Path) -> list[Server]:
+    bench = str(target_dir / "release" / "examples" / "bench")
+    node = "node"
+    py = str(PEERS / "python-socketio" / ".venv" / "bin" / "python")
+    return [
+        Server("sb-json", "Switchboard (phoenix-json)", "phoenix-json", (bench,),
+               "/socket/websocket", switchboard=True),
+        Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,),
+               "/socket/websocket", switchboard=True),
+        Server("socketio", "Socket.IO (Node)", "socketio",
+               (node, str(PEERS / "socketio-node" / "server.mjs")), "/socket.io/"),
+        Server("ws", "ws (Node)", "ws", (node, str(PEERS / "ws-node" / "server.mjs")), "/"),
+        Server("python-socketio", "python-socketio", "socketio",
+               (py, str(PEERS / "python-socketio" / "server.py")), "/socket.io/"),
+    ]
+
+
+# ------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str  # what --scenarios selects
+    title: str  # the table heading
+    command: str  # loadgen subcommand
+    args: tuple[str, ...]  # loadgen flags besides --protocol/--url/--server-pid
+    metric: str  # the figure the ratio column compares: "cpu_delivery", "cpu_client", "rss_client"
+    switchboard_only: bool = False
+    note: str = ""
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    # Full sizes follow issue 6 (targets at 10,000 subscribers); --quick is a sanity check.
+    n_small, n_large = (50, 200) if quick else (1_000, 10_000)
+    burst_small_msgs, burst_large_msgs = (20, 20) if quick else (500, 50)
+    paced_msgs = 3 if quick else 10
+    rooms, per_room, rooms_secs = (20, 5, 3) if quick else (1_000, 10, 20)
+    storm = 200 if quick else 10_000
+    idle = 200 if quick else 10_000
+    presence, presence_secs = (50, 3) if quick else (1_000, 20)
+    return [
+        Scenario("burst-small", f"Burst fan-out, {n_small:,} subscribers", "burst",
+                 ("--subscribers", str(n_small), "--messages", str(burst_small_msgs)),
+                 "cpu_delivery",
+                 note=f"{burst_small_msgs} broadcasts back to back to {n_small:,} subscribers of one topic."),
+        Scenario("burst-large", f"Burst fan-out, {n_large:,} subscribers", "burst",
+                 ("--subscribers", str(n_large), "--messages", str(burst_large_msgs)),
+                 "cpu_delivery",
+                 note=f"{burst_large_msgs} broadcasts back to back to {n_large:,} subscribers of one topic."),
+        Scenario("paced", f"Paced fan-out, {n_large:,} subscribers", "paced",
+                 ("--subscribers", str(n_large), "--messages", str(paced_msgs)),
+                 "cpu_delivery",
+                 note=f"One broadcast per second ({paced_msgs} in all) to {n_large:,} subscribers; "
+                      "max latency = time until the last subscriber has it."),
+        Scenario("rooms", f"Rooms, {rooms:,} topics x {per_room} subscribers", "rooms",
+                 ("--rooms", str(rooms), "--per-room", str(per_room), "--duration", str(rooms_secs)),
+                 "cpu_delivery",
+                 note=f"A chat service: {rooms:,} topics with {per_room} subscribers each, random "
+                      f"publishers, {rooms_secs} s."),
+        Scenario("connect-storm", f"Connect storm, {storm:,} clients", "connect-storm",
+                 ("--subscribers", str(storm)),
+                 "cpu_client",
+                 note=f"{storm:,} clients connect and join as fast as the server accepts."),
+        Scenario("idle", f"Idle, {idle:,} clients", "idle",
+                 ("--subscribers", str(idle)),
+                 "rss_client",
+                 note=f"{idle:,} connected, joined, idle clients; server RSS growth per client."),
+        Scenario("presence", f"Presence churn, {presence:,} clients", "presence",
+                 ("--subscribers", str(presence), "--duration", str(presence_secs)),
+                 "cpu_delivery", switchboard_only=True,
+                 note=f"{presence:,} clients joining and leaving a presence topic for "
+                      f"{presence_secs} s; every diff delivered to all. Switchboard only."),
+    ]
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Outcome:
+    server: str
+    scenario: str
+    result: dict | None = None
+    error: str | None = None
+    command: list[str] = field(default_factory=list)
+
+
+def log(msg: str) -> None:
+    print(f"[compare] {msg}", file=sys.stderr, flush=True)
+
+
+def start_server(srv: Server, timeout: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        srv.argv, cwd=ROOT, env={**os.environ, "PORT": "0"},
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr,
+        start_new_session=True,  # a Ctrl-C aimed at us does not hit it mid-run
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:  # keep draining so the server never blocks on a full pipe
+            line = raw.decode(errors="replace").rstrip("\n")
+            m = re.fullmatch(r"LISTENING (127\.0\.0\.1:\d+)", line)
+            if m and not found:
+                found.append(m.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(timeout) or not found:
+        stop_server(proc)
+        raise RuntimeError(f"{srv.label}: no LISTENING line within {timeout:.0f} s")
+    return proc, found[0]
+
+
+def stop_server(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def parse_result(stdout: str) -> dict | None:
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float) -> Outcome:
+    out = Outcome(srv.label, sc.key)
+    try:
+        proc, addr = start_server(srv, 30)
+    except (OSError, RuntimeError) as e:
+        out.error = f"server did not start: {e}"
+        return out
+    try:
+        cmd = [str(loadgen), sc.command, "--protocol", srv.protocol,
+               "--url", f"ws://{addr}{srv.path}", *sc.args, "--server-pid", str(proc.pid)]
+        out.command = cmd
+        log(f"{srv.label} / {sc.title}: {shlex.join(cmd)}")
+        try:
+            lg = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr,
+                                text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            out.error = f"loadgen timed out after {timeout:.0f} s"
+            return out
+        out.result = parse_result(lg.stdout)
+        if proc.poll() is not None:
+            out.error = f"server exited during the run (status {proc.returncode})"
+        elif lg.returncode != 0:
+            out.error = f"loadgen exit status {lg.returncode}"
+        elif out.result is None:
+            out.error = "loadgen printed no JSON result line"
+        return out
+    finally:
+        stop_server(proc)
+
+
+# ------------------------------------------------------------------------ rendering
+
+
+def num(v, digits=1) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (int,)) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1000):
+        return f"{int(v):,}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def key_metric(metric: str, r: dict) -> float | None:
+    try:
+        if metric == "cpu_delivery":
+            return r.get("server_cpu_us_per_delivery")
+        if metric == "cpu_client":
+            n = r.get("subscribers") or 0
+            return r["server_cpu_s"] * 1e6 / n if n else None
+        if metric == "rss_client":
+            return r.get("server_rss_per_client_bytes")
+    except (KeyError, TypeError):
+        return None
+    return None
+
+
+RATIO_HEADING = {
+    "cpu_delivery": "CPU/delivery vs Switchboard json",
+    "cpu_client": "CPU/client vs Switchboard json",
+    "rss_client": "RSS/client vs Switchboard json",
+}
+
+
+def table(sc: Scenario, rows: list[Outcome]) -> str:
+    lat = lambda r, k: (r.get("latency_ms") or {}).get(k)  # noqa: E731
+    cols: list[tuple[str, callable]] = [
+        ("server CPU µs/delivery", lambda r: num(r.get("server_cpu_us_per_delivery"), 2)),
+    ]
+    if sc.metric == "cpu_client":
+        cols = [
+            ("server CPU µs/client", lambda r: num(key_metric("cpu_client", r), 0)),
+            ("clients/s", lambda r: num(r["subscribers"] / r["duration_s"]
+                                        if r.get("duration_s") else None, 0)),
+            ("duration s", lambda r: num(r.get("duration_s"), 2)),
+            ("server RSS/client KiB", lambda r: num(_kib(r.get("server_rss_per_client_bytes")), 1)),
+        ]
+    elif sc.metric == "rss_client":
+        cols = [
+            ("server RSS/client KiB", lambda r: num(_kib(r.get("server_rss_per_client_bytes")), 2)),
+            ("server RSS MiB", lambda r: num(_mib(r.get("server_rss_bytes")), 1)),
+        ]
+    else:
+        cols += [
+            ("deliveries/s", lambda r: num(r.get("deliveries_per_s"), 0)),
+            ("p50 ms", lambda r: num(lat(r, "p50"), 2)),
+            ("p99 ms", lambda r: num(lat(r, "p99"), 2)),
+            ("max ms", lambda r: num(lat(r, "max"), 2)),
+            ("lost", lambda r: _lost(r)),
+        ]
+    base = next((key_metric(sc.metric, o.result) for o in rows
+                 if o.result and o.server.startswith("Switchboard (phoenix-json)")), None)
+
+    def ratio(r: dict) -> str:
+        v = key_metric(sc.metric, r)
+        if v is None or not base:
+            return "–"
+        return f"{v / base:.1f}×"
+
+    heads = ["server", *[h for h, _ in cols], RATIO_HEADING[sc.metric]]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for o in rows:
+        if o.result is None:
+            cells = [o.server, f"failed: {o.error}", *[""] * (len(heads) - 2)]
+        else:
+            cells = [o.server, *[f(o.result) for _, f in cols], ratio(o.result)]
+            if o.error:
+                cells[0] += f" (⚠ {o.error})"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _kib(v):
+    return None if v is None else v / 1024
+
+
+def _mib(v):
+    return None if v is None else v / (1024 * 1024)
+
+
+def _lost(r: dict) -> str:
+    lost = r.get("lost")
+    dup = r.get("duplicates")
+    s = num(lost, 0)
+    if dup:
+        s += f" ({num(dup, 0)} dup)"
+    return s
+
+
+# ----------------------------------------------------------------------- machine info
+
+
+def sh(*argv: str, cwd: Path | None = None) -> str:
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def npm_version(peer: str, pkg: str) -> str:
+    try:
+        return json.loads((PEERS / peer / "node_modules" / pkg / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "?"
+
+
+def machine_info() -> list[tuple[str, str]]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    py = PEERS / "python-socketio" / ".venv" / "bin" / "python"
+    pyvers = sh(str(py), "-c",
+                "import importlib.metadata as m, sys;"
+                "print(sys.version.split()[0], *(m.version(p) for p in "
+                "('python-socketio','python-engineio','uvicorn','websockets','uvloop','httptools')))")
+    pv = (pyvers.split() + ["?"] * 7)[:7]
+    os_name = "?"
+    try:
+        os_name = re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()).group(1)
+    except (OSError, AttributeError):
+        pass
+    commit = sh("git", "rev-parse", "--short", "HEAD", cwd=ROOT)
+    dirty = sh("git", "status", "--porcelain", "--untracked-files=no", cwd=ROOT)
+    return [
+        ("CPU", f"{os.cpu_count()} × {cpu} (`nproc` = {sh('nproc')})"),
+        ("memory", mem),
+        ("OS / kernel", f"{os_name}, Linux {platform.release()}"),
+        ("open files limit", sh("sh", "-c", "ulimit -n")),
+        ("Switchboard", f"commit {commit}{' (uncommitted changes)' if dirty else ''}, "
+                        f"{sh('rustc', '--version')}, release profile"),
+        ("Node.js", f"{sh('node', '--version')}: socket.io {npm_version('socketio-node', 'socket.io')} "
+                    f"(engine.io {npm_version('socketio-node', 'engine.io')}, "
+                    f"ws {npm_version('socketio-node', 'ws')}), "
+                    f"ws {npm_version('ws-node', 'ws')}"),
+        ("Python", f"{pv[0]}: python-socketio {pv[1]} (python-engineio {pv[2]}) on uvicorn {pv[3]} "
+                   f"(websockets {pv[4]}, uvloop {pv[5]}, httptools {pv[6]})"),
+    ]
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def render(outcomes: list[Outcome], scs: list[Scenario], info: list[tuple[str, str]],
+           command: str, quick: bool) -> str:
+    parts = [
+        "## End to end over loopback WebSockets",
+        "",
+        f"Command: `{command}` (bench/README.md explains the method and the servers)."
+        + (" **Quick sanity sizes: not figures to quote.**" if quick else ""),
+        "",
+        *[f"- {k}: {v}" for k, v in info],
+        "",
+        "Server and load generator share the machine's cores. *Server CPU µs/delivery* is the "
+        "server process's user+system CPU time (`/proc/PID/stat`) over the measured phase "
+        "divided by the messages delivered to subscribers; latency runs from the publisher's "
+        "send to a subscriber's receive (HdrHistogram); *lost* counts expected deliveries "
+        "that never arrived.",
+    ]
+    for sc in scs:
+        rows = [o for o in outcomes if o.scenario == sc.key]
+        if not rows:
+            continue
+        parts += ["", f"### {sc.title}", "", sc.note, "", table(sc, rows)]
+    return "\n".join(parts) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{BEGIN}\n{section}{END}"
+    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a sanity check, writes nothing")
+    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,socketio,ws,python-socketio")
+    ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
+                                        "connect-storm,idle,presence")
+    ap.add_argument("--target-dir", type=Path,
+                    default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
+    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.jsonl",
+                    help="where every outcome goes as a JSON line, overwritten per run "
+                         "(default bench/results/latest.jsonl)")
+    ap.add_argument("--from-results", type=Path,
+                    help="render tables from a --results file instead of running anything")
+    ap.add_argument("--write", type=Path, default=None,
+                    help="markdown file whose e2e section to replace (default: BENCHMARKS.md on a full "
+                         "run, nothing with --quick)")
+    ap.add_argument("--no-write", action="store_true", help="print the section, write no file")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per loadgen run")
+    ap.add_argument("--command", default=None, help=argparse.SUPPRESS)  # as shown in the section
+    a = ap.parse_args()
+
+    target_dir = a.target_dir if a.target_dir.is_absolute() else (ROOT / a.target_dir)
+    all_servers = servers(target_dir)
+    scs = scenarios(a.quick)
+    if a.servers:
+        want = set(a.servers.split(","))
+        unknown = want - {s.key for s in all_servers}
+        if unknown:
+            ap.error(f"unknown servers: {', '.join(sorted(unknown))}")
+        all_servers = [s for s in all_servers if s.key in want]
+    if a.scenarios:
+        want = set(a.scenarios.split(","))
+        unknown = want - {s.key for s in scs}
+        if unknown:
+            ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+        scs = [s for s in scs if s.key in want]
+
+    outcomes: list[Outcome] = []
+    if a.from_results:
+        for line in a.from_results.read_text().splitlines():
+            d = json.loads(line)
+            outcomes.append(Outcome(d["server"], d["scenario"], d.get("result"), d.get("error"),
+                                    d.get("command", [])))
+    else:
+        loadgen = target_dir / "release" / "loadgen"
+        if not loadgen.exists():
+            print(f"compare: {loadgen} is missing (bench/run.sh builds it)", file=sys.stderr)
+            return 2
+        a.results.parent.mkdir(parents=True, exist_ok=True)
+        a.results.write_text("")
+        for sc in scs:
+            for srv in all_servers:
+                if sc.switchboard_only and not srv.switchboard:
+                    continue
+                o = run_one(loadgen, srv, sc, a.timeout)
+                outcomes.append(o)
+                with a.results.open("a") as f:
+                    f.write(json.dumps(o.__dict__) + "\n")
+                if o.error:
+                    log(f"{srv.label} / {sc.title}: {o.error}")
+                time.sleep(1)  # let the last connections' sockets close before the next server
+
+    command = a.command or ("bench/run.sh" + (" --quick" if a.quick else ""))
+    section = render(outcomes, scs, machine_info(), command, a.quick)
+    print(section)
+    target = a.write if a.write else (None if a.quick else ROOT / "BENCHMARKS.md")
+    if target and not a.no_write:
+        write_section(target, section)
+        log(f"wrote the e2e section of {target}")
+    failed = [o for o in outcomes if o.error]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
