@@ -1,0 +1,203 @@
+//! The benchmark server on the Rust host API (issue 6 item 2; contract: bench/PROTOCOLS.md).
+//!
+//! `cargo run --release --example bench` (env `PORT`, default 0 = any free port). Prints
+//! `LISTENING 127.0.0.1:<port>` on stdout; exits on stdin EOF or SIGTERM. Socket at `/socket`:
+//!
+//! * `bench:*`: join ok `{}` (no presence); a push `pub` with any payload (JSON or binary) is
+//!   broadcast to every other subscriber of the topic as `msg` with the same payload
+//!   (`broadcast_from`), with no reply;
+//! * `presence:*`: join ok `{}`, then the client is tracked under the join param `key` (any
+//!   JSON value; missing → `""`) with meta `{"online_at": <ms since epoch>}` and gets the
+//!   topic's `presence_state` (the `after_join` pattern); every track/untrack sends a
+//!   `presence_diff` to the topic.
+//!
+//! Limits raised for benchmarks: the per-connection outbox holds `BENCH_OUTBOX_FRAMES`
+//! frames (default 65 536) and `BENCH_OUTBOX_BYTES` bytes (default 64 MiB) so a burst of
+//! broadcasts does not trip the slow-consumer policy; the open-file soft limit is raised to
+//! the hard limit at start.
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+use switchboard::endpoint::{Endpoint, SocketMount};
+use switchboard::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, Socket};
+use switchboard::wire::Payload;
+use tokio::sync::mpsc;
+
+/// `bench:*`: fan-out of `pub` as `msg` to everyone but the sender.
+struct Bench;
+
+#[async_trait::async_trait]
+impl Channel for Bench {
+    async fn join(
+        &self,
+        _topic: &str,
+        _payload: Payload,
+        _socket: &mut Socket,
+    ) -> Result<JoinOutcome, HandlerError> {
+        Ok(JoinOutcome::Ok(Payload::empty_object()))
+    }
+
+    async fn handle_in(
+        &self,
+        event: &str,
+        payload: Payload,
+        socket: &mut Socket,
+    ) -> Result<Outcome, HandlerError> {
+        if event != "pub" {
+            return Err(HandlerError::new(format!("unknown event {event:?}")));
+        }
+        socket.broadcast_from("msg", payload)?;
+        Ok(Outcome::NoReply)
+    }
+}
+
+/// `presence:*`: tracks each joined client under its `key` join param.
+struct Presence;
+
+#[async_trait::async_trait]
+impl Channel for Presence {
+    async fn join(
+        &self,
+        _topic: &str,
+        payload: Payload,
+        socket: &mut Socket,
+    ) -> Result<JoinOutcome, HandlerError> {
+        let key = match &payload {
+            Payload::Json(raw) => match serde_json::from_slice::<Value>(raw) {
+                Ok(Value::Object(params)) => match params.get("key") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                },
+                _ => String::new(),
+            },
+            Payload::Binary(_) => String::new(),
+        };
+        socket
+            .assigns_mut()
+            .insert("presence_key".into(), Value::String(key));
+        // Tracked after the join reply, so the client sees its reply before the diff.
+        socket.send_info(json!("after_join"))?;
+        Ok(JoinOutcome::Ok(Payload::empty_object()))
+    }
+
+    async fn handle_in(
+        &self,
+        event: &str,
+        _payload: Payload,
+        _socket: &mut Socket,
+    ) -> Result<Outcome, HandlerError> {
+        Err(HandlerError::new(format!("unknown event {event:?}")))
+    }
+
+    async fn handle_info(&self, info: Info, socket: &mut Socket) -> Result<Outcome, HandlerError> {
+        if let Info::Message(Value::String(m)) = &info
+            && m == "after_join"
+        {
+            let key = socket
+                .assigns()
+                .get("presence_key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let online_at = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let mut meta = serde_json::Map::new();
+            meta.insert("online_at".into(), json!(online_at));
+            socket.track(&key, meta)?;
+            socket.push("presence_state", socket.presence_list())?;
+        }
+        Ok(Outcome::NoReply)
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => match v.trim().parse() {
+            Ok(n) => n,
+            Err(_) => {
+                eprintln!("bench: {name} must be a number, got {v:?}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => default,
+    }
+}
+
+/// Raises the open-file soft limit to the hard limit: each subscriber is one descriptor.
+fn raise_nofile() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    if let Err(e) = setrlimit(Resource::Nofile, limit) {
+        eprintln!("bench: cannot raise the open-file limit: {e}");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    raise_nofile();
+
+    let port = env_number("PORT", 0);
+    let Ok(port) = u16::try_from(port) else {
+        eprintln!("bench: PORT must be a port number, got {port}");
+        std::process::exit(2);
+    };
+    let outbox_frames = env_number("BENCH_OUTBOX_FRAMES", 65_536) as usize;
+    let outbox_bytes = env_number("BENCH_OUTBOX_BYTES", 64 * 1024 * 1024) as usize;
+
+    let started = Endpoint::builder()
+        .bind(([127, 0, 0, 1], port))
+        .node("bench@127.0.0.1")
+        .socket(
+            "/socket",
+            SocketMount::new()
+                .channel("bench:*", Bench)
+                .channel("presence:*", Presence)
+                .outbox_limits(outbox_frames, outbox_bytes),
+        )
+        .start()
+        .await;
+    let endpoint = match started {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "LISTENING {}", endpoint.local_addr());
+    let _ = stdout.flush();
+
+    // Exit when the runner goes away (stdin EOF), so no server outlives it.
+    let (eof_tx, mut eof_rx) = mpsc::channel::<()>(1);
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 1024];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        let _ = eof_tx.blocking_send(());
+    });
+    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench: cannot watch SIGTERM: {e}");
+            std::process::exit(1);
+        }
+    };
+    tokio::select! {
+        _ = eof_rx.recv() => {}
+        _ = sigterm.recv() => {}
+    }
+    std::process::exit(0);
+}
