@@ -42,9 +42,11 @@ class Server:
     key: str  # what --servers selects
     label: str  # the table row
     protocol: str  # loadgen --protocol
-    argv: tuple[str, ...]
-    path: str  # WebSocket path + query the loadgen connects to (room query added by it)
+    argv: tuple[str, ...]  # the loadgen picks the URL path from the protocol
     switchboard: bool = False
+
+
+SB_JSON = "Switchboard (phoenix-json)"
 
 
 def servers(target_dir: Path) -> list[Server]:
@@ -52,15 +54,13 @@ def servers(target_dir: Path) -> list[Server]:
     node = "node"
     py = str(PEERS / "python-socketio" / ".venv" / "bin" / "python")
     return [
-        Server("sb-json", "Switchboard (phoenix-json)", "phoenix-json", (bench,),
-               "/socket/websocket", switchboard=True),
-        Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,),
-               "/socket/websocket", switchboard=True),
+        Server("sb-json", SB_JSON, "phoenix-json", (bench,), switchboard=True),
+        Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,), switchboard=True),
         Server("socketio", "Socket.IO (Node)", "socketio",
-               (node, str(PEERS / "socketio-node" / "server.mjs")), "/socket.io/"),
-        Server("ws", "ws (Node)", "ws", (node, str(PEERS / "ws-node" / "server.mjs")), "/"),
+               (node, str(PEERS / "socketio-node" / "server.mjs"))),
+        Server("ws", "ws (Node)", "ws", (node, str(PEERS / "ws-node" / "server.mjs"))),
         Server("python-socketio", "python-socketio", "socketio",
-               (py, str(PEERS / "python-socketio" / "server.py")), "/socket.io/"),
+               (py, str(PEERS / "python-socketio" / "server.py"))),
     ]
 
 
@@ -73,7 +73,7 @@ class Scenario:
     title: str  # the table heading
     command: str  # loadgen subcommand
     args: tuple[str, ...]  # loadgen flags besides --protocol/--url/--server-pid
-    metric: str  # the figure the ratio column compares: "cpu_delivery", "cpu_client", "rss_client"
+    metric: str  # a key of COLUMNS: which columns, and what the ratio column compares
     switchboard_only: bool = False
     note: str = ""
 
@@ -83,10 +83,10 @@ def scenarios(quick: bool) -> list[Scenario]:
     n_small, n_large = (50, 200) if quick else (1_000, 10_000)
     burst_small_msgs, burst_large_msgs = (20, 20) if quick else (500, 50)
     paced_msgs = 3 if quick else 10
-    rooms, per_room, rooms_secs = (20, 5, 3) if quick else (1_000, 10, 20)
+    rooms, per_room, rate, rooms_secs = (20, 5, 200, 3) if quick else (1_000, 10, 2_000, 20)
     storm = 200 if quick else 10_000
     idle = 200 if quick else 10_000
-    presence, presence_secs = (50, 3) if quick else (1_000, 20)
+    watchers, churners, churn_secs = (50, 5, 3) if quick else (1_000, 20, 20)
     return [
         Scenario("burst-small", f"Burst fan-out, {n_small:,} subscribers", "burst",
                  ("--subscribers", str(n_small), "--messages", str(burst_small_msgs)),
@@ -97,28 +97,32 @@ def scenarios(quick: bool) -> list[Scenario]:
                  "cpu_delivery",
                  note=f"{burst_large_msgs} broadcasts back to back to {n_large:,} subscribers of one topic."),
         Scenario("paced", f"Paced fan-out, {n_large:,} subscribers", "paced",
-                 ("--subscribers", str(n_large), "--messages", str(paced_msgs)),
+                 ("--subscribers", str(n_large), "--broadcasts", str(paced_msgs)),
                  "cpu_delivery",
                  note=f"One broadcast per second ({paced_msgs} in all) to {n_large:,} subscribers; "
-                      "max latency = time until the last subscriber has it."),
-        Scenario("rooms", f"Rooms, {rooms:,} topics x {per_room} subscribers", "rooms",
-                 ("--rooms", str(rooms), "--per-room", str(per_room), "--duration", str(rooms_secs)),
+                      "*reach all* = time from the publish until the last subscriber has it."),
+        Scenario("rooms", f"Rooms, {rooms:,} topics × {per_room} subscribers", "rooms",
+                 ("--rooms", str(rooms), "--per-room", str(per_room), "--rate", str(rate),
+                  "--seconds", str(rooms_secs)),
                  "cpu_delivery",
-                 note=f"A chat service: {rooms:,} topics with {per_room} subscribers each, random "
-                      f"publishers, {rooms_secs} s."),
+                 note=f"A chat service: {rooms:,} topics with {per_room} subscribers each; random "
+                      f"members publish {rate:,} messages/s in all for {rooms_secs} s."),
         Scenario("connect-storm", f"Connect storm, {storm:,} clients", "connect-storm",
-                 ("--subscribers", str(storm)),
-                 "cpu_client",
-                 note=f"{storm:,} clients connect and join as fast as the server accepts."),
+                 ("--clients", str(storm)),
+                 "cpu_connect",
+                 note=f"{storm:,} clients connect and join as fast as the server accepts "
+                      "(256 handshakes in flight)."),
         Scenario("idle", f"Idle, {idle:,} clients", "idle",
-                 ("--subscribers", str(idle)),
+                 ("--clients", str(idle)),
                  "rss_client",
                  note=f"{idle:,} connected, joined, idle clients; server RSS growth per client."),
-        Scenario("presence", f"Presence churn, {presence:,} clients", "presence",
-                 ("--subscribers", str(presence), "--duration", str(presence_secs)),
-                 "cpu_delivery", switchboard_only=True,
-                 note=f"{presence:,} clients joining and leaving a presence topic for "
-                      f"{presence_secs} s; every diff delivered to all. Switchboard only."),
+        Scenario("presence", f"Presence churn, {watchers:,} watchers", "presence-churn",
+                 ("--watchers", str(watchers), "--churners", str(churners),
+                  "--seconds", str(churn_secs)),
+                 "cpu_diff", switchboard_only=True,
+                 note=f"{watchers:,} watchers stay on a presence topic while {churners} clients join "
+                      f"and leave it for {churn_secs} s; every watcher must get every diff. "
+                      "Switchboard only; a *delivery* is one `presence_diff` to one watcher."),
     ]
 
 
@@ -193,7 +197,7 @@ def parse_result(stdout: str) -> dict | None:
     return None
 
 
-def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float) -> Outcome:
+def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float, drain_timeout: int) -> Outcome:
     out = Outcome(srv.label, sc.key)
     try:
         proc, addr = start_server(srv, 30)
@@ -202,7 +206,9 @@ def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float) -> Outcome
         return out
     try:
         cmd = [str(loadgen), sc.command, "--protocol", srv.protocol,
-               "--url", f"ws://{addr}{srv.path}", *sc.args, "--server-pid", str(proc.pid)]
+               "--url", f"ws://{addr}", *sc.args, "--server-pid", str(proc.pid),
+               # Loss is reported in the table; a non-zero exit then means a failed run.
+               "--allow-loss", "--timeout-s", str(drain_timeout)]
         out.command = cmd
         log(f"{srv.label} / {sc.title}: {shlex.join(cmd)}")
         try:
@@ -229,70 +235,102 @@ def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float) -> Outcome
 def num(v, digits=1) -> str:
     if v is None:
         return "–"
-    if isinstance(v, (int,)) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1000):
-        return f"{int(v):,}"
+    if isinstance(v, int) or abs(v) >= 1000:
+        return f"{round(v):,}"
     if abs(v) >= 100:
-        return f"{v:,.0f}"
+        return f"{v:.0f}"
     return f"{v:.{digits}f}"
 
 
-def key_metric(metric: str, r: dict) -> float | None:
-    try:
-        if metric == "cpu_delivery":
-            return r.get("server_cpu_us_per_delivery")
-        if metric == "cpu_client":
-            n = r.get("subscribers") or 0
-            return r["server_cpu_s"] * 1e6 / n if n else None
-        if metric == "rss_client":
-            return r.get("server_rss_per_client_bytes")
-    except (KeyError, TypeError):
-        return None
-    return None
+def get(r: dict, *path):
+    """`r[path[0]][path[1]]...`, or None when any step is missing."""
+    for k in path:
+        if not isinstance(r, dict):
+            return None
+        r = r.get(k)
+    return r
 
 
-RATIO_HEADING = {
-    "cpu_delivery": "CPU/delivery vs Switchboard json",
-    "cpu_client": "CPU/client vs Switchboard json",
-    "rss_client": "RSS/client vs Switchboard json",
+def ms(us):
+    return None if us is None else us / 1000
+
+
+def kib(b):
+    return None if b is None else b / 1024
+
+
+def lost(r: dict) -> str:
+    """Missing deliveries, then anything else wrong (duplicates, extras, dropped connections)."""
+    loss = r.get("loss") or {}
+    missing = loss.get("missing", loss.get("missing_metas"))
+    s = num(missing, 0)
+    extra = [(loss.get(k), label) for k, label in (("duplicates", "dup"), ("unexpected", "extra"),
+                                                   ("unexpected_metas", "extra"),
+                                                   ("closed_early", "dropped conns"))]
+    extra += [(r.get("churner_failures"), "failed churners")]
+    notes = [f"{num(v, 0)} {label}" for v, label in extra if v]
+    if r.get("complete") is False and not missing:
+        notes.append("incomplete")
+    return s + (f" ({', '.join(notes)})" if notes else "")
+
+
+# The figure the ratio column compares, per scenario kind.
+KEY = {
+    "cpu_delivery": ("CPU/delivery vs Switchboard json", lambda r: r.get("server_cpu_us_per_delivery")),
+    "cpu_diff": ("CPU/delivery vs Switchboard json", lambda r: r.get("server_cpu_us_per_diff")),
+    "cpu_connect": ("CPU/connect vs Switchboard json", lambda r: r.get("server_cpu_us_per_connect")),
+    "rss_client": ("RSS/client vs Switchboard json", lambda r: r.get("server_rss_bytes_per_client")),
+}
+
+LATENCY = [
+    ("p50 ms", lambda r: num(ms(get(r, "latency", "p50_us")), 2)),
+    ("p99 ms", lambda r: num(ms(get(r, "latency", "p99_us")), 2)),
+    ("max ms", lambda r: num(ms(get(r, "latency", "max_us")), 2)),
+]
+
+COLUMNS = {
+    "cpu_delivery": [
+        ("server CPU µs/delivery", lambda r: num(r.get("server_cpu_us_per_delivery"), 2)),
+        ("deliveries/s", lambda r: num(r.get("deliveries_per_s"), 0)),
+        *LATENCY,
+        ("lost", lost),
+    ],
+    "cpu_diff": [
+        ("server CPU µs/delivery", lambda r: num(r.get("server_cpu_us_per_diff"), 2)),
+        ("deliveries/s", lambda r: num(r.get("diffs_per_s"), 0)),
+        ("join/leave cycles/s", lambda r: num(r.get("cycles_per_s"), 0)),
+        ("lost", lost),
+    ],
+    "cpu_connect": [
+        ("server CPU µs/connect", lambda r: num(r.get("server_cpu_us_per_connect"), 1)),
+        ("connects/s", lambda r: num(r.get("connects_per_s"), 0)),
+        ("connect+join p50 ms", lambda r: num(ms(get(r, "connect_join", "p50_us")), 2)),
+        ("p99 ms", lambda r: num(ms(get(r, "connect_join", "p99_us")), 2)),
+        ("max ms", lambda r: num(ms(get(r, "connect_join", "max_us")), 2)),
+        ("failed", lambda r: num(r.get("failed"), 0)),
+    ],
+    "rss_client": [
+        ("server RSS/client KiB", lambda r: num(kib(r.get("server_rss_bytes_per_client")), 2)),
+        ("server RSS MiB", lambda r: num(kib(r.get("server_rss_kib_after")), 1)),
+        ("server CPU s while idle", lambda r: num(r.get("server_cpu_s_while_idle"), 2)),
+        ("dropped", lambda r: num(r.get("closed_early"), 0)),
+    ],
 }
 
 
 def table(sc: Scenario, rows: list[Outcome]) -> str:
-    lat = lambda r, k: (r.get("latency_ms") or {}).get(k)  # noqa: E731
-    cols: list[tuple[str, callable]] = [
-        ("server CPU µs/delivery", lambda r: num(r.get("server_cpu_us_per_delivery"), 2)),
-    ]
-    if sc.metric == "cpu_client":
-        cols = [
-            ("server CPU µs/client", lambda r: num(key_metric("cpu_client", r), 0)),
-            ("clients/s", lambda r: num(r["subscribers"] / r["duration_s"]
-                                        if r.get("duration_s") else None, 0)),
-            ("duration s", lambda r: num(r.get("duration_s"), 2)),
-            ("server RSS/client KiB", lambda r: num(_kib(r.get("server_rss_per_client_bytes")), 1)),
-        ]
-    elif sc.metric == "rss_client":
-        cols = [
-            ("server RSS/client KiB", lambda r: num(_kib(r.get("server_rss_per_client_bytes")), 2)),
-            ("server RSS MiB", lambda r: num(_mib(r.get("server_rss_bytes")), 1)),
-        ]
-    else:
-        cols += [
-            ("deliveries/s", lambda r: num(r.get("deliveries_per_s"), 0)),
-            ("p50 ms", lambda r: num(lat(r, "p50"), 2)),
-            ("p99 ms", lambda r: num(lat(r, "p99"), 2)),
-            ("max ms", lambda r: num(lat(r, "max"), 2)),
-            ("lost", lambda r: _lost(r)),
-        ]
-    base = next((key_metric(sc.metric, o.result) for o in rows
-                 if o.result and o.server.startswith("Switchboard (phoenix-json)")), None)
+    cols = list(COLUMNS[sc.metric])
+    if sc.command == "paced":
+        cols[2:2] = [("reach all median ms", lambda r: num(r.get("all_reached_ms_median"), 1)),
+                     ("reach all max ms", lambda r: num(r.get("all_reached_ms_max"), 1))]
+    ratio_head, key = KEY[sc.metric]
+    base = next((key(o.result) for o in rows if o.result and o.server == SB_JSON), None)
 
     def ratio(r: dict) -> str:
-        v = key_metric(sc.metric, r)
-        if v is None or not base:
-            return "–"
-        return f"{v / base:.1f}×"
+        v = key(r)
+        return "–" if v is None or not base else f"{v / base:.1f}×"
 
-    heads = ["server", *[h for h, _ in cols], RATIO_HEADING[sc.metric]]
+    heads = ["server", *[h for h, _ in cols], ratio_head]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for o in rows:
         if o.result is None:
@@ -303,23 +341,6 @@ def table(sc: Scenario, rows: list[Outcome]) -> str:
                 cells[0] += f" (⚠ {o.error})"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _kib(v):
-    return None if v is None else v / 1024
-
-
-def _mib(v):
-    return None if v is None else v / (1024 * 1024)
-
-
-def _lost(r: dict) -> str:
-    lost = r.get("lost")
-    dup = r.get("duplicates")
-    s = num(lost, 0)
-    if dup:
-        s += f" ({num(dup, 0)} dup)"
-    return s
 
 
 # ----------------------------------------------------------------------- machine info
@@ -399,7 +420,8 @@ def render(outcomes: list[Outcome], scs: list[Scenario], info: list[tuple[str, s
         "",
         "Server and load generator share the machine's cores. *Server CPU µs/delivery* is the "
         "server process's user+system CPU time (`/proc/PID/stat`) over the measured phase "
-        "divided by the messages delivered to subscribers; latency runs from the publisher's "
+        "divided by the messages delivered to subscribers (the kernel reports CPU time in 10 ms "
+        "ticks, so small runs read coarse); latency runs from the publisher's "
         "send to a subscriber's receive (HdrHistogram); *lost* counts expected deliveries "
         "that never arrived.",
     ]
@@ -444,6 +466,8 @@ def main() -> int:
                          "run, nothing with --quick)")
     ap.add_argument("--no-write", action="store_true", help="print the section, write no file")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per loadgen run")
+    ap.add_argument("--drain-timeout", type=int, default=300,
+                    help="loadgen --timeout-s: seconds to wait for deliveries after the last publish")
     ap.add_argument("--command", default=None, help=argparse.SUPPRESS)  # as shown in the section
     a = ap.parse_args()
 
@@ -480,7 +504,7 @@ def main() -> int:
             for srv in all_servers:
                 if sc.switchboard_only and not srv.switchboard:
                     continue
-                o = run_one(loadgen, srv, sc, a.timeout)
+                o = run_one(loadgen, srv, sc, a.timeout, a.drain_timeout)
                 outcomes.append(o)
                 with a.results.open("a") as f:
                     f.write(json.dumps(o.__dict__) + "\n")
