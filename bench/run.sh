@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The end-to-end comparison in one command (bench/README.md):
+#   bench/run.sh            full sizes (1,000 and 10,000 subscribers); writes the tables into
+#                           BENCHMARKS.md between <!-- e2e:begin --> and <!-- e2e:end -->
+#   bench/run.sh --quick    tiny sizes, a sanity check of every server and scenario; prints only
+# Any other flag goes to bench/compare.py (--servers, --scenarios, --write FILE, --no-write, ...).
+#
+# Builds the load generator and the Rust bench server in release, installs the peers
+# (bench/peers/setup.sh), raises the open-file limit to the hard limit, then runs
+# bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+command -v cargo >/dev/null || { echo "run.sh: cargo not found" >&2; exit 1; }
+command -v node >/dev/null || { echo "run.sh: node not found (Node.js >= 20)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 1; }
+
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+[[ $target_dir = /* ]] || target_dir=$PWD/$target_dir
+export CARGO_TARGET_DIR=$target_dir
+
+echo "==> cargo build --release (loadgen, bench server)" >&2
+cargo build --release -p switchboard-loadgen --bin loadgen >&2
+cargo build --release -p switchboard --example bench >&2
+
+echo "==> peers (bench/peers/setup.sh)" >&2
+bench/peers/setup.sh >&2
+
+# Each subscriber is one socket in the loadgen and one in the server.
+ulimit -n "$(ulimit -Hn)"
+echo "==> open files limit: $(ulimit -n)" >&2
+
+exec python3 bench/compare.py --target-dir "$target_dir" --command "bench/run.sh${*:+ $*}" "$@"
