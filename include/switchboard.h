@@ -54,7 +54,10 @@
  * unanswered counts as a crash of that handler. The core releases a channel's next request
  * only after the previous one was answered, so answering out of order across channels is
  * safe. Channels are named by uint64_t ids (sb_event_channel_id), never pointers: actions on a
- * channel that ended return SB_E_NOT_FOUND.
+ * channel that ended return SB_E_NOT_FOUND. The one exception is Phoenix's terminate: while
+ * the host holds the leave event of a channel that closed with phx_close, sb_push and the
+ * other sends on its id still work and arrive after phx_close; freeing the event (or the
+ * request timeout) ends that window, so free leave events promptly.
  *
  * Versions. SB_VERSION_* describe this header; pass SB_ABI_VERSION to sb_hub_new, which
  * refuses a library with another ABI (SB_E_ABI_MISMATCH). While the version is 0.x every
@@ -240,7 +243,13 @@ enum sb_request_kind
   // reaches the client only if the host pushes it (`sb_push`) before answering NOREPLY.
   SB_REQUEST_KIND_HANDLE_OUT = 5,
   // Phoenix `terminate/2`: the channel ended (`sb_event_reason` says why). No ticket, no
-  // answer: drop the state kept for that channel id.
+  // answer: drop the state kept for that channel id, then free the event. When the
+  // channel ended with `phx_close` (reason `left`, `stop:normal`, `stop:shutdown:*`), the
+  // core waits until the event is freed (at most the request timeout) before it forgets
+  // the channel, and until then `sb_push`, `sb_channel_reply` and `sb_channel_broadcast`
+  // still work on its id: what they send arrives after `phx_close`, as pushes from a
+  // Phoenix `terminate` do. Other actions, and all actions after a crash or a
+  // connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` events promptly.
   SB_REQUEST_KIND_LEAVE = 6,
 };
 #ifndef __cplusplus

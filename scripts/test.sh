@@ -77,6 +77,16 @@ run_suite() {
   node --test "$dir"/*.test.mjs
 }
 run_suite "conformance: the real phoenix client against the fixture" tests/conformance
+# The same suite against the fixture whose logic runs on plain host threads draining the
+# host request queue (the shape of the C, Python and Node hosts). An SB_FIXTURE_CMD given
+# by the caller already replaced the fixture above, so this step is for the default only.
+if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  queue_fixture=${CARGO_TARGET_DIR:-target}/release/examples/conformance_fixture_queue
+  [[ -x $queue_fixture ]] || die "$queue_fixture was not built"
+  step "node --test tests/conformance (the fixture over the host request queue)"
+  SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
+    node --test tests/conformance/*.test.mjs
+fi
 run_suite "bad input" tests/bad_input
 run_suite "browser: the chat demo in headless Chromium" tests/browser
 

@@ -39,7 +39,13 @@ pub enum sb_request_kind {
     /// reaches the client only if the host pushes it (`sb_push`) before answering NOREPLY.
     HandleOut = 5,
     /// Phoenix `terminate/2`: the channel ended (`sb_event_reason` says why). No ticket, no
-    /// answer: drop the state kept for that channel id.
+    /// answer: drop the state kept for that channel id, then free the event. When the
+    /// channel ended with `phx_close` (reason `left`, `stop:normal`, `stop:shutdown:*`), the
+    /// core waits until the event is freed (at most the request timeout) before it forgets
+    /// the channel, and until then `sb_push`, `sb_channel_reply` and `sb_channel_broadcast`
+    /// still work on its id: what they send arrives after `phx_close`, as pushes from a
+    /// Phoenix `terminate` do. Other actions, and all actions after a crash or a
+    /// connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` events promptly.
     Leave = 6,
 }
 

@@ -235,6 +235,10 @@ fn room_host(
             log.lock()
                 .leaves
                 .push((channel.id, channel.topic.clone(), reason.clone()));
+            if channel.topic.starts_with("room:hold") {
+                // The test acts from "terminate" while it holds the Leave.
+                held.lock().push(req);
+            }
         }
     }
 }
@@ -268,6 +272,18 @@ impl Server {
         tokio::time::timeout(STEP_LIMIT, wait)
             .await
             .unwrap_or_else(|_| panic!("host log: {what}"));
+    }
+
+    /// Waits until actions on `id` are refused (the channel is forgotten).
+    async fn until_channel_gone(&self, id: ChannelId) {
+        let wait = async {
+            while self.queue.channel(id).is_ok() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(STEP_LIMIT, wait)
+            .await
+            .expect("channel id forgotten");
     }
 
     /// Lets `block` requests finish.
@@ -725,6 +741,8 @@ async fn a_channel_handle_pushes_after_the_answer_and_is_not_found_after_the_end
         send(&mut c, json!(["1", "3", "room:a", "phx_leave", {}])).await;
         next_json(&mut c).await;
         next_json(&mut c).await;
+        // The host dropped the Leave at once; the core forgets the channel right after.
+        s.until_channel_gone(id).await;
         assert_eq!(
             handle.push("late", Payload::empty_object()),
             Err(HandleError::NotFound)
@@ -734,6 +752,78 @@ async fn a_channel_handle_pushes_after_the_answer_and_is_not_found_after_the_end
             Some(HandleError::NotFound)
         );
         assert_eq!(s.queue.channel(id).err(), Some(HandleError::NotFound));
+    })
+    .await;
+}
+
+/// Phoenix's `terminate` may push after `phx_close` (PROTOCOL.md 3.3 rule 4): while the
+/// host holds the `Leave` of a channel that closed gracefully, its handle still pushes;
+/// once the host drops it, the channel is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_while_the_host_holds_the_leave_go_out_after_phx_close() {
+    within(async {
+        let s = start(1).await;
+        let mut c = connect(&s.url("")).await;
+        join(&mut c, "room:hold", "1").await;
+        send(&mut c, json!(["1", "2", "room:hold", "phx_leave", {}])).await;
+        assert_eq!(
+            next_json(&mut c).await,
+            reply("1", "2", "room:hold", "ok", json!({}))
+        );
+        assert_eq!(
+            next_json(&mut c).await,
+            json!(["1", "1", "room:hold", "phx_close", {}])
+        );
+        let leave = s.take_held().await;
+        assert_eq!(leave.kind(), RequestKind::Leave);
+        assert_eq!(leave.ticket(), None, "a Leave carries no ticket");
+        let id = leave.channel_id().expect("channel id");
+        let handle = s.queue.channel(id).expect("usable while the Leave is held");
+        handle
+            .push("you_left", json_payload(json!({"bye": true})))
+            .expect("push from terminate");
+        assert_eq!(
+            next_json(&mut c).await,
+            json!(["1", null, "room:hold", "you_left", {"bye": true}])
+        );
+        // Only what terminate may do: no new presence or subscriptions.
+        assert_eq!(
+            handle.track("u", serde_json::Map::new()).err(),
+            Some(HandleError::NotFound)
+        );
+        assert_eq!(handle.subscribe("x").err(), Some(HandleError::NotFound));
+        drop(leave);
+        s.until_channel_gone(id).await;
+        assert_eq!(
+            handle.push("late", Payload::empty_object()),
+            Err(HandleError::NotFound)
+        );
+        // The connection is unaffected: a rejoin of the same topic works.
+        join(&mut c, "room:hold", "3").await;
+    })
+    .await;
+}
+
+/// A channel ended by its connection does not wait for its `Leave` (nothing reaches the
+/// client any more), so a held `Leave` holds no drain up; its id is gone while held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_ended_by_its_connection_does_not_wait_for_its_leave() {
+    within(async {
+        let s = start(1).await;
+        let mut c = connect(&s.url("")).await;
+        join(&mut c, "room:hold_crash", "1").await;
+        drop(c);
+        let leave = s.take_held().await;
+        assert!(matches!(
+            leave.body(),
+            RequestBody::Leave {
+                reason: TerminateReason::Closed,
+                ..
+            }
+        ));
+        let id = leave.channel_id().expect("channel id");
+        s.until_channel_gone(id).await;
+        drop(leave);
     })
     .await;
 }

@@ -353,10 +353,19 @@ static void handle(struct host *h, sb_event *ev) {
       if (strcmp(reason, "stop:normal") == 0) h->leave_stop++;
       if (strcmp(reason, "disconnected") == 0 || strcmp(reason, "closed") == 0) h->leave_gone++;
       EXPECT(sb_event_channel_id(ev) != 0);
-      /* The channel has ended: actions by its id are refused. */
-      EXPECT_STATUS(sb_push(h->hub, sb_event_channel_id(ev), S("e"), S("{}"),
-                            SB_PAYLOAD_KIND_JSON),
-                    SB_E_NOT_FOUND);
+      if (strcmp(reason, "stop:normal") == 0) {
+        /* Closed with phx_close: until this event is freed the channel still pushes, and
+         * the push goes out after phx_close (Phoenix's terminate). */
+        EXPECT_OK(sb_push(h->hub, sb_event_channel_id(ev), S("you_left"), S("{\"bye\":1}"),
+                          SB_PAYLOAD_KIND_JSON));
+        EXPECT_STATUS(sb_presence_track(h->hub, sb_event_channel_id(ev), S("k"), S("{}"), NULL),
+                      SB_E_NOT_FOUND);
+      } else {
+        /* Crashed or disconnected: nothing reaches the client, actions are refused. */
+        EXPECT_STATUS(sb_push(h->hub, sb_event_channel_id(ev), S("e"), S("{}"),
+                              SB_PAYLOAD_KIND_JSON),
+                      SB_E_NOT_FOUND);
+      }
       break;
     }
     default:
@@ -548,6 +557,7 @@ int main(void) {
       "JOIN other:1 error {\"reason\":\"unmatched topic\"}",
       "ERROR room:slow",
       "CLOSED room:stop",
+      "PUSH you_left {\"bye\":1} after phx_close,you_left",
       "SOCKET CLOSED 1001",
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {

@@ -115,13 +115,24 @@ say("ERROR room:slow");
 await sleep(800);
 slow.leave();
 
-// 7. A stop answer closes the channel (phx_close).
+// 7. A stop answer closes the channel (phx_close); the host pushes you_left from its Leave
+// (terminate), which arrives after phx_close (PROTOCOL.md 3.3 rule 4). The closed channel no
+// longer dispatches, so the raw socket messages are watched.
 const stopped = socket.channel("room:stop", {});
 await join(stopped);
 const closed = new Promise((resolve) => stopped.onClose(() => resolve()));
+const stopEvents = [];
+const youLeft = new Promise((resolve) => {
+  socket.onMessage((m) => {
+    if (m.topic !== "room:stop") return;
+    stopEvents.push(m.event);
+    if (m.event === "you_left") resolve(m.payload);
+  });
+});
 push(stopped, "stop", {});
 await closed;
 say("CLOSED room:stop");
+say(`PUSH you_left ${JSON.stringify(await youLeft)} after ${stopEvents.slice(-2).join(",")}`);
 await sleep(50);
 
 // 8. The host disconnects the socket id it gave at connect (close 1001).

@@ -105,6 +105,10 @@ pub(crate) struct Shared {
 struct SharedState {
     /// False once the channel started ending (`unsubscribe_all`).
     open: bool,
+    /// While a queue host handles the `Leave` of a channel that closed gracefully: handles
+    /// may still push, reply and broadcast (what Phoenix's `terminate` may do after
+    /// `phx_close`, PROTOCOL.md 3.3 rule 4), nothing else.
+    terminating: bool,
     /// True until the channel task took the deferred actions after an `ok` join reply.
     joining: bool,
     deferred: Vec<Deferred>,
@@ -151,6 +155,7 @@ impl Socket {
             shared: Arc::new(Shared {
                 state: Mutex::new(SharedState {
                     open: true,
+                    terminating: false,
                     joining: true,
                     deferred: Vec::new(),
                     external: HashMap::new(),
@@ -174,6 +179,20 @@ impl Socket {
             ),
             None => None,
         }
+    }
+
+    /// True when the channel ended with `phx_close` (leave, normal or shutdown stop), so
+    /// what `terminate` pushes still reaches the client.
+    pub(crate) fn closed_gracefully(&self) -> bool {
+        self.inst.lock().phase == super::instance::Phase::Closing
+    }
+
+    /// Lets this channel's handles push, reply and broadcast after it ended, until the
+    /// returned guard is dropped: how a queue host acts from `terminate` while it handles
+    /// the `Leave` request on another thread.
+    pub(crate) fn terminate_window(&self) -> TerminateWindow {
+        self.shared.state.lock().terminating = true;
+        TerminateWindow(Arc::clone(&self.shared))
     }
 
     /// Sets what runs when this socket is dropped (replacing any earlier hook).
@@ -405,6 +424,15 @@ fn subscribe_external(inst: &Arc<Instance>, shared: &Shared, topic: &str) -> Res
 /// The channel has ended (or is ending).
 struct Gone;
 
+/// See [`Socket::terminate_window`]; closes the window when dropped.
+pub(crate) struct TerminateWindow(Arc<Shared>);
+
+impl Drop for TerminateWindow {
+    fn drop(&mut self) {
+        self.0.state.lock().terminating = false;
+    }
+}
+
 /// `try_send` into the own inbox from inside the channel.
 fn deliver_internal(inst: &Instance, cmd: Cmd) -> Result<(), SocketError> {
     match inst.deliver(cmd) {
@@ -469,7 +497,9 @@ pub enum HandleError {
 /// [`Socket::handle`].
 ///
 /// Every method returns [`HandleError::NotFound`] once the channel started ending (leave,
-/// stop, crash, connection end). While the join is still being answered, pushes,
+/// stop, crash, connection end), except while a queue host handles the `Leave` of a channel
+/// that closed with `phx_close`: then `push`, `reply`, `broadcast` and `broadcast_from` still
+/// work (Phoenix's `terminate` pushing after `phx_close`). While the join is still being answered, pushes,
 /// broadcasts and `send_info` are deferred until right after the `ok` join reply (like
 /// [`Socket`] actions made inside `join`), and dropped if the join does not succeed.
 #[derive(Clone)]
@@ -508,12 +538,22 @@ impl ChannelHandle {
         self.shared.state.lock().open
     }
 
+    /// True while some action still takes effect: alive, or in the window where a queue
+    /// host handles the `Leave` of a channel that closed gracefully (pushes only).
+    pub(crate) fn accepts_actions(&self) -> bool {
+        let st = self.shared.state.lock();
+        st.open || st.terminating
+    }
+
     /// Defers `d` while joining (`Ok(None)`); otherwise gives it back to act on now.
-    /// `NotFound` once ending.
+    /// `NotFound` once ending, except pushes and broadcasts from `terminate`.
     fn act(&self, d: Deferred) -> Result<Option<Deferred>, HandleError> {
         let mut st = self.shared.state.lock();
         if !st.open {
-            return Err(HandleError::NotFound);
+            return match d {
+                Deferred::Push(_) | Deferred::Broadcast { .. } if st.terminating => Ok(Some(d)),
+                _ => Err(HandleError::NotFound),
+            };
         }
         if st.joining {
             if st.deferred.len() >= self.shared.deferred_limit {
@@ -594,7 +634,7 @@ impl ChannelHandle {
     /// message. `ref` is the message's ref as received. `payload` may be any JSON value or
     /// binary; encoding errors are returned and nothing is sent.
     pub fn reply(&self, r#ref: &Ref, status: &str, payload: Payload) -> Result<(), HandleError> {
-        if !self.is_alive() {
+        if !self.accepts_actions() {
             return Err(HandleError::NotFound);
         }
         let frame = self

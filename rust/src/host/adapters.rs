@@ -268,9 +268,20 @@ impl Channel for QueueChannel {
         let Ok(channel) = self.context(socket) else {
             return;
         };
-        if self.inner.channels.leave(channel.id) {
-            self.inner.post_leave(channel, reason.clone());
+        if !self.inner.channels.leave(channel.id) {
+            return;
         }
+        if !socket.closed_gracefully() {
+            // Nothing more reaches the client; don't hold the channel (or a drain) up.
+            self.inner.post_leave(channel, reason.clone());
+            return;
+        }
+        // Phoenix pushes from `terminate` after `phx_close`: keep the channel's handle
+        // usable until the host drops the `Leave` (the channel task's request timeout
+        // bounds the wait; dropping this future closes the window).
+        let _window = socket.terminate_window();
+        let ack = self.inner.post_leave_acked(channel, reason.clone());
+        let _ = ack.await;
     }
 }
 

@@ -128,11 +128,13 @@ impl Channels {
     }
 
     /// The handle for actions on `id`; `NotFound` unless the channel exists and is not
-    /// ending.
+    /// ending (or is in its `Leave` window, see [`ChannelHandle`]).
     pub(crate) fn get(&self, id: ChannelId) -> Result<ChannelHandle, HandleError> {
         let mut slab = self.slab.lock();
         match entry(&mut slab, id).map(|e| &e.state) {
-            Some(State::Joining { handle } | State::Joined { handle, .. }) if handle.is_alive() => {
+            Some(State::Joining { handle } | State::Joined { handle, .. })
+                if handle.accepts_actions() =>
+            {
                 Ok(handle.clone())
             }
             _ => Err(HandleError::NotFound),

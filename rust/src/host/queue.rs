@@ -55,8 +55,15 @@ pub enum RequestKind {
     /// broadcast is not pushed unless the host pushes it (through
     /// [`HostQueue::channel`]`(id).push(..)`) before answering.
     HandleOut,
-    /// Phoenix `terminate/2`: the channel ended. Informational: no ticket, no answer. Posted
-    /// exactly once for every channel whose join was answered `JoinOk`, also when the core
+    /// Phoenix `terminate/2`: the channel ended. No ticket, no answer. When the channel
+    /// ended with `phx_close` (the client left, or a `Stop` with a normal or shutdown
+    /// reason), the core waits until the host drops the request (or the mount's
+    /// `request_timeout` passes) before it forgets the channel, and meanwhile
+    /// [`HostQueue::channel`] still gives a handle whose `push`, `reply`, `broadcast` and
+    /// `broadcast_from` work: what they send goes out after `phx_close`, as pushes from a
+    /// Phoenix `terminate` do (PROTOCOL.md 3.3 rule 4). So drop the request when done with
+    /// it. After a crash or a connection end nothing reaches the client and the core does
+    /// not wait. Posted exactly once for every channel whose join was answered `JoinOk`, also when the core
     /// ends it without `terminate` (duplicate join: reason `Stop(Shutdown("duplicate_join"))`;
     /// a `JoinOk` that arrived as the join timed out: `Crash`; a channel aborted at the
     /// connection's close deadline: the close reason). Not posted for a refused or crashed
@@ -149,6 +156,9 @@ pub struct HostRequest {
     ticket: Option<Ticket>,
     body: RequestBody,
     tickets: Option<Arc<Tickets>>,
+    /// For a `Leave` the core waits on (see [`RequestKind::Leave`]): dropping it, with the
+    /// request, wakes the channel's `terminate`.
+    _leave_ack: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl std::fmt::Debug for HostRequest {
@@ -461,6 +471,7 @@ impl Inner {
             ticket: Some(ticket),
             body,
             tickets: Some(Arc::clone(&self.tickets)),
+            _leave_ack: None,
         };
         match self.tx.try_send(req) {
             Ok(()) => {}
@@ -478,10 +489,32 @@ impl Inner {
 
     /// Posts a `Leave` (no ticket, never refused).
     pub(crate) fn post_leave(&self, channel: ChannelContext, reason: TerminateReason) {
+        self.send_leave(channel, reason, None);
+    }
+
+    /// Posts a `Leave` whose drop the caller awaits: the receiver resolves (with an error)
+    /// when the host dropped the request.
+    pub(crate) fn post_leave_acked(
+        &self,
+        channel: ChannelContext,
+        reason: TerminateReason,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send_leave(channel, reason, Some(tx));
+        rx
+    }
+
+    fn send_leave(
+        &self,
+        channel: ChannelContext,
+        reason: TerminateReason,
+        ack: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
         let req = HostRequest {
             ticket: None,
             body: RequestBody::Leave { channel, reason },
             tickets: None,
+            _leave_ack: ack,
         };
         // Cannot fail: unbounded, and `self` holds the receiver.
         let _ = self.leave_tx.send(req);
@@ -646,6 +679,8 @@ impl HostQueue {
 
     /// The handle of channel `id` for actions by id (push, broadcast_from, presence,
     /// subscribe, send_info): valid from its `Join` request until the channel starts ending,
+    /// and for push, reply and broadcasts while the host holds the `Leave` request of a
+    /// channel that closed with `phx_close` (see [`RequestKind::Leave`]);
     /// [`HandleError::NotFound`] otherwise. Pushes, broadcasts and `send_info` made before
     /// the join reply is written are deferred until right after an `ok` reply and dropped
     /// if the join fails (as inside a Phoenix `join`); presence and subscriptions take
