@@ -51,7 +51,9 @@
  * sb_reply_status, sb_noreply, sb_stop, sb_join_ok / sb_join_error or sb_connect_ok /
  * sb_connect_refuse. A second answer gives SB_E_ALREADY_ANSWERED, a late one
  * SB_E_STALE_TICKET (the channel already failed with phx_error), and an event freed
- * unanswered counts as a crash of that handler. The core releases a channel's next request
+ * unanswered counts as a crash of that handler. Tickets are generation << 32 | slot and slots
+ * are reused, but an issued ticket never becomes SB_E_NOT_FOUND: after reuse it reports
+ * SB_E_STALE_TICKET, or SB_E_ALREADY_ANSWERED for the last 4096 answered ones. The core releases a channel's next request
  * only after the previous one was answered, so answering out of order across channels is
  * safe. Channels are named by uint64_t ids (sb_event_channel_id), never pointers: actions on a
  * channel that ended return SB_E_NOT_FOUND. The one exception is Phoenix's terminate: while
@@ -143,11 +145,14 @@ enum sb_status
   SB_E_NULL_POINTER = 1001,
   // A string argument is not valid UTF-8.
   SB_E_INVALID_UTF8 = 1002,
-  // The id or ticket names nothing (never existed, or its entity is gone).
+  // The id names nothing (never existed, or its channel is gone); a ticket that was
+  // never issued.
   SB_E_NOT_FOUND = 1003,
-  // The ticket was already answered.
+  // The ticket was already answered (or its event freed unanswered).
   SB_E_ALREADY_ANSWERED = 1004,
-  // The ticket's request timed out before the answer; the channel already failed.
+  // The ticket's request is no longer awaited: it timed out before the answer (the
+  // channel already failed) or its connection ended. Also every older ended ticket whose
+  // slot was reused, except the last 4096 answered ones (`SB_E_ALREADY_ANSWERED`).
   SB_E_STALE_TICKET = 1005,
   // A wait ended without the awaited condition.
   SB_E_TIMEOUT = 1006,
@@ -750,7 +755,9 @@ SB_API SB_MUST_USE sb_status sb_event_mount(const sb_event *event, const uint8_t
 // pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
 // issued), `SB_E_ALREADY_ANSWERED` (answered before, or its event was freed unanswered),
 // `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
-// failed), `SB_E_POISONED`.
+// failed), `SB_E_POISONED`. An issued ticket never turns `SB_E_NOT_FOUND`: once its slot
+// is reused by a newer request it reports `SB_E_ALREADY_ANSWERED` if it is among the
+// last 4096 such answered tickets, else `SB_E_STALE_TICKET`.
 SB_API SB_MUST_USE sb_status sb_reply(const sb_hub *hub, uint64_t ticket, uint32_t reply_kind, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
 
 // Answers a handle_in / handle_info / handle_out with `{:reply, {status, payload},

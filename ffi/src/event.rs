@@ -612,7 +612,9 @@ fn assigns_from_c(ptr: *const u8, len: usize) -> Result<Option<Assigns>> {
 /// pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
 /// issued), `SB_E_ALREADY_ANSWERED` (answered before, or its event was freed unanswered),
 /// `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
-/// failed), `SB_E_POISONED`.
+/// failed), `SB_E_POISONED`. An issued ticket never turns `SB_E_NOT_FOUND`: once its slot
+/// is reused by a newer request it reports `SB_E_ALREADY_ANSWERED` if it is among the
+/// last 4096 such answered tickets, else `SB_E_STALE_TICKET`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_reply(

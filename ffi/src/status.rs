@@ -24,11 +24,14 @@ pub enum sb_status {
     SB_E_NULL_POINTER = 1001,
     /// A string argument is not valid UTF-8.
     SB_E_INVALID_UTF8 = 1002,
-    /// The id or ticket names nothing (never existed, or its entity is gone).
+    /// The id names nothing (never existed, or its channel is gone); a ticket that was
+    /// never issued.
     SB_E_NOT_FOUND = 1003,
-    /// The ticket was already answered.
+    /// The ticket was already answered (or its event freed unanswered).
     SB_E_ALREADY_ANSWERED = 1004,
-    /// The ticket's request timed out before the answer; the channel already failed.
+    /// The ticket's request is no longer awaited: it timed out before the answer (the
+    /// channel already failed) or its connection ended. Also every older ended ticket whose
+    /// slot was reused, except the last 4096 answered ones (`SB_E_ALREADY_ANSWERED`).
     SB_E_STALE_TICKET = 1005,
     /// A wait ended without the awaited condition.
     SB_E_TIMEOUT = 1006,

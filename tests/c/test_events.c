@@ -158,6 +158,7 @@ struct host {
   sb_hub *hub;
   uint64_t room1;       /* channel id of room:1 */
   int room1_actions;    /* push/tick/presence done */
+  uint64_t info_ticket; /* ticket of the last {"reuse":1} handle_info */
   int leaves;
   int leave_crash, leave_stop, leave_gone;
   int connects, refused;
@@ -311,8 +312,7 @@ static void handle(struct host *h, sb_event *ev) {
         EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON));
       } else if (strcmp(event, "slow") == 0) {
         /* Answered 300 ms after the 400 ms request timeout: stale; the channel got phx_error.
-         * (The client waits before its next request: a ticket slot reused by a newer request
-         * makes the old ticket SB_E_NOT_FOUND instead.) */
+         * (check_ticket_reuse answers it again once its slot was reused: still stale.) */
         struct deferred *d = &h->deferred[h->n_threads];
         *d = (struct deferred){h->hub, ev, ticket, 700, SB_E_PANIC, 0};
         kept = 1;
@@ -328,6 +328,11 @@ static void handle(struct host *h, sb_event *ev) {
     }
     case SB_REQUEST_KIND_HANDLE_INFO: {
       EXPECT(ticket != 0);
+      if (strcmp(field(ev, sb_event_payload), "{\"reuse\":1}") == 0) {
+        h->info_ticket = ticket;
+        EXPECT_OK(sb_noreply(h->hub, ticket, NULL, 0));
+        break;
+      }
       EXPECT(strcmp(field(ev, sb_event_payload), "{\"tick\":1}") == 0);
       EXPECT_OK(sb_push(h->hub, sb_event_channel_id(ev), S("tick"), S("{\"n\":2}"),
                         SB_PAYLOAD_KIND_JSON));
@@ -381,6 +386,33 @@ static void drain_events(struct host *h) {
     EXPECT_OK(sb_hub_poll(h->hub, batch, 8, &n));
     for (size_t i = 0; i < n; i++) handle(h, batch[i]);
   } while (n == 8);
+}
+
+/* Stale tickets stay stale, and answered ones answered, after their slot was reused (a ticket
+ * is generation << 32 | slot): send_info requests on room:1, one at a time, until newer
+ * tickets reused the slots of the late "slow" ticket and of the first info ticket. */
+static void check_ticket_reuse(struct host *h) {
+  uint64_t late = h->deferred[1].ticket, first = 0;
+  int late_reused = 0, first_reused = 0;
+  for (int i = 0; i < 500 && !(late_reused && first_reused); i++) {
+    h->info_ticket = 0;
+    EXPECT_OK(sb_channel_send_info(h->hub, h->room1, S("{\"reuse\":1}")));
+    for (int spins = 0; spins < 500 && h->info_ticket == 0; spins++) {
+      if (sb_hub_wait(h->hub, 10) == SB_OK) drain_events(h);
+    }
+    uint64_t t = h->info_ticket;
+    if (t == 0) break;
+    if (first == 0) {
+      first = t;
+      continue;
+    }
+    if ((t & 0xffffffffu) == (late & 0xffffffffu)) late_reused = 1;
+    if ((t & 0xffffffffu) == (first & 0xffffffffu)) first_reused = 1;
+  }
+  EXPECT(late_reused && first_reused);
+  EXPECT_STATUS(sb_noreply(h->hub, late, NULL, 0), SB_E_STALE_TICKET);
+  EXPECT_STATUS(sb_noreply(h->hub, first, NULL, 0), SB_E_ALREADY_ANSWERED);
+  EXPECT_STATUS(sb_noreply(h->hub, late + ((uint64_t)1000000 << 32), NULL, 0), SB_E_NOT_FOUND);
 }
 
 static void test_errors_without_requests(sb_hub *hub) {
@@ -519,12 +551,16 @@ int main(void) {
   EXPECT(h.refused == 1);
 
   /* Then a host thread's loop on sb_hub_wait until the client is done. */
-  int disconnected = 0;
+  int disconnected = 0, threads_joined = 0;
   for (int spins = 0; spins < 3000 && !is_client_done(); spins++) {
     sb_status s = sb_hub_wait(h.hub, 10);
     EXPECT(s == SB_OK || s == SB_E_TIMEOUT);
     drain_events(&h);
     if (!disconnected && saw_line("READY_FOR_DISCONNECT")) {
+      /* The deferred answers are done by now (the slow one 700 ms after its request). */
+      for (int i = 0; i < h.n_threads; i++) pthread_join(h.threads[i], NULL);
+      threads_joined = 1;
+      check_ticket_reuse(&h);
       size_t n = 0;
       EXPECT_OK(sb_disconnect(h.hub, S("user:1"), &n));
       EXPECT(n == 1);
@@ -533,7 +569,9 @@ int main(void) {
   }
   pthread_join(reader, NULL);
   EXPECT(pclose(pipe) == 0);
-  for (int i = 0; i < h.n_threads; i++) pthread_join(h.threads[i], NULL);
+  if (!threads_joined) {
+    for (int i = 0; i < h.n_threads; i++) pthread_join(h.threads[i], NULL);
+  }
   /* Leaves of the last channels may still be on their way. */
   for (int spins = 0; spins < 200 && h.leaves < 3; spins++) {
     if (sb_hub_wait(h.hub, 10) != SB_OK) continue;

@@ -110,8 +110,8 @@ const slowError = new Promise((resolve) => slow.onError(() => resolve()));
 push(slow, "slow", {});
 await slowError;
 say("ERROR room:slow");
-// No new request until the host has answered the timed-out one (700 ms after the push):
-// the core reuses ticket slots, and a reused slot reports the old ticket as unknown.
+// The host answers the timed-out request 700 ms after the push; wait for it so the C test
+// sees its status before the next step.
 await sleep(800);
 slow.leave();
 

@@ -410,15 +410,18 @@ impl Answer {
 /// `SB_E_STALE_TICKET`, `SB_E_INVALID_ARGUMENT`).
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum AnswerError {
-    /// No such ticket: never issued (0, garbage), or so old that its slot was reused.
+    /// No such ticket: never issued (0, garbage).
     #[error("unknown ticket")]
     NotFound,
     /// The request was already answered, or dropped unanswered (which answered it as a
-    /// crash).
+    /// crash). Reliable while the ticket's slot was not reused, and for the last
+    /// 4096 answered tickets whose slot was; older ones report `Stale`.
     #[error("request already answered")]
     AlreadyAnswered,
-    /// The core stopped waiting: the request timed out (the channel already got
-    /// `phx_error`, the join `"join crashed"`, the connect 503) or its connection ended.
+    /// The core no longer waits for this ticket: the request timed out (the channel
+    /// already got `phx_error`, the join `"join crashed"`, the connect 503) or its
+    /// connection ended. Every issued ticket that ended without an answer reports this,
+    /// however many requests came after it.
     #[error("stale ticket: the request timed out or its connection ended")]
     Stale,
     /// The answer does not fit the request, e.g. `JoinOk` for a `HandleIn`, or any answer

@@ -161,10 +161,59 @@ fn a_reused_slot_gets_a_new_generation() {
     drop(q.poll(10));
     let (second, mut rx2) = post(&q);
     assert_ne!(first, second);
-    // The old ticket no longer reaches the slot's new request.
-    assert_eq!(q.answer(first, accept()), Err(AnswerError::NotFound));
+    assert_eq!(slot(first), slot(second), "the slot was reused");
+    // The old ticket no longer reaches the slot's new request, and still says why.
+    assert_eq!(q.answer(first, accept()), Err(AnswerError::AlreadyAnswered));
     assert!(rx2.try_recv().is_err());
     assert_eq!(q.answer(second, accept()), Ok(()));
+}
+
+fn slot(t: Ticket) -> u64 {
+    t.get() & 0xffff_ffff
+}
+
+/// A host answering late gets `Stale` however many requests reused the slot since, never
+/// `NotFound` (which it could mistake for a bug of its own).
+#[test]
+fn a_late_answer_stays_stale_after_its_slot_was_reused_many_times() {
+    let q = HostQueue::with_config(QueueConfig {
+        max_pending: 1,
+        ..QueueConfig::default()
+    });
+    let (late, rx) = post(&q);
+    drop(rx); // the core stopped waiting (request timeout)
+    q.inner.tickets.abandon(late);
+    // (max_pending also sizes the queue: poll empties it, skipping ended requests.)
+    assert!(q.poll(8).is_empty());
+    let mut answered = Vec::new();
+    for _ in 0..(super::tickets::RECENT_ANSWERED + 10) {
+        let (t, _rx) = post(&q);
+        assert_eq!(slot(t), slot(late), "max_pending 1 reuses the one slot");
+        q.answer(t, accept()).expect("answered");
+        assert!(q.poll(8).is_empty());
+        answered.push(t);
+    }
+    assert_eq!(q.answer(late, accept()), Err(AnswerError::Stale));
+    assert_eq!(q.request_kind(late), Err(AnswerError::Stale));
+    // Recent second answers are told apart from late ones; the oldest fall back to Stale.
+    let newest = answered[answered.len() - 2];
+    assert_eq!(
+        q.answer(newest, accept()),
+        Err(AnswerError::AlreadyAnswered)
+    );
+    assert_eq!(q.answer(answered[0], accept()), Err(AnswerError::Stale));
+    // A dropped request counts as answered (as a crash).
+    let (dropped, _rx) = post(&q);
+    assert_eq!(q.poll(8).len(), 1, "taken, then dropped unanswered");
+    let (next, _rx2) = post(&q);
+    assert_eq!(slot(next), slot(dropped));
+    assert_eq!(
+        q.answer(dropped, accept()),
+        Err(AnswerError::AlreadyAnswered)
+    );
+    // Generations never issued are still unknown.
+    let future = Ticket::from_raw(late.get() + (100_000 << 32));
+    assert_eq!(q.answer(future, accept()), Err(AnswerError::NotFound));
 }
 
 #[test]

@@ -1,14 +1,26 @@
 //! Tickets: the ids of requests awaiting a host answer (FFI.md 2.0 "ids vs handles").
 //!
 //! A ticket is `generation << 32 | slot index`, generation ≥ 1, so it is never 0 and a
-//! recycled slot does not accept an old ticket. After a request ends, its slot keeps a
-//! tombstone (answered, dropped, stale) until it is reused, which is how a second answer is
-//! told apart from a late one. Free slots are reused oldest first, so tombstones live as
-//! long as possible.
+//! recycled slot does not accept an old ticket. Generations of a slot are issued in order,
+//! so every ticket of a slot with a generation below the slot's current one was issued and
+//! has ended. That gives the rule hosts rely on (FFI.md "tickets answered once"):
+//! - the slot's current generation: its state (pending, or the tombstone answered /
+//!   dropped / stale);
+//! - an older generation: `AlreadyAnswered` if it is among the last [`RECENT_ANSWERED`]
+//!   answered (or dropped) tickets whose slot was reused, else `Stale` (the core no longer
+//!   waits for it). So a late answer is never mistaken for an unknown ticket, however many
+//!   requests came after it;
+//! - no such slot, generation 0, or a generation never issued: `NotFound`.
+//!
+//! Free slots are reused oldest first, so tombstones live as long as possible.
 
 use super::queue::{Answer, AnswerError, RequestKind};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+
+/// How many answered (or dropped) tickets whose slot was reused are still told apart from
+/// late ones (`AlreadyAnswered` rather than `Stale`). 8 bytes each, twice.
+pub(crate) const RECENT_ANSWERED: usize = 4096;
 use tokio::sync::oneshot;
 
 /// A request's ticket: non-zero, unique while the request is pending. The C ABI passes it
@@ -68,6 +80,21 @@ struct Slab {
     slots: Vec<Slot>,
     free: VecDeque<u32>,
     pending: usize,
+    /// Answered or dropped tickets whose slot was reused, newest last (see the module docs).
+    answered: HashSet<u64>,
+    answered_order: VecDeque<u64>,
+}
+
+impl Slab {
+    fn remember_answered(&mut self, ticket: Ticket) {
+        if self.answered_order.len() >= RECENT_ANSWERED
+            && let Some(oldest) = self.answered_order.pop_front()
+        {
+            self.answered.remove(&oldest);
+        }
+        self.answered.insert(ticket.get());
+        self.answered_order.push_back(ticket.get());
+    }
 }
 
 /// The table of pending requests. `limit` bounds how many may be pending at once.
@@ -87,6 +114,8 @@ impl Tickets {
                 slots: Vec::new(),
                 free: VecDeque::new(),
                 pending: 0,
+                answered: HashSet::new(),
+                answered_order: VecDeque::new(),
             }),
             limit,
         }
@@ -107,9 +136,15 @@ impl Tickets {
         let ticket = match slab.free.pop_front() {
             Some(index) => {
                 let slot = slab.slots.get_mut(index as usize).ok_or(Full)?;
+                let old = Ticket::new(index, slot.generation);
+                let was_answered = matches!(slot.state, State::Answered | State::Dropped);
                 slot.generation = slot.generation.checked_add(1).unwrap_or(1);
                 slot.state = state;
-                Ticket::new(index, slot.generation)
+                let ticket = Ticket::new(index, slot.generation);
+                if was_answered {
+                    slab.remember_answered(old);
+                }
+                ticket
             }
             None => {
                 let index = u32::try_from(slab.slots.len()).map_err(|_| Full)?;
@@ -208,13 +243,27 @@ impl Tickets {
     }
 }
 
+/// The slot of `ticket` if it is the slot's current generation; otherwise the refusal the
+/// module docs give for older and never-issued tickets.
 fn lookup(slab: &mut Slab, ticket: Ticket) -> Result<&mut Slot, AnswerError> {
-    match slab.slots.get_mut(ticket.index()) {
-        Some(slot) if ticket.generation() != 0 && slot.generation == ticket.generation() => {
-            Ok(slot)
-        }
-        _ => Err(AnswerError::NotFound),
+    let generation = ticket.generation();
+    let current = match slab.slots.get(ticket.index()) {
+        Some(slot) => slot.generation,
+        None => return Err(AnswerError::NotFound),
+    };
+    if generation == 0 || generation > current {
+        return Err(AnswerError::NotFound);
     }
+    if generation < current {
+        return Err(if slab.answered.contains(&ticket.get()) {
+            AnswerError::AlreadyAnswered
+        } else {
+            AnswerError::Stale
+        });
+    }
+    slab.slots
+        .get_mut(ticket.index())
+        .ok_or(AnswerError::NotFound)
 }
 
 /// A pending slot just ended: free it for reuse (its tombstone stays until then).
