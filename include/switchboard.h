@@ -582,6 +582,20 @@ SB_API SB_MUST_USE sb_status sb_config_set_drain(sb_config *config, uint64_t bat
 // or added twice).
 SB_API SB_MUST_USE sb_status sb_config_add_channel(sb_config *config, const uint8_t *pattern, size_t len);
 
+// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the hub's port, with the
+// `Content-Type` `content_type`, for hosts without an HTTP server of their own (e.g.
+// `"/"`, `"examples/chat/index.html"`, `"text/html; charset=utf-8"`). The file is read on
+// every request (edits show without a restart): 404 when it is missing, 500 when it cannot
+// be read. A relative `path` is relative to the process's working directory at request
+// time, so prefer absolute paths.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+// (`route` not a literal absolute path such as `/app.js`, i.e. not starting with `/` or
+// containing `{`, `}`, `*`, `?` or `#`; a route added twice; an empty `path`; a
+// `content_type` that is empty or not a valid header value). `sb_hub_start` gives
+// `SB_E_INVALID_ARGUMENT` when a route is also a socket route (`<mount>/websocket`).
+SB_API SB_MUST_USE sb_status sb_config_add_static_file(sb_config *config, const uint8_t *route, size_t route_len, const uint8_t *path, size_t path_len, const uint8_t *content_type, size_t content_type_len);
+
 // Intercepts `event` on the channels of `pattern` (added before with
 // `sb_config_add_channel`; Phoenix `intercept ["event"]`): its broadcasts on the channel
 // topic become `HandleOut` events instead of going straight to each client.
@@ -828,7 +842,8 @@ SB_API void sb_hub_free(sb_hub *hub);
 // library.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (already started or shut
-// down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_POISONED`.
+// down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_INVALID_ARGUMENT`
+// (a static file route that is also a socket route), `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_hub_start(const sb_hub *hub);
 
 // Writes the TCP port the hub listens on to `*out_port` (the real one when bound to port 0).

@@ -26,6 +26,8 @@ pub struct sb_config {
     pub(crate) channels: Vec<(String, Vec<String>)>,
     pub(crate) host_connect: bool,
     pub(crate) max_pending: usize,
+    /// `(route, file path, content type)` served with `GET`.
+    pub(crate) static_files: Vec<(String, String, String)>,
 }
 
 impl Default for sb_config {
@@ -43,6 +45,7 @@ impl Default for sb_config {
             channels: Vec::new(),
             host_connect: false,
             max_pending: 65_536,
+            static_files: Vec::new(),
         }
     }
 }
@@ -417,6 +420,62 @@ pub extern "C" fn sb_config_add_channel(
             )));
         }
         config.channels.push((pattern.to_owned(), Vec::new()));
+        Ok(())
+    })
+}
+
+/// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the hub's port, with the
+/// `Content-Type` `content_type`, for hosts without an HTTP server of their own (e.g.
+/// `"/"`, `"examples/chat/index.html"`, `"text/html; charset=utf-8"`). The file is read on
+/// every request (edits show without a restart): 404 when it is missing, 500 when it cannot
+/// be read. A relative `path` is relative to the process's working directory at request
+/// time, so prefer absolute paths.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+/// (`route` not a literal absolute path such as `/app.js`, i.e. not starting with `/` or
+/// containing `{`, `}`, `*`, `?` or `#`; a route added twice; an empty `path`; a
+/// `content_type` that is empty or not a valid header value). `sb_hub_start` gives
+/// `SB_E_INVALID_ARGUMENT` when a route is also a socket route (`<mount>/websocket`).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_add_static_file(
+    config: *mut sb_config,
+    route: *const u8,
+    route_len: usize,
+    path: *const u8,
+    path_len: usize,
+    content_type: *const u8,
+    content_type_len: usize,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let route = try_str(route, route_len, "route")?;
+        let path = try_str(path, path_len, "path")?;
+        let content_type = try_str(content_type, content_type_len, "content_type")?;
+        if !route.starts_with('/') || route.contains(['{', '}', '*', '?', '#']) {
+            return Err(Error::invalid(format!(
+                "route {route:?} must be a literal absolute path such as \"/app.js\""
+            )));
+        }
+        if config.static_files.iter().any(|(r, _, _)| r == route) {
+            return Err(Error::invalid(format!("route {route:?} is added twice")));
+        }
+        if path.is_empty() {
+            return Err(Error::invalid("`path` is empty"));
+        }
+        // RFC 9110 field values: visible ASCII, spaces and tabs.
+        if content_type.is_empty()
+            || !content_type
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return Err(Error::invalid(format!(
+                "content type {content_type:?} is not a valid header value"
+            )));
+        }
+        config
+            .static_files
+            .push((route.to_owned(), path.to_owned(), content_type.to_owned()));
         Ok(())
     })
 }

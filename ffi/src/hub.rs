@@ -115,7 +115,8 @@ fn endpoint_error(e: EndpointError) -> Error {
         EndpointError::Bind { .. } | EndpointError::Server(_) => sb_status::SB_E_IO,
         EndpointError::MountPath(_)
         | EndpointError::DuplicateMount(_)
-        | EndpointError::RouteConflict(_) => sb_status::SB_E_INVALID_ARGUMENT,
+        | EndpointError::RouteConflict(_)
+        | EndpointError::StaticFile(_) => sb_status::SB_E_INVALID_ARGUMENT,
     };
     Error::new(status, e.to_string())
 }
@@ -197,7 +198,8 @@ pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
 /// library.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (already started or shut
-/// down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_POISONED`.
+/// down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_INVALID_ARGUMENT`
+/// (a static file route that is also a socket route), `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
@@ -213,6 +215,9 @@ pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
             .drain(cfg.drain.clone());
         for path in cfg.mount_paths() {
             builder = builder.socket(path, cfg.socket_mount(&inner.queue));
+        }
+        for (route, path, content_type) in &cfg.static_files {
+            builder = builder.static_file(route, path, content_type);
         }
         let running = inner.block_on(builder.start())?.map_err(endpoint_error)?;
         *state = State::Running(running);

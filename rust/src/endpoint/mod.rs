@@ -29,6 +29,7 @@ mod http;
 mod origin;
 pub mod params;
 mod registry;
+mod static_files;
 
 pub use config::{
     CheckOrigin, DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
@@ -95,6 +96,7 @@ pub struct EndpointBuilder {
     shards: usize,
     mounts: Vec<(String, SocketMount)>,
     router: Router,
+    static_files: Vec<static_files::StaticFile>,
     drain: DrainConfig,
 }
 
@@ -107,6 +109,7 @@ impl Default for EndpointBuilder {
             shards: 0,
             mounts: Vec::new(),
             router: Router::new(),
+            static_files: Vec::new(),
             drain: DrainConfig::default(),
         }
     }
@@ -146,6 +149,26 @@ impl EndpointBuilder {
     /// contain `{`, `}` or `?`; every mount needs its own path.
     pub fn socket(mut self, path: impl Into<String>, mount: SocketMount) -> Self {
         self.mounts.push((path.into(), mount));
+        self
+    }
+
+    /// Serves the file at `path` for `GET route` (and `HEAD`) with `content_type`, e.g.
+    /// `("/", "page/index.html", "text/html; charset=utf-8")`, for hosts without an HTTP
+    /// server of their own. The file is read on every request: 404 when it is missing, 500
+    /// when it cannot be read. `route` must be a literal absolute path; checked by
+    /// [`start`](Self::start) ([`EndpointError::StaticFile`], and
+    /// [`EndpointError::RouteConflict`] for a route used twice or by another route).
+    pub fn static_file(
+        mut self,
+        route: impl Into<String>,
+        path: impl Into<std::path::PathBuf>,
+        content_type: impl Into<String>,
+    ) -> Self {
+        self.static_files.push(static_files::StaticFile {
+            route: route.into(),
+            path: path.into(),
+            content_type: content_type.into(),
+        });
         self
     }
 
@@ -193,10 +216,13 @@ impl EndpointBuilder {
             paths.push(path);
         }
         let host_routes = self.router;
+        let socket_routes: Vec<String> = paths.iter().map(|p| format!("{p}/websocket")).collect();
+        let files = static_files::router(&self.static_files, &socket_routes)?;
         // axum reports overlapping routes by panicking; turn that into an error.
-        let app =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || app.merge(host_routes)))
-                .map_err(|panic| EndpointError::RouteConflict(panic_text(&panic)))?;
+        let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            app.merge(host_routes).merge(files)
+        }))
+        .map_err(|panic| EndpointError::RouteConflict(panic_text(&panic)))?;
 
         let listener = tokio::net::TcpListener::bind(self.addr)
             .await
@@ -275,6 +301,10 @@ pub enum EndpointError {
     /// Host routes overlap a socket route or each other.
     #[error("conflicting routes: {0}")]
     RouteConflict(String),
+    /// A static file's route or content type is invalid (see
+    /// [`EndpointBuilder::static_file`]).
+    #[error("invalid static file: {0}")]
+    StaticFile(String),
     /// The HTTP server failed while running.
     #[error("server error: {0}")]
     Server(String),
