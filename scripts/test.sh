@@ -4,7 +4,8 @@
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
 # examples, the C ABI checks (tests/c/run.sh), and the node:test suites (conformance, bad input, browser) against the release
-# binaries. Stops at the first failure.
+# binaries (the conformance suite also against the host-queue fixture, the browser suite also
+# against the C chat demo). Stops at the first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo and by the node suites), SB_FIXTURE_CMD and
 # SB_CHAT_CMD (run the node suites against another host language's servers).
@@ -89,6 +90,16 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
 fi
 run_suite "bad input" tests/bad_input
 run_suite "browser: the chat demo in headless Chromium" tests/browser
+# The same suite against the chat demo written in C (examples/c/chat.c, built by
+# tests/c/run.sh against the installed library); it finds the page files from the repo root,
+# its working directory. An SB_CHAT_CMD given by the caller already replaced the demo above.
+if [[ -z ${SB_CHAT_CMD:-} ]]; then
+  c_chat=${CARGO_TARGET_DIR:-target}/c/chat
+  [[ -x $c_chat ]] || die "$c_chat was not built"
+  step "node --test tests/browser (the chat demo hosted from C)"
+  SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$c_chat") \
+    node --test tests/browser/*.test.mjs
+fi
 
 trap - EXIT
 printf '\n%sAll tests passed in %ds.%s\n' "$bold" "$((SECONDS - started))" "$reset"

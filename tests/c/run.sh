@@ -7,8 +7,11 @@
 #   4. header hygiene: the header alone as strict C11 and as C++17;
 #   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_static.c) under AddressSanitizer,
 #      LeakSanitizer and UBSan, then the same program without sanitizers under valgrind;
-#   6. `make install` into a temporary prefix, then a tiny program built against it with
-#      pkg-config (shared and static) and with CMake (shared and static), and run.
+#   6. `make install` into $CARGO_TARGET_DIR/c/prefix, then a tiny program built against it with
+#      pkg-config (shared and static) and with CMake (shared and static), and run;
+#   7. the C chat demo (examples/c/chat.c) built against that installed library with
+#      pkg-config into $CARGO_TARGET_DIR/c/chat, where scripts/test.sh runs the browser suite
+#      against it; its JSON helpers are tested by tests/c/test_chat_json.c in step 5.
 # Installs what is missing (valgrind, cmake with apt-get; cbindgen with cargo into .tools/).
 # Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -83,7 +86,9 @@ gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/hea
   "${link[@]}" -o "$work/test_api_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_static.c "${link[@]}" -o "$work/test_static_asan"
-for t in test_api test_events test_static; do
+gcc "${cflags[@]}" "${san[@]}" -Iexamples/c tests/c/test_chat_json.c examples/c/chat_json.c \
+  -o "$work/test_chat_json_asan"
+for t in test_api test_events test_static test_chat_json; do
   nm "$work/${t}_asan" > "$work/nm.txt"
   grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
   echo "$t:"
@@ -105,7 +110,9 @@ for t in test_api test_events test_static; do
 done
 
 say "make install + consumers (pkg-config, CMake)"
-prefix=$work/prefix
+# Kept after this script: the C chat demo below links it and scripts/test.sh runs that demo.
+prefix=$CARGO_TARGET_DIR/c/prefix
+rm -rf "$prefix"
 make --no-print-directory install PREFIX="$prefix" > "$work/install.log" ||
   { cat "$work/install.log"; fail "make install failed"; }
 for f in lib/libswitchboard.so lib/"$soname" lib/libswitchboard.so."$version" \
@@ -139,6 +146,15 @@ for want in 0.2 1.0 0.1.99; do
   fi
 done
 echo "find_package refuses 0.2, 1.0 and 0.1.99 (ABI changes with each 0.x minor)"
+
+say "C chat demo (examples/c/chat.c) built against the installed library"
+chat_bin=$CARGO_TARGET_DIR/c/chat
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/chat.c examples/c/chat_json.c \
+  $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -o "$chat_bin"
+readelf -d "$chat_bin" | grep -F "Shared library: [$soname]" ||
+  fail "the C chat demo does not depend on $soname"
+echo "built $chat_bin"
 
 echo
 echo "C ABI checks passed"
