@@ -354,7 +354,9 @@ where
         if io.shutdown().await.is_err() {
             return;
         }
-        let mut scratch = [0u8; 4096];
+        // On the heap and small: inline it would be part of every connection's task
+        // for its whole life, though only a closing connection needs it.
+        let mut scratch = vec![0u8; 512];
         while let Ok(n) = io.read(&mut scratch).await {
             if n == 0 {
                 break;

@@ -312,7 +312,9 @@ async fn serve<S>(
         connection::run(ws, &mut session, &outbox, serializer, &st.transport).await;
     drop(id_subscription);
     debug!(?reason, "disconnected");
-    tokio::join!(closer.finish(), session.close(reason));
+    // Boxed: the closing handshake and the channels' termination exist only at the end of
+    // a connection; inline, their state would enlarge every connection's task all its life.
+    Box::pin(async move { tokio::join!(closer.finish(), session.close(reason)) }).await;
 }
 
 #[cfg(test)]
