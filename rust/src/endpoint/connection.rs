@@ -15,8 +15,13 @@ use crate::host::TerminateReason;
 use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -126,8 +131,21 @@ where
         in_flight: AtomicUsize::new(0),
         written: Notify::new(),
     };
-    let (closing, reason) = tokio::select! {
-        end = read_loop(&mut stream, inbound, &backlog, serializer, cfg) => {
+    let ended = {
+        let reader = read_loop(&mut stream, inbound, &backlog, serializer, cfg);
+        let writer = write_loop(&mut sink, &backlog, cfg.close_timeout);
+        tokio::pin!(reader, writer);
+        Race {
+            reader: reader.as_mut(),
+            writer: writer.as_mut(),
+            reader_wake: Branch::new(),
+            writer_wake: Branch::new(),
+        }
+        .await
+        // Both loops are dropped here, releasing the socket halves.
+    };
+    let (closing, reason) = match ended {
+        Ended::Reader(end) => {
             debug!(?end, "reader ended");
             match end {
                 ReadEnd::PeerClosed => (Closing::FlushReply, TerminateReason::Closed),
@@ -135,7 +153,7 @@ where
                 ReadEnd::Fail(code, why) => (Closing::Send(code, why), TerminateReason::Closed),
             }
         }
-        end = write_loop(&mut sink, &backlog, cfg.close_timeout) => {
+        Ended::Writer(end) => {
             debug!(?end, "writer ended");
             match end {
                 WriteEnd::Outbox(CloseReason::SlowConsumer) => (
@@ -163,6 +181,81 @@ where
         limit: cfg.close_timeout,
     };
     (reason, closer)
+}
+
+/// Which loop of a connection ended first, with its result.
+enum Ended {
+    Reader(ReadEnd),
+    Writer(WriteEnd),
+}
+
+/// One loop's wake-up flag. The connection task is woken through it, so the task knows which
+/// loop has something to do.
+struct Branch {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Branch {
+    /// A branch that counts as woken, so that the first poll polls it, and its waker.
+    fn new() -> (Arc<Branch>, Waker) {
+        let branch = Arc::new(Branch {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(Arc::clone(&branch));
+        (branch, waker)
+    }
+}
+
+impl Wake for Branch {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// Runs the reader and the writer of one connection until either ends, polling each only
+/// when its own waker fired. `tokio::select!` would poll both on every wake-up: a broadcast
+/// frame for the writer would also make the reader attempt a socket read (tungstenite zero-
+/// fills its read buffer first) and re-register its idle timer, on every delivery.
+struct Race<R, W> {
+    reader: R,
+    writer: W,
+    reader_wake: (Arc<Branch>, Waker),
+    writer_wake: (Arc<Branch>, Waker),
+}
+
+impl<R, W> Future for Race<Pin<&mut R>, Pin<&mut W>>
+where
+    R: Future<Output = ReadEnd>,
+    W: Future<Output = WriteEnd>,
+{
+    type Output = Ended;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+        let this = self.get_mut();
+        // Registered before the flags are read, so a wake-up in between is not lost.
+        this.reader_wake.0.task.register(cx.waker());
+        this.writer_wake.0.task.register(cx.waker());
+        if this.reader_wake.0.woken.swap(false, Ordering::AcqRel) {
+            let mut branch_cx = Context::from_waker(&this.reader_wake.1);
+            if let Poll::Ready(end) = this.reader.as_mut().poll(&mut branch_cx) {
+                return Poll::Ready(Ended::Reader(end));
+            }
+        }
+        if this.writer_wake.0.woken.swap(false, Ordering::AcqRel) {
+            let mut branch_cx = Context::from_waker(&this.writer_wake.1);
+            if let Poll::Ready(end) = this.writer.as_mut().poll(&mut branch_cx) {
+                return Poll::Ready(Ended::Writer(end));
+            }
+        }
+        Poll::Pending
+    }
 }
 
 async fn read_loop<S, H>(
