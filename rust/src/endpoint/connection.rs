@@ -276,7 +276,9 @@ where
     tokio::pin!(idle);
     loop {
         if backlog.frames() >= high_water
-            && !wait_for_writer(backlog, low_water, idle_timeout).await
+            // Boxed, like the grace period in the writer: rare states that would otherwise
+            // enlarge every connection's task for its whole life.
+            && !Box::pin(wait_for_writer(backlog, low_water, idle_timeout)).await
         {
             warn!("client does not read its replies, closing as slow consumer");
             return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
@@ -392,7 +394,7 @@ where
             reason = outbox.closed_wait() => match reason {
                 CloseReason::SlowConsumer | CloseReason::Gone => return WriteEnd::Outbox(reason),
                 CloseReason::Disconnect | CloseReason::Drain => {
-                    match tokio::time::timeout(grace, &mut write).await {
+                    match Box::pin(tokio::time::timeout(grace, &mut write)).await {
                         Ok(written) => written,
                         Err(_) => return WriteEnd::Outbox(reason),
                     }
