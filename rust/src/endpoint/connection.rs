@@ -372,6 +372,8 @@ where
     let outbox = backlog.outbox;
     let mut batch: Vec<Frame> = Vec::new();
     loop {
+        // Like the outbox: a burst's batch capacity is not kept for the connection's life.
+        batch.shrink_to(crate::outbox::KEEP_FRAMES);
         backlog.in_flight.store(0, Ordering::Relaxed);
         backlog.written.notify_waiters();
         if let Some(reason) = outbox.drain_into(&mut batch).await {
