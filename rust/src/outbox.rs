@@ -12,6 +12,9 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use tokio::sync::Notify;
 
+/// Queue slots an outbox keeps allocated once drained (more after a burst are released).
+pub const KEEP_FRAMES: usize = 16;
+
 /// Why an outbox was closed; the writer turns it into a WebSocket close frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CloseReason {
@@ -150,6 +153,9 @@ impl Outbox {
                 if !st.frames.is_empty() {
                     out.extend(st.frames.drain(..));
                     st.bytes = 0;
+                    // A burst must not leave its queue capacity behind for the rest of the
+                    // connection's life (up to the frame limit, 24 bytes a slot).
+                    st.frames.shrink_to(KEEP_FRAMES);
                     return None;
                 }
                 if let Some(reason) = st.closed {
@@ -178,6 +184,18 @@ mod tests {
         let mut out = vec![];
         assert_eq!(ob.drain_into(&mut out).await, None);
         assert_eq!(out, vec![text("a"), text("b")]);
+    }
+
+    #[tokio::test]
+    async fn a_drained_burst_releases_its_queue_capacity() {
+        let ob = Outbox::new(10_000, 1_000_000);
+        for _ in 0..1_000 {
+            ob.push(text("a")).unwrap();
+        }
+        let mut out = vec![];
+        assert_eq!(ob.drain_into(&mut out).await, None);
+        assert_eq!(out.len(), 1_000);
+        assert!(ob.state.lock().frames.capacity() <= KEEP_FRAMES);
     }
 
     #[tokio::test]

@@ -77,7 +77,14 @@ pub(crate) async fn run(
 ) {
     let inst = Arc::clone(&t.socket.inst);
     let handler = Arc::clone(&t.handler);
-    let joined = call(t.timeout, handler.join(&inst.topic, payload, &mut t.socket)).await;
+    // Every await but the idle wait below is boxed: a task's size is that of its largest
+    // state, fixed at spawn, and an idle joined channel should not carry the state of a
+    // handler call for its whole life.
+    let joined = Box::pin(call(
+        t.timeout,
+        handler.join(&inst.topic, payload, &mut t.socket),
+    ))
+    .await;
     let reply = match &joined {
         Ok(JoinOutcome::Ok(reply)) => inst.encode_join_reply("ok", reply),
         Ok(JoinOutcome::Error(reply)) => inst.encode_join_reply("error", reply),
@@ -128,7 +135,7 @@ pub(crate) async fn run(
     if let Some(stop) = interrupted {
         if let (true, Some(StopRequest::Session(reason))) = (accepted, stop) {
             t.socket.joined = true;
-            t.terminate(reason).await;
+            Box::pin(t.terminate(reason)).await;
         }
         return;
     }
@@ -151,7 +158,7 @@ pub(crate) async fn run(
         }
     }
     for info in infos {
-        if !t.step(Cmd::Info(info)).await {
+        if !Box::pin(t.step(Cmd::Info(Box::new(info)))).await {
             return;
         }
     }
@@ -162,12 +169,12 @@ pub(crate) async fn run(
             cmd = rx.recv() => cmd,
         };
         if let Some(stop) = inst.take_stop() {
-            t.finish(stop).await;
+            Box::pin(t.finish(stop)).await;
             return;
         }
         match cmd {
             Some(cmd) => {
-                if !t.step(cmd).await {
+                if !Box::pin(t.step(cmd)).await {
                     return;
                 }
             }
@@ -243,7 +250,7 @@ impl ChannelTask {
             Cmd::Info(v) => {
                 let res = call(
                     timeout,
-                    handler.handle_info(Info::Message(v), &mut self.socket),
+                    handler.handle_info(Info::Message(*v), &mut self.socket),
                 )
                 .await;
                 self.outcome(res, None, "handle_info").await

@@ -110,10 +110,10 @@ impl Session {
                         event = %msg.event, "dropping message with stale join_ref");
                     return;
                 }
-                match entry.inst.deliver(Cmd::In(msg)) {
+                match entry.inst.deliver(Cmd::In(Box::new(msg))) {
                     Delivery::Queued | Delivery::Overflowed => return,
                     // The instance ended just now: the topic is no longer joined.
-                    Delivery::Refused(Cmd::In(msg)) => msg,
+                    Delivery::Refused(Cmd::In(msg)) => *msg,
                     Delivery::Refused(_) => return,
                 }
             }

@@ -315,7 +315,7 @@ impl Socket {
         if !self.joined {
             return self.defer(Deferred::Info(message));
         }
-        deliver_internal(&self.inst, Cmd::Info(message))
+        deliver_internal(&self.inst, Cmd::Info(Box::new(message)))
     }
 
     /// Subscribes this channel to another topic: its broadcasts arrive in `handle_info` as
@@ -619,11 +619,13 @@ impl ChannelHandle {
     /// `send(channel_pid, message)`), after the request being handled.
     pub fn send_info(&self, message: serde_json::Value) -> Result<(), HandleError> {
         match self.act(Deferred::Info(message))? {
-            Some(Deferred::Info(message)) => match self.inst.deliver(Cmd::Info(message)) {
-                Delivery::Queued => Ok(()),
-                Delivery::Refused(_) => Err(HandleError::NotFound),
-                Delivery::Overflowed => Err(SocketError::QueueFull.into()),
-            },
+            Some(Deferred::Info(message)) => {
+                match self.inst.deliver(Cmd::Info(Box::new(message))) {
+                    Delivery::Queued => Ok(()),
+                    Delivery::Refused(_) => Err(HandleError::NotFound),
+                    Delivery::Overflowed => Err(SocketError::QueueFull.into()),
+                }
+            }
             _ => Ok(()),
         }
     }

@@ -15,8 +15,13 @@ use crate::host::TerminateReason;
 use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -126,8 +131,21 @@ where
         in_flight: AtomicUsize::new(0),
         written: Notify::new(),
     };
-    let (closing, reason) = tokio::select! {
-        end = read_loop(&mut stream, inbound, &backlog, serializer, cfg) => {
+    let ended = {
+        let reader = read_loop(&mut stream, inbound, &backlog, serializer, cfg);
+        let writer = write_loop(&mut sink, &backlog, cfg.close_timeout);
+        tokio::pin!(reader, writer);
+        Race {
+            reader: reader.as_mut(),
+            writer: writer.as_mut(),
+            reader_wake: Branch::new(),
+            writer_wake: Branch::new(),
+        }
+        .await
+        // Both loops are dropped here, releasing the socket halves.
+    };
+    let (closing, reason) = match ended {
+        Ended::Reader(end) => {
             debug!(?end, "reader ended");
             match end {
                 ReadEnd::PeerClosed => (Closing::FlushReply, TerminateReason::Closed),
@@ -135,7 +153,7 @@ where
                 ReadEnd::Fail(code, why) => (Closing::Send(code, why), TerminateReason::Closed),
             }
         }
-        end = write_loop(&mut sink, &backlog, cfg.close_timeout) => {
+        Ended::Writer(end) => {
             debug!(?end, "writer ended");
             match end {
                 WriteEnd::Outbox(CloseReason::SlowConsumer) => (
@@ -165,6 +183,81 @@ where
     (reason, closer)
 }
 
+/// Which loop of a connection ended first, with its result.
+enum Ended {
+    Reader(ReadEnd),
+    Writer(WriteEnd),
+}
+
+/// One loop's wake-up flag. The connection task is woken through it, so the task knows which
+/// loop has something to do.
+struct Branch {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Branch {
+    /// A branch that counts as woken, so that the first poll polls it, and its waker.
+    fn new() -> (Arc<Branch>, Waker) {
+        let branch = Arc::new(Branch {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(Arc::clone(&branch));
+        (branch, waker)
+    }
+}
+
+impl Wake for Branch {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// Runs the reader and the writer of one connection until either ends, polling each only
+/// when its own waker fired. `tokio::select!` would poll both on every wake-up: a broadcast
+/// frame for the writer would also make the reader attempt a socket read (tungstenite zero-
+/// fills its read buffer first) and re-register its idle timer, on every delivery.
+struct Race<R, W> {
+    reader: R,
+    writer: W,
+    reader_wake: (Arc<Branch>, Waker),
+    writer_wake: (Arc<Branch>, Waker),
+}
+
+impl<R, W> Future for Race<Pin<&mut R>, Pin<&mut W>>
+where
+    R: Future<Output = ReadEnd>,
+    W: Future<Output = WriteEnd>,
+{
+    type Output = Ended;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+        let this = self.get_mut();
+        // Registered before the flags are read, so a wake-up in between is not lost.
+        this.reader_wake.0.task.register(cx.waker());
+        this.writer_wake.0.task.register(cx.waker());
+        if this.reader_wake.0.woken.swap(false, Ordering::AcqRel) {
+            let mut branch_cx = Context::from_waker(&this.reader_wake.1);
+            if let Poll::Ready(end) = this.reader.as_mut().poll(&mut branch_cx) {
+                return Poll::Ready(Ended::Reader(end));
+            }
+        }
+        if this.writer_wake.0.woken.swap(false, Ordering::AcqRel) {
+            let mut branch_cx = Context::from_waker(&this.writer_wake.1);
+            if let Poll::Ready(end) = this.writer.as_mut().poll(&mut branch_cx) {
+                return Poll::Ready(Ended::Writer(end));
+            }
+        }
+        Poll::Pending
+    }
+}
+
 async fn read_loop<S, H>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     inbound: &mut H,
@@ -183,7 +276,9 @@ where
     tokio::pin!(idle);
     loop {
         if backlog.frames() >= high_water
-            && !wait_for_writer(backlog, low_water, idle_timeout).await
+            // Boxed, like the grace period in the writer: rare states that would otherwise
+            // enlarge every connection's task for its whole life.
+            && !Box::pin(wait_for_writer(backlog, low_water, idle_timeout)).await
         {
             warn!("client does not read its replies, closing as slow consumer");
             return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
@@ -277,6 +372,8 @@ where
     let outbox = backlog.outbox;
     let mut batch: Vec<Frame> = Vec::new();
     loop {
+        // Like the outbox: a burst's batch capacity is not kept for the connection's life.
+        batch.shrink_to(crate::outbox::KEEP_FRAMES);
         backlog.in_flight.store(0, Ordering::Relaxed);
         backlog.written.notify_waiters();
         if let Some(reason) = outbox.drain_into(&mut batch).await {
@@ -299,7 +396,7 @@ where
             reason = outbox.closed_wait() => match reason {
                 CloseReason::SlowConsumer | CloseReason::Gone => return WriteEnd::Outbox(reason),
                 CloseReason::Disconnect | CloseReason::Drain => {
-                    match tokio::time::timeout(grace, &mut write).await {
+                    match Box::pin(tokio::time::timeout(grace, &mut write)).await {
                         Ok(written) => written,
                         Err(_) => return WriteEnd::Outbox(reason),
                     }
@@ -354,7 +451,9 @@ where
         if io.shutdown().await.is_err() {
             return;
         }
-        let mut scratch = [0u8; 4096];
+        // On the heap and small: inline it would be part of every connection's task
+        // for its whole life, though only a closing connection needs it.
+        let mut scratch = vec![0u8; 512];
         while let Ok(n) = io.read(&mut scratch).await {
             if n == 0 {
                 break;

@@ -26,8 +26,12 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::{Instrument, debug, debug_span, warn};
 
-/// Initial read buffer of one connection, in bytes.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Read buffer of one connection, in bytes; also the most one read syscall takes. Client
+/// frames are small (heartbeats, pushes of a few hundred bytes), so 1 KiB keeps an idle
+/// connection small; a bigger frame just takes several reads. tungstenite zero-fills the
+/// free part of this buffer before every read attempt, which every wake-up of the
+/// connection task makes, so a smaller buffer is also less work per delivered frame.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// Subprotocol prefix of the auth token (JS constants.js `AUTH_TOKEN_PREFIX`).
 const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
@@ -312,7 +316,9 @@ async fn serve<S>(
         connection::run(ws, &mut session, &outbox, serializer, &st.transport).await;
     drop(id_subscription);
     debug!(?reason, "disconnected");
-    tokio::join!(closer.finish(), session.close(reason));
+    // Boxed: the closing handshake and the channels' termination exist only at the end of
+    // a connection; inline, their state would enlarge every connection's task all its life.
+    Box::pin(async move { tokio::join!(closer.finish(), session.close(reason)) }).await;
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ use crate::outbox::CloseReason;
 use crate::pubsub::{Broadcast, Delivery, Subscription};
 use axum::Router;
 use axum::routing::any;
+use axum::serve::ListenerExt;
 use http::MountState;
 use registry::Connections;
 use std::net::SocketAddr;
@@ -236,6 +237,14 @@ impl EndpointBuilder {
                 addr: self.addr,
                 source,
             })?;
+        // TCP_NODELAY, as Phoenix's Cowboy/Ranch listeners set it: the writer already
+        // coalesces every pending frame into one write, and Nagle would hold a reply or push
+        // back until the client's delayed ACK arrives (up to 40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(
