@@ -16,13 +16,18 @@
 //! broadcasts does not trip the slow-consumer policy; the open-file soft limit is raised to
 //! the hard limit at start.
 
+// PORT, logs, the LISTENING line and exit on EOF/SIGTERM, as in the conformance fixtures.
+#[path = "../../tests/fixtures/rust/support/process.rs"]
+mod process;
+
+use process::env_number;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, Socket};
 use switchboard::wire::Payload;
-use tokio::sync::mpsc;
+
+const WHO: &str = "bench";
 
 /// `bench:*`: fan-out of `pub` as `msg` to everyone but the sender.
 struct Bench;
@@ -114,19 +119,6 @@ impl Channel for Presence {
     }
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => match v.trim().parse() {
-            Ok(n) => n,
-            Err(_) => {
-                eprintln!("bench: {name} must be a number, got {v:?}");
-                std::process::exit(2);
-            }
-        },
-        Err(_) => default,
-    }
-}
-
 /// Raises the open-file soft limit to the hard limit: each subscriber is one descriptor.
 fn raise_nofile() {
     use rustix::process::{Resource, getrlimit, setrlimit};
@@ -139,22 +131,12 @@ fn raise_nofile() {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    process::init_tracing();
     raise_nofile();
 
-    let port = env_number("PORT", 0);
-    let Ok(port) = u16::try_from(port) else {
-        eprintln!("bench: PORT must be a port number, got {port}");
-        std::process::exit(2);
-    };
-    let outbox_frames = env_number("BENCH_OUTBOX_FRAMES", 65_536) as usize;
-    let outbox_bytes = env_number("BENCH_OUTBOX_BYTES", 64 * 1024 * 1024) as usize;
+    let port = process::port(WHO);
+    let outbox_frames = env_number(WHO, "BENCH_OUTBOX_FRAMES", 65_536) as usize;
+    let outbox_bytes = env_number(WHO, "BENCH_OUTBOX_BYTES", 64 * 1024 * 1024) as usize;
 
     let started = Endpoint::builder()
         .bind(([127, 0, 0, 1], port))
@@ -168,36 +150,7 @@ async fn main() {
         )
         .start()
         .await;
-    let endpoint = match started {
-        Ok(endpoint) => endpoint,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(1);
-        }
-    };
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "LISTENING {}", endpoint.local_addr());
-    let _ = stdout.flush();
-
-    // Exit when the runner goes away (stdin EOF), so no server outlives it.
-    let (eof_tx, mut eof_rx) = mpsc::channel::<()>(1);
-    std::thread::spawn(move || {
-        let mut sink = [0u8; 1024];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-        let _ = eof_tx.blocking_send(());
-    });
-    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("bench: cannot watch SIGTERM: {e}");
-            std::process::exit(1);
-        }
-    };
-    tokio::select! {
-        _ = eof_rx.recv() => {}
-        _ = sigterm.recv() => {}
-    }
+    let _endpoint = process::listening(WHO, started);
+    process::runner_gone(WHO).await;
     std::process::exit(0);
 }

@@ -16,39 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-static int failures = 0;
-static int checks = 0;
-
-#define S(lit) (const uint8_t *)(lit), (sizeof(lit) - 1)
-
-static const char *last_error(void) {
-  static _Thread_local char buf[512];
-  sb_last_error_message(buf, sizeof buf);
-  return buf;
-}
-
-#define EXPECT(cond)                                                      \
-  do {                                                                    \
-    checks++;                                                             \
-    if (!(cond)) {                                                        \
-      failures++;                                                         \
-      fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                     \
-  } while (0)
-
-#define EXPECT_STATUS(expr, want)                                              \
-  do {                                                                         \
-    sb_status got_ = (expr);                                                   \
-    checks++;                                                                  \
-    if (got_ != (want)) {                                                      \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n", \
-              __FILE__, __LINE__, #expr, sb_status_name(got_),                 \
-              sb_status_name(want), last_error());                             \
-    }                                                                          \
-  } while (0)
-
-#define EXPECT_OK(expr) EXPECT_STATUS(expr, SB_OK)
+#include "check.h"
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -627,9 +595,6 @@ int main(void) {
     pthread_mutex_lock(&lines_lock);
     for (int i = 0; i < line_count; i++) fprintf(stderr, "client: %s\n", lines[i]);
     pthread_mutex_unlock(&lines_lock);
-    fprintf(stderr, "%d of %d checks FAILED\n", failures, checks);
-    return 1;
   }
-  printf("all %d checks passed\n", checks);
-  return 0;
+  return check_summary();
 }

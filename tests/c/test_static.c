@@ -13,39 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static int failures = 0;
-static int checks = 0;
-
-#define S(lit) (const uint8_t *)(lit), (sizeof(lit) - 1)
-
-static const char *last_error(void) {
-  static char buf[512];
-  sb_last_error_message(buf, sizeof buf);
-  return buf;
-}
-
-#define EXPECT(cond)                                                      \
-  do {                                                                    \
-    checks++;                                                             \
-    if (!(cond)) {                                                        \
-      failures++;                                                         \
-      fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                     \
-  } while (0)
-
-#define EXPECT_STATUS(expr, want)                                              \
-  do {                                                                         \
-    sb_status got_ = (expr);                                                   \
-    checks++;                                                                  \
-    if (got_ != (want)) {                                                      \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n", \
-              __FILE__, __LINE__, #expr, sb_status_name(got_),                 \
-              sb_status_name(want), last_error());                             \
-    }                                                                          \
-  } while (0)
-
-#define EXPECT_OK(expr) EXPECT_STATUS(expr, SB_OK)
+#include "check.h"
 
 /* GET path from 127.0.0.1:port with Connection: close; the whole response, NUL-terminated,
  * into buf. Returns the status code, or -1. */
@@ -150,10 +118,5 @@ int main(void) {
 
   remove(page);
   rmdir(dir);
-  if (failures > 0) {
-    fprintf(stderr, "%d of %d checks FAILED\n", failures, checks);
-    return 1;
-  }
-  printf("all %d checks passed\n", checks);
-  return 0;
+  return check_summary();
 }
