@@ -27,6 +27,27 @@ macro_rules! sb_ffi_boundary {
 }
 pub(crate) use sb_ffi_boundary;
 
+/// The body of every borrowed getter (`sb_event_topic`, `sb_message_payload`, ...): checks the
+/// handle and both out-params, then writes the bytes `pick` selects — borrowed from the handle,
+/// so valid until it is freed — or `NULL`/0 when absent.
+pub(crate) fn borrow_bytes<T>(
+    handle: *const T,
+    what: &str,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+    pick: impl for<'a> FnOnce(&'a T) -> Option<&'a [u8]>,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let handle = try_ref(handle, what)?;
+        let out_ptr = try_out(out_ptr, "out_ptr")?;
+        let out_len = try_out(out_len, "out_len")?;
+        let bytes = pick(handle);
+        out_ptr.write(bytes.map_or(std::ptr::null(), <[u8]>::as_ptr));
+        out_len.write(bytes.map_or(0, <[u8]>::len));
+        Ok(())
+    })
+}
+
 pub(crate) fn status_call(f: impl FnOnce() -> Result<()>) -> sb_status {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => sb_status::SB_OK,

@@ -2,7 +2,7 @@
 //! requests" and "Event-loop integration"): `sb_hub_poll` hands out owned `sb_event`s, read
 //! with borrowed getters and answered by ticket with `sb_reply` & co. from any thread.
 
-use crate::boundary::{from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, try_str};
+use crate::boundary::{borrow_bytes, from_handle, into_handle, try_out, try_ref, try_str};
 use crate::hub::{sb_hub, with_hub};
 use crate::message::{payload_from_c, sb_payload_kind};
 use crate::status::{Error, Result, sb_status};
@@ -351,24 +351,9 @@ fn borrow(
     event: *const sb_event,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
-    pick: impl FnOnce(&sb_event) -> Option<&[u8]>,
+    pick: impl for<'a> FnOnce(&'a sb_event) -> Option<&'a [u8]>,
 ) -> sb_status {
-    sb_ffi_boundary!({
-        let event = try_ref(event, "event")?;
-        let out_ptr = try_out(out_ptr, "out_ptr")?;
-        let out_len = try_out(out_len, "out_len")?;
-        match pick(event) {
-            Some(bytes) => {
-                out_ptr.write(bytes.as_ptr());
-                out_len.write(bytes.len());
-            }
-            None => {
-                out_ptr.write(std::ptr::null());
-                out_len.write(0);
-            }
-        }
-        Ok(())
-    })
+    borrow_bytes(event, "event", out_ptr, out_len, pick)
 }
 
 fn payload_bytes(p: &Payload) -> &[u8] {

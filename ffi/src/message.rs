@@ -1,7 +1,7 @@
 //! `sb_message`: an owned Phoenix message (decoded frame or received broadcast) read through
 //! borrowed getters (quiche's pattern: reading allocates nothing), and payload input from C.
 
-use crate::boundary::{from_handle, sb_ffi_boundary, try_out, try_ref, try_slice};
+use crate::boundary::{borrow_bytes, from_handle, try_ref, try_slice};
 use crate::status::{Error, Result, sb_status};
 use bytes::Bytes;
 use switchboard_core::pubsub::Broadcast;
@@ -125,24 +125,9 @@ fn borrow_out(
     message: *const sb_message,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
-    pick: impl FnOnce(&sb_message) -> Option<&[u8]>,
+    pick: impl for<'a> FnOnce(&'a sb_message) -> Option<&'a [u8]>,
 ) -> sb_status {
-    sb_ffi_boundary!({
-        let message = try_ref(message, "message")?;
-        let out_ptr = try_out(out_ptr, "out_ptr")?;
-        let out_len = try_out(out_len, "out_len")?;
-        match pick(message) {
-            Some(bytes) => {
-                out_ptr.write(bytes.as_ptr());
-                out_len.write(bytes.len());
-            }
-            None => {
-                out_ptr.write(std::ptr::null());
-                out_len.write(0);
-            }
-        }
-        Ok(())
-    })
+    borrow_bytes(message, "message", out_ptr, out_len, pick)
 }
 
 /// The message's topic, UTF-8, not NUL-terminated: `*out_ptr`/`*out_len` borrow from
