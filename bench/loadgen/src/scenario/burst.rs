@@ -2,12 +2,10 @@
 //! back (or with at most `--window` broadcasts not yet fully delivered); the measured phase
 //! ends when every subscriber has every message (or the timeout passes).
 
-use super::{Common, Fleet, Outcome, Spec, latency_json, loss, merge, phase_json, summary};
+use super::{Common, Fleet, Outcome, latency_json, loss, merge, phase_json, summary};
 use crate::clock::now_ns;
-use crate::conn::Shared;
 use crate::procfs::Meter;
 use serde_json::json;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -28,23 +26,17 @@ pub struct Args {
 
 /// Runs the scenario.
 pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
-    let target = common.target()?;
     let room = "fanout".to_owned();
     let n = args.subscribers as u64;
-    let shared = Arc::new(Shared::new(args.messages as usize));
-    let mut specs = vec![Spec {
-        room: room.clone(),
-        publisher: true,
-        presence_key: None,
-    }];
-    specs.extend((0..args.subscribers).map(|_| Spec {
-        room: room.clone(),
-        publisher: false,
-        presence_key: None,
-    }));
-    eprintln!("burst: connecting {} clients", specs.len());
-    let fleet = Fleet::connect(&target, shared.clone(), &specs, common.connect_concurrency).await?;
-    fleet.probe(common, &[(0, room.clone())], n).await?;
+    let fleet = Fleet::fan_out(
+        common,
+        "burst",
+        &room,
+        args.subscribers,
+        args.messages as usize,
+    )
+    .await?;
+    let shared = fleet.shared.clone();
 
     let meter = Meter::start(common.server_pid);
     for s in 0..args.messages {

@@ -136,6 +136,33 @@ pub struct Spec {
 }
 
 impl Fleet {
+    /// The fan-out setup of `burst` and `paced`: connection 0 publishes, `subscribers` more
+    /// listen, all on `room`, joined and probed ready; `messages` sizes the per-message
+    /// delivery counters. `scenario` names the run in the progress line.
+    pub async fn fan_out(
+        common: &Common,
+        scenario: &str,
+        room: &str,
+        subscribers: usize,
+        messages: usize,
+    ) -> Result<Fleet, String> {
+        let target = common.target()?;
+        let shared = Arc::new(Shared::new(messages));
+        let specs: Vec<Spec> = (0..=subscribers)
+            .map(|i| Spec {
+                room: room.to_owned(),
+                publisher: i == 0,
+                presence_key: None,
+            })
+            .collect();
+        eprintln!("{scenario}: connecting {} clients", specs.len());
+        let fleet = Fleet::connect(&target, shared, &specs, common.connect_concurrency).await?;
+        fleet
+            .probe(common, &[(0, room.to_owned())], subscribers as u64)
+            .await?;
+        Ok(fleet)
+    }
+
     /// Opens and joins every connection of `specs` (at most `concurrency` at once); fails if
     /// any of them fails.
     pub async fn connect(

@@ -1,12 +1,10 @@
 //! `paced`: one broadcast per interval (default 1 s) for K broadcasts to N subscribers; per
 //! broadcast, the time until the last subscriber had it (its max latency).
 
-use super::{Common, Fleet, Outcome, Spec, latency_json, loss, merge, phase_json, summary};
+use super::{Common, Fleet, Outcome, latency_json, loss, merge, phase_json, summary};
 use crate::clock::now_ns;
-use crate::conn::Shared;
 use crate::procfs::Meter;
 use serde_json::json;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -26,23 +24,17 @@ pub struct Args {
 
 /// Runs the scenario.
 pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
-    let target = common.target()?;
     let room = "paced".to_owned();
     let n = args.subscribers as u64;
-    let shared = Arc::new(Shared::new(args.broadcasts as usize));
-    let mut specs = vec![Spec {
-        room: room.clone(),
-        publisher: true,
-        presence_key: None,
-    }];
-    specs.extend((0..args.subscribers).map(|_| Spec {
-        room: room.clone(),
-        publisher: false,
-        presence_key: None,
-    }));
-    eprintln!("paced: connecting {} clients", specs.len());
-    let fleet = Fleet::connect(&target, shared.clone(), &specs, common.connect_concurrency).await?;
-    fleet.probe(common, &[(0, room.clone())], n).await?;
+    let fleet = Fleet::fan_out(
+        common,
+        "paced",
+        &room,
+        args.subscribers,
+        args.broadcasts as usize,
+    )
+    .await?;
+    let shared = fleet.shared.clone();
 
     let meter = Meter::start(common.server_pid);
     let mut tick = tokio::time::interval(Duration::from_millis(args.interval_ms.max(1)));
