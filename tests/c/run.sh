@@ -11,7 +11,10 @@
 #      pkg-config (shared and static) and with CMake (shared and static), and run;
 #   7. the C chat demo (examples/c/chat.c) built against that installed library with
 #      pkg-config into $CARGO_TARGET_DIR/c/chat, where scripts/test.sh runs the browser suite
-#      against it; its JSON helpers are tested by tests/c/test_chat_json.c in step 5.
+#      against it; its JSON helpers are tested by tests/c/test_chat_json.c in step 5;
+#   8. the C benchmark server (examples/c/bench.c) built the same way into
+#      $CARGO_TARGET_DIR/c/bench (bench/run.sh builds its own copy for the sb-c row) and
+#      smoke-tested with the stock phoenix client (tests/c/bench_smoke.mjs).
 # Installs what is missing (valgrind, cmake with apt-get; cbindgen with cargo into .tools/).
 # Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -150,11 +153,18 @@ echo "find_package refuses 0.2, 1.0 and 0.1.99 (ABI changes with each 0.x minor)
 say "C chat demo (examples/c/chat.c) built against the installed library"
 chat_bin=$CARGO_TARGET_DIR/c/chat
 # shellcheck disable=SC2046
-gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/chat.c examples/c/chat_json.c \
+gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/chat.c examples/c/chat_json.c examples/c/host_loop.c \
   $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -o "$chat_bin"
 readelf -d "$chat_bin" | grep -F "Shared library: [$soname]" ||
   fail "the C chat demo does not depend on $soname"
 echo "built $chat_bin"
+
+say "C benchmark server (examples/c/bench.c) built against the installed library, smoke test"
+bench_bin=$CARGO_TARGET_DIR/c/bench
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/bench.c examples/c/host_loop.c examples/c/chat_json.c \
+  $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -o "$bench_bin"
+timeout 60 node tests/c/bench_smoke.mjs "$bench_bin"
 
 echo
 echo "C ABI checks passed"

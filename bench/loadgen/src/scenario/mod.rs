@@ -6,6 +6,7 @@ pub mod churn;
 pub mod idle;
 pub mod paced;
 pub mod rooms;
+pub mod roundtrip;
 pub mod storm;
 
 use crate::clock::now_ns;

@@ -1,0 +1,57 @@
+/* What the C example servers share (examples/c/chat.c, examples/c/bench.c,
+ * tests/fixtures/c/conformance_fixture.c): statuses logged with the library's reason, PORT
+ * from the environment, the `LISTENING 127.0.0.1:<port>` line test runners wait for, one
+ * host thread that drains the hub's request queue until SIGTERM / SIGINT or the end of stdin,
+ * and the after_join presence pattern.
+ *
+ * Single-threaded by design: hl_serve runs the handler on the calling thread for every
+ * request, so handlers need no locking. */
+#ifndef SB_EXAMPLES_HOST_LOOP_H
+#define SB_EXAMPLES_HOST_LOOP_H
+
+#include "switchboard.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define S(lit) (const uint8_t *)(lit), (sizeof(lit) - 1)
+#define U8(s) ((const uint8_t *)(s))
+
+/* Names the program in log lines ("<who>: ...") and installs the SIGTERM / SIGINT handlers
+ * (and ignores SIGPIPE). Call first. */
+void hl_init(const char *who);
+
+/* Logs a failed sb_* call with the library's reason; returns whether `st` is SB_OK. */
+int hl_check(sb_status st, const char *what);
+
+/* PORT from the environment (0-65535; 0 = any free port), `fallback` when unset. Returns 0
+ * (after logging why) when PORT is set but not a port number. */
+int hl_port(unsigned fallback, unsigned *out);
+
+/* Sets the config's bind address to 127.0.0.1:<port>. */
+int hl_bind(sb_config *cfg, unsigned port);
+
+/* Starts the hub, prints `LISTENING 127.0.0.1:<port>` on stdout (flushed) and writes the
+ * port to `*out_port` (optional: may be NULL). */
+int hl_start(const sb_hub *hub, uint16_t *out_port);
+
+/* Handles one request and frees it (the handler owns `ev`). */
+typedef void (*hl_handler)(const sb_hub *hub, sb_event *ev, void *ctx);
+
+/* Serves until SIGTERM / SIGINT, or the end of stdin when stdin is a pipe, socket or
+ * terminal (stdin redirected from /dev/null or a file is not watched): sleeps in poll(2) on
+ * the hub's event fd and stdin and hands every queued request to `handle`. Returns 0 when
+ * the hub failed, 1 otherwise. */
+int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx);
+
+/* Phoenix's after_join presence pattern, after the join was answered ok: tracks the channel's
+ * client under `key` (UTF-8) with meta {"online_at": <ms since the Unix epoch>} and pushes
+ * the topic's `presence_state` to it. Returns 0 (after logging why) when a step failed;
+ * SB_E_NOT_FOUND then only means the client already left again. */
+int hl_track_and_push_state(const sb_hub *hub, uint64_t channel, const char *key, size_t key_len);
+
+/* Shuts the hub down, frees the requests queued while stopping, frees the hub. Returns the
+ * process exit status: 0, or 1 when the shutdown failed. */
+int hl_finish(sb_hub *hub);
+
+#endif
