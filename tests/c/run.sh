@@ -5,7 +5,8 @@
 #   3. symbol hygiene: `nm -D --defined-only` lists exactly ffi/abi/symbols.txt (only sb_*),
 #      `readelf -d` shows the SONAME;
 #   4. header hygiene: the header alone as strict C11 and as C++17;
-#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_http.c) under AddressSanitizer,
+#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_http.c,
+#      test_owned.c) under AddressSanitizer,
 #      LeakSanitizer and UBSan, then the same program without sanitizers under valgrind;
 #   6. `make install` into $CARGO_TARGET_DIR/c/prefix, then a tiny program built against it with
 #      pkg-config (shared and static) and with CMake (shared and static), and run;
@@ -89,9 +90,10 @@ gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/hea
   "${link[@]}" -o "$work/test_api_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_http.c "${link[@]}" -o "$work/test_http_asan"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_owned.c "${link[@]}" -o "$work/test_owned_asan"
 gcc "${cflags[@]}" "${san[@]}" -Iexamples/c tests/c/test_chat_json.c examples/c/chat_json.c \
   -o "$work/test_chat_json_asan"
-for t in test_api test_events test_http test_chat_json; do
+for t in test_api test_events test_http test_owned test_chat_json; do
   nm "$work/${t}_asan" > "$work/nm.txt"
   grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
   echo "$t:"
@@ -105,7 +107,8 @@ gcc "${cflags[@]}" -O1 tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp_
   "${link[@]}" -o "$work/test_api"
 gcc "${cflags[@]}" -O1 tests/c/test_events.c "${link[@]}" -o "$work/test_events"
 gcc "${cflags[@]}" -O1 tests/c/test_http.c "${link[@]}" -o "$work/test_http"
-for t in test_api test_events test_http; do
+gcc "${cflags[@]}" -O1 tests/c/test_owned.c "${link[@]}" -o "$work/test_owned"
+for t in test_api test_events test_http test_owned; do
   echo "$t:"
   timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
