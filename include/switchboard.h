@@ -536,12 +536,22 @@ SB_API SB_MUST_USE sb_status sb_config_set_bind_address(sb_config *config, const
 SB_API SB_MUST_USE sb_status sb_config_set_node_name(sb_config *config, const uint8_t *name, size_t len);
 
 // Adds a socket mount at `path` (e.g. `"/socket"`); its WebSocket transport is served at
-// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. Every mount uses the
-// limits of this config. Without any call, one mount at `/socket` is used.
+// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. The mount uses the
+// limits of this config (see `sb_config_add_socket_with_limits` for limits of its own).
+// Without any call, one mount at `/socket` is used.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (must
 // start with `/`, must not end with `/`, none of `{}?#*`, not added twice).
 SB_API SB_MUST_USE sb_status sb_config_add_socket(sb_config *config, const uint8_t *path, size_t len);
+
+// Adds a socket mount at `path` like `sb_config_add_socket`, but with the per-connection
+// limits of `limits` instead of `config`'s: max channels, idle timeout, max frame size,
+// outbox limits, check_origin and auth_token, as set on `limits` with the same setters
+// (Phoenix: each `socket` declaration has its own options). They are copied now: `limits`
+// may be changed or freed afterwards; its other settings are ignored.
+//
+// Statuses: as `sb_config_add_socket`; `SB_E_NULL_POINTER` also for `limits`.
+SB_API SB_MUST_USE sb_status sb_config_add_socket_with_limits(sb_config *config, const uint8_t *path, size_t len, const sb_config *limits);
 
 // Channels one connection may have joined at once (Phoenix `max_channels_per_transport`,
 // default 100). A join beyond it is answered `{"reason":"too many channels joined"}`.
@@ -972,6 +982,12 @@ SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_hub *hub, const uint8_t
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
 // (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_disconnect(const sb_hub *hub, const uint8_t *socket_id, size_t socket_id_len, size_t *out_delivered);
+
+// Writes to `*out_count` how many channels are joined to `topic` (UTF-8, exact topic) on
+// this node, over all connections: what a control route or a health check reports.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_channel_count(const sb_hub *hub, const uint8_t *topic, size_t topic_len, size_t *out_count);
 
 // Routes the library's log events to `cb` (process-wide: every hub): `cb(user_data, level,
 // target, target_len, message, message_len)` for each event at `max_level` (an

@@ -17,6 +17,11 @@ static volatile sig_atomic_t stop_signal = 0;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
+/* The "signal" hl_request_stop raises. */
+enum { STOP_REQUESTED = -1 };
+
+void hl_request_stop(void) { stop_signal = STOP_REQUESTED; }
+
 void hl_init(const char *name) {
   who = name;
   struct sigaction sa;
@@ -79,7 +84,7 @@ static int drain_queue(const sb_hub *hub, hl_handler handle, void *ctx) {
     size_t n = 0;
     if (!hl_check(sb_hub_poll(hub, events, BATCH, &n), "poll")) return 0;
     for (size_t i = 0; i < n; i++) handle(hub, events[i], ctx);
-    if (n < BATCH) return 1;
+    if (n < BATCH || stop_signal) return 1;
   }
 }
 
@@ -126,7 +131,9 @@ int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx) {
       return 1;
     }
   }
-  fprintf(stderr, "%s: signal %d, stopping\n", who, (int)stop_signal);
+  if (stop_signal != STOP_REQUESTED) {
+    fprintf(stderr, "%s: signal %d, stopping\n", who, (int)stop_signal);
+  }
   return 1;
 }
 
@@ -151,7 +158,7 @@ int hl_track_and_push_state(const sb_hub *hub, uint64_t channel, const char *key
   return ok;
 }
 
-int hl_finish(sb_hub *hub) {
+int hl_shutdown(const sb_hub *hub) {
   int rc = hl_check(sb_hub_shutdown(hub), "shutdown") ? 0 : 1;
   /* Requests queued while stopping (leaves of the closed channels) are freed unanswered. */
   size_t n = 0;
@@ -159,6 +166,11 @@ int hl_finish(sb_hub *hub) {
   while (sb_hub_poll(hub, events, 64, &n) == SB_OK && n > 0) {
     for (size_t i = 0; i < n; i++) sb_event_free(events[i]);
   }
+  return rc;
+}
+
+int hl_finish(sb_hub *hub) {
+  int rc = hl_shutdown(hub);
   sb_hub_free(hub);
   return rc;
 }

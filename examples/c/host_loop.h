@@ -38,11 +38,15 @@ int hl_start(const sb_hub *hub, uint16_t *out_port);
 /* Handles one request and frees it (the handler owns `ev`). */
 typedef void (*hl_handler)(const sb_hub *hub, sb_event *ev, void *ctx);
 
-/* Serves until SIGTERM / SIGINT, or the end of stdin when stdin is a pipe, socket or
+/* Serves until SIGTERM / SIGINT, hl_request_stop, or the end of stdin when stdin is a pipe, socket or
  * terminal (stdin redirected from /dev/null or a file is not watched): sleeps in poll(2) on
  * the hub's event fd and stdin and hands every queued request to `handle`. Returns 0 when
  * the hub failed, 1 otherwise. */
 int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx);
+
+/* Makes hl_serve return after the request it is handling (e.g. a control route that asks
+ * the server to drain and exit). Async-signal-safe. */
+void hl_request_stop(void);
 
 /* Phoenix's after_join presence pattern, after the join was answered ok: tracks the channel's
  * client under `key` (UTF-8) with meta {"online_at": <ms since the Unix epoch>} and pushes
@@ -50,8 +54,11 @@ int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx);
  * SB_E_NOT_FOUND then only means the client already left again. */
 int hl_track_and_push_state(const sb_hub *hub, uint64_t channel, const char *key, size_t key_len);
 
-/* Shuts the hub down, frees the requests queued while stopping, frees the hub. Returns the
- * process exit status: 0, or 1 when the shutdown failed. */
+/* Shuts the hub down (drain, then stop listening) and frees the requests queued while
+ * stopping. Returns the process exit status: 0, or 1 when the shutdown failed. */
+int hl_shutdown(const sb_hub *hub);
+
+/* hl_shutdown, then frees the hub. */
 int hl_finish(sb_hub *hub);
 
 #endif

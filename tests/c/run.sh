@@ -15,7 +15,10 @@
 #      against it; its JSON helpers are tested by tests/c/test_chat_json.c in step 5;
 #   8. the C benchmark server (examples/c/bench.c) built the same way into
 #      $CARGO_TARGET_DIR/c/bench (bench/run.sh builds its own copy for the sb-c row) and
-#      smoke-tested with the stock phoenix client (tests/c/bench_smoke.mjs).
+#      smoke-tested with the stock phoenix client (tests/c/bench_smoke.mjs);
+#   9. the C conformance fixture (tests/fixtures/c/conformance_fixture.c) built the same way,
+#      with AddressSanitizer + UBSan, into $CARGO_TARGET_DIR/c/conformance_fixture, against
+#      which scripts/test.sh runs the conformance and bad-input suites.
 # Installs what is missing (valgrind, cmake with apt-get; cbindgen with cargo into .tools/).
 # Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -168,6 +171,15 @@ bench_bin=$CARGO_TARGET_DIR/c/bench
 gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/bench.c examples/c/host_loop.c examples/c/chat_json.c \
   $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -o "$bench_bin"
 timeout 60 node tests/c/bench_smoke.mjs "$bench_bin"
+
+say "C conformance fixture (tests/fixtures/c/conformance_fixture.c), AddressSanitizer + UBSan"
+fixture_bin=$CARGO_TARGET_DIR/c/conformance_fixture
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror -O1 -g "${san[@]}" -Iexamples/c \
+  tests/fixtures/c/conformance_fixture.c examples/c/host_loop.c examples/c/chat_json.c \
+  $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -lpthread -o "$fixture_bin"
+nm "$fixture_bin" | grep -q __asan_init || fail "the C conformance fixture is not instrumented"
+echo "built $fixture_bin"
 
 echo
 echo "C ABI checks passed"
