@@ -19,7 +19,7 @@
  *              any other event crashes the channel, as the Rust handler's error does;
  *   LEAVE      nothing to clean up;
  * `presence:*`:
- *   JOIN       ok {}, then (after the reply, Phoenix's after_join) presence track under the join
+ *   JOIN       ok {}, then (in handle_info, Phoenix's after_join) presence track under the join
  *              param `key` with meta {"online_at": <ms since the epoch>} and push the topic's
  *              `presence_state` to the joiner; a `key` that is not a JSON string counts as ""
  *              (the Rust server stringifies other JSON values; the loadgen sends strings);
@@ -46,10 +46,9 @@ static int on_topic(const sb_event *ev, const char *prefix) {
   return sb_event_topic(ev, &topic, &len) == SB_OK && len >= n && memcmp(topic, prefix, n) == 0;
 }
 
-/* presence:* join: ok, then track the `key` join param and push presence_state. */
-static void on_presence_join(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
-  uint64_t channel = sb_event_channel_id(ev);
-  if (!hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok")) return;
+/* presence:* join: ok, then (after_join, in handle_info) track the `key` join param and push
+ * presence_state. */
+static void on_presence_join(const sb_hub *hub, const sb_event *ev) {
   const uint8_t *params = NULL;
   size_t params_len = 0;
   char *key = NULL;
@@ -59,7 +58,7 @@ static void on_presence_join(const sb_hub *hub, const sb_event *ev, uint64_t tic
     key = NULL;
     key_len = 0;
   }
-  hl_track_and_push_state(hub, channel, key ? key : "", key_len);
+  hl_join_and_track(hub, ev, key ? key : "", key_len, NULL, 0);
   free(key);
 }
 
@@ -95,13 +94,16 @@ static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
   switch (sb_event_kind(ev)) {
   case SB_REQUEST_KIND_JOIN:
     if (on_topic(ev, "presence:")) {
-      on_presence_join(hub, ev, ticket);
+      on_presence_join(hub, ev);
     } else {
       hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok");
     }
     break;
   case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
   case SB_REQUEST_KIND_HANDLE_INFO:
+    hl_after_join(hub, ev);
+    hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply");
+    break;
   case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket */
   }

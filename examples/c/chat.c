@@ -16,8 +16,9 @@
  * answers:
  *   CONNECT   a non-empty `user` param (trimmed) → sb_connect_ok with assigns {"user": NAME},
  *             else 403;
- *   JOIN      (only `room:*` reaches the host) → sb_join_ok {}, then presence track NAME with
- *             {"online_at": ms} and push `presence_state` to the joiner;
+ *   JOIN      (only `room:*` reaches the host) → sb_join_ok {}, then (in handle_info, once
+ *             the channel is in place) presence track NAME with {"online_at": ms} and push
+ *             `presence_state` to the joiner;
  *   HANDLE_IN `new_msg` {"body": TEXT} → broadcast `new_msg` {"user", "body"} on the room and
  *             reply ok {}; a missing or non-string body → error {"reason":"body must be a
  *             string"}; any other event crashes the channel, as the Rust handler's error does;
@@ -80,13 +81,9 @@ static void on_connect(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
   free(user);
 }
 
-/* Phoenix join/3 plus the after_join work: track presence, push presence_state. The core
- * would hold actions made before the join reply until after it; doing them after sb_join_ok
- * keeps the order obvious. */
+/* Phoenix join/3 plus the after_join work (track presence, push presence_state), which
+ * runs in handle_info once the channel is in place (hl_join_and_track). */
 static void on_join(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
-  uint64_t channel = sb_event_channel_id(ev);
-  if (!hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok")) return;
-
   const uint8_t *assigns = NULL;
   size_t assigns_len = 0;
   size_t user_len = 0;
@@ -96,9 +93,10 @@ static void on_join(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
   }
   if (user == NULL) {
     fprintf(stderr, "chat: join without a user in the assigns\n");
+    hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok");
     return;
   }
-  hl_track_and_push_state(hub, channel, user, user_len);
+  hl_join_and_track(hub, ev, user, user_len, NULL, 0);
   free(user);
 }
 
@@ -165,6 +163,9 @@ static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
   case SB_REQUEST_KIND_JOIN: on_join(hub, ev, ticket); break;
   case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
   case SB_REQUEST_KIND_HANDLE_INFO:
+    hl_after_join(hub, ev);
+    hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply");
+    break;
   case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket; the core already untracked the presence */
   }

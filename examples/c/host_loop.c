@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "host_loop.h"
 
+#include "chat_json.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -137,25 +139,52 @@ int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx) {
   return 1;
 }
 
-int hl_track_and_push_state(const sb_hub *hub, uint64_t channel, const char *key, size_t key_len) {
+int hl_join_and_track(const sb_hub *hub, const sb_event *join, const char *key, size_t key_len,
+                      const uint8_t *assigns, size_t assigns_len) {
+  struct cj_buf msg = {0};
+  cj_buf_raw(&msg, "{\"after_join\":", 14);
+  cj_buf_string(&msg, key, key_len);
+  cj_buf_raw(&msg, "}", 1);
+  uint64_t channel = sb_event_channel_id(join);
+  int ok = !msg.failed &&
+           hl_check(sb_channel_send_info(hub, channel, U8(msg.data), msg.len), "after_join") &&
+           hl_check(sb_join_ok(hub, sb_event_ticket(join), S("{}"), assigns, assigns_len),
+                    "join ok");
+  free(msg.data);
+  return ok;
+}
+
+int hl_after_join(const sb_hub *hub, const sb_event *info) {
+  const uint8_t *message = NULL;
+  size_t len = 0;
+  char *key = NULL;
+  size_t key_len = 0;
+  if (sb_event_payload(info, &message, &len) != SB_OK || message == NULL ||
+      sb_event_payload_kind(info) != SB_PAYLOAD_KIND_JSON ||
+      cj_object_get_string(message, len, "after_join", &key, &key_len) != CJ_OK) {
+    return 0;
+  }
+  uint64_t channel = sb_event_channel_id(info);
   struct timespec ts;
   if (clock_gettime(CLOCK_REALTIME, &ts) != 0) ts.tv_sec = ts.tv_nsec = 0;
   unsigned long long ms =
       (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
   char meta[64];
   int meta_len = snprintf(meta, sizeof meta, "{\"online_at\":%llu}", ms);
-  if (meta_len <= 0 ||
-      !hl_check(sb_presence_track(hub, channel, U8(key), key_len, U8(meta), (size_t)meta_len, NULL),
-                "presence track")) {
-    return 0;
+  /* SB_E_NOT_FOUND here only means the client already left again. */
+  if (meta_len > 0 &&
+      hl_check(sb_presence_track(hub, channel, U8(key), key_len, U8(meta), (size_t)meta_len, NULL),
+               "presence track")) {
+    sb_buffer *list = NULL;
+    if (hl_check(sb_presence_list(hub, channel, &list), "presence list")) {
+      hl_check(sb_push(hub, channel, S("presence_state"), sb_buffer_data(list),
+                       sb_buffer_len(list), SB_PAYLOAD_KIND_JSON),
+               "push presence_state");
+    }
+    sb_buffer_free(list);
   }
-  sb_buffer *list = NULL;
-  int ok = hl_check(sb_presence_list(hub, channel, &list), "presence list") &&
-           hl_check(sb_push(hub, channel, S("presence_state"), sb_buffer_data(list),
-                            sb_buffer_len(list), SB_PAYLOAD_KIND_JSON),
-                    "push presence_state");
-  sb_buffer_free(list);
-  return ok;
+  free(key);
+  return 1;
 }
 
 int hl_shutdown(const sb_hub *hub) {

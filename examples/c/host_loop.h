@@ -48,11 +48,19 @@ int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx);
  * the server to drain and exit). Async-signal-safe. */
 void hl_request_stop(void);
 
-/* Phoenix's after_join presence pattern, after the join was answered ok: tracks the channel's
- * client under `key` (UTF-8) with meta {"online_at": <ms since the Unix epoch>} and pushes
- * the topic's `presence_state` to it. Returns 0 (after logging why) when a step failed;
- * SB_E_NOT_FOUND then only means the client already left again. */
-int hl_track_and_push_state(const sb_hub *hub, uint64_t channel, const char *key, size_t key_len);
+/* Phoenix's after_join presence pattern: accepts the join (reply {}, the channel's assigns
+ * `assigns`, NULL/0 to keep the connect assigns) after queueing the message
+ * {"after_join": key} to the channel itself; hl_after_join, called for every HANDLE_INFO
+ * request, then tracks the client under `key` (UTF-8) with meta {"online_at": <ms since the
+ * Unix epoch>} and pushes the topic's `presence_state` to it. By the time handle_info runs the
+ * channel is subscribed to its topic, so the joiner gets its own presence_diff too (tracking
+ * right after sb_join_ok races with that). Returns 0 (after logging why) when a step failed. */
+int hl_join_and_track(const sb_hub *hub, const sb_event *join, const char *key, size_t key_len,
+                      const uint8_t *assigns, size_t assigns_len);
+
+/* Returns 1 when the HANDLE_INFO request `info` is hl_join_and_track's message, after the
+ * tracking (answer it NOREPLY like any other); 0 for any other message. */
+int hl_after_join(const sb_hub *hub, const sb_event *info);
 
 /* Shuts the hub down (drain, then stop listening) and frees the requests queued while
  * stopping. Returns the process exit status: 0, or 1 when the shutdown failed. */
