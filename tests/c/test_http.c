@@ -80,7 +80,7 @@ static sb_event *next_event(const sb_hub *hub) {
     sb_event *ev = NULL;
     size_t n = 0;
     if (sb_hub_poll(hub, &ev, 1, &n) == SB_OK && n == 1) return ev;
-    (void)sb_hub_wait(hub, 100);
+    if (sb_hub_wait(hub, 100) != SB_OK) return NULL;
   }
   return NULL;
 }
