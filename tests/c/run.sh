@@ -39,6 +39,8 @@ command -v valgrind >/dev/null || missing+=(valgrind)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v g++ >/dev/null || missing+=(g++)
+# Debian's clang package (clang-14 on Debian 12): the version is the distribution's.
+command -v clang >/dev/null || missing+=(clang)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || fail "missing ${missing[*]} and apt-get is not available"
   echo "installing ${missing[*]} with apt-get"
@@ -103,6 +105,31 @@ for t in test_api test_events test_http test_owned test_chat_json; do
   ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     timeout 120 "$work/${t}_asan"
+done
+
+say "C tests and C servers built with clang ($(clang --version | head -n1))"
+# The same sources under the second compiler with its stricter warnings; test_api and
+# test_owned also run under clang's AddressSanitizer + UBSan.
+clang_warn=(-Wall -Wextra -Werror -Wno-unused-command-line-argument)
+clang++ -std=c++17 "${clang_warn[@]}" -g -Iinclude "${san[@]}" -c tests/c/header_cpp.cpp \
+  -o "$work/header_cpp_clang.o"
+clang -std=c11 "${clang_warn[@]}" -g -Iinclude "${san[@]}" tests/c/test_api.c tests/c/tu_second.c \
+  "$work/header_cpp_clang.o" "${link[@]}" -lstdc++ -o "$work/test_api_clang"
+for t in test_events test_http test_owned; do
+  clang -std=c11 "${clang_warn[@]}" -g -Iinclude "${san[@]}" "tests/c/$t.c" "${link[@]}" \
+    -o "$work/${t}_clang"
+done
+clang -std=c11 "${clang_warn[@]}" -g -Iinclude -Iexamples/c "${san[@]}" tests/c/test_chat_json.c \
+  examples/c/chat_json.c -o "$work/test_chat_json_clang"
+for server in examples/c/chat.c examples/c/bench.c tests/fixtures/c/conformance_fixture.c; do
+  clang -std=c11 "${clang_warn[@]}" -O2 -Iinclude -Iexamples/c "$server" examples/c/host_loop.c \
+    examples/c/chat_json.c "${link[@]}" -o "$work/$(basename "$server" .c)_clang"
+done
+for t in test_api test_owned test_chat_json; do
+  echo "$t (clang):"
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 120 "$work/${t}_clang"
 done
 
 say "C tests under valgrind (memcheck, full leak check)"
