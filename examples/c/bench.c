@@ -100,10 +100,7 @@ static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
     }
     break;
   case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_HANDLE_INFO:
-    hl_after_join(hub, ev);
-    hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply");
-    break;
+  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(hub, ev); break;
   case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket */
   }
@@ -150,14 +147,8 @@ int main(void) {
                    hl_check(sb_config_add_channel(cfg, S("bench:*")), "channel bench:*") &&
                    hl_check(sb_config_add_channel(cfg, S("presence:*")), "channel presence:*") &&
                    hl_check(sb_config_set_outbox_limits(cfg, frames, bytes), "outbox limits");
-  sb_hub *hub = NULL;
-  int created = configured && hl_check(sb_hub_new(cfg, SB_ABI_VERSION, &hub), "hub");
-  sb_config_free(cfg);
-  if (!created) return 1;
-  if (!hl_start(hub, NULL)) {
-    sb_hub_free(hub);
-    return 1;
-  }
+  sb_hub *hub = hl_new_started(cfg, configured, NULL);
+  if (hub == NULL) return 1;
   hl_serve(hub, handle, NULL);
   return hl_finish(hub);
 }

@@ -162,10 +162,7 @@ static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
   case SB_REQUEST_KIND_CONNECT: on_connect(hub, ev, ticket); break;
   case SB_REQUEST_KIND_JOIN: on_join(hub, ev, ticket); break;
   case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_HANDLE_INFO:
-    hl_after_join(hub, ev);
-    hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply");
-    break;
+  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(hub, ev); break;
   case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket; the core already untracked the presence */
   }
@@ -230,16 +227,9 @@ int main(void) {
       add_file(cfg, root, "/", "examples/chat/index.html", "text/html; charset=utf-8") &&
       add_file(cfg, root, "/app.js", "examples/chat/app.js", "text/javascript") &&
       add_file(cfg, root, "/phoenix.mjs", PHOENIX_MJS, "text/javascript");
-  sb_hub *hub = NULL;
-  int created = configured && hl_check(sb_hub_new(cfg, SB_ABI_VERSION, &hub), "hub");
-  sb_config_free(cfg);
-  if (!created) return 1;
-
   uint16_t bound = 0;
-  if (!hl_start(hub, &bound)) {
-    sb_hub_free(hub);
-    return 1;
-  }
+  sb_hub *hub = hl_new_started(cfg, configured, &bound);
+  if (hub == NULL) return 1;
   printf("Chat demo on http://127.0.0.1:%u/\n", (unsigned)bound);
   fflush(stdout);
 

@@ -78,6 +78,18 @@ int hl_start(const sb_hub *hub, uint16_t *out_port) {
   return 1;
 }
 
+sb_hub *hl_new_started(sb_config *cfg, int configured, uint16_t *out_port) {
+  sb_hub *hub = NULL;
+  int created = configured && hl_check(sb_hub_new(cfg, SB_ABI_VERSION, &hub), "hub");
+  sb_config_free(cfg);
+  if (!created) return NULL;
+  if (!hl_start(hub, out_port)) {
+    sb_hub_free(hub);
+    return NULL;
+  }
+  return hub;
+}
+
 /* Takes every waiting request; returns 0 when the hub failed. */
 static int drain_queue(const sb_hub *hub, hl_handler handle, void *ctx) {
   enum { BATCH = 64 };
@@ -154,7 +166,8 @@ int hl_join_and_track(const sb_hub *hub, const sb_event *join, const char *key, 
   return ok;
 }
 
-int hl_after_join(const sb_hub *hub, const sb_event *info) {
+/* Whether `info` is hl_join_and_track's message; then also tracks and pushes the state. */
+static int after_join(const sb_hub *hub, const sb_event *info) {
   const uint8_t *message = NULL;
   size_t len = 0;
   char *key = NULL;
@@ -185,6 +198,11 @@ int hl_after_join(const sb_hub *hub, const sb_event *info) {
   }
   free(key);
   return 1;
+}
+
+void hl_handle_info(const sb_hub *hub, const sb_event *info) {
+  after_join(hub, info);
+  hl_check(sb_noreply(hub, sb_event_ticket(info), NULL, 0), "noreply");
 }
 
 int hl_shutdown(const sb_hub *hub) {

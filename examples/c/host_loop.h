@@ -31,6 +31,11 @@ int hl_port(unsigned fallback, unsigned *out);
 /* Sets the config's bind address to 127.0.0.1:<port>. */
 int hl_bind(sb_config *cfg, unsigned port);
 
+/* Creates a hub from `cfg` (when `configured`: the caller's setters all succeeded), frees
+ * `cfg`, starts the hub and prints the LISTENING line (hl_start). Returns the hub, or NULL
+ * (after logging why) when any step failed. */
+sb_hub *hl_new_started(sb_config *cfg, int configured, uint16_t *out_port);
+
 /* Starts the hub, prints `LISTENING 127.0.0.1:<port>` on stdout (flushed) and writes the
  * port to `*out_port` (optional: may be NULL). */
 int hl_start(const sb_hub *hub, uint16_t *out_port);
@@ -50,7 +55,7 @@ void hl_request_stop(void);
 
 /* Phoenix's after_join presence pattern: accepts the join (reply {}, the channel's assigns
  * `assigns`, NULL/0 to keep the connect assigns) after queueing the message
- * {"after_join": key} to the channel itself; hl_after_join, called for every HANDLE_INFO
+ * {"after_join": key} to the channel itself; hl_handle_info, called for every HANDLE_INFO
  * request, then tracks the client under `key` (UTF-8) with meta {"online_at": <ms since the
  * Unix epoch>} and pushes the topic's `presence_state` to it. By the time handle_info runs the
  * channel is subscribed to its topic, so the joiner gets its own presence_diff too (tracking
@@ -58,9 +63,9 @@ void hl_request_stop(void);
 int hl_join_and_track(const sb_hub *hub, const sb_event *join, const char *key, size_t key_len,
                       const uint8_t *assigns, size_t assigns_len);
 
-/* Returns 1 when the HANDLE_INFO request `info` is hl_join_and_track's message, after the
- * tracking (answer it NOREPLY like any other); 0 for any other message. */
-int hl_after_join(const sb_hub *hub, const sb_event *info);
+/* Phoenix handle_info/2 for servers whose only messages are hl_join_and_track's: does the
+ * tracking for those, and answers every HANDLE_INFO request NOREPLY. */
+void hl_handle_info(const sb_hub *hub, const sb_event *info);
 
 /* Shuts the hub down (drain, then stop listening) and frees the requests queued while
  * stopping. Returns the process exit status: 0, or 1 when the shutdown failed. */

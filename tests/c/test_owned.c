@@ -39,6 +39,17 @@ static uint8_t *copy_of(const char *text, size_t len) {
   return p;
 }
 
+static const char JSON[] = "{\"body\":\"a payload that is not copied\"}";
+
+/* Broadcasts a malloc'd copy of JSON on `topic` with `t` tracking its release. */
+static sb_status broadcast_copy(sb_hub *hub, const char *topic, struct tracked *t,
+                                size_t *out_delivered) {
+  *t = (struct tracked){0};
+  t->data = copy_of(JSON, sizeof JSON - 1);
+  return sb_broadcast_owned(hub, (const uint8_t *)topic, strlen(topic), S("new_msg"), t->data,
+                            sizeof JSON - 1, SB_PAYLOAD_KIND_JSON, release, t, out_delivered);
+}
+
 static sb_hub *new_hub(void) {
   sb_config *cfg = NULL;
   sb_hub *hub = NULL;
@@ -54,18 +65,14 @@ static void *free_message(void *msg) {
   return NULL;
 }
 
-static const char JSON[] = "{\"body\":\"a payload that is not copied\"}";
-
 static void test_delivery_and_one_release(sb_hub *hub) {
   sb_subscription *a = NULL, *b = NULL;
   EXPECT_OK(sb_subscribe(hub, S("room:owned"), 4, &a));
   EXPECT_OK(sb_subscribe(hub, S("room:owned"), 4, &b));
 
-  struct tracked t = {0};
-  t.data = copy_of(JSON, sizeof JSON - 1);
+  struct tracked t;
   size_t delivered = 0;
-  EXPECT_OK(sb_broadcast_owned(hub, S("room:owned"), S("new_msg"), t.data, sizeof JSON - 1,
-                               SB_PAYLOAD_KIND_JSON, release, &t, &delivered));
+  EXPECT_OK(broadcast_copy(hub, "room:owned", &t, &delivered));
   EXPECT(delivered == 2);
 
   sb_message *ma = NULL, *mb = NULL;
@@ -112,11 +119,9 @@ static void test_delivery_and_one_release(sb_hub *hub) {
 }
 
 static void test_released_when_nobody_keeps_it(sb_hub *hub) {
-  struct tracked t = {0};
-  t.data = copy_of(JSON, sizeof JSON - 1);
+  struct tracked t;
   size_t delivered = 7;
-  EXPECT_OK(sb_broadcast_owned(hub, S("room:empty"), S("e"), t.data, sizeof JSON - 1,
-                               SB_PAYLOAD_KIND_JSON, release, &t, &delivered));
+  EXPECT_OK(broadcast_copy(hub, "room:empty", &t, &delivered));
   EXPECT(delivered == 0);
   EXPECT(atomic_load(&t.releases) == 1);
 
@@ -183,10 +188,8 @@ static void test_message_outlives_hub(void) {
   sb_hub *hub = new_hub();
   sb_subscription *sub = NULL;
   EXPECT_OK(sb_subscribe(hub, S("room:late"), 4, &sub));
-  struct tracked t = {0};
-  t.data = copy_of(JSON, sizeof JSON - 1);
-  EXPECT_OK(sb_broadcast_owned(hub, S("room:late"), S("e"), t.data, sizeof JSON - 1,
-                               SB_PAYLOAD_KIND_JSON, release, &t, NULL));
+  struct tracked t;
+  EXPECT_OK(broadcast_copy(hub, "room:late", &t, NULL));
   sb_message *msg = NULL;
   EXPECT_OK(sb_subscription_poll(sub, &msg));
   sb_hub_free(hub);

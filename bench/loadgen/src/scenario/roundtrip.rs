@@ -4,7 +4,7 @@
 //! Every round trip crosses the server's handle_in once, so with a host behind the C ABI it
 //! measures one request/answer through the ABI (bench/README.md).
 
-use super::{Common, Outcome, latency_json};
+use super::{Common, Outcome, latency_json, us_per};
 use crate::clock::now_ns;
 use crate::conn::{Ws, new_histogram};
 use crate::payload;
@@ -86,10 +86,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         }
     }
     let secs = measured.wall.as_secs_f64();
-    let per = |cpu: Option<Duration>| {
-        cpu.filter(|_| round_trips > 0)
-            .map(|c| c.as_nanos() as f64 / 1000.0 / round_trips as f64)
-    };
+    let per = |cpu| us_per(cpu, round_trips);
     let result = json!({
         "scenario": "roundtrip",
         "protocol": common.protocol.name(),
