@@ -180,7 +180,7 @@ fn level_from_u32(value: u32) -> crate::status::Result<u32> {
 /// module (e.g. `switchboard::endpoint::static_files`) and `message` the text with its fields
 /// (`static file not found path=/srv/app.js`), both UTF-8, not NUL-terminated and borrowed for
 /// the call only. A NULL `cb` removes the callback (the library then logs nothing, the
-/// default); `max_level` is ignored then.
+/// default); `max_level` is ignored then, and a `user_data_free` given with it runs at once.
 ///
 /// Threads: `cb` is called on the thread that logged — a hub worker thread or the caller of
 /// an `sb_*` function — possibly from several threads at once. It must be quick, must not
