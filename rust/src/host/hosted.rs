@@ -264,9 +264,15 @@ impl HostedEndpoint {
         &self.hub
     }
 
-    /// The runtime's handle, for front-ends that spawn work next to the endpoint.
+    /// The connections' runtime, for front-ends that spawn work next to the endpoint.
     pub fn runtime_handle(&self) -> &tokio::runtime::Handle {
         &self.handle
+    }
+
+    /// The channel tasks' runtime (one thread): where a front-end applies the answers and
+    /// actions of its host, so they do not queue behind connection writers.
+    pub fn channel_runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.channel_handle
     }
 
     /// Binds and serves every mount, static file and HTTP route; returns the bound address
