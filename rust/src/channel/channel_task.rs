@@ -19,7 +19,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The task's owned state. Its `Drop` is the channel's last word, also when the task is
 /// aborted (duplicate join, `Session::close` deadline): subscriptions end first, then the
@@ -39,6 +38,9 @@ impl Drop for ChannelTask {
             inst.set_phase(&mut life, Phase::Dead);
         }
         inst.hub.presence().untrack_owner(inst.owner);
+        // Commands still queued (an aborted task) are dropped now, not with the instance.
+        inst.inbox.close();
+        while inst.inbox.try_recv().is_some() {}
     }
 }
 
@@ -69,12 +71,7 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// The whole life of one channel instance.
-pub(crate) async fn run(
-    mut t: ChannelTask,
-    payload: Payload,
-    replaced: Option<Option<Ref>>,
-    mut rx: mpsc::Receiver<Cmd>,
-) {
+pub(crate) async fn run(mut t: ChannelTask, payload: Payload, replaced: Option<Option<Ref>>) {
     let inst = Arc::clone(&t.socket.inst);
     let handler = Arc::clone(&t.handler);
     // Every await but the idle wait below is boxed: a task's size is that of its largest
@@ -126,7 +123,7 @@ pub(crate) async fn run(
                     _ => tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         "join refused"),
                 }
-                inst.end_unjoined(&mut life, &mut rx, frames);
+                inst.end_unjoined(&mut life, frames);
                 return;
             }
             None
@@ -163,24 +160,20 @@ pub(crate) async fn run(
         }
     }
     loop {
-        let cmd = tokio::select! {
-            biased;
-            () = inst.stopped() => None,
-            cmd = rx.recv() => cmd,
-        };
+        // A stop request goes before any waiting command.
         if let Some(stop) = inst.take_stop() {
             Box::pin(t.finish(stop)).await;
             return;
         }
-        match cmd {
+        match inst.inbox.try_recv() {
             Some(cmd) => {
                 if !Box::pin(t.step(cmd)).await {
                     return;
                 }
             }
-            // A spurious wake-up (its stop was already taken): keep going.
-            None if inst.phase().routable() => {}
-            None => return,
+            // Ended without a stop request for this task (killed by a duplicate join).
+            None if !inst.phase().routable() => return,
+            None => inst.inbox.wait().await,
         }
     }
 }

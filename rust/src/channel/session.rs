@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The reserved topic of heartbeats.
@@ -244,7 +243,6 @@ impl Session {
         let handler = Arc::clone(handler);
         let queue = config.channel_queue.max(1);
         let timeout = config.request_timeout;
-        let (tx, rx) = mpsc::channel(queue);
         tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref, "join");
         let inst = Arc::new(Instance::new(
             Arc::clone(&self.hub),
@@ -253,7 +251,7 @@ impl Session {
             msg.r#ref,
             Arc::clone(&self.outbox),
             self.serializer,
-            tx,
+            queue,
             Arc::clone(&self.live),
         ));
         let socket = Socket::new(
@@ -266,7 +264,7 @@ impl Session {
         let task = ChannelTask::new(handler, socket, timeout);
         let task = self
             .runtime
-            .spawn(channel_task::run(task, msg.payload, replaced, rx));
+            .spawn(channel_task::run(task, msg.payload, replaced));
         self.insert(msg.topic, Entry { inst, task });
     }
 
