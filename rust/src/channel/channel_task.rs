@@ -71,12 +71,64 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// The whole life of one channel instance.
-pub(crate) async fn run(mut t: ChannelTask, payload: Payload, replaced: Option<Option<Ref>>) {
+pub(crate) fn run(
+    t: ChannelTask,
+    payload: Payload,
+    replaced: Option<Option<Ref>>,
+) -> impl Future<Output = ()> + Send + 'static {
+    // Boxed before the task's future exists: an async fn keeps its arguments for its whole
+    // life, and a joined channel needs neither the join payload nor the replaced join_ref.
+    serve(Box::new(Start {
+        t,
+        payload,
+        replaced,
+    }))
+}
+
+/// What a channel task starts from (see [`run`]).
+struct Start {
+    t: ChannelTask,
+    payload: Payload,
+    replaced: Option<Option<Ref>>,
+}
+
+/// Joins, then handles commands until the channel ends. Every await but the idle wait is
+/// boxed: a task's size is that of its largest state, fixed at spawn, and an idle joined
+/// channel should not carry the state of its join or of a handler call for its whole life.
+async fn serve(start: Box<Start>) {
+    let Some(mut t) = Box::pin(join(start)).await else {
+        return;
+    };
+    let inst = Arc::clone(&t.socket.inst);
+    loop {
+        // A stop request goes before any waiting command.
+        if let Some(stop) = inst.take_stop() {
+            Box::pin(t.finish(stop)).await;
+            return;
+        }
+        match inst.inbox.try_recv() {
+            Some(cmd) => {
+                if !Box::pin(t.step(cmd)).await {
+                    return;
+                }
+            }
+            // Ended without a stop request for this task (killed by a duplicate join).
+            None if !inst.phase().routable() => return,
+            None => inst.inbox.wait().await,
+        }
+    }
+}
+
+/// The join: `join` callback, reply, deferred actions, then the `send_info`s made during
+/// the join. Returns the task when the channel is joined and goes on serving.
+async fn join(start: Box<Start>) -> Option<ChannelTask> {
+    let Start {
+        mut t,
+        payload,
+        replaced,
+    } = *start;
     let inst = Arc::clone(&t.socket.inst);
     let handler = Arc::clone(&t.handler);
-    // Every await but the idle wait below is boxed: a task's size is that of its largest
-    // state, fixed at spawn, and an idle joined channel should not carry the state of a
-    // handler call for its whole life.
     let joined = Box::pin(call(
         t.timeout,
         handler.join(&inst.topic, payload, &mut t.socket),
@@ -124,7 +176,7 @@ pub(crate) async fn run(mut t: ChannelTask, payload: Payload, replaced: Option<O
                         "join refused"),
                 }
                 inst.end_unjoined(&mut life, frames);
-                return;
+                return None;
             }
             None
         }
@@ -134,7 +186,7 @@ pub(crate) async fn run(mut t: ChannelTask, payload: Payload, replaced: Option<O
             t.socket.joined = true;
             Box::pin(t.terminate(reason)).await;
         }
-        return;
+        return None;
     }
     tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "joined");
     t.socket.joined = true;
@@ -156,26 +208,10 @@ pub(crate) async fn run(mut t: ChannelTask, payload: Payload, replaced: Option<O
     }
     for info in infos {
         if !Box::pin(t.step(Cmd::Info(Box::new(info)))).await {
-            return;
+            return None;
         }
     }
-    loop {
-        // A stop request goes before any waiting command.
-        if let Some(stop) = inst.take_stop() {
-            Box::pin(t.finish(stop)).await;
-            return;
-        }
-        match inst.inbox.try_recv() {
-            Some(cmd) => {
-                if !Box::pin(t.step(cmd)).await {
-                    return;
-                }
-            }
-            // Ended without a stop request for this task (killed by a duplicate join).
-            None if !inst.phase().routable() => return,
-            None => inst.inbox.wait().await,
-        }
-    }
+    Some(t)
 }
 
 fn join_crashed() -> Payload {

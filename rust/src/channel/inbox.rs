@@ -17,8 +17,8 @@ const KEEP_SLOTS: usize = 8;
 /// Why [`Inbox::try_send`] refused a command; the command comes back.
 #[derive(Debug)]
 pub(crate) enum TrySendError {
-    /// `capacity` commands are already waiting.
-    Full(Cmd),
+    /// `capacity` commands are already waiting; the command was dropped.
+    Full,
     /// [`Inbox::close`] was called: the task takes no more commands.
     Closed(Cmd),
 }
@@ -56,7 +56,7 @@ impl Inbox {
             return Err(TrySendError::Closed(cmd));
         }
         if st.queue.len() >= self.capacity {
-            return Err(TrySendError::Full(cmd));
+            return Err(TrySendError::Full);
         }
         st.queue.push_back(cmd);
         drop(st);
@@ -112,10 +112,7 @@ mod tests {
         let inbox = Inbox::new(2);
         inbox.try_send(info(1)).expect("room");
         inbox.try_send(info(2)).expect("room");
-        assert!(matches!(
-            inbox.try_send(info(3)),
-            Err(TrySendError::Full(_))
-        ));
+        assert!(matches!(inbox.try_send(info(3)), Err(TrySendError::Full)));
         assert_eq!(n(inbox.try_recv()), Some(1));
         inbox.try_send(info(4)).expect("room again");
         assert_eq!(n(inbox.try_recv()), Some(2));

@@ -298,7 +298,7 @@ impl Instance {
         }
         match self.inbox.try_send(cmd) {
             Ok(()) => Delivery::Queued,
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
                     "channel inbox full, crashing the channel");
                 self.crash_locked(&mut life, StopRequest::Overflow);
