@@ -12,9 +12,6 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use tokio::sync::Notify;
 
-/// Queue slots an outbox keeps allocated once drained (more after a burst are released).
-pub const KEEP_FRAMES: usize = 16;
-
 /// Why an outbox was closed; the writer turns it into a WebSocket close frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CloseReason {
@@ -146,20 +143,29 @@ impl Outbox {
     /// into `out` (appending). Returns the close reason once closed; frames queued before the
     /// close are returned first. Only the connection's writer task calls this.
     pub async fn drain_into(&self, out: &mut Vec<Frame>) -> Option<CloseReason> {
+        match self.take().await {
+            Ok(frames) => {
+                out.extend(frames);
+                None
+            }
+            Err(reason) => Some(reason),
+        }
+    }
+
+    /// Like [`drain_into`](Self::drain_into), but hands over the queue itself: no copy, and
+    /// the outbox starts a new queue that allocates nothing until the next push, so an idle
+    /// connection keeps no queue memory (a burst's capacity leaves with its frames).
+    pub async fn take(&self) -> Result<VecDeque<Frame>, CloseReason> {
         loop {
             let notified = self.notify.notified();
             {
                 let mut st = self.state.lock();
                 if !st.frames.is_empty() {
-                    out.extend(st.frames.drain(..));
                     st.bytes = 0;
-                    // A burst must not leave its queue capacity behind for the rest of the
-                    // connection's life (up to the frame limit, 24 bytes a slot).
-                    st.frames.shrink_to(KEEP_FRAMES);
-                    return None;
+                    return Ok(std::mem::take(&mut st.frames));
                 }
                 if let Some(reason) = st.closed {
-                    return Some(reason);
+                    return Err(reason);
                 }
             }
             notified.await;
@@ -187,15 +193,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_drained_burst_releases_its_queue_capacity() {
+    async fn a_taken_queue_leaves_no_capacity_behind() {
         let ob = Outbox::new(10_000, 1_000_000);
         for _ in 0..1_000 {
             ob.push(text("a")).unwrap();
         }
-        let mut out = vec![];
-        assert_eq!(ob.drain_into(&mut out).await, None);
-        assert_eq!(out.len(), 1_000);
-        assert!(ob.state.lock().frames.capacity() <= KEEP_FRAMES);
+        let taken = ob.take().await.expect("open");
+        assert_eq!(taken.len(), 1_000);
+        assert_eq!(ob.state.lock().frames.capacity(), 0);
+        assert!(ob.is_empty());
+        ob.push(text("b")).unwrap();
+        assert_eq!(ob.take().await.expect("open"), vec![text("b")]);
     }
 
     #[tokio::test]

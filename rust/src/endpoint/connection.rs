@@ -17,6 +17,7 @@ use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -111,11 +112,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Closer<S> {
     }
 }
 
+/// The two halves of an upgraded socket, split before the connection's future is built:
+/// an async fn keeps its arguments for its whole life, and a whole `WebSocketStream` there
+/// (~330 bytes, the halves are ~70) would enlarge every connection's task.
+pub(crate) struct Halves<S> {
+    sink: SplitSink<WebSocketStream<S>, WsMessage>,
+    stream: SplitStream<WebSocketStream<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Halves<S> {
+    pub(crate) fn new(ws: WebSocketStream<S>) -> Halves<S> {
+        let (sink, stream) = ws.split();
+        Halves { sink, stream }
+    }
+}
+
 /// Serves one upgraded connection until either loop ends; returns the reason its channels
 /// terminate with and the closing handshake still to do. Closes `outbox` (with
 /// [`CloseReason::Gone`] unless it was already closed) so later pushes are refused.
 pub(crate) async fn run<S, H>(
-    ws: WebSocketStream<S>,
+    mut io: Halves<S>,
     inbound: &mut H,
     outbox: &Outbox,
     serializer: Serializer,
@@ -125,19 +141,25 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: Inbound,
 {
-    let (mut sink, mut stream) = ws.split();
     let backlog = Backlog {
         outbox,
         in_flight: AtomicUsize::new(0),
         written: Notify::new(),
     };
     let ended = {
-        let reader = read_loop(&mut stream, inbound, &backlog, serializer, cfg);
-        let writer = write_loop(&mut sink, &backlog, cfg.close_timeout);
-        tokio::pin!(reader, writer);
+        // `pin!` on the call itself: a named future moved into `tokio::pin!` would keep a
+        // second, moved-from slot in this task for the connection's whole life.
+        let reader = std::pin::pin!(read_loop(
+            &mut io.stream,
+            inbound,
+            &backlog,
+            serializer,
+            cfg
+        ));
+        let writer = std::pin::pin!(write_loop(&mut io.sink, &backlog, cfg.close_timeout));
         Race {
-            reader: reader.as_mut(),
-            writer: writer.as_mut(),
+            reader,
+            writer,
             reader_wake: Branch::new(),
             writer_wake: Branch::new(),
         }
@@ -176,7 +198,7 @@ where
     };
     outbox.close(CloseReason::Gone);
     let closer = Closer {
-        ws: stream.reunite(sink).ok(),
+        ws: io.stream.reunite(io.sink).ok(),
         closing,
         limit: cfg.close_timeout,
     };
@@ -370,43 +392,54 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let outbox = backlog.outbox;
-    let mut batch: Vec<Frame> = Vec::new();
     loop {
-        // Like the outbox: a burst's batch capacity is not kept for the connection's life.
-        batch.shrink_to(crate::outbox::KEEP_FRAMES);
         backlog.in_flight.store(0, Ordering::Relaxed);
         backlog.written.notify_waiters();
-        if let Some(reason) = outbox.drain_into(&mut batch).await {
-            return WriteEnd::Outbox(reason);
-        }
+        let batch = match outbox.take().await {
+            Ok(batch) => batch,
+            Err(reason) => return WriteEnd::Outbox(reason),
+        };
         backlog.in_flight.store(batch.len(), Ordering::Relaxed);
-        let write = async {
-            for frame in batch.drain(..) {
-                sink.feed(to_ws(frame)).await?;
-            }
-            // One flush (one syscall in the common case) for the whole batch.
-            sink.flush().await
-        };
-        tokio::pin!(write);
-        let written = tokio::select! {
-            written = &mut write => written,
-            // A client that stopped reading must not hold its connection open past the
-            // slow-consumer, disconnect or drain policy. Frames queued before a disconnect or
-            // drain still get `grace` to go out; a slow consumer's were dropped already.
-            reason = outbox.closed_wait() => match reason {
-                CloseReason::SlowConsumer | CloseReason::Gone => return WriteEnd::Outbox(reason),
-                CloseReason::Disconnect | CloseReason::Drain => {
-                    match Box::pin(tokio::time::timeout(grace, &mut write)).await {
-                        Ok(written) => written,
-                        Err(_) => return WriteEnd::Outbox(reason),
-                    }
-                }
-            },
-        };
-        if written.is_err() {
-            return WriteEnd::Failed;
+        // Boxed: a write in progress has several times the state of a writer waiting for
+        // frames, and inline every idle connection's task would carry it all its life.
+        if let Err(end) = Box::pin(write_batch(sink, batch, outbox, grace)).await {
+            return end;
         }
     }
+}
+
+/// Writes one batch with one flush (one syscall in the common case).
+async fn write_batch<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    batch: VecDeque<Frame>,
+    outbox: &Outbox,
+    grace: Duration,
+) -> Result<(), WriteEnd>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut write = std::pin::pin!(async {
+        for frame in batch {
+            sink.feed(to_ws(frame)).await?;
+        }
+        sink.flush().await
+    });
+    let written = tokio::select! {
+        written = &mut write => written,
+        // A client that stopped reading must not hold its connection open past the
+        // slow-consumer, disconnect or drain policy. Frames queued before a disconnect or
+        // drain still get `grace` to go out; a slow consumer's were dropped already.
+        reason = outbox.closed_wait() => match reason {
+            CloseReason::SlowConsumer | CloseReason::Gone => return Err(WriteEnd::Outbox(reason)),
+            CloseReason::Disconnect | CloseReason::Drain => {
+                match tokio::time::timeout(grace, &mut write).await {
+                    Ok(written) => written,
+                    Err(_) => return Err(WriteEnd::Outbox(reason)),
+                }
+            }
+        },
+    };
+    written.map_err(|_| WriteEnd::Failed)
 }
 
 /// Our frames are already encoded; a text frame goes out as a raw frame so its bytes (shared

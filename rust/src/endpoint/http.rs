@@ -264,13 +264,17 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
                 .read_buffer_size(READ_BUFFER_BYTES)
                 .max_frame_size(Some(st.transport.max_frame_size))
                 .max_message_size(Some(st.transport.max_frame_size));
-            let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            serve(st, ws, outbox, serializer, connected).await;
+            // No named stream: a moved-from local would still take its ~330 bytes in this
+            // task for the connection's whole life; the halves are what is kept.
+            let io = connection::Halves::new(
+                WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await,
+            );
+            serve(st, io, outbox, serializer, connected).await;
             drop(registered);
         }
         .instrument(task_span),
@@ -282,7 +286,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
 /// channels' termination.
 async fn serve<S>(
     st: Arc<MountState>,
-    ws: WebSocketStream<S>,
+    io: connection::Halves<S>,
     outbox: Arc<Outbox>,
     serializer: Serializer,
     connected: Connected,
@@ -313,7 +317,7 @@ async fn serve<S>(
         connected,
     );
     let (reason, closer) =
-        connection::run(ws, &mut session, &outbox, serializer, &st.transport).await;
+        connection::run(io, &mut session, &outbox, serializer, &st.transport).await;
     drop(id_subscription);
     debug!(?reason, "disconnected");
     // Boxed: the closing handshake and the channels' termination exist only at the end of
