@@ -6,11 +6,11 @@ use super::config::TransportConfig;
 use super::connection;
 use super::origin::origin_allowed;
 use super::params::decode_query;
-use super::registry::Connections;
+use super::registry::{Connections, Registered};
 use crate::channel::{Hub, Mount, Session};
-use crate::host::{Connect, ConnectInfo, Connected};
+use crate::host::{Connect, ConnectInfo};
 use crate::outbox::{CloseReason, Outbox};
-use crate::pubsub::Delivery;
+use crate::pubsub::{Delivery, Subscription};
 use crate::wire::Serializer;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -247,53 +247,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
         );
     }
 
-    let task_span = span.clone();
-    tokio::spawn(
-        async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(e) => {
-                    debug!(error = %e, "upgrade failed");
-                    return;
-                }
-            };
-            // tungstenite allocates its read buffer up front (128 KiB by default), which
-            // would dominate the memory of an idle connection; client frames are small, and
-            // bigger ones just take several reads.
-            let config = WebSocketConfig::default()
-                .read_buffer_size(READ_BUFFER_BYTES)
-                .max_frame_size(Some(st.transport.max_frame_size))
-                .max_message_size(Some(st.transport.max_frame_size));
-            // No named stream: a moved-from local would still take its ~330 bytes in this
-            // task for the connection's whole life; the halves are what is kept.
-            let io = connection::Halves::new(
-                WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await,
-            );
-            serve(st, io, outbox, serializer, connected).await;
-            drop(registered);
-        }
-        .instrument(task_span),
-    );
-    response
-}
-
-/// Runs an upgraded connection: session, socket-id subscription, transport loops, then the
-/// channels' termination.
-async fn serve<S>(
-    st: Arc<MountState>,
-    io: connection::Halves<S>,
-    outbox: Arc<Outbox>,
-    serializer: Serializer,
-    connected: Connected,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    debug!(socket_id = ?connected.id, ?serializer, "connected");
+    span.in_scope(|| debug!(socket_id = ?connected.id, ?serializer, "connected"));
     // A `"disconnect"` broadcast on the socket id closes this connection (PROTOCOL.md 4.9).
     let id_subscription = connected.id.as_deref().map(|id| {
         let target = Arc::downgrade(&outbox);
@@ -308,7 +262,7 @@ async fn serve<S>(
             })),
         )
     });
-    let mut session = Session::new(
+    let session = Session::new(
         st.hub.clone(),
         st.mount.clone(),
         outbox.clone(),
@@ -316,6 +270,52 @@ async fn serve<S>(
         "websocket",
         connected,
     );
+    let start = Box::new(Start {
+        st,
+        on_upgrade,
+        outbox,
+        serializer,
+        session,
+        id_subscription,
+        registered,
+    });
+    tokio::spawn(serve(start).instrument(span));
+    response
+}
+
+/// What a connection's task starts from, in one box: an async fn keeps its arguments for its
+/// whole life, so the task holds one pointer where it would hold every argument twice (once
+/// as moved-from argument, once where it was moved to).
+struct Start {
+    st: Arc<MountState>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    outbox: Arc<Outbox>,
+    serializer: Serializer,
+    session: Session,
+    id_subscription: Option<Subscription>,
+    registered: Registered,
+}
+
+/// The connection's task: the upgrade, the transport loops, then the channels' termination.
+async fn serve(start: Box<Start>) {
+    // Moved out in a block of its own so that the box is freed now: the argument itself
+    // would only be dropped when the connection ends.
+    let Start {
+        st,
+        on_upgrade,
+        outbox,
+        serializer,
+        mut session,
+        id_subscription,
+        registered,
+    } = {
+        let start = start;
+        *start
+    };
+    // The stream is built inside `upgrade`, so this task only ever holds its halves.
+    let Some(io) = upgrade(on_upgrade, &st.transport).await else {
+        return;
+    };
     let (reason, closer) =
         connection::run(io, &mut session, &outbox, serializer, &st.transport).await;
     drop(id_subscription);
@@ -323,6 +323,31 @@ async fn serve<S>(
     // Boxed: the closing handshake and the channels' termination exist only at the end of
     // a connection; inline, their state would enlarge every connection's task all its life.
     Box::pin(async move { tokio::join!(closer.finish(), session.close(reason)) }).await;
+    drop(registered);
+}
+
+/// Waits for hyper to hand over the upgraded socket and wraps it in the WebSocket framing.
+async fn upgrade(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    transport: &TransportConfig,
+) -> Option<connection::Halves<TokioIo<hyper::upgrade::Upgraded>>> {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            debug!(error = %e, "upgrade failed");
+            return None;
+        }
+    };
+    // tungstenite allocates its read buffer up front (128 KiB by default), which would
+    // dominate the memory of an idle connection; client frames are small, and bigger ones
+    // just take several reads.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_frame_size(Some(transport.max_frame_size))
+        .max_message_size(Some(transport.max_frame_size));
+    let ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    Some(connection::Halves::new(ws))
 }
 
 #[cfg(test)]
