@@ -6,11 +6,11 @@ use super::channel_task::{self, ChannelTask};
 use super::hub::Hub;
 use super::instance::{Cmd, Delivery, Instance, close_frame};
 use super::socket::Socket;
+use super::topic_map::TopicMap;
 use crate::host::{Connected, TerminateReason};
 use crate::outbox::Outbox;
 use crate::wire::{Frame, Message, Payload, Ref, Serializer};
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -53,7 +53,7 @@ pub struct Session {
     connected: Connected,
     /// topic → newest channel instance. Entries of ended instances are removed when their
     /// topic is next touched, or swept when the map grows (see `insert`).
-    channels: HashMap<String, Entry>,
+    channels: TopicMap<Entry>,
     /// Instances that are joining or joined (the channel-limit count).
     live: Arc<AtomicUsize>,
     runtime: tokio::runtime::Handle,
@@ -77,7 +77,7 @@ impl Session {
             serializer,
             transport,
             connected,
-            channels: HashMap::new(),
+            channels: TopicMap::default(),
             live: Arc::new(AtomicUsize::new(0)),
             runtime: tokio::runtime::Handle::current(),
         }
@@ -273,7 +273,7 @@ impl Session {
         // joining many distinct topics that end (rejected joins) would leave them behind,
         // so sweep when the map is well beyond the live count (amortized O(1) per join).
         if self.channels.len() >= 2 * self.live.load(Ordering::Acquire) + 16 {
-            self.channels.retain(|_, e| e.inst.phase().routable());
+            self.channels.retain(|e| e.inst.phase().routable());
         }
         self.channels.insert(topic, entry);
     }
