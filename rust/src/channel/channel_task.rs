@@ -99,22 +99,21 @@ async fn serve(start: Box<Start>) {
     let Some(mut t) = Box::pin(join(start)).await else {
         return;
     };
-    let inst = Arc::clone(&t.socket.inst);
     loop {
         // A stop request goes before any waiting command.
-        if let Some(stop) = inst.take_stop() {
+        if let Some(stop) = t.socket.inst.take_stop() {
             Box::pin(t.finish(stop)).await;
             return;
         }
-        match inst.inbox.try_recv() {
+        match t.socket.inst.inbox.try_recv() {
             Some(cmd) => {
                 if !Box::pin(t.step(cmd)).await {
                     return;
                 }
             }
             // Ended without a stop request for this task (killed by a duplicate join).
-            None if !inst.phase().routable() => return,
-            None => inst.inbox.wait().await,
+            None if !t.socket.inst.phase().routable() => return,
+            None => t.socket.inst.inbox.wait().await,
         }
     }
 }

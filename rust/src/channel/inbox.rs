@@ -3,13 +3,17 @@
 //! Not a tokio `mpsc` channel: that allocates its first block of 32 slots (~1 KiB with the
 //! channel state) when created, so every joined channel paid for it while idle. Here the
 //! queue lives inside the [`Instance`](super::instance::Instance) and allocates only while
-//! commands wait; a burst's capacity is given back once drained. The same [`Notify`] also
-//! wakes the task for a stop request, so an idle task waits on one future.
+//! commands wait; a burst's capacity is given back once drained. The same signal also wakes
+//! the task for a stop request, so an idle task waits on one small future. The signal is a
+//! flag and an `AtomicWaker` (one waiter: the task) rather than a `Notify`, whose wait future
+//! (~64 bytes) an idle task would carry all its life.
 
 use super::instance::Cmd;
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 
 /// Queue slots kept allocated once drained (more after a burst are released).
 const KEEP_SLOTS: usize = 8;
@@ -33,9 +37,10 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Inbox {
     state: Mutex<State>,
-    /// Signalled on every queued command and by [`Inbox::wake`]; a stored permit covers a
-    /// signal that arrives while the task is busy.
-    ready: Notify,
+    /// Set on every queued command and by [`Inbox::wake`], cleared by the wait it ends; so a
+    /// signal that arrives while the task is busy is not lost.
+    signalled: AtomicBool,
+    task: AtomicWaker,
     capacity: usize,
 }
 
@@ -44,7 +49,8 @@ impl Inbox {
     pub(crate) fn new(capacity: usize) -> Inbox {
         Inbox {
             state: Mutex::new(State::default()),
-            ready: Notify::new(),
+            signalled: AtomicBool::new(false),
+            task: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -60,7 +66,7 @@ impl Inbox {
         }
         st.queue.push_back(cmd);
         drop(st);
-        self.ready.notify_one();
+        self.wake();
         Ok(())
     }
 
@@ -81,13 +87,27 @@ impl Inbox {
 
     /// Wakes the task's [`wait`](Self::wait) without a command (a stop request).
     pub(crate) fn wake(&self) {
-        self.ready.notify_one();
+        self.signalled.store(true, Ordering::Release);
+        self.task.wake();
     }
 
     /// Waits until a command was queued or [`wake`](Self::wake) was called since the last
     /// wait returned. Spurious returns are possible: the caller re-checks what it waits for.
+    /// Only the channel task waits.
     pub(crate) async fn wait(&self) {
-        self.ready.notified().await;
+        std::future::poll_fn(|cx| {
+            if self.signalled.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            // Registered before the second look, so a signal in between is not lost.
+            self.task.register(cx.waker());
+            if self.signalled.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 
