@@ -31,7 +31,9 @@
  * pointers owned by the caller from the call that returned them until their _free, which
  * accepts NULL. Pointers returned by getters (sb_message_topic, sb_buffer_data, ...) borrow
  * from their handle and stay valid until that handle is freed; they are not NUL-terminated.
- * Static strings (sb_version, sb_status_name) are never freed.
+ * Static strings (sb_version, sb_status_name) are never freed. The one input that is not
+ * copied: sb_broadcast_owned takes the caller's buffer and hands it back exactly once through
+ * the caller's release callback when the last subscriber is done with it.
  *
  * Threads. sb_hub functions take const sb_hub * and may be called from any thread at once;
  * only sb_hub_free needs exclusive access (no other call on that hub may be running or
@@ -40,6 +42,9 @@
  * (sb_hub_start, sb_hub_drain, sb_hub_shutdown, sb_hub_free, sb_subscription_wait) must not
  * be made from a callback of this library. The hub runs its own worker threads (a tokio
  * runtime); sb_hub_free joins them, after which no callback of that hub runs again.
+ * Callbacks (wakeup, log, release) run on whichever thread triggers them, possibly several
+ * at once, and must not call back into the library. The log callback (sb_set_log_callback)
+ * is process-wide, not per hub.
  *
  * Host requests. Topic patterns added with sb_config_add_channel (and, with
  * sb_config_set_host_connect, every WebSocket upgrade) become requests in the hub's queue:
@@ -256,6 +261,11 @@ enum sb_request_kind
   // Phoenix `terminate` do. Other actions, and all actions after a crash or a
   // connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` events promptly.
   SB_REQUEST_KIND_LEAVE = 6,
+  // An HTTP request on a route added with `sb_config_add_http_route`: read it with
+  // `sb_event_http_method` / `_path` / `_query` / `_content_type` and `sb_event_payload`
+  // (the body, `SB_PAYLOAD_KIND_BINARY`), answer with `sb_http_respond`. Unanswered within
+  // the request timeout: 504; freed unanswered: 500.
+  SB_REQUEST_KIND_HTTP = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -311,6 +321,31 @@ typedef uint32_t sb_stop_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Severity of a log line, most severe first (tracing's levels).
+enum sb_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Something failed (a file could not be read, a connection task died).
+  SB_LOG_LEVEL_ERROR = 1,
+  // Something unexpected that the library handled (a static file not found, a bad frame).
+  SB_LOG_LEVEL_WARN = 2,
+  // Lifecycle: listening, draining, shut down.
+  SB_LOG_LEVEL_INFO = 3,
+  // Per-connection detail.
+  SB_LOG_LEVEL_DEBUG = 4,
+  // Per-frame detail; costly.
+  SB_LOG_LEVEL_TRACE = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sb_log_level sb_log_level;
+#else
+typedef uint32_t sb_log_level;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // An encoded frame body (opaque), owned by the caller; free with `sb_buffer_free`. Send it
 // as a WebSocket text frame unless `sb_buffer_is_binary` says binary.
 typedef struct sb_buffer sb_buffer;
@@ -325,8 +360,8 @@ typedef struct sb_config sb_config;
 // join gets `{"reason":"join crashed"}`, the channel `phx_error`, a connect HTTP 500).
 typedef struct sb_event sb_event;
 
-// A Switchboard endpoint hosted from C (opaque): a copy of its config, the core hub (PubSub,
-// presence) and the runtime that serves WebSocket connections. All functions taking a
+// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its
+// config, the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket connections. All functions taking a
 // `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
 // exclusive access.
 typedef struct sb_hub sb_hub;
@@ -501,12 +536,22 @@ SB_API SB_MUST_USE sb_status sb_config_set_bind_address(sb_config *config, const
 SB_API SB_MUST_USE sb_status sb_config_set_node_name(sb_config *config, const uint8_t *name, size_t len);
 
 // Adds a socket mount at `path` (e.g. `"/socket"`); its WebSocket transport is served at
-// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. Every mount uses the
-// limits of this config. Without any call, one mount at `/socket` is used.
+// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. The mount uses the
+// limits of this config (see `sb_config_add_socket_with_limits` for limits of its own).
+// Without any call, one mount at `/socket` is used.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (must
 // start with `/`, must not end with `/`, none of `{}?#*`, not added twice).
 SB_API SB_MUST_USE sb_status sb_config_add_socket(sb_config *config, const uint8_t *path, size_t len);
+
+// Adds a socket mount at `path` like `sb_config_add_socket`, but with the per-connection
+// limits of `limits` instead of `config`'s: max channels, idle timeout, max frame size,
+// outbox limits, check_origin and auth_token, as set on `limits` with the same setters
+// (Phoenix: each `socket` declaration has its own options). They are copied now: `limits`
+// may be changed or freed afterwards; its other settings are ignored.
+//
+// Statuses: as `sb_config_add_socket`; `SB_E_NULL_POINTER` also for `limits`.
+SB_API SB_MUST_USE sb_status sb_config_add_socket_with_limits(sb_config *config, const uint8_t *path, size_t len, const sb_config *limits);
 
 // Channels one connection may have joined at once (Phoenix `max_channels_per_transport`,
 // default 100). A join beyond it is answered `{"reason":"too many channels joined"}`.
@@ -820,6 +865,46 @@ SB_API SB_MUST_USE sb_status sb_connect_ok(const sb_hub *hub, uint64_t ticket, c
 // Statuses: as `sb_reply` (`http_status` outside 400-599 is `SB_E_INVALID_ARGUMENT`).
 SB_API SB_MUST_USE sb_status sb_connect_refuse(const sb_hub *hub, uint64_t ticket, uint16_t http_status);
 
+// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
+// method; `"/"`: every path no socket mount or static file takes) to the host as
+// `SB_REQUEST_KIND_HTTP` events. Bodies over 1 MiB get 413 without reaching the host; an
+// answer later than the request timeout gives 504, an event freed unanswered 500.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (not
+// an absolute literal path: must start with `/`, must not end with `/` unless it is `/`,
+// none of `{}*?#`; added twice). `sb_hub_start` gives `SB_E_INVALID_ARGUMENT` when a prefix
+// is also another route.
+SB_API SB_MUST_USE sb_status sb_config_add_http_route(sb_config *config, const uint8_t *prefix, size_t len);
+
+// The method of an `HTTP` event (`GET`, `POST`, ...; UTF-8); absent for other kinds.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_http_method(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The path of an `HTTP` event, percent-encoded as sent (e.g. `/_test/log`); absent for
+// other kinds. Borrowed and statuses as `sb_event_http_method`.
+SB_API SB_MUST_USE sb_status sb_event_http_path(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The query string of an `HTTP` event without the `?`, percent-encoded as sent (empty when
+// there is none); absent for other kinds. Borrowed and statuses as `sb_event_http_method`.
+SB_API SB_MUST_USE sb_status sb_event_http_query(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The `Content-Type` of an `HTTP` event's body; absent when not sent (or for other kinds).
+// Borrowed and statuses as `sb_event_http_method`.
+SB_API SB_MUST_USE sb_status sb_event_http_content_type(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// Answers an `HTTP` event: `status` (100-999), `content_type` (UTF-8; NULL/0 for none) and
+// `body_len` bytes of `body` (copied; NULL/0 for an empty body). Any thread, once, before
+// the request timeout.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+// (`status` outside 100-999, a `content_type` that is not a valid header value, or a ticket
+// that is not an HTTP request: it stays pending), `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
+// `SB_E_STALE_TICKET` (as `sb_reply`), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_http_respond(const sb_hub *hub, uint64_t ticket, uint16_t status, const uint8_t *content_type, size_t content_type_len, const uint8_t *body, size_t body_len);
+
 // Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
 // its runtime threads; it does not listen yet (`sb_hub_start`).
 //
@@ -898,6 +983,32 @@ SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_hub *hub, const uint8_t
 // (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_disconnect(const sb_hub *hub, const uint8_t *socket_id, size_t socket_id_len, size_t *out_delivered);
 
+// Writes to `*out_count` how many channels are joined to `topic` (UTF-8, exact topic) on
+// this node, over all connections: what a control route or a health check reports.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_channel_count(const sb_hub *hub, const uint8_t *topic, size_t topic_len, size_t *out_count);
+
+// Routes the library's log events to `cb` (process-wide: every hub): `cb(user_data, level,
+// target, target_len, message, message_len)` for each event at `max_level` (an
+// `sb_log_level`) or more severe. `level` is an `sb_log_level`; `target` is the emitting
+// module (e.g. `switchboard::endpoint::static_files`) and `message` the text with its fields
+// (`static file not found path=/srv/app.js`), both UTF-8, not NUL-terminated and borrowed for
+// the call only. A NULL `cb` removes the callback (the library then logs nothing, the
+// default); `max_level` is ignored then, and a `user_data_free` given with it runs at once.
+//
+// Threads: `cb` is called on the thread that logged — a hub worker thread or the caller of
+// an `sb_*` function — possibly from several threads at once. It must be quick, must not
+// block on the hub and must not call any `sb_*` function (the library may hold internal
+// state while it logs); events logged while it runs on the same thread are dropped.
+// `user_data_free(user_data)` (optional) runs exactly once, on any thread, after the callback
+// was replaced or removed and its last running call returned. Safe to call at any time,
+// from any thread.
+//
+// Statuses: `SB_OK`, `SB_E_INVALID_ARGUMENT` (unknown `max_level`; nothing changes),
+// `SB_E_INVALID_STATE` (the library's log subscriber could not be installed).
+SB_API SB_MUST_USE sb_status sb_set_log_callback(void (*cb)(void*, uint32_t, const uint8_t*, size_t, const uint8_t*, size_t), uint32_t max_level, void *user_data, void (*user_data_free)(void*));
+
 // Frees a message. NULL is a no-op. Every pointer its getters returned becomes invalid.
 SB_API void sb_message_free(sb_message *message);
 
@@ -935,6 +1046,25 @@ SB_API SB_MUST_USE sb_status sb_message_join_ref(const sb_message *message, cons
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
 SB_API SB_MUST_USE sb_status sb_message_ref(const sb_message *message, const uint8_t **out_ptr, size_t *out_len);
+
+// Like `sb_broadcast` (same `topic`, `event`, `payload_kind`, `out_delivered`, statuses), but
+// the payload is not copied: the `len` bytes at `data` are handed to the library, shared by
+// every subscriber, and given back with `release(release_ctx, data)` once the last of them
+// is done with it.
+//
+// Ownership: unless `release` is NULL, the buffer belongs to the library from the call on,
+// whatever the status: the caller must not write or free it until `release` runs. `release`
+// runs exactly once: before this call returns when it fails (or the payload was encoded and
+// nothing kept it), else later. Host subscriptions (`sb_subscribe`) keep it until their
+// `sb_message` is freed; otherwise it runs at the latest before `sb_hub_free` returns.
+// `data` may be NULL only when `len` is 0 (`release` still runs, with NULL).
+//
+// Threads: `release` may run on any thread — the caller's, a hub worker thread, or the thread
+// freeing the last `sb_message` — and must not call any `sb_*` function or block.
+//
+// Statuses: those of `sb_broadcast`; `SB_E_NULL_POINTER` also for a NULL `release` (then
+// the caller keeps the buffer and nothing is called).
+SB_API SB_MUST_USE sb_status sb_broadcast_owned(const sb_hub *hub, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, uint8_t *data, size_t len, uint32_t payload_kind, void (*release)(void*, uint8_t*), void *release_ctx, size_t *out_delivered);
 
 // Subscribes the host to `topic` (UTF-8, exact topic name). Every broadcast on it — from
 // `sb_broadcast`, from channels, from other nodes — is queued for
