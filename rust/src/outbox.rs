@@ -12,9 +12,6 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use tokio::sync::Notify;
 
-/// Queue slots an outbox keeps allocated once drained (more after a burst are released).
-pub const KEEP_FRAMES: usize = 16;
-
 /// Why an outbox was closed; the writer turns it into a WebSocket close frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CloseReason {
@@ -39,18 +36,61 @@ pub enum PushError {
 
 #[derive(Debug)]
 struct State {
-    frames: VecDeque<Frame>,
+    /// The oldest pending frame. Inline, so that the common batch of one frame (a reply, a
+    /// broadcast to an idle subscriber) never allocates a queue; `rest` is empty while this
+    /// is `None`.
+    first: Option<Frame>,
+    /// The frames after `first`; allocated only while a burst is pending.
+    rest: VecDeque<Frame>,
     bytes: usize,
     closed: Option<CloseReason>,
+}
+
+impl State {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+}
+
+/// Every frame the writer took at once, oldest first (see [`Outbox::take`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    first: Option<Frame>,
+    rest: VecDeque<Frame>,
+}
+
+impl Batch {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// True when there is no frame.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+impl IntoIterator for Batch {
+    type Item = Frame;
+    type IntoIter = std::iter::Chain<
+        std::option::IntoIter<Frame>,
+        std::collections::vec_deque::IntoIter<Frame>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
 }
 
 /// A bounded multi-producer, single-consumer frame queue with wake-up.
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
+    /// Wakes every waiter (the writer in [`take`](Outbox::take), anyone in
+    /// [`closed_wait`](Outbox::closed_wait)) on the first frame of a batch and on close;
+    /// each re-checks the state, and registers before checking, so nothing is missed.
     notify: Notify,
-    /// Wakes [`Outbox::closed_wait`]ers; separate from `notify`, which belongs to the writer.
-    close_notify: Notify,
     max_frames: usize,
     max_bytes: usize,
 }
@@ -60,12 +100,12 @@ impl Outbox {
     pub fn new(max_frames: usize, max_bytes: usize) -> Outbox {
         Outbox {
             state: Mutex::new(State {
-                frames: VecDeque::new(),
+                first: None,
+                rest: VecDeque::new(),
                 bytes: 0,
                 closed: None,
             }),
             notify: Notify::new(),
-            close_notify: Notify::new(),
             max_frames: max_frames.max(1),
             max_bytes: max_bytes.max(1),
         }
@@ -78,23 +118,27 @@ impl Outbox {
         if let Some(reason) = st.closed {
             return Err(PushError::Closed(reason));
         }
-        if st.frames.len() >= self.max_frames || st.bytes + frame.len() > self.max_bytes {
+        if st.len() >= self.max_frames || st.bytes + frame.len() > self.max_bytes {
             st.closed = Some(CloseReason::SlowConsumer);
-            st.frames = VecDeque::new();
+            st.first = None;
+            st.rest = VecDeque::new();
             st.bytes = 0;
             drop(st);
-            self.notify.notify_one();
-            self.close_notify.notify_waiters();
+            self.notify.notify_waiters();
             return Err(PushError::Overflow);
         }
-        let was_empty = st.frames.is_empty();
         st.bytes += frame.len();
-        st.frames.push_back(frame);
+        let was_empty = st.first.is_none();
+        if was_empty {
+            st.first = Some(frame);
+        } else {
+            st.rest.push_back(frame);
+        }
         drop(st);
-        // The writer drains everything each time it wakes, so only the first frame of a
+        // The writer takes everything each time it wakes, so only the first frame of a
         // batch needs to wake it.
         if was_empty {
-            self.notify.notify_one();
+            self.notify.notify_waiters();
         }
         Ok(())
     }
@@ -108,15 +152,14 @@ impl Outbox {
             st.closed = Some(reason);
         }
         drop(st);
-        self.notify.notify_one();
-        self.close_notify.notify_waiters();
+        self.notify.notify_waiters();
     }
 
     /// Resolves once the outbox is closed, with the reason. Any task may wait; used to abort
     /// a write that a client which stopped reading keeps pending.
     pub async fn closed_wait(&self) -> CloseReason {
         loop {
-            let notified = self.close_notify.notified();
+            let notified = self.notify.notified();
             tokio::pin!(notified);
             // Register before checking, so a close between the check and the await is seen.
             notified.as_mut().enable();
@@ -134,7 +177,7 @@ impl Outbox {
 
     /// Number of frames waiting.
     pub fn len(&self) -> usize {
-        self.state.lock().frames.len()
+        self.state.lock().len()
     }
 
     /// True when no frame is waiting.
@@ -146,20 +189,35 @@ impl Outbox {
     /// into `out` (appending). Returns the close reason once closed; frames queued before the
     /// close are returned first. Only the connection's writer task calls this.
     pub async fn drain_into(&self, out: &mut Vec<Frame>) -> Option<CloseReason> {
+        match self.take().await {
+            Ok(frames) => {
+                out.extend(frames);
+                None
+            }
+            Err(reason) => Some(reason),
+        }
+    }
+
+    /// Like [`drain_into`](Self::drain_into), but hands the frames over as they are queued:
+    /// no copy, and the outbox keeps no queue memory afterwards (a burst's queue leaves with
+    /// its frames; a single frame needs none).
+    pub async fn take(&self) -> Result<Batch, CloseReason> {
         loop {
             let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a push between the check and the await is seen.
+            notified.as_mut().enable();
             {
                 let mut st = self.state.lock();
-                if !st.frames.is_empty() {
-                    out.extend(st.frames.drain(..));
+                if st.first.is_some() {
                     st.bytes = 0;
-                    // A burst must not leave its queue capacity behind for the rest of the
-                    // connection's life (up to the frame limit, 24 bytes a slot).
-                    st.frames.shrink_to(KEEP_FRAMES);
-                    return None;
+                    return Ok(Batch {
+                        first: st.first.take(),
+                        rest: std::mem::take(&mut st.rest),
+                    });
                 }
                 if let Some(reason) = st.closed {
-                    return Some(reason);
+                    return Err(reason);
                 }
             }
             notified.await;
@@ -187,15 +245,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_drained_burst_releases_its_queue_capacity() {
+    async fn a_taken_queue_leaves_no_capacity_behind() {
         let ob = Outbox::new(10_000, 1_000_000);
         for _ in 0..1_000 {
             ob.push(text("a")).unwrap();
         }
-        let mut out = vec![];
-        assert_eq!(ob.drain_into(&mut out).await, None);
-        assert_eq!(out.len(), 1_000);
-        assert!(ob.state.lock().frames.capacity() <= KEEP_FRAMES);
+        let taken = ob.take().await.expect("open");
+        assert_eq!(taken.len(), 1_000);
+        assert_eq!(ob.state.lock().rest.capacity(), 0);
+        assert!(ob.is_empty());
+        // One frame at a time never allocates a queue.
+        ob.push(text("b")).unwrap();
+        assert_eq!(ob.state.lock().rest.capacity(), 0);
+        let one = ob.take().await.expect("open");
+        assert_eq!(one.into_iter().collect::<Vec<_>>(), vec![text("b")]);
     }
 
     #[tokio::test]

@@ -19,7 +19,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The task's owned state. Its `Drop` is the channel's last word, also when the task is
 /// aborted (duplicate join, `Session::close` deadline): subscriptions end first, then the
@@ -39,6 +38,9 @@ impl Drop for ChannelTask {
             inst.set_phase(&mut life, Phase::Dead);
         }
         inst.hub.presence().untrack_owner(inst.owner);
+        // Commands still queued (an aborted task) are dropped now, not with the instance.
+        inst.inbox.close();
+        while inst.inbox.try_recv().is_some() {}
     }
 }
 
@@ -69,17 +71,63 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// The whole life of one channel instance.
-pub(crate) async fn run(
-    mut t: ChannelTask,
+pub(crate) fn run(
+    t: ChannelTask,
     payload: Payload,
     replaced: Option<Option<Ref>>,
-    mut rx: mpsc::Receiver<Cmd>,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
+    // Boxed before the task's future exists: an async fn keeps its arguments for its whole
+    // life, and a joined channel needs neither the join payload nor the replaced join_ref.
+    serve(Box::new(Start {
+        t,
+        payload,
+        replaced,
+    }))
+}
+
+/// What a channel task starts from (see [`run`]).
+struct Start {
+    t: ChannelTask,
+    payload: Payload,
+    replaced: Option<Option<Ref>>,
+}
+
+/// Joins, then handles commands until the channel ends. Every await but the idle wait is
+/// boxed: a task's size is that of its largest state, fixed at spawn, and an idle joined
+/// channel should not carry the state of its join or of a handler call for its whole life.
+async fn serve(start: Box<Start>) {
+    let Some(mut t) = Box::pin(join(start)).await else {
+        return;
+    };
+    loop {
+        // A stop request goes before any waiting command.
+        if let Some(stop) = t.socket.inst.take_stop() {
+            Box::pin(t.finish(stop)).await;
+            return;
+        }
+        match t.socket.inst.inbox.try_recv() {
+            Some(cmd) => {
+                if !Box::pin(t.step(cmd)).await {
+                    return;
+                }
+            }
+            // Ended without a stop request for this task (killed by a duplicate join).
+            None if !t.socket.inst.phase().routable() => return,
+            None => t.socket.inst.inbox.wait().await,
+        }
+    }
+}
+
+/// The join: `join` callback, reply, deferred actions, then the `send_info`s made during
+/// the join. Returns the task when the channel is joined and goes on serving.
+async fn join(start: Box<Start>) -> Option<ChannelTask> {
+    let Start {
+        mut t,
+        payload,
+        replaced,
+    } = *start;
     let inst = Arc::clone(&t.socket.inst);
     let handler = Arc::clone(&t.handler);
-    // Every await but the idle wait below is boxed: a task's size is that of its largest
-    // state, fixed at spawn, and an idle joined channel should not carry the state of a
-    // handler call for its whole life.
     let joined = Box::pin(call(
         t.timeout,
         handler.join(&inst.topic, payload, &mut t.socket),
@@ -126,8 +174,8 @@ pub(crate) async fn run(
                     _ => tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         "join refused"),
                 }
-                inst.end_unjoined(&mut life, &mut rx, frames);
-                return;
+                inst.end_unjoined(&mut life, frames);
+                return None;
             }
             None
         }
@@ -137,7 +185,7 @@ pub(crate) async fn run(
             t.socket.joined = true;
             Box::pin(t.terminate(reason)).await;
         }
-        return;
+        return None;
     }
     tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "joined");
     t.socket.joined = true;
@@ -159,30 +207,10 @@ pub(crate) async fn run(
     }
     for info in infos {
         if !Box::pin(t.step(Cmd::Info(Box::new(info)))).await {
-            return;
+            return None;
         }
     }
-    loop {
-        let cmd = tokio::select! {
-            biased;
-            () = inst.stopped() => None,
-            cmd = rx.recv() => cmd,
-        };
-        if let Some(stop) = inst.take_stop() {
-            Box::pin(t.finish(stop)).await;
-            return;
-        }
-        match cmd {
-            Some(cmd) => {
-                if !Box::pin(t.step(cmd)).await {
-                    return;
-                }
-            }
-            // A spurious wake-up (its stop was already taken): keep going.
-            None if inst.phase().routable() => {}
-            None => return,
-        }
-    }
+    Some(t)
 }
 
 fn join_crashed() -> Payload {

@@ -14,6 +14,7 @@
 //! publish calls mailboxes that take life locks.
 
 use super::hub::Hub;
+use super::inbox::{Inbox, TrySendError};
 use super::session::unjoined_reply;
 use crate::host::TerminateReason;
 use crate::outbox::Outbox;
@@ -24,13 +25,10 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::{Notify, mpsc};
 
 /// Work for a channel task, in arrival order.
 ///
-/// Boxed variants keep a `Cmd` at 16 bytes: tokio's bounded channel allocates its first
-/// block of 32 slots when the channel is created, so every joined channel pays 32 times
-/// this size even when idle (a `Message` inline made that about 5 KiB per channel).
+/// Boxed variants keep a `Cmd` at 16 bytes, so a queue of waiting commands stays small.
 #[derive(Debug)]
 pub(crate) enum Cmd {
     /// A client message for the channel (any event but `phx_join`).
@@ -103,15 +101,14 @@ pub(crate) struct Instance {
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) serializer: Serializer,
     pub(crate) owner: OwnerId,
-    tx: mpsc::Sender<Cmd>,
+    /// Commands for the task; also wakes it for a stop request.
+    pub(crate) inbox: Inbox,
     life: Mutex<Life>,
     /// The fastlane subscription to `topic` (joined instances). Here rather than in the task
     /// so that whoever ends the instance (an overflow, a duplicate join) stops its broadcasts
     /// at once, even while the task is still busy in a handler. Never locked together with
     /// `life`.
     fastlane: Mutex<Option<Subscription>>,
-    /// Wakes an idle task when a stop request is set.
-    wake: Notify,
     /// Routable instances of the owning session (the channel limit counter).
     session_live: Arc<AtomicUsize>,
 }
@@ -141,7 +138,7 @@ impl Instance {
         join_msg_ref: Option<Ref>,
         outbox: Arc<Outbox>,
         serializer: Serializer,
-        tx: mpsc::Sender<Cmd>,
+        queue: usize,
         session_live: Arc<AtomicUsize>,
     ) -> Instance {
         session_live.fetch_add(1, Ordering::AcqRel);
@@ -154,13 +151,12 @@ impl Instance {
             outbox,
             serializer,
             owner,
-            tx,
+            inbox: Inbox::new(queue),
             life: Mutex::new(Life {
                 phase: Phase::Joining,
                 stop: None,
                 censused: false,
             }),
-            wake: Notify::new(),
             session_live,
             fastlane: Mutex::new(None),
         }
@@ -300,9 +296,9 @@ impl Instance {
         if !life.phase.routable() {
             return Delivery::Refused(cmd);
         }
-        match self.tx.try_send(cmd) {
+        match self.inbox.try_send(cmd) {
             Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
                     "channel inbox full, crashing the channel");
                 self.crash_locked(&mut life, StopRequest::Overflow);
@@ -310,8 +306,8 @@ impl Instance {
                 self.unsubscribe();
                 Delivery::Overflowed
             }
-            Err(mpsc::error::TrySendError::Closed(cmd)) => {
-                // The task is gone without ending its phase (aborted): nothing to write.
+            Err(TrySendError::Closed(cmd)) => {
+                // The inbox was closed without ending the phase: nothing to write.
                 self.set_phase(&mut life, Phase::Dead);
                 Delivery::Refused(cmd)
             }
@@ -332,7 +328,7 @@ impl Instance {
         if life.stop.is_none() {
             life.stop = Some(why);
         }
-        self.wake.notify_one();
+        self.inbox.wake();
     }
 
     /// The connection is ending: stop writing at once and let the task run `terminate(reason)`
@@ -345,7 +341,7 @@ impl Instance {
         }
         drop(life);
         self.unsubscribe();
-        self.wake.notify_one();
+        self.inbox.wake();
     }
 
     /// Duplicate join (PROTOCOL.md 4.5): the instance must stop writing now, without
@@ -370,25 +366,14 @@ impl Instance {
         self.life.lock().stop.take()
     }
 
-    /// Resolves when [`request_stop`](Self::request_stop) or an overflow crash happened
-    /// (a stored permit makes a wake-up before the wait count).
-    pub(crate) async fn stopped(&self) {
-        self.wake.notified().await
-    }
-
     /// Ends an instance whose join failed, with the life lock held: the remaining queued
     /// client messages get the answer an unjoined topic gets (they were waiting for the
     /// join, PROTOCOL.md 9.2 #24), and the inbox is closed so the session sees the topic
     /// as not joined from now on.
-    pub(crate) fn end_unjoined(
-        &self,
-        life: &mut Life,
-        rx: &mut mpsc::Receiver<Cmd>,
-        frames: impl IntoIterator<Item = Frame>,
-    ) {
+    pub(crate) fn end_unjoined(&self, life: &mut Life, frames: impl IntoIterator<Item = Frame>) {
         self.end_locked(life, Phase::Dead, frames);
-        rx.close();
-        while let Ok(cmd) = rx.try_recv() {
+        self.inbox.close();
+        while let Some(cmd) = self.inbox.try_recv() {
             if let Cmd::In(msg) = cmd
                 && let Some(frame) = unjoined_reply(self.serializer, &msg)
             {

@@ -9,14 +9,17 @@
 //!
 //! Submodules: `session` (routing, answers the session gives itself), `channel_task` (one
 //! task per channel instance, handler calls and their results), `instance` (the state an
-//! instance shares with the session and with publishers: life phase and output gate),
-//! `socket` (what handlers get), `hub` (shared state).
+//! instance shares with the session and with publishers: life phase and output gate), `inbox`
+//! (its bounded command queue), `socket` (what handlers get), `hub` (shared state),
+//! `topic_map` (a connection's topic → channel map).
 
 mod channel_task;
 mod hub;
+mod inbox;
 mod instance;
 mod session;
 mod socket;
+mod topic_map;
 
 #[cfg(test)]
 mod tests;

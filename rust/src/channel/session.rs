@@ -6,15 +6,14 @@ use super::channel_task::{self, ChannelTask};
 use super::hub::Hub;
 use super::instance::{Cmd, Delivery, Instance, close_frame};
 use super::socket::Socket;
+use super::topic_map::TopicMap;
 use crate::host::{Connected, TerminateReason};
 use crate::outbox::Outbox;
 use crate::wire::{Frame, Message, Payload, Ref, Serializer};
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The reserved topic of heartbeats.
@@ -54,7 +53,7 @@ pub struct Session {
     connected: Connected,
     /// topic → newest channel instance. Entries of ended instances are removed when their
     /// topic is next touched, or swept when the map grows (see `insert`).
-    channels: HashMap<String, Entry>,
+    channels: TopicMap<Entry>,
     /// Instances that are joining or joined (the channel-limit count).
     live: Arc<AtomicUsize>,
     runtime: tokio::runtime::Handle,
@@ -84,7 +83,7 @@ impl Session {
             serializer,
             transport,
             connected,
-            channels: HashMap::new(),
+            channels: TopicMap::default(),
             live: Arc::new(AtomicUsize::new(0)),
             runtime,
         }
@@ -250,7 +249,6 @@ impl Session {
         let handler = Arc::clone(handler);
         let queue = config.channel_queue.max(1);
         let timeout = config.request_timeout;
-        let (tx, rx) = mpsc::channel(queue);
         tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref, "join");
         let inst = Arc::new(Instance::new(
             Arc::clone(&self.hub),
@@ -259,7 +257,7 @@ impl Session {
             msg.r#ref,
             Arc::clone(&self.outbox),
             self.serializer,
-            tx,
+            queue,
             Arc::clone(&self.live),
         ));
         let socket = Socket::new(
@@ -272,7 +270,7 @@ impl Session {
         let task = ChannelTask::new(handler, socket, timeout);
         let task = self
             .runtime
-            .spawn(channel_task::run(task, msg.payload, replaced, rx));
+            .spawn(channel_task::run(task, msg.payload, replaced));
         self.insert(msg.topic, Entry { inst, task });
     }
 
@@ -281,7 +279,7 @@ impl Session {
         // joining many distinct topics that end (rejected joins) would leave them behind,
         // so sweep when the map is well beyond the live count (amortized O(1) per join).
         if self.channels.len() >= 2 * self.live.load(Ordering::Acquire) + 16 {
-            self.channels.retain(|_, e| e.inst.phase().routable());
+            self.channels.retain(|e| e.inst.phase().routable());
         }
         self.channels.insert(topic, entry);
     }

@@ -15,13 +15,13 @@ use crate::host::TerminateReason;
 use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::task::AtomicWaker;
+use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -111,11 +111,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Closer<S> {
     }
 }
 
+/// The two halves of an upgraded socket, split before the connection's future is built:
+/// an async fn keeps its arguments for its whole life, and a whole `WebSocketStream` there
+/// (~330 bytes, the halves are ~70) would enlarge every connection's task.
+pub(crate) struct Halves<S> {
+    sink: SplitSink<WebSocketStream<S>, WsMessage>,
+    stream: SplitStream<WebSocketStream<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Halves<S> {
+    pub(crate) fn new(ws: WebSocketStream<S>) -> Halves<S> {
+        let (sink, stream) = ws.split();
+        Halves { sink, stream }
+    }
+}
+
 /// Serves one upgraded connection until either loop ends; returns the reason its channels
 /// terminate with and the closing handshake still to do. Closes `outbox` (with
 /// [`CloseReason::Gone`] unless it was already closed) so later pushes are refused.
 pub(crate) async fn run<S, H>(
-    ws: WebSocketStream<S>,
+    mut io: Halves<S>,
     inbound: &mut H,
     outbox: &Outbox,
     serializer: Serializer,
@@ -125,19 +140,25 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: Inbound,
 {
-    let (mut sink, mut stream) = ws.split();
     let backlog = Backlog {
         outbox,
         in_flight: AtomicUsize::new(0),
         written: Notify::new(),
     };
     let ended = {
-        let reader = read_loop(&mut stream, inbound, &backlog, serializer, cfg);
-        let writer = write_loop(&mut sink, &backlog, cfg.close_timeout);
-        tokio::pin!(reader, writer);
+        // `pin!` on the call itself: a named future moved into `tokio::pin!` would keep a
+        // second, moved-from slot in this task for the connection's whole life.
+        let reader = std::pin::pin!(read_loop(
+            &mut io.stream,
+            inbound,
+            &backlog,
+            serializer,
+            cfg
+        ));
+        let writer = std::pin::pin!(write_loop(&mut io.sink, &backlog, cfg.close_timeout));
         Race {
-            reader: reader.as_mut(),
-            writer: writer.as_mut(),
+            reader,
+            writer,
             reader_wake: Branch::new(),
             writer_wake: Branch::new(),
         }
@@ -176,7 +197,7 @@ where
     };
     outbox.close(CloseReason::Gone);
     let closer = Closer {
-        ws: stream.reunite(sink).ok(),
+        ws: io.stream.reunite(io.sink).ok(),
         closing,
         limit: cfg.close_timeout,
     };
@@ -197,25 +218,21 @@ struct Branch {
 }
 
 impl Branch {
-    /// A branch that counts as woken, so that the first poll polls it, and its waker.
-    fn new() -> (Arc<Branch>, Waker) {
-        let branch = Arc::new(Branch {
+    /// A branch that counts as woken, so that the first poll polls it.
+    fn new() -> Arc<Branch> {
+        Arc::new(Branch {
             woken: AtomicBool::new(true),
             task: AtomicWaker::new(),
-        });
-        let waker = Waker::from(Arc::clone(&branch));
-        (branch, waker)
+        })
     }
 }
 
-impl Wake for Branch {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
+// `ArcWake` rather than std's `Wake`: its `waker_ref` lends a waker for one poll without
+// cloning the `Arc`, so the task stores no `Waker` per branch (two fewer words each).
+impl ArcWake for Branch {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.woken.store(true, Ordering::Release);
+        arc_self.task.wake();
     }
 }
 
@@ -226,8 +243,8 @@ impl Wake for Branch {
 struct Race<R, W> {
     reader: R,
     writer: W,
-    reader_wake: (Arc<Branch>, Waker),
-    writer_wake: (Arc<Branch>, Waker),
+    reader_wake: Arc<Branch>,
+    writer_wake: Arc<Branch>,
 }
 
 impl<R, W> Future for Race<Pin<&mut R>, Pin<&mut W>>
@@ -240,16 +257,18 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
         let this = self.get_mut();
         // Registered before the flags are read, so a wake-up in between is not lost.
-        this.reader_wake.0.task.register(cx.waker());
-        this.writer_wake.0.task.register(cx.waker());
-        if this.reader_wake.0.woken.swap(false, Ordering::AcqRel) {
-            let mut branch_cx = Context::from_waker(&this.reader_wake.1);
+        this.reader_wake.task.register(cx.waker());
+        this.writer_wake.task.register(cx.waker());
+        if this.reader_wake.woken.swap(false, Ordering::AcqRel) {
+            let waker = waker_ref(&this.reader_wake);
+            let mut branch_cx = Context::from_waker(&waker);
             if let Poll::Ready(end) = this.reader.as_mut().poll(&mut branch_cx) {
                 return Poll::Ready(Ended::Reader(end));
             }
         }
-        if this.writer_wake.0.woken.swap(false, Ordering::AcqRel) {
-            let mut branch_cx = Context::from_waker(&this.writer_wake.1);
+        if this.writer_wake.woken.swap(false, Ordering::AcqRel) {
+            let waker = waker_ref(&this.writer_wake);
+            let mut branch_cx = Context::from_waker(&waker);
             if let Poll::Ready(end) = this.writer.as_mut().poll(&mut branch_cx) {
                 return Poll::Ready(Ended::Writer(end));
             }
@@ -269,16 +288,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Inbound,
 {
-    let idle_timeout = cfg.idle_timeout;
-    let high_water = (cfg.outbox_max_frames / 2).max(1);
-    let low_water = cfg.outbox_max_frames / 4;
-    let idle = tokio::time::sleep(idle_timeout);
-    tokio::pin!(idle);
+    // Limits are read from `cfg` where used rather than kept in locals: this future is part
+    // of every connection's task for its whole life.
+    let mut idle = std::pin::pin!(tokio::time::sleep(cfg.idle_timeout));
     loop {
-        if backlog.frames() >= high_water
-            // Boxed, like the grace period in the writer: rare states that would otherwise
+        if backlog.frames() >= (cfg.outbox_max_frames / 2).max(1)
+            // Boxed, like the slow path of the writer: rare states that would otherwise
             // enlarge every connection's task for its whole life.
-            && !Box::pin(wait_for_writer(backlog, low_water, idle_timeout)).await
+            && !Box::pin(wait_for_writer(backlog, cfg.outbox_max_frames / 4, cfg.idle_timeout))
+                .await
         {
             warn!("client does not read its replies, closing as slow consumer");
             return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
@@ -286,11 +304,11 @@ where
         let next = tokio::select! {
             next = stream.next() => next,
             () = &mut idle => {
-                debug!(timeout_ms = idle_timeout.as_millis() as u64, "idle timeout");
+                debug!(timeout_ms = cfg.idle_timeout.as_millis() as u64, "idle timeout");
                 return ReadEnd::Fail(IDLE_CLOSE_CODE, "idle timeout");
             }
         };
-        idle.as_mut().reset(Instant::now() + idle_timeout);
+        idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
         let decoded = match next {
             None => return ReadEnd::PeerGone,
             Some(Err(e)) => return read_error(e),
@@ -370,43 +388,107 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let outbox = backlog.outbox;
-    let mut batch: Vec<Frame> = Vec::new();
     loop {
-        // Like the outbox: a burst's batch capacity is not kept for the connection's life.
-        batch.shrink_to(crate::outbox::KEEP_FRAMES);
         backlog.in_flight.store(0, Ordering::Relaxed);
         backlog.written.notify_waiters();
-        if let Some(reason) = outbox.drain_into(&mut batch).await {
-            return WriteEnd::Outbox(reason);
-        }
+        let batch = match outbox.take().await {
+            Ok(batch) => batch,
+            Err(reason) => return WriteEnd::Outbox(reason),
+        };
         backlog.in_flight.store(batch.len(), Ordering::Relaxed);
-        let write = async {
-            for frame in batch.drain(..) {
-                sink.feed(to_ws(frame)).await?;
+        // Fast path: a client that reads takes the whole batch at once, so the write is
+        // tried right here, in one poll, without the close watch of the slow path (a waiter
+        // registered and removed per batch) and without its boxed state (an allocation per
+        // batch). The batch moves into the poll (in a block: a borrowed local keeps its
+        // storage until its scope ends) and what is left moves out of it, so this task never
+        // holds a write in progress.
+        let left = {
+            let mut batch = Some(batch);
+            let started = std::future::poll_fn(|cx| {
+                Poll::Ready(batch.take().map(|b| start_write(cx, sink, b.into_iter())))
+            })
+            .await;
+            match started {
+                None | Some(Ok(None)) => continue,
+                Some(Err(_)) => return WriteEnd::Failed,
+                Some(Ok(Some(left))) => left,
             }
-            // One flush (one syscall in the common case) for the whole batch.
-            sink.flush().await
         };
-        tokio::pin!(write);
-        let written = tokio::select! {
-            written = &mut write => written,
-            // A client that stopped reading must not hold its connection open past the
-            // slow-consumer, disconnect or drain policy. Frames queued before a disconnect or
-            // drain still get `grace` to go out; a slow consumer's were dropped already.
-            reason = outbox.closed_wait() => match reason {
-                CloseReason::SlowConsumer | CloseReason::Gone => return WriteEnd::Outbox(reason),
-                CloseReason::Disconnect | CloseReason::Drain => {
-                    match Box::pin(tokio::time::timeout(grace, &mut write)).await {
-                        Ok(written) => written,
-                        Err(_) => return WriteEnd::Outbox(reason),
-                    }
-                }
-            },
-        };
-        if written.is_err() {
-            return WriteEnd::Failed;
+        // Boxed: rare, and several times the state of a writer waiting for frames, which
+        // inline every idle connection's task would carry all its life.
+        if let Err(end) = Box::pin(finish_write(sink, left, outbox, grace)).await {
+            return end;
         }
     }
+}
+
+/// Writes as much of `frames` as the socket takes now, then flushes (one write syscall for
+/// the whole batch in the common case). Returns the frames still to write when the socket
+/// is full (possibly none, with the flush still to finish).
+fn start_write<S, I>(
+    cx: &mut Context<'_>,
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    mut frames: I,
+) -> Result<Option<I>, ws::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    I: Iterator<Item = Frame>,
+{
+    match poll_write(cx, sink, &mut frames) {
+        Poll::Ready(Ok(())) => Ok(None),
+        Poll::Ready(Err(e)) => Err(e),
+        Poll::Pending => Ok(Some(frames)),
+    }
+}
+
+/// Feeds `frames` to the sink, then flushes.
+fn poll_write<S>(
+    cx: &mut Context<'_>,
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    frames: &mut impl Iterator<Item = Frame>,
+) -> Poll<Result<(), ws::Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match sink.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        match frames.next() {
+            Some(frame) => sink.start_send_unpin(to_ws(frame))?,
+            None => return sink.poll_flush_unpin(cx),
+        }
+    }
+}
+
+/// The rest of a write the socket did not take at once, watching the outbox: a client that
+/// stopped reading must not hold its connection open past the slow-consumer, disconnect or
+/// drain policy. Frames queued before a disconnect or drain still get `grace` to go out; a
+/// slow consumer's were dropped already.
+async fn finish_write<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    mut frames: impl Iterator<Item = Frame>,
+    outbox: &Outbox,
+    grace: Duration,
+) -> Result<(), WriteEnd>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut write = std::pin::pin!(std::future::poll_fn(|cx| poll_write(cx, sink, &mut frames)));
+    let written = tokio::select! {
+        written = &mut write => written,
+        reason = outbox.closed_wait() => match reason {
+            CloseReason::SlowConsumer | CloseReason::Gone => return Err(WriteEnd::Outbox(reason)),
+            CloseReason::Disconnect | CloseReason::Drain => {
+                match tokio::time::timeout(grace, &mut write).await {
+                    Ok(written) => written,
+                    Err(_) => return Err(WriteEnd::Outbox(reason)),
+                }
+            }
+        },
+    };
+    written.map_err(|_| WriteEnd::Failed)
 }
 
 /// Our frames are already encoded; a text frame goes out as a raw frame so its bytes (shared

@@ -61,7 +61,7 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize) -> Harness {
     let server_outbox = outbox.clone();
     let server = tokio::spawn(async move {
         let (reason, closer) = run(
-            server_ws,
+            Halves::new(server_ws),
             &mut recorder,
             &server_outbox,
             Serializer::V2Json,
