@@ -5,9 +5,9 @@
 #   bench/run.sh --quick    tiny sizes, a sanity check of every server and scenario; prints only
 # Any other flag goes to bench/compare.py (--servers, --scenarios, --write FILE, --no-write, ...).
 #
-# Builds the load generator and the Rust bench server in release, installs the peers
-# (bench/peers/setup.sh), raises the open-file limit to the hard limit, then runs
-# bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
+# Builds the load generator, the Rust bench server and the Node binding (for
+# examples/node/bench.js) in release, installs the peers (bench/peers/setup.sh), raises the
+# open-file limit to the hard limit, then runs bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +22,10 @@ export CARGO_TARGET_DIR=$target_dir
 echo "==> cargo build --release (loadgen, bench server)" >&2
 cargo build --release -p switchboard-loadgen --bin loadgen >&2
 cargo build --release -p switchboard --example bench >&2
+
+# The sb-node row: `npm ci` installs the pinned napi CLI and builds the addon in release.
+echo "==> Node binding (npm ci --prefix bindings/node)" >&2
+npm ci --prefix bindings/node --no-audit --no-fund >&2
 
 echo "==> peers (bench/peers/setup.sh)" >&2
 bench/peers/setup.sh >&2
