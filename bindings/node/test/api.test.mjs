@@ -57,8 +57,11 @@ test("join error reply, handleIn reply / noreply / stop, assigns kept between re
     });
   });
   const { socket } = await connectedSocket(t, port);
-  const refused = await outcome(socket.channel("room:x", { token: "nope" }).join());
+  // The client rejoins a refused channel on its own: leave it so it stops.
+  const refusedChannel = socket.channel("room:refused", { token: "nope" });
+  const refused = await outcome(refusedChannel.join());
   assert.deepEqual(refused, { status: "error", response: { reason: "unauthorized" } });
+  refusedChannel.leave();
 
   const ch = socket.channel("room:x", { token: "secret" });
   await joinOk(ch);
