@@ -187,7 +187,12 @@ impl NativeEndpoint {
                 drop(req);
                 Ok(())
             }
-            None => match self.inner.hosted.queue().request_kind(Ticket::from_raw(raw)) {
+            None => match self
+                .inner
+                .hosted
+                .queue()
+                .request_kind(Ticket::from_raw(raw))
+            {
                 Err(e) => Err(answer_error(e)),
                 Ok(_) => Err(error(Code::NotFound, "request not held by this endpoint")),
             },
@@ -214,7 +219,11 @@ impl NativeEndpoint {
         self.inner
             .hosted
             .hub()
-            .broadcast(non_empty(&topic, "topic")?, non_empty(&event, "event")?, payload)
+            .broadcast(
+                non_empty(&topic, "topic")?,
+                non_empty(&event, "event")?,
+                payload,
+            )
             .map(|_| ())
             .map_err(publish_error)
     }
@@ -232,7 +241,11 @@ impl NativeEndpoint {
         self.inner
             .hosted
             .hub()
-            .local_broadcast(non_empty(&topic, "topic")?, non_empty(&event, "event")?, payload)
+            .local_broadcast(
+                non_empty(&topic, "topic")?,
+                non_empty(&event, "event")?,
+                payload,
+            )
             .map(|_| ())
             .map_err(publish_error)
     }
@@ -333,7 +346,11 @@ impl NativeEndpoint {
     /// The channel topic's presence list, JSON text (`{key: {metas: [...]}}`).
     #[napi]
     pub fn channel_presence_list(&self, channel: BigInt) -> Result<String> {
-        match self.channel(&channel)?.presence_list().map_err(handle_error)? {
+        match self
+            .channel(&channel)?
+            .presence_list()
+            .map_err(handle_error)?
+        {
             Payload::Json(raw) => Ok(String::from_utf8_lossy(&raw).into_owned()),
             Payload::Binary(_) => Err(error(Code::Encode, "presence list is not JSON")),
         }
@@ -455,4 +472,3 @@ impl Task for CloseTask {
         Ok(())
     }
 }
-

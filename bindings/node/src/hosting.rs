@@ -100,11 +100,14 @@ impl Hosted {
             .bind
             .parse()
             .map_err(|_| invalid(format!("{:?} is not `ip:port`", c.bind)))?;
-        let mut builder = Endpoint::builder().bind(bind).hub(self.hub.clone()).drain(DrainConfig {
-            batch_size: c.drain_batch_size.max(1) as usize,
-            batch_interval: Duration::from_millis(u64::from(c.drain_interval_ms)),
-            timeout: Duration::from_millis(u64::from(c.drain_timeout_ms)),
-        });
+        let mut builder = Endpoint::builder()
+            .bind(bind)
+            .hub(self.hub.clone())
+            .drain(DrainConfig {
+                batch_size: c.drain_batch_size.max(1) as usize,
+                batch_interval: Duration::from_millis(u64::from(c.drain_interval_ms)),
+                timeout: Duration::from_millis(u64::from(c.drain_timeout_ms)),
+            });
         for m in &c.mounts {
             builder = builder.socket(m.path.clone(), self.mount(m));
         }

@@ -184,7 +184,8 @@ fn run(source: Source, tsfn: Arc<Mutex<Option<BatchFn>>>, shared: &Shared) {
         }
         reqs.clear();
         source.queue.poll_into(&mut reqs, BATCH);
-        let mut batch: Vec<NativeRequest> = reqs.drain(..).map(|r| source.pending.hold(r)).collect();
+        let mut batch: Vec<NativeRequest> =
+            reqs.drain(..).map(|r| source.pending.hold(r)).collect();
         while batch.len() < BATCH {
             match source.inbox.try_recv() {
                 Ok((id, b)) => batch.push(NativeRequest::message(id, &b)),

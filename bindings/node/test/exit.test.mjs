@@ -90,3 +90,25 @@ test("an endpoint never started holds nothing", async () => {
   `);
   assert.equal(r.code, 0, r.out);
 });
+
+test("an endpoint in a worker thread serves, closes, and the worker ends", async () => {
+  const r = await run(`${PRELUDE}
+    const { Worker } = await import("node:worker_threads");
+    const w = new Worker(process.env.SB_PKG + "/test/worker.cjs");
+    const port = await new Promise((r) => w.once("message", r));
+    const { socket } = makeSocket(port);
+    await connect(socket);
+    const ch = socket.channel("room:w");
+    await joinOk(ch);
+    const res = await new Promise((r) => ch.push("echo", { n: 1 }).receive("ok", r));
+    console.log("echo", JSON.stringify(res));
+    socket.disconnect();
+    w.postMessage("close");
+    const code = await new Promise((r) => w.once("exit", r));
+    console.log("worker exit", code);
+  `);
+  assert.equal(r.signal, null, `killed at the deadline; output:\n${r.out}`);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /echo \{"n":1\}/);
+  assert.match(r.out, /worker exit 0/);
+});
