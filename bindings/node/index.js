@@ -628,6 +628,7 @@ class Endpoint extends EventEmitter {
     if (this.#state === STATES.closed) return;
     try {
       if (answer === NOREPLY_ANSWER) this.#native.noreply(req.ticket);
+      else if (answer.kind === "http") this.#native.respond(req.ticket, answer.httpStatus, answer.contentType, answer.payload);
       else this.#native.answer(req.ticket, answer);
     } catch (err) {
       if (err.code === "SB_E_STALE_TICKET") return;
@@ -744,7 +745,7 @@ class Endpoint extends EventEmitter {
   #onHttp(req) {
     const h = req.http;
     const route = this.#httpRoutes.find((r) => r.prefix === "/" || h.path === r.prefix || h.path.startsWith(`${r.prefix}/`));
-    if (!route) return this.#answer(req, { kind: "http", httpStatus: 404, contentType: "text/plain; charset=utf-8", payload: "not found\n", binary: true });
+    if (!route) return this.#answer(req, { kind: "http", httpStatus: 404, contentType: "text/plain; charset=utf-8", payload: "not found\n" });
     const request = { method: h.method, path: h.path, query: h.query, contentType: h.contentType ?? undefined, body: h.body ?? Buffer.alloc(0) };
     invoke(route.handler, undefined, [request]).then(
       (res) => {
@@ -793,7 +794,7 @@ function httpAnswer(res = {}) {
     body = JSON.stringify(body);
     contentType ??= "application/json";
   }
-  return { kind: "http", httpStatus: status, contentType, payload: body, binary: true };
+  return { kind: "http", httpStatus: status, contentType, payload: body };
 }
 
 /** A handler's return value as a native answer. */

@@ -36,6 +36,11 @@ export declare class NativeEndpoint {
    * `SB_E_INVALID_JSON`.
    */
   answer(ticket: bigint, answer: NativeAnswer): void
+  /**
+   * Answers an `http` request: `status` (100..=999), `contentType`, body bytes (a string
+   * is sent as UTF-8).
+   */
+  respond(ticket: bigint, status: number, contentType: string, body: string | Buffer): void
   /** `answer(ticket, {kind: "noreply"})` without the object (the hot path). */
   noreply(ticket: bigint): void
   /**
@@ -161,6 +166,8 @@ export interface NativeConfig {
   hostConnect: boolean
   /** Files served on the same port. */
   staticFiles: Array<NativeStaticFile>
+  /** Path prefixes whose HTTP requests JavaScript answers (`http` requests). */
+  httpRoutes: Array<string>
   /** Drain: connections closed per batch, pause between batches, and total limit (ms). */
   drainBatchSize: number
   drainIntervalMs: number
@@ -184,6 +191,20 @@ export interface NativeConnectInfo {
   origin?: string
   /** The `User-Agent` header. */
   userAgent?: string
+}
+
+/** An HTTP request on a host route, read in full (at most 1 MiB). */
+export interface NativeHttpRequest {
+  /** `GET`, `POST`, ... as sent. */
+  method: string
+  /** The path, percent-encoded as sent. */
+  path: string
+  /** The query string without `?` (empty when none). */
+  query: string
+  /** The `Content-Type` header. */
+  contentType?: string
+  /** The body bytes. */
+  body: Buffer
 }
 
 /** One socket mount and its limits (unset fields take the endpoint-wide value). */
@@ -212,7 +233,8 @@ export interface NativeMount {
 export interface NativeRequest {
   /**
    * `connect`, `join`, `handleIn`, `handleInfo`, `handleOut`, `leave` (terminate),
-   * `message` (a broadcast on a host subscription).
+   * `http` (a host route; answer with `respond`), `message` (a broadcast on a host
+   * subscription).
    */
   kind: string
   /** Ticket to answer with; absent for `leave` and `message`. */
@@ -255,6 +277,8 @@ export interface NativeRequest {
   detail?: string
   /** For `connect`. */
   connect?: NativeConnectInfo
+  /** For `http`. */
+  http?: NativeHttpRequest
 }
 
 /** A file served with `GET` on the endpoint's port. */

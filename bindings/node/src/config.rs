@@ -1,7 +1,12 @@
 //! The endpoint configuration as JavaScript passes it (the facade fills in defaults and
-//! documents them in `index.d.ts`), checked and turned into the host layer's config.
+//! documents them in `index.d.ts`), checked and turned into the host layer's [`HostConfig`].
 
+use crate::error::{Result, invalid};
 use napi_derive::napi;
+use std::net::SocketAddr;
+use std::time::Duration;
+use switchboard::endpoint::{CheckOrigin, DrainConfig, TransportConfig};
+use switchboard::host::{ChannelRoute, HostConfig, HostMount, StaticFile};
 
 /// One socket mount and its limits (unset fields take the endpoint-wide value).
 #[napi(object)]
@@ -78,8 +83,77 @@ pub struct NativeConfig {
     pub host_connect: bool,
     /// Files served on the same port.
     pub static_files: Vec<NativeStaticFile>,
+    /// Path prefixes whose HTTP requests JavaScript answers (`http` requests).
+    pub http_routes: Vec<String>,
     /// Drain: connections closed per batch, pause between batches, and total limit (ms).
     pub drain_batch_size: u32,
     pub drain_interval_ms: u32,
     pub drain_timeout_ms: u32,
+}
+
+impl NativeConfig {
+    /// The core's configuration. Errors: an unparsable `bind` (SB_E_INVALID_ARGUMENT); mount
+    /// paths, routes and static files are checked by the core at `start`.
+    pub fn into_host_config(self) -> Result<HostConfig> {
+        let bind: SocketAddr = self
+            .bind
+            .parse()
+            .map_err(|_| invalid(format!("{:?} is not `ip:port`", self.bind)))?;
+        let mounts = self
+            .mounts
+            .iter()
+            .map(|m| HostMount {
+                path: m.path.clone(),
+                max_channels: m.max_channels.unwrap_or(self.max_channels) as usize,
+                transport: TransportConfig {
+                    check_origin: match m.check_origin.as_ref().or(self.check_origin.as_ref()) {
+                        Some(origins) => CheckOrigin::Allow(origins.clone()),
+                        None => CheckOrigin::Off,
+                    },
+                    auth_token: m.auth_token.unwrap_or(self.auth_token),
+                    max_frame_size: m.max_frame_bytes.unwrap_or(self.max_frame_bytes) as usize,
+                    idle_timeout: Duration::from_millis(u64::from(
+                        m.idle_timeout_ms.unwrap_or(self.idle_timeout_ms),
+                    )),
+                    outbox_max_frames: m.outbox_max_frames.unwrap_or(self.outbox_max_frames)
+                        as usize,
+                    outbox_max_bytes: m.outbox_max_bytes.unwrap_or(self.outbox_max_bytes) as usize,
+                    ..TransportConfig::default()
+                },
+            })
+            .collect();
+        Ok(HostConfig {
+            bind,
+            node: self.node,
+            mounts,
+            shards: self.shards as usize,
+            worker_threads: self.worker_threads as usize,
+            request_timeout_ms: u64::from(self.request_timeout_ms),
+            drain: DrainConfig {
+                batch_size: self.drain_batch_size.max(1) as usize,
+                batch_interval: Duration::from_millis(u64::from(self.drain_interval_ms)),
+                timeout: Duration::from_millis(u64::from(self.drain_timeout_ms)),
+            },
+            channels: self
+                .channels
+                .into_iter()
+                .map(|c| ChannelRoute {
+                    pattern: c.pattern,
+                    intercepts: c.intercepts,
+                })
+                .collect(),
+            host_connect: self.host_connect,
+            max_pending: self.max_pending as usize,
+            static_files: self
+                .static_files
+                .into_iter()
+                .map(|f| StaticFile {
+                    route: f.route,
+                    path: f.path,
+                    content_type: f.content_type,
+                })
+                .collect(),
+            http_routes: self.http_routes,
+        })
+    }
 }

@@ -4,8 +4,9 @@
 
 use crate::answer::NativeAnswer;
 use crate::config::NativeConfig;
-use crate::error::{Code, Result, answer_error, error, handle_error, invalid, publish_error};
-use crate::hosting::Hosted;
+use crate::error::{
+    Code, Result, answer_error, error, handle_error, hosted_error, invalid, publish_error,
+};
 use crate::payload::{object_in, payload_in, ref_in, value_in};
 use crate::pending::Pending;
 use crate::pump::{Pump, Shared, Source, batch_fn};
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 use switchboard::channel::ChannelHandle;
-use switchboard::host::{Answer, ChannelId, Ticket};
+use switchboard::host::{Answer, ChannelId, HostedEndpoint, Ticket};
 use switchboard::pubsub::{Broadcast, Delivery, Subscription};
 use switchboard::wire::Payload;
 
@@ -31,7 +32,7 @@ const INBOX: usize = 65_536;
 
 #[derive(Debug)]
 struct Inner {
-    hosted: Hosted,
+    hosted: HostedEndpoint,
     pending: Arc<Pending>,
     shared: Arc<Shared>,
     subscriptions: Mutex<HashMap<u32, Subscription>>,
@@ -101,7 +102,7 @@ impl NativeEndpoint {
         on_batch: Function<'_, Vec<NativeRequest>, Unknown<'static>>,
     ) -> Result<NativeEndpoint> {
         let leave_ttl = Duration::from_millis(u64::from(config.request_timeout_ms) + 1_000);
-        let hosted = Hosted::new(config)?;
+        let hosted = HostedEndpoint::new(config.into_host_config()?).map_err(hosted_error)?;
         let (inbox, inbox_rx) = sync_channel(INBOX);
         let shared = Arc::new(Shared::default());
         let pending = Arc::new(Pending::default());
@@ -133,7 +134,7 @@ impl NativeEndpoint {
     /// event loop alive until `unref()` or close.
     #[napi]
     pub fn start(&mut self, env: Env) -> Result<String> {
-        let addr = self.inner.hosted.start()?;
+        let addr = self.inner.hosted.start().map_err(hosted_error)?;
         self.pump
             .refer(&env)
             .map_err(|e| error(Code::InvalidState, e.reason.clone()))?;
@@ -169,6 +170,27 @@ impl NativeEndpoint {
     pub fn answer(&self, ticket: BigInt, answer: NativeAnswer) -> Result<()> {
         let answer = answer.into_answer()?;
         self.settle(&ticket, answer)
+    }
+
+    /// Answers an `http` request: `status` (100..=999), `contentType`, body bytes (a string
+    /// is sent as UTF-8).
+    #[napi]
+    pub fn respond(
+        &self,
+        ticket: BigInt,
+        status: u32,
+        content_type: String,
+        body: Either<String, Buffer>,
+    ) -> Result<()> {
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+            .ok_or_else(|| invalid(format!("HTTP status {status} is not 100..999")))?;
+        let body = match body {
+            Either::A(text) => bytes::Bytes::from(text.into_bytes()),
+            Either::B(buf) => bytes::Bytes::copy_from_slice(&buf),
+        };
+        self.settle(&ticket, Answer::http(status, content_type, body))
     }
 
     /// `answer(ticket, {kind: "noreply"})` without the object (the hot path).
@@ -461,11 +483,14 @@ impl Task for CloseTask {
     type Output = ();
     type JsValue = ();
 
+    /// Graceful: drain and stop listening, then stop the runtime threads.
     fn compute(&mut self) -> napi::Result<()> {
-        self.inner
-            .hosted
-            .close()
-            .map_err(|e| napi::Error::from_reason(format!("{}: {}", e.status.as_ref(), e.reason)))
+        let hosted = &self.inner.hosted;
+        let drained = hosted.shutdown();
+        let closed = hosted.close();
+        drained
+            .and(closed)
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {

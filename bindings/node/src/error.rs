@@ -2,7 +2,7 @@
 //! (`ffi/src/status.rs`), so C, Python and Node report the same failure with the same word.
 
 use switchboard::channel::HandleError;
-use switchboard::host::AnswerError;
+use switchboard::host::{AnswerError, HostedError};
 use switchboard::pubsub::PublishError;
 
 /// The `err.code` of a thrown error (the `SB_E_*` names of `sb_status`).
@@ -62,10 +62,6 @@ pub fn invalid(message: impl Into<String>) -> Error {
     error(Code::InvalidArgument, message)
 }
 
-pub fn state(message: impl Into<String>) -> Error {
-    error(Code::InvalidState, message)
-}
-
 pub fn handle_error(e: HandleError) -> Error {
     match e {
         HandleError::NotFound => error(
@@ -91,4 +87,16 @@ pub fn publish_error(e: PublishError) -> Error {
         PublishError::Encode(w) => error(Code::Encode, w.to_string()),
         PublishError::Broker(b) => error(Code::Broker, b.to_string()),
     }
+}
+
+pub fn hosted_error(e: HostedError) -> Error {
+    let code = match e {
+        HostedError::NotStarted
+        | HostedError::AlreadyStarted
+        | HostedError::Stopped
+        | HostedError::OnRuntimeThread => Code::InvalidState,
+        HostedError::Io(_) => Code::Io,
+        HostedError::InvalidConfig(_) => Code::InvalidArgument,
+    };
+    error(code, e.to_string())
 }

@@ -26,12 +26,29 @@ pub struct NativeConnectInfo {
     pub user_agent: Option<String>,
 }
 
+/// An HTTP request on a host route, read in full (at most 1 MiB).
+#[napi(object)]
+#[allow(missing_debug_implementations)] // napi's `Buffer` has no `Debug`
+pub struct NativeHttpRequest {
+    /// `GET`, `POST`, ... as sent.
+    pub method: String,
+    /// The path, percent-encoded as sent.
+    pub path: String,
+    /// The query string without `?` (empty when none).
+    pub query: String,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The body bytes.
+    pub body: Buffer,
+}
+
 /// One request (or one host-subscription message) for JavaScript.
 #[napi(object)]
 #[allow(missing_debug_implementations)] // napi's `Buffer` has no `Debug`
 pub struct NativeRequest {
     /// `connect`, `join`, `handleIn`, `handleInfo`, `handleOut`, `leave` (terminate),
-    /// `message` (a broadcast on a host subscription).
+    /// `http` (a host route; answer with `respond`), `message` (a broadcast on a host
+    /// subscription).
     pub kind: String,
     /// Ticket to answer with; absent for `leave` and `message`.
     pub ticket: Option<BigInt>,
@@ -69,6 +86,8 @@ pub struct NativeRequest {
     pub detail: Option<String>,
     /// For `connect`.
     pub connect: Option<NativeConnectInfo>,
+    /// For `http`.
+    pub http: Option<NativeHttpRequest>,
 }
 
 impl NativeRequest {
@@ -92,6 +111,7 @@ impl NativeRequest {
             reason: None,
             detail: None,
             connect: None,
+            http: None,
         }
     }
 
@@ -114,6 +134,7 @@ impl NativeRequest {
             RequestBody::HandleInfo { .. } => "handleInfo",
             RequestBody::HandleOut { .. } => "handleOut",
             RequestBody::Leave { .. } => "leave",
+            RequestBody::Http(_) => "http",
         };
         let mut out = NativeRequest::empty(kind);
         out.ticket = req.ticket().map(|t| BigInt::from(t.get()));
@@ -166,6 +187,15 @@ impl NativeRequest {
             RequestBody::HandleOut { event, payload, .. } => {
                 out.event = Some(event.clone());
                 (out.payload, out.binary) = payload_out(payload);
+            }
+            RequestBody::Http(http) => {
+                out.http = Some(NativeHttpRequest {
+                    method: http.method.clone(),
+                    path: http.path.clone(),
+                    query: http.query.clone(),
+                    content_type: http.content_type.clone(),
+                    body: Buffer::from(http.body.to_vec()),
+                });
             }
             RequestBody::Leave { reason, .. } => {
                 let (name, detail) = reason_parts(reason);
