@@ -23,9 +23,10 @@ echo "==> cargo build --release (loadgen, bench server)" >&2
 cargo build --release -p switchboard-loadgen --bin loadgen >&2
 cargo build --release -p switchboard --example bench >&2
 
-# The sb-node row: `npm ci` installs the pinned napi CLI and builds the addon in release.
-echo "==> Node binding (npm ci --prefix bindings/node)" >&2
-npm ci --prefix bindings/node --no-audit --no-fund >&2
+# The sb-node row: `npm install` installs the pinned napi CLI (package-lock.json) and builds the
+# addon in release (see scripts/test.sh for why not `npm ci`).
+echo "==> Node binding (npm install --prefix bindings/node)" >&2
+npm install --prefix bindings/node --no-audit --no-fund >&2
 
 echo "==> peers (bench/peers/setup.sh)" >&2
 bench/peers/setup.sh >&2

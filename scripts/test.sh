@@ -3,7 +3,7 @@
 #
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
-# examples, the C ABI checks (tests/c/run.sh), the Node binding (npm ci builds the addon; its
+# examples, the C ABI checks (tests/c/run.sh), the Node binding (npm install builds the addon; its
 # generated files, types and node:test suite), and the node:test suites (conformance, bad
 # input, browser) against the release binaries (the conformance suite also against the
 # host-queue fixture and the Node fixture, the browser suite also against the C and the Node
@@ -73,13 +73,15 @@ cargo build --release --examples
 step "C ABI: header freshness, symbols/SONAME, C tests under sanitizers and valgrind, install + consumers"
 tests/c/run.sh
 
-# The Node binding: `npm ci` installs the pinned @napi-rs/cli and TypeScript and its prepare
-# script builds the addon in release (napi build), regenerating native.js / native.d.ts,
-# which must then match the checked-in files.
-step "Node binding: npm ci (napi build --release), generated native.js/native.d.ts unchanged, tsc"
-npm ci --prefix bindings/node --no-audit --no-fund
-git diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts ||
-  die "bindings/node/native.js or native.d.ts changed when rebuilt: commit the regenerated files"
+# The Node binding: `npm install` installs the pinned @napi-rs/cli and TypeScript from
+# package-lock.json and its prepare script builds the addon in release (napi build),
+# regenerating native.js / native.d.ts, which must then match the checked-in files. Not
+# `npm ci`: the lockfile can only list the platform packages of napi-rs' own tools that the
+# registry serves for this platform, and `npm ci` refuses a lockfile without the others.
+step "Node binding: npm install (napi build --release), generated native.js/native.d.ts unchanged, tsc"
+npm install --prefix bindings/node --no-audit --no-fund
+git diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts bindings/node/package-lock.json ||
+  die "bindings/node/native.js, native.d.ts or package-lock.json changed: commit the regenerated files"
 (cd bindings/node && npx --no-install tsc --noEmit -p test/types)
 
 step "node --test bindings/node/test (the Node binding's API, errors, handler failures, clean exit)"

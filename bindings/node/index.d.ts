@@ -199,28 +199,8 @@ export type ConnectHandler = (
   info: ConnectInfo,
 ) => MaybePromise<HandlerResult<"connectOk" | "connectRefused"> | { assigns?: Assigns; id?: string } | boolean | void>;
 
-/** One socket mount with its own limits (unset ones take the endpoint's). */
-export interface MountOptions {
-  /** Mount path, e.g. `"/socket"`; the transport is at `<path>/websocket`. */
-  path: string;
-  maxChannels?: number;
-  authToken?: boolean;
-  checkOrigin?: string[];
-  maxFrameBytes?: number;
-  idleTimeoutMs?: number;
-  outboxMaxFrames?: number;
-  outboxMaxBytes?: number;
-}
-
-export interface EndpointOptions {
-  /** Listen address (default `"127.0.0.1"`). */
-  host?: string;
-  /** Listen port (default 4000; 0 = any free port). */
-  port?: number;
-  /** This node's name; presence `phx_ref`s are unique per node (default `"switchboard@localhost"`). */
-  node?: string;
-  /** Socket mounts (default `["/socket"]`). */
-  mounts?: Array<string | MountOptions>;
+/** Limits of a socket mount; set on the endpoint (every mount) or per mount. */
+export interface MountLimits {
   /** Channels one connection may join at once (default 100, Phoenix `max_channels`). */
   maxChannels?: number;
   /** Decode the auth token subprotocol (default true). */
@@ -237,6 +217,23 @@ export interface EndpointOptions {
    */
   outboxMaxFrames?: number;
   outboxMaxBytes?: number;
+}
+
+/** One socket mount with its own limits (unset ones take the endpoint's). */
+export interface MountOptions extends MountLimits {
+  /** Mount path, e.g. `"/socket"`; the transport is at `<path>/websocket`. */
+  path: string;
+}
+
+export interface EndpointOptions extends MountLimits {
+  /** Listen address (default `"127.0.0.1"`). */
+  host?: string;
+  /** Listen port (default 4000; 0 = any free port). */
+  port?: number;
+  /** This node's name; presence `phx_ref`s are unique per node (default `"switchboard@localhost"`). */
+  node?: string;
+  /** Socket mounts (default `["/socket"]`). */
+  mounts?: Array<string | MountOptions>;
   /** How long a handler may take, in ms (default 10 000); then the channel fails. */
   requestTimeoutMs?: number;
   /** Requests awaiting an answer at once before new ones are refused (default 65 536). */

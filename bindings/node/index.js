@@ -194,19 +194,19 @@ class Socket {
   /** Pushes `event` to this client only (payload must be an object or binary). */
   push(event, payload) {
     const [data, binary] = encode(payload);
-    native(() => this.#native().channelPush(this.channelId, event, data, binary));
+    native(() => this.#native().channelSend("push", this.channelId, event, data, binary));
   }
 
   /** Broadcasts `event` to every subscriber of this channel's topic, this client included. */
   broadcast(event, payload) {
     const [data, binary] = encode(payload);
-    native(() => this.#native().channelBroadcast(this.channelId, event, data, binary));
+    native(() => this.#native().channelSend("broadcast", this.channelId, event, data, binary));
   }
 
   /** Broadcasts `event` to every subscriber of the topic but this client (Phoenix `broadcast_from`). */
   broadcastFrom(event, payload) {
     const [data, binary] = encode(payload);
-    native(() => this.#native().channelBroadcastFrom(this.channelId, event, data, binary));
+    native(() => this.#native().channelSend("broadcastFrom", this.channelId, event, data, binary));
   }
 
   /**
@@ -556,13 +556,13 @@ class Endpoint extends EventEmitter {
   /** Broadcasts `event` with `payload` to every subscriber of `topic` (all nodes). */
   broadcast(topic, event, payload) {
     const [data, binary] = encode(payload);
-    native(() => this._native().broadcast(topic, event, data, binary));
+    native(() => this._native().broadcast(false, topic, event, data, binary));
   }
 
   /** Like `broadcast`, to this node's subscribers only. */
   localBroadcast(topic, event, payload) {
     const [data, binary] = encode(payload);
-    native(() => this._native().localBroadcast(topic, event, data, binary));
+    native(() => this._native().broadcast(true, topic, event, data, binary));
   }
 
   /** Closes every connection whose connect returned socket id `id` (close 1001). */

@@ -53,15 +53,18 @@ export declare class NativeEndpoint {
    * the key is unknown (already released, or forgotten after the request timeout).
    */
   release(leaveKey: number): boolean
-  /** Broadcasts to every subscriber of `topic` on every node. */
-  broadcast(topic: string, event: string, payload: string | Buffer, binary: boolean): void
-  /** Broadcasts to this node's subscribers only. */
-  localBroadcast(topic: string, event: string, payload: string | Buffer, binary: boolean): void
+  /**
+   * Broadcasts to every subscriber of `topic` on every node, or with `local` to this
+   * node's subscribers only.
+   */
+  broadcast(local: boolean, topic: string, event: string, payload: string | Buffer, binary: boolean): void
   /** Closes every connection whose socket id is `socketId` (close 1001). */
   disconnect(socketId: string): void
-  channelPush(channel: bigint, event: string, payload: string | Buffer, binary: boolean): void
-  channelBroadcast(channel: bigint, event: string, payload: string | Buffer, binary: boolean): void
-  channelBroadcastFrom(channel: bigint, event: string, payload: string | Buffer, binary: boolean): void
+  /**
+   * Sends from a channel: `push` to its client, `broadcast` to its topic, or
+   * `broadcastFrom` to its topic except its client.
+   */
+  channelSend(action: string, channel: bigint, event: string, payload: string | Buffer, binary: boolean): void
   /** A late reply to the push with `ref` (raw JSON text, as the request carried it). */
   channelReply(channel: bigint, replyRef: string, status: string, payload: string | Buffer, binary: boolean): void
   /** Tracks presence `key` with `meta` (JSON object text); returns the meta's `phx_ref`. */

@@ -228,48 +228,26 @@ impl NativeEndpoint {
         self.inner.pending.release(leave_key)
     }
 
-    /// Broadcasts to every subscriber of `topic` on every node.
+    /// Broadcasts to every subscriber of `topic` on every node, or with `local` to this
+    /// node's subscribers only.
     #[napi]
     pub fn broadcast(
         &self,
+        local: bool,
         topic: String,
         event: String,
         payload: Either<String, Buffer>,
         binary: bool,
     ) -> Result<()> {
         let payload = payload_in(payload, binary)?;
-        self.inner
-            .hosted
-            .hub()
-            .broadcast(
-                non_empty(&topic, "topic")?,
-                non_empty(&event, "event")?,
-                payload,
-            )
-            .map(|_| ())
-            .map_err(publish_error)
-    }
-
-    /// Broadcasts to this node's subscribers only.
-    #[napi]
-    pub fn local_broadcast(
-        &self,
-        topic: String,
-        event: String,
-        payload: Either<String, Buffer>,
-        binary: bool,
-    ) -> Result<()> {
-        let payload = payload_in(payload, binary)?;
-        self.inner
-            .hosted
-            .hub()
-            .local_broadcast(
-                non_empty(&topic, "topic")?,
-                non_empty(&event, "event")?,
-                payload,
-            )
-            .map(|_| ())
-            .map_err(publish_error)
+        let (topic, event) = (non_empty(&topic, "topic")?, non_empty(&event, "event")?);
+        let hub = self.inner.hosted.hub();
+        let published = if local {
+            hub.local_broadcast(topic, event, payload)
+        } else {
+            hub.broadcast(topic, event, payload)
+        };
+        published.map(|_| ()).map_err(publish_error)
     }
 
     /// Closes every connection whose socket id is `socketId` (close 1001).
@@ -283,46 +261,27 @@ impl NativeEndpoint {
             .map_err(publish_error)
     }
 
+    /// Sends from a channel: `push` to its client, `broadcast` to its topic, or
+    /// `broadcastFrom` to its topic except its client.
     #[napi]
-    pub fn channel_push(
+    pub fn channel_send(
         &self,
+        action: String,
         channel: BigInt,
         event: String,
         payload: Either<String, Buffer>,
         binary: bool,
     ) -> Result<()> {
         let payload = payload_in(payload, binary)?;
-        self.channel(&channel)?
-            .push(non_empty(&event, "event")?, payload)
-            .map_err(handle_error)
-    }
-
-    #[napi]
-    pub fn channel_broadcast(
-        &self,
-        channel: BigInt,
-        event: String,
-        payload: Either<String, Buffer>,
-        binary: bool,
-    ) -> Result<()> {
-        let payload = payload_in(payload, binary)?;
-        self.channel(&channel)?
-            .broadcast(non_empty(&event, "event")?, payload)
-            .map_err(handle_error)
-    }
-
-    #[napi]
-    pub fn channel_broadcast_from(
-        &self,
-        channel: BigInt,
-        event: String,
-        payload: Either<String, Buffer>,
-        binary: bool,
-    ) -> Result<()> {
-        let payload = payload_in(payload, binary)?;
-        self.channel(&channel)?
-            .broadcast_from(non_empty(&event, "event")?, payload)
-            .map_err(handle_error)
+        let event = non_empty(&event, "event")?;
+        let handle = self.channel(&channel)?;
+        match action.as_str() {
+            "push" => handle.push(event, payload),
+            "broadcast" => handle.broadcast(event, payload),
+            "broadcastFrom" => handle.broadcast_from(event, payload),
+            other => return Err(invalid(format!("unknown channel action {other:?}"))),
+        }
+        .map_err(handle_error)
     }
 
     /// A late reply to the push with `ref` (raw JSON text, as the request carried it).
