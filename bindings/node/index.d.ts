@@ -6,6 +6,9 @@
 //
 // Errors: every failure throws (or rejects with) an `Error` whose `code` is one of
 // `SwitchboardErrorCode`, the same names as the C ABI's `sb_status` and the Python binding.
+// Pushes, replies, broadcasts and answers are checked when called, then applied in call
+// order on a Rust runtime thread; what can only fail there (the channel ended meanwhile, a
+// subscriber whose serializer cannot carry the payload, a broker error) goes to stderr.
 
 /// <reference types="node" />
 
@@ -28,9 +31,7 @@ export type SwitchboardErrorCode =
   /** JSON text (a RawJson, assigns, metas) is not valid JSON. */
   | "SB_E_INVALID_JSON"
   /** Operating-system error, e.g. the address is in use. */
-  | "SB_E_IO"
-  /** Delivered locally, but forwarding to other nodes failed. */
-  | "SB_E_BROKER";
+  | "SB_E_IO";
 
 /** An `Error` thrown by this package. */
 export interface SwitchboardError extends Error {
@@ -249,6 +250,29 @@ export interface EndpointOptions extends MountLimits {
   connect?: ConnectHandler;
 }
 
+/** An HTTP request on a host route, read in full (at most 1 MiB; larger ones get 413). */
+export interface HttpRequest {
+  /** `GET`, `POST`, ... as sent. */
+  method: string;
+  /** The path, percent-encoded as sent, e.g. `/api/items`. */
+  path: string;
+  /** The query string without `?` (`""` when none). */
+  query: string;
+  contentType?: string;
+  body: Buffer;
+}
+
+/**
+ * The answer to an HTTP request. `status` defaults to 200. A Buffer body is sent as is
+ * (default type `application/octet-stream`), a string as text (`text/plain; charset=utf-8`),
+ * anything else as JSON (`application/json`).
+ */
+export interface HttpResponse {
+  status?: number;
+  contentType?: string;
+  body?: Buffer | string | Json;
+}
+
 /** A broadcast received by a host subscription. */
 export interface Message {
   topic: string;
@@ -279,6 +303,12 @@ export class Endpoint extends EventEmitter {
   connect(handler: ConnectHandler): this;
   /** Routes topics matching `pattern` (`"room:*"` or exact) to `handler`. Before `listen()` only. */
   channel<A extends Assigns = Assigns>(pattern: string, handler: ChannelHandler<A>, options?: ChannelOptions): this;
+  /**
+   * Answers HTTP requests on `prefix` and below (`/api` serves `/api` and `/api/x`, not
+   * `/apix`), any method, on the endpoint's port. Unanswered within `requestTimeoutMs`: 504;
+   * a throw or rejection: 500. Before `listen()` only.
+   */
+  route(prefix: string, handler: (request: HttpRequest) => MaybePromise<HttpResponse | void>): this;
   /** Binds and serves; resolves once connections are accepted. Rejects SB_E_IO when the port is taken. */
   listen(port?: number): Promise<{ address: string; port: number }>;
   /** `{address, port}` while listening, else null. */

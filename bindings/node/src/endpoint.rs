@@ -2,11 +2,10 @@
 //! each checks its arguments and calls the host layer; all policy (ordering, timeouts,
 //! answer-exactly-once, limits) lives in the core, as for the C ABI.
 
+use crate::actions::{Action, Actions, SendKind};
 use crate::answer::NativeAnswer;
 use crate::config::NativeConfig;
-use crate::error::{
-    Code, Result, answer_error, error, handle_error, hosted_error, invalid, publish_error,
-};
+use crate::error::{Code, Result, answer_error, error, handle_error, hosted_error, invalid};
 use crate::payload::{object_in, payload_in, ref_in, value_in};
 use crate::pending::Pending;
 use crate::pump::{Pump, Shared, Source, batch_fn};
@@ -33,6 +32,8 @@ const INBOX: usize = 65_536;
 #[derive(Debug)]
 struct Inner {
     hosted: HostedEndpoint,
+    /// Answers and sends, applied in order on a runtime task (see `actions`).
+    actions: Actions,
     pending: Arc<Pending>,
     shared: Arc<Shared>,
     subscriptions: Mutex<HashMap<u32, Subscription>>,
@@ -77,17 +78,38 @@ impl NativeEndpoint {
             .map_err(handle_error)
     }
 
-    /// Answers `ticket` with `answer` and forgets its request.
+    /// Answers `ticket` with `answer`: checked here, applied in order with the sends.
     fn settle(&self, ticket: &BigInt, answer: Answer) -> Result<()> {
         let raw = raw_id(ticket, "ticket")?;
-        let queue = self.inner.hosted.queue();
-        match queue.answer(Ticket::from_raw(raw), answer) {
-            Ok(()) => {
-                drop(self.inner.pending.take(raw));
-                Ok(())
-            }
-            Err(e) => Err(answer_error(e)),
+        let kind = self
+            .inner
+            .hosted
+            .queue()
+            .request_kind(Ticket::from_raw(raw))
+            .map_err(answer_error)?;
+        if !answer.fits(kind) {
+            return Err(invalid(format!(
+                "{} is not an answer to a {kind:?} request",
+                answer.name()
+            )));
         }
+        let req =
+            self.inner.pending.take(raw).ok_or_else(|| {
+                error(Code::AlreadyAnswered, "request already answered or failed")
+            })?;
+        self.inner.actions.run(Action::Answer { req, answer })
+    }
+}
+
+/// Pushes and broadcasts carry a JSON object or binary (Phoenix `push/3`, `broadcast/3`
+/// take a map or `{:binary, data}`).
+fn sendable(payload: &Payload) -> Result<()> {
+    match payload {
+        Payload::Json(_) if !payload.is_json_object() => Err(error(
+            Code::Encode,
+            "push and broadcast payloads must be JSON objects (or binary)",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -116,9 +138,11 @@ impl NativeEndpoint {
         };
         let pump = Pump::start(&env, tsfn, source, shared.clone())
             .map_err(|e| error(Code::Io, e.reason.clone()))?;
+        let actions = Actions::start(hosted.runtime_handle(), hosted.hub().clone());
         Ok(NativeEndpoint {
             inner: Arc::new(Inner {
                 hosted,
+                actions,
                 pending,
                 shared,
                 subscriptions: Mutex::new(HashMap::new()),
@@ -205,10 +229,7 @@ impl NativeEndpoint {
     pub fn fail(&self, ticket: BigInt) -> Result<()> {
         let raw = raw_id(&ticket, "ticket")?;
         match self.inner.pending.take(raw) {
-            Some(req) => {
-                drop(req);
-                Ok(())
-            }
+            Some(req) => self.inner.actions.run(Action::Drop(req)),
             None => match self
                 .inner
                 .hosted
@@ -225,7 +246,11 @@ impl NativeEndpoint {
     /// the key is unknown (already released, or forgotten after the request timeout).
     #[napi]
     pub fn release(&self, leave_key: u32) -> bool {
-        self.inner.pending.release(leave_key)
+        match self.inner.pending.take_leave(leave_key) {
+            // After the sends its terminate made.
+            Some(req) => self.inner.actions.run(Action::Drop(req)).is_ok(),
+            None => false,
+        }
     }
 
     /// Broadcasts to every subscriber of `topic` on every node, or with `local` to this
@@ -240,25 +265,22 @@ impl NativeEndpoint {
         binary: bool,
     ) -> Result<()> {
         let payload = payload_in(payload, binary)?;
-        let (topic, event) = (non_empty(&topic, "topic")?, non_empty(&event, "event")?);
-        let hub = self.inner.hosted.hub();
-        let published = if local {
-            hub.local_broadcast(topic, event, payload)
-        } else {
-            hub.broadcast(topic, event, payload)
-        };
-        published.map(|_| ()).map_err(publish_error)
+        sendable(&payload)?;
+        non_empty(&topic, "topic")?;
+        non_empty(&event, "event")?;
+        self.inner.actions.run(Action::Broadcast {
+            local,
+            topic,
+            event,
+            payload,
+        })
     }
 
     /// Closes every connection whose socket id is `socketId` (close 1001).
     #[napi]
     pub fn disconnect(&self, socket_id: String) -> Result<()> {
-        self.inner
-            .hosted
-            .hub()
-            .disconnect(non_empty(&socket_id, "socketId")?)
-            .map(|_| ())
-            .map_err(publish_error)
+        non_empty(&socket_id, "socketId")?;
+        self.inner.actions.run(Action::Disconnect { socket_id })
     }
 
     /// Sends from a channel: `push` to its client, `broadcast` to its topic, or
@@ -272,16 +294,22 @@ impl NativeEndpoint {
         payload: Either<String, Buffer>,
         binary: bool,
     ) -> Result<()> {
-        let payload = payload_in(payload, binary)?;
-        let event = non_empty(&event, "event")?;
-        let handle = self.channel(&channel)?;
-        match action.as_str() {
-            "push" => handle.push(event, payload),
-            "broadcast" => handle.broadcast(event, payload),
-            "broadcastFrom" => handle.broadcast_from(event, payload),
+        let kind = match action.as_str() {
+            "push" => SendKind::Push,
+            "broadcast" => SendKind::Broadcast,
+            "broadcastFrom" => SendKind::BroadcastFrom,
             other => return Err(invalid(format!("unknown channel action {other:?}"))),
-        }
-        .map_err(handle_error)
+        };
+        let payload = payload_in(payload, binary)?;
+        sendable(&payload)?;
+        non_empty(&event, "event")?;
+        let handle = self.channel(&channel)?;
+        self.inner.actions.run(Action::Send {
+            handle,
+            kind,
+            event,
+            payload,
+        })
     }
 
     /// A late reply to the push with `ref` (raw JSON text, as the request carried it).
@@ -296,9 +324,14 @@ impl NativeEndpoint {
     ) -> Result<()> {
         let r#ref = ref_in(&reply_ref)?;
         let payload = payload_in(payload, binary)?;
-        self.channel(&channel)?
-            .reply(&r#ref, non_empty(&status, "status")?, payload)
-            .map_err(handle_error)
+        non_empty(&status, "status")?;
+        let handle = self.channel(&channel)?;
+        self.inner.actions.run(Action::Reply {
+            handle,
+            r#ref,
+            status,
+            payload,
+        })
     }
 
     /// Tracks presence `key` with `meta` (JSON object text); returns the meta's `phx_ref`.

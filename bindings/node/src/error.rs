@@ -3,7 +3,6 @@
 
 use switchboard::channel::HandleError;
 use switchboard::host::{AnswerError, HostedError};
-use switchboard::pubsub::PublishError;
 
 /// The `err.code` of a thrown error (the `SB_E_*` names of `sb_status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,8 +23,6 @@ pub enum Code {
     InvalidJson,
     /// An operating-system error (cannot bind the address, cannot start threads).
     Io,
-    /// Local delivery happened but forwarding to other nodes failed.
-    Broker,
 }
 
 impl AsRef<str> for Code {
@@ -39,7 +36,6 @@ impl AsRef<str> for Code {
             Code::InvalidState => "SB_E_INVALID_STATE",
             Code::InvalidJson => "SB_E_INVALID_JSON",
             Code::Io => "SB_E_IO",
-            Code::Broker => "SB_E_BROKER",
         }
     }
 }
@@ -62,6 +58,10 @@ pub fn invalid(message: impl Into<String>) -> Error {
     error(Code::InvalidArgument, message)
 }
 
+pub fn state(message: impl Into<String>) -> Error {
+    error(Code::InvalidState, message)
+}
+
 pub fn handle_error(e: HandleError) -> Error {
     match e {
         HandleError::NotFound => error(
@@ -80,13 +80,6 @@ pub fn answer_error(e: AnswerError) -> Error {
         AnswerError::WrongKind { .. } => Code::InvalidArgument,
     };
     error(code, e.to_string())
-}
-
-pub fn publish_error(e: PublishError) -> Error {
-    match e {
-        PublishError::Encode(w) => error(Code::Encode, w.to_string()),
-        PublishError::Broker(b) => error(Code::Broker, b.to_string()),
-    }
 }
 
 pub fn hosted_error(e: HostedError) -> Error {

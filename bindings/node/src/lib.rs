@@ -6,6 +6,7 @@
 //! Everything here is internal: `native.js` / `native.d.ts` are generated from these items
 //! (`napi build`), and the public API is the hand-written `index.js` / `index.d.ts`.
 
+mod actions;
 mod answer;
 mod config;
 mod endpoint;

@@ -49,9 +49,9 @@ impl Pending {
         self.tickets.lock().remove(&ticket)
     }
 
-    /// Drops the `Leave` request of `key`: the core may forget its channel. False if unknown.
-    pub fn release(&self, key: u32) -> bool {
-        self.leaves.lock().remove(&key).is_some()
+    /// Takes the `Leave` request of `key` out (dropping it lets the core forget its channel).
+    pub fn take_leave(&self, key: u32) -> Option<HostRequest> {
+        self.leaves.lock().remove(&key).map(|(_, req)| req)
     }
 
     /// Forgets requests the core no longer waits for: tickets that timed out or whose

@@ -50,6 +50,7 @@ const room: ChannelHandler<RoomAssigns> = {
 
 endpoint.channel("room:*", room, { intercepts: ["new_msg"], raw: false });
 endpoint.on("error", (err, ctx) => console.error(ctx.kind, err.message));
+endpoint.route("/health", async ({ method, body }) => ({ status: 200, body: { method, bytes: body.length } }));
 
 async function main(): Promise<void> {
   const { port } = await endpoint.listen();
@@ -84,3 +85,5 @@ void endpoint.listen("4000");
 // @ts-expect-error assigns keys are checked
 const bad: ChannelHandler<RoomAssigns> = { join: (_t, _p, s) => { s.assign("nope", 1); } };
 void bad;
+// @ts-expect-error an HTTP handler gets one request object
+endpoint.route("/x", (a: string, b: string) => ({}));
