@@ -7,7 +7,8 @@
 // Prints `LISTENING 127.0.0.1:<port>`; exits on stdin EOF or SIGTERM. Socket at /socket:
 //   * bench:*: join ok {}; a push `pub` with any payload (JSON or binary) is broadcast to
 //     every other subscriber of the topic as `msg` with the same payload (broadcast_from),
-//     no reply. Raw channel: the JSON text is never parsed in JavaScript.
+//     no reply; a push `ping` is answered ok with the same payload (the `roundtrip`
+//     scenario). Raw channel: the JSON text is never parsed in JavaScript.
 //   * presence:*: join ok {}, then the client is tracked under the join param `key` with
 //     meta {online_at} and gets presence_state (the after_join pattern).
 // Outbox limits raised like the Rust server: BENCH_OUTBOX_FRAMES (default 65 536) and
@@ -15,7 +16,7 @@
 
 "use strict";
 
-const { Endpoint, ok } = require("../../bindings/node");
+const { Endpoint, ok, reply } = require("../../bindings/node");
 
 function envNumber(name, fallback) {
   const text = process.env[name];
@@ -38,8 +39,9 @@ const endpoint = new Endpoint({
 
 endpoint.channel("bench:*", {
   handleIn(event, payload, socket) {
-    if (event !== "pub") throw new Error(`unknown event ${JSON.stringify(event)}`);
-    socket.broadcastFrom("msg", payload);
+    if (event === "pub") return socket.broadcastFrom("msg", payload);
+    if (event === "ping") return reply("ok", payload);
+    throw new Error(`unknown event ${JSON.stringify(event)}`);
   },
 }, { raw: true });
 
