@@ -49,6 +49,12 @@ pub struct MountConfig {
     /// wait for one channel's handler (default 1024); one more crashes that channel
     /// (`phx_error`, `terminate` with `Crash`). Also bounds the actions a `join` may defer.
     pub channel_queue: usize,
+    /// Runtime the channel tasks run on (default `None`: the connection's runtime). A
+    /// queue-hosted endpoint gives them a runtime of their own: a host's answer then wakes its
+    /// channel on a short run queue instead of behind every connection writer woken by the
+    /// last broadcast, so one publisher's back-to-back pushes reach the host as fast as it
+    /// answers them (and their broadcasts coalesce into shared writes).
+    pub channel_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for MountConfig {
@@ -58,6 +64,7 @@ impl Default for MountConfig {
             request_timeout: Duration::from_secs(10),
             max_topic_bytes: 16 * 1024,
             channel_queue: 1024,
+            channel_runtime: None,
         }
     }
 }

@@ -62,7 +62,8 @@ pub struct Session {
 
 impl Session {
     /// A session for a freshly connected socket. `transport` is `"websocket"` or
-    /// `"longpoll"` (visible to handlers). Panics outside a tokio runtime.
+    /// `"longpoll"` (visible to handlers). Panics outside a tokio runtime. Channel tasks
+    /// run on the mount's `channel_runtime`, else on the current runtime.
     pub fn new(
         hub: Arc<Hub>,
         mount: Arc<Mount>,
@@ -71,6 +72,11 @@ impl Session {
         transport: &'static str,
         connected: Connected,
     ) -> Session {
+        let runtime = mount
+            .config
+            .channel_runtime
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
         Session {
             hub,
             mount,
@@ -80,7 +86,7 @@ impl Session {
             connected,
             channels: HashMap::new(),
             live: Arc::new(AtomicUsize::new(0)),
-            runtime: tokio::runtime::Handle::current(),
+            runtime,
         }
     }
 

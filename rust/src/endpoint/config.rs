@@ -170,6 +170,13 @@ impl SocketMount {
         self
     }
 
+    /// Runs this mount's channel tasks on `runtime` instead of the connections' runtime (see
+    /// [`MountConfig::channel_runtime`]).
+    pub fn channel_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.channel.channel_runtime = Some(runtime);
+        self
+    }
+
     /// Replaces every channel-layer limit at once.
     pub fn channel_config(mut self, config: MountConfig) -> Self {
         self.channel = config;

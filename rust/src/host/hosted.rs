@@ -130,8 +130,14 @@ impl HostConfig {
         }
     }
 
-    fn socket_mount(&self, mount: &HostMount, queue: &HostQueue) -> SocketMount {
+    fn socket_mount(
+        &self,
+        mount: &HostMount,
+        queue: &HostQueue,
+        channels: &tokio::runtime::Handle,
+    ) -> SocketMount {
         let mut socket = SocketMount::new()
+            .channel_runtime(channels.clone())
             .max_channels(mount.max_channels)
             .request_timeout_ms(self.request_timeout_ms)
             .transport_config(mount.transport.clone());
@@ -193,6 +199,9 @@ enum State {
 }
 
 /// An endpoint served from its own runtime threads and hosted through a [`HostQueue`].
+/// Connections run on one runtime (`worker_threads`), channel tasks on a second one with a
+/// single thread (see `MountConfig::channel_runtime`: a host's answers must not queue behind
+/// the connection writers a broadcast woke).
 /// `Send + Sync`: every method may be called from any thread; the blocking ones (`start`,
 /// `drain`, `shutdown`, `close`) refuse to run on the endpoint's own runtime threads.
 #[derive(Debug)]
@@ -202,6 +211,8 @@ pub struct HostedEndpoint {
     queue: HostQueue,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
+    channel_runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    channel_handle: tokio::runtime::Handle,
     state: Mutex<State>,
 }
 
@@ -217,11 +228,19 @@ impl HostedEndpoint {
         let runtime = builder
             .build()
             .map_err(|e| HostedError::Io(format!("cannot start runtime: {e}")))?;
+        let channel_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("switchboard-channels")
+            .build()
+            .map_err(|e| HostedError::Io(format!("cannot start channel runtime: {e}")))?;
         let hub = Hub::new(&config.node, config.shards);
         let queue = HostQueue::with_config(config.queue_config());
         Ok(HostedEndpoint {
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
+            channel_handle: channel_runtime.handle().clone(),
+            channel_runtime: Mutex::new(Some(channel_runtime)),
             hub,
             queue,
             config,
@@ -245,9 +264,15 @@ impl HostedEndpoint {
         &self.hub
     }
 
-    /// The runtime's handle, for front-ends that spawn work next to the endpoint.
+    /// The connections' runtime, for front-ends that spawn work next to the endpoint.
     pub fn runtime_handle(&self) -> &tokio::runtime::Handle {
         &self.handle
+    }
+
+    /// The channel tasks' runtime (one thread): where a front-end applies the answers and
+    /// actions of its host, so they do not queue behind connection writers.
+    pub fn channel_runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.channel_handle
     }
 
     /// Binds and serves every mount, static file and HTTP route; returns the bound address
@@ -269,7 +294,8 @@ impl HostedEndpoint {
             .hub(self.hub.clone())
             .drain(cfg.drain.clone());
         for mount in cfg.effective_mounts() {
-            builder = builder.socket(mount.path.clone(), cfg.socket_mount(&mount, &self.queue));
+            let socket = cfg.socket_mount(&mount, &self.queue, &self.channel_handle);
+            builder = builder.socket(mount.path.clone(), socket);
         }
         for file in &cfg.static_files {
             builder = builder.static_file(&file.route, &file.path, &file.content_type);
@@ -335,8 +361,11 @@ impl HostedEndpoint {
         // Dropping the callback first, and joining the workers, is what guarantees that no
         // wakeup runs after `close` returns.
         self.queue.set_wakeup(None);
-        if let Some(runtime) = self.runtime.lock().take() {
-            runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+        // Connections first: their ends are what terminate the channels.
+        for runtime in [&self.runtime, &self.channel_runtime] {
+            if let Some(runtime) = runtime.lock().take() {
+                runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+            }
         }
         Ok(())
     }
@@ -344,14 +373,20 @@ impl HostedEndpoint {
 
 impl Drop for HostedEndpoint {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.get_mut().take() {
-            // Dropped on one of its own threads (the last `Arc` held by a task): a blocking
-            // shutdown would panic there.
-            if tokio::runtime::Handle::try_current().is_ok() {
-                runtime.shutdown_background();
-            } else {
-                self.queue.set_wakeup(None);
-                runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+        // Dropped on a runtime thread (the last `Arc` held by a task), a blocking shutdown
+        // would panic.
+        let blocking = tokio::runtime::Handle::try_current().is_err();
+        if blocking {
+            self.queue.set_wakeup(None);
+        }
+        for runtime in [
+            self.runtime.get_mut().take(),
+            self.channel_runtime.get_mut().take(),
+        ] {
+            match runtime {
+                Some(runtime) if blocking => runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT),
+                Some(runtime) => runtime.shutdown_background(),
+                None => {}
             }
         }
     }
