@@ -1,11 +1,12 @@
 //! What JavaScript does to connections (answers, pushes, replies, broadcasts, disconnects)
-//! runs on one task of the endpoint's runtime, in the order JavaScript asked.
+//! runs on one task of the endpoint's channel runtime, in the order JavaScript asked.
 //!
 //! Why not directly on the JS thread: a broadcast wakes every subscriber's connection task,
-//! and a wake from a thread outside the runtime goes through the runtime's shared inject
-//! queue and unparks a worker each time. Measured with 1,000 subscribers: ~1.1 ms of JS
-//! thread per `broadcastFrom` and ~20x the CPU per delivery of the Rust host; on a runtime
-//! task the wakes are local. One ordered queue (not a task per call) keeps what a handler
+//! and a wake from a thread outside the runtimes unparks a worker each time. Measured with
+//! 1,000 subscribers: ~1.1 ms of JS thread per `broadcastFrom`. Why the channel runtime and
+//! not the connections' one: there the task would wait behind every writer the previous
+//! broadcast woke, so one publisher's pushes would be answered one per write pass. One
+//! ordered queue (not a task per call) keeps what a handler
 //! did in order: a broadcast made before returning a reply reaches clients before the reply,
 //! as with a Rust handler.
 //!

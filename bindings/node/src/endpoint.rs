@@ -138,7 +138,7 @@ impl NativeEndpoint {
         };
         let pump = Pump::start(&env, tsfn, source, shared.clone())
             .map_err(|e| error(Code::Io, e.reason.clone()))?;
-        let actions = Actions::start(hosted.runtime_handle(), hosted.hub().clone());
+        let actions = Actions::start(hosted.channel_runtime_handle(), hosted.hub().clone());
         Ok(NativeEndpoint {
             inner: Arc::new(Inner {
                 hosted,
