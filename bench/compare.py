@@ -61,6 +61,9 @@ def servers(target_dir: Path) -> list[Server]:
         Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,), switchboard=True),
         # The same channels hosted from C through the C ABI.
         Server("sb-c", SB_C, "phoenix-json", (bench_c,), switchboard=True, phoenix=True),
+        # The same channel with its handlers in JavaScript (bindings/node, examples/node/bench.js).
+        Server("sb-node", "Switchboard hosted from Node (phoenix-json)", "phoenix-json",
+               (node, str(ROOT / "examples" / "node" / "bench.js")), switchboard=True, phoenix=True),
         Server("socketio", "Socket.IO (Node)", "socketio",
                (node, str(PEERS / "socketio-node" / "server.mjs"))),
         Server("ws", "ws (Node)", "ws", (node, str(PEERS / "ws-node" / "server.mjs"))),
@@ -490,7 +493,7 @@ def write_section(path: Path, section: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a sanity check, writes nothing")
-    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-c,socketio,ws,"
+    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-c,sb-node,socketio,ws,"
                                       "python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
                                         "connect-storm,idle,presence,roundtrip")

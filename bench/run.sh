@@ -5,10 +5,10 @@
 #   bench/run.sh --quick    tiny sizes, a sanity check of every server and scenario; prints only
 # Any other flag goes to bench/compare.py (--servers, --scenarios, --write FILE, --no-write, ...).
 #
-# Builds the load generator, the Rust bench server and the C one (examples/c/bench.c against
-# libswitchboard installed into $CARGO_TARGET_DIR/bench-c) in release, installs the peers
-# (bench/peers/setup.sh), raises the open-file limit to the hard limit, then runs
-# bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
+# Builds the load generator, the Rust bench server, the C one (examples/c/bench.c against
+# libswitchboard installed into $CARGO_TARGET_DIR/bench-c) and the Node binding (for
+# examples/node/bench.js) in release, installs the peers (bench/peers/setup.sh), raises the
+# open-file limit to the hard limit, then runs bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +30,11 @@ prefix=$target_dir/bench-c/prefix
 make --no-print-directory install PREFIX="$prefix" >&2
 cc -std=c11 -O2 -Iinclude examples/c/bench.c examples/c/host_loop.c examples/c/chat_json.c -L"$prefix/lib" -lswitchboard \
   -Wl,-rpath,"$prefix/lib" -o "$target_dir/bench-c/bench"
+
+# The sb-node row: `npm install` installs the pinned napi CLI (package-lock.json) and builds the
+# addon in release (see scripts/test.sh for why not `npm ci`).
+echo "==> Node binding (npm install --prefix bindings/node)" >&2
+npm install --prefix bindings/node --no-audit --no-fund >&2
 
 echo "==> peers (bench/peers/setup.sh)" >&2
 bench/peers/setup.sh >&2

@@ -3,10 +3,12 @@
 #
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
-# examples, the C ABI checks (tests/c/run.sh), and the node:test suites (conformance, bad input, browser) against the release
-# binaries (the conformance suite also against the host-queue fixture, the conformance and
-# bad-input suites also against the C fixture under ASan, the browser suite also against the C
-# chat demo). Stops at the first failure.
+# examples, the C ABI checks (tests/c/run.sh), the Node binding (npm install builds the addon; its
+# generated files, types and node:test suite), and the node:test suites (conformance, bad
+# input, browser) against the release binaries (the conformance suite also against the
+# host-queue fixture and the Node fixture, the conformance and bad-input suites also against
+# the C fixture under ASan, the browser suite also against the C and the Node chat demos).
+# Stops at the first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo and by the node suites), SB_FIXTURE_CMD and
 # SB_CHAT_CMD (run the node suites against another host language's servers).
@@ -72,6 +74,20 @@ cargo build --release --examples
 step "C ABI: header freshness, symbols/SONAME, C tests under sanitizers and valgrind, install + consumers"
 tests/c/run.sh
 
+# The Node binding: `npm install` installs the pinned @napi-rs/cli and TypeScript from
+# package-lock.json and its prepare script builds the addon in release (napi build),
+# regenerating native.js / native.d.ts, which must then match the checked-in files. Not
+# `npm ci`: the lockfile can only list the platform packages of napi-rs' own tools that the
+# registry serves for this platform, and `npm ci` refuses a lockfile without the others.
+step "Node binding: npm install (napi build --release), generated native.js/native.d.ts unchanged, tsc"
+npm install --prefix bindings/node --no-audit --no-fund
+git diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts bindings/node/package-lock.json ||
+  die "bindings/node/native.js, native.d.ts or package-lock.json changed: commit the regenerated files"
+(cd bindings/node && npx --no-install tsc --noEmit -p test/types)
+
+step "node --test bindings/node/test (the Node binding's API, errors, handler failures, clean exit)"
+node --test bindings/node/test/*.test.mjs
+
 run_suite() {
   local name=$1 dir=$2
   step "node --test $dir ($name)"
@@ -88,6 +104,12 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   step "node --test tests/conformance (the fixture over the host request queue)"
   SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
     node --test tests/conformance/*.test.mjs
+fi
+# The same suite against the fixture written in Node on the binding
+# (tests/fixtures/node/conformance_fixture.mjs).
+if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  step "node --test tests/conformance (the fixture hosted from Node)"
+  SB_FIXTURE_CMD='["node","tests/fixtures/node/conformance_fixture.mjs"]' node --test tests/conformance/*.test.mjs
 fi
 run_suite "bad input" tests/bad_input
 # Both suites against the fixture written in C (tests/fixtures/c/conformance_fixture.c, built
@@ -120,6 +142,8 @@ if [[ -z ${SB_CHAT_CMD:-} ]]; then
   step "node --test tests/browser (the chat demo hosted from C)"
   SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$c_chat") \
     node --test tests/browser/*.test.mjs
+  step "node --test tests/browser (the chat demo hosted from Node)"
+  SB_CHAT_CMD='["node","examples/node/chat.js"]' node --test tests/browser/*.test.mjs
 fi
 
 trap - EXIT

@@ -1,0 +1,338 @@
+// Public types of switchboard-node (hand-written; `native.d.ts` is generated and private).
+//
+// Threading: everything here runs on the Node.js thread that created the endpoint. Rust
+// threads never call JavaScript directly; requests arrive in batches through one
+// ThreadsafeFunction and handlers are awaited on the event loop.
+//
+// Errors: every failure throws (or rejects with) an `Error` whose `code` is one of
+// `SwitchboardErrorCode`, the same names as the C ABI's `sb_status` and the Python binding.
+// Pushes, replies, broadcasts and answers are checked when called, then applied in call
+// order on a Rust runtime thread; what can only fail there (the channel ended meanwhile, a
+// subscriber whose serializer cannot carry the payload, a broker error) goes to stderr.
+
+/// <reference types="node" />
+
+import { EventEmitter } from "node:events";
+
+/** Stable `err.code` values (the C ABI's status names). */
+export type SwitchboardErrorCode =
+  /** A value out of its documented range, or of the wrong type. */
+  | "SB_E_INVALID_ARGUMENT"
+  /** The channel has ended (or the id was never issued). */
+  | "SB_E_NOT_FOUND"
+  /** The request was already answered. */
+  | "SB_E_ALREADY_ANSWERED"
+  /** The request timed out (the channel already failed) or its connection ended. */
+  | "SB_E_STALE_TICKET"
+  /** A message cannot be encoded: a non-object push/broadcast payload, binary under V1, ... */
+  | "SB_E_ENCODE"
+  /** Wrong state: acting before `listen()` or after `close()`, listening twice. */
+  | "SB_E_INVALID_STATE"
+  /** JSON text (a RawJson, assigns, metas) is not valid JSON. */
+  | "SB_E_INVALID_JSON"
+  /** Operating-system error, e.g. the address is in use. */
+  | "SB_E_IO";
+
+/** An `Error` thrown by this package. */
+export interface SwitchboardError extends Error {
+  code: SwitchboardErrorCode;
+}
+
+/** A JSON value as `JSON.parse` returns it. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * JSON text sent as is (validated by Rust, never re-serialized), and how `raw: true`
+ * channels receive JSON payloads.
+ */
+export class RawJson {
+  /** `data`: JSON text, as a string or a Buffer of UTF-8. */
+  constructor(data: string | Buffer);
+  readonly data: string | Buffer;
+  /** The JSON text. */
+  readonly text: string;
+  /** `JSON.parse(text)`. */
+  parse(): Json;
+  toJSON(): Json;
+}
+
+/**
+ * An outgoing payload: any JSON-serializable value (pushes and broadcasts need an object
+ * under the V2 serializer), `Buffer`/`Uint8Array` for binary (V2 binary frames only), or
+ * `RawJson`. `undefined` means `{}`.
+ */
+export type OutPayload = unknown;
+
+/** An incoming payload: parsed JSON, `Buffer` for binary, `RawJson` on raw channels. */
+export type InPayload = Json | Buffer | RawJson;
+
+/** Per-socket and per-channel state: a JSON object. */
+export type Assigns = { [key: string]: Json };
+
+/** Presence list of a topic: `{key: {metas: [{...meta, phx_ref}]}}`. */
+export type PresenceList = { [key: string]: { metas: Array<{ phx_ref: string; [k: string]: Json }> } };
+
+declare const RESULT: unique symbol;
+/** A value built by `ok`, `error`, `reply`, `noreply`, `stop`, `accept` or `refuse`. */
+export interface HandlerResult<K extends string> {
+  readonly [RESULT]: K;
+}
+
+/** Join accepted (Phoenix `{:ok, reply, socket}`); `reply` defaults to `{}`. */
+export function ok(reply?: OutPayload): HandlerResult<"joinOk">;
+/** Join refused (Phoenix `{:error, reply}`), e.g. `error({reason: "unauthorized"})`. */
+export function error(reply?: OutPayload): HandlerResult<"joinError">;
+/** `{:reply, {status, payload}, socket}`; `status` is usually `"ok"` or `"error"`. */
+export function reply(status: string, payload?: OutPayload): HandlerResult<"reply">;
+/** `{:noreply, socket}`; returning `undefined` means the same. */
+export function noreply(): HandlerResult<"noreply">;
+/**
+ * `{:stop, reason, socket}`. `"normal"` and `"shutdown"` close the channel (`phx_close`, no
+ * rejoin); any other reason fails it (`phx_error`, the client rejoins). `reply` is sent
+ * first; `detail` qualifies a shutdown.
+ */
+export function stop(
+  reason?: "normal" | "shutdown" | (string & {}),
+  options?: { reply?: { status: string; payload?: OutPayload }; detail?: string },
+): HandlerResult<"stop">;
+/** Connect accepted with assigns (copied into every channel) and a socket id. */
+export function accept(options?: { assigns?: Assigns; id?: string }): HandlerResult<"connectOk">;
+/** Connect refused: the upgrade is answered with `status` (default 403). */
+export function refuse(status?: number): HandlerResult<"connectRefused">;
+
+/**
+ * What a handler sees of its channel (Phoenix `socket`). It stays usable after the handler
+ * returns (keep it to push later); actions throw `SB_E_NOT_FOUND` once the channel ended.
+ */
+export class Socket<A extends Assigns = Assigns> {
+  private constructor();
+  /** Channel id, stable for the channel's life. */
+  readonly channelId: bigint;
+  /** The channel topic, e.g. `"room:lobby"`. */
+  readonly topic: string;
+  /** The join_ref as raw JSON text (e.g. `"\"3\""`). */
+  readonly joinRef: string | undefined;
+  /** The socket id returned by connect. */
+  readonly id: string | undefined;
+  /** The ref of the message being handled (`handleIn`), raw JSON text. */
+  readonly ref: string | undefined;
+  /** Channel assigns; changes made in a handler persist for the channel's next requests. */
+  assigns: A;
+  /** Sets one assign (Phoenix `assign/3`). */
+  assign<K extends keyof A>(key: K, value: A[K]): this;
+  /** Pushes to this client only. Throws SB_E_ENCODE for a non-object JSON payload. */
+  push(event: string, payload?: OutPayload): void;
+  /** Broadcasts to the channel's topic, this client included. */
+  broadcast(event: string, payload?: OutPayload): void;
+  /** Broadcasts to the channel's topic except this client (Phoenix `broadcast_from`). */
+  broadcastFrom(event: string, payload?: OutPayload): void;
+  /** Replies later to the push with `ref` (default: the message being handled). */
+  reply(status: string, payload?: OutPayload, ref?: string): void;
+  /** Tracks presence `key` with `meta` on this topic; returns the meta's `phx_ref`. */
+  track(key: string, meta?: { [k: string]: Json }): string;
+  /** Stops tracking `key` for this channel. */
+  untrack(key: string): void;
+  /** Replaces the meta of `key`; returns the new `phx_ref`. */
+  update(key: string, meta: { [k: string]: Json }): string;
+  /** The topic's presence list. */
+  presenceList(): PresenceList;
+  /** Subscribes this channel to `topic`: its broadcasts reach `handleInfo`. */
+  subscribe(topic: string): void;
+  /** Undoes `subscribe`; false when it was not subscribed. */
+  unsubscribe(topic: string): boolean;
+  /** Sends `message` to this channel's `handleInfo` (Phoenix `send(self(), msg)`). */
+  sendInfo(message: Json): void;
+}
+
+/** What `handleInfo` receives: a subscribed topic's broadcast, or a `sendInfo` message. */
+export type InfoMessage = { topic: string; event: string; payload: InPayload } | Json;
+
+/** Why a channel ended (Phoenix terminate reasons). */
+export interface TerminateReason {
+  reason: "left" | "closed" | "disconnected" | "drain" | "stop" | "crash";
+  /** For `stop`: `"normal"`, `"shutdown: <detail>"` or the abnormal reason; for `crash`: the message. */
+  detail?: string;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Handlers of one topic pattern. All optional and may be async. Calls for one channel never
+ * overlap and arrive in order; each must settle within `requestTimeoutMs`, else the channel
+ * fails (`phx_error`). A throw or rejection fails only that channel.
+ */
+export interface ChannelHandler<A extends Assigns = Assigns> {
+  /** Phoenix `join/3`. Missing: every join is accepted with `{}`. */
+  join?(topic: string, payload: InPayload, socket: Socket<A>): MaybePromise<HandlerResult<"joinOk" | "joinError"> | boolean | void>;
+  /** Phoenix `handle_in/3`. Missing: every client message crashes the channel. */
+  handleIn?(event: string, payload: InPayload, socket: Socket<A>): MaybePromise<HandlerResult<"reply" | "noreply" | "stop"> | void>;
+  /** Phoenix `handle_info/2`. Missing: ignored. */
+  handleInfo?(message: InfoMessage, socket: Socket<A>): MaybePromise<HandlerResult<"noreply" | "stop"> | void>;
+  /** Phoenix `handle_out/3` for intercepted events. Missing: pushed unchanged. */
+  handleOut?(event: string, payload: InPayload, socket: Socket<A>): MaybePromise<HandlerResult<"noreply" | "stop"> | void>;
+  /** Phoenix `terminate/2`. Pushes made here after a graceful end go out after `phx_close`. */
+  terminate?(reason: TerminateReason, socket: Socket<A>): MaybePromise<void>;
+}
+
+export interface ChannelOptions {
+  /** Events whose broadcasts go through `handleOut` per subscriber (Phoenix `intercept`). */
+  intercepts?: string[];
+  /** Hand JSON payloads to the handlers as `RawJson` (no parse); binary stays a Buffer. */
+  raw?: boolean;
+}
+
+/** What the connect callback sees (Phoenix `connect/3` params and connect_info). */
+export interface ConnectInfo {
+  /** The socket mount path, e.g. `"/socket"`. */
+  mount: string;
+  /** Query params, Plug-style nesting (`user[id]=7` → `{user: {id: "7"}}`), `vsn` included. */
+  params: { [key: string]: Json };
+  /** Token of the `base64url.bearer.phx.<token>` subprotocol. */
+  authToken?: string;
+  /** `ip:port` of the peer. */
+  peerAddr?: string;
+  origin?: string;
+  userAgent?: string;
+}
+
+/** The connect callback: accept (`accept`, `{assigns, id}`, `true`, `undefined`) or refuse (`false`, `refuse(status)`). */
+export type ConnectHandler = (
+  info: ConnectInfo,
+) => MaybePromise<HandlerResult<"connectOk" | "connectRefused"> | { assigns?: Assigns; id?: string } | boolean | void>;
+
+/** Limits of a socket mount; set on the endpoint (every mount) or per mount. */
+export interface MountLimits {
+  /** Channels one connection may join at once (default 100, Phoenix `max_channels`). */
+  maxChannels?: number;
+  /** Decode the auth token subprotocol (default true). */
+  authToken?: boolean;
+  /** Allowed `Origin`s (default: no check). */
+  checkOrigin?: string[];
+  /** Largest accepted frame, in bytes (default 8 MiB); bigger closes with 1009. */
+  maxFrameBytes?: number;
+  /** Close connections silent this long, in ms (default 60 000). */
+  idleTimeoutMs?: number;
+  /**
+   * Outbound queue limit per connection, in frames (default 1 024) and bytes (default
+   * 8 MiB); a client that falls further behind is closed as a slow consumer (1013).
+   */
+  outboxMaxFrames?: number;
+  outboxMaxBytes?: number;
+}
+
+/** One socket mount with its own limits (unset ones take the endpoint's). */
+export interface MountOptions extends MountLimits {
+  /** Mount path, e.g. `"/socket"`; the transport is at `<path>/websocket`. */
+  path: string;
+}
+
+export interface EndpointOptions extends MountLimits {
+  /** Listen address (default `"127.0.0.1"`). */
+  host?: string;
+  /** Listen port (default 4000; 0 = any free port). */
+  port?: number;
+  /** This node's name; presence `phx_ref`s are unique per node (default `"switchboard@localhost"`). */
+  node?: string;
+  /** Socket mounts (default `["/socket"]`). */
+  mounts?: Array<string | MountOptions>;
+  /** How long a handler may take, in ms (default 10 000); then the channel fails. */
+  requestTimeoutMs?: number;
+  /** Requests awaiting an answer at once before new ones are refused (default 65 536). */
+  maxPending?: number;
+  /** PubSub shards and runtime threads (default 0 = one per core). */
+  shards?: number;
+  workerThreads?: number;
+  /** Files served with GET on the same port, read on every request. */
+  staticFiles?: Array<{ route: string; path: string; contentType: string }>;
+  /** Drain at `close()`: connections per batch, pause between batches (ms), total limit (ms). */
+  drain?: { batchSize?: number; intervalMs?: number; timeoutMs?: number };
+  /** The connect callback (same as `endpoint.connect(fn)`). */
+  connect?: ConnectHandler;
+}
+
+/** An HTTP request on a host route, read in full (at most 1 MiB; larger ones get 413). */
+export interface HttpRequest {
+  /** `GET`, `POST`, ... as sent. */
+  method: string;
+  /** The path, percent-encoded as sent, e.g. `/api/items`. */
+  path: string;
+  /** The query string without `?` (`""` when none). */
+  query: string;
+  contentType?: string;
+  body: Buffer;
+}
+
+/**
+ * The answer to an HTTP request. `status` defaults to 200. A Buffer body is sent as is
+ * (default type `application/octet-stream`), a string as text (`text/plain; charset=utf-8`),
+ * anything else as JSON (`application/json`).
+ */
+export interface HttpResponse {
+  status?: number;
+  contentType?: string;
+  body?: Buffer | string | Json;
+}
+
+/** A broadcast received by a host subscription. */
+export interface Message {
+  topic: string;
+  event: string;
+  payload: InPayload;
+}
+
+/** Host-side subscription to one topic (Phoenix `Endpoint.subscribe/1`). */
+export class Subscription extends EventEmitter implements AsyncIterable<Message> {
+  private constructor();
+  readonly id: number;
+  readonly topic: string;
+  /** Unsubscribes; a pending iteration ends. */
+  close(): void;
+  on(event: "message", listener: (message: Message) => void): this;
+  on(event: "close", listener: () => void): this;
+  [Symbol.asyncIterator](): AsyncIterator<Message>;
+}
+
+/**
+ * One Switchboard endpoint. Register `connect` and `channel`s, then `await listen()`.
+ * Events (observation only): `'listening'` `{address, port}`, `'error'` (a handler threw or
+ * rejected; its channel already failed), `'close'`.
+ */
+export class Endpoint extends EventEmitter {
+  constructor(options?: EndpointOptions);
+  /** Sets the connect callback. Before `listen()` only (else SB_E_INVALID_STATE). */
+  connect(handler: ConnectHandler): this;
+  /** Routes topics matching `pattern` (`"room:*"` or exact) to `handler`. Before `listen()` only. */
+  channel<A extends Assigns = Assigns>(pattern: string, handler: ChannelHandler<A>, options?: ChannelOptions): this;
+  /**
+   * Answers HTTP requests on `prefix` and below (`/api` serves `/api` and `/api/x`, not
+   * `/apix`), any method, on the endpoint's port. Unanswered within `requestTimeoutMs`: 504;
+   * a throw or rejection: 500. Before `listen()` only.
+   */
+  route(prefix: string, handler: (request: HttpRequest) => MaybePromise<HttpResponse | void>): this;
+  /** Binds and serves; resolves once connections are accepted. Rejects SB_E_IO when the port is taken. */
+  listen(port?: number): Promise<{ address: string; port: number }>;
+  /** `{address, port}` while listening, else null. */
+  address(): { address: string; port: number } | null;
+  /** Keep the process alive while listening (default). */
+  ref(): this;
+  /** Let the process exit although listening. */
+  unref(): this;
+  /** Drain (close 1012), stop listening, release all threads. Idempotent. */
+  close(): Promise<void>;
+  /** Broadcast to every subscriber of `topic` (all nodes). */
+  broadcast(topic: string, event: string, payload?: OutPayload): void;
+  /** Broadcast to this node's subscribers only. */
+  localBroadcast(topic: string, event: string, payload?: OutPayload): void;
+  /** Close the connections whose socket id is `id` (close 1001). */
+  disconnect(id: string): void;
+  /** Presence list of any topic. */
+  presenceList(topic: string): PresenceList;
+  /** Live channels on `topic` (this node). */
+  channelCount(topic: string): number;
+  /** Receive `topic`'s broadcasts in the host. */
+  subscribe(topic: string, options?: { raw?: boolean }): Subscription;
+
+  on(event: "listening", listener: (address: { address: string; port: number }) => void): this;
+  on(event: "error", listener: (err: Error, context: { kind: string; topic?: string; event?: string }) => void): this;
+  on(event: "close", listener: () => void): this;
+}

@@ -1,0 +1,491 @@
+//! `NativeEndpoint`: the class the JavaScript facade (`index.js`) drives. Methods are thin:
+//! each checks its arguments and calls the host layer; all policy (ordering, timeouts,
+//! answer-exactly-once, limits) lives in the core, as for the C ABI.
+
+use crate::actions::{Action, Actions, SendKind};
+use crate::answer::NativeAnswer;
+use crate::config::NativeConfig;
+use crate::error::{Code, Result, answer_error, error, handle_error, hosted_error, invalid};
+use crate::payload::{object_in, payload_in, ref_in, value_in};
+use crate::pending::Pending;
+use crate::pump::{Pump, Shared, Source, batch_fn};
+use crate::request::NativeRequest;
+use napi::Either;
+use napi::bindgen_prelude::{AsyncTask, BigInt, Buffer, Function, Unknown};
+use napi::{Env, Task};
+use napi_derive::napi;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::time::Duration;
+use switchboard::channel::ChannelHandle;
+use switchboard::host::{Answer, ChannelId, HostedEndpoint, Ticket};
+use switchboard::pubsub::{Broadcast, Delivery, Subscription};
+use switchboard::wire::Payload;
+
+/// Host-subscription messages waiting for the pump, over all subscriptions; beyond it newer
+/// messages are dropped and counted (`subscriptionDropped`).
+const INBOX: usize = 65_536;
+
+#[derive(Debug)]
+struct Inner {
+    hosted: HostedEndpoint,
+    /// Answers and sends, applied in order on a runtime task (see `actions`).
+    actions: Actions,
+    pending: Arc<Pending>,
+    shared: Arc<Shared>,
+    subscriptions: Mutex<HashMap<u32, Subscription>>,
+    next_subscription: AtomicU32,
+    inbox: SyncSender<(u32, Arc<Broadcast>)>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// One endpoint. Created by the facade's `listen()`; not thread-safe on the JS side (one
+/// JS thread), thread-safe inside.
+#[napi]
+#[derive(Debug)]
+pub struct NativeEndpoint {
+    inner: Arc<Inner>,
+    pump: Pump,
+}
+
+/// A raw id (ticket, channel) from a JavaScript `bigint`.
+fn raw_id(value: &BigInt, what: &str) -> Result<u64> {
+    let (negative, raw, lossless) = value.get_u64();
+    if negative || !lossless || raw == 0 {
+        return Err(invalid(format!("{what} must be a positive 64-bit bigint")));
+    }
+    Ok(raw)
+}
+
+fn non_empty<'a>(text: &'a str, what: &str) -> Result<&'a str> {
+    if text.is_empty() {
+        Err(invalid(format!("{what} is empty")))
+    } else {
+        Ok(text)
+    }
+}
+
+impl NativeEndpoint {
+    fn channel(&self, id: &BigInt) -> Result<ChannelHandle> {
+        let raw = raw_id(id, "channel")?;
+        self.inner
+            .hosted
+            .queue()
+            .channel(ChannelId::from_raw(raw))
+            .map_err(handle_error)
+    }
+
+    /// Answers `ticket` with `answer`: checked here, applied in order with the sends.
+    fn settle(&self, ticket: &BigInt, answer: Answer) -> Result<()> {
+        let raw = raw_id(ticket, "ticket")?;
+        let kind = self
+            .inner
+            .hosted
+            .queue()
+            .request_kind(Ticket::from_raw(raw))
+            .map_err(answer_error)?;
+        if !answer.fits(kind) {
+            return Err(invalid(format!(
+                "{} is not an answer to a {kind:?} request",
+                answer.name()
+            )));
+        }
+        let req =
+            self.inner.pending.take(raw).ok_or_else(|| {
+                error(Code::AlreadyAnswered, "request already answered or failed")
+            })?;
+        self.inner.actions.run(Action::Answer { req, answer })
+    }
+}
+
+/// Pushes and broadcasts carry a JSON object or binary (Phoenix `push/3`, `broadcast/3`
+/// take a map or `{:binary, data}`).
+fn sendable(payload: &Payload) -> Result<()> {
+    match payload {
+        Payload::Json(_) if !payload.is_json_object() => Err(error(
+            Code::Encode,
+            "push and broadcast payloads must be JSON objects (or binary)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[napi]
+impl NativeEndpoint {
+    /// Starts the runtime threads and the pump (not listening yet). `onBatch(requests)` runs
+    /// on the JS thread once per batch of requests.
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        config: NativeConfig,
+        on_batch: Function<'_, Vec<NativeRequest>, Unknown<'static>>,
+    ) -> Result<NativeEndpoint> {
+        let leave_ttl = Duration::from_millis(u64::from(config.request_timeout_ms) + 1_000);
+        let hosted = HostedEndpoint::new(config.into_host_config()?).map_err(hosted_error)?;
+        let (inbox, inbox_rx) = sync_channel(INBOX);
+        let shared = Arc::new(Shared::default());
+        let pending = Arc::new(Pending::default());
+        let tsfn = batch_fn(on_batch, shared.clone())
+            .map_err(|e| error(Code::InvalidState, e.reason.clone()))?;
+        let source = Source {
+            queue: hosted.queue().clone(),
+            pending: pending.clone(),
+            inbox: inbox_rx,
+            leave_ttl,
+        };
+        let pump = Pump::start(&env, tsfn, source, shared.clone())
+            .map_err(|e| error(Code::Io, e.reason.clone()))?;
+        let actions = Actions::start(hosted.channel_runtime_handle(), hosted.hub().clone());
+        Ok(NativeEndpoint {
+            inner: Arc::new(Inner {
+                hosted,
+                actions,
+                pending,
+                shared,
+                subscriptions: Mutex::new(HashMap::new()),
+                next_subscription: AtomicU32::new(1),
+                inbox,
+                dropped: Arc::new(AtomicU64::new(0)),
+            }),
+            pump,
+        })
+    }
+
+    /// Binds and serves; returns `ip:port`. Blocks the JS thread for the bind only. Keeps the
+    /// event loop alive until `unref()` or close.
+    #[napi]
+    pub fn start(&mut self, env: Env) -> Result<String> {
+        let addr = self.inner.hosted.start().map_err(hosted_error)?;
+        self.pump
+            .refer(&env)
+            .map_err(|e| error(Code::InvalidState, e.reason.clone()))?;
+        Ok(addr.to_string())
+    }
+
+    /// `ip:port` while listening.
+    #[napi]
+    pub fn local_addr(&self) -> Option<String> {
+        self.inner.hosted.local_addr().map(|a| a.to_string())
+    }
+
+    /// Keeps the event loop alive while open (the default once listening).
+    #[napi(js_name = "ref")]
+    pub fn refer(&mut self, env: Env) -> Result<()> {
+        self.pump
+            .refer(&env)
+            .map_err(|e| error(Code::InvalidState, e.reason.clone()))
+    }
+
+    /// Lets the process exit although the endpoint is open.
+    #[napi]
+    pub fn unref(&mut self, env: Env) -> Result<()> {
+        self.pump
+            .unref(&env)
+            .map_err(|e| error(Code::InvalidState, e.reason.clone()))
+    }
+
+    /// Answers a request. Errors: `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
+    /// `SB_E_STALE_TICKET`, `SB_E_INVALID_ARGUMENT` (wrong kind; the request stays pending),
+    /// `SB_E_INVALID_JSON`.
+    #[napi]
+    pub fn answer(&self, ticket: BigInt, answer: NativeAnswer) -> Result<()> {
+        let answer = answer.into_answer()?;
+        self.settle(&ticket, answer)
+    }
+
+    /// Answers an `http` request: `status` (100..=999), `contentType`, body bytes (a string
+    /// is sent as UTF-8).
+    #[napi]
+    pub fn respond(
+        &self,
+        ticket: BigInt,
+        status: u32,
+        content_type: String,
+        body: Either<String, Buffer>,
+    ) -> Result<()> {
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+            .ok_or_else(|| invalid(format!("HTTP status {status} is not 100..999")))?;
+        let body = match body {
+            Either::A(text) => bytes::Bytes::from(text.into_bytes()),
+            Either::B(buf) => bytes::Bytes::copy_from_slice(&buf),
+        };
+        self.settle(&ticket, Answer::http(status, content_type, body))
+    }
+
+    /// `answer(ticket, {kind: "noreply"})` without the object (the hot path).
+    #[napi]
+    pub fn noreply(&self, ticket: BigInt) -> Result<()> {
+        self.settle(&ticket, Answer::noreply())
+    }
+
+    /// Drops a request unanswered: its handler crashed (join → `"join crashed"`, channel →
+    /// `phx_error`, connect → 500). Same errors as `answer` when it was no longer pending.
+    #[napi]
+    pub fn fail(&self, ticket: BigInt) -> Result<()> {
+        let raw = raw_id(&ticket, "ticket")?;
+        match self.inner.pending.take(raw) {
+            Some(req) => self.inner.actions.run(Action::Drop(req)),
+            None => match self
+                .inner
+                .hosted
+                .queue()
+                .request_kind(Ticket::from_raw(raw))
+            {
+                Err(e) => Err(answer_error(e)),
+                Ok(_) => Err(error(Code::NotFound, "request not held by this endpoint")),
+            },
+        }
+    }
+
+    /// Lets the core forget a channel whose terminate (`leave` request) is done. False when
+    /// the key is unknown (already released, or forgotten after the request timeout).
+    #[napi]
+    pub fn release(&self, leave_key: u32) -> bool {
+        match self.inner.pending.take_leave(leave_key) {
+            // After the sends its terminate made.
+            Some(req) => self.inner.actions.run(Action::Drop(req)).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Broadcasts to every subscriber of `topic` on every node, or with `local` to this
+    /// node's subscribers only.
+    #[napi]
+    pub fn broadcast(
+        &self,
+        local: bool,
+        topic: String,
+        event: String,
+        payload: Either<String, Buffer>,
+        binary: bool,
+    ) -> Result<()> {
+        let payload = payload_in(payload, binary)?;
+        sendable(&payload)?;
+        non_empty(&topic, "topic")?;
+        non_empty(&event, "event")?;
+        self.inner.actions.run(Action::Broadcast {
+            local,
+            topic,
+            event,
+            payload,
+        })
+    }
+
+    /// Closes every connection whose socket id is `socketId` (close 1001).
+    #[napi]
+    pub fn disconnect(&self, socket_id: String) -> Result<()> {
+        non_empty(&socket_id, "socketId")?;
+        self.inner.actions.run(Action::Disconnect { socket_id })
+    }
+
+    /// Sends from a channel: `push` to its client, `broadcast` to its topic, or
+    /// `broadcastFrom` to its topic except its client.
+    #[napi]
+    pub fn channel_send(
+        &self,
+        action: String,
+        channel: BigInt,
+        event: String,
+        payload: Either<String, Buffer>,
+        binary: bool,
+    ) -> Result<()> {
+        let kind = match action.as_str() {
+            "push" => SendKind::Push,
+            "broadcast" => SendKind::Broadcast,
+            "broadcastFrom" => SendKind::BroadcastFrom,
+            other => return Err(invalid(format!("unknown channel action {other:?}"))),
+        };
+        let payload = payload_in(payload, binary)?;
+        sendable(&payload)?;
+        non_empty(&event, "event")?;
+        let handle = self.channel(&channel)?;
+        self.inner.actions.run(Action::Send {
+            handle,
+            kind,
+            event,
+            payload,
+        })
+    }
+
+    /// A late reply to the push with `ref` (raw JSON text, as the request carried it).
+    #[napi]
+    pub fn channel_reply(
+        &self,
+        channel: BigInt,
+        reply_ref: String,
+        status: String,
+        payload: Either<String, Buffer>,
+        binary: bool,
+    ) -> Result<()> {
+        let r#ref = ref_in(&reply_ref)?;
+        let payload = payload_in(payload, binary)?;
+        non_empty(&status, "status")?;
+        let handle = self.channel(&channel)?;
+        self.inner.actions.run(Action::Reply {
+            handle,
+            r#ref,
+            status,
+            payload,
+        })
+    }
+
+    /// Tracks presence `key` with `meta` (JSON object text); returns the meta's `phx_ref`.
+    #[napi]
+    pub fn channel_track(&self, channel: BigInt, key: String, meta: String) -> Result<String> {
+        let meta = object_in(&meta, "meta")?;
+        self.channel(&channel)?
+            .track(&key, meta)
+            .map_err(handle_error)
+    }
+
+    #[napi]
+    pub fn channel_untrack(&self, channel: BigInt, key: String) -> Result<()> {
+        self.channel(&channel)?.untrack(&key).map_err(handle_error)
+    }
+
+    /// Replaces the meta of `key`; returns the new `phx_ref`.
+    #[napi]
+    pub fn channel_update(&self, channel: BigInt, key: String, meta: String) -> Result<String> {
+        let meta = object_in(&meta, "meta")?;
+        self.channel(&channel)?
+            .update(&key, meta)
+            .map_err(handle_error)
+    }
+
+    /// The channel topic's presence list, JSON text (`{key: {metas: [...]}}`).
+    #[napi]
+    pub fn channel_presence_list(&self, channel: BigInt) -> Result<String> {
+        match self
+            .channel(&channel)?
+            .presence_list()
+            .map_err(handle_error)?
+        {
+            Payload::Json(raw) => Ok(String::from_utf8_lossy(&raw).into_owned()),
+            Payload::Binary(_) => Err(error(Code::Encode, "presence list is not JSON")),
+        }
+    }
+
+    /// Subscribes the channel to `topic`: its broadcasts reach `handleInfo`.
+    #[napi]
+    pub fn channel_subscribe(&self, channel: BigInt, topic: String) -> Result<()> {
+        self.channel(&channel)?
+            .subscribe(non_empty(&topic, "topic")?)
+            .map_err(handle_error)
+    }
+
+    #[napi]
+    pub fn channel_unsubscribe(&self, channel: BigInt, topic: String) -> Result<bool> {
+        self.channel(&channel)?
+            .unsubscribe(&topic)
+            .map_err(handle_error)
+    }
+
+    /// Sends `message` (JSON text) to the channel's `handleInfo`.
+    #[napi]
+    pub fn channel_send_info(&self, channel: BigInt, message: String) -> Result<()> {
+        let message = value_in(&message, "message")?;
+        self.channel(&channel)?
+            .send_info(message)
+            .map_err(handle_error)
+    }
+
+    /// The presence list of any topic, JSON text.
+    #[napi]
+    pub fn presence_list(&self, topic: String) -> Result<String> {
+        match self.inner.hosted.hub().presence().list(&topic) {
+            Payload::Json(raw) => Ok(String::from_utf8_lossy(&raw).into_owned()),
+            Payload::Binary(_) => Err(error(Code::Encode, "presence list is not JSON")),
+        }
+    }
+
+    /// Live channels on `topic` (this node, all connections).
+    #[napi]
+    pub fn channel_count(&self, topic: String) -> u32 {
+        u32::try_from(self.inner.hosted.hub().channel_count(&topic)).unwrap_or(u32::MAX)
+    }
+
+    /// Subscribes the host to `topic`: its broadcasts arrive as `message` requests with the
+    /// returned subscription id.
+    #[napi]
+    pub fn subscribe(&self, topic: String) -> Result<u32> {
+        let topic = non_empty(&topic, "topic")?;
+        let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let (tx, dropped, shared) = (
+            self.inner.inbox.clone(),
+            self.inner.dropped.clone(),
+            self.inner.shared.clone(),
+        );
+        let subscription = self.inner.hosted.hub().pubsub().subscribe(
+            topic,
+            Delivery::Mailbox(Arc::new(move |b| {
+                if tx.try_send((id, b.clone())).is_err() {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                shared.wake();
+            })),
+        );
+        self.inner.subscriptions.lock().insert(id, subscription);
+        Ok(id)
+    }
+
+    /// Ends a host subscription; false when unknown.
+    #[napi]
+    pub fn unsubscribe(&self, id: u32) -> bool {
+        self.inner.subscriptions.lock().remove(&id).is_some()
+    }
+
+    /// Host-subscription messages dropped because JavaScript fell behind.
+    #[napi]
+    pub fn subscription_dropped(&self) -> u32 {
+        u32::try_from(self.inner.dropped.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
+    }
+
+    /// Drains (connections closed with 1012, channels terminate — their `leave` requests
+    /// still reach JavaScript meanwhile), stops listening and stops the runtime threads, off
+    /// the JS thread. Then call `stopPump()`.
+    #[napi]
+    pub fn close(&self) -> AsyncTask<CloseTask> {
+        AsyncTask::new(CloseTask {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// Stops the pump thread and releases the JS callback: nothing calls into JavaScript
+    /// afterwards and the event loop may end. Unanswered requests are dropped.
+    #[napi]
+    pub fn stop_pump(&mut self) {
+        self.pump.stop();
+        self.inner.pending.clear();
+        self.inner.subscriptions.lock().clear();
+    }
+}
+
+/// `close()` off the JS thread.
+#[derive(Debug)]
+pub struct CloseTask {
+    inner: Arc<Inner>,
+}
+
+impl Task for CloseTask {
+    type Output = ();
+    type JsValue = ();
+
+    /// Graceful: drain and stop listening, then stop the runtime threads.
+    fn compute(&mut self) -> napi::Result<()> {
+        let hosted = &self.inner.hosted;
+        let drained = hosted.shutdown();
+        let closed = hosted.close();
+        drained
+            .and(closed)
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+// Errors carry stable codes; a handler that throws, rejects or never settles fails only its
+// own channel.
+
+import assert from "node:assert/strict";
+import net from "node:net";
+import { test } from "node:test";
+
+import { connectedSocket, joinOk, listening, nextMessage, outcome, sb, thrown, waitUntil } from "./helpers.mjs";
+
+const { Endpoint, RawJson, ok, reply } = sb;
+
+test("bad configuration and calls in the wrong state throw coded errors", async (t) => {
+  assert.equal(thrown(() => new Endpoint({ port: 0 }).broadcast("t", "e", {})).code, "SB_E_INVALID_STATE");
+  assert.equal(thrown(() => new Endpoint().channel("", {})).code, "SB_E_INVALID_ARGUMENT");
+  assert.equal(thrown(() => new Endpoint().connect("nope")).code, "SB_E_INVALID_ARGUMENT");
+  await assert.rejects(new Endpoint({ port: 0, maxChannels: 0 }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
+  await assert.rejects(new Endpoint({ port: 70000 }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
+  await assert.rejects(new Endpoint({ port: 0, host: "not an ip" }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
+  await assert.rejects(new Endpoint({ port: 0, mounts: ["no-slash"] }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
+
+  const { endpoint, port } = await listening(t);
+  await assert.rejects(endpoint.listen(), { code: "SB_E_INVALID_STATE" });
+  assert.equal(thrown(() => endpoint.channel("room:*", {})).code, "SB_E_INVALID_STATE");
+  assert.equal(thrown(() => endpoint.broadcast("", "e", {})).code, "SB_E_INVALID_ARGUMENT");
+  assert.equal(thrown(() => endpoint.broadcast("t", "e", new RawJson("{nope"))).code, "SB_E_INVALID_JSON");
+  assert.equal(thrown(() => endpoint.broadcast("t", "e", () => 1)).code, "SB_E_INVALID_ARGUMENT");
+
+  // The port is taken now.
+  await assert.rejects(new Endpoint({ port }).listen(), { code: "SB_E_IO" });
+  await endpoint.close();
+  assert.equal(thrown(() => endpoint.broadcast("t", "e", {})).code, "SB_E_INVALID_STATE");
+  await endpoint.close(); // idempotent
+});
+
+test("an address in use by another server is SB_E_IO", async (t) => {
+  const srv = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => srv.once("listening", r));
+  t.after(() => srv.close());
+  await assert.rejects(new Endpoint({ port: srv.address().port }).listen(), (err) => {
+    assert.equal(err.code, "SB_E_IO");
+    assert.match(err.message, /127\.0\.0\.1/);
+    return true;
+  });
+});
+
+test("actions on an ended channel are SB_E_NOT_FOUND; bad payloads SB_E_ENCODE", async (t) => {
+  let kept;
+  const { port } = await listening(t, {}, (ep) => {
+    ep.channel("room:*", {
+      join(_t, _p, socket) {
+        kept = socket;
+        return ok();
+      },
+    });
+  });
+  const { socket } = await connectedSocket(t, port);
+  const ch = socket.channel("room:e");
+  await joinOk(ch);
+  assert.equal(thrown(() => kept.push("x", [1, 2])).code, "SB_E_ENCODE");
+  await outcome(ch.leave());
+  await waitUntil(() => {
+    try {
+      kept.push("late", {});
+      return false;
+    } catch (err) {
+      return err.code === "SB_E_NOT_FOUND";
+    }
+  });
+});
+
+test("a handler that throws or rejects fails only its channel (phx_error / join crashed)", async (t) => {
+  const failures = [];
+  const { port } = await listening(t, {}, (ep) => {
+    ep.on("error", (err, ctx) => failures.push([err.message, ctx.kind]));
+    ep.channel("room:*", {
+      async join(topic) {
+        if (topic === "room:crash") throw new Error("join boom");
+        return ok();
+      },
+      handleIn(event) {
+        if (event === "throw") throw new Error("sync boom");
+        if (event === "reject") return Promise.reject(new Error("async boom"));
+        if (event === "bad") return 42;
+        return reply("ok", { alive: true });
+      },
+    });
+  });
+  const { socket } = await connectedSocket(t, port);
+  const crashChannel = socket.channel("room:crash");
+  const crashed = await outcome(crashChannel.join());
+  assert.deepEqual(crashed, { status: "error", response: { reason: "join crashed" } });
+  crashChannel.leave(); // the client would rejoin (and crash) again and again
+
+  const a = socket.channel("room:a");
+  const b = socket.channel("room:b");
+  await joinOk(a);
+  await joinOk(b);
+  for (const event of ["throw", "reject", "bad"]) {
+    const errored = new Promise((resolve) => a.onError(resolve));
+    a.push(event, {});
+    await errored;
+    // The other channel on the same connection is untouched.
+    assert.deepEqual(await outcome(b.push("ping", {})), { status: "ok", response: { alive: true } });
+    await waitUntil(() => a.state === "joined", { timeout: 3000 });
+  }
+  assert.equal(failures[0][0], "join boom");
+  const inHandleIn = failures.filter((f) => f[1] === "handleIn");
+  assert.deepEqual(inHandleIn.map((f) => f[0]).slice(0, 2), ["sync boom", "async boom"]);
+  assert.match(inHandleIn[2][0], /handleIn returned 42/);
+  assert.equal(inHandleIn.length, 3);
+});
+
+test("a handler that never settles hits the request timeout; its late answer is ignored", async (t) => {
+  let release;
+  const { port } = await listening(t, { requestTimeoutMs: 300 }, (ep) => {
+    ep.channel("room:*", {
+      handleIn(event) {
+        if (event === "stall") return new Promise(() => {});
+        if (event === "slow") return new Promise((r) => (release = () => r(reply("ok", {}))));
+        return reply("ok", { alive: true });
+      },
+    });
+  });
+  const { socket } = await connectedSocket(t, port);
+  const ch = socket.channel("room:s");
+  await joinOk(ch);
+  const started = Date.now();
+  const errored = new Promise((resolve) => ch.onError(resolve));
+  ch.push("stall", {});
+  await errored;
+  assert.ok(Date.now() - started >= 250, "failed before the request timeout");
+
+  await waitUntil(() => ch.state === "joined", { timeout: 3000 });
+  const errored2 = new Promise((resolve) => ch.onError(resolve));
+  ch.push("slow", {});
+  await errored2;
+  release(); // stale now: swallowed, no crash, no 'error'
+  await waitUntil(() => ch.state === "joined", { timeout: 3000 });
+  assert.deepEqual(await outcome(ch.push("ping", {})), { status: "ok", response: { alive: true } });
+});
+
+test("a push to a non-object payload fails the push, not the process", async (t) => {
+  const { port } = await listening(t, {}, (ep) => {
+    ep.channel("room:*", {
+      join(_t, _p, socket) {
+        socket.push("welcome", { hi: 1 });
+        return ok();
+      },
+    });
+  });
+  const { socket } = await connectedSocket(t, port);
+  const ch = socket.channel("room:w");
+  const welcome = nextMessage(ch, "welcome");
+  await joinOk(ch);
+  assert.deepEqual(await welcome, { hi: 1 });
+});

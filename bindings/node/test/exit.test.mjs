@@ -1,0 +1,114 @@
+// The process exits by itself: after close() (with clients connected and a handler that
+// never settled), and while listening once unref() was called. Each case runs in a child
+// process with a deadline; a pump thread or ThreadsafeFunction still holding the event
+// loop would make it hang.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PKG = path.resolve(HERE, "..");
+const PHX = path.resolve(HERE, "../../../tests/lib/phx.mjs");
+
+/** Runs `source` as an ES module; resolves {code, signal, ms, out}; kills it after `deadline`. */
+function run(source, deadline = 15_000) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
+      cwd: PKG,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, SB_PKG: PKG, SB_PHX: PHX },
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), deadline);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, ms: Date.now() - started, out });
+    });
+  });
+}
+
+const PRELUDE = `
+import { createRequire } from "node:module";
+const require = createRequire(process.env.SB_PKG + "/");
+const sb = require(process.env.SB_PKG);
+const { makeSocket, connect, joinOk } = await import(process.env.SB_PHX);
+`;
+
+test("close() lets the process exit, with clients connected and a handler stalled", async () => {
+  const r = await run(`${PRELUDE}
+    const ep = new sb.Endpoint({ port: 0, drain: { timeoutMs: 2000, intervalMs: 0 } });
+    ep.channel("room:*", { handleIn: () => new Promise(() => {}) });
+    const { port } = await ep.listen();
+    const { socket } = makeSocket(port, { reconnectAfterMs: () => 60_000 });
+    await connect(socket);
+    const ch = socket.channel("room:1");
+    await joinOk(ch);
+    ch.push("stall", {});
+    await new Promise((r) => setTimeout(r, 100));
+    await ep.close();
+    socket.disconnect();
+    console.log("closed");
+  `);
+  assert.equal(r.signal, null, `killed at the deadline; output:\n${r.out}`);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /closed/);
+});
+
+test("an endpoint that listens keeps the process alive until unref()", async () => {
+  const r = await run(`${PRELUDE}
+    const ep = new sb.Endpoint({ port: 0 });
+    await ep.listen();
+    setTimeout(() => { console.log("still alive"); ep.unref(); }, 500);
+  `);
+  assert.equal(r.signal, null, `killed at the deadline; output:\n${r.out}`);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /still alive/);
+  assert.ok(r.ms >= 500);
+});
+
+test("a listening endpoint without unref() or close() does not let the process exit", async () => {
+  const r = await run(`${PRELUDE}
+    const ep = new sb.Endpoint({ port: 0 });
+    await ep.listen();
+    console.log("listening");
+  `, 1500);
+  assert.equal(r.signal, "SIGKILL", `exited by itself: ${r.out}`);
+  assert.match(r.out, /listening/);
+});
+
+test("an endpoint never started holds nothing", async () => {
+  const r = await run(`${PRELUDE}
+    const ep = new sb.Endpoint({ port: 0 });
+    ep.channel("room:*", {});
+    console.log("made");
+  `);
+  assert.equal(r.code, 0, r.out);
+});
+
+test("an endpoint in a worker thread serves, closes, and the worker ends", async () => {
+  const r = await run(`${PRELUDE}
+    const { Worker } = await import("node:worker_threads");
+    const w = new Worker(process.env.SB_PKG + "/test/worker.cjs");
+    const port = await new Promise((r) => w.once("message", r));
+    const { socket } = makeSocket(port);
+    await connect(socket);
+    const ch = socket.channel("room:w");
+    await joinOk(ch);
+    const res = await new Promise((r) => ch.push("echo", { n: 1 }).receive("ok", r));
+    console.log("echo", JSON.stringify(res));
+    socket.disconnect();
+    w.postMessage("close");
+    const code = await new Promise((r) => w.once("exit", r));
+    console.log("worker exit", code);
+  `);
+  assert.equal(r.signal, null, `killed at the deadline; output:\n${r.out}`);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /echo \{"n":1\}/);
+  assert.match(r.out, /worker exit 0/);
+});

@@ -1,0 +1,98 @@
+// The chat demo hosted from Node.js (contract: examples/chat/CONTRACT.md): the same page and
+// the same socket behaviour as examples/rust/chat.rs and examples/c/chat.c.
+//
+//   npm ci && npm install --prefix bindings/node && node examples/node/chat.js
+//
+// then open http://127.0.0.1:4000/ (env PORT overrides; PORT=0 picks a free port). Serves
+// the page files and the stock phoenix client from node_modules/phoenix (read on every
+// request, so a missing file is a 404; run `npm ci` at the repo root first), and a socket at
+// /socket:
+//   * connect needs a non-empty `user` param (else HTTP 403); the name goes into the assigns;
+//   * `room:*` is the only channel: join ok {}, then (sendInfo → handleInfo, Phoenix's
+//     after_join) the user is tracked in presence with {online_at} and gets presence_state;
+//   * `new_msg {body}` is broadcast to the room as `new_msg {user, body}` and answered ok {}.
+
+"use strict";
+
+const fs = require("node:fs");
+const path = require("node:path");
+const { Endpoint, accept, refuse, ok, reply } = require("../../bindings/node");
+
+/** The repo root: from this file's location, else the working directory. */
+const ROOT = fs.existsSync(path.join(__dirname, "..", "chat", "index.html"))
+  ? path.resolve(__dirname, "..", "..")
+  : process.cwd();
+const PHOENIX_MJS = path.join(ROOT, "node_modules", "phoenix", "priv", "static", "phoenix.mjs");
+
+function portFromEnv() {
+  const text = process.env.PORT;
+  if (text === undefined) return 4000;
+  const port = Number(text.trim());
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`chat: PORT must be a port number, got ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return port;
+}
+
+const endpoint = new Endpoint({
+  host: "127.0.0.1",
+  port: portFromEnv(),
+  node: "chat@127.0.0.1",
+  staticFiles: [
+    { route: "/", path: path.join(ROOT, "examples/chat/index.html"), contentType: "text/html; charset=utf-8" },
+    { route: "/app.js", path: path.join(ROOT, "examples/chat/app.js"), contentType: "text/javascript" },
+    { route: "/phoenix.mjs", path: PHOENIX_MJS, contentType: "text/javascript" },
+  ],
+});
+
+// Phoenix connect/3: a non-empty user name is required.
+endpoint.connect(({ params }) => {
+  const user = typeof params.user === "string" ? params.user.trim() : "";
+  return user === "" ? refuse(403) : accept({ assigns: { user } });
+});
+
+endpoint.channel("room:*", {
+  join(_topic, _payload, socket) {
+    // Presence is tracked after the join reply (the Phoenix after_join pattern).
+    socket.sendInfo("after_join");
+    return ok();
+  },
+
+  handleInfo(message, socket) {
+    if (message === "after_join") {
+      socket.track(socket.assigns.user, { online_at: Date.now() });
+      socket.push("presence_state", socket.presenceList());
+    }
+  },
+
+  handleIn(event, payload, socket) {
+    if (event !== "new_msg") throw new Error(`unknown event ${JSON.stringify(event)}`);
+    const body = payload !== null && typeof payload === "object" ? payload.body : undefined;
+    if (typeof body !== "string") return reply("error", { reason: "body must be a string" });
+    socket.broadcast("new_msg", { user: socket.assigns.user, body });
+    return reply("ok", {});
+  },
+});
+
+async function main() {
+  if (!fs.existsSync(PHOENIX_MJS)) {
+    console.error(`chat: ${PHOENIX_MJS} not found: run \`npm ci\` at the repository root first (the page loads the stock phoenix client from there)`);
+  }
+  const { address, port } = await endpoint.listen();
+  console.log(`LISTENING ${address}:${port}`);
+  console.log(`Chat demo on http://${address}:${port}/`);
+  const stop = async () => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    await endpoint.close();
+    // Nothing else holds the event loop: the process exits by itself.
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+main().catch((err) => {
+  console.error(`chat: ${err.message} (${err.code || "no code"})`);
+  process.exit(1);
+});
