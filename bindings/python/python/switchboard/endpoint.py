@@ -506,9 +506,9 @@ class Endpoint:
                 await self._on_connect(req)
         except StaleTicketError:
             log.warning(
-                "answer after the request timeout ignored (kind %d, topic %r)",
+                "answer after the request timeout ignored (request kind %d, channel %d)",
                 kind,
-                getattr(self._channels.get(req.channel_id), "socket", None),
+                req.channel_id,
             )
         except Exception:
             log.exception("switchboard handler failed (request kind %d)", kind)
