@@ -53,8 +53,12 @@ def servers(target_dir: Path) -> list[Server]:
     bench = str(target_dir / "release" / "examples" / "bench")
     node = "node"
     py = str(PEERS / "python-socketio" / ".venv" / "bin" / "python")
+    # The venv bench/run.sh installs the Python binding into (pip install ./bindings/python).
+    sb_py = str(ROOT / ".venv" / "python" / "bin" / "python")
     return [
         Server("sb-json", SB_JSON, "phoenix-json", (bench,), switchboard=True),
+        Server("sb-python", "Switchboard (Python host)", "phoenix-json",
+               (sb_py, str(ROOT / "examples" / "python" / "bench.py")), switchboard=True),
         Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,), switchboard=True),
         Server("socketio", "Socket.IO (Node)", "socketio",
                (node, str(PEERS / "socketio-node" / "server.mjs"))),
@@ -451,7 +455,7 @@ def write_section(path: Path, section: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a sanity check, writes nothing")
-    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,socketio,ws,python-socketio")
+    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-python,sb-binary,socketio,ws,python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
                                         "connect-storm,idle,presence")
     ap.add_argument("--target-dir", type=Path,

@@ -5,7 +5,8 @@
 #   bench/run.sh --quick    tiny sizes, a sanity check of every server and scenario; prints only
 # Any other flag goes to bench/compare.py (--servers, --scenarios, --write FILE, --no-write, ...).
 #
-# Builds the load generator and the Rust bench server in release, installs the peers
+# Builds the load generator and the Rust bench server in release, installs the Python binding
+# into .venv/python (for the sb-python row, examples/python/bench.py), installs the peers
 # (bench/peers/setup.sh), raises the open-file limit to the hard limit, then runs
 # bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -22,6 +23,14 @@ export CARGO_TARGET_DIR=$target_dir
 echo "==> cargo build --release (loadgen, bench server)" >&2
 cargo build --release -p switchboard-loadgen --bin loadgen >&2
 cargo build --release -p switchboard --example bench >&2
+
+# The Python-hosted server (examples/python/bench.py) runs on the binding as a user installs
+# it; the same venv and pins as scripts/test.sh.
+echo "==> Python binding (pip install ./bindings/python into .venv/python)" >&2
+[[ -x .venv/python/bin/python ]] || python3 -m venv .venv/python >&2
+.venv/python/bin/python -m pip install --quiet --disable-pip-version-check maturin==1.16.0 >&2
+PATH="$PWD/.venv/python/bin:$PATH" .venv/python/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --force-reinstall --no-deps ./bindings/python >&2
 
 echo "==> peers (bench/peers/setup.sh)" >&2
 bench/peers/setup.sh >&2

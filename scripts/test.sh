@@ -3,12 +3,14 @@
 #
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
-# examples, the C ABI checks (tests/c/run.sh), and the node:test suites (conformance, bad input, browser) against the release
-# binaries (the conformance suite also against the host-queue fixture, the browser suite also
-# against the C chat demo). Stops at the first failure.
+# examples, the C ABI checks (tests/c/run.sh), the Python binding (pip install, pytest,
+# stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
+# release binaries (the conformance suite also against the host-queue fixture, the browser
+# suite also against the C and Python chat demos). Stops at the first failure.
 #
-# Env: CARGO_TARGET_DIR (honoured by cargo and by the node suites), SB_FIXTURE_CMD and
-# SB_CHAT_CMD (run the node suites against another host language's servers).
+# Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
+# SB_CHAT_CMD (run the node suites against another host language's servers), SB_PY_VENV (the
+# Python binding's test venv, default .venv/python).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -71,6 +73,25 @@ cargo build --release --examples
 step "C ABI: header freshness, symbols/SONAME, C tests under sanitizers and valgrind, install + consumers"
 tests/c/run.sh
 
+# The Python binding, tested as a user gets it: pip installs ./bindings/python (maturin
+# builds the extension with cargo, sharing CARGO_TARGET_DIR) into a venv under .venv/
+# (gitignored) with pinned tools from PyPI.
+PY_VENV=${SB_PY_VENV:-.venv/python}
+PYTHON=$PY_VENV/bin/python
+step "Python binding: pip install ./bindings/python, pytest (-X dev -W error), stubtest, mypy --strict"
+command -v python3 >/dev/null || die "python3 not found: install Python 3.9 or newer with venv"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "Python 3.9 or newer is required (found $(python3 --version))"
+[[ -x $PYTHON ]] || python3 -m venv "$PY_VENV" || die "python3 -m venv failed: install the venv module (apt-get install python3-venv)"
+"$PYTHON" -m pip install --quiet --disable-pip-version-check \
+  maturin==1.16.0 pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0 mypy==2.4.1
+# --no-build-isolation: build with the pinned maturin above (found on PATH) instead of a fresh
+# download.
+PATH="$PWD/$PY_VENV/bin:$PATH" "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --force-reinstall --no-deps ./bindings/python
+"$PYTHON" -X dev -W error -m pytest -q bindings/python/tests
+"$PYTHON" -m mypy.stubtest switchboard._native
+"$PYTHON" -m mypy --strict bindings/python/python/switchboard examples/python
+
 run_suite() {
   local name=$1 dir=$2
   step "node --test $dir ($name)"
@@ -98,6 +119,9 @@ if [[ -z ${SB_CHAT_CMD:-} ]]; then
   [[ -x $c_chat ]] || die "$c_chat was not built"
   step "node --test tests/browser (the chat demo hosted from C)"
   SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$c_chat") \
+    node --test tests/browser/*.test.mjs
+  step "node --test tests/browser (the chat demo hosted from Python)"
+  SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "examples/python/chat.py"]))' "$PYTHON") \
     node --test tests/browser/*.test.mjs
 fi
 

@@ -2,8 +2,20 @@
 # hand and checked against the built module with `python -m mypy.stubtest switchboard._native`.
 # The public API is the `switchboard` package; this layer speaks JSON text and bytes.
 
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union, final
 
+__all__ = [
+    "CONNECT",
+    "HANDLE_IN",
+    "HANDLE_INFO",
+    "HANDLE_OUT",
+    "Hub",
+    "JOIN",
+    "LEAVE",
+    "Request",
+    "Subscription",
+    "__version__",
+]
 __version__: str
 
 CONNECT: int
@@ -15,6 +27,7 @@ LEAVE: int
 
 _Data = Union[bytes, bytearray, str]
 
+@final
 class Request:
     """One polled host request; answered at most once, or released (a handler crash)."""
 
@@ -75,6 +88,7 @@ class Request:
     ) -> None: ...
     def release(self) -> None: ...
 
+@final
 class Subscription:
     """A host-side topic subscription with an eventfd for `loop.add_reader`."""
 
@@ -88,6 +102,7 @@ class Subscription:
     def poll(self, max: int) -> List[Tuple[str, bytes, bool]]: ...
     def close(self) -> None: ...
 
+@final
 class Hub:
     """The Rust endpoint: runtime threads, socket mounts, request queue, PubSub, presence."""
 

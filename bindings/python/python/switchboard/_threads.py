@@ -35,7 +35,7 @@ async def in_thread(fn: Callable[[], T], name: str) -> T:
     thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     try:
-        return await asyncio.shield(done)  # type: ignore[no-any-return]
+        return await asyncio.shield(done)
     except asyncio.CancelledError:
         # Finish the native call before propagating: it holds the endpoint's state.
         await asyncio.wait({done})
