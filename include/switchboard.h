@@ -256,6 +256,11 @@ enum sb_request_kind
   // Phoenix `terminate` do. Other actions, and all actions after a crash or a
   // connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` events promptly.
   SB_REQUEST_KIND_LEAVE = 6,
+  // An HTTP request on a route added with `sb_config_add_http_route`: read it with
+  // `sb_event_http_method` / `_path` / `_query` / `_content_type` and `sb_event_payload`
+  // (the body, `SB_PAYLOAD_KIND_BINARY`), answer with `sb_http_respond`. Unanswered within
+  // the request timeout: 504; freed unanswered: 500.
+  SB_REQUEST_KIND_HTTP = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -325,8 +330,8 @@ typedef struct sb_config sb_config;
 // join gets `{"reason":"join crashed"}`, the channel `phx_error`, a connect HTTP 500).
 typedef struct sb_event sb_event;
 
-// A Switchboard endpoint hosted from C (opaque): a copy of its config, the core hub (PubSub,
-// presence) and the runtime that serves WebSocket connections. All functions taking a
+// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its
+// config, the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket connections. All functions taking a
 // `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
 // exclusive access.
 typedef struct sb_hub sb_hub;
@@ -819,6 +824,46 @@ SB_API SB_MUST_USE sb_status sb_connect_ok(const sb_hub *hub, uint64_t ticket, c
 //
 // Statuses: as `sb_reply` (`http_status` outside 400-599 is `SB_E_INVALID_ARGUMENT`).
 SB_API SB_MUST_USE sb_status sb_connect_refuse(const sb_hub *hub, uint64_t ticket, uint16_t http_status);
+
+// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
+// method; `"/"`: every path no socket mount or static file takes) to the host as
+// `SB_REQUEST_KIND_HTTP` events. Bodies over 1 MiB get 413 without reaching the host; an
+// answer later than the request timeout gives 504, an event freed unanswered 500.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (not
+// an absolute literal path: must start with `/`, must not end with `/` unless it is `/`,
+// none of `{}*?#`; added twice). `sb_hub_start` gives `SB_E_INVALID_ARGUMENT` when a prefix
+// is also another route.
+SB_API SB_MUST_USE sb_status sb_config_add_http_route(sb_config *config, const uint8_t *prefix, size_t len);
+
+// The method of an `HTTP` event (`GET`, `POST`, ...; UTF-8); absent for other kinds.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_event_http_method(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The path of an `HTTP` event, percent-encoded as sent (e.g. `/_test/log`); absent for
+// other kinds. Borrowed and statuses as `sb_event_http_method`.
+SB_API SB_MUST_USE sb_status sb_event_http_path(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The query string of an `HTTP` event without the `?`, percent-encoded as sent (empty when
+// there is none); absent for other kinds. Borrowed and statuses as `sb_event_http_method`.
+SB_API SB_MUST_USE sb_status sb_event_http_query(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// The `Content-Type` of an `HTTP` event's body; absent when not sent (or for other kinds).
+// Borrowed and statuses as `sb_event_http_method`.
+SB_API SB_MUST_USE sb_status sb_event_http_content_type(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
+
+// Answers an `HTTP` event: `status` (100-999), `content_type` (UTF-8; NULL/0 for none) and
+// `body_len` bytes of `body` (copied; NULL/0 for an empty body). Any thread, once, before
+// the request timeout.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+// (`status` outside 100-999, a `content_type` that is not a valid header value, or a ticket
+// that is not an HTTP request: it stays pending), `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
+// `SB_E_STALE_TICKET` (as `sb_reply`), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_http_respond(const sb_hub *hub, uint64_t ticket, uint16_t status, const uint8_t *content_type, size_t content_type_len, const uint8_t *body, size_t body_len);
 
 // Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
 // its runtime threads; it does not listen yet (`sb_hub_start`).

@@ -5,87 +5,45 @@ use crate::boundary::{from_handle, into_handle, sb_ffi_boundary, try_mut, try_ou
 use crate::status::{Error, Result, sb_status};
 use std::net::SocketAddr;
 use std::time::Duration;
-use switchboard_core::endpoint::{CheckOrigin, DrainConfig, SocketMount, TransportConfig};
-use switchboard_core::host::{HostQueue, QueueConfig};
+use switchboard_core::endpoint::{CheckOrigin, DrainConfig, TransportConfig};
+use switchboard_core::host::{ChannelRoute, HostConfig, HostMount, StaticFile};
 
 /// Endpoint configuration under construction (opaque). Created by `sb_config_new`, freed by
 /// `sb_config_free`. Not thread-safe: use one config from one thread at a time.
 #[allow(non_camel_case_types)]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct sb_config {
-    pub(crate) bind: SocketAddr,
-    pub(crate) node: String,
+    /// Everything but the mounts, which are built from the fields below at `sb_hub_new`.
+    pub(crate) host: HostConfig,
+    /// Mount paths; every mount gets the limits below.
     pub(crate) mounts: Vec<String>,
-    pub(crate) shards: usize,
-    pub(crate) worker_threads: usize,
-    pub(crate) max_channels: usize,
-    pub(crate) request_timeout_ms: u64,
+    pub(crate) max_channels: Option<usize>,
     pub(crate) transport: TransportConfig,
-    pub(crate) drain: DrainConfig,
-    /// Topic patterns routed to the host queue, each with its intercepted events.
-    pub(crate) channels: Vec<(String, Vec<String>)>,
-    pub(crate) host_connect: bool,
-    pub(crate) max_pending: usize,
-    /// `(route, file path, content type)` served with `GET`.
-    pub(crate) static_files: Vec<(String, String, String)>,
-}
-
-impl Default for sb_config {
-    fn default() -> Self {
-        sb_config {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            node: "switchboard@localhost".to_owned(),
-            mounts: Vec::new(),
-            shards: 0,
-            worker_threads: 0,
-            max_channels: 100,
-            request_timeout_ms: 10_000,
-            transport: TransportConfig::default(),
-            drain: DrainConfig::default(),
-            channels: Vec::new(),
-            host_connect: false,
-            max_pending: 65_536,
-            static_files: Vec::new(),
-        }
-    }
 }
 
 impl sb_config {
-    /// The core mount for one path, with this config's limits, its channel routes served by
-    /// `queue`, and connect requests through `queue` when enabled.
-    pub(crate) fn socket_mount(&self, queue: &HostQueue) -> SocketMount {
-        let mut mount = SocketMount::new()
-            .max_channels(self.max_channels)
-            .request_timeout_ms(self.request_timeout_ms)
-            .transport_config(self.transport.clone());
-        if self.host_connect {
-            mount = mount.connect(queue.connect_handler());
-        }
-        for (pattern, intercepts) in &self.channels {
-            mount = mount.channel(
-                pattern,
-                queue
-                    .channel_handler()
-                    .intercept(intercepts.iter().cloned()),
-            );
-        }
-        mount
-    }
-
-    /// The host queue's limits.
-    pub(crate) fn queue_config(&self) -> QueueConfig {
-        QueueConfig {
-            max_pending: self.max_pending,
-            connect_timeout: Duration::from_millis(self.request_timeout_ms),
-        }
-    }
-
-    /// Mount paths, `/socket` when none was added.
-    pub(crate) fn mount_paths(&self) -> Vec<String> {
-        if self.mounts.is_empty() {
+    /// The core configuration: `host` with one mount per path (`/socket` when none was
+    /// added), each with this config's limits.
+    pub(crate) fn host_config(&self) -> HostConfig {
+        let paths = if self.mounts.is_empty() {
             vec!["/socket".to_owned()]
         } else {
             self.mounts.clone()
+        };
+        let mounts = paths
+            .into_iter()
+            .map(|path| {
+                let mut mount = HostMount::new(path);
+                if let Some(max) = self.max_channels {
+                    mount.max_channels = max;
+                }
+                mount.transport = self.transport.clone();
+                mount
+            })
+            .collect();
+        HostConfig {
+            mounts,
+            ..self.host.clone()
         }
     }
 }
@@ -154,7 +112,7 @@ pub extern "C" fn sb_config_set_bind_address(
         let parsed: SocketAddr = text
             .parse()
             .map_err(|_| Error::invalid(format!("{text:?} is not `ip:port`")))?;
-        config.bind = parsed;
+        config.host.bind = parsed;
         Ok(())
     })
 }
@@ -175,7 +133,7 @@ pub extern "C" fn sb_config_set_node_name(
         if name.is_empty() {
             return Err(Error::invalid("`name` is empty"));
         }
-        config.node = name.to_owned();
+        config.host.node = name.to_owned();
         Ok(())
     })
 }
@@ -220,7 +178,7 @@ pub extern "C" fn sb_config_add_socket(
 pub extern "C" fn sb_config_set_max_channels(config: *mut sb_config, max: u64) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        config.max_channels = to_usize(positive(max, "max")?, "max")?;
+        config.max_channels = Some(to_usize(positive(max, "max")?, "max")?);
         Ok(())
     })
 }
@@ -234,7 +192,7 @@ pub extern "C" fn sb_config_set_max_channels(config: *mut sb_config, max: u64) -
 pub extern "C" fn sb_config_set_request_timeout_ms(config: *mut sb_config, ms: u64) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        config.request_timeout_ms = positive(ms, "ms")?;
+        config.host.request_timeout_ms = positive(ms, "ms")?;
         Ok(())
     })
 }
@@ -343,7 +301,7 @@ pub extern "C" fn sb_config_set_shard_count(config: *mut sb_config, shards: u32)
                 "{shards} shards is more than 65536"
             )));
         }
-        config.shards = shards as usize;
+        config.host.shards = shards as usize;
         Ok(())
     })
 }
@@ -361,7 +319,7 @@ pub extern "C" fn sb_config_set_worker_threads(config: *mut sb_config, threads: 
                 "{threads} threads is more than 1024"
             )));
         }
-        config.worker_threads = threads as usize;
+        config.host.worker_threads = threads as usize;
         Ok(())
     })
 }
@@ -384,7 +342,7 @@ pub extern "C" fn sb_config_set_drain(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let batch_size = to_usize(positive(batch_size, "batch_size")?, "batch_size")?;
-        config.drain = DrainConfig {
+        config.host.drain = DrainConfig {
             batch_size,
             batch_interval: Duration::from_millis(batch_interval_ms),
             timeout: Duration::from_millis(timeout_ms),
@@ -414,12 +372,15 @@ pub extern "C" fn sb_config_add_channel(
         if pattern.is_empty() {
             return Err(Error::invalid("`pattern` is empty"));
         }
-        if config.channels.iter().any(|(p, _)| p == pattern) {
+        if config.host.channels.iter().any(|c| c.pattern == pattern) {
             return Err(Error::invalid(format!(
                 "channel pattern {pattern:?} is added twice"
             )));
         }
-        config.channels.push((pattern.to_owned(), Vec::new()));
+        config.host.channels.push(ChannelRoute {
+            pattern: pattern.to_owned(),
+            intercepts: Vec::new(),
+        });
         Ok(())
     })
 }
@@ -457,7 +418,7 @@ pub extern "C" fn sb_config_add_static_file(
                 "route {route:?} must be a literal absolute path such as \"/app.js\""
             )));
         }
-        if config.static_files.iter().any(|(r, _, _)| r == route) {
+        if config.host.static_files.iter().any(|f| f.route == route) {
             return Err(Error::invalid(format!("route {route:?} is added twice")));
         }
         if path.is_empty() {
@@ -473,9 +434,11 @@ pub extern "C" fn sb_config_add_static_file(
                 "content type {content_type:?} is not a valid header value"
             )));
         }
-        config
-            .static_files
-            .push((route.to_owned(), path.to_owned(), content_type.to_owned()));
+        config.host.static_files.push(StaticFile {
+            route: route.to_owned(),
+            path: path.to_owned(),
+            content_type: content_type.to_owned(),
+        });
         Ok(())
     })
 }
@@ -502,13 +465,18 @@ pub extern "C" fn sb_config_add_intercept(
         if event.is_empty() {
             return Err(Error::invalid("`event` is empty"));
         }
-        let Some((_, intercepts)) = config.channels.iter_mut().find(|(p, _)| p == pattern) else {
+        let Some(route) = config
+            .host
+            .channels
+            .iter_mut()
+            .find(|c| c.pattern == pattern)
+        else {
             return Err(Error::new(
                 sb_status::SB_E_NOT_FOUND,
                 format!("no channel pattern {pattern:?} (call sb_config_add_channel first)"),
             ));
         };
-        intercepts.push(event.to_owned());
+        route.intercepts.push(event.to_owned());
         Ok(())
     })
 }
@@ -523,7 +491,7 @@ pub extern "C" fn sb_config_add_intercept(
 pub extern "C" fn sb_config_set_host_connect(config: *mut sb_config, enabled: bool) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        config.host_connect = enabled;
+        config.host.host_connect = enabled;
         Ok(())
     })
 }
@@ -538,7 +506,7 @@ pub extern "C" fn sb_config_set_host_connect(config: *mut sb_config, enabled: bo
 pub extern "C" fn sb_config_set_max_pending(config: *mut sb_config, max: u64) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        config.max_pending = to_usize(positive(max, "max")?, "max")?;
+        config.host.max_pending = to_usize(positive(max, "max")?, "max")?;
         Ok(())
     })
 }
@@ -575,9 +543,11 @@ mod tests {
             sb_status::SB_E_INVALID_ARGUMENT
         );
         let c = try_mut(cfg, "cfg").unwrap();
-        assert_eq!(c.bind.port(), 4001);
-        assert_eq!(c.max_channels, 100);
-        assert_eq!(c.mount_paths(), vec!["/ws".to_owned()]);
+        let host = c.host_config();
+        assert_eq!(host.bind.port(), 4001);
+        let paths: Vec<_> = host.mounts.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["/ws"]);
+        assert_eq!(host.mounts[0].max_channels, 100);
         sb_config_free(cfg);
     }
 }

@@ -47,6 +47,11 @@ pub enum sb_request_kind {
     /// Phoenix `terminate` do. Other actions, and all actions after a crash or a
     /// connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` events promptly.
     Leave = 6,
+    /// An HTTP request on a route added with `sb_config_add_http_route`: read it with
+    /// `sb_event_http_method` / `_path` / `_query` / `_content_type` and `sb_event_payload`
+    /// (the body, `SB_PAYLOAD_KIND_BINARY`), answer with `sb_http_respond`. Unanswered within
+    /// the request timeout: 504; freed unanswered: 500.
+    Http = 7,
 }
 
 fn kind_value(kind: RequestKind) -> sb_request_kind {
@@ -57,6 +62,7 @@ fn kind_value(kind: RequestKind) -> sb_request_kind {
         RequestKind::HandleInfo => sb_request_kind::HandleInfo,
         RequestKind::HandleOut => sb_request_kind::HandleOut,
         RequestKind::Leave => sb_request_kind::Leave,
+        RequestKind::Http => sb_request_kind::Http,
     }
 }
 
@@ -97,7 +103,7 @@ pub enum sb_stop_kind {
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct sb_event {
-    req: HostRequest,
+    pub(crate) req: HostRequest,
     assigns_json: OnceLock<String>,
     reason: Option<String>,
 }
@@ -338,6 +344,7 @@ pub extern "C" fn sb_event_payload_kind(event: *const sb_event) -> u32 {
         };
         match e.req.body() {
             RequestBody::Connect { .. } => sb_payload_kind::Json as u32,
+            RequestBody::Http(_) => sb_payload_kind::Binary as u32,
             _ => match e.req.payload() {
                 Some(Payload::Json(_)) => sb_payload_kind::Json as u32,
                 Some(Payload::Binary(_)) => sb_payload_kind::Binary as u32,
@@ -347,7 +354,7 @@ pub extern "C" fn sb_event_payload_kind(event: *const sb_event) -> u32 {
     })
 }
 
-fn borrow(
+pub(crate) fn borrow(
     event: *const sb_event,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
@@ -414,6 +421,7 @@ pub extern "C" fn sb_event_payload(
 ) -> sb_status {
     borrow(event, out_ptr, out_len, |e| match e.req.body() {
         RequestBody::Connect { params_json, .. } => Some(params_json.as_bytes()),
+        RequestBody::Http(http) => Some(&http.body),
         _ => e.req.payload().map(payload_bytes),
     })
 }
@@ -550,7 +558,7 @@ pub extern "C" fn sb_event_mount(
 // Keep `Info` in use for readers: HandleInfo's event comes from `Info::Broadcast`.
 const _: fn(&Info) = |_| {};
 
-fn answer_error(e: AnswerError) -> Error {
+pub(crate) fn answer_error(e: AnswerError) -> Error {
     let status = match e {
         AnswerError::NotFound => sb_status::SB_E_NOT_FOUND,
         AnswerError::AlreadyAnswered => sb_status::SB_E_ALREADY_ANSWERED,
@@ -560,7 +568,7 @@ fn answer_error(e: AnswerError) -> Error {
     Error::new(status, e.to_string())
 }
 
-fn ticket(raw: u64) -> Result<Ticket> {
+pub(crate) fn ticket(raw: u64) -> Result<Ticket> {
     if raw == 0 {
         return Err(Error::new(
             sb_status::SB_E_NOT_FOUND,

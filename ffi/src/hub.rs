@@ -8,17 +8,14 @@ use crate::config::sb_config;
 use crate::message::payload_from_c;
 use crate::status::{Error, Result, sb_status};
 use crate::version::SB_ABI_VERSION;
-use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use switchboard_core::channel::Hub;
-use switchboard_core::endpoint::{Endpoint, EndpointError, RunningEndpoint};
-use switchboard_core::host::HostQueue;
+use switchboard_core::host::{HostQueue, HostedEndpoint, HostedError};
 use switchboard_core::pubsub::{Delivered, PublishError};
 
-/// A Switchboard endpoint hosted from C (opaque): a copy of its config, the core hub (PubSub,
-/// presence) and the runtime that serves WebSocket connections. All functions taking a
+/// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its
+/// config, the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket connections. All functions taking a
 /// `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
 /// exclusive access.
 #[allow(non_camel_case_types)]
@@ -29,43 +26,16 @@ pub struct sb_hub {
 
 #[derive(Debug)]
 pub(crate) struct HubInner {
-    config: sb_config,
+    pub(crate) endpoint: HostedEndpoint,
     pub(crate) core: Arc<Hub>,
     pub(crate) queue: HostQueue,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
-    handle: tokio::runtime::Handle,
-    state: Mutex<State>,
     poisoned: AtomicBool,
-}
-
-#[derive(Debug)]
-enum State {
-    Created,
-    Running(RunningEndpoint),
-    Stopped,
 }
 
 const _: fn() = || {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<sb_hub>();
 };
-
-impl HubInner {
-    /// Blocks on `fut` with the hub's runtime; refused on a runtime thread (a callback of this
-    /// library), where blocking would deadlock or panic.
-    fn block_on<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
-        not_on_runtime()?;
-        Ok(self.handle.block_on(fut))
-    }
-
-    fn running(&self) -> Result<RunningEndpoint> {
-        match &*self.state.lock() {
-            State::Running(ep) => Ok(ep.clone()),
-            State::Created => Err(Error::state("the hub is not started (call sb_hub_start)")),
-            State::Stopped => Err(Error::state("the hub was shut down")),
-        }
-    }
-}
 
 /// Runs `f` on a live, non-poisoned hub; a panic inside poisons it (FFI.md 2.1).
 pub(crate) fn with_hub(hub: *const sb_hub, f: impl FnOnce(&HubInner) -> Result<()>) -> sb_status {
@@ -94,15 +64,6 @@ impl Drop for PoisonOnUnwind<'_> {
     }
 }
 
-fn not_on_runtime() -> Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::state(
-            "blocking hub calls cannot run on a Switchboard thread (inside a callback)",
-        ));
-    }
-    Ok(())
-}
-
 pub(crate) fn publish_error(e: PublishError) -> Error {
     match e {
         PublishError::Encode(w) => Error::new(sb_status::SB_E_ENCODE, w.to_string()),
@@ -110,15 +71,18 @@ pub(crate) fn publish_error(e: PublishError) -> Error {
     }
 }
 
-fn endpoint_error(e: EndpointError) -> Error {
-    let status = match e {
-        EndpointError::Bind { .. } | EndpointError::Server(_) => sb_status::SB_E_IO,
-        EndpointError::MountPath(_)
-        | EndpointError::DuplicateMount(_)
-        | EndpointError::RouteConflict(_)
-        | EndpointError::StaticFile(_) => sb_status::SB_E_INVALID_ARGUMENT,
-    };
-    Error::new(status, e.to_string())
+/// The status of a failed endpoint call.
+pub(crate) fn hosted_error(e: HostedError) -> Error {
+    match e {
+        HostedError::NotStarted => Error::state("the hub is not started (call sb_hub_start)"),
+        HostedError::AlreadyStarted => Error::state("the hub was already started"),
+        HostedError::Stopped => Error::state("the hub was shut down"),
+        HostedError::OnRuntimeThread => Error::state(
+            "blocking hub calls cannot run on a Switchboard thread (inside a callback)",
+        ),
+        HostedError::Io(_) => Error::new(sb_status::SB_E_IO, e.to_string()),
+        HostedError::InvalidConfig(_) => Error::invalid(e.to_string()),
+    }
 }
 
 /// Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
@@ -148,25 +112,12 @@ pub extern "C" fn sb_hub_new(
                 ),
             ));
         }
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.enable_all().thread_name("switchboard");
-        if config.worker_threads > 0 {
-            builder.worker_threads(config.worker_threads);
-        }
-        let runtime = builder
-            .build()
-            .map_err(|e| Error::new(sb_status::SB_E_IO, format!("cannot start runtime: {e}")))?;
-        let core = Hub::new(&config.node, config.shards);
-        let handle = runtime.handle().clone();
-        let queue = HostQueue::with_config(config.queue_config());
+        let endpoint = HostedEndpoint::new(config.host_config()).map_err(hosted_error)?;
         out.write(into_handle(sb_hub {
             inner: Arc::new(HubInner {
-                config,
-                core,
-                queue,
-                runtime: Mutex::new(Some(runtime)),
-                handle,
-                state: Mutex::new(State::Created),
+                core: endpoint.hub().clone(),
+                queue: endpoint.queue().clone(),
+                endpoint,
                 poisoned: AtomicBool::new(false),
             }),
         }));
@@ -182,13 +133,9 @@ pub extern "C" fn sb_hub_new(
 pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
     crate::boundary::value_call((), || {
         if let Some(hub) = from_handle(hub) {
-            *hub.inner.state.lock() = State::Stopped;
-            // Dropping the callback here (and joining the workers below) is what guarantees
-            // that no wakeup runs after sb_hub_free returns.
-            hub.inner.queue.set_wakeup(None);
-            if let Some(runtime) = hub.inner.runtime.lock().take() {
-                runtime.shutdown_timeout(Duration::from_secs(10));
-            }
+            // Joins the workers, so no wakeup runs after sb_hub_free returns. On a runtime
+            // thread it refuses; the runtime then stops in the background when dropped.
+            let _ = hub.inner.endpoint.close();
         }
     });
 }
@@ -204,23 +151,7 @@ pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
     with_hub(hub, |inner| {
-        let mut state = inner.state.lock();
-        if !matches!(*state, State::Created) {
-            return Err(Error::state("the hub was already started"));
-        }
-        let cfg = &inner.config;
-        let mut builder = Endpoint::builder()
-            .bind(cfg.bind)
-            .hub(inner.core.clone())
-            .drain(cfg.drain.clone());
-        for path in cfg.mount_paths() {
-            builder = builder.socket(path, cfg.socket_mount(&inner.queue));
-        }
-        for (route, path, content_type) in &cfg.static_files {
-            builder = builder.static_file(route, path, content_type);
-        }
-        let running = inner.block_on(builder.start())?.map_err(endpoint_error)?;
-        *state = State::Running(running);
+        inner.endpoint.start().map_err(hosted_error)?;
         Ok(())
     })
 }
@@ -234,7 +165,12 @@ pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
 pub extern "C" fn sb_hub_local_port(hub: *const sb_hub, out_port: *mut u16) -> sb_status {
     with_hub(hub, |inner| {
         let out = try_out(out_port, "out_port")?;
-        let port = inner.running()?.local_addr().port();
+        let port = inner
+            .endpoint
+            .running()
+            .map_err(hosted_error)?
+            .local_addr()
+            .port();
         out.write(port);
         Ok(())
     })
@@ -252,8 +188,7 @@ pub extern "C" fn sb_hub_local_port(hub: *const sb_hub, out_port: *mut u16) -> s
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_hub_drain(hub: *const sb_hub, out_remaining: *mut usize) -> sb_status {
     with_hub(hub, |inner| {
-        let running = inner.running()?;
-        let report = inner.block_on(running.drain())?;
+        let report = inner.endpoint.drain().map_err(hosted_error)?;
         write_opt(out_remaining, report.remaining);
         Ok(())
     })
@@ -268,16 +203,7 @@ pub extern "C" fn sb_hub_drain(hub: *const sb_hub, out_remaining: *mut usize) ->
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_hub_shutdown(hub: *const sb_hub) -> sb_status {
-    with_hub(hub, |inner| {
-        not_on_runtime()?;
-        let previous = std::mem::replace(&mut *inner.state.lock(), State::Stopped);
-        if let State::Running(running) = previous {
-            inner
-                .block_on(running.shutdown())?
-                .map_err(endpoint_error)?;
-        }
-        Ok(())
-    })
+    with_hub(hub, |inner| inner.endpoint.shutdown().map_err(hosted_error))
 }
 
 fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishError>) -> Result<()> {

@@ -240,6 +240,7 @@ fn room_host(
                 held.lock().push(req);
             }
         }
+        RequestBody::Http(_) => unreachable!("no HTTP routes in these tests"),
     }
 }
 

@@ -5,7 +5,7 @@
 #   3. symbol hygiene: `nm -D --defined-only` lists exactly ffi/abi/symbols.txt (only sb_*),
 #      `readelf -d` shows the SONAME;
 #   4. header hygiene: the header alone as strict C11 and as C++17;
-#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_static.c) under AddressSanitizer,
+#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_http.c) under AddressSanitizer,
 #      LeakSanitizer and UBSan, then the same program without sanitizers under valgrind;
 #   6. `make install` into $CARGO_TARGET_DIR/c/prefix, then a tiny program built against it with
 #      pkg-config (shared and static) and with CMake (shared and static), and run;
@@ -85,10 +85,10 @@ g++ -std=c++17 -Wall -Wextra -Werror -g -Iinclude "${san[@]}" -c tests/c/header_
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp.o" \
   "${link[@]}" -o "$work/test_api_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
-gcc "${cflags[@]}" "${san[@]}" tests/c/test_static.c "${link[@]}" -o "$work/test_static_asan"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_http.c "${link[@]}" -o "$work/test_http_asan"
 gcc "${cflags[@]}" "${san[@]}" -Iexamples/c tests/c/test_chat_json.c examples/c/chat_json.c \
   -o "$work/test_chat_json_asan"
-for t in test_api test_events test_static test_chat_json; do
+for t in test_api test_events test_http test_chat_json; do
   nm "$work/${t}_asan" > "$work/nm.txt"
   grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
   echo "$t:"
@@ -101,8 +101,8 @@ say "C tests under valgrind (memcheck, full leak check)"
 gcc "${cflags[@]}" -O1 tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp_plain.o" \
   "${link[@]}" -o "$work/test_api"
 gcc "${cflags[@]}" -O1 tests/c/test_events.c "${link[@]}" -o "$work/test_events"
-gcc "${cflags[@]}" -O1 tests/c/test_static.c "${link[@]}" -o "$work/test_static"
-for t in test_api test_events test_static; do
+gcc "${cflags[@]}" -O1 tests/c/test_http.c "${link[@]}" -o "$work/test_http"
+for t in test_api test_events test_http; do
   echo "$t:"
   timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \

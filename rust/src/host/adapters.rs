@@ -46,7 +46,7 @@ impl Drop for JoinWait<'_> {
     }
 }
 
-enum AskError {
+pub(super) enum AskError {
     Full,
     Dropped,
 }
@@ -61,7 +61,7 @@ impl From<AskError> for HandlerError {
 }
 
 /// Posts `body` and waits for its answer.
-async fn ask(inner: &Inner, body: RequestBody) -> Result<Answer, AskError> {
+pub(super) async fn ask(inner: &Inner, body: RequestBody) -> Result<Answer, AskError> {
     let (ticket, rx) = inner.post(body).map_err(|PostError::Full| AskError::Full)?;
     let _pending = Pending {
         tickets: Arc::clone(&inner.tickets),

@@ -117,16 +117,20 @@ pub use crate::channel::{ChannelHandle, HandleError, Socket, SocketError, Socket
 
 mod adapters;
 mod channels;
+mod hosted;
+mod http;
 mod notify;
 mod queue;
 mod tickets;
 
 pub use adapters::{QueueChannel, QueueConnect};
 pub use channels::ChannelId;
+pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
+pub use http::{HttpRouteError, MAX_HTTP_BODY};
 pub use notify::Wakeup;
 pub use queue::{
-    Answer, AnswerError, ChannelContext, HostQueue, HostRequest, QueueConfig, RequestBody,
-    RequestKind,
+    Answer, AnswerError, ChannelContext, HostQueue, HostRequest, HttpRequest, QueueConfig,
+    RequestBody, RequestKind,
 };
 pub use tickets::Ticket;
 

@@ -25,7 +25,8 @@ pub struct QueueConfig {
     /// (`phx_error`), a connect is refused with 503.
     pub max_pending: usize,
     /// How long a connect request may wait for its answer (default 10 s); then the upgrade is
-    /// refused with 503 and the ticket turns stale. (Channel requests use the mount's
+    /// refused with 503 and the ticket turns stale. HTTP route requests get the same time
+    /// (then 504). (Channel requests use the mount's
     /// `MountConfig::request_timeout`.)
     pub connect_timeout: Duration,
 }
@@ -69,6 +70,10 @@ pub enum RequestKind {
     /// connection's close deadline: the close reason). Not posted for a refused or crashed
     /// join.
     Leave,
+    /// An HTTP request on one of the host's HTTP routes (`HostConfig::http_routes`, or
+    /// [`HostQueue::http_router`]); answer [`Answer::Http`]. Unanswered within the
+    /// route's timeout: 504; dropped unanswered: 500.
+    Http,
 }
 
 /// The channel a request is about: what a Phoenix handler sees of its socket.
@@ -129,6 +134,23 @@ pub enum RequestBody {
         channel: ChannelContext,
         reason: TerminateReason,
     },
+    /// An HTTP request on a host route (see [`RequestKind::Http`]).
+    Http(HttpRequest),
+}
+
+/// An HTTP request for the host: what a plain HTTP handler needs, already read in full.
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, ... as sent.
+    pub method: String,
+    /// The path, percent-encoded as sent, e.g. `/_test/channels`.
+    pub path: String,
+    /// The query string without `?` (empty when there is none), percent-encoded as sent.
+    pub query: String,
+    /// The `Content-Type` header, when given and valid UTF-8.
+    pub content_type: Option<String>,
+    /// The body bytes (at most the route's body limit).
+    pub body: bytes::Bytes,
 }
 
 impl RequestBody {
@@ -141,6 +163,7 @@ impl RequestBody {
             RequestBody::HandleInfo { .. } => RequestKind::HandleInfo,
             RequestBody::HandleOut { .. } => RequestKind::HandleOut,
             RequestBody::Leave { .. } => RequestKind::Leave,
+            RequestBody::Http(_) => RequestKind::Http,
         }
     }
 }
@@ -194,10 +217,10 @@ impl HostRequest {
         &self.body
     }
 
-    /// The channel the request is about (all kinds but `Connect`).
+    /// The channel the request is about (all kinds but `Connect` and `Http`).
     pub fn channel(&self) -> Option<&ChannelContext> {
         match &self.body {
-            RequestBody::Connect { .. } => None,
+            RequestBody::Connect { .. } | RequestBody::Http(_) => None,
             RequestBody::Join { channel, .. }
             | RequestBody::HandleIn { channel, .. }
             | RequestBody::HandleInfo { channel, .. }
@@ -232,7 +255,8 @@ impl HostRequest {
     }
 
     /// The payload, raw JSON or binary: join params (`Join`), the message (`HandleIn`,
-    /// `HandleOut`, `HandleInfo`). `Connect` params are in [`RequestBody::Connect`].
+    /// `HandleOut`, `HandleInfo`). `Connect` params are in [`RequestBody::Connect`], an HTTP
+    /// body in [`RequestBody::Http`].
     pub fn payload(&self) -> Option<&Payload> {
         match &self.body {
             RequestBody::Join { payload, .. }
@@ -316,6 +340,13 @@ pub enum Answer {
         reply: Option<(String, Payload)>,
         assigns: Option<Assigns>,
     },
+    /// The response to an HTTP request: `status` (100-999; others become 500),
+    /// `content_type` (an invalid header value is dropped) and the body bytes.
+    Http {
+        status: u16,
+        content_type: String,
+        body: bytes::Bytes,
+    },
 }
 
 impl Answer {
@@ -365,6 +396,19 @@ impl Answer {
         }
     }
 
+    /// The response to an HTTP request.
+    pub fn http(
+        status: u16,
+        content_type: impl Into<String>,
+        body: impl Into<bytes::Bytes>,
+    ) -> Answer {
+        Answer::Http {
+            status,
+            content_type: content_type.into(),
+            body: body.into(),
+        }
+    }
+
     /// Sets the assigns of an answer that carries them (`JoinOk`, `Reply`, `NoReply`,
     /// `Stop`, `ConnectOk`); other answers are returned unchanged.
     pub fn with_assigns(mut self, new: Assigns) -> Answer {
@@ -374,7 +418,7 @@ impl Answer {
             | Answer::NoReply { assigns }
             | Answer::Stop { assigns, .. } => *assigns = Some(new),
             Answer::ConnectOk { assigns, .. } => *assigns = new,
-            Answer::ConnectRefused { .. } | Answer::JoinError { .. } => {}
+            Answer::ConnectRefused { .. } | Answer::JoinError { .. } | Answer::Http { .. } => {}
         }
         self
     }
@@ -389,6 +433,7 @@ impl Answer {
             Answer::Reply { .. } => "Reply",
             Answer::NoReply { .. } => "NoReply",
             Answer::Stop { .. } => "Stop",
+            Answer::Http { .. } => "Http",
         }
     }
 
@@ -401,6 +446,7 @@ impl Answer {
             Answer::Reply { .. } | Answer::NoReply { .. } | Answer::Stop { .. } => {
                 matches!(kind, K::HandleIn | K::HandleInfo | K::HandleOut)
             }
+            Answer::Http { .. } => kind == K::Http,
         }
     }
 }
@@ -712,6 +758,18 @@ impl HostQueue {
     /// [`QueueChannel`](super::QueueChannel)).
     pub fn channel_handler(&self) -> super::adapters::QueueChannel {
         super::adapters::QueueChannel::new(Arc::clone(&self.inner))
+    }
+
+    /// Routes answered by this queue's host ([`RequestKind::Http`]), to add with
+    /// `EndpointBuilder::route`: each prefix serves itself and every path below it, any
+    /// method. The answer must come within `QueueConfig::connect_timeout` (else 504); a
+    /// dropped request is a 500, a full queue 503, a body over
+    /// [`MAX_HTTP_BODY`](super::MAX_HTTP_BODY) 413.
+    ///
+    /// Errors: [`HttpRouteError`](super::HttpRouteError) for a prefix that is not an absolute
+    /// literal path.
+    pub fn http_router(&self, prefixes: &[String]) -> Result<axum::Router, super::HttpRouteError> {
+        super::http::router(&self.inner, prefixes, self.inner.config.connect_timeout)
     }
 }
 

@@ -1,0 +1,365 @@
+//! A queue-hosted endpoint: the whole server a non-Rust host drives (the C ABI, the Python
+//! and Node bindings), from one plain-data [`HostConfig`]. It owns the tokio runtime, the
+//! core [`Hub`] and the [`HostQueue`]; the host only polls requests and answers them, so the
+//! three front-ends are thin and behave the same (FFI.md 2.0).
+
+use super::HostQueue;
+use super::queue::QueueConfig;
+use crate::channel::Hub;
+use crate::endpoint::{
+    DrainConfig, DrainReport, Endpoint, EndpointError, RunningEndpoint, SocketMount,
+    TransportConfig,
+};
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long [`HostedEndpoint::close`] waits for runtime tasks to finish before it leaves them.
+const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One socket mount (Phoenix `socket "/socket", UserSocket`): clients connect to
+/// `<path>/websocket`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostMount {
+    /// Absolute path without a trailing `/`, e.g. `/socket`.
+    pub path: String,
+    /// Channels one connection may join at once (default 100, Phoenix
+    /// `max_channels_per_transport`... as a per-mount limit).
+    pub max_channels: usize,
+    /// WebSocket limits and origin check of this mount.
+    pub transport: TransportConfig,
+}
+
+impl HostMount {
+    /// A mount at `path` with the default limits.
+    pub fn new(path: impl Into<String>) -> HostMount {
+        HostMount {
+            path: path.into(),
+            max_channels: 100,
+            transport: TransportConfig::default(),
+        }
+    }
+}
+
+/// Topic pattern served by the host (`room:*` prefix or an exact topic), with the events it
+/// intercepts (Phoenix `intercept [...]`: they arrive as `HandleOut` requests).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelRoute {
+    pub pattern: String,
+    pub intercepts: Vec<String>,
+}
+
+/// A file served with `GET route` (see `EndpointBuilder::static_file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticFile {
+    /// Literal absolute path, e.g. `/app.js`.
+    pub route: String,
+    /// File system path, read on every request (404 when missing).
+    pub path: String,
+    /// The `Content-Type` answered, e.g. `text/javascript`.
+    pub content_type: String,
+}
+
+/// Everything a queue-hosted endpoint needs, as plain data. Defaults: listen on
+/// `127.0.0.1:0`, one mount `/socket`, no channel routes, connect accepted without asking
+/// the host, request timeout 10 000 ms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Listen address (default `127.0.0.1:0`: loopback, any free port).
+    pub bind: SocketAddr,
+    /// This node's name in presence and the broker.
+    pub node: String,
+    /// Socket mounts; empty means one [`HostMount::new("/socket")`](HostMount::new).
+    pub mounts: Vec<HostMount>,
+    /// PubSub and presence shards (0: one per CPU).
+    pub shards: usize,
+    /// Runtime worker threads (0: one per CPU).
+    pub worker_threads: usize,
+    /// How long the host may take to answer a channel request (join, handle_in, ...) before
+    /// the channel crashes (`phx_error`), in milliseconds. Also the time a connect or HTTP
+    /// request may wait (then 503 / 504).
+    pub request_timeout_ms: u64,
+    /// How a drain closes connections.
+    pub drain: DrainConfig,
+    /// Topic patterns routed to the host, on every mount.
+    pub channels: Vec<ChannelRoute>,
+    /// Ask the host about every connection (`Connect` requests); otherwise all are accepted.
+    pub host_connect: bool,
+    /// Requests with a ticket that may be pending at once (see `QueueConfig::max_pending`).
+    pub max_pending: usize,
+    /// Files served with `GET`.
+    pub static_files: Vec<StaticFile>,
+    /// Path prefixes whose HTTP requests the host answers (`RequestKind::Http`).
+    pub http_routes: Vec<String>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            node: "switchboard@localhost".to_owned(),
+            mounts: Vec::new(),
+            shards: 0,
+            worker_threads: 0,
+            request_timeout_ms: 10_000,
+            drain: DrainConfig::default(),
+            channels: Vec::new(),
+            host_connect: false,
+            max_pending: QueueConfig::default().max_pending,
+            static_files: Vec::new(),
+            http_routes: Vec::new(),
+        }
+    }
+}
+
+impl HostConfig {
+    /// The mounts to serve: the configured ones, or `/socket` with defaults.
+    pub fn effective_mounts(&self) -> Vec<HostMount> {
+        if self.mounts.is_empty() {
+            vec![HostMount::new("/socket")]
+        } else {
+            self.mounts.clone()
+        }
+    }
+
+    fn queue_config(&self) -> QueueConfig {
+        QueueConfig {
+            max_pending: self.max_pending,
+            connect_timeout: Duration::from_millis(self.request_timeout_ms),
+        }
+    }
+
+    fn socket_mount(&self, mount: &HostMount, queue: &HostQueue) -> SocketMount {
+        let mut socket = SocketMount::new()
+            .max_channels(mount.max_channels)
+            .request_timeout_ms(self.request_timeout_ms)
+            .transport_config(mount.transport.clone());
+        if self.host_connect {
+            socket = socket.connect(queue.connect_handler());
+        }
+        for route in &self.channels {
+            socket = socket.channel(
+                &route.pattern,
+                queue
+                    .channel_handler()
+                    .intercept(route.intercepts.iter().cloned()),
+            );
+        }
+        socket
+    }
+}
+
+/// Why a [`HostedEndpoint`] call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostedError {
+    /// `start` was not called yet.
+    #[error("the endpoint is not started")]
+    NotStarted,
+    /// `start` was called before.
+    #[error("the endpoint was already started")]
+    AlreadyStarted,
+    /// `shutdown` or `close` ran.
+    #[error("the endpoint was shut down")]
+    Stopped,
+    /// A blocking call from one of the endpoint's own runtime threads (it would deadlock).
+    #[error("blocking endpoint calls cannot run on a Switchboard runtime thread")]
+    OnRuntimeThread,
+    /// Threads could not start, the address could not be bound, or the server failed.
+    #[error("{0}")]
+    Io(String),
+    /// A mount path, route or static file the endpoint refused.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+}
+
+impl From<EndpointError> for HostedError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::Bind { .. } | EndpointError::Server(_) => HostedError::Io(e.to_string()),
+            EndpointError::MountPath(_)
+            | EndpointError::DuplicateMount(_)
+            | EndpointError::RouteConflict(_)
+            | EndpointError::StaticFile(_) => HostedError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Created,
+    Running(RunningEndpoint),
+    Stopped,
+}
+
+/// An endpoint served from its own runtime threads and hosted through a [`HostQueue`].
+/// `Send + Sync`: every method may be called from any thread; the blocking ones (`start`,
+/// `drain`, `shutdown`, `close`) refuse to run on the endpoint's own runtime threads.
+#[derive(Debug)]
+pub struct HostedEndpoint {
+    config: HostConfig,
+    hub: Arc<Hub>,
+    queue: HostQueue,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    state: Mutex<State>,
+}
+
+impl HostedEndpoint {
+    /// Starts the runtime threads (it does not listen yet: [`start`](Self::start)).
+    /// Errors: [`HostedError::Io`] when threads cannot start.
+    pub fn new(config: HostConfig) -> Result<HostedEndpoint, HostedError> {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all().thread_name("switchboard");
+        if config.worker_threads > 0 {
+            builder.worker_threads(config.worker_threads);
+        }
+        let runtime = builder
+            .build()
+            .map_err(|e| HostedError::Io(format!("cannot start runtime: {e}")))?;
+        let hub = Hub::new(&config.node, config.shards);
+        let queue = HostQueue::with_config(config.queue_config());
+        Ok(HostedEndpoint {
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+            hub,
+            queue,
+            config,
+            state: Mutex::new(State::Created),
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The request queue the host drains and answers.
+    pub fn queue(&self) -> &HostQueue {
+        &self.queue
+    }
+
+    /// The core hub: broadcast, local_broadcast, disconnect, presence, pubsub. Usable before
+    /// `start` and after shutdown (in-process subscribers only then).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The runtime's handle, for front-ends that spawn work next to the endpoint.
+    pub fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Binds and serves every mount, static file and HTTP route; returns the bound address
+    /// once listening. Blocks for the bind only.
+    ///
+    /// Errors: `AlreadyStarted`, `Stopped`, `OnRuntimeThread`, `Io` (address in use, no
+    /// permission), `InvalidConfig` (bad mount path, route conflict, bad HTTP prefix).
+    pub fn start(&self) -> Result<SocketAddr, HostedError> {
+        not_on_runtime()?;
+        let mut state = self.state.lock();
+        match *state {
+            State::Created => {}
+            State::Running(_) => return Err(HostedError::AlreadyStarted),
+            State::Stopped => return Err(HostedError::Stopped),
+        }
+        let cfg = &self.config;
+        let mut builder = Endpoint::builder()
+            .bind(cfg.bind)
+            .hub(self.hub.clone())
+            .drain(cfg.drain.clone());
+        for mount in cfg.effective_mounts() {
+            builder = builder.socket(mount.path.clone(), cfg.socket_mount(&mount, &self.queue));
+        }
+        for file in &cfg.static_files {
+            builder = builder.static_file(&file.route, &file.path, &file.content_type);
+        }
+        if !cfg.http_routes.is_empty() {
+            let routes = self
+                .queue
+                .http_router(&cfg.http_routes)
+                .map_err(|e| HostedError::InvalidConfig(e.to_string()))?;
+            builder = builder.route(routes);
+        }
+        let running = self.handle.block_on(builder.start())?;
+        let addr = running.local_addr();
+        *state = State::Running(running);
+        Ok(addr)
+    }
+
+    /// The bound address while running.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &*self.state.lock() {
+            State::Running(running) => Some(running.local_addr()),
+            _ => None,
+        }
+    }
+
+    /// The running endpoint (connection count, host subscriptions).
+    /// Errors: `NotStarted`, `Stopped`.
+    pub fn running(&self) -> Result<RunningEndpoint, HostedError> {
+        match &*self.state.lock() {
+            State::Running(running) => Ok(running.clone()),
+            State::Created => Err(HostedError::NotStarted),
+            State::Stopped => Err(HostedError::Stopped),
+        }
+    }
+
+    /// Stops accepting WebSocket connections (503) and closes each live one with 1012, in
+    /// batches per [`HostConfig::drain`]; blocks until all finished or the drain timeout.
+    /// Idempotent. Errors: `NotStarted`, `Stopped`, `OnRuntimeThread`.
+    pub fn drain(&self) -> Result<DrainReport, HostedError> {
+        not_on_runtime()?;
+        let running = self.running()?;
+        Ok(self.handle.block_on(running.drain()))
+    }
+
+    /// Drains, then stops the listener and waits for it. Idempotent: later calls, and a call
+    /// before `start`, return at once. Errors: `OnRuntimeThread`, `Io` (the server failed
+    /// while stopping).
+    pub fn shutdown(&self) -> Result<(), HostedError> {
+        not_on_runtime()?;
+        let previous = std::mem::replace(&mut *self.state.lock(), State::Stopped);
+        if let State::Running(running) = previous {
+            self.handle.block_on(running.shutdown())?;
+        }
+        Ok(())
+    }
+
+    /// Drops every connection without draining and stops the runtime threads, joining them:
+    /// afterwards no request is posted and no wakeup callback runs. Call `shutdown` first for
+    /// a graceful stop. Idempotent. Errors: `OnRuntimeThread`.
+    pub fn close(&self) -> Result<(), HostedError> {
+        not_on_runtime()?;
+        *self.state.lock() = State::Stopped;
+        // Dropping the callback first, and joining the workers, is what guarantees that no
+        // wakeup runs after `close` returns.
+        self.queue.set_wakeup(None);
+        if let Some(runtime) = self.runtime.lock().take() {
+            runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HostedEndpoint {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.get_mut().take() {
+            // Dropped on one of its own threads (the last `Arc` held by a task): a blocking
+            // shutdown would panic there.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            } else {
+                self.queue.set_wakeup(None);
+                runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+            }
+        }
+    }
+}
+
+fn not_on_runtime() -> Result<(), HostedError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(HostedError::OnRuntimeThread);
+    }
+    Ok(())
+}

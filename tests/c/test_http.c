@@ -1,0 +1,248 @@
+/* C test of HTTP on the hub's own port. Static files (sb_config_add_static_file): 200 with
+ * the content type, read per request, 404 when missing, the argument checks, and a route
+ * that clashes with the socket route refused by sb_hub_start. Host HTTP routes
+ * (sb_config_add_http_route): SB_REQUEST_KIND_HTTP events with method, path, query, content
+ * type and body, answered by sb_http_respond; 500 when freed unanswered, 504 after the
+ * request timeout. HTTP/1.1 over a plain POSIX socket. */
+#define _POSIX_C_SOURCE 200809L
+#include "switchboard.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+/* `method path` with `body` (NULL: none) to 127.0.0.1:port with Connection: close; the
+ * whole response, NUL-terminated, into buf. Returns the status code, or -1. */
+static int http_request(uint16_t port, const char *method, const char *path, const char *body,
+                        char *buf, size_t cap) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  char req[512];
+  size_t body_len = body ? strlen(body) : 0;
+  int n = snprintf(req, sizeof req,
+                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                   method, path, body_len, body ? body : "");
+  if (n < 0 || write(fd, req, (size_t)n) != n) {
+    close(fd);
+    return -1;
+  }
+  size_t len = 0;
+  ssize_t got;
+  while (len + 1 < cap && (got = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)got;
+  buf[len] = '\0';
+  close(fd);
+  int status = -1;
+  if (sscanf(buf, "HTTP/1.1 %d", &status) != 1) return -1;
+  return status;
+}
+
+static int http_get(uint16_t port, const char *path, char *buf, size_t cap) {
+  return http_request(port, "GET", path, NULL, buf, cap);
+}
+
+/* One request on its own thread, so the main thread can play the host. */
+struct call {
+  uint16_t port;
+  const char *method, *path, *body;
+  int status;
+  char resp[4096];
+};
+
+static void *call_thread(void *arg) {
+  struct call *c = arg;
+  c->status = http_request(c->port, c->method, c->path, c->body, c->resp, sizeof c->resp);
+  return NULL;
+}
+
+/* The next event of the hub, waiting up to 10 s; NULL when none came. */
+static sb_event *next_event(const sb_hub *hub) {
+  for (int i = 0; i < 100; i++) {
+    sb_event *ev = NULL;
+    size_t n = 0;
+    if (sb_hub_poll(hub, &ev, 1, &n) == SB_OK && n == 1) return ev;
+    (void)sb_hub_wait(hub, 100);
+  }
+  return NULL;
+}
+
+static int bytes_are(const sb_event *ev,
+                     sb_status (*get)(const sb_event *, const uint8_t **, size_t *),
+                     const char *want) {
+  const uint8_t *p = NULL;
+  size_t len = 0;
+  if (get(ev, &p, &len) != SB_OK) return 0;
+  return len == strlen(want) && (len == 0 || memcmp(p, want, len) == 0);
+}
+
+static void test_http_routes(void) {
+  sb_config *cfg = NULL;
+  EXPECT_OK(sb_config_new(&cfg));
+  EXPECT_OK(sb_config_set_worker_threads(cfg, 1));
+  EXPECT_OK(sb_config_set_request_timeout_ms(cfg, 500));
+  EXPECT_OK(sb_config_add_http_route(cfg, S("/api")));
+  EXPECT_STATUS(sb_config_add_http_route(cfg, S("/api")), SB_E_INVALID_ARGUMENT); /* twice */
+  EXPECT_STATUS(sb_config_add_http_route(cfg, S("api")), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_http_route(cfg, S("/api/")), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_http_route(cfg, S("/a/*")), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_http_route(NULL, S("/b")), SB_E_NULL_POINTER);
+  const uint8_t bad_utf8[] = {'/', 0xff};
+  EXPECT_STATUS(sb_config_add_http_route(cfg, bad_utf8, 2), SB_E_INVALID_UTF8);
+  sb_hub *hub = NULL;
+  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
+  sb_config_free(cfg);
+  EXPECT_OK(sb_hub_start(hub));
+  uint16_t port = 0;
+  EXPECT_OK(sb_hub_local_port(hub, &port));
+
+  /* Answered: the host sees the request and its answer is the response. */
+  struct call c = {port, "POST", "/api/items/7?verbose=1", "{\"a\":1}", 0, {0}};
+  pthread_t t;
+  EXPECT(pthread_create(&t, NULL, call_thread, &c) == 0);
+  sb_event *ev = next_event(hub);
+  EXPECT(ev != NULL);
+  if (ev != NULL) {
+    EXPECT(sb_event_kind(ev) == SB_REQUEST_KIND_HTTP);
+    EXPECT(sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_BINARY);
+    EXPECT(bytes_are(ev, sb_event_http_method, "POST"));
+    EXPECT(bytes_are(ev, sb_event_http_path, "/api/items/7"));
+    EXPECT(bytes_are(ev, sb_event_http_query, "verbose=1"));
+    EXPECT(bytes_are(ev, sb_event_http_content_type, "application/json"));
+    EXPECT(bytes_are(ev, sb_event_payload, "{\"a\":1}"));
+    EXPECT(bytes_are(ev, sb_event_topic, "")); /* no channel */
+    uint64_t ticket = sb_event_ticket(ev);
+    /* Answers that do not fit leave it pending. */
+    EXPECT_STATUS(sb_reply(hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON),
+                  SB_E_INVALID_ARGUMENT);
+    EXPECT_STATUS(sb_http_respond(hub, ticket, 99, NULL, 0, NULL, 0), SB_E_INVALID_ARGUMENT);
+    EXPECT_STATUS(sb_http_respond(hub, ticket, 200, S("text/plain\r\nx: y"), NULL, 0),
+                  SB_E_INVALID_ARGUMENT);
+    EXPECT_STATUS(sb_http_respond(NULL, ticket, 200, NULL, 0, NULL, 0), SB_E_NULL_POINTER);
+    EXPECT_OK(sb_http_respond(hub, ticket, 201, S("text/plain"), S("made")));
+    EXPECT_STATUS(sb_http_respond(hub, ticket, 200, NULL, 0, NULL, 0), SB_E_ALREADY_ANSWERED);
+    sb_event_free(ev);
+  }
+  EXPECT(pthread_join(t, NULL) == 0);
+  EXPECT(c.status == 201);
+  EXPECT(strstr(c.resp, "content-type: text/plain") != NULL);
+  EXPECT(strstr(c.resp, "\r\n\r\nmade") != NULL);
+
+  /* Freed unanswered: 500. */
+  struct call dropped = {port, "GET", "/api", NULL, 0, {0}};
+  EXPECT(pthread_create(&t, NULL, call_thread, &dropped) == 0);
+  sb_event_free(next_event(hub));
+  EXPECT(pthread_join(t, NULL) == 0);
+  EXPECT(dropped.status == 500);
+
+  /* Not answered within the request timeout: 504, and the late answer is stale. */
+  struct call slow = {port, "GET", "/api/slow", NULL, 0, {0}};
+  EXPECT(pthread_create(&t, NULL, call_thread, &slow) == 0);
+  ev = next_event(hub);
+  EXPECT(pthread_join(t, NULL) == 0);
+  EXPECT(slow.status == 504);
+  if (ev != NULL) {
+    EXPECT_STATUS(sb_http_respond(hub, sb_event_ticket(ev), 200, NULL, 0, NULL, 0),
+                  SB_E_STALE_TICKET);
+    sb_event_free(ev);
+  }
+
+  /* Outside the prefix: not routed. */
+  static char resp[4096];
+  EXPECT(http_get(port, "/apix", resp, sizeof resp) == 404);
+  EXPECT_OK(sb_hub_shutdown(hub));
+  sb_hub_free(hub);
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  EXPECT(f != NULL);
+  if (f == NULL) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+int main(void) {
+  char dir[] = "/tmp/sb-static-XXXXXX";
+  EXPECT(mkdtemp(dir) != NULL);
+  char page[64], missing[64];
+  snprintf(page, sizeof page, "%s/index.html", dir);
+  snprintf(missing, sizeof missing, "%s/missing.js", dir);
+  write_file(page, "<h1>one</h1>");
+
+  sb_config *cfg = NULL;
+  EXPECT_OK(sb_config_new(&cfg));
+  EXPECT_OK(sb_config_set_worker_threads(cfg, 1));
+  EXPECT_OK(sb_config_add_static_file(cfg, S("/"), (const uint8_t *)page, strlen(page),
+                                      S("text/html; charset=utf-8")));
+  EXPECT_OK(sb_config_add_static_file(cfg, S("/gone.js"), (const uint8_t *)missing,
+                                      strlen(missing), S("text/javascript")));
+  /* Argument checks. */
+  const uint8_t bad_utf8[] = {0xff};
+  EXPECT_STATUS(sb_config_add_static_file(cfg, S("/"), S("x"), S("text/plain")),
+                SB_E_INVALID_ARGUMENT); /* twice */
+  EXPECT_STATUS(sb_config_add_static_file(cfg, S("app.js"), S("x"), S("text/plain")),
+                SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_static_file(cfg, S("/{x}"), S("x"), S("text/plain")),
+                SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_static_file(cfg, S("/a"), S(""), S("text/plain")),
+                SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_static_file(cfg, S("/a"), S("x"), S("text/plain\r\nx: y")),
+                SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_static_file(cfg, S("/a"), S("x"), S("")), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_static_file(cfg, bad_utf8, 1, S("x"), S("text/plain")),
+                SB_E_INVALID_UTF8);
+  EXPECT_STATUS(sb_config_add_static_file(NULL, S("/a"), S("x"), S("text/plain")),
+                SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_config_add_static_file(cfg, NULL, 3, S("x"), S("text/plain")),
+                SB_E_NULL_POINTER);
+
+  sb_hub *hub = NULL;
+  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
+  EXPECT_OK(sb_hub_start(hub));
+  uint16_t port = 0;
+  EXPECT_OK(sb_hub_local_port(hub, &port));
+  static char resp[8192];
+  EXPECT(http_get(port, "/", resp, sizeof resp) == 200);
+  EXPECT(strstr(resp, "content-type: text/html; charset=utf-8") != NULL);
+  EXPECT(strstr(resp, "\r\n\r\n<h1>one</h1>") != NULL);
+  /* Read per request: an edit shows without a restart. */
+  write_file(page, "<h1>two</h1>");
+  EXPECT(http_get(port, "/", resp, sizeof resp) == 200);
+  EXPECT(strstr(resp, "\r\n\r\n<h1>two</h1>") != NULL);
+  EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
+  EXPECT(http_get(port, "/nothing", resp, sizeof resp) == 404);
+  EXPECT_OK(sb_hub_shutdown(hub));
+  sb_hub_free(hub);
+
+  /* A static route on the socket route itself is refused at start. */
+  EXPECT_OK(sb_config_add_static_file(cfg, S("/socket/websocket"), S("x"), S("text/plain")));
+  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
+  EXPECT_STATUS(sb_hub_start(hub), SB_E_INVALID_ARGUMENT);
+  sb_hub_free(hub);
+  sb_config_free(cfg);
+
+  remove(page);
+  rmdir(dir);
+
+  test_http_routes();
+  return check_summary();
+}
