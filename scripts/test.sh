@@ -5,8 +5,8 @@
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
 # examples, the C ABI checks (tests/c/run.sh), the Python binding (pip install, pytest,
 # stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
-# release binaries (the conformance suite also against the host-queue fixture, the browser
-# suite also against the C and Python chat demos). Stops at the first failure.
+# release binaries (the conformance suite also against the host-queue fixture and the Python
+# fixture, the browser suite also against the C and Python chat demos). Stops at the first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
 # SB_CHAT_CMD (run the node suites against another host language's servers), SB_PY_VENV (the
@@ -107,6 +107,12 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   [[ -x $queue_fixture ]] || die "$queue_fixture was not built"
   step "node --test tests/conformance (the fixture over the host request queue)"
   SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
+    node --test tests/conformance/*.test.mjs
+fi
+# And against the fixture written in Python on the binding (tests/fixtures/python).
+if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  step "node --test tests/conformance (the fixture hosted from Python)"
+  SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "tests/fixtures/python/conformance_fixture.py"]))' "$PYTHON") \
     node --test tests/conformance/*.test.mjs
 fi
 run_suite "bad input" tests/bad_input

@@ -7,8 +7,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 use switchboard::channel::SocketError;
-use switchboard::endpoint::EndpointError;
-use switchboard::host::{AnswerError, HandleError};
+use switchboard::host::{AnswerError, HandleError, HostedError};
 use switchboard::pubsub::PublishError;
 
 /// The exception classes of `switchboard.errors`, by class name.
@@ -143,14 +142,15 @@ fn publish(e: PublishError) -> Error {
     Error::new(kind, e.to_string())
 }
 
-impl From<EndpointError> for Error {
-    fn from(e: EndpointError) -> Error {
+impl From<HostedError> for Error {
+    fn from(e: HostedError) -> Error {
         let kind = match &e {
-            EndpointError::Bind { .. } | EndpointError::Server(_) => Kind::Io,
-            EndpointError::MountPath(_)
-            | EndpointError::DuplicateMount(_)
-            | EndpointError::RouteConflict(_)
-            | EndpointError::StaticFile(_) => Kind::InvalidArgument,
+            HostedError::NotStarted
+            | HostedError::AlreadyStarted
+            | HostedError::Stopped
+            | HostedError::OnRuntimeThread => Kind::State,
+            HostedError::Io(_) => Kind::Io,
+            HostedError::InvalidConfig(_) => Kind::InvalidArgument,
         };
         Error::new(kind, e.to_string())
     }

@@ -6,82 +6,32 @@
 //! loop's thread. Calls that block (start, drain, shutdown, close, wait) detach from the
 //! interpreter; O(1) actions do not.
 
-use crate::config::Config;
+use crate::config::host_config;
 use crate::errors::{Error, Result};
 use crate::payload::{payload_in, payload_out};
 use crate::request::Request;
 use crate::subscription::Subscription;
-use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard::channel::{ChannelHandle, Hub as CoreHub};
-use switchboard::endpoint::{Endpoint, RunningEndpoint};
-use switchboard::host::{ChannelId, HostQueue, QueueConfig};
+use switchboard::channel::ChannelHandle;
+use switchboard::host::{ChannelId, HostedEndpoint};
 use switchboard::wire::Ref;
 
-#[derive(Debug)]
-enum State {
-    Created,
-    Running(RunningEndpoint),
-    Stopped,
-}
-
-struct Inner {
-    config: Config,
-    core: Arc<CoreHub>,
-    queue: HostQueue,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
-    handle: tokio::runtime::Handle,
-    state: Mutex<State>,
-}
-
 /// A Switchboard endpoint hosted from Python (see the `switchboard` package for the asyncio
-/// API built on it). `frozen` and `Sync`: safe to share between threads.
+/// API built on it): the core's [`HostedEndpoint`], the same host layer the C ABI wraps.
+/// `frozen` and `Sync`: safe to share between threads.
 #[pyclass(frozen, module = "switchboard._native")]
+#[derive(Debug)]
 pub struct Hub {
-    inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for Hub {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub")
-            .field("state", &*self.inner.state.lock())
-            .field("queue", &self.inner.queue)
-            .finish_non_exhaustive()
-    }
-}
-
-fn not_on_runtime() -> Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::state(
-            "blocking endpoint calls cannot run on a Switchboard runtime thread",
-        ));
-    }
-    Ok(())
+    inner: Arc<HostedEndpoint>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Hub {
-    fn running(&self) -> Result<RunningEndpoint> {
-        match &*self.inner.state.lock() {
-            State::Running(ep) => Ok(ep.clone()),
-            State::Created => Err(Error::state("the endpoint is not started")),
-            State::Stopped => Err(Error::state("the endpoint was shut down")),
-        }
-    }
-
     fn channel(&self, id: u64) -> Result<ChannelHandle> {
-        Ok(self.inner.queue.channel(ChannelId::from_raw(id))?)
-    }
-
-    fn stop(&self) -> Result<()> {
-        not_on_runtime()?;
-        let previous = std::mem::replace(&mut *self.inner.state.lock(), State::Stopped);
-        if let State::Running(running) = previous {
-            self.inner.handle.block_on(running.shutdown())?;
-        }
-        Ok(())
+        Ok(self.inner.queue().channel(ChannelId::from_raw(id))?)
     }
 }
 
@@ -98,86 +48,39 @@ fn meta(json: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
 
 #[pymethods]
 impl Hub {
-    /// Starts the runtime threads (does not listen yet). `config`: see `Config::from_dict`.
+    /// Starts the runtime threads (does not listen yet). `config`: see `config::host_config`.
     /// Raises `InvalidArgumentError`, `SwitchboardOSError` (threads could not start).
     #[new]
     fn new(config: &Bound<'_, PyDict>) -> PyResult<Hub> {
-        let config = Config::from_dict(config)?;
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.enable_all().thread_name("switchboard");
-        if config.worker_threads > 0 {
-            builder.worker_threads(config.worker_threads);
-        }
-        let runtime = builder.build().map_err(|e| {
-            Error::new(
-                crate::errors::Kind::Io,
-                format!("cannot start runtime: {e}"),
-            )
-        })?;
-        let core = CoreHub::new(&config.node, config.shards);
-        let queue = HostQueue::with_config(QueueConfig {
-            max_pending: config.max_pending,
-            connect_timeout: Duration::from_millis(
-                config
-                    .mounts
-                    .iter()
-                    .map(|m| m.request_timeout_ms)
-                    .max()
-                    .unwrap_or(10_000),
-            ),
-        });
+        let config = host_config(config)?;
         Ok(Hub {
-            inner: Arc::new(Inner {
-                handle: runtime.handle().clone(),
-                runtime: Mutex::new(Some(runtime)),
-                config,
-                core,
-                queue,
-                state: Mutex::new(State::Created),
-            }),
+            inner: Arc::new(HostedEndpoint::new(config).map_err(Error::from)?),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// Binds and starts serving; returns the bound port. Blocks (detached) for the bind only.
     /// Raises `StateError` (already started, or shut down), `SwitchboardOSError` (cannot
-    /// bind), `InvalidArgumentError` (bad mount path, static file route conflict).
+    /// bind), `InvalidArgumentError` (bad mount path or HTTP route, route conflict).
     fn start(&self, py: Python<'_>) -> PyResult<u16> {
         let inner = Arc::clone(&self.inner);
-        let port = py.detach(move || -> Result<u16> {
-            not_on_runtime()?;
-            let mut state = inner.state.lock();
-            if !matches!(*state, State::Created) {
-                return Err(Error::state("the endpoint was already started"));
-            }
-            let cfg = &inner.config;
-            let mut builder = Endpoint::builder()
-                .bind(cfg.bind)
-                .hub(Arc::clone(&inner.core))
-                .drain(cfg.drain.clone());
-            for m in &cfg.mounts {
-                builder = builder.socket(m.path.clone(), cfg.socket_mount(m, &inner.queue));
-            }
-            for (route, path, content_type) in &cfg.static_files {
-                builder = builder.static_file(route, path, content_type);
-            }
-            let running = inner.handle.block_on(builder.start())?;
-            let port = running.local_addr().port();
-            *state = State::Running(running);
-            Ok(port)
-        })?;
-        Ok(port)
+        let addr = py.detach(move || inner.start()).map_err(Error::from)?;
+        Ok(addr.port())
     }
 
     /// The bound TCP port. Raises `StateError` when not running.
     fn local_port(&self) -> PyResult<u16> {
-        Ok(self.running()?.local_addr().port())
+        match self.inner.local_addr() {
+            Some(addr) => Ok(addr.port()),
+            None => Err(Error::state("the endpoint is not running").into()),
+        }
     }
 
     /// The request queue's event fd: readable while requests may be pending. Borrowed: do
     /// not close it. Register it with `loop.add_reader` and call `poll` when readable.
     fn fileno(&self) -> PyResult<i32> {
         use std::os::fd::AsRawFd;
-        match self.inner.queue.event_fd() {
+        match self.inner.queue().event_fd() {
             Some(fd) => Ok(fd.as_raw_fd()),
             None => Err(Error::new(crate::errors::Kind::Io, "no eventfd available").into()),
         }
@@ -187,7 +90,7 @@ impl Hub {
     /// Resets the event fd.
     fn poll(&self, max: usize) -> Vec<Request> {
         self.inner
-            .queue
+            .queue()
             .poll(max)
             .into_iter()
             .map(Request::new)
@@ -197,51 +100,46 @@ impl Hub {
     /// Blocks (detached) until requests may be pending or `timeout_ms` passed; returns
     /// whether they may be. For hosts without `add_reader` (e.g. Windows' Proactor loop).
     fn wait(&self, py: Python<'_>, timeout_ms: u64) -> bool {
-        let queue = self.inner.queue.clone();
+        let queue = self.inner.queue().clone();
         py.detach(move || queue.wait(Duration::from_millis(timeout_ms)))
     }
 
     /// Requests waiting to be polled.
     fn pending(&self) -> usize {
-        self.inner.queue.len()
+        self.inner.queue().len()
     }
 
     /// Closes every connection with 1012 in batches (Phoenix's drainer); blocks (detached)
     /// until they finished or the drain timeout passed. Returns `(closed, remaining)`.
     /// Raises `StateError` when not running.
     fn drain(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
-        let running = self.running()?;
-        let handle = self.inner.handle.clone();
-        let report = py.detach(move || -> Result<_> {
-            not_on_runtime()?;
-            Ok(handle.block_on(running.drain()))
-        })?;
+        let inner = Arc::clone(&self.inner);
+        let report = py.detach(move || inner.drain()).map_err(Error::from)?;
         Ok((report.closed, report.remaining))
     }
 
     /// Drains, then stops the listener. Idempotent; blocks (detached).
     fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.stop())?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.shutdown()).map_err(Error::from)?;
         Ok(())
     }
 
-    /// `shutdown`, then stops and joins the runtime threads: afterwards nothing of this
-    /// endpoint runs. Idempotent; blocks (detached).
+    /// Stops and joins the runtime threads, dropping connections that are still open (call
+    /// `shutdown` first for a graceful stop): afterwards nothing of this endpoint runs.
+    /// Idempotent; blocks (detached).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| -> Result<()> {
-            self.stop()?;
-            if let Some(runtime) = self.inner.runtime.lock().take() {
-                runtime.shutdown_timeout(Duration::from_secs(10));
-            }
-            Ok(())
-        })?;
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.close()).map_err(Error::from)?;
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
     /// True once `close` ran.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.runtime.lock().is_none()
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Broadcast to every subscriber of `topic` (Phoenix `Endpoint.broadcast/3`, or
@@ -262,7 +160,7 @@ impl Hub {
             return Err(Error::invalid("topic and event must not be empty").into());
         }
         let payload = payload_in(payload, binary)?;
-        let core = &self.inner.core;
+        let core = self.inner.hub();
         let delivered = if local {
             core.local_broadcast(topic, event, payload)
         } else {
@@ -280,7 +178,7 @@ impl Hub {
         }
         Ok(self
             .inner
-            .core
+            .hub()
             .disconnect(socket_id)
             .map_err(Error::from)?
             .local)
@@ -288,19 +186,19 @@ impl Hub {
 
     /// Live channels on `topic` on this node.
     fn channel_count(&self, topic: &str) -> usize {
-        self.inner.core.channel_count(topic)
+        self.inner.hub().channel_count(topic)
     }
 
     /// The `presence_state` of `topic` as JSON object text (`{key: {"metas": [...]}}`).
     fn presence_list<'py>(&self, py: Python<'py>, topic: &str) -> Bound<'py, PyBytes> {
-        let list = self.inner.core.presence().list(topic);
+        let list = self.inner.hub().presence().list(topic);
         payload_out(py, &list).0
     }
 
     /// Subscribes the host to `topic`: broadcasts on it queue up (at most `capacity`;
     /// newer ones are dropped and counted when full) for `Subscription.poll`.
     fn subscribe(&self, topic: &str, capacity: usize) -> PyResult<Subscription> {
-        Ok(Subscription::new(&self.inner.core, topic, capacity)?)
+        Ok(Subscription::new(self.inner.hub(), topic, capacity)?)
     }
 
     // ---- actions on one channel, by the id its Join request carried ----
@@ -430,15 +328,5 @@ impl Hub {
             .presence_list()
             .map_err(Error::from)?;
         Ok(payload_out(py, &list).0)
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Dropped by the garbage collector on some Python thread: never on a runtime thread,
-        // and the runtime's threads never need the interpreter, so this cannot deadlock.
-        if let Some(runtime) = self.runtime.get_mut().take() {
-            runtime.shutdown_background();
-        }
     }
 }

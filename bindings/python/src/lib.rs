@@ -27,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("HANDLE_INFO", K::HandleInfo),
         ("HANDLE_OUT", K::HandleOut),
         ("LEAVE", K::Leave),
+        ("HTTP", K::Http),
     ] {
         m.add(name, request::kind_code(kind))?;
     }

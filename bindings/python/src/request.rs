@@ -1,5 +1,5 @@
 //! `Request`: one host request polled from the queue (connect, join, handle_in, handle_info,
-//! handle_out, leave), owned by Python until answered. Dropping it unanswered (`release()`,
+//! handle_out, leave, http), owned by Python until answered. Dropping it unanswered (`release()`,
 //! or garbage collection) counts as a crash of that handler, as in the core: the join gets
 //! `{"reason":"join crashed"}`, the channel `phx_error`, the connect 500. Dropping a `Leave`
 //! ends the window in which the channel's `terminate` may still push.
@@ -16,6 +16,9 @@ use switchboard::host::{
 /// `(name, value)` pairs of a connect request's details.
 type ConnectFields = Vec<(&'static str, Option<String>)>;
 
+/// `(method, path, query, content_type)` of an HTTP request.
+type HttpFields = (String, String, String, Option<String>);
+
 /// Request kinds, as the module constants `CONNECT` .. `LEAVE` give them.
 pub(crate) fn kind_code(kind: RequestKind) -> u8 {
     match kind {
@@ -25,6 +28,7 @@ pub(crate) fn kind_code(kind: RequestKind) -> u8 {
         RequestKind::HandleInfo => 3,
         RequestKind::HandleOut => 4,
         RequestKind::Leave => 5,
+        RequestKind::Http => 6,
     }
 }
 
@@ -164,13 +168,15 @@ impl Request {
     }
 
     /// `(bytes, binary)`: join params, message or info payload (JSON text unless binary);
-    /// for `CONNECT` the params as JSON object text; None for `LEAVE`.
+    /// for `CONNECT` the params as JSON object text; for `HTTP` the body (binary); None for
+    /// `LEAVE`.
     #[getter]
     fn payload<'py>(&self, py: Python<'py>) -> PyResult<Option<(Bound<'py, PyBytes>, bool)>> {
         Ok(self.with(|r| match r.body() {
             RequestBody::Connect { params_json, .. } => {
                 Some((PyBytes::new(py, params_json.as_bytes()), false))
             }
+            RequestBody::Http(http) => Some((PyBytes::new(py, &http.body), true)),
             _ => r.payload().map(|p| payload_out(py, p)),
         })?)
     }
@@ -246,6 +252,21 @@ impl Request {
                 ("origin", info.origin.clone()),
                 ("user_agent", info.user_agent.clone()),
             ]),
+            _ => None,
+        })?)
+    }
+
+    /// `HTTP`: `(method, path, query, content_type)`, path and query percent-encoded as
+    /// sent (query without `?`, empty when none). None for other kinds.
+    #[getter]
+    fn http(&self) -> PyResult<Option<HttpFields>> {
+        Ok(self.with(|r| match r.body() {
+            RequestBody::Http(h) => Some((
+                h.method.clone(),
+                h.path.clone(),
+                h.query.clone(),
+                h.content_type.clone(),
+            )),
             _ => None,
         })?)
     }
@@ -347,6 +368,18 @@ impl Request {
             reply,
             assigns: assigns(assigns_json)?,
         })?)
+    }
+
+    /// Answers an `HTTP` request: `status` (100-999; others become 500), `content_type`,
+    /// `body` (bytes or str).
+    fn http_respond(
+        &self,
+        status: u16,
+        content_type: &str,
+        body: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let body = crate::payload::bytes_of(body)?;
+        Ok(self.answer(Answer::http(status, content_type, body))?)
     }
 
     /// Drops the request unanswered: a crash of its handler (see the module docs); for a

@@ -43,6 +43,7 @@ from .channel import (
 )
 from .endpoint import ChannelRoutes, Endpoint, Mount
 from .errors import SwitchboardError
+from .http import HttpRequest, HttpResponse
 from .results import (
     Connected,
     NoReply,
@@ -67,6 +68,8 @@ __all__ = [
     "ChannelRoutes",
     "ConnectInfo",
     "Endpoint",
+    "HttpRequest",
+    "HttpResponse",
     "Mount",
     "Socket",
     "SocketRef",

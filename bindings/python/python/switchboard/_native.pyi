@@ -9,6 +9,7 @@ __all__ = [
     "HANDLE_IN",
     "HANDLE_INFO",
     "HANDLE_OUT",
+    "HTTP",
     "Hub",
     "JOIN",
     "LEAVE",
@@ -24,6 +25,7 @@ HANDLE_IN: int
 HANDLE_INFO: int
 HANDLE_OUT: int
 LEAVE: int
+HTTP: int
 
 _Data = Union[bytes, bytearray, str]
 
@@ -60,6 +62,8 @@ class Request:
     @property
     def connect_info(self) -> Optional[List[Tuple[str, Optional[str]]]]: ...
     @property
+    def http(self) -> Optional[Tuple[str, str, str, Optional[str]]]: ...
+    @property
     def leave_reason(self) -> Optional[Tuple[str, str]]: ...
     def connect_ok(
         self, assigns_json: Optional[str] = None, socket_id: Optional[str] = None
@@ -86,6 +90,7 @@ class Request:
         reply_binary: bool = False,
         assigns_json: Optional[str] = None,
     ) -> None: ...
+    def http_respond(self, status: int, content_type: str, body: _Data) -> None: ...
     def release(self) -> None: ...
 
 @final

@@ -36,7 +36,8 @@ from . import _native
 from ._payload import decode, encode
 from ._threads import in_thread
 from .channel import Broadcast, Channel, ConnectInfo, Socket, TerminateReason, _json_text
-from .errors import StaleTicketError, StateError
+from .errors import InvalidArgumentError, StaleTicketError, StateError
+from .http import HttpRequest, HttpResponse
 from .results import Connected, NoReply, Refused, Reply, Stop
 from .subscription import Subscription
 
@@ -49,6 +50,7 @@ log = logging.getLogger("switchboard")
 POLL_BATCH = 256
 
 ConnectCallback = Callable[[Dict[str, Any], ConnectInfo], Awaitable[Any]]
+HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,6 @@ class Mount:
 
     path: str = "/socket"
     max_channels: Optional[int] = None
-    request_timeout_ms: Optional[int] = None
     idle_timeout_ms: Optional[int] = None
     max_frame_bytes: Optional[int] = None
     outbox_max_frames: Optional[int] = None
@@ -217,9 +218,11 @@ class Endpoint:
 
     - ``host`` (``"127.0.0.1"``), ``port`` (``0`` = any free port; read :attr:`port`);
     - ``mounts``: socket mount paths or :class:`Mount` objects (default ``["/socket"]``);
+    - ``request_timeout_ms`` (10 000): a handler that has not answered by then fails its
+      channel (``phx_error``; a join gets ``{"reason": "join crashed"}``), a connect gets
+      503, an HTTP route 504;
     - per-mount limits, the default for every mount: ``max_channels`` (100 per
-      connection), ``request_timeout_ms`` (10 000: a handler that has not answered by then
-      fails its channel), ``idle_timeout_ms`` (60 000), ``max_frame_bytes`` (8 MiB),
+      connection), ``idle_timeout_ms`` (60 000), ``max_frame_bytes`` (8 MiB),
       ``outbox_max_frames`` (1 024) / ``outbox_max_bytes`` (8 MiB; the slow-consumer
       limits), ``check_origin`` (allowed origins; default no check), ``auth_token``
       (decode the ``base64url.bearer.phx.<token>`` subprotocol; default true);
@@ -278,6 +281,7 @@ class Endpoint:
         }
         self._routes: List[_Route] = []
         self._connect: Optional[ConnectCallback] = None
+        self._http: List[Tuple[str, HttpHandler]] = []
         # Made by start(): routes and the connect callback are part of its configuration.
         self._native: Optional[_native.Hub] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -294,6 +298,7 @@ class Endpoint:
             **self._config,
             "host_connect": self._connect is not None,
             "channels": [(r.pattern, r.intercepts) for r in self._routes],
+            "http_routes": [prefix for prefix, _ in self._http],
         }
 
     def _configure(self) -> None:
@@ -313,8 +318,6 @@ class Endpoint:
         :class:`ChannelRoutes` for the decorator form. Returns ``handler`` otherwise."""
         self._configure()
         if not pattern or ("*" in pattern[:-1]):
-            from .errors import InvalidArgumentError
-
             raise InvalidArgumentError(f"invalid topic pattern {pattern!r}")
         routes: Optional[ChannelRoutes] = None
         if handler is None:
@@ -341,6 +344,27 @@ class Endpoint:
         if self._native is None:
             raise StateError("the endpoint is not started")
         return self._native
+
+    def http_route(self, prefix: str, handler: Optional[HttpHandler] = None) -> Any:
+        """Answers HTTP requests whose path is ``prefix`` or below it (``"/api"`` serves
+        ``/api`` and ``/api/x``, not ``/apix``), any method, on the endpoint's port:
+        ``async def handler(request: HttpRequest) -> HttpResponse``. Usable as a decorator
+        (``@endpoint.http_route("/api")``). An exception answers 500 (logged); no answer
+        within ``request_timeout_ms`` answers 504. ``prefix``: absolute, no trailing ``/``,
+        none of ``{}*?#`` (``InvalidArgumentError`` at :meth:`start` otherwise)."""
+        self._configure()
+
+        def register(fn: HttpHandler) -> HttpHandler:
+            self._http.append((prefix, fn))
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def _http_handler(self, path: str) -> HttpHandler:
+        for prefix, fn in sorted(self._http, key=lambda r: -len(r[0])):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return fn
+        raise LookupError(f"no HTTP route for {path!r}")
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -504,6 +528,8 @@ class Endpoint:
                 await self._leave(req)
             elif kind == _native.CONNECT:
                 await self._on_connect(req)
+            elif kind == _native.HTTP:
+                await self._on_http(req)
         except StaleTicketError:
             log.warning(
                 "answer after the request timeout ignored (request kind %d, channel %d)",
@@ -532,6 +558,15 @@ class Endpoint:
             req.connect_ok(_json_text(result.assigns, "assigns"), result.id)
         else:
             raise TypeError(f"connect returned {result!r}; expected Connected or Refused")
+
+    async def _on_http(self, req: _native.Request) -> None:
+        assert req.http is not None and req.payload is not None
+        method, path, query, content_type = req.http
+        request = HttpRequest(method, path, query, content_type, req.payload[0])
+        response = await self._http_handler(path)(request)
+        if not isinstance(response, HttpResponse):
+            raise TypeError(f"HTTP handler returned {response!r}; expected an HttpResponse")
+        req.http_respond(response.status, response.content_type, response.body)
 
     async def _join(self, req: _native.Request) -> None:
         topic = req.topic or ""
