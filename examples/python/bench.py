@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from switchboard import Channel, Endpoint, Json, Socket, noreply, ok
+from switchboard import Channel, Endpoint, Json, Socket, noreply, ok, on_stdin_eof
 
 
 class Bench(Channel):
@@ -93,15 +93,7 @@ async def main() -> None:
     port = await endpoint.start()
     print(f"LISTENING 127.0.0.1:{port}", flush=True)
 
-    loop = asyncio.get_running_loop()
-    fd = sys.stdin.fileno()
-
-    def stdin_readable() -> None:
-        if not os.read(fd, 4096):
-            loop.remove_reader(fd)
-            endpoint.stop()
-
-    loop.add_reader(fd, stdin_readable)
+    on_stdin_eof(endpoint.stop)
     await endpoint.serve(handle_signals=True)
 
 

@@ -23,13 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict
 
-from switchboard import Channel, Connected, ConnectInfo, Endpoint, Refused, Socket, error, ok
+from switchboard import (
+    Channel,
+    Connected,
+    ConnectInfo,
+    Endpoint,
+    Refused,
+    Socket,
+    error,
+    ok,
+    on_stdin_eof,
+)
 
 PHOENIX_MJS = "node_modules/phoenix/priv/static/phoenix.mjs"
 
@@ -72,27 +81,6 @@ class Room(Channel):
         return ok()
 
 
-def stdin_is_watchable() -> bool:
-    try:
-        mode = os.fstat(sys.stdin.fileno()).st_mode
-    except (OSError, ValueError):
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(sys.stdin.fileno())
-
-
-def stop_on_eof(endpoint: Endpoint) -> None:
-    """Stops the endpoint when stdin reaches end of file."""
-    loop = asyncio.get_running_loop()
-    fd = sys.stdin.fileno()
-
-    def readable() -> None:
-        if not os.read(fd, 4096):
-            loop.remove_reader(fd)
-            endpoint.stop()
-
-    loop.add_reader(fd, readable)
-
-
 async def main() -> None:
     root = repo_root()
     page = root / "examples/chat"
@@ -111,8 +99,7 @@ async def main() -> None:
     endpoint.channel("room:*", Room)
     port = await endpoint.start()
     print(f"LISTENING 127.0.0.1:{port}", flush=True)
-    if stdin_is_watchable():
-        stop_on_eof(endpoint)
+    on_stdin_eof(endpoint.stop)
     await endpoint.serve(handle_signals=True)
 
 

@@ -44,6 +44,7 @@ from .channel import (
 from .endpoint import ChannelRoutes, Endpoint, Mount
 from .errors import SwitchboardError
 from .http import HttpRequest, HttpResponse
+from .process import on_stdin_eof
 from .results import (
     Connected,
     NoReply,
@@ -84,6 +85,7 @@ __all__ = [
     "error",
     "noreply",
     "ok",
+    "on_stdin_eof",
     "reply",
     "stop",
 ]
