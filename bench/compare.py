@@ -43,23 +43,28 @@ class Server:
     label: str  # the table row
     protocol: str  # loadgen --protocol
     argv: tuple[str, ...]  # the loadgen picks the URL path from the protocol
-    switchboard: bool = False
+    switchboard: bool = False  # runs the Switchboard-only scenarios (presence)
+    phoenix: bool = False  # speaks Phoenix channels, so runs the Phoenix-only ones (roundtrip)
 
 
 SB_JSON = "Switchboard (phoenix-json)"
+SB_C = "Switchboard C host (phoenix-json)"
 
 
 def servers(target_dir: Path) -> list[Server]:
     bench = str(target_dir / "release" / "examples" / "bench")
+    bench_c = str(target_dir / "bench-c" / "bench")
     node = "node"
     py = str(PEERS / "python-socketio" / ".venv" / "bin" / "python")
     # The venv bench/run.sh installs the Python binding into (pip install ./bindings/python).
     sb_py = str(ROOT / ".venv" / "python" / "bin" / "python")
     return [
-        Server("sb-json", SB_JSON, "phoenix-json", (bench,), switchboard=True),
+        Server("sb-json", SB_JSON, "phoenix-json", (bench,), switchboard=True, phoenix=True),
         Server("sb-python", "Switchboard (Python host)", "phoenix-json",
-               (sb_py, str(ROOT / "examples" / "python" / "bench.py")), switchboard=True),
+               (sb_py, str(ROOT / "examples" / "python" / "bench.py")), switchboard=True, phoenix=True),
         Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,), switchboard=True),
+        # The same channels hosted from C through the C ABI.
+        Server("sb-c", SB_C, "phoenix-json", (bench_c,), switchboard=True, phoenix=True),
         Server("socketio", "Socket.IO (Node)", "socketio",
                (node, str(PEERS / "socketio-node" / "server.mjs"))),
         Server("ws", "ws (Node)", "ws", (node, str(PEERS / "ws-node" / "server.mjs"))),
@@ -79,6 +84,7 @@ class Scenario:
     args: tuple[str, ...]  # loadgen flags besides --protocol/--url/--server-pid
     metric: str  # a key of COLUMNS: which columns, and what the ratio column compares
     switchboard_only: bool = False
+    phoenix_only: bool = False  # needs the channel's `ping` (servers with phoenix=True)
     note: str = ""
 
 
@@ -91,6 +97,7 @@ def scenarios(quick: bool) -> list[Scenario]:
     storm = 200 if quick else 10_000
     idle = 200 if quick else 10_000
     watchers, churners, churn_secs = (50, 5, 3) if quick else (1_000, 20, 20)
+    rt_clients, rt_secs = (4, 2) if quick else (16, 10)
     return [
         Scenario("burst-small", f"Burst fan-out, {n_small:,} subscribers", "burst",
                  ("--subscribers", str(n_small), "--messages", str(burst_small_msgs)),
@@ -127,6 +134,13 @@ def scenarios(quick: bool) -> list[Scenario]:
                  note=f"{watchers:,} watchers stay on a presence topic while {churners} clients join "
                       f"and leave it for {churn_secs} s; every watcher must get every diff. "
                       "Switchboard only; a *delivery* is one `presence_diff` to one watcher."),
+        Scenario("roundtrip", f"handle_in round trips, {rt_clients} clients", "roundtrip",
+                 ("--clients", str(rt_clients), "--seconds", str(rt_secs)),
+                 "roundtrip", phoenix_only=True,
+                 note=f"{rt_clients} clients each keep one `ping` push in flight for {rt_secs} s "
+                      "(after 2 s of warm-up); the server's handler answers ok with the same "
+                      "payload, so each round trip is one handle_in request and answer: in Rust "
+                      "for the Rust host, through the C ABI's event queue for the C host."),
     ]
 
 
@@ -284,6 +298,7 @@ KEY = {
     "cpu_diff": ("CPU/delivery vs Switchboard json", lambda r: r.get("server_cpu_us_per_diff")),
     "cpu_connect": ("CPU/connect vs Switchboard json", lambda r: r.get("server_cpu_us_per_connect")),
     "rss_client": ("RSS/client vs Switchboard json", lambda r: r.get("server_rss_bytes_per_client")),
+    "roundtrip": ("round trips/s vs Switchboard json", lambda r: r.get("round_trips_per_s")),
 }
 
 LATENCY = [
@@ -313,6 +328,12 @@ COLUMNS = {
         ("max ms", lambda r: num(ms(get(r, "connect_join", "max_us")), 2)),
         ("failed", lambda r: num(r.get("failed"), 0)),
     ],
+    "roundtrip": [
+        ("round trips/s", lambda r: num(r.get("round_trips_per_s"), 0)),
+        ("server CPU µs/round trip", lambda r: num(r.get("server_cpu_us_per_round_trip"), 2)),
+        *LATENCY,
+        ("failed clients", lambda r: num(r.get("failed_clients"), 0)),
+    ],
     "rss_client": [
         ("server RSS/client KiB", lambda r: num(kib(r.get("server_rss_bytes_per_client")), 2)),
         ("server RSS MiB", lambda r: num(kib(r.get("server_rss_kib_after")), 1)),
@@ -332,7 +353,9 @@ def table(sc: Scenario, rows: list[Outcome]) -> str:
 
     def ratio(r: dict) -> str:
         v = key(r)
-        return "–" if v is None or not base else f"{v / base:.1f}×"
+        # Round-trip rates of the two hosts sit close together: two decimals.
+        digits = 2 if sc.metric == "roundtrip" else 1
+        return "–" if v is None or not base else f"{v / base:.{digits}f}×"
 
     heads = ["server", *[h for h, _ in cols], ratio_head]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
@@ -455,9 +478,10 @@ def write_section(path: Path, section: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a sanity check, writes nothing")
-    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-python,sb-binary,socketio,ws,python-socketio")
+    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-python,sb-binary,sb-c,socketio,ws,"
+                                      "python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
-                                        "connect-storm,idle,presence")
+                                        "connect-storm,idle,presence,roundtrip")
     ap.add_argument("--target-dir", type=Path,
                     default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.jsonl",
@@ -506,7 +530,8 @@ def main() -> int:
         a.results.write_text("")
         for sc in scs:
             for srv in all_servers:
-                if sc.switchboard_only and not srv.switchboard:
+                if (sc.switchboard_only and not srv.switchboard) or \
+                        (sc.phoenix_only and not srv.phoenix):
                     continue
                 o = run_one(loadgen, srv, sc, a.timeout, a.drain_timeout)
                 outcomes.append(o)

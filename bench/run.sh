@@ -5,8 +5,9 @@
 #   bench/run.sh --quick    tiny sizes, a sanity check of every server and scenario; prints only
 # Any other flag goes to bench/compare.py (--servers, --scenarios, --write FILE, --no-write, ...).
 #
-# Builds the load generator and the Rust bench server in release, installs the Python binding
-# into .venv/python (for the sb-python row, examples/python/bench.py), installs the peers
+# Builds the load generator, the Rust bench server and the C one (examples/c/bench.c against
+# libswitchboard installed into $CARGO_TARGET_DIR/bench-c) in release, installs the Python
+# binding into .venv/python (for the sb-python row, examples/python/bench.py), installs the peers
 # (bench/peers/setup.sh), raises the open-file limit to the hard limit, then runs
 # bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -23,6 +24,13 @@ export CARGO_TARGET_DIR=$target_dir
 echo "==> cargo build --release (loadgen, bench server)" >&2
 cargo build --release -p switchboard-loadgen --bin loadgen >&2
 cargo build --release -p switchboard --example bench >&2
+
+echo "==> C bench server (make install, cc examples/c/bench.c)" >&2
+command -v cc >/dev/null || { echo "run.sh: cc not found (the sb-c row needs a C compiler)" >&2; exit 1; }
+prefix=$target_dir/bench-c/prefix
+make --no-print-directory install PREFIX="$prefix" >&2
+cc -std=c11 -O2 -Iinclude examples/c/bench.c examples/c/host_loop.c examples/c/chat_json.c -L"$prefix/lib" -lswitchboard \
+  -Wl,-rpath,"$prefix/lib" -o "$target_dir/bench-c/bench"
 
 # The Python-hosted server (examples/python/bench.py) runs on the binding as a user installs
 # it; the same venv and pins as scripts/test.sh.

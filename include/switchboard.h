@@ -31,7 +31,9 @@
  * pointers owned by the caller from the call that returned them until their _free, which
  * accepts NULL. Pointers returned by getters (sb_message_topic, sb_buffer_data, ...) borrow
  * from their handle and stay valid until that handle is freed; they are not NUL-terminated.
- * Static strings (sb_version, sb_status_name) are never freed.
+ * Static strings (sb_version, sb_status_name) are never freed. The one input that is not
+ * copied: sb_broadcast_owned takes the caller's buffer and hands it back exactly once through
+ * the caller's release callback when the last subscriber is done with it.
  *
  * Threads. sb_hub functions take const sb_hub * and may be called from any thread at once;
  * only sb_hub_free needs exclusive access (no other call on that hub may be running or
@@ -40,6 +42,9 @@
  * (sb_hub_start, sb_hub_drain, sb_hub_shutdown, sb_hub_free, sb_subscription_wait) must not
  * be made from a callback of this library. The hub runs its own worker threads (a tokio
  * runtime); sb_hub_free joins them, after which no callback of that hub runs again.
+ * Callbacks (wakeup, log, release) run on whichever thread triggers them, possibly several
+ * at once, and must not call back into the library. The log callback (sb_set_log_callback)
+ * is process-wide, not per hub.
  *
  * Host requests. Topic patterns added with sb_config_add_channel (and, with
  * sb_config_set_host_connect, every WebSocket upgrade) become requests in the hub's queue:
@@ -316,6 +321,31 @@ typedef uint32_t sb_stop_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Severity of a log line, most severe first (tracing's levels).
+enum sb_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Something failed (a file could not be read, a connection task died).
+  SB_LOG_LEVEL_ERROR = 1,
+  // Something unexpected that the library handled (a static file not found, a bad frame).
+  SB_LOG_LEVEL_WARN = 2,
+  // Lifecycle: listening, draining, shut down.
+  SB_LOG_LEVEL_INFO = 3,
+  // Per-connection detail.
+  SB_LOG_LEVEL_DEBUG = 4,
+  // Per-frame detail; costly.
+  SB_LOG_LEVEL_TRACE = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sb_log_level sb_log_level;
+#else
+typedef uint32_t sb_log_level;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // An encoded frame body (opaque), owned by the caller; free with `sb_buffer_free`. Send it
 // as a WebSocket text frame unless `sb_buffer_is_binary` says binary.
 typedef struct sb_buffer sb_buffer;
@@ -506,12 +536,22 @@ SB_API SB_MUST_USE sb_status sb_config_set_bind_address(sb_config *config, const
 SB_API SB_MUST_USE sb_status sb_config_set_node_name(sb_config *config, const uint8_t *name, size_t len);
 
 // Adds a socket mount at `path` (e.g. `"/socket"`); its WebSocket transport is served at
-// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. Every mount uses the
-// limits of this config. Without any call, one mount at `/socket` is used.
+// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. The mount uses the
+// limits of this config (see `sb_config_add_socket_with_limits` for limits of its own).
+// Without any call, one mount at `/socket` is used.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (must
 // start with `/`, must not end with `/`, none of `{}?#*`, not added twice).
 SB_API SB_MUST_USE sb_status sb_config_add_socket(sb_config *config, const uint8_t *path, size_t len);
+
+// Adds a socket mount at `path` like `sb_config_add_socket`, but with the per-connection
+// limits of `limits` instead of `config`'s: max channels, idle timeout, max frame size,
+// outbox limits, check_origin and auth_token, as set on `limits` with the same setters
+// (Phoenix: each `socket` declaration has its own options). They are copied now: `limits`
+// may be changed or freed afterwards; its other settings are ignored.
+//
+// Statuses: as `sb_config_add_socket`; `SB_E_NULL_POINTER` also for `limits`.
+SB_API SB_MUST_USE sb_status sb_config_add_socket_with_limits(sb_config *config, const uint8_t *path, size_t len, const sb_config *limits);
 
 // Channels one connection may have joined at once (Phoenix `max_channels_per_transport`,
 // default 100). A join beyond it is answered `{"reason":"too many channels joined"}`.
@@ -943,6 +983,32 @@ SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_hub *hub, const uint8_t
 // (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_disconnect(const sb_hub *hub, const uint8_t *socket_id, size_t socket_id_len, size_t *out_delivered);
 
+// Writes to `*out_count` how many channels are joined to `topic` (UTF-8, exact topic) on
+// this node, over all connections: what a control route or a health check reports.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_hub_channel_count(const sb_hub *hub, const uint8_t *topic, size_t topic_len, size_t *out_count);
+
+// Routes the library's log events to `cb` (process-wide: every hub): `cb(user_data, level,
+// target, target_len, message, message_len)` for each event at `max_level` (an
+// `sb_log_level`) or more severe. `level` is an `sb_log_level`; `target` is the emitting
+// module (e.g. `switchboard::endpoint::static_files`) and `message` the text with its fields
+// (`static file not found path=/srv/app.js`), both UTF-8, not NUL-terminated and borrowed for
+// the call only. A NULL `cb` removes the callback (the library then logs nothing, the
+// default); `max_level` is ignored then, and a `user_data_free` given with it runs at once.
+//
+// Threads: `cb` is called on the thread that logged — a hub worker thread or the caller of
+// an `sb_*` function — possibly from several threads at once. It must be quick, must not
+// block on the hub and must not call any `sb_*` function (the library may hold internal
+// state while it logs); events logged while it runs on the same thread are dropped.
+// `user_data_free(user_data)` (optional) runs exactly once, on any thread, after the callback
+// was replaced or removed and its last running call returned. Safe to call at any time,
+// from any thread.
+//
+// Statuses: `SB_OK`, `SB_E_INVALID_ARGUMENT` (unknown `max_level`; nothing changes),
+// `SB_E_INVALID_STATE` (the library's log subscriber could not be installed).
+SB_API SB_MUST_USE sb_status sb_set_log_callback(void (*cb)(void*, uint32_t, const uint8_t*, size_t, const uint8_t*, size_t), uint32_t max_level, void *user_data, void (*user_data_free)(void*));
+
 // Frees a message. NULL is a no-op. Every pointer its getters returned becomes invalid.
 SB_API void sb_message_free(sb_message *message);
 
@@ -980,6 +1046,25 @@ SB_API SB_MUST_USE sb_status sb_message_join_ref(const sb_message *message, cons
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
 SB_API SB_MUST_USE sb_status sb_message_ref(const sb_message *message, const uint8_t **out_ptr, size_t *out_len);
+
+// Like `sb_broadcast` (same `topic`, `event`, `payload_kind`, `out_delivered`, statuses), but
+// the payload is not copied: the `len` bytes at `data` are handed to the library, shared by
+// every subscriber, and given back with `release(release_ctx, data)` once the last of them
+// is done with it.
+//
+// Ownership: unless `release` is NULL, the buffer belongs to the library from the call on,
+// whatever the status: the caller must not write or free it until `release` runs. `release`
+// runs exactly once: before this call returns when it fails (or the payload was encoded and
+// nothing kept it), else later. Host subscriptions (`sb_subscribe`) keep it until their
+// `sb_message` is freed; otherwise it runs at the latest before `sb_hub_free` returns.
+// `data` may be NULL only when `len` is 0 (`release` still runs, with NULL).
+//
+// Threads: `release` may run on any thread — the caller's, a hub worker thread, or the thread
+// freeing the last `sb_message` — and must not call any `sb_*` function or block.
+//
+// Statuses: those of `sb_broadcast`; `SB_E_NULL_POINTER` also for a NULL `release` (then
+// the caller keeps the buffer and nothing is called).
+SB_API SB_MUST_USE sb_status sb_broadcast_owned(const sb_hub *hub, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, uint8_t *data, size_t len, uint32_t payload_kind, void (*release)(void*, uint8_t*), void *release_ctx, size_t *out_delivered);
 
 // Subscribes the host to `topic` (UTF-8, exact topic name). Every broadcast on it — from
 // `sb_broadcast`, from channels, from other nodes — is queued for

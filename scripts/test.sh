@@ -6,7 +6,8 @@
 # examples, the C ABI checks (tests/c/run.sh), the Python binding (pip install, pytest,
 # stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
 # release binaries (the conformance suite also against the host-queue fixture and the Python
-# fixture, the browser suite also against the C and Python chat demos). Stops at the first failure.
+# fixture, the conformance and bad-input suites also against the C fixture under ASan, the
+# browser suite also against the C and Python chat demos). Stops at the first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
 # SB_CHAT_CMD (run the node suites against another host language's servers), SB_PY_VENV (the
@@ -108,14 +109,32 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   step "node --test tests/conformance (the fixture over the host request queue)"
   SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
     node --test tests/conformance/*.test.mjs
-fi
-# And against the fixture written in Python on the binding (tests/fixtures/python).
-if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  # And against the fixture written in Python on the binding (tests/fixtures/python).
   step "node --test tests/conformance (the fixture hosted from Python)"
   SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "tests/fixtures/python/conformance_fixture.py"]))' "$PYTHON") \
     node --test tests/conformance/*.test.mjs
 fi
 run_suite "bad input" tests/bad_input
+# Both suites against the fixture written in C (tests/fixtures/c/conformance_fixture.c, built
+# with AddressSanitizer + UBSan by tests/c/run.sh against the installed library). Sanitizer
+# reports (including leaks at exit, which the suites do not see) go to files; any fails the step.
+if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  c_fixture=${CARGO_TARGET_DIR:-target}/c/conformance_fixture
+  [[ -x $c_fixture ]] || die "$c_fixture was not built"
+  san_logs=$(mktemp -d)
+  for dir in tests/conformance tests/bad_input; do
+    step "node --test $dir (the conformance fixture written in C, under ASan + UBSan)"
+    SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$c_fixture") \
+      ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:log_path=$san_logs/asan \
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$san_logs/ubsan \
+      node --test "$dir"/*.test.mjs
+  done
+  if compgen -G "$san_logs/*" >/dev/null; then
+    cat "$san_logs"/*
+    die "the C conformance fixture had sanitizer reports (above)"
+  fi
+  rm -rf "$san_logs"
+fi
 run_suite "browser: the chat demo in headless Chromium" tests/browser
 # The same suite against the chat demo written in C (examples/c/chat.c, built by
 # tests/c/run.sh against the installed library); it finds the page files from the repo root,

@@ -1,7 +1,8 @@
 /* The chat demo hosted from C through the C ABI (contract: examples/chat/CONTRACT.md; the Rust
  * twin is examples/rust/chat.rs). Built only from include/switchboard.h and libswitchboard:
  *
- *   cc -std=c11 examples/c/chat.c examples/c/chat_json.c $(pkg-config --cflags --libs switchboard) -o chat
+ *   cc -std=c11 examples/c/chat.c examples/c/chat_json.c examples/c/host_loop.c \
+ *     $(pkg-config --cflags --libs switchboard) -o chat
  *   npm ci && SB_REPO_ROOT=$PWD ./chat     # then open http://127.0.0.1:4000/
  *
  * Env: PORT (default 4000; 0 picks a free port), SB_REPO_ROOT (where examples/chat/ and
@@ -10,12 +11,14 @@
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
  * it; stdin redirected from /dev/null or a file is not watched).
  *
- * One host thread serves everything: it sleeps in poll(2) on the hub's event fd (readable
- * while requests wait) and on stdin, drains the queue with sb_hub_poll and answers:
+ * One host thread serves everything (examples/c/host_loop.c): it sleeps in poll(2) on the hub's
+ * event fd (readable while requests wait) and on stdin, drains the queue with sb_hub_poll and
+ * answers:
  *   CONNECT   a non-empty `user` param (trimmed) → sb_connect_ok with assigns {"user": NAME},
  *             else 403;
- *   JOIN      (only `room:*` reaches the host) → sb_join_ok {}, then presence track NAME with
- *             {"online_at": ms} and push `presence_state` to the joiner;
+ *   JOIN      (only `room:*` reaches the host) → sb_join_ok {}, then (in handle_info, once
+ *             the channel is in place) presence track NAME with {"online_at": ms} and push
+ *             `presence_state` to the joiner;
  *   HANDLE_IN `new_msg` {"body": TEXT} → broadcast `new_msg` {"user", "body"} on the room and
  *             reply ok {}; a missing or non-string body → error {"reason":"body must be a
  *             string"}; any other event crashes the channel, as the Rust handler's error does;
@@ -24,41 +27,15 @@
 #include "switchboard.h"
 
 #include "chat_json.h"
+#include "host_loop.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#define S(lit) (const uint8_t *)(lit), (sizeof(lit) - 1)
-#define U8(s) ((const uint8_t *)(s))
-
 static const char PHOENIX_MJS[] = "node_modules/phoenix/priv/static/phoenix.mjs";
-
-static volatile sig_atomic_t stop_signal = 0;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-/* Logs a failed sb_* call with the library's reason; returns whether `st` is SB_OK. */
-static int check(sb_status st, const char *what) {
-  if (st == SB_OK) return 1;
-  char why[512];
-  sb_last_error_message(why, sizeof why);
-  fprintf(stderr, "chat: %s: %s: %s\n", what, sb_status_name(st), why);
-  return 0;
-}
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* The `user` string of a JSON object (connect params or assigns), trimmed; NULL when absent,
  * not a string, or empty after trimming. Returned in a malloc'd buffer with its length. */
@@ -84,11 +61,11 @@ static void on_connect(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
   size_t params_len = 0;
   size_t user_len = 0;
   char *user = NULL;
-  if (check(sb_event_payload(ev, &params, &params_len), "connect params")) {
+  if (hl_check(sb_event_payload(ev, &params, &params_len), "connect params")) {
     user = user_from(params, params_len, &user_len);
   }
   if (user == NULL) {
-    check(sb_connect_refuse(hub, ticket, 403), "refuse connect");
+    hl_check(sb_connect_refuse(hub, ticket, 403), "refuse connect");
     return;
   }
   struct cj_buf assigns = {0};
@@ -96,46 +73,30 @@ static void on_connect(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
   cj_buf_string(&assigns, user, user_len);
   cj_buf_raw(&assigns, "}", 1);
   if (assigns.failed) {
-    check(sb_connect_refuse(hub, ticket, 500), "refuse connect (out of memory)");
+    hl_check(sb_connect_refuse(hub, ticket, 500), "refuse connect (out of memory)");
   } else {
-    check(sb_connect_ok(hub, ticket, U8(assigns.data), assigns.len, NULL, 0), "accept connect");
+    hl_check(sb_connect_ok(hub, ticket, U8(assigns.data), assigns.len, NULL, 0), "accept connect");
   }
   free(assigns.data);
   free(user);
 }
 
-/* Phoenix join/3 plus the after_join work: track presence, push presence_state. The core
- * would hold actions made before the join reply until after it; doing them after sb_join_ok
- * keeps the order obvious. */
+/* Phoenix join/3 plus the after_join work (track presence, push presence_state), which
+ * runs in handle_info once the channel is in place (hl_join_and_track). */
 static void on_join(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
-  uint64_t channel = sb_event_channel_id(ev);
-  if (!check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok")) return;
-
   const uint8_t *assigns = NULL;
   size_t assigns_len = 0;
   size_t user_len = 0;
   char *user = NULL;
-  if (check(sb_event_assigns(ev, &assigns, &assigns_len), "join assigns")) {
+  if (hl_check(sb_event_assigns(ev, &assigns, &assigns_len), "join assigns")) {
     user = user_from(assigns, assigns_len, &user_len);
   }
   if (user == NULL) {
     fprintf(stderr, "chat: join without a user in the assigns\n");
+    hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok");
     return;
   }
-  char meta[64];
-  int meta_len = snprintf(meta, sizeof meta, "{\"online_at\":%llu}", (unsigned long long)now_ms());
-  /* SB_E_NOT_FOUND here only means the client already left again: nothing to do. */
-  if (meta_len > 0 &&
-      check(sb_presence_track(hub, channel, U8(user), user_len, U8(meta), (size_t)meta_len, NULL),
-            "presence track")) {
-    sb_buffer *list = NULL;
-    if (check(sb_presence_list(hub, channel, &list), "presence list")) {
-      check(sb_push(hub, channel, S("presence_state"), sb_buffer_data(list), sb_buffer_len(list),
-                    SB_PAYLOAD_KIND_JSON),
-            "push presence_state");
-    }
-    sb_buffer_free(list);
-  }
+  hl_join_and_track(hub, ev, user, user_len, NULL, 0);
   free(user);
 }
 
@@ -143,9 +104,9 @@ static void on_join(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
 static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
   const uint8_t *event = NULL;
   size_t event_len = 0;
-  if (!check(sb_event_event(ev, &event, &event_len), "event name")) return;
+  if (!hl_check(sb_event_event(ev, &event, &event_len), "event name")) return;
   if (event_len != strlen("new_msg") || memcmp(event, "new_msg", event_len) != 0) {
-    check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
+    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
     return;
   }
 
@@ -154,14 +115,14 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   const uint8_t *payload = NULL;
   size_t payload_len = 0;
   if (sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_JSON &&
-      check(sb_event_payload(ev, &payload, &payload_len), "payload") &&
+      hl_check(sb_event_payload(ev, &payload, &payload_len), "payload") &&
       cj_object_get_string(payload, payload_len, "body", &body, &body_len) != CJ_OK) {
     body = NULL;
   }
   if (body == NULL) {
-    check(sb_reply(hub, ticket, SB_REPLY_KIND_ERROR, S("{\"reason\":\"body must be a string\"}"),
-                   SB_PAYLOAD_KIND_JSON),
-          "reply error");
+    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_ERROR,
+                      S("{\"reason\":\"body must be a string\"}"), SB_PAYLOAD_KIND_JSON),
+             "reply error");
     return;
   }
 
@@ -170,7 +131,7 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   size_t assigns_len = 0;
   char *user = NULL;
   size_t user_len = 0;
-  if (check(sb_event_assigns(ev, &assigns, &assigns_len), "assigns")) {
+  if (hl_check(sb_event_assigns(ev, &assigns, &assigns_len), "assigns")) {
     user = user_from(assigns, assigns_len, &user_len);
   }
   struct cj_buf msg = {0};
@@ -180,90 +141,33 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   cj_buf_string(&msg, body, body_len);
   cj_buf_raw(&msg, "}", 1);
   if (msg.failed) {
-    check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("out of memory")), "stop");
-  } else if (check(sb_channel_broadcast(hub, sb_event_channel_id(ev), false, S("new_msg"),
-                                        U8(msg.data), msg.len, SB_PAYLOAD_KIND_JSON),
-                   "broadcast new_msg")) {
-    check(sb_reply(hub, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON), "reply ok");
+    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("out of memory")), "stop");
+  } else if (hl_check(sb_channel_broadcast(hub, sb_event_channel_id(ev), false, S("new_msg"),
+                                           U8(msg.data), msg.len, SB_PAYLOAD_KIND_JSON),
+                      "broadcast new_msg")) {
+    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON), "reply ok");
   } else {
     /* The Rust handler's `?` on a failed broadcast crashes the channel the same way. */
-    check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("broadcast failed")), "stop");
+    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("broadcast failed")), "stop");
   }
   free(msg.data);
   free(user);
   free(body);
 }
 
-static void handle(const sb_hub *hub, sb_event *ev) {
+static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
+  (void)ctx;
   uint64_t ticket = sb_event_ticket(ev);
   switch (sb_event_kind(ev)) {
   case SB_REQUEST_KIND_CONNECT: on_connect(hub, ev, ticket); break;
   case SB_REQUEST_KIND_JOIN: on_join(hub, ev, ticket); break;
   case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_HANDLE_INFO:
-  case SB_REQUEST_KIND_HANDLE_OUT: check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
+  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(hub, ev); break;
+  case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket; the core already untracked the presence */
   }
   /* Answered above, so freeing does not count as a crash (an early return did log why). */
   sb_event_free(ev);
-}
-
-/* Takes every waiting request; returns 0 when the hub failed. */
-static int drain_queue(const sb_hub *hub) {
-  enum { BATCH = 64 };
-  for (;;) {
-    sb_event *events[BATCH];
-    size_t n = 0;
-    if (!check(sb_hub_poll(hub, events, BATCH, &n), "poll")) return 0;
-    for (size_t i = 0; i < n; i++) handle(hub, events[i]);
-    if (n < BATCH) return 1;
-  }
-}
-
-/* Whether stdin is a pipe, socket or terminal: its end of file then means "stop". */
-static int stdin_watchable(void) {
-  struct stat st;
-  if (fstat(STDIN_FILENO, &st) != 0) return 0;
-  return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(STDIN_FILENO);
-}
-
-/* Reads what stdin has; returns 1 at end of file (or on a read error). */
-static int stdin_ended(void) {
-  char buf[512];
-  ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-  if (n > 0) return 0;
-  return !(n < 0 && (errno == EINTR || errno == EAGAIN));
-}
-
-static void serve(const sb_hub *hub) {
-  int watch_stdin = stdin_watchable();
-  int32_t event_fd = -1;
-  if (!check(sb_hub_event_fd(hub, &event_fd), "event fd")) event_fd = -1;
-  while (!stop_signal) {
-    if (event_fd < 0) {
-      /* No event fd (not Linux): a blocking wait with a timeout, stdin checked in between. */
-      sb_status st = sb_hub_wait(hub, 200);
-      if (st == SB_OK && !drain_queue(hub)) return;
-      if (st != SB_OK && st != SB_E_TIMEOUT && !check(st, "wait")) return;
-      struct pollfd in = {STDIN_FILENO, POLLIN, 0};
-      if (watch_stdin && poll(&in, 1, 0) > 0 && stdin_ended()) return;
-      continue;
-    }
-    struct pollfd fds[2] = {{event_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-    /* The timeout bounds the window between the stop_signal check and poll. */
-    int ready = poll(fds, watch_stdin ? 2 : 1, 500);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      perror("chat: poll");
-      return;
-    }
-    if (fds[0].revents && !drain_queue(hub)) return;
-    if (watch_stdin && fds[1].revents && stdin_ended()) {
-      fprintf(stderr, "chat: stdin closed, stopping\n");
-      return;
-    }
-  }
-  fprintf(stderr, "chat: signal %d, stopping\n", (int)stop_signal);
 }
 
 /* `root/rel` in a malloc'd string. */
@@ -278,35 +182,17 @@ static int add_file(sb_config *cfg, const char *root, const char *route, const c
                     const char *content_type) {
   char *path = join_path(root, rel);
   if (path == NULL) return 0;
-  int ok = check(sb_config_add_static_file(cfg, U8(route), strlen(route), U8(path), strlen(path),
-                                           U8(content_type), strlen(content_type)),
-                 route);
+  int ok = hl_check(sb_config_add_static_file(cfg, U8(route), strlen(route), U8(path),
+                                              strlen(path), U8(content_type), strlen(content_type)),
+                    route);
   free(path);
   return ok;
 }
 
-/* PORT: 0-65535, default 4000. */
-static int parse_port(unsigned *out) {
-  const char *env = getenv("PORT");
-  if (env == NULL) {
-    *out = 4000;
-    return 1;
-  }
-  char *end = NULL;
-  errno = 0;
-  unsigned long v = strtoul(env, &end, 10);
-  while (end && (*end == ' ' || *end == '\t' || *end == '\n')) end++;
-  if (errno != 0 || end == env || *end != '\0' || v > 65535 || env[0] == '-') return 0;
-  *out = (unsigned)v;
-  return 1;
-}
-
 int main(void) {
+  hl_init("chat");
   unsigned port;
-  if (!parse_port(&port)) {
-    fprintf(stderr, "chat: PORT must be a port number, got \"%s\"\n", getenv("PORT"));
-    return 2;
-  }
+  if (!hl_port(4000, &port)) return 2;
 
   /* Absolute file paths: the hub reads them per request, relative to the cwd of that time. */
   char cwd[PATH_MAX];
@@ -328,52 +214,25 @@ int main(void) {
   }
   free(phoenix);
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
-  char bind[32];
-  snprintf(bind, sizeof bind, "127.0.0.1:%u", port);
   sb_config *cfg = NULL;
-  if (!check(sb_config_new(&cfg), "config")) return 1;
+  if (!hl_check(sb_config_new(&cfg), "config")) return 1;
   int configured =
-      check(sb_config_set_bind_address(cfg, U8(bind), strlen(bind)), "bind address") &&
-      check(sb_config_set_node_name(cfg, S("chat@127.0.0.1")), "node name") &&
-      check(sb_config_add_socket(cfg, S("/socket")), "socket /socket") &&
-      check(sb_config_set_host_connect(cfg, true), "host connect") &&
-      check(sb_config_add_channel(cfg, S("room:*")), "channel room:*") &&
+      hl_bind(cfg, port) &&
+      hl_check(sb_config_set_node_name(cfg, S("chat@127.0.0.1")), "node name") &&
+      hl_check(sb_config_add_socket(cfg, S("/socket")), "socket /socket") &&
+      hl_check(sb_config_set_host_connect(cfg, true), "host connect") &&
+      hl_check(sb_config_add_channel(cfg, S("room:*")), "channel room:*") &&
       /* Close the last connections quickly on exit instead of Phoenix's 2 s batches. */
-      check(sb_config_set_drain(cfg, 10000, 0, 5000), "drain") &&
+      hl_check(sb_config_set_drain(cfg, 10000, 0, 5000), "drain") &&
       add_file(cfg, root, "/", "examples/chat/index.html", "text/html; charset=utf-8") &&
       add_file(cfg, root, "/app.js", "examples/chat/app.js", "text/javascript") &&
       add_file(cfg, root, "/phoenix.mjs", PHOENIX_MJS, "text/javascript");
-  sb_hub *hub = NULL;
-  int created = configured && check(sb_hub_new(cfg, SB_ABI_VERSION, &hub), "hub");
-  sb_config_free(cfg);
-  if (!created) return 1;
-
   uint16_t bound = 0;
-  if (!check(sb_hub_start(hub), "start") || !check(sb_hub_local_port(hub, &bound), "port")) {
-    sb_hub_free(hub);
-    return 1;
-  }
-  printf("LISTENING 127.0.0.1:%u\n", (unsigned)bound);
+  sb_hub *hub = hl_new_started(cfg, configured, &bound);
+  if (hub == NULL) return 1;
   printf("Chat demo on http://127.0.0.1:%u/\n", (unsigned)bound);
   fflush(stdout);
 
-  serve(hub);
-
-  int rc = check(sb_hub_shutdown(hub), "shutdown") ? 0 : 1;
-  /* Requests queued while stopping (leaves of the closed channels) are freed unanswered. */
-  size_t n = 0;
-  sb_event *events[64];
-  while (sb_hub_poll(hub, events, 64, &n) == SB_OK && n > 0) {
-    for (size_t i = 0; i < n; i++) sb_event_free(events[i]);
-  }
-  sb_hub_free(hub);
-  return rc;
+  hl_serve(hub, handle, NULL);
+  return hl_finish(hub);
 }

@@ -147,9 +147,10 @@ static bool read_literal(struct reader *r, const char *word) {
 static bool skip_value(struct reader *r, int depth);
 
 /* An object; when `key` is not NULL, the last member named `key` is reported through
- * `found` (0 absent, 1 string decoded into `value`, 2 not a string). */
+ * `found` (0 absent, 1 string decoded into `value`, 2 not a string) and its raw value text
+ * through `raw` (when not NULL). */
 static bool read_object(struct reader *r, int depth, const char *key, size_t key_len,
-                        int *found, struct cj_buf *value) {
+                        int *found, struct cj_buf *value, struct cj_span *raw) {
   if (depth > MAX_DEPTH || !take(r, '{')) return false;
   skip_ws(r);
   if (take(r, '}')) return true;
@@ -163,6 +164,7 @@ static bool read_object(struct reader *r, int depth, const char *key, size_t key
     if (!take(r, ':')) break;
     skip_ws(r);
     bool match = key && name.len == key_len && memcmp(name.data, key, key_len) == 0;
+    const uint8_t *start = r->p;
     if (match && r->p < r->end && *r->p == '"') {
       value->len = 0;
       if (!read_string(r, value)) break;
@@ -171,6 +173,7 @@ static bool read_object(struct reader *r, int depth, const char *key, size_t key
       if (!skip_value(r, depth + 1)) break;
       if (match) *found = 2;
     }
+    if (match && raw) *raw = (struct cj_span){start, (size_t)(r->p - start)};
     skip_ws(r);
     if (take(r, ',')) continue;
     ok = take(r, '}');
@@ -183,7 +186,7 @@ static bool read_object(struct reader *r, int depth, const char *key, size_t key
 static bool skip_value(struct reader *r, int depth) {
   if (depth > MAX_DEPTH || r->p >= r->end) return false;
   switch (*r->p) {
-  case '{': return read_object(r, depth, NULL, 0, NULL, NULL);
+  case '{': return read_object(r, depth, NULL, 0, NULL, NULL, NULL);
   case '[':
     r->p++;
     skip_ws(r);
@@ -210,7 +213,7 @@ enum cj_result cj_object_get_string(const uint8_t *json, size_t len, const char 
   struct cj_buf value = {0};
   int found = 0;
   skip_ws(&r);
-  bool ok = read_object(&r, 0, key, strlen(key), &found, &value);
+  bool ok = read_object(&r, 0, key, strlen(key), &found, &value, NULL);
   skip_ws(&r);
   enum cj_result result;
   if (!ok || r.p != r.end) {
@@ -236,6 +239,46 @@ enum cj_result cj_object_get_string(const uint8_t *json, size_t len, const char 
 }
 
 /* Unicode White_Space (what Rust's char::is_whitespace tests). */
+enum cj_result cj_object_get_raw(const uint8_t *json, size_t len, const char *key,
+                                 struct cj_span *out) {
+  if (json == NULL || key == NULL || out == NULL) return CJ_INVALID;
+  struct reader r = {json, json + len};
+  int found = 0;
+  struct cj_span raw = {NULL, 0};
+  skip_ws(&r);
+  /* Strings are not decoded here: only their span is wanted. */
+  struct cj_buf unused = {0};
+  bool ok = read_object(&r, 0, key, strlen(key), &found, &unused, &raw);
+  free(unused.data);
+  skip_ws(&r);
+  if (!ok || r.p != r.end) return CJ_INVALID;
+  if (unused.failed) return CJ_NO_MEMORY;
+  if (found == 0) return CJ_ABSENT;
+  *out = raw;
+  return CJ_OK;
+}
+
+enum cj_result cj_string(const uint8_t *json, size_t len, char **out, size_t *out_len) {
+  if (json == NULL || out == NULL || out_len == NULL) return CJ_INVALID;
+  struct reader r = {json, json + len};
+  struct cj_buf value = {0};
+  skip_ws(&r);
+  bool is_string = r.p < r.end && *r.p == '"';
+  bool ok = is_string && read_string(&r, &value);
+  skip_ws(&r);
+  if (ok && r.p == r.end && !value.failed) {
+    cj_buf_raw(&value, "", 1);
+    if (!value.failed) {
+      *out = value.data;
+      *out_len = value.len - 1;
+      return CJ_OK;
+    }
+  }
+  free(value.data);
+  if (value.failed) return CJ_NO_MEMORY;
+  return ok || !is_string ? CJ_NOT_STRING : CJ_INVALID;
+}
+
 static bool is_space(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
          (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||

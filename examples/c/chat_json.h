@@ -1,4 +1,5 @@
-/* chat_json.h: the little JSON the C chat demo needs (examples/c/chat.c), nothing more.
+/* chat_json.h: the little JSON the C example servers need (examples/c/chat.c, bench.c and
+ * tests/fixtures/c/conformance_fixture.c), nothing more.
  *
  * The hub hands the host raw JSON text (connect params, channel assigns, client payloads) and
  * takes raw JSON text back, so a host needs to read one string member of an object and to
@@ -28,6 +29,24 @@ enum cj_result {
  * make the text CJ_INVALID (serde_json rejects them too). Nothing is written unless CJ_OK. */
 enum cj_result cj_object_get_string(const uint8_t *json, size_t len, const char *key, char **out,
                                     size_t *out_len);
+
+/* A span of the input text. */
+struct cj_span {
+  const uint8_t *ptr;
+  size_t len;
+};
+
+/* Finds the top-level member `key` of the JSON object text `json[0..len)` (the last one when
+ * repeated) and writes the span of its raw value text (any JSON value, e.g. `{"a":1}`,
+ * `"x"`, `12`) into `*out`, pointing into `json`: no allocation. CJ_ABSENT, CJ_INVALID (not
+ * one valid JSON object) or CJ_NO_MEMORY otherwise; nothing is written then. */
+enum cj_result cj_object_get_raw(const uint8_t *json, size_t len, const char *key,
+                                 struct cj_span *out);
+
+/* Decodes the JSON text `json[0..len)` when it is one string literal (surrounding whitespace
+ * allowed): `*out` as cj_object_get_string. CJ_NOT_STRING for any other valid-looking value,
+ * CJ_INVALID for a broken string. */
+enum cj_result cj_string(const uint8_t *json, size_t len, char **out, size_t *out_len);
 
 /* `s[0..len)` (UTF-8) without the Unicode White_Space characters at both ends, as Rust's
  * str::trim: returns the start inside `s` and writes the trimmed length. */

@@ -8,8 +8,9 @@ Prints ``LISTENING 127.0.0.1:<port>``; exits on stdin EOF or SIGTERM. Socket at 
 
 * ``bench:*``: join ok ``{}``; a push ``pub`` with any payload (JSON or binary) is broadcast
   to every other subscriber of the topic as ``msg`` with the same payload
-  (``broadcast_from``), with no reply. Raw payloads: the bytes are passed through, never
-  parsed in Python.
+  (``broadcast_from``), with no reply; a push ``ping`` with any payload is answered ok with
+  the same payload (the roundtrip scenario). Raw payloads: the bytes are passed through,
+  never parsed in Python.
 * ``presence:*``: join ok ``{}``, then the client is tracked under the join param ``key``
   (missing → ``""``) with meta ``{"online_at": <ms>}`` and gets ``presence_state``.
 
@@ -31,7 +32,8 @@ from switchboard import Channel, Endpoint, Json, Socket, noreply, ok, on_stdin_e
 
 
 class Bench(Channel):
-    """``bench:*``: fan-out of ``pub`` as ``msg`` to everyone but the sender."""
+    """``bench:*``: fan-out of ``pub`` as ``msg`` to everyone but the sender; ``ping``
+    answered in kind."""
 
     raw = True
 
@@ -39,10 +41,12 @@ class Bench(Channel):
         return ok()
 
     async def handle_in(self, event: str, payload: Any, socket: Socket) -> Any:
-        if event != "pub":
-            raise ValueError(f"unknown event {event!r}")
-        socket.broadcast_from("msg", payload)
-        return noreply()
+        if event == "pub":
+            socket.broadcast_from("msg", payload)
+            return noreply()
+        if event == "ping":
+            return ok(payload)
+        raise ValueError(f"unknown event {event!r}")
 
 
 class Presence(Channel):

@@ -5,7 +5,8 @@
 //!
 //! * `bench:*`: join ok `{}` (no presence); a push `pub` with any payload (JSON or binary) is
 //!   broadcast to every other subscriber of the topic as `msg` with the same payload
-//!   (`broadcast_from`), with no reply;
+//!   (`broadcast_from`), with no reply; a push `ping` with any payload is answered ok with the
+//!   same payload (the handle_in round trip of the `roundtrip` scenario);
 //! * `presence:*`: join ok `{}`, then the client is tracked under the join param `key` (any
 //!   JSON value; missing → `""`) with meta `{"online_at": <ms since epoch>}` and gets the
 //!   topic's `presence_state` (the `after_join` pattern); every track/untrack sends a
@@ -29,7 +30,7 @@ use switchboard::wire::Payload;
 
 const WHO: &str = "bench";
 
-/// `bench:*`: fan-out of `pub` as `msg` to everyone but the sender.
+/// `bench:*`: fan-out of `pub` as `msg` to everyone but the sender; `ping` answered in kind.
 struct Bench;
 
 #[async_trait::async_trait]
@@ -49,11 +50,14 @@ impl Channel for Bench {
         payload: Payload,
         socket: &mut Socket,
     ) -> Result<Outcome, HandlerError> {
-        if event != "pub" {
-            return Err(HandlerError::new(format!("unknown event {event:?}")));
+        match event {
+            "pub" => {
+                socket.broadcast_from("msg", payload)?;
+                Ok(Outcome::NoReply)
+            }
+            "ping" => Ok(Outcome::ok(payload)),
+            _ => Err(HandlerError::new(format!("unknown event {event:?}"))),
         }
-        socket.broadcast_from("msg", payload)?;
-        Ok(Outcome::NoReply)
     }
 }
 

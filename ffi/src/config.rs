@@ -1,7 +1,9 @@
 //! `sb_config`: the endpoint configuration builder (FFI.md 2.1 "Objects and lifetimes"): typed
 //! setters that validate and return a status; `sb_hub_new` copies it.
 
-use crate::boundary::{from_handle, into_handle, sb_ffi_boundary, try_mut, try_out, try_str};
+use crate::boundary::{
+    from_handle, into_handle, sb_ffi_boundary, try_mut, try_out, try_ref, try_str,
+};
 use crate::status::{Error, Result, sb_status};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,29 +17,37 @@ use switchboard_core::host::{ChannelRoute, HostConfig, HostMount, StaticFile};
 pub struct sb_config {
     /// Everything but the mounts, which are built from the fields below at `sb_hub_new`.
     pub(crate) host: HostConfig,
-    /// Mount paths; every mount gets the limits below.
-    pub(crate) mounts: Vec<String>,
+    /// Socket mounts in order; a mount without limits of its own gets the ones below.
+    pub(crate) mounts: Vec<(String, Option<MountLimits>)>,
     pub(crate) max_channels: Option<usize>,
     pub(crate) transport: TransportConfig,
 }
 
+/// What `sb_config_add_socket_with_limits` copies from its `limits` config.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MountLimits {
+    max_channels: Option<usize>,
+    transport: TransportConfig,
+}
+
 impl sb_config {
     /// The core configuration: `host` with one mount per path (`/socket` when none was
-    /// added), each with this config's limits.
+    /// added), each with its own limits or this config's.
     pub(crate) fn host_config(&self) -> HostConfig {
         let paths = if self.mounts.is_empty() {
-            vec!["/socket".to_owned()]
+            vec![("/socket".to_owned(), None)]
         } else {
             self.mounts.clone()
         };
         let mounts = paths
             .into_iter()
-            .map(|path| {
+            .map(|(path, own)| {
+                let limits = own.unwrap_or_else(|| self.limits());
                 let mut mount = HostMount::new(path);
-                if let Some(max) = self.max_channels {
+                if let Some(max) = limits.max_channels {
                     mount.max_channels = max;
                 }
-                mount.transport = self.transport.clone();
+                mount.transport = limits.transport;
                 mount
             })
             .collect();
@@ -45,6 +55,29 @@ impl sb_config {
             mounts,
             ..self.host.clone()
         }
+    }
+
+    fn limits(&self) -> MountLimits {
+        MountLimits {
+            max_channels: self.max_channels,
+            transport: self.transport.clone(),
+        }
+    }
+
+    fn add_mount(&mut self, path: *const u8, len: usize, own: Option<MountLimits>) -> Result<()> {
+        let path = try_str(path, len, "path")?;
+        if !valid_mount_path(path) {
+            return Err(Error::invalid(format!(
+                "invalid socket mount path {path:?} (must start with `/`, not end with `/`, no `{{}}?#*`)"
+            )));
+        }
+        if self.mounts.iter().any(|(p, _)| p == path) {
+            return Err(Error::invalid(format!(
+                "socket mount path {path:?} is added twice"
+            )));
+        }
+        self.mounts.push((path.to_owned(), own));
+        Ok(())
     }
 }
 
@@ -139,8 +172,9 @@ pub extern "C" fn sb_config_set_node_name(
 }
 
 /// Adds a socket mount at `path` (e.g. `"/socket"`); its WebSocket transport is served at
-/// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. Every mount uses the
-/// limits of this config. Without any call, one mount at `/socket` is used.
+/// `<path>/websocket`, like Phoenix `socket "/socket", UserSocket`. The mount uses the
+/// limits of this config (see `sb_config_add_socket_with_limits` for limits of its own).
+/// Without any call, one mount at `/socket` is used.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (must
 /// start with `/`, must not end with `/`, none of `{}?#*`, not added twice).
@@ -151,21 +185,27 @@ pub extern "C" fn sb_config_add_socket(
     path: *const u8,
     len: usize,
 ) -> sb_status {
+    sb_ffi_boundary!({ try_mut(config, "config")?.add_mount(path, len, None) })
+}
+
+/// Adds a socket mount at `path` like `sb_config_add_socket`, but with the per-connection
+/// limits of `limits` instead of `config`'s: max channels, idle timeout, max frame size,
+/// outbox limits, check_origin and auth_token, as set on `limits` with the same setters
+/// (Phoenix: each `socket` declaration has its own options). They are copied now: `limits`
+/// may be changed or freed afterwards; its other settings are ignored.
+///
+/// Statuses: as `sb_config_add_socket`; `SB_E_NULL_POINTER` also for `limits`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_add_socket_with_limits(
+    config: *mut sb_config,
+    path: *const u8,
+    len: usize,
+    limits: *const sb_config,
+) -> sb_status {
     sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        let path = try_str(path, len, "path")?;
-        if !valid_mount_path(path) {
-            return Err(Error::invalid(format!(
-                "invalid socket mount path {path:?} (must start with `/`, not end with `/`, no `{{}}?#*`)"
-            )));
-        }
-        if config.mounts.iter().any(|p| p == path) {
-            return Err(Error::invalid(format!(
-                "socket mount path {path:?} is added twice"
-            )));
-        }
-        config.mounts.push(path.to_owned());
-        Ok(())
+        let own = try_ref(limits, "limits")?.limits();
+        try_mut(config, "config")?.add_mount(path, len, Some(own))
     })
 }
 
@@ -548,6 +588,42 @@ mod tests {
         let paths: Vec<_> = host.mounts.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(paths, ["/ws"]);
         assert_eq!(host.mounts[0].max_channels, 100);
+
+        // A mount with limits of its own; the config-wide ones stay for the others.
+        let mut limits: *mut sb_config = std::ptr::null_mut();
+        assert_eq!(sb_config_new(&mut limits), sb_status::SB_OK);
+        assert_eq!(sb_config_set_max_channels(limits, 1), sb_status::SB_OK);
+        assert_eq!(sb_config_set_idle_timeout_ms(limits, 500), sb_status::SB_OK);
+        let own = b"/limited";
+        assert_eq!(
+            sb_config_add_socket_with_limits(cfg, own.as_ptr(), own.len(), limits),
+            sb_status::SB_OK
+        );
+        assert_eq!(
+            sb_config_add_socket_with_limits(cfg, own.as_ptr(), own.len(), limits),
+            sb_status::SB_E_INVALID_ARGUMENT
+        );
+        let other = b"/other";
+        assert_eq!(
+            sb_config_add_socket_with_limits(cfg, other.as_ptr(), other.len(), std::ptr::null()),
+            sb_status::SB_E_NULL_POINTER
+        );
+        sb_config_free(limits);
+        assert_eq!(sb_config_set_max_channels(cfg, 7), sb_status::SB_OK);
+        let c = try_mut(cfg, "cfg").unwrap();
+        let host = c.host_config();
+        assert_eq!(host.mounts.len(), 2);
+        assert_eq!(host.mounts[0].max_channels, 7);
+        assert_eq!(host.mounts[1].path, "/limited");
+        assert_eq!(host.mounts[1].max_channels, 1);
+        assert_eq!(
+            host.mounts[1].transport.idle_timeout,
+            Duration::from_millis(500)
+        );
+        assert_ne!(
+            host.mounts[0].transport.idle_timeout,
+            Duration::from_millis(500)
+        );
         sb_config_free(cfg);
     }
 }

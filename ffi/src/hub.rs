@@ -294,6 +294,26 @@ pub extern "C" fn sb_disconnect(
     })
 }
 
+/// Writes to `*out_count` how many channels are joined to `topic` (UTF-8, exact topic) on
+/// this node, over all connections: what a control route or a health check reports.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_hub_channel_count(
+    hub: *const sb_hub,
+    topic: *const u8,
+    topic_len: usize,
+    out_count: *mut usize,
+) -> sb_status {
+    with_hub(hub, |inner| {
+        let topic = try_str(topic, topic_len, "topic")?;
+        let out = try_out(out_count, "out_count")?;
+        out.write(inner.core.channel_count(topic));
+        Ok(())
+    })
+}
+
 pub(crate) fn topic_event<'a>(
     topic: *const u8,
     topic_len: usize,

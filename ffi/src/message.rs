@@ -33,14 +33,24 @@ impl sb_payload_kind {
 /// Copies a payload from C: JSON must be valid UTF-8 JSON (any value; where an object is
 /// required the encoder says so), binary is taken as is.
 pub(crate) fn payload_from_c(ptr: *const u8, len: usize, kind: u32) -> Result<Payload> {
-    let kind = sb_payload_kind::from_u32(kind)?;
     let bytes = try_slice(ptr, len, "payload")?;
-    match kind {
+    payload_of(kind, bytes, Bytes::copy_from_slice)
+}
+
+/// Checks `bytes` as a payload of `kind` (as [`payload_from_c`]), then wraps the buffer `keep`
+/// makes of them: a copy, or the caller's own memory (`sb_broadcast_owned`). On failure `keep`
+/// is dropped uncalled.
+pub(crate) fn payload_of(
+    kind: u32,
+    bytes: &[u8],
+    keep: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<Payload> {
+    match sb_payload_kind::from_u32(kind)? {
         sb_payload_kind::Json => {
             validate_json(bytes, "payload")?;
-            Ok(Payload::Json(Bytes::copy_from_slice(bytes)))
+            Ok(Payload::Json(keep(bytes)))
         }
-        sb_payload_kind::Binary => Ok(Payload::Binary(Bytes::copy_from_slice(bytes))),
+        sb_payload_kind::Binary => Ok(Payload::Binary(keep(bytes))),
     }
 }
 

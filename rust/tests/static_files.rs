@@ -45,6 +45,17 @@ async fn static_files_are_served_read_per_request_with_404_and_500() {
         .static_file("/", &page, "text/html; charset=utf-8")
         .static_file("/gone.js", dir.join("missing.js"), "text/javascript")
         .static_file("/dir", &dir, "text/plain")
+        // A file where a directory should be (`node_modules` not a directory): missing too.
+        .static_file(
+            "/under-a-file.js",
+            page.join("missing.js"),
+            "text/javascript",
+        )
+        .static_file(
+            "/no-such-dir.js",
+            dir.join("node_modules/phoenix/phoenix.mjs"),
+            "text/javascript",
+        )
         .start()
         .await
         .expect("started");
@@ -62,6 +73,8 @@ async fn static_files_are_served_read_per_request_with_404_and_500() {
     assert_eq!(get(addr, "/").await.2, b"<h1>two</h1>");
 
     assert_eq!(get(addr, "/gone.js").await.0, 404);
+    assert_eq!(get(addr, "/under-a-file.js").await.0, 404);
+    assert_eq!(get(addr, "/no-such-dir.js").await.0, 404);
     assert_eq!(get(addr, "/dir").await.0, 500);
     assert_eq!(get(addr, "/not-a-route").await.0, 404);
 

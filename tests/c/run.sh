@@ -5,13 +5,20 @@
 #   3. symbol hygiene: `nm -D --defined-only` lists exactly ffi/abi/symbols.txt (only sb_*),
 #      `readelf -d` shows the SONAME;
 #   4. header hygiene: the header alone as strict C11 and as C++17;
-#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_http.c) under AddressSanitizer,
+#   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_http.c,
+#      test_owned.c) under AddressSanitizer,
 #      LeakSanitizer and UBSan, then the same program without sanitizers under valgrind;
 #   6. `make install` into $CARGO_TARGET_DIR/c/prefix, then a tiny program built against it with
 #      pkg-config (shared and static) and with CMake (shared and static), and run;
 #   7. the C chat demo (examples/c/chat.c) built against that installed library with
 #      pkg-config into $CARGO_TARGET_DIR/c/chat, where scripts/test.sh runs the browser suite
-#      against it; its JSON helpers are tested by tests/c/test_chat_json.c in step 5.
+#      against it; its JSON helpers are tested by tests/c/test_chat_json.c in step 5;
+#   8. the C benchmark server (examples/c/bench.c) built the same way into
+#      $CARGO_TARGET_DIR/c/bench (bench/run.sh builds its own copy for the sb-c row) and
+#      smoke-tested with the stock phoenix client (tests/c/bench_smoke.mjs);
+#   9. the C conformance fixture (tests/fixtures/c/conformance_fixture.c) built the same way,
+#      with AddressSanitizer + UBSan, into $CARGO_TARGET_DIR/c/conformance_fixture, against
+#      which scripts/test.sh runs the conformance and bad-input suites.
 # Installs what is missing (valgrind, cmake with apt-get; cbindgen with cargo into .tools/).
 # Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -32,6 +39,8 @@ command -v valgrind >/dev/null || missing+=(valgrind)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v g++ >/dev/null || missing+=(g++)
+# Debian's clang package (clang-14 on Debian 12): the version is the distribution's.
+command -v clang >/dev/null || missing+=(clang)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || fail "missing ${missing[*]} and apt-get is not available"
   echo "installing ${missing[*]} with apt-get"
@@ -86,9 +95,10 @@ gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/hea
   "${link[@]}" -o "$work/test_api_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_http.c "${link[@]}" -o "$work/test_http_asan"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_owned.c "${link[@]}" -o "$work/test_owned_asan"
 gcc "${cflags[@]}" "${san[@]}" -Iexamples/c tests/c/test_chat_json.c examples/c/chat_json.c \
   -o "$work/test_chat_json_asan"
-for t in test_api test_events test_http test_chat_json; do
+for t in test_api test_events test_http test_owned test_chat_json; do
   nm "$work/${t}_asan" > "$work/nm.txt"
   grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
   echo "$t:"
@@ -97,12 +107,38 @@ for t in test_api test_events test_http test_chat_json; do
     timeout 120 "$work/${t}_asan"
 done
 
+say "C tests and C servers built with clang ($(clang --version | head -n1))"
+# The same sources under the second compiler with its stricter warnings; test_api and
+# test_owned also run under clang's AddressSanitizer + UBSan.
+clang_warn=(-Wall -Wextra -Werror -Wno-unused-command-line-argument)
+clang++ -std=c++17 "${clang_warn[@]}" -g -Iinclude "${san[@]}" -c tests/c/header_cpp.cpp \
+  -o "$work/header_cpp_clang.o"
+clang -std=c11 "${clang_warn[@]}" -g -Iinclude "${san[@]}" tests/c/test_api.c tests/c/tu_second.c \
+  "$work/header_cpp_clang.o" "${link[@]}" -lstdc++ -o "$work/test_api_clang"
+for t in test_events test_http test_owned; do
+  clang -std=c11 "${clang_warn[@]}" -g -Iinclude "${san[@]}" "tests/c/$t.c" "${link[@]}" \
+    -o "$work/${t}_clang"
+done
+clang -std=c11 "${clang_warn[@]}" -g -Iinclude -Iexamples/c "${san[@]}" tests/c/test_chat_json.c \
+  examples/c/chat_json.c -o "$work/test_chat_json_clang"
+for server in examples/c/chat.c examples/c/bench.c tests/fixtures/c/conformance_fixture.c; do
+  clang -std=c11 "${clang_warn[@]}" -O2 -Iinclude -Iexamples/c "$server" examples/c/host_loop.c \
+    examples/c/chat_json.c "${link[@]}" -o "$work/$(basename "$server" .c)_clang"
+done
+for t in test_api test_owned test_chat_json; do
+  echo "$t (clang):"
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 120 "$work/${t}_clang"
+done
+
 say "C tests under valgrind (memcheck, full leak check)"
 gcc "${cflags[@]}" -O1 tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp_plain.o" \
   "${link[@]}" -o "$work/test_api"
 gcc "${cflags[@]}" -O1 tests/c/test_events.c "${link[@]}" -o "$work/test_events"
 gcc "${cflags[@]}" -O1 tests/c/test_http.c "${link[@]}" -o "$work/test_http"
-for t in test_api test_events test_http; do
+gcc "${cflags[@]}" -O1 tests/c/test_owned.c "${link[@]}" -o "$work/test_owned"
+for t in test_api test_events test_http test_owned; do
   echo "$t:"
   timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
@@ -150,11 +186,28 @@ echo "find_package refuses 0.2, 1.0 and 0.1.99 (ABI changes with each 0.x minor)
 say "C chat demo (examples/c/chat.c) built against the installed library"
 chat_bin=$CARGO_TARGET_DIR/c/chat
 # shellcheck disable=SC2046
-gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/chat.c examples/c/chat_json.c \
+gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/chat.c examples/c/chat_json.c examples/c/host_loop.c \
   $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -o "$chat_bin"
 readelf -d "$chat_bin" | grep -F "Shared library: [$soname]" ||
   fail "the C chat demo does not depend on $soname"
 echo "built $chat_bin"
+
+say "C benchmark server (examples/c/bench.c) built against the installed library, smoke test"
+bench_bin=$CARGO_TARGET_DIR/c/bench
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror -O2 examples/c/bench.c examples/c/host_loop.c examples/c/chat_json.c \
+  $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -o "$bench_bin"
+timeout 60 node tests/c/bench_smoke.mjs "$bench_bin"
+
+say "C conformance fixture (tests/fixtures/c/conformance_fixture.c), AddressSanitizer + UBSan"
+fixture_bin=$CARGO_TARGET_DIR/c/conformance_fixture
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror -O1 -g "${san[@]}" -Iexamples/c \
+  tests/fixtures/c/conformance_fixture.c examples/c/host_loop.c examples/c/chat_json.c \
+  $(pkg-config --cflags --libs switchboard) -Wl,-rpath,"$prefix/lib" -lpthread -o "$fixture_bin"
+nm "$fixture_bin" > "$work/nm.txt" # not piped into grep -q: pipefail would see nm's SIGPIPE
+grep -q __asan_init "$work/nm.txt" || fail "the C conformance fixture is not instrumented"
+echo "built $fixture_bin"
 
 echo
 echo "C ABI checks passed"

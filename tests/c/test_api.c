@@ -119,6 +119,19 @@ static void test_config(void) {
   EXPECT_STATUS(sb_config_add_socket(cfg, S("/")), SB_E_INVALID_ARGUMENT);
   EXPECT_STATUS(sb_config_add_socket(cfg, bad_utf8, sizeof bad_utf8), SB_E_INVALID_UTF8);
   EXPECT_STATUS(sb_config_add_socket(NULL, S("/s")), SB_E_NULL_POINTER);
+  /* A mount with limits of its own, copied from a second config at the call. */
+  sb_config *limits = NULL;
+  EXPECT_OK(sb_config_new(&limits));
+  EXPECT_OK(sb_config_set_max_channels(limits, 1));
+  EXPECT_OK(sb_config_add_socket_with_limits(cfg, S("/limited"), limits));
+  EXPECT_STATUS(sb_config_add_socket_with_limits(cfg, S("/limited"), limits),
+                SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_socket_with_limits(cfg, S("/x/"), limits), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_config_add_socket_with_limits(cfg, S("/l2"), NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_config_add_socket_with_limits(NULL, S("/l2"), limits), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_config_add_socket_with_limits(cfg, bad_utf8, sizeof bad_utf8, limits),
+                SB_E_INVALID_UTF8);
+  sb_config_free(limits);
 
   EXPECT_OK(sb_config_set_max_channels(cfg, 10));
   EXPECT_STATUS(sb_config_set_max_channels(cfg, 0), SB_E_INVALID_ARGUMENT);
@@ -209,6 +222,9 @@ static void test_hub_new_errors(void) {
                 SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_disconnect(NULL, S("user:1"), &n), SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_subscribe(NULL, S("t"), 4, &sub), SB_E_NULL_POINTER);
+  size_t count = 9;
+  EXPECT_STATUS(sb_hub_channel_count(NULL, S("room:1"), &count), SB_E_NULL_POINTER);
+  EXPECT(count == 9);
 }
 
 static void test_broadcast_to_subscription(void) {
@@ -216,6 +232,14 @@ static void test_broadcast_to_subscription(void) {
   sb_subscription *sub = NULL;
   EXPECT_OK(sb_subscribe(hub, S("room:1"), 8, &sub));
   EXPECT(sub != NULL);
+  /* A host subscription is not a channel: nothing is counted. */
+  size_t count = 9;
+  EXPECT_OK(sb_hub_channel_count(hub, S("room:1"), &count));
+  EXPECT(count == 0);
+  const uint8_t bad_topic[] = {'r', 0xc3};
+  EXPECT_STATUS(sb_hub_channel_count(hub, bad_topic, sizeof bad_topic, &count),
+                SB_E_INVALID_UTF8);
+  EXPECT_STATUS(sb_hub_channel_count(hub, S("room:1"), NULL), SB_E_NULL_POINTER);
 
   /* Nothing yet: poll gives NULL, wait times out. */
   sb_message *msg = (sb_message *)0x1;

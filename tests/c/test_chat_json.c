@@ -150,8 +150,44 @@ static void test_string_literal(void) {
   free(big.data);
 }
 
+static int span_is(struct cj_span sp, const char *want) {
+  return sp.len == strlen(want) && memcmp(sp.ptr, want, sp.len) == 0;
+}
+
+/* cj_object_get_raw: the raw value text of any member, no decoding. */
+static void test_get_raw(void) {
+  const char *j = " {\"a\": {\"x\": [1, \"}\"]} , \"n\":12,\"s\":\"q\\\"\",\"b\":true,\"a2\":null,\"n\": 13 } ";
+  const uint8_t *u = (const uint8_t *)j;
+  struct cj_span sp = {NULL, 0};
+  EXPECT(cj_object_get_raw(u, strlen(j), "a", &sp) == CJ_OK && span_is(sp, "{\"x\": [1, \"}\"]}"));
+  EXPECT(cj_object_get_raw(u, strlen(j), "n", &sp) == CJ_OK && span_is(sp, "13")); /* last wins */
+  EXPECT(cj_object_get_raw(u, strlen(j), "s", &sp) == CJ_OK && span_is(sp, "\"q\\\"\""));
+  EXPECT(cj_object_get_raw(u, strlen(j), "b", &sp) == CJ_OK && span_is(sp, "true"));
+  EXPECT(cj_object_get_raw(u, strlen(j), "a2", &sp) == CJ_OK && span_is(sp, "null"));
+  sp.ptr = NULL;
+  EXPECT(cj_object_get_raw(u, strlen(j), "zz", &sp) == CJ_ABSENT && sp.ptr == NULL);
+  EXPECT(cj_object_get_raw((const uint8_t *)"[1]", 3, "a", &sp) == CJ_INVALID);
+  EXPECT(cj_object_get_raw((const uint8_t *)"{\"a\":1", 6, "a", &sp) == CJ_INVALID);
+  EXPECT(cj_object_get_raw((const uint8_t *)"{\"a\":1} x", 10, "a", &sp) == CJ_INVALID);
+}
+
+/* cj_string: one JSON string literal decoded. */
+static void test_string_value(void) {
+  char *out = NULL;
+  size_t n = 0;
+  EXPECT(cj_string((const uint8_t *)" \"a\\u00e9\\n\" ", 12, &out, &n) == CJ_OK);
+  EXPECT(n == 4 && memcmp(out, "a\xc3\xa9\n", 4) == 0);
+  free(out);
+  out = NULL;
+  EXPECT(cj_string((const uint8_t *)"12", 2, &out, &n) == CJ_NOT_STRING && out == NULL);
+  EXPECT(cj_string((const uint8_t *)"\"ab", 3, &out, &n) == CJ_INVALID && out == NULL);
+  EXPECT(cj_string((const uint8_t *)"\"a\" 1", 5, &out, &n) == CJ_NOT_STRING && out == NULL);
+}
+
 int main(void) {
   test_get();
+  test_get_raw();
+  test_string_value();
   test_trim();
   test_string_literal();
   if (failures) {

@@ -242,6 +242,12 @@ static void handle(struct host *h, sb_event *ev) {
     }
     case SB_REQUEST_KIND_HANDLE_IN: {
       EXPECT(ticket != 0);
+      if (strcmp(topic, "room:1") == 0) {
+        /* Counted from the ok join reply on, on every connection of this node. */
+        size_t count = 0;
+        EXPECT_OK(sb_hub_channel_count(h->hub, S("room:1"), &count));
+        EXPECT(count == 1);
+      }
       EXPECT(strstr(field(ev, sb_event_assigns), "\"room\":1") != NULL ||
              strcmp(topic, "room:1") != 0);
       if (strcmp(event, "ping") == 0) {

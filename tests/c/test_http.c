@@ -3,7 +3,10 @@
  * that clashes with the socket route refused by sb_hub_start. Host HTTP routes
  * (sb_config_add_http_route): SB_REQUEST_KIND_HTTP events with method, path, query, content
  * type and body, answered by sb_http_respond; 500 when freed unanswered, 504 after the
- * request timeout. HTTP/1.1 over a plain POSIX socket. */
+ * request timeout. HTTP/1.1 over a plain POSIX socket.
+ * Also sb_set_log_callback: the static file route logs a missing file (warn) and an unreadable
+ * one (error) from a hub worker thread, which the callback receives with level, target and
+ * message; the level filter, replacing and removing the callback (user_data_free once). */
 #define _POSIX_C_SOURCE 200809L
 #include "switchboard.h"
 
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -80,7 +84,8 @@ static sb_event *next_event(const sb_hub *hub) {
     sb_event *ev = NULL;
     size_t n = 0;
     if (sb_hub_poll(hub, &ev, 1, &n) == SB_OK && n == 1) return ev;
-    (void)sb_hub_wait(hub, 100);
+    /* SB_E_TIMEOUT just means "poll again"; gcc ignores a (void) cast on warn_unused_result. */
+    if (sb_hub_wait(hub, 100) != SB_OK) continue;
   }
   return NULL;
 }
@@ -180,6 +185,100 @@ static void write_file(const char *path, const char *text) {
   fclose(f);
 }
 
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* What the log callback saw (it runs on hub worker threads: guarded by a mutex). */
+struct log_seen {
+  pthread_mutex_t lock;
+  int calls;
+  int warn_not_found; /* WARN from the static file module about /gone.js's path */
+  int error_unreadable;
+  int frees;
+  pthread_t last_thread;
+};
+
+static int contains(const uint8_t *p, size_t n, const char *needle) {
+  size_t k = strlen(needle);
+  for (size_t i = 0; i + k <= n; i++) {
+    if (memcmp(p + i, needle, k) == 0) return 1;
+  }
+  return 0;
+}
+
+static void on_log(void *user_data, uint32_t level, const uint8_t *target, size_t target_len,
+                   const uint8_t *message, size_t message_len) {
+  struct log_seen *seen = user_data;
+  pthread_mutex_lock(&seen->lock);
+  seen->calls++;
+  seen->last_thread = pthread_self();
+  int from_static = contains(target, target_len, "switchboard::endpoint::static_files");
+  if (level == SB_LOG_LEVEL_WARN && from_static &&
+      contains(message, message_len, "static file not found") &&
+      contains(message, message_len, "missing.js")) {
+    seen->warn_not_found++;
+  }
+  if (level == SB_LOG_LEVEL_ERROR && from_static &&
+      contains(message, message_len, "cannot read static file")) {
+    seen->error_unreadable++;
+  }
+  pthread_mutex_unlock(&seen->lock);
+}
+
+static void free_seen(void *user_data) {
+  struct log_seen *seen = user_data;
+  pthread_mutex_lock(&seen->lock);
+  seen->frees++;
+  pthread_mutex_unlock(&seen->lock);
+}
+
+static int seen_get(struct log_seen *seen, const int *field) {
+  pthread_mutex_lock(&seen->lock);
+  int v = *field;
+  pthread_mutex_unlock(&seen->lock);
+  return v;
+}
+
+/* The worker logs before it answers, so the count is normally there once the response is;
+ * waiting up to 2 s keeps the test from depending on that. */
+static int await_count(struct log_seen *seen, const int *field, int want) {
+  for (int i = 0; i < 200 && seen_get(seen, field) < want; i++) sleep_ms(10);
+  return seen_get(seen, field);
+}
+
+static void test_log_callback(uint16_t port) {
+  static char resp[8192];
+  EXPECT_STATUS(sb_set_log_callback(on_log, 0, NULL, NULL), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_set_log_callback(on_log, 6, NULL, NULL), SB_E_INVALID_ARGUMENT);
+
+  struct log_seen seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  EXPECT_OK(sb_set_log_callback(on_log, SB_LOG_LEVEL_WARN, &seen, free_seen));
+  EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
+  EXPECT(await_count(&seen, &seen.warn_not_found, 1) == 1);
+  EXPECT(!pthread_equal(seen.last_thread, pthread_self())); /* a hub worker logged it */
+  EXPECT(http_get(port, "/dir", resp, sizeof resp) == 500);
+  EXPECT(await_count(&seen, &seen.error_unreadable, 1) == 1);
+
+  /* Errors only: the missing file's warning is filtered out, the unreadable one passes. */
+  EXPECT_OK(sb_set_log_callback(on_log, SB_LOG_LEVEL_ERROR, &seen, NULL));
+  EXPECT(seen_get(&seen, &seen.frees) == 1); /* replaced: the first registration's free ran */
+  EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
+  EXPECT(http_get(port, "/dir", resp, sizeof resp) == 500);
+  EXPECT(await_count(&seen, &seen.error_unreadable, 2) == 2);
+  EXPECT(seen_get(&seen, &seen.warn_not_found) == 1);
+
+  /* Removed: nothing more arrives; the free given with the removal runs at once. */
+  EXPECT_OK(sb_set_log_callback(NULL, 0, &seen, free_seen));
+  EXPECT(seen_get(&seen, &seen.frees) == 2);
+  int calls = seen_get(&seen, &seen.calls);
+  EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
+  EXPECT(http_get(port, "/dir", resp, sizeof resp) == 500);
+  sleep_ms(100);
+  EXPECT(seen_get(&seen, &seen.calls) == calls);
+}
+
 int main(void) {
   char dir[] = "/tmp/sb-static-XXXXXX";
   EXPECT(mkdtemp(dir) != NULL);
@@ -195,6 +294,8 @@ int main(void) {
                                       S("text/html; charset=utf-8")));
   EXPECT_OK(sb_config_add_static_file(cfg, S("/gone.js"), (const uint8_t *)missing,
                                       strlen(missing), S("text/javascript")));
+  EXPECT_OK(sb_config_add_static_file(cfg, S("/dir"), (const uint8_t *)dir, strlen(dir),
+                                      S("text/plain")));
   /* Argument checks. */
   const uint8_t bad_utf8[] = {0xff};
   EXPECT_STATUS(sb_config_add_static_file(cfg, S("/"), S("x"), S("text/plain")),
@@ -230,6 +331,7 @@ int main(void) {
   EXPECT(strstr(resp, "\r\n\r\n<h1>two</h1>") != NULL);
   EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
   EXPECT(http_get(port, "/nothing", resp, sizeof resp) == 404);
+  test_log_callback(port);
   EXPECT_OK(sb_hub_shutdown(hub));
   sb_hub_free(hub);
 

@@ -64,6 +64,13 @@ enum Scenario {
         #[command(flatten)]
         args: scenario::idle::Args,
     },
+    /// K clients each keep one `ping` push in flight: handle_in request/answer round trips.
+    Roundtrip {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: scenario::roundtrip::Args,
+    },
 }
 
 impl Scenario {
@@ -74,7 +81,8 @@ impl Scenario {
             | Scenario::Rooms { common, .. }
             | Scenario::ConnectStorm { common, .. }
             | Scenario::PresenceChurn { common, .. }
-            | Scenario::Idle { common, .. } => common,
+            | Scenario::Idle { common, .. }
+            | Scenario::Roundtrip { common, .. } => common,
         }
     }
 
@@ -86,6 +94,7 @@ impl Scenario {
             Scenario::ConnectStorm { common, args } => scenario::storm::run(common, args).await,
             Scenario::PresenceChurn { common, args } => scenario::churn::run(common, args).await,
             Scenario::Idle { common, args } => scenario::idle::run(common, args).await,
+            Scenario::Roundtrip { common, args } => scenario::roundtrip::run(common, args).await,
         }
     }
 }

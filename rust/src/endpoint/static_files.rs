@@ -53,8 +53,9 @@ pub(crate) fn router(files: &[StaticFile], taken: &[String]) -> Result<Router, E
     Ok(router)
 }
 
-/// 200 with the file's bytes; 404 when it does not exist; 500 when it cannot be read
-/// (permissions, a directory, ...), with the reason logged, not sent.
+/// 200 with the file's bytes; 404 when it does not exist — also when a directory on its path
+/// is missing or is a file (`ENOTDIR`, e.g. `node_modules` absent or not a directory); 500 when
+/// it cannot be read (permissions, a directory, ...), with the reason logged, not sent.
 async fn serve(path: Arc<PathBuf>, content_type: HeaderValue) -> Response {
     // File reads block: off the async workers (what `tokio::fs` does, without its feature).
     let file = Arc::clone(&path);
@@ -64,7 +65,7 @@ async fn serve(path: Arc<PathBuf>, content_type: HeaderValue) -> Response {
     };
     match read {
         Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if is_missing(&e) => {
             tracing::warn!(path = %path.display(), "static file not found");
             (StatusCode::NOT_FOUND, "not found\n").into_response()
         }
@@ -73,4 +74,14 @@ async fn serve(path: Arc<PathBuf>, content_type: HeaderValue) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "cannot read file\n").into_response()
         }
     }
+}
+
+/// Whether a read failed because nothing is at the path: the file is absent, or a component of
+/// the path that should be a directory is a file. Either way a client asked for a file that
+/// does not exist, which is a 404, not a server fault.
+fn is_missing(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
 }

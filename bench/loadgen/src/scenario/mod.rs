@@ -6,6 +6,7 @@ pub mod churn;
 pub mod idle;
 pub mod paced;
 pub mod rooms;
+pub mod roundtrip;
 pub mod storm;
 
 use crate::clock::now_ns;
@@ -338,12 +339,15 @@ pub fn latency_json(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// `cpu` in µs per one of `n` events (`None` without a reading or without events).
+pub fn us_per(cpu: Option<Duration>, n: u64) -> Option<f64> {
+    cpu.filter(|_| n > 0)
+        .map(|c| c.as_nanos() as f64 / 1000.0 / n as f64)
+}
+
 /// CPU, RSS and rate figures of a measured phase in which `deliveries` messages arrived.
 pub fn phase_json(m: &Measured, deliveries: u64) -> Value {
-    let per = |cpu: Option<Duration>| {
-        cpu.filter(|_| deliveries > 0)
-            .map(|c| c.as_nanos() as f64 / 1000.0 / deliveries as f64)
-    };
+    let per = |cpu| us_per(cpu, deliveries);
     let secs = m.wall.as_secs_f64();
     json!({
         "duration_s": secs,
