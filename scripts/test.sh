@@ -5,8 +5,8 @@
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
 # examples, the C ABI checks (tests/c/run.sh), the Python binding (pip install, pytest,
 # stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
-# release binaries (the conformance suite also against the host-queue fixture and the Python
-# fixture, the conformance and bad-input suites also against the C fixture under ASan, the
+# release binaries (the conformance suite also against the host-queue fixture, the conformance
+# and bad-input suites also against the Python fixture and the C fixture under ASan, the
 # browser suite also against the C and Python chat demos). Stops at the first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
@@ -109,12 +109,16 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   step "node --test tests/conformance (the fixture over the host request queue)"
   SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
     node --test tests/conformance/*.test.mjs
-  # And against the fixture written in Python on the binding (tests/fixtures/python).
-  step "node --test tests/conformance (the fixture hosted from Python)"
-  SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "tests/fixtures/python/conformance_fixture.py"]))' "$PYTHON") \
-    node --test tests/conformance/*.test.mjs
 fi
 run_suite "bad input" tests/bad_input
+# Both suites against the fixture written in Python on the binding (tests/fixtures/python).
+if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  py_fixture=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "tests/fixtures/python/conformance_fixture.py"]))' "$PYTHON")
+  for dir in tests/conformance tests/bad_input; do
+    step "node --test $dir (the conformance fixture written in Python)"
+    SB_FIXTURE_CMD=$py_fixture node --test "$dir"/*.test.mjs
+  done
+fi
 # Both suites against the fixture written in C (tests/fixtures/c/conformance_fixture.c, built
 # with AddressSanitizer + UBSan by tests/c/run.sh against the installed library). Sanitizer
 # reports (including leaks at exit, which the suites do not see) go to files; any fails the step.
