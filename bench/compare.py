@@ -56,14 +56,19 @@ def servers(target_dir: Path) -> list[Server]:
     bench_c = str(target_dir / "bench-c" / "bench")
     node = "node"
     py = str(PEERS / "python-socketio" / ".venv" / "bin" / "python")
+    # The venv bench/run.sh installs the Python binding into (pip install ./bindings/python).
+    sb_py = str(ROOT / ".venv" / "python" / "bin" / "python")
     return [
         Server("sb-json", SB_JSON, "phoenix-json", (bench,), switchboard=True, phoenix=True),
         Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,), switchboard=True),
         # The same channels hosted from C through the C ABI.
         Server("sb-c", SB_C, "phoenix-json", (bench_c,), switchboard=True, phoenix=True),
-        # The same channel with its handlers in JavaScript (bindings/node, examples/node/bench.js).
-        Server("sb-node", "Switchboard hosted from Node (phoenix-json)", "phoenix-json",
+        # The same channels with their handlers in JavaScript (bindings/node, examples/node/bench.js).
+        Server("sb-node", "Switchboard Node host (phoenix-json)", "phoenix-json",
                (node, str(ROOT / "examples" / "node" / "bench.js")), switchboard=True, phoenix=True),
+        # The same channels with asyncio handlers (bindings/python, examples/python/bench.py).
+        Server("sb-python", "Switchboard Python host (phoenix-json)", "phoenix-json",
+               (sb_py, str(ROOT / "examples" / "python" / "bench.py")), switchboard=True, phoenix=True),
         Server("socketio", "Socket.IO (Node)", "socketio",
                (node, str(PEERS / "socketio-node" / "server.mjs"))),
         Server("ws", "ws (Node)", "ws", (node, str(PEERS / "ws-node" / "server.mjs"))),
@@ -493,7 +498,7 @@ def write_section(path: Path, section: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a sanity check, writes nothing")
-    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-c,sb-node,socketio,ws,"
+    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-c,sb-node,sb-python,socketio,ws,"
                                       "python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
                                         "connect-storm,idle,presence,roundtrip")

@@ -7,8 +7,9 @@
 #
 # Builds the load generator, the Rust bench server, the C one (examples/c/bench.c against
 # libswitchboard installed into $CARGO_TARGET_DIR/bench-c) and the Node binding (for
-# examples/node/bench.js) in release, installs the peers (bench/peers/setup.sh), raises the
-# open-file limit to the hard limit, then runs bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
+# examples/node/bench.js) in release, installs the Python binding into .venv/python (for
+# examples/python/bench.py), installs the peers (bench/peers/setup.sh), raises the open-file
+# limit to the hard limit, then runs bench/compare.py. Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -35,6 +36,14 @@ cc -std=c11 -O2 -Iinclude examples/c/bench.c examples/c/host_loop.c examples/c/c
 # addon in release (see scripts/test.sh for why not `npm ci`).
 echo "==> Node binding (npm install --prefix bindings/node)" >&2
 npm install --prefix bindings/node --no-audit --no-fund >&2
+
+# The Python-hosted server (examples/python/bench.py) runs on the binding as a user installs
+# it; the same venv and pins as scripts/test.sh.
+echo "==> Python binding (pip install ./bindings/python into .venv/python)" >&2
+[[ -x .venv/python/bin/python ]] || python3 -m venv .venv/python >&2
+.venv/python/bin/python -m pip install --quiet --disable-pip-version-check maturin==1.16.0 >&2
+PATH="$PWD/.venv/python/bin:$PATH" .venv/python/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --force-reinstall --no-deps ./bindings/python >&2
 
 echo "==> peers (bench/peers/setup.sh)" >&2
 bench/peers/setup.sh >&2

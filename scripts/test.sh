@@ -4,14 +4,15 @@
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
 # examples, the C ABI checks (tests/c/run.sh), the Node binding (npm install builds the addon; its
-# generated files, types and node:test suite), and the node:test suites (conformance, bad
-# input, browser) against the release binaries (the conformance suite also against the
-# host-queue fixture and the Node fixture, the conformance and bad-input suites also against
-# the C fixture under ASan, the browser suite also against the C and the Node chat demos).
-# Stops at the first failure.
+# generated files, types and node:test suite), the Python binding (pip install, pytest,
+# stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
+# release binaries (the conformance suite also against the host-queue fixture; the conformance
+# and bad-input suites also against the Node, Python and C fixtures, the C one under ASan; the
+# browser suite also against the C, Node and Python chat demos). Stops at the first failure.
 #
-# Env: CARGO_TARGET_DIR (honoured by cargo and by the node suites), SB_FIXTURE_CMD and
-# SB_CHAT_CMD (run the node suites against another host language's servers).
+# Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
+# SB_CHAT_CMD (run the node suites against another host language's servers), SB_PY_VENV (the
+# Python binding's test venv, default .venv/python).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -87,6 +88,24 @@ git diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts bindin
 
 step "node --test bindings/node/test (the Node binding's API, errors, handler failures, clean exit)"
 node --test bindings/node/test/*.test.mjs
+# The Python binding, tested as a user gets it: pip installs ./bindings/python (maturin
+# builds the extension with cargo, sharing CARGO_TARGET_DIR) into a venv under .venv/
+# (gitignored) with pinned tools from PyPI.
+PY_VENV=${SB_PY_VENV:-.venv/python}
+PYTHON=$PY_VENV/bin/python
+step "Python binding: pip install ./bindings/python, pytest (-X dev -W error), stubtest, mypy --strict"
+command -v python3 >/dev/null || die "python3 not found: install Python 3.9 or newer with venv"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "Python 3.9 or newer is required (found $(python3 --version))"
+[[ -x $PYTHON ]] || python3 -m venv "$PY_VENV" || die "python3 -m venv failed: install the venv module (apt-get install python3-venv)"
+"$PYTHON" -m pip install --quiet --disable-pip-version-check \
+  maturin==1.16.0 pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0 mypy==2.4.1
+# --no-build-isolation: build with the pinned maturin above (found on PATH) instead of a fresh
+# download.
+PATH="$PWD/$PY_VENV/bin:$PATH" "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --force-reinstall --no-deps ./bindings/python
+"$PYTHON" -X dev -W error -m pytest -q bindings/python/tests
+"$PYTHON" -m mypy.stubtest switchboard._native
+"$PYTHON" -m mypy --strict bindings/python/python/switchboard examples/python
 
 run_suite() {
   local name=$1 dir=$2
@@ -105,13 +124,23 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
     node --test tests/conformance/*.test.mjs
 fi
-# The same suite against the fixture written in Node on the binding
+run_suite "bad input" tests/bad_input
+# Both suites against the fixture written in Node on the binding
 # (tests/fixtures/node/conformance_fixture.mjs).
 if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
-  step "node --test tests/conformance (the fixture hosted from Node)"
-  SB_FIXTURE_CMD='["node","tests/fixtures/node/conformance_fixture.mjs"]' node --test tests/conformance/*.test.mjs
+  for dir in tests/conformance tests/bad_input; do
+    step "node --test $dir (the conformance fixture written in Node)"
+    SB_FIXTURE_CMD='["node","tests/fixtures/node/conformance_fixture.mjs"]' node --test "$dir"/*.test.mjs
+  done
 fi
-run_suite "bad input" tests/bad_input
+# Both suites against the fixture written in Python on the binding (tests/fixtures/python).
+if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
+  py_fixture=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "tests/fixtures/python/conformance_fixture.py"]))' "$PYTHON")
+  for dir in tests/conformance tests/bad_input; do
+    step "node --test $dir (the conformance fixture written in Python)"
+    SB_FIXTURE_CMD=$py_fixture node --test "$dir"/*.test.mjs
+  done
+fi
 # Both suites against the fixture written in C (tests/fixtures/c/conformance_fixture.c, built
 # with AddressSanitizer + UBSan by tests/c/run.sh against the installed library). Sanitizer
 # reports (including leaks at exit, which the suites do not see) go to files; any fails the step.
@@ -144,6 +173,9 @@ if [[ -z ${SB_CHAT_CMD:-} ]]; then
     node --test tests/browser/*.test.mjs
   step "node --test tests/browser (the chat demo hosted from Node)"
   SB_CHAT_CMD='["node","examples/node/chat.js"]' node --test tests/browser/*.test.mjs
+  step "node --test tests/browser (the chat demo hosted from Python)"
+  SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "examples/python/chat.py"]))' "$PYTHON") \
+    node --test tests/browser/*.test.mjs
 fi
 
 trap - EXIT

@@ -1,0 +1,85 @@
+"""The exception hierarchy: every error the binding raises is a :class:`SwitchboardError`.
+
+The native module raises these classes (looked up here by name), so ``except
+SwitchboardError`` catches everything from Switchboard, and the ones that are also a
+built-in error (``ValueError``, ``LookupError``, ``OSError``) can be caught as such.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SwitchboardError",
+    "InvalidArgumentError",
+    "InvalidJsonError",
+    "EncodeError",
+    "ChannelNotFoundError",
+    "AlreadyAnsweredError",
+    "StaleTicketError",
+    "WrongAnswerError",
+    "QueueFullError",
+    "StateError",
+    "BrokerError",
+    "PresenceError",
+    "SwitchboardOSError",
+]
+
+
+class SwitchboardError(Exception):
+    """Base class of every Switchboard error."""
+
+
+class InvalidArgumentError(SwitchboardError, ValueError):
+    """An argument or configuration value was refused (empty topic, bad bind address, ...).
+    Nothing changed."""
+
+
+class InvalidJsonError(InvalidArgumentError):
+    """A payload, assigns, meta or ref is not valid JSON (or not JSON-encodable, e.g. NaN)."""
+
+
+class EncodeError(SwitchboardError, ValueError):
+    """A payload cannot go on the wire: a broadcast or push payload that is not a JSON
+    object (Phoenix V2 requires objects), binary to a V1 client, or a binary-frame field
+    over 255 bytes. Nothing was sent."""
+
+
+class ChannelNotFoundError(SwitchboardError, LookupError):
+    """The channel has ended (left, stopped, crashed, connection closed): the action had no
+    effect, like a send to a dead channel process in Phoenix."""
+
+
+class AlreadyAnsweredError(SwitchboardError):
+    """The request was already answered (or released, which answers it as a crash)."""
+
+
+class StaleTicketError(SwitchboardError):
+    """The answer came after the request timeout (the channel already got ``phx_error``,
+    the join ``"join crashed"``, the connect 503) or after its connection ended."""
+
+
+class WrongAnswerError(SwitchboardError, TypeError):
+    """The answer does not fit the request (e.g. a join answered with a reply). The request
+    stays pending."""
+
+
+class QueueFullError(SwitchboardError):
+    """A bounded queue is full: the channel's inbox, or the host request queue
+    (``max_pending``)."""
+
+
+class StateError(SwitchboardError):
+    """The endpoint is not in a state that allows the call (not started, already started,
+    shut down, or a blocking call on a Switchboard runtime thread)."""
+
+
+class BrokerError(SwitchboardError):
+    """Local delivery happened; forwarding to other nodes failed."""
+
+
+class PresenceError(SwitchboardError):
+    """A presence call was refused: the key is already tracked by this channel (``track``),
+    or not tracked (``update``)."""
+
+
+class SwitchboardOSError(SwitchboardError, OSError):
+    """An operating-system failure: the address cannot be bound, threads cannot start."""

@@ -1,0 +1,169 @@
+"""Errors: the SwitchboardError hierarchy, handlers that raise or stall, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket as pysocket
+from typing import Any, List
+
+import pytest
+
+from phx import Phx
+from switchboard import Channel, Endpoint, Socket, errors, ok, reply
+
+
+class Faulty(Channel):
+    stalled: List[Socket] = []
+    late: List[BaseException] = []
+
+    async def join(self, topic: str, payload: Any, socket: Socket) -> Any:
+        if topic == "faulty:crashjoin":
+            raise RuntimeError("join exploded")
+        if topic == "faulty:slowjoin":
+            await asyncio.sleep(1.0)
+        return ok()
+
+    async def handle_in(self, event: str, payload: Any, socket: Socket) -> Any:
+        if event == "boom":
+            raise ValueError("handler exploded")
+        if event == "stall":
+            Faulty.stalled.append(socket)
+            await asyncio.sleep(1.0)
+            return reply("ok", {"too": "late"})
+        if event == "bad_result":
+            return 42
+        if event == "nan":
+            return reply("ok", {"x": float("nan")})
+        return ok({"alive": True})
+
+
+def _endpoint() -> Endpoint:
+    endpoint = Endpoint(request_timeout_ms=300)
+    endpoint.channel("faulty:*", Faulty)
+    return endpoint
+
+
+async def test_a_raising_handler_fails_only_its_channel_and_is_logged(
+    phx: Phx, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="switchboard")
+    async with _endpoint() as endpoint:
+        await phx.connect(endpoint.url)
+        await phx.join("faulty:a", chan="a")
+        await phx.join("faulty:b", chan="b")
+        assert (await phx.push("a", "boom", timeout=1000))["status"] == "timeout"
+        await phx.wait_for(lambda: "a" in phx.errors, "phx_error on a")
+        assert endpoint.channel_count("faulty:a") == 0
+        # The other channel on the same connection is untouched.
+        assert (await phx.push("b", "ping"))["response"] == {"alive": True}
+        records = [r for r in caplog.records if r.exc_info]
+        assert records and records[0].exc_info is not None
+        assert isinstance(records[0].exc_info[1], ValueError)
+        assert "handler exploded" in caplog.text and "Traceback" in caplog.text
+
+
+async def test_join_crash_stall_timeout_and_bad_results(phx: Phx, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="switchboard")
+    async with _endpoint() as endpoint:
+        await phx.connect(endpoint.url)
+        crashed = await phx.join("faulty:crashjoin", chan="c")
+        assert crashed["status"] == "error" and crashed["response"] == {"reason": "join crashed"}
+        slow = await phx.join("faulty:slowjoin", chan="s", timeout=3000)
+        assert slow["status"] == "error" and slow["response"] == {"reason": "join crashed"}
+
+        await phx.join("faulty:st", chan="st")
+        started = asyncio.get_running_loop().time()
+        pushed = asyncio.ensure_future(phx.push("st", "stall", timeout=3000))
+        await phx.wait_for(lambda: "st" in phx.errors, "phx_error after the request timeout")
+        # request_timeout_ms is 300; the handler would answer after 1000.
+        assert asyncio.get_running_loop().time() - started < 0.9
+        assert (await pushed)["status"] == "timeout"
+        # The late answer is refused and logged, not raised into the loop.
+        await phx.wait_for(lambda: "request timeout" in caplog.text, "late-answer warning", timeout=3)
+
+        await phx.join("faulty:r", chan="r")
+        assert (await phx.push("r", "bad_result", timeout=1000))["status"] == "timeout"
+        await phx.wait_for(lambda: "r" in phx.errors, "phx_error after a bad result")
+        assert "handle_in returned 42" in caplog.text
+        await phx.join("faulty:n", chan="n")
+        assert (await phx.push("n", "nan", timeout=1000))["status"] == "timeout"
+        await phx.wait_for(lambda: "n" in phx.errors, "phx_error after a NaN reply")
+
+
+async def test_error_hierarchy_for_bad_calls() -> None:
+    assert issubclass(errors.InvalidJsonError, errors.InvalidArgumentError)
+    assert issubclass(errors.InvalidArgumentError, ValueError)
+    assert issubclass(errors.ChannelNotFoundError, LookupError)
+    assert issubclass(errors.SwitchboardOSError, OSError)
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.SwitchboardError)
+
+    with pytest.raises(errors.InvalidArgumentError, match="bind"):
+        await Endpoint(host="not an ip").start()
+    with pytest.raises(errors.InvalidArgumentError, match="max_channels"):
+        await Endpoint(max_channels=0).start()
+    with pytest.raises(errors.InvalidArgumentError, match="mount"):
+        await Endpoint(mounts=["socket"]).start()
+
+    endpoint = _endpoint()
+    with pytest.raises(errors.StateError):
+        await endpoint.broadcast("t", "e", {})
+    with pytest.raises(errors.StateError):
+        _ = endpoint.port
+    async with endpoint:
+        with pytest.raises(errors.StateError):
+            await endpoint.start()
+        with pytest.raises(errors.StateError):
+            endpoint.channel("late:*", Faulty)
+        with pytest.raises(errors.EncodeError):
+            await endpoint.broadcast("t", "e", [1, 2])
+        with pytest.raises(errors.InvalidArgumentError):
+            await endpoint.broadcast("", "e", {})
+        with pytest.raises(errors.InvalidJsonError):
+            await endpoint.broadcast("t", "e", {"x": float("inf")})
+        with pytest.raises(errors.InvalidJsonError):
+            await endpoint.broadcast("t", "e", {"x": object()})
+        assert await endpoint.broadcast("t", "e", {"fine": True}) == 0
+
+        # Same port twice: the OS refuses the bind.
+        taken = Endpoint(port=endpoint.port)
+        with pytest.raises(errors.SwitchboardOSError) as info:
+            await taken.start()
+        assert isinstance(info.value, OSError)
+
+
+async def test_actions_on_an_ended_channel_raise_channel_not_found(phx: Phx) -> None:
+    kept: List[Socket] = []
+
+    class Keep(Channel):
+        async def join(self, topic: str, payload: Any, socket: Socket) -> Any:
+            kept.append(socket)
+            return ok()
+
+    endpoint = Endpoint()
+    endpoint.channel("keep:*", Keep)
+    async with endpoint:
+        await phx.connect(endpoint.url)
+        await phx.join("keep:1")
+        kept[0].push("still", {"here": True})
+        await phx.wait_for(lambda: phx.received("keep:1", "still"), "push by socket")
+        await phx.leave("keep:1")
+        await asyncio.sleep(0.2)
+        with pytest.raises(errors.ChannelNotFoundError):
+            kept[0].push("gone", {})
+        with pytest.raises(errors.ChannelNotFoundError):
+            kept[0].track("k", {})
+        with pytest.raises(errors.StateError):
+            kept[0].socket_ref()
+
+
+def test_port_is_free_after_close() -> None:
+    async def main() -> int:
+        async with Endpoint() as ep:
+            return ep.port
+
+    port = asyncio.run(main())
+    s = pysocket.socket()
+    s.bind(("127.0.0.1", port))
+    s.close()

@@ -1,0 +1,107 @@
+"""The chat demo hosted from Python (contract: examples/chat/CONTRACT.md; twins:
+examples/rust/chat.rs, examples/c/chat.c).
+
+    pip install ./bindings/python && npm ci
+    python examples/python/chat.py        # then open http://127.0.0.1:4000/
+
+Env: PORT (default 4000; 0 picks a free port), SB_REPO_ROOT (where examples/chat/ and
+node_modules/phoenix are; default: found from this file's location). Listens on 127.0.0.1
+only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM / Ctrl-C, and when its stdin
+is a pipe or terminal that reaches end of file (so a test runner's child cannot outlive it).
+
+* connect needs a non-empty ``user`` param (trimmed; else HTTP 403); the name goes into the
+  socket assigns;
+* ``room:*`` is the only channel: join ok ``{}``, then (through ``send_info`` →
+  ``handle_info``, Phoenix's after_join pattern) the user is tracked in presence with
+  ``{"online_at": <ms since epoch>}`` and gets the room's ``presence_state``;
+* ``new_msg {body}`` is broadcast to the room as ``new_msg {user, body}`` and answered ok
+  ``{}``; a missing or non-string body is answered error ``{"reason": "body must be a
+  string"}``; any other event crashes the channel, as the Rust handler's error does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+from switchboard import (
+    Channel,
+    Connected,
+    ConnectInfo,
+    Endpoint,
+    Refused,
+    Socket,
+    error,
+    ok,
+    on_stdin_eof,
+)
+
+PHOENIX_MJS = "node_modules/phoenix/priv/static/phoenix.mjs"
+
+
+def repo_root() -> Path:
+    env = os.environ.get("SB_REPO_ROOT")
+    return Path(env) if env else Path(__file__).resolve().parent.parent.parent
+
+
+async def connect(params: Dict[str, Any], info: ConnectInfo) -> Any:
+    """Phoenix connect/3: refuse without a user name, else keep it in the assigns."""
+    user = params.get("user")
+    if not isinstance(user, str) or not user.strip():
+        return Refused(403)
+    return Connected({"user": user.strip()})
+
+
+class Room(Channel):
+    """The ``room:*`` channel."""
+
+    async def join(self, topic: str, payload: Any, socket: Socket) -> Any:
+        # Presence is tracked after the join reply (the Phoenix `after_join` pattern).
+        socket.send_info("after_join")
+        return ok()
+
+    async def handle_info(self, message: Any, socket: Socket) -> Any:
+        if message == "after_join":
+            socket.track(socket.assigns["user"], {"online_at": int(time.time() * 1000)})
+            socket.push("presence_state", socket.presence_list())
+        return None
+
+    async def handle_in(self, event: str, payload: Any, socket: Socket) -> Any:
+        if event != "new_msg":
+            raise ValueError(f"unknown event {event!r}")
+        body = payload.get("body") if isinstance(payload, dict) else None
+        if not isinstance(body, str):
+            return error({"reason": "body must be a string"})
+        # The name comes from the connect assigns, never from the payload.
+        socket.broadcast("new_msg", {"user": socket.assigns["user"], "body": body})
+        return ok()
+
+
+async def main() -> None:
+    root = repo_root()
+    page = root / "examples/chat"
+    if not (root / PHOENIX_MJS).is_file():
+        print(f"chat: {root / PHOENIX_MJS} is missing: run `npm ci` at the repository root first "
+              "(/phoenix.mjs answers 404 until then)", file=sys.stderr)
+    endpoint = Endpoint(
+        port=int(os.environ.get("PORT", "4000")),
+        static_files=[
+            ("/", str(page / "index.html"), "text/html; charset=utf-8"),
+            ("/app.js", str(page / "app.js"), "text/javascript"),
+            ("/phoenix.mjs", str(root / PHOENIX_MJS), "text/javascript"),
+        ],
+    )
+    endpoint.connect(connect)
+    endpoint.channel("room:*", Room)
+    port = await endpoint.start()
+    print(f"LISTENING 127.0.0.1:{port}", flush=True)
+    on_stdin_eof(endpoint.stop)
+    await endpoint.serve(handle_signals=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
