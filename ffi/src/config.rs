@@ -89,6 +89,13 @@ fn positive<T: PartialEq + Default + std::fmt::Display>(value: T, what: &str) ->
     }
 }
 
+/// RFC 9110 field values: visible ASCII, spaces and tabs (what a `Content-Type` may hold).
+pub(crate) fn valid_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
 fn to_usize(value: u64, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::invalid(format!("`{what}` {value} is too large")))
 }
@@ -464,12 +471,7 @@ pub extern "C" fn sb_config_add_static_file(
         if path.is_empty() {
             return Err(Error::invalid("`path` is empty"));
         }
-        // RFC 9110 field values: visible ASCII, spaces and tabs.
-        if content_type.is_empty()
-            || !content_type
-                .bytes()
-                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        {
+        if content_type.is_empty() || !valid_header_value(content_type) {
             return Err(Error::invalid(format!(
                 "content type {content_type:?} is not a valid header value"
             )));

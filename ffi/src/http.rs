@@ -8,7 +8,7 @@ use crate::config::sb_config;
 use crate::event::{answer_error, borrow, sb_event, ticket};
 use crate::hub::{sb_hub, with_hub};
 use crate::status::{Error, sb_status};
-use switchboard_core::host::{Answer, HttpRequest, RequestBody};
+use switchboard_core::host::{Answer, HttpRequest, RequestBody, valid_http_prefix};
 
 /// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
 /// method; `"/"`: every path no socket mount or static file takes) to the host as
@@ -29,11 +29,7 @@ pub extern "C" fn sb_config_add_http_route(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let prefix = try_str(prefix, len, "prefix")?;
-        let literal = prefix == "/"
-            || (prefix.starts_with('/')
-                && !prefix.ends_with('/')
-                && !prefix.contains(['{', '}', '*', '?', '#']));
-        if !literal {
+        if !valid_http_prefix(prefix) {
             return Err(Error::invalid(format!(
                 "HTTP route prefix {prefix:?} must be an absolute literal path such as \"/api\""
             )));
@@ -145,10 +141,7 @@ pub extern "C" fn sb_http_respond(
         } else {
             try_str(content_type, content_type_len, "content_type")?
         };
-        if !content_type
-            .bytes()
-            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        {
+        if !crate::config::valid_header_value(content_type) {
             return Err(Error::invalid(format!(
                 "content type {content_type:?} is not a valid header value"
             )));

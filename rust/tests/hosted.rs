@@ -2,6 +2,8 @@
 //! lifecycle from plain threads, and HTTP routes answered by the host (200 with the host's
 //! status, content type and body; 404 outside the prefix; 413, 500, 504 without an answer).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -25,17 +27,7 @@ fn http(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> (u16, Stri
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, head, raw[split + 4..].to_vec())
+    common::parse_response(&raw)
 }
 
 fn next_request(endpoint: &HostedEndpoint) -> HostRequest {

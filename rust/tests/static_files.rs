@@ -1,6 +1,8 @@
 //! `EndpointBuilder::static_file`: files served on the endpoint's port (200 / 404 / 500,
 //! content type, read per request) and the start-time checks of routes.
 
+mod common;
+
 use std::time::Duration;
 use switchboard::endpoint::{Endpoint, EndpointError, SocketMount};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,17 +23,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
     let raw = tokio::time::timeout(LIMIT, io)
         .await
         .expect("response in time");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, head, raw[split + 4..].to_vec())
+    common::parse_response(&raw)
 }
 
 #[tokio::test]

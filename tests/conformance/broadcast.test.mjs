@@ -19,9 +19,13 @@ describe("broadcast", () => {
       const c = makeSocket(ctx.fx.port);
       phxCleanup(t, c.socket);
       await connect(c.socket);
+      const mark = c.rec.mark();
       c.ch = c.socket.channel(topic);
       await joinOk(c.ch);
       c.J = c.ch.joinRef();
+      // room:* pushes `joined` after its join reply (tests/fixtures/CONTRACT.md); wait for it,
+      // so that a host's after-join frames cannot land in a test's observation window.
+      await c.rec.waitReceived((m) => m[2] === topic && m[3] === "joined", { from: mark });
       out.push(c);
     }
     return out;

@@ -24,6 +24,15 @@ pub const MAX_HTTP_BODY: usize = 1 << 20;
 )]
 pub struct HttpRouteError(pub String);
 
+/// Whether `prefix` is a valid HTTP route prefix: `/`, or an absolute literal path without a
+/// trailing `/` and without `{`, `}`, `*`, `?`, `#`.
+pub fn valid_http_prefix(prefix: &str) -> bool {
+    prefix == "/"
+        || (prefix.starts_with('/')
+            && !prefix.ends_with('/')
+            && !prefix.contains(['{', '}', '*', '?', '#']))
+}
+
 /// The router for `prefixes`: each serves itself and every path below it (`/api` serves
 /// `/api` and `/api/x/y`, not `/apix`), any method. `timeout` bounds the wait for the answer.
 pub(crate) fn router(
@@ -33,11 +42,7 @@ pub(crate) fn router(
 ) -> Result<Router, HttpRouteError> {
     let mut router = Router::new();
     for prefix in prefixes {
-        let ok = prefix == "/"
-            || (prefix.starts_with('/')
-                && !prefix.ends_with('/')
-                && !prefix.contains(['{', '}', '*', '?', '#']));
-        if !ok {
+        if !valid_http_prefix(prefix) {
             return Err(HttpRouteError(prefix.clone()));
         }
         let below = format!("{}/{{*rest}}", prefix.trim_end_matches('/'));

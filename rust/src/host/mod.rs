@@ -126,7 +126,7 @@ mod tickets;
 pub use adapters::{QueueChannel, QueueConnect};
 pub use channels::ChannelId;
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
-pub use http::{HttpRouteError, MAX_HTTP_BODY};
+pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use notify::Wakeup;
 pub use queue::{
     Answer, AnswerError, ChannelContext, HostQueue, HostRequest, HttpRequest, QueueConfig,
