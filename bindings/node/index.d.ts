@@ -308,7 +308,7 @@ export class Endpoint extends EventEmitter {
    * `/apix`), any method, on the endpoint's port. Unanswered within `requestTimeoutMs`: 504;
    * a throw or rejection: 500. Before `listen()` only.
    */
-  route(prefix: string, handler: (request: HttpRequest) => MaybePromise<HttpResponse | void>): this;
+  httpRoute(prefix: string, handler: (request: HttpRequest) => MaybePromise<HttpResponse | void>): this;
   /** Binds and serves; resolves once connections are accepted. Rejects SB_E_IO when the port is taken. */
   listen(port?: number): Promise<{ address: string; port: number }>;
   /** `{address, port}` while listening, else null. */

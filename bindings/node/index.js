@@ -431,10 +431,10 @@ class Endpoint extends EventEmitter {
    * body}`: a Buffer or string body is sent as is, anything else as JSON. Unanswered within
    * `requestTimeoutMs` → 504; a throw → 500.
    */
-  route(prefix, handler) {
-    if (typeof prefix !== "string" || !prefix.startsWith("/")) throw codedError("SB_E_INVALID_ARGUMENT", "route(prefix, handler): prefix must be an absolute path such as \"/api\"");
-    if (typeof handler !== "function") throw codedError("SB_E_INVALID_ARGUMENT", "route(prefix, handler): handler must be a function");
-    this.#beforeListen("route");
+  httpRoute(prefix, handler) {
+    if (typeof prefix !== "string" || !prefix.startsWith("/")) throw codedError("SB_E_INVALID_ARGUMENT", "httpRoute(prefix, handler): prefix must be an absolute path such as \"/api\"");
+    if (typeof handler !== "function") throw codedError("SB_E_INVALID_ARGUMENT", "httpRoute(prefix, handler): handler must be a function");
+    this.#beforeListen("httpRoute");
     this.#httpRoutes.push({ prefix, handler });
     return this;
   }

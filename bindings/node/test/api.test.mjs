@@ -227,7 +227,7 @@ test("terminate runs with the reason; pushes there follow phx_close", async (t) 
 
 test("host HTTP routes answer on the socket's port", async (t) => {
   const { port } = await listening(t, {}, (ep) => {
-    ep.route("/api", async ({ method, path, query, body }) => ({
+    ep.httpRoute("/api", async ({ method, path, query, body }) => ({
       status: 201,
       body: { method, path, query, body: body.toString() },
     }));

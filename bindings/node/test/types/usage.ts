@@ -50,7 +50,7 @@ const room: ChannelHandler<RoomAssigns> = {
 
 endpoint.channel("room:*", room, { intercepts: ["new_msg"], raw: false });
 endpoint.on("error", (err, ctx) => console.error(ctx.kind, err.message));
-endpoint.route("/health", async ({ method, body }) => ({ status: 200, body: { method, bytes: body.length } }));
+endpoint.httpRoute("/health", async ({ method, body }) => ({ status: 200, body: { method, bytes: body.length } }));
 
 async function main(): Promise<void> {
   const { port } = await endpoint.listen();
@@ -86,4 +86,4 @@ void endpoint.listen("4000");
 const bad: ChannelHandler<RoomAssigns> = { join: (_t, _p, s) => { s.assign("nope", 1); } };
 void bad;
 // @ts-expect-error an HTTP handler gets one request object
-endpoint.route("/x", (a: string, b: string) => ({}));
+endpoint.httpRoute("/x", (a: string, b: string) => ({}));
