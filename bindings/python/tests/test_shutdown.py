@@ -20,6 +20,17 @@ def os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+async def os_threads_settled(expected: int, timeout: float = 2.0) -> int:
+    """The thread count once it reaches ``expected`` or ``timeout`` seconds passed: a joined
+    thread can stay in /proc/self/task for a moment, because the kernel wakes
+    ``pthread_join`` (clearing the thread id) before it has reaped the task."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while os_threads() != expected and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    return os_threads()
+
+
 class Tracked(Channel):
     reasons: List[TerminateReason] = []
 
@@ -44,7 +55,7 @@ async def test_close_drains_connections_runs_terminate_and_joins_every_thread(ph
     assert phx.closes[0]["code"] == 1012
     assert Tracked.reasons == ["drain"]
     assert set(threading.enumerate()) == before_py
-    assert os_threads() == before_os
+    assert await os_threads_settled(before_os) == before_os
     await endpoint.close()  # idempotent
 
 
