@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { connect, joinOk, makeSocket, outcome, phxCleanup, QUIET_MS, sleep } from "../lib/phx.mjs";
+import { joinedRoom, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { decodeServerBinary, encodeBinaryPush, rawCleanup, rawConnect, replyFrame } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
 import { waitUntil } from "../lib/wait.mjs";
@@ -14,13 +14,8 @@ const bytes = (ab) => [...new Uint8Array(ab)];
 describe("binary", () => {
   const ctx = useFixture();
 
-  async function joined(t, topic) {
-    const c = makeSocket(ctx.fx.port);
-    phxCleanup(t, c.socket);
-    await connect(c.socket);
-    const ch = c.socket.channel(topic);
-    await joinOk(ch);
-    return { ...c, ch, J: ch.joinRef() };
+  function joined(t, topic) {
+    return joinedRoom(t, ctx.fx.port, topic);
   }
 
   test("46. binary push and reply: exact kind 0 / kind 1 frames; ArrayBuffer payloads in the client", T, async (t) => {

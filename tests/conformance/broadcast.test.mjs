@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { connect, joinOk, makeSocket, outcome, phxCleanup, QUIET_MS, sleep } from "../lib/phx.mjs";
+import { joinedRoom, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
 
@@ -15,19 +15,7 @@ describe("broadcast", () => {
   /** n phoenix clients joined to `topic`. */
   async function clients(t, n, topic) {
     const out = [];
-    for (let i = 0; i < n; i++) {
-      const c = makeSocket(ctx.fx.port);
-      phxCleanup(t, c.socket);
-      await connect(c.socket);
-      const mark = c.rec.mark();
-      c.ch = c.socket.channel(topic);
-      await joinOk(c.ch);
-      c.J = c.ch.joinRef();
-      // room:* pushes `joined` after its join reply (tests/fixtures/CONTRACT.md); wait for it,
-      // so that a host's after-join frames cannot land in a test's observation window.
-      await c.rec.waitReceived((m) => m[2] === topic && m[3] === "joined", { from: mark });
-      out.push(c);
-    }
+    for (let i = 0; i < n; i++) out.push(await joinedRoom(t, ctx.fx.port, topic));
     return out;
   }
 

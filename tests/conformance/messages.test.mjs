@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { connect, joinOk, makeSocket, outcome, phxCleanup, QUIET_MS, sleep } from "../lib/phx.mjs";
+import { joinedRoom, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame, v1Reply } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
 import { waitUntil } from "../lib/wait.mjs";
@@ -11,13 +11,8 @@ import { waitUntil } from "../lib/wait.mjs";
 describe("messages, replies and pushes", () => {
   const ctx = useFixture();
 
-  async function joined(t, opts = {}, topicPrefix = "room:m-") {
-    const c = makeSocket(ctx.fx.port, opts);
-    phxCleanup(t, c.socket);
-    await connect(c.socket);
-    const ch = c.socket.channel(uniq(topicPrefix));
-    await joinOk(ch);
-    return { ...c, ch, topic: ch.topic, J: ch.joinRef() };
+  function joined(t, opts = {}, topicPrefix = "room:m-") {
+    return joinedRoom(t, ctx.fx.port, uniq(topicPrefix), opts);
   }
 
   test("25. replies: echo → ok with the payload, err → error {why:'nope'}", T, async (t) => {

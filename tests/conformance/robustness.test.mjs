@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { freePort, startFixture } from "../lib/fixture.mjs";
-import { connect, joinOk, makeSocket, outcome, phxCleanup, QUIET_MS, sleep } from "../lib/phx.mjs";
+import { connect, joinedRoom, joinOk, makeSocket, outcome, phxCleanup } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame, socketUrl, upgrade, v1Reply } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
 import { waitUntil, withTimeout } from "../lib/wait.mjs";
@@ -14,13 +14,8 @@ const isArr = Array.isArray;
 describe("edge cases and robustness", () => {
   const ctx = useFixture();
 
-  async function joined(t, opts = {}, topic = uniq("room:r-")) {
-    const c = makeSocket(ctx.fx.port, opts);
-    phxCleanup(t, c.socket);
-    await connect(c.socket);
-    const ch = c.socket.channel(topic);
-    await joinOk(ch);
-    return { ...c, ch, topic, J: ch.joinRef() };
+  function joined(t, opts = {}, topic = uniq("room:r-")) {
+    return joinedRoom(t, ctx.fx.port, topic, opts);
   }
 
   /** Raw client joined to `topic` on `mount`, after the join's pushes arrived. */

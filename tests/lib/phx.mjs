@@ -191,6 +191,24 @@ export function outcome(push, timeout = 5000) {
   );
 }
 
+/**
+ * A connected phoenix client joined to `topic` of the fixture's room family (`room:*`,
+ * `roomi:*`): returns `{socket, rec, ch, topic, J}` once the join's after-join push `joined`
+ * arrived too (tests/fixtures/CONTRACT.md), so a test's observation window starts after every
+ * frame the join caused, however late a host sends them.
+ */
+export async function joinedRoom(t, port, topic, opts) {
+  const c = await connectedSocket(t, port, opts);
+  const mark = c.rec.mark();
+  const ch = c.socket.channel(topic);
+  await joinOk(ch);
+  await c.rec.waitReceived(
+    (m) => (Array.isArray(m) ? m[2] === topic && m[3] === "joined" : m && m.topic === topic && m.event === "joined"),
+    { from: mark },
+  );
+  return { ...c, ch, topic, J: ch.joinRef() };
+}
+
 /** Joins a channel and resolves with the ok response; rejects on error / timeout. */
 export async function joinOk(channel, timeout) {
   const r = await outcome(timeout === undefined ? channel.join() : channel.join(timeout));
