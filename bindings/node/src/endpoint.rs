@@ -32,7 +32,7 @@ const INBOX: usize = 65_536;
 #[derive(Debug)]
 struct Inner {
     hosted: HostedEndpoint,
-    /// Answers and sends, applied in order on a runtime task (see `actions`).
+    /// Answers and sends, applied in call order (see `actions`).
     actions: Actions,
     pending: Arc<Pending>,
     shared: Arc<Shared>,
@@ -138,7 +138,7 @@ impl NativeEndpoint {
         };
         let pump = Pump::start(&env, tsfn, source, shared.clone())
             .map_err(|e| error(Code::Io, e.reason.clone()))?;
-        let actions = Actions::start(hosted.channel_runtime_handle(), hosted.hub().clone());
+        let actions = Actions::new(hosted.hub().clone());
         Ok(NativeEndpoint {
             inner: Arc::new(Inner {
                 hosted,
@@ -480,6 +480,7 @@ impl Task for CloseTask {
         let hosted = &self.inner.hosted;
         let drained = hosted.shutdown();
         let closed = hosted.close();
+        self.inner.actions.close();
         drained
             .and(closed)
             .map_err(|e| napi::Error::from_reason(e.to_string()))
