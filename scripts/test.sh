@@ -107,6 +107,12 @@ PATH="$PWD/$PY_VENV/bin:$PATH" "$PYTHON" -m pip install --quiet --disable-pip-ve
 "$PYTHON" -m mypy.stubtest switchboard._native
 "$PYTHON" -m mypy --strict bindings/python/python/switchboard examples/python
 
+# A JSON argv (what SB_FIXTURE_CMD / SB_CHAT_CMD take): the program's absolute path, then
+# its arguments as given.
+argv_json() {
+  node -e 'const [p, ...rest] = process.argv.slice(1); console.log(JSON.stringify([require("path").resolve(p), ...rest]))' "$@"
+}
+
 run_suite() {
   local name=$1 dir=$2
   step "node --test $dir ($name)"
@@ -121,7 +127,7 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   queue_fixture=${CARGO_TARGET_DIR:-target}/release/examples/conformance_fixture_queue
   [[ -x $queue_fixture ]] || die "$queue_fixture was not built"
   step "node --test tests/conformance (the fixture over the host request queue)"
-  SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$queue_fixture") \
+  SB_FIXTURE_CMD=$(argv_json "$queue_fixture") \
     node --test tests/conformance/*.test.mjs
 fi
 run_suite "bad input" tests/bad_input
@@ -135,7 +141,7 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
 fi
 # Both suites against the fixture written in Python on the binding (tests/fixtures/python).
 if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
-  py_fixture=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "tests/fixtures/python/conformance_fixture.py"]))' "$PYTHON")
+  py_fixture=$(argv_json "$PYTHON" tests/fixtures/python/conformance_fixture.py)
   for dir in tests/conformance tests/bad_input; do
     step "node --test $dir (the conformance fixture written in Python)"
     SB_FIXTURE_CMD=$py_fixture node --test "$dir"/*.test.mjs
@@ -150,7 +156,7 @@ if [[ -z ${SB_FIXTURE_CMD:-} ]]; then
   san_logs=$(mktemp -d)
   for dir in tests/conformance tests/bad_input; do
     step "node --test $dir (the conformance fixture written in C, under ASan + UBSan)"
-    SB_FIXTURE_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$c_fixture") \
+    SB_FIXTURE_CMD=$(argv_json "$c_fixture") \
       ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:log_path=$san_logs/asan \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$san_logs/ubsan \
       node --test "$dir"/*.test.mjs
@@ -169,12 +175,12 @@ if [[ -z ${SB_CHAT_CMD:-} ]]; then
   c_chat=${CARGO_TARGET_DIR:-target}/c/chat
   [[ -x $c_chat ]] || die "$c_chat was not built"
   step "node --test tests/browser (the chat demo hosted from C)"
-  SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1])]))' "$c_chat") \
+  SB_CHAT_CMD=$(argv_json "$c_chat") \
     node --test tests/browser/*.test.mjs
   step "node --test tests/browser (the chat demo hosted from Node)"
   SB_CHAT_CMD='["node","examples/node/chat.js"]' node --test tests/browser/*.test.mjs
   step "node --test tests/browser (the chat demo hosted from Python)"
-  SB_CHAT_CMD=$(node -e 'console.log(JSON.stringify([require("path").resolve(process.argv[1]), "examples/python/chat.py"]))' "$PYTHON") \
+  SB_CHAT_CMD=$(argv_json "$PYTHON" examples/python/chat.py) \
     node --test tests/browser/*.test.mjs
 fi
 

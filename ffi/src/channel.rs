@@ -10,6 +10,7 @@ use crate::message::{payload_from_c, ref_from_c};
 use crate::status::{Error, Result, sb_status};
 use bytes::Bytes;
 use switchboard_core::host::{ChannelHandle, ChannelId, HandleError};
+use switchboard_core::presence::Meta;
 use switchboard_core::wire::{Frame, Payload};
 
 fn handle_error(e: HandleError) -> Error {
@@ -239,16 +240,16 @@ pub extern "C" fn sb_presence_track(
     meta_len: usize,
     out_phx_ref: *mut *mut sb_buffer,
 ) -> sb_status {
-    with_hub(hub, |inner| {
-        let ch = channel(inner, channel_id)?;
-        let key = try_str(key, key_len, "key")?;
-        let meta = json_object(meta, meta_len, "meta")?;
-        let phx_ref = ch.track(key, meta).map_err(handle_error)?;
-        if !out_phx_ref.is_null() {
-            write_opt(out_phx_ref, text_buffer(phx_ref));
-        }
-        Ok(())
-    })
+    presence_meta(
+        hub,
+        channel_id,
+        key,
+        key_len,
+        meta,
+        meta_len,
+        out_phx_ref,
+        ChannelHandle::track,
+    )
 }
 
 /// Replaces the meta of the channel's presence `key` (Phoenix `Presence.update/3`); a new
@@ -266,11 +267,35 @@ pub extern "C" fn sb_presence_update(
     meta_len: usize,
     out_phx_ref: *mut *mut sb_buffer,
 ) -> sb_status {
+    presence_meta(
+        hub,
+        channel_id,
+        key,
+        key_len,
+        meta,
+        meta_len,
+        out_phx_ref,
+        ChannelHandle::update,
+    )
+}
+
+/// The body of `sb_presence_track` / `sb_presence_update`: `set` tracks or updates `key` with
+/// the meta and returns the minted `phx_ref`.
+fn presence_meta(
+    hub: *const sb_hub,
+    channel_id: u64,
+    key: *const u8,
+    key_len: usize,
+    meta: *const u8,
+    meta_len: usize,
+    out_phx_ref: *mut *mut sb_buffer,
+    set: fn(&ChannelHandle, &str, Meta) -> std::result::Result<String, HandleError>,
+) -> sb_status {
     with_hub(hub, |inner| {
         let ch = channel(inner, channel_id)?;
         let key = try_str(key, key_len, "key")?;
         let meta = json_object(meta, meta_len, "meta")?;
-        let phx_ref = ch.update(key, meta).map_err(handle_error)?;
+        let phx_ref = set(&ch, key, meta).map_err(handle_error)?;
         if !out_phx_ref.is_null() {
             write_opt(out_phx_ref, text_buffer(phx_ref));
         }

@@ -4,7 +4,7 @@
 use crate::boundary::{from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, try_slice};
 use crate::message::{payload_from_c, ref_from_c, sb_message};
 use crate::status::{Error, Result, sb_status};
-use switchboard_core::wire::{Frame, Serializer, WireError};
+use switchboard_core::wire::{Frame, Message, Serializer, WireError};
 
 /// The serializer a connection negotiated from its `vsn` query parameter (PROTOCOL.md 1.2).
 #[repr(u32)]
@@ -25,6 +25,24 @@ fn serializer(vsn: u32) -> Result<Serializer> {
             "unknown vsn {other} (SB_VSN_V1 = 1, SB_VSN_V2 = 2)"
         ))),
     }
+}
+
+/// The body of `sb_decode_text` / `sb_decode_binary`: `frame` decodes with the `vsn` serializer.
+fn decode(
+    vsn: u32,
+    data: *const u8,
+    len: usize,
+    out: *mut *mut sb_message,
+    frame: fn(Serializer, &[u8]) -> std::result::Result<Message, WireError>,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let out = try_out(out, "out")?;
+        let serializer = serializer(vsn)?;
+        let data = try_slice(data, len, "data")?;
+        let message = frame(serializer, data).map_err(decode_error)?;
+        out.write(into_handle(sb_message::from(message)));
+        Ok(())
+    })
 }
 
 fn decode_error(e: WireError) -> Error {
@@ -94,14 +112,7 @@ pub extern "C" fn sb_decode_text(
     len: usize,
     out: *mut *mut sb_message,
 ) -> sb_status {
-    sb_ffi_boundary!({
-        let out = try_out(out, "out")?;
-        let serializer = serializer(vsn)?;
-        let data = try_slice(data, len, "data")?;
-        let message = serializer.decode_text(data).map_err(decode_error)?;
-        out.write(into_handle(sb_message::from(message)));
-        Ok(())
-    })
+    decode(vsn, data, len, out, Serializer::decode_text)
 }
 
 /// Decodes a client binary frame (V2 kind 0 push, PROTOCOL.md 2.3). Its refs come back as
@@ -118,14 +129,7 @@ pub extern "C" fn sb_decode_binary(
     len: usize,
     out: *mut *mut sb_message,
 ) -> sb_status {
-    sb_ffi_boundary!({
-        let out = try_out(out, "out")?;
-        let serializer = serializer(vsn)?;
-        let data = try_slice(data, len, "data")?;
-        let message = serializer.decode_binary(data).map_err(decode_error)?;
-        out.write(into_handle(sb_message::from(message)));
-        Ok(())
-    })
+    decode(vsn, data, len, out, Serializer::decode_binary)
 }
 
 /// Encodes a server push on a joined channel (Phoenix `push/3`): `[join_ref, null, topic,
