@@ -36,7 +36,7 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 all: build
 
 build:
-	$(CARGO) build --release -p switchboard-ffi
+	$(CARGO) build --locked --release -p switchboard-ffi
 
 install: build
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/switchboard $(DESTDIR)$(INCLUDEDIR)

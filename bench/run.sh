@@ -22,8 +22,8 @@ target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 export CARGO_TARGET_DIR=$target_dir
 
 echo "==> cargo build --release (loadgen, bench server)" >&2
-cargo build --release -p switchboard-loadgen --bin loadgen >&2
-cargo build --release -p switchboard --example bench >&2
+cargo build --locked --release -p switchboard-loadgen --bin loadgen >&2
+cargo build --locked --release -p switchboard --example bench >&2
 
 echo "==> C bench server (make install, cc examples/c/bench.c)" >&2
 command -v cc >/dev/null || { echo "run.sh: cc not found (the sb-c row needs a C compiler)" >&2; exit 1; }
@@ -32,16 +32,16 @@ make --no-print-directory install PREFIX="$prefix" >&2
 cc -std=c11 -O2 -Iinclude examples/c/bench.c examples/c/host_loop.c examples/c/chat_json.c -L"$prefix/lib" -lswitchboard \
   -Wl,-rpath,"$prefix/lib" -o "$target_dir/bench-c/bench"
 
-# The sb-node row: `npm install` installs the pinned napi CLI (package-lock.json) and builds the
-# addon in release (see scripts/test.sh for why not `npm ci`).
-echo "==> Node binding (npm install --prefix bindings/node)" >&2
-npm install --prefix bindings/node --no-audit --no-fund >&2
+# The sb-node row: `npm ci` installs the pinned napi CLI (package-lock.json) and builds the
+# addon in release.
+echo "==> Node binding (npm ci --prefix bindings/node)" >&2
+npm ci --prefix bindings/node --no-audit --no-fund >&2
 
 # The Python-hosted server (examples/python/bench.py) runs on the binding as a user installs
 # it; the same venv and pins as scripts/test.sh.
 echo "==> Python binding (pip install ./bindings/python into .venv/python)" >&2
 [[ -x .venv/python/bin/python ]] || python3 -m venv .venv/python >&2
-.venv/python/bin/python -m pip install --quiet --disable-pip-version-check maturin==1.16.0 >&2
+.venv/python/bin/python -m pip install --quiet --disable-pip-version-check -r bindings/python/requirements-dev.txt >&2
 PATH="$PWD/.venv/python/bin:$PATH" .venv/python/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
   --force-reinstall --no-deps ./bindings/python >&2
 

@@ -3,7 +3,7 @@
 #
 # Installs what is missing (npm packages; Debian's chromium for the browser test), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
-# examples, the C ABI checks (tests/c/run.sh), the Node binding (npm install builds the addon; its
+# examples, the C ABI checks (tests/c/run.sh), the Node binding (npm ci builds the addon; its
 # generated files, types and node:test suite), the Python binding (pip install, pytest,
 # stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
 # release binaries (the conformance suite also against the host-queue fixture; the conformance
@@ -64,26 +64,27 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit and property tests)"
-cargo test --workspace
+cargo test --locked --workspace
 
 step "cargo build --release --examples (servers for the node suites)"
-cargo build --release --examples
+cargo build --locked --release --examples
 
 step "C ABI: header freshness, symbols/SONAME, C tests under sanitizers and valgrind, install + consumers"
 tests/c/run.sh
 
-# The Node binding: `npm install` installs the pinned @napi-rs/cli and TypeScript from
-# package-lock.json and its prepare script builds the addon in release (napi build),
-# regenerating native.js / native.d.ts, which must then match the checked-in files. Not
-# `npm ci`: the lockfile can only list the platform packages of napi-rs' own tools that the
-# registry serves for this platform, and `npm ci` refuses a lockfile without the others.
-step "Node binding: npm install (napi build --release), generated native.js/native.d.ts unchanged, tsc"
-npm install --prefix bindings/node --no-audit --no-fund
-git diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts bindings/node/package-lock.json ||
-  die "bindings/node/native.js, native.d.ts or package-lock.json changed: commit the regenerated files"
+# The Node binding: `npm ci` installs the pinned @napi-rs/cli and TypeScript exactly as
+# package-lock.json lists them (it never rewrites the lockfile, and it fails if package.json and
+# the lockfile disagree) and its prepare script builds the addon in release (napi build),
+# regenerating native.js / native.d.ts, which must then match the checked-in files. The lockfile
+# records the optional platform packages of every platform, as npm writes it, so a registry that
+# serves more (or fewer) of them than when it was written changes nothing.
+step "Node binding: npm ci (napi build --release), generated native.js/native.d.ts unchanged, tsc"
+npm ci --prefix bindings/node --no-audit --no-fund
+git diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts ||
+  die "bindings/node/native.js or native.d.ts changed: commit the regenerated files"
 (cd bindings/node && npx --no-install tsc --noEmit -p test/types)
 
 step "node --test bindings/node/test (the Node binding's API, errors, handler failures, clean exit)"
@@ -97,8 +98,8 @@ step "Python binding: pip install ./bindings/python, pytest (-X dev -W error), s
 command -v python3 >/dev/null || die "python3 not found: install Python 3.9 or newer with venv"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "Python 3.9 or newer is required (found $(python3 --version))"
 [[ -x $PYTHON ]] || python3 -m venv "$PY_VENV" || die "python3 -m venv failed: install the venv module (apt-get install python3-venv)"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check \
-  maturin==1.16.0 pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0 mypy==2.4.1
+# Every tool and its dependencies pinned in one file (bindings/python/requirements-dev.txt).
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -r bindings/python/requirements-dev.txt
 # --no-build-isolation: build with the pinned maturin above (found on PATH) instead of a fresh
 # download.
 PATH="$PWD/$PY_VENV/bin:$PATH" "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-build-isolation \

@@ -1,7 +1,7 @@
 // The chat demo hosted from Node.js (contract: examples/chat/CONTRACT.md): the same page and
 // the same socket behaviour as examples/rust/chat.rs and examples/c/chat.c.
 //
-//   npm ci && npm install --prefix bindings/node && node examples/node/chat.js
+//   npm ci && npm ci --prefix bindings/node && node examples/node/chat.js
 //
 // then open http://127.0.0.1:4000/ (env PORT overrides; PORT=0 picks a free port). Serves
 // the page files and the stock phoenix client from node_modules/phoenix (read on every

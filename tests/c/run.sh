@@ -52,8 +52,8 @@ fi
 say "header freshness (cbindgen 0.29.4)"
 tests/c/gen-header.sh --check
 
-say "cargo build --release -p switchboard-ffi"
-cargo build --release -p switchboard-ffi
+say "cargo build --locked --release -p switchboard-ffi"
+cargo build --locked --release -p switchboard-ffi
 so=$release/libswitchboard.so
 [[ -f $so && -f $release/libswitchboard.a ]] || fail "libswitchboard.so/.a not built in $release"
 
