@@ -1,5 +1,5 @@
 //! Link settings of libswitchboard.so: an explicit SONAME (Cargo sets none) and a version
-//! script that exports only `sb_*` (FFI.md 2.1, symbol hygiene).
+//! script that exports only `sb_*` (docs/ABI.md "Names and symbols").
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_owned());

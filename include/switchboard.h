@@ -76,10 +76,12 @@
  * standard library symbols (rust-lang/rust#44322); programs that already contain Rust code
  * should use the shared library.
  *
- * Deviations from FFI.md 2.1, and why: the drain grace is set once with sb_config_set_drain
- * instead of per sb_hub_drain / sb_hub_shutdown call, because the core fixes it when the
- * endpoint starts; the Rust crate has no rlib output (it would collide with the core crate's
+ * Design choices, and why: the drain grace is set once with sb_config_set_drain instead of
+ * per sb_hub_drain / sb_hub_shutdown call, because the core fixes it when the endpoint
+ * starts; the Rust crate has no rlib output (it would collide with the core crate's
  * libswitchboard.rlib), so the Rust tests of the exports are unit tests inside ffi/.
+ *
+ * More: docs/ABI.md in the Switchboard sources explains these conventions in full.
  */
 
 

@@ -4,8 +4,8 @@
 // addon hands host requests (connect, join, handle_in, handle_info, handle_out, terminate)
 // to `#onBatch` here, one call per batch; each request is dispatched to the async handler
 // registered for it, awaited, and answered synchronously by ticket. Ordering per channel,
-// the request timeout and "answer exactly once" are enforced by the core (FFI.md 2.0), so
-// this file only translates. Types and docs: index.d.ts.
+// the request timeout and "answer exactly once" are enforced by the core (docs/BINDINGS.md
+// "One host layer"), so this file only translates. Types and docs: index.d.ts.
 
 "use strict";
 

@@ -1,6 +1,6 @@
 //! Actions on one joined channel by its id (from `sb_event_channel_id`): push, broadcast
 //! from it, send it a message, subscribe it to topics, presence. Ids, not handles, because
-//! the core may end a channel at any moment (FFI.md 2.0 "Handles vs ids"): a gone channel gives
+//! the core may end a channel at any moment (docs/ABI.md "Handles vs ids"): a gone channel gives
 //! `SB_E_NOT_FOUND`, never a dangling pointer.
 
 use crate::boundary::{into_handle, try_out, try_str, write_opt};

@@ -1,4 +1,4 @@
-//! `sb_config`: the endpoint configuration builder (FFI.md 2.1 "Objects and lifetimes"): typed
+//! `sb_config`: the endpoint configuration builder (docs/ABI.md "Objects and lifetimes"): typed
 //! setters that validate and return a status; `sb_hub_new` copies it.
 
 use crate::boundary::{

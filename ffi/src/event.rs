@@ -1,5 +1,5 @@
-//! Host requests through the hub's queue (FFI.md 2.1 "How a C host receives and answers host
-//! requests" and "Event-loop integration"): `sb_hub_poll` hands out owned `sb_event`s, read
+//! Host requests through the hub's queue (docs/ABI.md "Receiving host requests" and
+//! "Answering host requests"): `sb_hub_poll` hands out owned `sb_event`s, read
 //! with borrowed getters and answered by ticket with `sb_reply` & co. from any thread.
 
 use crate::boundary::{borrow_bytes, from_handle, into_handle, try_out, try_ref, try_str};

@@ -37,7 +37,8 @@ const _: fn() = || {
     send_sync::<sb_hub>();
 };
 
-/// Runs `f` on a live, non-poisoned hub; a panic inside poisons it (FFI.md 2.1).
+/// Runs `f` on a live, non-poisoned hub; a panic inside poisons it (docs/ABI.md "Panics and
+/// poisoning").
 pub(crate) fn with_hub(hub: *const sb_hub, f: impl FnOnce(&HubInner) -> Result<()>) -> sb_status {
     sb_ffi_boundary!({
         let hub = try_ref(hub, "hub")?;
@@ -347,8 +348,8 @@ mod tests {
     }
 
     /// A panic inside a hub call is a status, not an abort, and leaves the hub poisoned: only
-    /// `sb_hub_free` is allowed afterwards (FFI.md 2.1). C cannot trigger a panic on purpose,
-    /// so this is tested here.
+    /// `sb_hub_free` is allowed afterwards (docs/ABI.md "Panics and poisoning"). C cannot
+    /// trigger a panic on purpose, so this is tested here.
     #[test]
     fn a_panic_becomes_a_status_and_poisons_the_hub() {
         let mut cfg = std::ptr::null_mut();

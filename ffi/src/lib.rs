@@ -7,8 +7,8 @@
 // dereference goes through `boundary`.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 //! The C ABI of Switchboard (`libswitchboard.so`, `libswitchboard.a`,
-//! `include/switchboard.h`), following FFI.md 2.1. The header's preamble states the
-//! conventions; each export documents its arguments, ownership and statuses.
+//! `include/switchboard.h`). The conventions are in docs/ABI.md and, briefly, in the header's
+//! preamble; each export documents its arguments, ownership and statuses.
 
 mod boundary;
 mod channel;

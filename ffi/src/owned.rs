@@ -1,7 +1,7 @@
 //! `sb_broadcast_owned`: a broadcast whose payload stays in the caller's memory (zero copy,
-//! FFI.md 2.1 "Strings and byte buffers"). The buffer becomes a `bytes::Bytes` through
-//! `Bytes::from_owner`; the owner's `Drop` hands it back with the caller's release callback,
-//! so the callback runs exactly once, on whichever thread drops the last reference.
+//! docs/ABI.md "Ownership"). The buffer becomes a `bytes::Bytes` through `Bytes::from_owner`;
+//! the owner's `Drop` hands it back with the caller's release callback, so the callback runs
+//! exactly once, on whichever thread drops the last reference.
 
 use crate::boundary::{try_slice, write_opt};
 use crate::hub::{publish_error, sb_hub, topic_event, with_hub};

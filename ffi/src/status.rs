@@ -1,5 +1,5 @@
 //! Status codes, the thread-local last-error message and the typed error every export maps to
-//! a status (FFI.md 2.1 "Status codes and errors").
+//! a status (docs/ABI.md "Status codes and the last error").
 
 use std::cell::RefCell;
 

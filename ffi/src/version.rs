@@ -1,4 +1,4 @@
-//! Library and ABI versions (FFI.md 2.1 "Versioning and ABI"). The header's `SB_VERSION_*`
+//! Library and ABI versions (docs/ABI.md "Versioning"). The header's `SB_VERSION_*`
 //! macros come from these constants; a test checks them against `CARGO_PKG_VERSION`.
 
 use crate::status::sb_status;

@@ -1,4 +1,5 @@
-// The header compiled as C++17 and linked into the C test program (FFI.md 3, item 8).
+// The header compiled as C++17 and linked into the C test program (header hygiene,
+// docs/ABI.md "How the ABI is tested").
 #include "switchboard.h"
 
 #include <type_traits>

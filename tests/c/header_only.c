@@ -1,4 +1,5 @@
-/* Compiles the header alone under the strictest C11 warnings (FFI.md 3, item 8). */
+/* Compiles the header alone under the strictest C11 warnings (header hygiene, docs/ABI.md
+ * "How the ABI is tested"). */
 #include "switchboard.h"
 
 int header_only_dummy(void);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The C ABI checks (FFI.md 3, items 6-12), one step of scripts/test.sh:
+# The C ABI checks (docs/ABI.md "How the ABI is tested"), one step of scripts/test.sh:
 #   1. header freshness: regenerate include/switchboard.h with the pinned cbindgen and diff;
 #   2. release build of libswitchboard.so / .a;
 #   3. symbol hygiene: `nm -D --defined-only` lists exactly ffi/abi/symbols.txt (only sb_*),

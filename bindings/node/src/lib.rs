@@ -1,7 +1,8 @@
-//! Switchboard for Node.js (FFI.md 2.3): a napi-rs addon over the same host layer as the C
-//! ABI. Rust runs the endpoint, the fan-out and presence; a binding-owned pump thread hands
-//! host requests to JavaScript in batches (one ThreadsafeFunction call per batch), and the
-//! JavaScript facade (`index.js`) awaits the async handlers and answers by ticket.
+//! Switchboard for Node.js (docs/BINDINGS.md "Node: packaging"): a napi-rs addon over the
+//! same host layer as the C ABI. Rust runs the endpoint, the fan-out and presence; a
+//! binding-owned pump thread hands host requests to JavaScript in batches (one
+//! ThreadsafeFunction call per batch), and the JavaScript facade (`index.js`) awaits the async
+//! handlers and answers by ticket.
 //!
 //! Everything here is internal: `native.js` / `native.d.ts` are generated from these items
 //! (`napi build`), and the public API is the hand-written `index.js` / `index.d.ts`.

@@ -1,7 +1,7 @@
-//! The event pump (FFI.md 2.3): a binding-owned Rust thread waits for host requests (and
-//! host-subscription messages), drains a batch and makes ONE non-blocking ThreadsafeFunction
-//! call per batch. JavaScript dispatches, awaits the handlers and answers synchronously by
-//! ticket; Rust never touches a Promise.
+//! The event pump (docs/BINDINGS.md "Node: the event pump"): a binding-owned Rust thread
+//! waits for host requests (and host-subscription messages), drains a batch and makes ONE
+//! non-blocking ThreadsafeFunction call per batch. JavaScript dispatches, awaits the handlers
+//! and answers synchronously by ticket; Rust never touches a Promise.
 //!
 //! Backpressure: at most [`MAX_IN_FLIGHT`] batches wait for the JS thread; beyond that the pump
 //! stops draining, the core's bounded queue fills and the core refuses further requests

@@ -1,6 +1,7 @@
-//! One mapping from core errors to the Python exception hierarchy (FFI.md 2.2 "Errors",
-//! the polars pattern). The classes live in `switchboard/errors.py` so that some can also
-//! subclass a built-in (`ValueError`, `LookupError`, `OSError`); Rust looks them up by name.
+//! One mapping from core errors to the Python exception hierarchy (docs/BINDINGS.md
+//! "Python: errors", the polars pattern). The classes live in `switchboard/errors.py` so that
+//! some can also subclass a built-in (`ValueError`, `LookupError`, `OSError`); Rust looks them
+//! up by name.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;

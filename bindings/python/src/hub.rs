@@ -1,10 +1,10 @@
 //! `Hub`: the endpoint a Python host runs — the core's tokio runtime, the socket mounts, the
 //! host request queue and the hub (PubSub, Presence) — and every action by channel id.
 //!
-//! Threading (FFI.md 2.2): no Rust thread ever calls into Python. Requests reach Python
-//! through the queue's event fd (`fileno()`, for `loop.add_reader`) and `poll()` on the
-//! loop's thread. Calls that block (start, drain, shutdown, close, wait) detach from the
-//! interpreter; O(1) actions do not.
+//! Threading (docs/BINDINGS.md "Python: threading"): no Rust thread ever calls into Python.
+//! Requests reach Python through the queue's event fd (`fileno()`, for `loop.add_reader`) and
+//! `poll()` on the loop's thread. Calls that block (start, drain, shutdown, close, wait)
+//! detach from the interpreter; O(1) actions do not.
 
 use crate::config::host_config;
 use crate::errors::{Error, Result};

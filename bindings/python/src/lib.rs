@@ -1,7 +1,8 @@
 //! `switchboard._native`: the private extension module under the `switchboard` package
-//! (FFI.md 2.2). It wraps the core's host layer — the host request queue, the hub and the
-//! endpoint — for the pure-Python asyncio dispatcher in `python/switchboard/`. Hand-kept
-//! stubs: `python/switchboard/_native.pyi` (checked with `mypy.stubtest`).
+//! (docs/BINDINGS.md "Python: packaging"). It wraps the core's host layer — the host request
+//! queue, the hub and the endpoint — for the pure-Python asyncio dispatcher in
+//! `python/switchboard/`. Hand-kept stubs: `python/switchboard/_native.pyi` (checked with
+//! `mypy.stubtest`).
 
 mod config;
 mod errors;

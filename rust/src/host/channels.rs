@@ -1,5 +1,5 @@
-//! Channel ids: how a queue host names a channel instance in later actions (FFI.md 2.0
-//! "ids vs handles"). The core may end a channel at any moment, so hosts hold a generation-
+//! Channel ids: how a queue host names a channel instance in later actions (docs/ABI.md
+//! "Handles vs ids"). The core may end a channel at any moment, so hosts hold a generation-
 //! checked id, never a pointer; a stale id gives [`HandleError::NotFound`].
 
 use super::TerminateReason;

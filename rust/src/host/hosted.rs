@@ -1,7 +1,7 @@
 //! A queue-hosted endpoint: the whole server a non-Rust host drives (the C ABI, the Python
 //! and Node bindings), from one plain-data [`HostConfig`]. It owns the tokio runtime, the
 //! core [`Hub`] and the [`HostQueue`]; the host only polls requests and answers them, so the
-//! three front-ends are thin and behave the same (FFI.md 2.0).
+//! three front-ends are thin and behave the same (docs/BINDINGS.md "One host layer").
 
 use super::HostQueue;
 use super::queue::QueueConfig;

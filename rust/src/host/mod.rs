@@ -2,7 +2,8 @@
 //!
 //! A host registers a [`Channel`] handler per topic pattern and a [`Connect`] callback per
 //! socket mount. The core calls them as requests that are each answered exactly once — the
-//! shape the C, Python and Node front-ends later wrap as request/answer events (FFI.md 2):
+//! shape the C, Python and Node front-ends wrap as request/answer events (docs/ABI.md
+//! "Answering host requests", docs/BINDINGS.md "One host layer"):
 //! one answer per request, a request timeout that fails the channel (`phx_error`), and
 //! in-order handling per channel (the next request is released only after the previous one
 //! was answered or timed out).

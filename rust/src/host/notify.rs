@@ -1,4 +1,4 @@
-//! Wakeups for hosts that drain the request queue (FFI.md 2.1 "Event-loop integration"): a
+//! Wakeups for hosts that drain the request queue (docs/ABI.md "Receiving host requests"): a
 //! coalescing `notified` flag, a Linux eventfd that is readable while requests may be
 //! pending, a condition variable for blocking waits, and an optional wakeup callback.
 //!

@@ -1,9 +1,10 @@
-//! The host request queue (DESIGN "Host callbacks never run on a tokio worker", FFI.md 2.1):
-//! the core posts each host callback (connect, join, handle_in, handle_info, handle_out) as a
-//! [`HostRequest`] with a [`Ticket`], and awaits the [`Answer`] asynchronously; any thread
-//! drains the queue ([`HostQueue::poll`]) and answers ([`HostQueue::answer`]). This is the
-//! layer the C ABI, Python and Node front-ends wrap, so ordering, timeouts, limits and
-//! "answer exactly once" live here and in the channel tasks, not in the front-ends.
+//! The host request queue (DESIGN "Host callbacks never run on a tokio worker", docs/ABI.md
+//! "Receiving host requests"): the core posts each host callback (connect, join, handle_in,
+//! handle_info, handle_out) as a [`HostRequest`] with a [`Ticket`], and awaits the [`Answer`]
+//! asynchronously; any thread drains the queue ([`HostQueue::poll`]) and answers
+//! ([`HostQueue::answer`]). This is the layer the C ABI, Python and Node front-ends wrap, so
+//! ordering, timeouts, limits and "answer exactly once" live here and in the channel tasks,
+//! not in the front-ends.
 
 use super::channels::{ChannelId, Channels};
 use super::notify::{Notifier, Wakeup};

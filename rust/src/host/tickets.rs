@@ -1,9 +1,9 @@
-//! Tickets: the ids of requests awaiting a host answer (FFI.md 2.0 "ids vs handles").
+//! Tickets: the ids of requests awaiting a host answer (docs/ABI.md "Handles vs ids").
 //!
 //! A ticket is `generation << 32 | slot index`, generation ≥ 1, so it is never 0 and a
 //! recycled slot does not accept an old ticket. Generations of a slot are issued in order,
 //! so every ticket of a slot with a generation below the slot's current one was issued and
-//! has ended. That gives the rule hosts rely on (FFI.md "tickets answered once"):
+//! has ended. That gives the rule hosts rely on (docs/ABI.md "Tickets"):
 //! - the slot's current generation: its state (pending, or the tombstone answered /
 //!   dropped / stale);
 //! - an older generation: `AlreadyAnswered` if it is among the last [`RECENT_ANSWERED`]

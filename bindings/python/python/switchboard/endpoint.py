@@ -1,9 +1,9 @@
 """The :class:`Endpoint`: configuration, channel routes, the asyncio dispatcher and
 shutdown.
 
-How requests flow (FFI.md 2.2): the Rust core posts every connect / join / handle_in /
-handle_info / handle_out / terminate as a request on a queue whose event fd the endpoint
-registers with ``loop.add_reader``. When it is readable, the dispatcher polls a batch on the
+How requests flow (docs/BINDINGS.md "Python: threading"): the Rust core posts every
+connect / join / handle_in / handle_info / handle_out / terminate as a request on a queue
+whose event fd the endpoint registers with ``loop.add_reader``. When it is readable, the dispatcher polls a batch on the
 loop's thread and starts one task per request; the core releases a channel's next request
 only after the previous one was answered, so tasks never reorder a channel. No Rust thread
 ever calls into Python.
@@ -205,7 +205,7 @@ _live_endpoints: "weakref.WeakSet[Endpoint]" = weakref.WeakSet()
 @atexit.register
 def _close_at_exit() -> None:
     # Before the interpreter finalizes: stop every runtime thread of endpoints still open
-    # (FFI.md 2.2), so nothing runs while Python tears down.
+    # (docs/BINDINGS.md "Python: threading"), so nothing runs while Python tears down.
     for ep in list(_live_endpoints):
         if ep._native is not None:
             ep._native.close()
