@@ -7,7 +7,7 @@ import { connect, joinOk, makeSocket, phxCleanup, Presence, QUIET_MS, sleep } fr
 import { rawCleanup, rawConnect, replyFrame, socketUrl, upgrade, v1Reply } from "../lib/raw.mjs";
 import { Relay } from "../lib/relay.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
-import { waitUntil, withTimeout } from "../lib/wait.mjs";
+import { phxRoundTrip, waitUntil, withTimeout } from "../lib/wait.mjs";
 
 const TOKEN_PROTOCOL = "base64url.bearer.phx.bXktdG9rZW4reA"; // "my-token+x", PROTOCOL.md 1.4
 
@@ -23,10 +23,14 @@ describe("connection and handshake", () => {
     assert.equal(rec.conns.length, 1);
     assert.equal(rec.conns[0].url, `ws://127.0.0.1:${fx.port}/socket/websocket?vsn=2.0.0`);
     assert.ok(rec.conns[0].upgradeHeaders, "the client saw an HTTP 101 upgrade");
+    // Negative window (nothing can mark "the server decided to stay silent"), then a round
+    // trip: whatever the server wrote before answering the heartbeat has arrived by then, and
+    // it must be that reply alone.
     await sleep(QUIET_MS);
+    const hb = await phxRoundTrip(socket, rec);
     assert.deepEqual(
       rec.events.filter((e) => e.dir === "in"),
-      [],
+      [hb],
       "server sends nothing until the client does",
     );
     const log = await fx.log();
@@ -352,7 +356,12 @@ describe("connection and handshake", () => {
     for (const x of log.terminates.filter((x) => refs[x.topic] === x.join_ref)) assert.equal(x.reason, "closed");
     assert.equal(await fx.channels(a.topic), 0);
     assert.equal(await fx.channels(b.topic), 0);
-    await sleep(500);
+    // The client decides about reconnecting when its transport closes: wait for that, then a
+    // negative window. A reconnect would be armed at the close with reconnectAfterMs (100 ms,
+    // makeSocket), so its timer fires before this longer one (Node runs timers in deadline
+    // order) and opens the new transport synchronously, which the recorder counts.
+    await waitUntil(() => rec.conns[0].close, { timeout: 10000, msg: "the client's transport closed" });
+    await sleep(QUIET_MS);
     assert.equal(rec.conns.length, 1, "no reconnect");
   });
 

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { connectedSocket, joinOk, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame, v1Reply } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
-import { waitUntil } from "../lib/wait.mjs";
+import { rawRoundTrip, waitUntil } from "../lib/wait.mjs";
 
 const UNMATCHED = { reason: "unmatched topic" };
 
@@ -122,6 +122,8 @@ describe("join", () => {
       assert.deepEqual(reply.msg, replyFrame(J, J, topic, "error", { reason: "unauthorized" }));
     }
     for (const r of errors) assert.deepEqual(r, { reason: "unauthorized" });
+    // Negative window on the client: leave() disarmed the rejoin timer (rejoinAfterMs 100 ms);
+    // one still armed would fire before this longer timer (Node runs timers in deadline order).
     await sleep(QUIET_MS + 100);
     assert.deepEqual(rec.joins(topic, mark), [], "no join after leave()");
     assert.equal(await fx.channels(topic), 0);
@@ -256,8 +258,21 @@ describe("join", () => {
     assert.ok(rec.indexOf(leave) < rec.indexOf(joins[1]), "leave J1 before the next join");
     assert.notEqual(joins[1].msg[0], J1);
     const Jf = ch.joinRef();
-    // let the server finish the slow join J1 and any queued work, then check the end state
-    await sleep(1500);
+    // The server is done with J1 once it closed it: every path PROTOCOL.md 9.2 #22 allows ends
+    // in [J1, J1, topic, phx_close] (the duplicate join J2 kills the pending J1, or J1 completes
+    // and its queued leave closes it).
+    await rec.waitReceived((m) => m[2] === topic && m[0] === J1 && m[3] === "phx_close", {
+      timeout: 10000,
+      msg: "phx_close for the timed-out join J1",
+    });
+    await waitUntil(async () => (await ctx.fx.channels(topic)) === 1, { timeout: 10000, msg: "one server channel" });
+    // Negative window: a fixture's slowjoin handler may still be sleeping its 900 ms after J1
+    // was closed, and then answers J1 (stale); no event tells when. Watch until 900 ms + QUIET_MS
+    // after J1 was sent: that answer can never come earlier, and a slower one only makes this
+    // check see less, never fail spuriously.
+    await sleep(Math.max(0, joins[0].t + 900 + QUIET_MS - Date.now()));
+    // a round trip on the final join: the server still serves it
+    assert.deepEqual(await outcome(ch.push("echo", { after: 1 }, 5000)), { status: "ok", response: { after: 1 } });
     assert.equal(ch.state, "joined");
     assert.equal(ch.joinRef(), Jf);
     assert.equal(await ctx.fx.channels(topic), 1, "exactly one server channel");
@@ -307,7 +322,10 @@ describe("join", () => {
       const echo = await raw.waitFor((m) => m && refOf(m) === R, { from, msg: "echo reply" });
       assert.deepEqual(echo.msg, v1 ? v1Reply(R, topic, "ok", { q: 1 }) : replyFrame(J, R, topic, "ok", { q: 1 }));
       assert.ok(raw.frames.indexOf(echo) > raw.frames.indexOf(joinReply), "answered after the join reply");
-      await sleep(QUIET_MS);
+      // Barrier instead of a quiet period: a heartbeat round trip. The server reads the
+      // connection's frames in order, so it routed the echo (where an "unmatched topic" reply
+      // would come from) before it answered the heartbeat, and wrote any such reply first.
+      await rawRoundTrip(raw);
       assert.equal(raw.matching((m) => m && refOf(m) === R, from).length, 1, "exactly one reply, never unmatched topic");
     });
   }

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { connectedSocket, joinOk, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame, v1Reply } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
-import { waitUntil } from "../lib/wait.mjs";
+import { phxRoundTrip, rawRoundTrip, waitUntil } from "../lib/wait.mjs";
 
 const isArr = Array.isArray;
 
@@ -43,6 +43,10 @@ describe("leave and re-join", () => {
 
     const after = rec.mark();
     await fx.broadcast(topic, "later", { n: 1 });
+    // Barrier, then a negative window: the route answered once the broadcast was handed to the
+    // subscribers, and the heartbeat reply is written after whatever was queued to this
+    // connection before it; QUIET_MS more covers a delivery still in flight inside the server.
+    await phxRoundTrip(socket, rec);
     await sleep(QUIET_MS);
     assert.deepEqual(rec.received((m) => m[2] === topic, after), [], "unsubscribed");
     assert.equal(await fx.channels(topic), 0);
@@ -89,9 +93,11 @@ describe("leave and re-join", () => {
     const j2 = await raw.join(topic);
     await raw.waitFor((m) => isArr(m) && m[0] === j1.J && m[3] === "phx_close", { from: j2.from });
     const stale = raw.push(j1.J, topic, "phx_leave", {});
-    assert.deepEqual(await raw.quiet((m) => isArr(m) && (m[1] === stale.R || m[3] === "phx_close"), { from: stale.from }), []);
+    // Barrier instead of a quiet period: the echo after the stale leave is routed after it and
+    // answered by the channel after anything the leave would have made it send.
     const echo = raw.push(j2.J, topic, "echo", { ok: 1 });
     assert.deepEqual(await raw.reply(echo.R), replyFrame(j2.J, echo.R, topic, "ok", { ok: 1 }));
+    assert.deepEqual(raw.matching((m) => isArr(m) && (m[1] === stale.R || m[3] === "phx_close"), stale.from), []);
     assert.equal(await ctx.fx.channels(topic), 1);
 
     const leave = raw.push(null, topic, "phx_leave", {});
@@ -110,7 +116,9 @@ describe("leave and re-join", () => {
     const j1 = await raw.join(topic);
     await raw.join(topic);
     const stale = raw.push(j1.J, topic, "phx_leave", {});
-    await sleep(QUIET_MS);
+    // Barrier instead of a quiet period: the heartbeat is routed after the stale leave, and its
+    // reply written after any reply to it.
+    await rawRoundTrip(raw);
     assert.deepEqual(raw.matching((m) => m && m.ref === stale.R, stale.from), []);
     assert.equal(await ctx.fx.channels(topic), 1);
     const leave = raw.push(undefined, topic, "phx_leave", {});
@@ -130,13 +138,16 @@ describe("leave and re-join", () => {
     assert.deepEqual(close.msg, [j1.J, j1.J, topic, "phx_close", {}]);
     const reply = raw.matching((m) => isArr(m) && m[1] === j2.J && m[3] === "phx_reply", j2.from)[0];
     assert.ok(raw.frames.indexOf(reply) < raw.frames.indexOf(close), "new join reply before the old phx_close");
+    // Barrier: a round trip on the new channel. Then a negative window: a terminate of the
+    // killed channel (must not run) would be an asynchronous effect with no event of its own;
+    // QUIET_MS after the kill was observed is how long it gets to show up.
+    const echo = raw.push(j2.J, topic, "echo", {});
+    assert.deepEqual(await raw.reply(echo.R), replyFrame(j2.J, echo.R, topic, "ok", {}));
     await sleep(QUIET_MS);
     assert.equal(await fx.channels(topic), 1);
     const log = await fx.log();
     assert.deepEqual(log.terminates.filter((x) => x.topic === topic), [], "the killed channel's terminate did not run");
     assert.deepEqual(raw.matching((m) => isArr(m) && m[0] === j1.J && m[3] === "you_left", j2.from), []);
-    const echo = raw.push(j2.J, topic, "echo", {});
-    assert.deepEqual(await raw.reply(echo.R), replyFrame(j2.J, echo.R, topic, "ok", {}));
   });
 
   test("37. [vsn 1.0.0] duplicate join", T, async (t) => {
@@ -171,6 +182,12 @@ describe("leave and re-join", () => {
     assert.deepEqual(sent[0].msg, [Ja, sent[0].msg[1], topic, "phx_leave", {}]);
     assert.deepEqual(sent[1].msg, [Jb, Jb, topic, "phx_join", {}]);
     await waitUntil(() => a.state === "closed", { msg: "a closed" });
+    // The server is done with J_a once it closed it (phx_close J_a: the leave's, or the
+    // duplicate join's when b's join overtook the leave); then a round trip on b.
+    await rec.waitReceived((m) => m[0] === Ja && m[2] === topic && m[3] === "phx_close", { from: mark, msg: "phx_close for J_a" });
+    assert.deepEqual(await outcome(b.push("echo", { b: 1 }, 5000)), { status: "ok", response: { b: 1 } });
+    // Negative window: when the leave won, a's terminate pushes you_left after phx_close, on
+    // its own schedule (no event marks it); QUIET_MS for it to show up and reach only a.
     await sleep(QUIET_MS);
     assert.equal(a.state, "closed");
     assert.equal(b.state, "joined");
@@ -196,7 +213,12 @@ describe("leave and re-join", () => {
       final.join();
       await waitUntil(() => final.state === "joined", { timeout: 10000, msg: "final instance joined" });
       const Jf = final.joinRef();
-      await sleep(QUIET_MS + 200);
+      // Barriers instead of a sleep: the heartbeat is routed after all 41 join/leave frames
+      // (a connection's frames are read in order), the echo answered by the final channel
+      // after everything queued to it; the other instances' channels then go away.
+      await phxRoundTrip(socket, rec);
+      assert.deepEqual(await outcome(final.push("echo", { first: true }, 5000)), { status: "ok", response: { first: true } });
+      await waitUntil(async () => (await fx.channels(topic)) === 1, { timeout: 10000, msg: "one server channel" });
       assert.equal(final.state, "joined");
       assert.equal(await fx.channels(topic), 1, "exactly one server channel");
       assert.deepEqual(

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { joinedRoom, outcome, QUIET_MS, sleep } from "../lib/phx.mjs";
 import { rawCleanup, rawConnect, replyFrame, v1Reply } from "../lib/raw.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
-import { waitUntil } from "../lib/wait.mjs";
+import { phxRoundTrip, waitUntil } from "../lib/wait.mjs";
 
 describe("messages, replies and pushes", () => {
   const ctx = useFixture();
@@ -40,11 +40,13 @@ describe("messages, replies and pushes", () => {
   });
 
   test("26. no reply: noreply → no frame, receive('timeout'); a late reply is ignored", T, async (t) => {
-    const { ch, rec, topic, J } = await joined(t, { timeout: 300 });
+    const { socket, ch, rec, topic, J } = await joined(t, { timeout: 300 });
     const mark = rec.mark();
     assert.deepEqual(await outcome(ch.push("noreply", {})), { status: "timeout" });
     const R = rec.sent((m) => m[2] === topic && m[3] === "noreply", mark)[0].msg[1];
-    await sleep(QUIET_MS);
+    // Barrier instead of a quiet period: the channel handles its messages in order, so a reply
+    // to noreply would be written before the reply to this echo.
+    assert.deepEqual(await outcome(ch.push("echo", { after: 1 }, 5000)), { status: "ok", response: { after: 1 } });
     assert.deepEqual(rec.received((m) => m[1] === R), [], "no reply frame at all");
 
     // late_reply: the reply arrives after the client's timeout and is ignored
@@ -54,7 +56,9 @@ describe("messages, replies and pushes", () => {
     const R2 = (await rec.waitSent((m) => m[2] === topic && m[3] === "late_reply")).msg[1];
     const late = await rec.waitReceived((m) => m[1] === R2, { timeout: 3000, msg: "late reply" });
     assert.deepEqual(late.msg, replyFrame(J, R2, topic, "ok", { late: true }));
-    await sleep(50);
+    // The client handled the late reply when it arrived (the recorder logs a frame just before
+    // the client handles it); a round trip makes sure of it without a sleep.
+    await phxRoundTrip(socket, rec);
     assert.deepEqual(seen, [["timeout"]], "the late reply does not fire receive('ok')");
   });
 
@@ -201,6 +205,10 @@ describe("messages, replies and pushes", () => {
     assert.deepEqual(close.msg, [J, J, topic, "phx_close", {}]);
     const reply = rec.received((m) => m[1] === R, mark)[0];
     assert.ok(rec.indexOf(reply) < rec.indexOf(close), "reply before phx_close");
+    // terminate pushes you_left after phx_close (fixture contract): the channel's last frame.
+    await rec.waitReceived((m) => m[0] === J && m[2] === topic && m[3] === "you_left", { from: mark, msg: "you_left" });
+    // Negative window for "no rejoin": a rejoin timer (rejoinAfterMs 100 ms, makeSocket) armed
+    // by the close would fire before this longer timer (Node runs timers in deadline order).
     await sleep(QUIET_MS);
     assert.deepEqual(closes, [{}]);
     assert.equal(ch.state, "closed");
@@ -224,7 +232,7 @@ describe("messages, replies and pushes", () => {
   });
 
   test("33. abnormal stop reason: phx_error (not phx_close); client rejoins", T, async (t) => {
-    const { ch, rec, topic, J } = await joined(t);
+    const { socket, ch, rec, topic, J } = await joined(t);
     const mark = rec.mark();
     ch.push("stop_abnormal", {});
     const err = await rec.waitReceived((m) => m[2] === topic && (m[3] === "phx_error" || m[3] === "phx_close"), {
@@ -233,7 +241,9 @@ describe("messages, replies and pushes", () => {
     assert.deepEqual(err.msg, [J, J, topic, "phx_error", { reason: "channel_crash" }]);
     await waitUntil(() => ch.state === "joined" && ch.joinRef() !== J, { msg: "rejoin" });
     assert.equal(rec.joins(topic, mark).length >= 1, true);
-    await sleep(100);
+    // Barrier instead of a sleep: a phx_close for J would have been written before the reply
+    // to a heartbeat sent after the rejoin completed.
+    await phxRoundTrip(socket, rec);
     assert.deepEqual(rec.received((m) => m[2] === topic && m[3] === "phx_close", mark), []);
   });
 });

@@ -8,7 +8,7 @@ import { connect, joinOk, makeSocket, outcome, phxCleanup, Presence, QUIET_MS, s
 import { rawCleanup, rawConnect } from "../lib/raw.mjs";
 import { Relay } from "../lib/relay.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
-import { waitUntil } from "../lib/wait.mjs";
+import { phxRoundTrip, waitUntil } from "../lib/wait.mjs";
 
 const snapshot = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 
@@ -145,6 +145,8 @@ describe("presence", () => {
     for (const [i, m] of [A, B].entries()) {
       diffs.push(await m.rec.waitReceived((x) => x[3] === "presence_diff", { from: marks[i] }));
     }
+    // Negative window for a second diff: the tracker sends diffs on its own, so no frame marks
+    // "no more"; QUIET_MS after both subscribers had the first one.
     await sleep(QUIET_MS);
     for (const [i, m] of [A, B].entries()) {
       assert.equal(m.rec.received((x) => x[3] === "presence_diff", marks[i]).length, 1, "exactly one diff");
@@ -193,7 +195,9 @@ describe("presence", () => {
     const state = await A.rec.waitReceived((m) => m[3] === "presence_state");
     const diff = A.rec.received((m) => m[3] === "presence_diff")[0];
     assert.ok(diff && A.rec.indexOf(diff) < A.rec.indexOf(state), "the client saw the diff first");
-    await sleep(QUIET_MS);
+    // Barrier instead of a quiet period: the client handles each frame when it arrives, and a
+    // frame written before the heartbeat reply arrives before it.
+    await phxRoundTrip(A.socket, A.rec);
     const P1 = state.msg[4].u1.metas[0].phx_ref;
     assert.deepEqual(refsOf(A.presence), [["u1", [P1]]]);
     assert.equal(A.syncs, 1, "onSync fired once");
@@ -223,7 +227,15 @@ describe("presence", () => {
       },
       { msg: "u1 re-tracked in A's list" },
     );
-    await sleep(QUIET_MS);
+    // B converges through its diffs (the crash's leave, the rejoin's join), which can come
+    // after A's new state: wait for B to list the same, then compare.
+    await waitUntil(
+      () => {
+        const sorted = (p) => JSON.stringify(refsOf(p).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+        return sorted(B.presence) === sorted(A.presence);
+      },
+      { timeout: 10000, msg: "B's list converges to A's" },
+    );
     const listA = Object.fromEntries(refsOf(A.presence));
     const listB = Object.fromEntries(refsOf(B.presence));
     assert.deepEqual(Object.keys(listA).sort(), ["u1", "u2"]);

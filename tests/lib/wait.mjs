@@ -42,3 +42,27 @@ export function withTimeout(promise, ms, msg = "operation") {
 
 /** Default quiet period used to assert "no frame at all". */
 export const QUIET_MS = 300;
+
+/**
+ * A round trip on the connection of a phoenix `socket` whose traffic `rec` records (a
+ * `Recorder` from phx.mjs): sends a heartbeat and resolves with its reply. The server reads a
+ * connection's frames in order, so it had routed every frame the client sent before this one
+ * (and written what routing answers at once) when the reply arrives: a barrier to put before a
+ * negative check, instead of a sleep.
+ */
+export function phxRoundTrip(socket, rec, { timeout = 5000 } = {}) {
+  const ref = socket.makeRef();
+  const from = rec.mark();
+  socket.push({ topic: "phoenix", event: "heartbeat", payload: {}, ref });
+  return rec.waitReceived((m) => m[1] === ref && m[2] === "phoenix" && m[3] === "phx_reply", {
+    from,
+    timeout,
+    msg: "heartbeat reply (round trip)",
+  });
+}
+
+/** The same round trip for a `RawClient` from raw.mjs (V2 or V1 frames); resolves with the reply. */
+export function rawRoundTrip(raw, { timeout = 5000 } = {}) {
+  const { R, from } = raw.push(raw.vsn.startsWith("1.") ? undefined : null, "phoenix", "heartbeat", {});
+  return raw.reply(R, { from, timeout, topic: "phoenix" });
+}

@@ -13,8 +13,11 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.resolve(HERE, "..");
 const PHX = path.resolve(HERE, "../../../tests/lib/phx.mjs");
 
-/** Runs `source` as an ES module; resolves {code, signal, ms, out}; kills it after `deadline`. */
-function run(source, deadline = 15_000) {
+/**
+ * Runs `source` as an ES module; resolves {code, signal, ms, out}; kills it after `deadline`,
+ * or, with `killAfter: {line, ms}`, `ms` after its output first matches `line`.
+ */
+function run(source, deadline = 15_000, { killAfter } = {}) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
@@ -23,11 +26,24 @@ function run(source, deadline = 15_000) {
       env: { ...process.env, SB_PKG: PKG, SB_PHX: PHX },
     });
     let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
+    let windowTimer;
+    const seen = () => {
+      if (killAfter && !windowTimer && killAfter.line.test(out)) {
+        windowTimer = setTimeout(() => child.kill("SIGKILL"), killAfter.ms);
+      }
+    };
+    child.stdout.on("data", (d) => {
+      out += d;
+      seen();
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+      seen();
+    });
     const timer = setTimeout(() => child.kill("SIGKILL"), deadline);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(windowTimer);
       resolve({ code, signal, ms: Date.now() - started, out });
     });
   });
@@ -43,14 +59,16 @@ const { makeSocket, connect, joinOk } = await import(process.env.SB_PHX);
 test("close() lets the process exit, with clients connected and a handler stalled", async () => {
   const r = await run(`${PRELUDE}
     const ep = new sb.Endpoint({ port: 0, drain: { timeoutMs: 2000, intervalMs: 0 } });
-    ep.channel("room:*", { handleIn: () => new Promise(() => {}) });
+    let stalled;
+    const inHandler = new Promise((r) => (stalled = r));
+    ep.channel("room:*", { handleIn: () => { stalled(); return new Promise(() => {}); } });
     const { port } = await ep.listen();
     const { socket } = makeSocket(port, { reconnectAfterMs: () => 60_000 });
     await connect(socket);
     const ch = socket.channel("room:1");
     await joinOk(ch);
     ch.push("stall", {});
-    await new Promise((r) => setTimeout(r, 100));
+    await inHandler; // the handler runs and never settles
     await ep.close();
     socket.disconnect();
     console.log("closed");
@@ -77,7 +95,10 @@ test("a listening endpoint without unref() or close() does not let the process e
     const ep = new sb.Endpoint({ port: 0 });
     await ep.listen();
     console.log("listening");
-  `, 1500);
+  `, 15_000, { killAfter: { line: /listening/, ms: 1000 } });
+  // Killed 1 s after it printed "listening" (its last statement): a process with nothing
+  // holding its event loop exits on the loop's next turn, in milliseconds; the 15 s deadline
+  // only bounds startup, which a loaded machine can stretch.
   assert.equal(r.signal, "SIGKILL", `exited by itself: ${r.out}`);
   assert.match(r.out, /listening/);
 });

@@ -14,6 +14,21 @@ DRIVER = Path(__file__).with_name("phx_driver.mjs")
 DEADLINE = 10.0
 
 
+async def eventually(predicate: Any, what: str, timeout: float = DEADLINE) -> Any:
+    """Polls ``predicate`` until it is truthy and returns its value; fails after ``timeout``
+    seconds. For state the Phx client does not report (handler calls, log records, counts):
+    a wait on the event itself instead of a sleep that is hopefully long enough."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 def binary(data: bytes) -> Dict[str, str]:
     """A binary payload as the driver passes it."""
     return {"$binary": data.hex()}

@@ -9,7 +9,7 @@ from typing import Any, List
 import pytest
 
 import switchboard
-from phx import Phx, binary
+from phx import Phx, binary, eventually
 from switchboard import (
     Channel,
     Connected,
@@ -216,7 +216,7 @@ async def test_decorator_form_and_unmatched_topic(phx: Phx) -> None:
         unmatched = await phx.join("lobby:2", chan="x")
         assert unmatched["response"] == {"reason": "unmatched topic"}
         assert (await phx.leave("lobby"))["status"] == "ok"
-        await asyncio.sleep(0.2)
+        await eventually(lambda: left, "terminate after the leave")
         assert left == ["left"]
 
 

@@ -27,6 +27,9 @@ def fetch(url: str, body: Optional[bytes] = None) -> Tuple[int, str, bytes]:
 async def test_routes_answer_from_asyncio_handlers() -> None:
     endpoint = Endpoint(request_timeout_ms=300)
     seen = []
+    # The stalled route answers only after the test got its 504: late by construction, not
+    # because a sleep outlasted the 300 ms request timeout.
+    release = asyncio.Event()
 
     @endpoint.http_route("/api")
     async def api(req: HttpRequest) -> HttpResponse:
@@ -34,7 +37,7 @@ async def test_routes_answer_from_asyncio_handlers() -> None:
         if req.path == "/api/boom":
             raise RuntimeError("route exploded")
         if req.path == "/api/stall":
-            await asyncio.sleep(1)
+            await release.wait()
         if req.path == "/api/wrong":
             return "not a response"  # type: ignore[return-value]
         return HttpResponse.json(
@@ -53,6 +56,7 @@ async def test_routes_answer_from_asyncio_handlers() -> None:
         assert (await asyncio.to_thread(fetch, f"{base}/api/boom"))[0] == 500
         assert (await asyncio.to_thread(fetch, f"{base}/api/wrong"))[0] == 500
         assert (await asyncio.to_thread(fetch, f"{base}/api/stall"))[0] == 504
+        release.set()
 
 
 async def test_a_bad_prefix_is_refused_at_start() -> None:

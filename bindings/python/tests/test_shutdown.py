@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, List
 
-from phx import Phx
+from phx import Phx, eventually
 from switchboard import Channel, Endpoint, Socket, TerminateReason, ok
 
 
@@ -62,14 +62,14 @@ async def test_close_drains_connections_runs_terminate_and_joins_every_thread(ph
 async def test_serve_returns_after_stop_and_on_cancellation() -> None:
     endpoint = Endpoint()
     task = asyncio.ensure_future(endpoint.serve())
-    while endpoint._native is None:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: endpoint._native is not None, "serve() started")
     endpoint.stop()
     await asyncio.wait_for(task, 10)
 
     endpoint = Endpoint()
     task = asyncio.ensure_future(endpoint.serve())
-    await asyncio.sleep(0.1)
+    # Cancel a serve() that is running (not one still starting): wait for it, not a sleep.
+    await eventually(lambda: endpoint._native is not None, "serve() started")
     task.cancel()
     try:
         await asyncio.wait_for(task, 10)
@@ -96,13 +96,18 @@ def test_interpreter_exits_with_an_endpoint_never_closed_and_a_client_connected(
         import asyncio, json, subprocess, sys
         from switchboard import Channel, Endpoint, ok
 
+        stalled = None  # an asyncio.Event, made in main() (Python 3.9 binds it to a loop)
+
         class Stall(Channel):
             async def join(self, topic, payload, socket):
                 return ok()
             async def handle_in(self, event, payload, socket):
+                stalled.set()
                 await asyncio.sleep(60)
 
         async def main():
+            global stalled
+            stalled = asyncio.Event()
             ep = Endpoint()
             ep.channel("s:*", Stall)
             await ep.start()
@@ -111,7 +116,7 @@ def test_interpreter_exits_with_an_endpoint_never_closed_and_a_client_connected(
             await phx.connect(ep.url)
             await phx.join("s:1")
             asyncio.ensure_future(phx.push("s:1", "x", timeout=60000))
-            await asyncio.sleep(0.3)
+            await asyncio.wait_for(stalled.wait(), 20)  # the handler is running and stalls
             await phx.close()
             print("PORT", ep.port, flush=True)
 
