@@ -94,10 +94,34 @@ test("a 100 KB topic → error reply {reason: topic too long}; the connection st
   assert.deepEqual((await client.reply(hb, { topic: "phoenix" }))[4], { status: "ok", response: {} });
   assert.equal(client.closeInfo, null);
 
-  // A push (not a join) on the long topic is not served either and does not kill the connection.
-  client.push(ok.J, long, "echo", {});
+  // A push (not a join) on the long topic is not served either and does not kill the
+  // connection: the topic is not joined on this connection, so the push is answered like any
+  // message for an unjoined topic (PROTOCOL.md 3.1, F7): an error reply "unmatched topic" with
+  // a null join_ref, echoing the topic and the ref.
+  const { R: pushRef, from: pushFrom } = client.push(ok.J, long, "echo", { x: 1 });
   const { R: hb2 } = client.push(null, "phoenix", "heartbeat", {});
-  assert.deepEqual((await client.reply(hb2, { topic: "phoenix" }))[4], { status: "ok", response: {} });
+  // The server reads a connection's frames in order: once the heartbeat is answered, the push
+  // before it has been answered too.
+  const hbReply = await client.waitFor((m) => Array.isArray(m) && m[1] === hb2 && m[2] === "phoenix", {
+    from: pushFrom,
+    msg: "the heartbeat reply after the push on the long topic",
+  });
+  assert.deepEqual(hbReply.msg[4], { status: "ok", response: {} });
+  // Exactly the error reply arrived on the long topic before it (no echo, no push from a
+  // channel). Compared as text: a mismatch then prints the frames, not a 100 KB diff.
+  const expected = JSON.stringify([null, pushRef, long, "phx_reply", {
+    status: "error",
+    response: { reason: "unmatched topic" },
+  }]);
+  const onLong = client.frames
+    .slice(pushFrom, client.frames.indexOf(hbReply))
+    .filter((f) => Array.isArray(f.msg) && f.msg[2] === long)
+    .map((f) => JSON.stringify(f.msg));
+  assert.ok(
+    onLong.length === 1 && onLong[0] === expected,
+    `expected only the unmatched-topic reply on the long topic, got ${onLong.length} frame(s): ` +
+      onLong.map((f) => f.replace(/t{100}t*/, "t…")).join(" | "),
+  );
   assert.equal(client.closeInfo, null);
   client.terminate();
 

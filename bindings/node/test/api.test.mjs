@@ -217,12 +217,30 @@ test("terminate runs with the reason; pushes there follow phx_close", async (t) 
       },
     });
   });
-  const { socket } = await connectedSocket(t, port);
+  const { socket, rec } = await connectedSocket(t, port);
   const ch = socket.channel("room:t");
   await joinOk(ch);
+  const J = ch.joinRef();
+  const mark = rec.mark();
   assert.equal((await outcome(ch.leave())).status, "ok");
   await waitUntil(() => reasons.length === 1);
   assert.deepEqual(reasons, [{ reason: "left", detail: undefined }]);
+  // On the wire (PROTOCOL.md 3.3 rule 4): the leave's ok reply, then phx_close, then the push
+  // made in terminate, still tagged with the old join_ref (the client has dropped the channel
+  // by then, so only the recorded frames show it).
+  const bye = await rec.waitReceived((m) => m[2] === "room:t" && m[3] === "bye", { from: mark, msg: "bye" });
+  const leave = rec.sent((m) => m[2] === "room:t" && m[3] === "phx_leave", mark)[0];
+  const frames = rec.received((m) => m[2] === "room:t", mark);
+  assert.deepEqual(
+    frames.map((e) => e.msg),
+    [
+      [J, leave.msg[1], "room:t", "phx_reply", { status: "ok", response: {} }],
+      [J, J, "room:t", "phx_close", {}],
+      [J, null, "room:t", "bye", {}],
+    ],
+    "leave reply, then phx_close, then the terminate push",
+  );
+  assert.equal(frames[2], bye);
 });
 
 test("host HTTP routes answer on the socket's port", async (t) => {

@@ -140,17 +140,61 @@ test("a handler that never settles hits the request timeout; its late answer is 
 });
 
 test("a push to a non-object payload fails the push, not the process", async (t) => {
+  // Pushes carry a JSON object or binary (Phoenix push/3 takes a map): any other JSON value
+  // makes `socket.push` throw SB_E_ENCODE at once, in join and in handleIn alike. The handler
+  // catches it and goes on: nothing is written for the failed push, the channel is not
+  // failed, no 'error' is reported, and later pushes and replies on it work.
+  const NON_OBJECTS = [[1, 2], "text", 42, null, true];
+  const codeOf = (fn) => {
+    try {
+      fn();
+      return "no throw";
+    } catch (err) {
+      return err.code;
+    }
+  };
+  const inJoin = [];
+  const inHandleIn = [];
+  const errors = [];
   const { port } = await listening(t, {}, (ep) => {
+    ep.on("error", (err, ctx) => errors.push([err.message, ctx?.kind]));
     ep.channel("room:*", {
       join(_t, _p, socket) {
+        for (const p of NON_OBJECTS) inJoin.push(codeOf(() => socket.push("welcome", p)));
         socket.push("welcome", { hi: 1 });
         return ok();
       },
+      handleIn(event, _payload, socket) {
+        if (event === "bad") {
+          for (const p of NON_OBJECTS) inHandleIn.push(codeOf(() => socket.push("bad_push", p)));
+          socket.push("good_push", { n: 1 });
+          return reply("ok", { pushed: "good_push" });
+        }
+        return reply("ok", { alive: true });
+      },
     });
   });
-  const { socket } = await connectedSocket(t, port);
+  const { socket, rec } = await connectedSocket(t, port);
   const ch = socket.channel("room:w");
   const welcome = nextMessage(ch, "welcome");
   await joinOk(ch);
   assert.deepEqual(await welcome, { hi: 1 });
+  assert.deepEqual(inJoin, NON_OBJECTS.map(() => "SB_E_ENCODE"), "every non-object push in join throws SB_E_ENCODE");
+
+  const good = nextMessage(ch, "good_push");
+  assert.deepEqual(await outcome(ch.push("bad", {})), { status: "ok", response: { pushed: "good_push" } });
+  assert.deepEqual(await good, { n: 1 });
+  assert.deepEqual(inHandleIn, NON_OBJECTS.map(() => "SB_E_ENCODE"), "every non-object push in handleIn throws SB_E_ENCODE");
+
+  // Per channel, program order (PROTOCOL.md 3.3 rule 3): a failed push that was written anyway
+  // would have arrived before the push made after it (welcome {hi:1}, good_push), which has.
+  const pushes = rec.received((m) => m[2] === "room:w" && m[3] !== "phx_reply").map((e) => [e.msg[3], e.msg[4]]);
+  assert.deepEqual(pushes, [
+    ["welcome", { hi: 1 }],
+    ["good_push", { n: 1 }],
+  ], "only the object pushes reached the client");
+  assert.equal(rec.received((m) => m[3] === "phx_error").length, 0, "the channel was not failed");
+  assert.equal(ch.state, "joined");
+  assert.deepEqual(await outcome(ch.push("ping", {})), { status: "ok", response: { alive: true } });
+  assert.deepEqual(errors, [], "no handler failure was reported");
 });

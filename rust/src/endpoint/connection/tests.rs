@@ -161,8 +161,32 @@ async fn binary_push_frames_are_decoded() {
     // kind 0, join_ref "1", ref "2", topic "t", event "e", payload 01 02
     let frame = vec![0u8, 1, 1, 1, 1, b'1', b'2', b't', b'e', 1, 2];
     h.client.send(WsMessage::binary(frame)).await.expect("send");
-    h.client.close(None).await.expect("close");
+    h.client
+        .close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        }))
+        .await
+        .expect("close");
+    // The client's close is answered: the server neither failed the frame (1011) nor
+    // closed the connection for any other reason before it.
+    let (code, before) = close_code(&mut h.client).await;
+    assert_eq!(code, Some(1000));
+    assert_eq!(before, Vec::<WsMessage>::new());
+    let seen = h.seen.clone();
+    // A decode failure would end the same way; what reached the session tells them apart.
     assert_eq!(reason(h).await, TerminateReason::Closed);
+    assert_eq!(
+        *seen.lock(),
+        vec![Message {
+            join_ref: Some(crate::wire::Ref::from_text("1")),
+            r#ref: Some(crate::wire::Ref::from_text("2")),
+            topic: "t".to_owned(),
+            event: "e".to_owned(),
+            payload: crate::wire::Payload::Binary(Bytes::from_static(&[1, 2])),
+        }],
+        "the decoded push reached the session, fields and payload intact"
+    );
 }
 
 #[tokio::test]
