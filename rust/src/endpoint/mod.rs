@@ -31,6 +31,14 @@ pub mod params;
 mod registry;
 mod static_files;
 
+/// Private items the cargo-fuzz targets in `fuzz/` call directly (feature `fuzzing`); not a
+/// stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::origin::origin_allowed;
+}
+
 pub use config::{
     CheckOrigin, DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
     MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, SocketMount,
