@@ -70,11 +70,28 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
+/// What a join replaces on its topic (duplicate join, PROTOCOL.md 4.5).
+#[derive(Debug)]
+pub(crate) enum Replaced {
+    /// Nothing: the topic had no live channel.
+    Nothing,
+    /// A joined channel, killed by the session just now: the join_ref whose `phx_close`
+    /// follows this join's reply.
+    Killed(Option<Ref>),
+    /// A channel still joining ([`Instance::supersede`]): this join waits until that join is
+    /// answered, then follows its reply; the receiver says whether the old join_ref's
+    /// `phx_close` is owed.
+    Joining {
+        join_ref: Option<Ref>,
+        settled: tokio::sync::oneshot::Receiver<bool>,
+    },
+}
+
 /// The whole life of one channel instance.
 pub(crate) fn run(
     t: ChannelTask,
     payload: Payload,
-    replaced: Option<Option<Ref>>,
+    replaced: Replaced,
 ) -> impl Future<Output = ()> + Send + 'static {
     // Boxed before the task's future exists: an async fn keeps its arguments for its whole
     // life, and a joined channel needs neither the join payload nor the replaced join_ref.
@@ -89,7 +106,7 @@ pub(crate) fn run(
 struct Start {
     t: ChannelTask,
     payload: Payload,
-    replaced: Option<Option<Ref>>,
+    replaced: Replaced,
 }
 
 /// Joins, then handles commands until the channel ends. Every await but the idle wait is
@@ -127,6 +144,19 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
         replaced,
     } = *start;
     let inst = Arc::clone(&t.socket.inst);
+    let replaced = match replaced {
+        Replaced::Nothing => None,
+        Replaced::Killed(old) => Some(old),
+        Replaced::Joining { join_ref, settled } => {
+            // A dropped sender (the old instance is gone) owes nothing either.
+            let owes_close = settled.await.unwrap_or(false);
+            if inst.phase() != Phase::Joining {
+                // The connection closed while waiting: never joined, nothing to answer.
+                return None;
+            }
+            owes_close.then_some(join_ref)
+        }
+    };
     let handler = Arc::clone(&t.handler);
     let joined = Box::pin(call(
         t.timeout,
@@ -161,6 +191,13 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                 .as_ref()
                 .and_then(|old| close_frame(inst.serializer, old.as_ref(), &inst.topic));
             let frames = reply.ok().into_iter().chain(replaced_close);
+            if accepted && Instance::superseded(&life) {
+                // A duplicate join waits for this answer; this channel ends right after it.
+                tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
+                    "joined, then closed by a pipelined duplicate join");
+                inst.end_superseded(&mut life, frames);
+                return None;
+            }
             if accepted {
                 // Counted before the reply is visible.
                 inst.set_joined(&mut life);
