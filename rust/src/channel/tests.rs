@@ -1357,7 +1357,13 @@ async fn pipelined_duplicate_joins_are_each_answered_in_order() {
     assert_eq!(w.hub.channel_count("slowjoin:p"), 1);
     assert!(w.terminations().is_empty());
     // The last join is the live channel.
-    c.send(msg(Some("3"), Some("4"), "slowjoin:p", "echo", json!({"x": 1})));
+    c.send(msg(
+        Some("3"),
+        Some("4"),
+        "slowjoin:p",
+        "echo",
+        json!({"x": 1}),
+    ));
     assert_eq!(
         c.next().await,
         reply(Some("3"), Some("4"), "slowjoin:p", "ok", json!({"x": 1}))
@@ -1372,7 +1378,13 @@ async fn pipelined_duplicate_of_a_refused_join_owes_no_close() {
     c.join("2", "slowjoin:r", json!({"ms": 10}));
     assert_eq!(
         c.next().await,
-        reply(Some("1"), Some("1"), "slowjoin:r", "error", json!({"reason": "late no"}))
+        reply(
+            Some("1"),
+            Some("1"),
+            "slowjoin:r",
+            "error",
+            json!({"reason": "late no"})
+        )
     );
     assert_eq!(
         c.next().await,

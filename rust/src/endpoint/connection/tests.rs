@@ -285,7 +285,11 @@ async fn a_client_that_pings_without_reading_is_closed_as_slow_consumer() {
     let (mut sink, _unread) = client.split();
     let pinger = tokio::spawn(async move {
         let mut sent = 0usize;
-        while sink.send(WsMessage::Ping(Bytes::from_static(b"ping"))).await.is_ok() {
+        while sink
+            .send(WsMessage::Ping(Bytes::from_static(b"ping")))
+            .await
+            .is_ok()
+        {
             sent += 1;
             tokio::task::yield_now().await;
         }
