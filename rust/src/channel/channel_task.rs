@@ -11,6 +11,7 @@
 use super::instance::{Cmd, Instance, JOIN_CRASHED, Phase, StopRequest, close_frame};
 use super::socket::{Deferred, Socket};
 use crate::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
+use crate::logging::clip;
 use crate::pubsub::{Delivery, Mailbox};
 use crate::wire::{Payload, Ref};
 use bytes::Bytes;
@@ -172,7 +173,7 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
         Ok(frame) => Ok(frame),
         Err(e) => {
             // e.g. a binary join reply under V1: the join cannot be answered as written.
-            tracing::warn!(topic = %inst.topic, error = %e, "join reply cannot be encoded");
+            crate::warn_limited!(topic = %clip(&inst.topic), error = %e, "join reply cannot be encoded");
             inst.encode_join_reply("error", &join_crashed())
         }
     };
@@ -206,8 +207,10 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                 }
             } else {
                 match &joined {
-                    Err(why) => tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
-                        reason = %why, "join crashed"),
+                    Err(why) => {
+                        crate::warn_limited!(topic = %clip(&inst.topic), join_ref = ?inst.join_ref,
+                        reason = %clip(why), "join crashed")
+                    }
                     _ => tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         "join refused"),
                 }
@@ -236,7 +239,7 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
             }
             Deferred::Broadcast { from_self, b } => {
                 if let Err(e) = t.socket.publish_now(from_self, b) {
-                    tracing::warn!(topic = %inst.topic, error = %e, "broadcast from join failed");
+                    crate::warn_limited!(topic = %clip(&inst.topic), error = %e, "broadcast from join failed");
                 }
             }
             Deferred::Info(v) => infos.push(v),
@@ -378,7 +381,7 @@ impl ChannelTask {
                         Ok(frame) => {
                             inst.emit(frame);
                         }
-                        Err(e) => tracing::warn!(topic = %inst.topic, error = %e,
+                        Err(e) => crate::warn_limited!(topic = %clip(&inst.topic), error = %e,
                             "stop reply cannot be encoded"),
                     }
                 }
@@ -416,8 +419,8 @@ impl ChannelTask {
                     inst.end_locked(&mut life, Phase::Closing, inst.encode_close());
                 }
                 StopReason::Abnormal(why) => {
-                    tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
-                        reason = %why, "channel stopped abnormally");
+                    crate::warn_limited!(topic = %clip(&inst.topic), join_ref = ?inst.join_ref,
+                        reason = %clip(why), "channel stopped abnormally");
                     inst.end_locked(&mut life, Phase::Dead, inst.encode_error());
                 }
             }
@@ -429,7 +432,7 @@ impl ChannelTask {
     /// F14 for a failed handler call, then `terminate(Crash)` with its frames dropped.
     async fn crash(&mut self, why: String) {
         let inst = self.inst();
-        tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref, reason = %why,
+        crate::warn_limited!(topic = %clip(&inst.topic), join_ref = ?inst.join_ref, reason = %clip(&why),
             "channel crashed");
         {
             let mut life = inst.lock();
@@ -468,7 +471,7 @@ impl ChannelTask {
         })
         .await;
         if let Err(why) = res {
-            tracing::warn!(topic = %self.socket.inst.topic, reason = %why, "terminate failed");
+            crate::warn_limited!(topic = %clip(&self.socket.inst.topic), reason = %clip(&why), "terminate failed");
         }
     }
 }

@@ -312,7 +312,7 @@ impl Instance {
         match self.inbox.try_send(cmd) {
             Ok(()) => Delivery::Queued,
             Err(TrySendError::Full) => {
-                tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
+                crate::warn_limited!(topic = %crate::logging::clip(&self.topic), join_ref = ?self.join_ref,
                     "channel inbox full, crashing the channel");
                 self.crash_locked(&mut life, StopRequest::Overflow);
                 drop(life);

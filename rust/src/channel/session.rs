@@ -8,6 +8,7 @@ use super::instance::{Cmd, Delivery, Instance, Phase, close_frame};
 use super::socket::Socket;
 use super::topic_map::TopicMap;
 use crate::host::{Connected, TerminateReason};
+use crate::logging::clip;
 use crate::outbox::Outbox;
 use crate::wire::{Frame, Message, Payload, Serializer};
 use bytes::Bytes;
@@ -116,8 +117,8 @@ impl Session {
                 }
                 if msg.join_ref.is_some() && msg.join_ref != entry.inst.join_ref {
                     // F10: a message for an older instance of this topic.
-                    tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref,
-                        event = %msg.event, "dropping message with stale join_ref");
+                    tracing::debug!(topic = %clip(&msg.topic), join_ref = ?msg.join_ref,
+                        event = %clip(&msg.event), "dropping message with stale join_ref");
                     return;
                 }
                 match entry.inst.deliver(Cmd::In(Box::new(msg))) {
@@ -162,7 +163,7 @@ impl Session {
             tokio::time::Instant::now() + self.mount.config.request_timeout * 2 + CLOSE_SLACK;
         for task in &mut tasks {
             if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
-                tracing::warn!("channel did not terminate in time; aborting");
+                crate::warn_limited!("channel did not terminate in time; aborting");
                 break;
             }
         }
@@ -177,7 +178,7 @@ impl Session {
             Ok(frame) => {
                 let _ = self.outbox.push(frame);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot encode a session reply"),
+            Err(e) => crate::warn_limited!(error = %e, "cannot encode a session reply"),
         }
     }
 
@@ -188,7 +189,8 @@ impl Session {
             return;
         }
         if msg.event != "phx_leave" {
-            tracing::warn!(topic = %msg.topic, event = %msg.event,
+            // A routine client mistake (a push after a leave, a stale tab): debug only.
+            tracing::debug!(topic = %clip(&msg.topic), event = %clip(&msg.event),
                 "message for a topic that is not joined: unmatched topic");
         }
         if let Some(frame) = unjoined_reply(self.serializer, &msg) {
@@ -235,14 +237,14 @@ impl Session {
         let waits_for_old = matches!(replaced, Replaced::Joining { .. });
         let refused = if msg.topic.len() > config.max_topic_bytes {
             // Our bounded-everything rule: Phoenix has no topic limit.
-            tracing::warn!(
+            tracing::debug!(
                 bytes = msg.topic.len(),
                 limit = config.max_topic_bytes,
                 "join refused: topic too long"
             );
             Some((msg.join_ref.as_ref(), TOPIC_TOO_LONG))
         } else if self.mount.routes.route(&msg.topic).is_none() {
-            tracing::warn!(topic = %msg.topic, "join refused: unmatched topic");
+            tracing::debug!(topic = %clip(&msg.topic), "join refused: unmatched topic");
             // F6: join_ref null.
             Some((None, UNMATCHED_TOPIC))
         } else if self.live.load(Ordering::Acquire) - usize::from(waits_for_old)

@@ -31,7 +31,7 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self as ws, Message as WsMessage};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Where decoded client messages go: the channel [`Session`](crate::channel::Session) in the
 /// endpoint. A seam so the transport can be tested on its own.
@@ -411,7 +411,7 @@ where
             && !Box::pin(wait_for_writer(backlog, cfg.outbox_max_frames / 4, cfg.idle_timeout))
                 .await
         {
-            warn!("client does not read its replies, closing as slow consumer");
+            crate::warn_limited!("client does not read its replies, closing as slow consumer");
             return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
         }
         let next = tokio::select! {
@@ -437,7 +437,9 @@ where
                 if now == written_at_ping {
                     unanswered_pings += 1;
                     if unanswered_pings > cfg.outbox_max_frames {
-                        warn!("client pings but does not read, closing as slow consumer");
+                        crate::warn_limited!(
+                            "client pings but does not read, closing as slow consumer"
+                        );
                         return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
                     }
                 } else {
@@ -453,7 +455,7 @@ where
             Ok(msg) => inbound.handle(msg),
             Err(e) => {
                 // Phoenix's socket process crashes on such a frame (PROTOCOL.md 2.5).
-                warn!(error = %e, "malformed frame, closing with 1011");
+                crate::warn_limited!(error = %e, "malformed frame, closing with 1011");
                 return ReadEnd::Fail(MALFORMED_CLOSE_CODE, "malformed frame");
             }
         }
@@ -496,15 +498,15 @@ fn read_error(e: ws::Error) -> ReadEnd {
         | ws::Error::Io(_)
         | ws::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => ReadEnd::PeerGone,
         ws::Error::Utf8(_) => {
-            warn!("text frame is not valid UTF-8, closing with 1007");
+            crate::warn_limited!("text frame is not valid UTF-8, closing with 1007");
             ReadEnd::Fail(INVALID_UTF8_CLOSE_CODE, "invalid UTF-8")
         }
         ws::Error::Capacity(e) => {
-            warn!(error = %e, "frame too big, closing with 1009");
+            crate::warn_limited!(error = %e, "frame too big, closing with 1009");
             ReadEnd::Fail(TOO_BIG_CLOSE_CODE, "frame too big")
         }
         other => {
-            warn!(error = %other, "WebSocket protocol error, closing with 1002");
+            crate::warn_limited!(error = %other, "WebSocket protocol error, closing with 1002");
             ReadEnd::Fail(PROTOCOL_CLOSE_CODE, "protocol error")
         }
     }

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tracing::{Instrument, debug, debug_span, warn};
+use tracing::{Instrument, debug, debug_span};
 
 /// Subprotocol prefix of the auth token (JS constants.js `AUTH_TOKEN_PREFIX`).
 const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
@@ -182,7 +182,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     let (info, serializer) = match pre {
         Ok(ok) => ok,
         Err(rejection) => {
-            span.in_scope(|| warn!(?rejection, "websocket handshake refused"));
+            span.in_scope(|| debug!(?rejection, "websocket handshake refused"));
             return empty(rejection.status());
         }
     };
@@ -190,7 +190,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     let connected = match st.connect.connect(&info).instrument(span.clone()).await {
         Ok(connected) => connected,
         Err(refused) => {
-            span.in_scope(|| warn!(status = refused.status, "connect refused"));
+            span.in_scope(|| debug!(status = refused.status, "connect refused"));
             // A status that is not an error would look like success to the client.
             let status = StatusCode::from_u16(refused.status)
                 .ok()
@@ -203,12 +203,12 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     let accept = match websocket_key(req.headers()) {
         Ok(key) => derive_accept_key(key.as_bytes()),
         Err(rejection) => {
-            span.in_scope(|| warn!(?rejection, "not a websocket upgrade"));
+            span.in_scope(|| debug!(?rejection, "not a websocket upgrade"));
             return empty(rejection.status());
         }
     };
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        span.in_scope(|| warn!("connection cannot be upgraded"));
+        span.in_scope(|| debug!("connection cannot be upgraded"));
         return empty(StatusCode::BAD_REQUEST);
     };
 
