@@ -8,6 +8,8 @@
 pub mod channel;
 pub mod endpoint;
 pub mod host;
+#[doc(hidden)]
+pub mod logging;
 pub mod outbox;
 pub mod presence;
 pub mod pubsub;

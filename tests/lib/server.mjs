@@ -82,6 +82,8 @@ export class ServerProcess {
     this.eofGraceMs = eofGraceMs;
     this.port = undefined;
     this.output = [];
+    /** Bytes written to stdout and stderr so far (what a log file of the server would hold). */
+    this.outputBytes = 0;
     this.exitCode = undefined;
     this.exited = new Promise((resolve) => {
       proc.once("exit", (code, signal) => {
@@ -95,6 +97,7 @@ export class ServerProcess {
       let buf = "";
       proc.stdout.setEncoding("utf8");
       proc.stdout.on("data", (chunk) => {
+        this.outputBytes += Buffer.byteLength(chunk);
         buf += chunk;
         let i;
         while ((i = buf.indexOf("\n")) >= 0) {
@@ -112,6 +115,7 @@ export class ServerProcess {
     this.#listening.catch(() => {}); // awaited by start(); an exit after start is not an error
     proc.stderr.setEncoding("utf8");
     proc.stderr.on("data", (chunk) => {
+      this.outputBytes += Buffer.byteLength(chunk);
       for (const l of chunk.split("\n")) if (l) this.#record(l);
     });
   }

@@ -11,6 +11,7 @@
 use super::instance::{Cmd, Instance, JOIN_CRASHED, Phase, StopRequest, close_frame};
 use super::socket::{Deferred, Socket};
 use crate::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
+use crate::logging::clip;
 use crate::pubsub::{Delivery, Mailbox};
 use crate::wire::{Payload, Ref};
 use bytes::Bytes;
@@ -70,11 +71,28 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
+/// What a join replaces on its topic (duplicate join, PROTOCOL.md 4.5).
+#[derive(Debug)]
+pub(crate) enum Replaced {
+    /// Nothing: the topic had no live channel.
+    Nothing,
+    /// A joined channel, killed by the session just now: the join_ref whose `phx_close`
+    /// follows this join's reply.
+    Killed(Option<Ref>),
+    /// A channel still joining ([`Instance::supersede`]): this join waits until that join is
+    /// answered, then follows its reply; the receiver says whether the old join_ref's
+    /// `phx_close` is owed.
+    Joining {
+        join_ref: Option<Ref>,
+        settled: tokio::sync::oneshot::Receiver<bool>,
+    },
+}
+
 /// The whole life of one channel instance.
 pub(crate) fn run(
     t: ChannelTask,
     payload: Payload,
-    replaced: Option<Option<Ref>>,
+    replaced: Replaced,
 ) -> impl Future<Output = ()> + Send + 'static {
     // Boxed before the task's future exists: an async fn keeps its arguments for its whole
     // life, and a joined channel needs neither the join payload nor the replaced join_ref.
@@ -89,7 +107,7 @@ pub(crate) fn run(
 struct Start {
     t: ChannelTask,
     payload: Payload,
-    replaced: Option<Option<Ref>>,
+    replaced: Replaced,
 }
 
 /// Joins, then handles commands until the channel ends. Every await but the idle wait is
@@ -127,6 +145,19 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
         replaced,
     } = *start;
     let inst = Arc::clone(&t.socket.inst);
+    let replaced = match replaced {
+        Replaced::Nothing => None,
+        Replaced::Killed(old) => Some(old),
+        Replaced::Joining { join_ref, settled } => {
+            // A dropped sender (the old instance is gone) owes nothing either.
+            let owes_close = settled.await.unwrap_or(false);
+            if inst.phase() != Phase::Joining {
+                // The connection closed while waiting: never joined, nothing to answer.
+                return None;
+            }
+            owes_close.then_some(join_ref)
+        }
+    };
     let handler = Arc::clone(&t.handler);
     let joined = Box::pin(call(
         t.timeout,
@@ -142,7 +173,7 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
         Ok(frame) => Ok(frame),
         Err(e) => {
             // e.g. a binary join reply under V1: the join cannot be answered as written.
-            tracing::warn!(topic = %inst.topic, error = %e, "join reply cannot be encoded");
+            crate::warn_limited!(topic = %clip(&inst.topic), error = %e, "join reply cannot be encoded");
             inst.encode_join_reply("error", &join_crashed())
         }
     };
@@ -161,6 +192,13 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                 .as_ref()
                 .and_then(|old| close_frame(inst.serializer, old.as_ref(), &inst.topic));
             let frames = reply.ok().into_iter().chain(replaced_close);
+            if accepted && Instance::superseded(&life) {
+                // A duplicate join waits for this answer; this channel ends right after it.
+                tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
+                    "joined, then closed by a pipelined duplicate join");
+                inst.end_superseded(&mut life, frames);
+                return None;
+            }
             if accepted {
                 // Counted before the reply is visible.
                 inst.set_joined(&mut life);
@@ -169,8 +207,10 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                 }
             } else {
                 match &joined {
-                    Err(why) => tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
-                        reason = %why, "join crashed"),
+                    Err(why) => {
+                        crate::warn_limited!(topic = %clip(&inst.topic), join_ref = ?inst.join_ref,
+                        reason = %clip(why), "join crashed")
+                    }
                     _ => tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref,
                         "join refused"),
                 }
@@ -199,7 +239,7 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
             }
             Deferred::Broadcast { from_self, b } => {
                 if let Err(e) = t.socket.publish_now(from_self, b) {
-                    tracing::warn!(topic = %inst.topic, error = %e, "broadcast from join failed");
+                    crate::warn_limited!(topic = %clip(&inst.topic), error = %e, "broadcast from join failed");
                 }
             }
             Deferred::Info(v) => infos.push(v),
@@ -341,7 +381,7 @@ impl ChannelTask {
                         Ok(frame) => {
                             inst.emit(frame);
                         }
-                        Err(e) => tracing::warn!(topic = %inst.topic, error = %e,
+                        Err(e) => crate::warn_limited!(topic = %clip(&inst.topic), error = %e,
                             "stop reply cannot be encoded"),
                     }
                 }
@@ -379,8 +419,8 @@ impl ChannelTask {
                     inst.end_locked(&mut life, Phase::Closing, inst.encode_close());
                 }
                 StopReason::Abnormal(why) => {
-                    tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref,
-                        reason = %why, "channel stopped abnormally");
+                    crate::warn_limited!(topic = %clip(&inst.topic), join_ref = ?inst.join_ref,
+                        reason = %clip(why), "channel stopped abnormally");
                     inst.end_locked(&mut life, Phase::Dead, inst.encode_error());
                 }
             }
@@ -392,7 +432,7 @@ impl ChannelTask {
     /// F14 for a failed handler call, then `terminate(Crash)` with its frames dropped.
     async fn crash(&mut self, why: String) {
         let inst = self.inst();
-        tracing::warn!(topic = %inst.topic, join_ref = ?inst.join_ref, reason = %why,
+        crate::warn_limited!(topic = %clip(&inst.topic), join_ref = ?inst.join_ref, reason = %clip(&why),
             "channel crashed");
         {
             let mut life = inst.lock();
@@ -431,7 +471,7 @@ impl ChannelTask {
         })
         .await;
         if let Err(why) = res {
-            tracing::warn!(topic = %self.socket.inst.topic, reason = %why, "terminate failed");
+            crate::warn_limited!(topic = %clip(&self.socket.inst.topic), reason = %clip(&why), "terminate failed");
         }
     }
 }

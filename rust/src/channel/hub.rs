@@ -44,7 +44,7 @@ impl Hub {
                 payload: diff.to_payload(),
             };
             if let Err(e) = sink_pubsub.local_broadcast(b) {
-                tracing::warn!(topic = %diff.topic, error = %e, "presence_diff not delivered");
+                crate::warn_limited!(topic = %crate::logging::clip(&diff.topic), error = %e, "presence_diff not delivered");
             }
         });
         let presence = Presence::new(node, shards, sink);

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::oneshot;
 
 /// Work for a channel task, in arrival order.
 ///
@@ -89,6 +90,11 @@ pub(crate) struct Life {
     pub(crate) stop: Option<StopRequest>,
     /// Counted in the hub census (joined and not yet ended).
     censused: bool,
+    /// A duplicate join that arrived while this instance was still joining, waiting for this
+    /// join's answer (see [`Instance::supersede`]). Told `true` when this instance answered its
+    /// join with ok and then ended, so the successor owes the client this join_ref's
+    /// `phx_close`; `false` when it ended any other way (refused, crashed, stopped).
+    successor: Option<oneshot::Sender<bool>>,
 }
 
 /// The shared part of one channel instance.
@@ -156,6 +162,7 @@ impl Instance {
                 phase: Phase::Joining,
                 stop: None,
                 censused: false,
+                successor: None,
             }),
             session_live,
             fastlane: Mutex::new(None),
@@ -196,6 +203,12 @@ impl Instance {
     /// Moves to `phase`; leaving the routable phases releases the channel-limit slot and the
     /// census entry exactly once.
     pub(crate) fn set_phase(&self, life: &mut Life, phase: Phase) {
+        if phase != Phase::Joining
+            && let Some(successor) = life.successor.take()
+        {
+            // Ended while joining, without a join reply of ours the successor must close.
+            let _ = successor.send(false);
+        }
         if life.phase.routable() && !phase.routable() {
             self.session_live.fetch_sub(1, Ordering::AcqRel);
             if life.censused {
@@ -299,7 +312,7 @@ impl Instance {
         match self.inbox.try_send(cmd) {
             Ok(()) => Delivery::Queued,
             Err(TrySendError::Full) => {
-                tracing::warn!(topic = %self.topic, join_ref = ?self.join_ref,
+                crate::warn_limited!(topic = %crate::logging::clip(&self.topic), join_ref = ?self.join_ref,
                     "channel inbox full, crashing the channel");
                 self.crash_locked(&mut life, StopRequest::Overflow);
                 drop(life);
@@ -359,6 +372,43 @@ impl Instance {
             self.unsubscribe();
         }
         was_live
+    }
+
+    /// Duplicate join of an instance still joining (PROTOCOL.md 4.5, pipelined joins): Phoenix
+    /// answers every join, because its socket process runs one join at a time. So this
+    /// instance is not killed now: it answers its own join, then (accepted) ends at once
+    /// without `terminate` (see [`Instance::end_superseded`]), and the receiver returned here
+    /// learns whether the client is owed this join_ref's `phx_close` (true) or not (refused,
+    /// crashed, stopped). An instance that is no longer joining answers `false` at once.
+    pub(crate) fn supersede(&self) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let mut life = self.life.lock();
+        if life.phase == Phase::Joining {
+            life.successor = Some(tx);
+        } else {
+            let _ = tx.send(false);
+        }
+        rx
+    }
+
+    /// Whether a duplicate join waits for this instance's join (see [`Instance::supersede`]).
+    pub(crate) fn superseded(life: &Life) -> bool {
+        life.successor.is_some()
+    }
+
+    /// The end of a superseded instance whose join was accepted, with the life lock held:
+    /// writes the join reply (`frames`), ends the instance without `terminate`, drops the
+    /// commands queued behind the join (they were for the join_ref the client replaced, as
+    /// Phoenix's kill of the old channel drops them) and tells the successor that it owes
+    /// this join_ref's `phx_close`.
+    pub(crate) fn end_superseded(&self, life: &mut Life, frames: impl IntoIterator<Item = Frame>) {
+        let successor = life.successor.take();
+        self.end_locked(life, Phase::Dead, frames);
+        self.inbox.close();
+        while self.inbox.try_recv().is_some() {}
+        if let Some(successor) = successor {
+            let _ = successor.send(true);
+        }
     }
 
     /// Takes a pending stop request.

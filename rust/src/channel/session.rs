@@ -2,14 +2,15 @@
 //! channel task or answers it directly, without ever waiting for a handler.
 
 use super::Mount;
-use super::channel_task::{self, ChannelTask};
+use super::channel_task::{self, ChannelTask, Replaced};
 use super::hub::Hub;
-use super::instance::{Cmd, Delivery, Instance, close_frame};
+use super::instance::{Cmd, Delivery, Instance, Phase, close_frame};
 use super::socket::Socket;
 use super::topic_map::TopicMap;
 use crate::host::{Connected, TerminateReason};
+use crate::logging::clip;
 use crate::outbox::Outbox;
-use crate::wire::{Frame, Message, Payload, Ref, Serializer};
+use crate::wire::{Frame, Message, Payload, Serializer};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +55,10 @@ pub struct Session {
     /// topic → newest channel instance. Entries of ended instances are removed when their
     /// topic is next touched, or swept when the map grows (see `insert`).
     channels: TopicMap<Entry>,
+    /// Instances replaced by a duplicate join while still joining: they answer their join,
+    /// then end (see `duplicate_join`). Kept so that `close` stops them too; finished ones are
+    /// dropped at the next duplicate join.
+    superseded: Vec<Entry>,
     /// Instances that are joining or joined (the channel-limit count).
     live: Arc<AtomicUsize>,
     runtime: tokio::runtime::Handle,
@@ -84,6 +89,7 @@ impl Session {
             transport,
             connected,
             channels: TopicMap::default(),
+            superseded: Vec::new(),
             live: Arc::new(AtomicUsize::new(0)),
             runtime,
         }
@@ -111,8 +117,8 @@ impl Session {
                 }
                 if msg.join_ref.is_some() && msg.join_ref != entry.inst.join_ref {
                     // F10: a message for an older instance of this topic.
-                    tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref,
-                        event = %msg.event, "dropping message with stale join_ref");
+                    tracing::debug!(topic = %clip(&msg.topic), join_ref = ?msg.join_ref,
+                        event = %clip(&msg.event), "dropping message with stale join_ref");
                     return;
                 }
                 match entry.inst.deliver(Cmd::In(Box::new(msg))) {
@@ -147,8 +153,9 @@ impl Session {
     /// then are aborted (their presences still leave and subscriptions end).
     pub async fn close(mut self, reason: TerminateReason) {
         let channels = std::mem::take(&mut self.channels);
-        let mut tasks = Vec::with_capacity(channels.len());
-        for entry in channels.into_values() {
+        let superseded = std::mem::take(&mut self.superseded);
+        let mut tasks = Vec::with_capacity(channels.len() + superseded.len());
+        for entry in channels.into_values().chain(superseded) {
             entry.inst.request_stop(reason.clone());
             tasks.push(entry.task);
         }
@@ -156,7 +163,7 @@ impl Session {
             tokio::time::Instant::now() + self.mount.config.request_timeout * 2 + CLOSE_SLACK;
         for task in &mut tasks {
             if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
-                tracing::warn!("channel did not terminate in time; aborting");
+                crate::warn_limited!("channel did not terminate in time; aborting");
                 break;
             }
         }
@@ -171,18 +178,19 @@ impl Session {
             Ok(frame) => {
                 let _ = self.outbox.push(frame);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot encode a session reply"),
+            Err(e) => crate::warn_limited!(error = %e, "cannot encode a session reply"),
         }
     }
 
     /// A message for a topic without a live channel on this connection.
     fn unjoined(&mut self, msg: Message) {
         if msg.event == "phx_join" {
-            self.join(msg, None);
+            self.join(msg, Replaced::Nothing);
             return;
         }
         if msg.event != "phx_leave" {
-            tracing::warn!(topic = %msg.topic, event = %msg.event,
+            // A routine client mistake (a push after a leave, a stale tab): debug only.
+            tracing::debug!(topic = %clip(&msg.topic), event = %clip(&msg.event),
                 "message for a topic that is not joined: unmatched topic");
         }
         if let Some(frame) = unjoined_reply(self.serializer, &msg) {
@@ -190,38 +198,58 @@ impl Session {
         }
     }
 
-    /// F16 / PROTOCOL.md 4.5: the old instance stops at once without `terminate`; the new
-    /// join is processed; the old join_ref's `phx_close` follows the new join's reply.
+    /// F16 / PROTOCOL.md 4.5: the old instance stops without `terminate`; the new join is
+    /// processed; the old join_ref's `phx_close` follows the new join's reply. Phoenix's
+    /// socket process runs one join at a time, so a join still running when its duplicate
+    /// arrives (both in one write) is answered first: the new join waits for it instead of
+    /// killing it, and the wire reads J1 reply, J2 reply, J1 `phx_close`, for any number of
+    /// joins in a row.
     fn duplicate_join(&mut self, msg: Message) {
-        let mut replaced = None;
-        if let Some(old) = self.channels.remove(&msg.topic)
-            && old.inst.kill()
-        {
-            old.task.abort();
-            tracing::debug!(topic = %msg.topic, old_join_ref = ?old.inst.join_ref,
-                join_ref = ?msg.join_ref, "duplicate join: closing the previous channel");
-            replaced = Some(old.inst.join_ref.clone());
-        }
+        let replaced = match self.channels.remove(&msg.topic) {
+            Some(old) if old.inst.phase() == Phase::Joining => {
+                tracing::debug!(topic = %msg.topic, old_join_ref = ?old.inst.join_ref,
+                    join_ref = ?msg.join_ref, "duplicate join: after the pending join's answer");
+                let replaced = Replaced::Joining {
+                    join_ref: old.inst.join_ref.clone(),
+                    settled: old.inst.supersede(),
+                };
+                self.superseded.retain(|e| !e.task.is_finished());
+                self.superseded.push(old);
+                replaced
+            }
+            Some(old) if old.inst.kill() => {
+                old.task.abort();
+                tracing::debug!(topic = %msg.topic, old_join_ref = ?old.inst.join_ref,
+                    join_ref = ?msg.join_ref, "duplicate join: closing the previous channel");
+                Replaced::Killed(old.inst.join_ref.clone())
+            }
+            _ => Replaced::Nothing,
+        };
         self.join(msg, replaced);
     }
 
-    /// A join for a topic without a live channel. `replaced` is the join_ref whose
-    /// `phx_close` must follow this join's reply (duplicate join).
-    fn join(&mut self, msg: Message, replaced: Option<Option<Ref>>) {
+    /// A join for a topic without a live channel (or whose channel `replaced` describes:
+    /// duplicate join).
+    fn join(&mut self, msg: Message, replaced: Replaced) {
         let config = &self.mount.config;
+        // A channel still joining on this topic counts until it has answered; this join
+        // takes its place, so it is not counted against the limit twice.
+        let waits_for_old = matches!(replaced, Replaced::Joining { .. });
         let refused = if msg.topic.len() > config.max_topic_bytes {
             // Our bounded-everything rule: Phoenix has no topic limit.
-            tracing::warn!(
+            tracing::debug!(
                 bytes = msg.topic.len(),
                 limit = config.max_topic_bytes,
                 "join refused: topic too long"
             );
             Some((msg.join_ref.as_ref(), TOPIC_TOO_LONG))
         } else if self.mount.routes.route(&msg.topic).is_none() {
-            tracing::warn!(topic = %msg.topic, "join refused: unmatched topic");
+            tracing::debug!(topic = %clip(&msg.topic), "join refused: unmatched topic");
             // F6: join_ref null.
             Some((None, UNMATCHED_TOPIC))
-        } else if self.live.load(Ordering::Acquire) >= config.max_channels {
+        } else if self.live.load(Ordering::Acquire) - usize::from(waits_for_old)
+            >= config.max_channels
+        {
             tracing::debug!(topic = %msg.topic, limit = config.max_channels,
                 "join refused: too many channels");
             Some((msg.join_ref.as_ref(), TOO_MANY_CHANNELS))
@@ -236,7 +264,9 @@ impl Session {
                 "error",
                 &Payload::Json(Bytes::from_static(reason)),
             ));
-            if let Some(old) = replaced
+            // Unreachable for `Replaced::Joining` (same topic, so same route, and not counted
+            // twice against the limit); its instance still answers its own join.
+            if let Replaced::Killed(old) = replaced
                 && let Some(frame) = close_frame(self.serializer, old.as_ref(), &msg.topic)
             {
                 let _ = self.outbox.push(frame);
@@ -287,7 +317,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        for entry in self.channels.values() {
+        for entry in self.channels.values().chain(&self.superseded) {
             entry.inst.request_stop(TerminateReason::Closed);
         }
     }

@@ -1316,6 +1316,12 @@ async fn duplicate_join_while_the_first_join_is_pending() {
         json!({}),
     ));
     c.join("3", "slowjoin:d", json!({"ms": 10}));
+    // Every join is answered, in order, as Phoenix's one-join-at-a-time socket does; the
+    // leave queued behind J1 goes with J1 (its channel ends without terminate).
+    assert_eq!(
+        c.next().await,
+        reply(Some("1"), Some("1"), "slowjoin:d", "ok", json!({}))
+    );
     assert_eq!(
         c.next().await,
         reply(Some("3"), Some("3"), "slowjoin:d", "ok", json!({}))
@@ -1325,6 +1331,89 @@ async fn duplicate_join_while_the_first_join_is_pending() {
     assert_eq!(c.session.channel_count(), 1);
     assert_eq!(w.hub.channel_count("slowjoin:d"), 1);
     assert!(w.terminations().is_empty());
+}
+
+#[tokio::test]
+async fn pipelined_duplicate_joins_are_each_answered_in_order() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    // Three joins of one topic in one read, the first two still running when the next
+    // arrives: J1 ok, J2 ok, J1 phx_close, J3 ok, J2 phx_close.
+    c.join("1", "slowjoin:p", json!({"ms": 100}));
+    c.join("2", "slowjoin:p", json!({"ms": 100}));
+    c.join("3", "slowjoin:p", json!({"ms": 100}));
+    assert_eq!(
+        c.take(5).await,
+        vec![
+            reply(Some("1"), Some("1"), "slowjoin:p", "ok", json!({})),
+            reply(Some("2"), Some("2"), "slowjoin:p", "ok", json!({})),
+            close("1", "slowjoin:p"),
+            reply(Some("3"), Some("3"), "slowjoin:p", "ok", json!({})),
+            close("2", "slowjoin:p"),
+        ]
+    );
+    c.quiet().await;
+    assert_eq!(c.session.channel_count(), 1);
+    assert_eq!(w.hub.channel_count("slowjoin:p"), 1);
+    assert!(w.terminations().is_empty());
+    // The last join is the live channel.
+    c.send(msg(
+        Some("3"),
+        Some("4"),
+        "slowjoin:p",
+        "echo",
+        json!({"x": 1}),
+    ));
+    assert_eq!(
+        c.next().await,
+        reply(Some("3"), Some("4"), "slowjoin:p", "ok", json!({"x": 1}))
+    );
+}
+
+#[tokio::test]
+async fn pipelined_duplicate_of_a_refused_join_owes_no_close() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    c.join("1", "slowjoin:r", json!({"ms": 100, "fail": true}));
+    c.join("2", "slowjoin:r", json!({"ms": 10}));
+    assert_eq!(
+        c.next().await,
+        reply(
+            Some("1"),
+            Some("1"),
+            "slowjoin:r",
+            "error",
+            json!({"reason": "late no"})
+        )
+    );
+    assert_eq!(
+        c.next().await,
+        reply(Some("2"), Some("2"), "slowjoin:r", "ok", json!({}))
+    );
+    c.quiet().await;
+    assert_eq!(c.session.channel_count(), 1);
+}
+
+#[tokio::test]
+async fn close_while_a_duplicate_join_waits_stops_both_joins() {
+    let w = world(MountConfig::default());
+    let mut c = w.connect(Serializer::V2Json);
+    c.join("1", "slowjoin:w", json!({"ms": 100}));
+    c.join("2", "slowjoin:w", json!({"ms": 10}));
+    let Conn { session, .. } = c;
+    tokio::time::timeout(WAIT, session.close(TerminateReason::Closed))
+        .await
+        .expect("close finishes");
+    // J1 had joined when it saw the stop: it terminates; J2 never ran its join.
+    assert_eq!(
+        w.terminations(),
+        vec![(
+            "slowjoin:w".to_owned(),
+            Some("1".to_owned()),
+            TerminateReason::Closed
+        )]
+    );
+    assert_eq!(w.hub.channel_count("slowjoin:w"), 0);
 }
 
 #[tokio::test]

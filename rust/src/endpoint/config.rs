@@ -54,12 +54,19 @@ pub struct TransportConfig {
     /// Largest accepted WebSocket frame and message, in bytes (default 8 MiB = 8 388 608).
     /// A bigger one closes the connection with 1009 (Message Too Big), as Cowboy does.
     pub max_frame_size: usize,
-    /// Closes a connection that sent no frame at all (data, ping, pong) for this long
-    /// (default 60 000 ms, Phoenix `timeout`). Close code [`IDLE_CLOSE_CODE`].
+    /// Closes a connection that sent no data frame (text or binary; Phoenix's heartbeat is
+    /// one) for this long (default 60 000 ms, Phoenix `timeout`). WebSocket pings and pongs
+    /// do not count: a client that only pings is closed too. Close code [`IDLE_CLOSE_CODE`].
     pub idle_timeout: Duration,
     /// Outbound queue limit per connection, in frames (default 1 024). Exceeding it (or
     /// [`outbox_max_bytes`](Self::outbox_max_bytes)) is the slow-consumer policy: pending
-    /// frames are dropped and the connection closes with [`SLOW_CONSUMER_CLOSE_CODE`].
+    /// frames are dropped and the connection closes with [`SLOW_CONSUMER_CLOSE_CODE`]. The
+    /// same count bounds pongs: a client that sends this many pings in a row while none of
+    /// the server's bytes get through to it is closed the same way, and what the WebSocket
+    /// layer buffers for one connection (pongs, close frame, the frame being written) is
+    /// bounded by its write buffer (128 KiB) plus `outbox_max_bytes`. A client that never
+    /// reads cannot see the 1013 close frame (it is behind the unread bytes); it sees the
+    /// TCP connection end after [`close_timeout`](Self::close_timeout).
     pub outbox_max_frames: usize,
     /// Outbound queue limit per connection, in bytes of frame bodies (default 8 MiB).
     pub outbox_max_bytes: usize,

@@ -20,18 +20,18 @@ use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self as ws, Message as WsMessage};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Where decoded client messages go: the channel [`Session`](crate::channel::Session) in the
 /// endpoint. A seam so the transport can be tested on its own.
@@ -95,7 +95,7 @@ enum Closing {
 /// The closing handshake still to perform once the loops stopped; see [`Closer::finish`].
 #[derive(Debug)]
 pub(crate) struct Closer<S> {
-    ws: Option<WebSocketStream<S>>,
+    ws: Option<WebSocketStream<Metered<S>>>,
     closing: Closing,
     limit: Duration,
 }
@@ -111,19 +111,126 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Closer<S> {
     }
 }
 
+/// Read buffer of one connection, in bytes; also the most one read syscall takes. It stays
+/// allocated while the connection is idle, so it is sized for what clients mostly send:
+/// heartbeats, joins and pushes of a couple hundred bytes fit in one read; a bigger frame
+/// gets its full length reserved and takes several reads (a 64 KiB frame 256 of them, ~0.3
+/// ms on loopback, against 768 bytes saved on every connection). tungstenite zero-fills the
+/// free part of this buffer before every read attempt, so smaller is also less work per
+/// wake-up.
+const READ_BUFFER_BYTES: usize = 256;
+
+/// tungstenite's write buffer: frames are gathered up to this many bytes before a write
+/// syscall (its default).
+const WRITE_BUFFER_BYTES: usize = 128 * 1024;
+
+/// The socket of one connection, counting the bytes the kernel accepted. The reader compares
+/// the count across a client's pings: a client that keeps pinging while nothing we write gets
+/// through is not reading, and its pongs would only pile up (see [`read_loop`]).
+#[derive(Debug)]
+pub(crate) struct Metered<S> {
+    io: S,
+    written: Arc<AtomicU64>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let res = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let res = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// The two halves of an upgraded socket, split before the connection's future is built:
 /// an async fn keeps its arguments for its whole life, and a whole `WebSocketStream` there
 /// (~330 bytes, the halves are ~70) would enlarge every connection's task.
 pub(crate) struct Halves<S> {
-    sink: SplitSink<WebSocketStream<S>, WsMessage>,
-    stream: SplitStream<WebSocketStream<S>>,
+    sink: SplitSink<WebSocketStream<Metered<S>>, WsMessage>,
+    stream: SplitStream<WebSocketStream<Metered<S>>>,
+    /// Bytes the socket accepted so far ([`Metered`]).
+    written: Arc<AtomicU64>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Halves<S> {
-    pub(crate) fn new(ws: WebSocketStream<S>) -> Halves<S> {
+    /// Wraps an upgraded socket (server role) in the WebSocket framing with the mount's
+    /// limits, and splits it.
+    pub(crate) async fn accept(io: S, cfg: &TransportConfig) -> Halves<S> {
+        let written = Arc::new(AtomicU64::new(0));
+        let io = Metered {
+            io,
+            written: Arc::clone(&written),
+        };
+        // tungstenite allocates its read buffer up front (128 KiB by default), which would
+        // dominate the memory of an idle connection; client frames are small, and bigger ones
+        // just take several reads.
+        //
+        // Its write buffer is unbounded by default: the automatic pong to every ping of a
+        // client that does not read would pile up there, outside the outbox limits. The
+        // writer never has more in it than one write buffer plus one frame (it waits for the
+        // socket once past the write buffer), and a frame is at most `outbox_max_bytes`, so
+        // that is the bound; past it tungstenite keeps only the latest pong.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
+            .max_write_buffer_size(max_write_buffer(cfg))
+            .max_frame_size(Some(cfg.max_frame_size))
+            .max_message_size(Some(cfg.max_frame_size));
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let (sink, stream) = ws.split();
-        Halves { sink, stream }
+        Halves {
+            sink,
+            stream,
+            written,
+        }
     }
+}
+
+/// The most tungstenite may buffer for one connection: a write buffer, the largest frame the
+/// outbox takes, and room for the frame headers and a close frame.
+fn max_write_buffer(cfg: &TransportConfig) -> usize {
+    WRITE_BUFFER_BYTES
+        .saturating_add(cfg.outbox_max_bytes)
+        .saturating_add(1024)
 }
 
 /// Serves one upgraded connection until either loop ends; returns the reason its channels
@@ -150,6 +257,7 @@ where
         // second, moved-from slot in this task for the connection's whole life.
         let reader = std::pin::pin!(read_loop(
             &mut io.stream,
+            &io.written,
             inbound,
             &backlog,
             serializer,
@@ -278,7 +386,8 @@ where
 }
 
 async fn read_loop<S, H>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
+    stream: &mut SplitStream<WebSocketStream<Metered<S>>>,
+    written: &AtomicU64,
     inbound: &mut H,
     backlog: &Backlog<'_>,
     serializer: Serializer,
@@ -291,6 +400,10 @@ where
     // Limits are read from `cfg` where used rather than kept in locals: this future is part
     // of every connection's task for its whole life.
     let mut idle = std::pin::pin!(tokio::time::sleep(cfg.idle_timeout));
+    // Pings in a row during which the socket accepted none of our bytes, and the count of
+    // accepted bytes at the last ping (see `Metered`).
+    let mut unanswered_pings = 0usize;
+    let mut written_at_ping = 0u64;
     loop {
         if backlog.frames() >= (cfg.outbox_max_frames / 2).max(1)
             // Boxed, like the slow path of the writer: rare states that would otherwise
@@ -298,7 +411,7 @@ where
             && !Box::pin(wait_for_writer(backlog, cfg.outbox_max_frames / 4, cfg.idle_timeout))
                 .await
         {
-            warn!("client does not read its replies, closing as slow consumer");
+            crate::warn_limited!("client does not read its replies, closing as slow consumer");
             return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
         }
         let next = tokio::select! {
@@ -308,21 +421,41 @@ where
                 return ReadEnd::Fail(IDLE_CLOSE_CODE, "idle timeout");
             }
         };
-        idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
         let decoded = match next {
             None => return ReadEnd::PeerGone,
             Some(Err(e)) => return read_error(e),
             Some(Ok(WsMessage::Text(text))) => serializer.decode_text(text.as_bytes()),
             Some(Ok(WsMessage::Binary(data))) => serializer.decode_binary(&data),
             Some(Ok(WsMessage::Close(_))) => return ReadEnd::PeerClosed,
-            // Pings are answered by tungstenite; pongs and raw frames only count as activity.
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
+            // tungstenite answers each ping with a pong, written before the next read. A
+            // client that pings but never reads gets no pong through once the socket is
+            // full: after as many such pings as the outbox holds frames, it is a slow
+            // consumer like one whose outbox overflowed. Control frames are not activity:
+            // only data resets the idle timer (Phoenix's heartbeat is a data message).
+            Some(Ok(WsMessage::Ping(_))) => {
+                let now = written.load(Ordering::Relaxed);
+                if now == written_at_ping {
+                    unanswered_pings += 1;
+                    if unanswered_pings > cfg.outbox_max_frames {
+                        crate::warn_limited!(
+                            "client pings but does not read, closing as slow consumer"
+                        );
+                        return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
+                    }
+                } else {
+                    written_at_ping = now;
+                    unanswered_pings = 0;
+                }
+                continue;
+            }
+            Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
         };
+        idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
         match decoded {
             Ok(msg) => inbound.handle(msg),
             Err(e) => {
                 // Phoenix's socket process crashes on such a frame (PROTOCOL.md 2.5).
-                warn!(error = %e, "malformed frame, closing with 1011");
+                crate::warn_limited!(error = %e, "malformed frame, closing with 1011");
                 return ReadEnd::Fail(MALFORMED_CLOSE_CODE, "malformed frame");
             }
         }
@@ -365,22 +498,22 @@ fn read_error(e: ws::Error) -> ReadEnd {
         | ws::Error::Io(_)
         | ws::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => ReadEnd::PeerGone,
         ws::Error::Utf8(_) => {
-            warn!("text frame is not valid UTF-8, closing with 1007");
+            crate::warn_limited!("text frame is not valid UTF-8, closing with 1007");
             ReadEnd::Fail(INVALID_UTF8_CLOSE_CODE, "invalid UTF-8")
         }
         ws::Error::Capacity(e) => {
-            warn!(error = %e, "frame too big, closing with 1009");
+            crate::warn_limited!(error = %e, "frame too big, closing with 1009");
             ReadEnd::Fail(TOO_BIG_CLOSE_CODE, "frame too big")
         }
         other => {
-            warn!(error = %other, "WebSocket protocol error, closing with 1002");
+            crate::warn_limited!(error = %other, "WebSocket protocol error, closing with 1002");
             ReadEnd::Fail(PROTOCOL_CLOSE_CODE, "protocol error")
         }
     }
 }
 
 async fn write_loop<S>(
-    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    sink: &mut SplitSink<WebSocketStream<Metered<S>>, WsMessage>,
     backlog: &Backlog<'_>,
     grace: Duration,
 ) -> WriteEnd
@@ -427,7 +560,7 @@ where
 /// is full (possibly none, with the flush still to finish).
 fn start_write<S, I>(
     cx: &mut Context<'_>,
-    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    sink: &mut SplitSink<WebSocketStream<Metered<S>>, WsMessage>,
     mut frames: I,
 ) -> Result<Option<I>, ws::Error>
 where
@@ -444,7 +577,7 @@ where
 /// Feeds `frames` to the sink, then flushes.
 fn poll_write<S>(
     cx: &mut Context<'_>,
-    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    sink: &mut SplitSink<WebSocketStream<Metered<S>>, WsMessage>,
     frames: &mut impl Iterator<Item = Frame>,
 ) -> Poll<Result<(), ws::Error>>
 where
@@ -467,7 +600,7 @@ where
 /// drain policy. Frames queued before a disconnect or drain still get `grace` to go out; a
 /// slow consumer's were dropped already.
 async fn finish_write<S>(
-    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    sink: &mut SplitSink<WebSocketStream<Metered<S>>, WsMessage>,
     mut frames: impl Iterator<Item = Frame>,
     outbox: &Outbox,
     grace: Duration,
@@ -508,7 +641,7 @@ fn to_ws(frame: Frame) -> WsMessage {
 /// the client's), half-close TCP, then discard input until the client closes its side.
 /// Dropping a socket with unread input makes the kernel send a reset, which can destroy our
 /// close frame before the client reads it — hence the lingering read.
-async fn finish<S>(mut ws: WebSocketStream<S>, closing: Closing, limit: Duration)
+async fn finish<S>(mut ws: WebSocketStream<Metered<S>>, closing: Closing, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -21,19 +21,8 @@ use base64::engine::general_purpose::STANDARD_NO_PAD_INDIFFERENT;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tracing::{Instrument, debug, debug_span, warn};
-
-/// Read buffer of one connection, in bytes; also the most one read syscall takes. It stays
-/// allocated while the connection is idle, so it is sized for what clients mostly send:
-/// heartbeats, joins and pushes of a couple hundred bytes fit in one read; a bigger frame
-/// gets its full length reserved and takes several reads (a 64 KiB frame 256 of them, ~0.3
-/// ms on loopback, against 768 bytes saved on every connection). tungstenite zero-fills the
-/// free part of this buffer before every read attempt, so smaller is also less work per
-/// wake-up.
-const READ_BUFFER_BYTES: usize = 256;
+use tracing::{Instrument, debug, debug_span};
 
 /// Subprotocol prefix of the auth token (JS constants.js `AUTH_TOKEN_PREFIX`).
 const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
@@ -193,7 +182,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     let (info, serializer) = match pre {
         Ok(ok) => ok,
         Err(rejection) => {
-            span.in_scope(|| warn!(?rejection, "websocket handshake refused"));
+            span.in_scope(|| debug!(?rejection, "websocket handshake refused"));
             return empty(rejection.status());
         }
     };
@@ -201,7 +190,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     let connected = match st.connect.connect(&info).instrument(span.clone()).await {
         Ok(connected) => connected,
         Err(refused) => {
-            span.in_scope(|| warn!(status = refused.status, "connect refused"));
+            span.in_scope(|| debug!(status = refused.status, "connect refused"));
             // A status that is not an error would look like success to the client.
             let status = StatusCode::from_u16(refused.status)
                 .ok()
@@ -214,12 +203,12 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     let accept = match websocket_key(req.headers()) {
         Ok(key) => derive_accept_key(key.as_bytes()),
         Err(rejection) => {
-            span.in_scope(|| warn!(?rejection, "not a websocket upgrade"));
+            span.in_scope(|| debug!(?rejection, "not a websocket upgrade"));
             return empty(rejection.status());
         }
     };
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        span.in_scope(|| warn!("connection cannot be upgraded"));
+        span.in_scope(|| debug!("connection cannot be upgraded"));
         return empty(StatusCode::BAD_REQUEST);
     };
 
@@ -340,16 +329,7 @@ async fn upgrade(
             return None;
         }
     };
-    // tungstenite allocates its read buffer up front (128 KiB by default), which would
-    // dominate the memory of an idle connection; client frames are small, and bigger ones
-    // just take several reads.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_frame_size(Some(transport.max_frame_size))
-        .max_message_size(Some(transport.max_frame_size));
-    let ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    Some(connection::Halves::new(ws))
+    Some(connection::Halves::accept(TokioIo::new(upgraded), transport).await)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@
 mod config;
 mod connection;
 mod http;
+mod listener;
 mod origin;
 pub mod params;
 mod registry;
@@ -44,13 +45,13 @@ pub use config::{
     MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, SocketMount,
     TOO_BIG_CLOSE_CODE, TransportConfig,
 };
+pub use listener::HandshakeConfig;
 
 use crate::channel::Hub;
 use crate::outbox::CloseReason;
 use crate::pubsub::{Broadcast, Delivery, Subscription};
 use axum::Router;
 use axum::routing::any;
-use axum::serve::ListenerExt;
 use http::MountState;
 use registry::Connections;
 use std::net::SocketAddr;
@@ -107,6 +108,7 @@ pub struct EndpointBuilder {
     router: Router,
     static_files: Vec<static_files::StaticFile>,
     drain: DrainConfig,
+    handshake: HandshakeConfig,
 }
 
 impl Default for EndpointBuilder {
@@ -120,6 +122,7 @@ impl Default for EndpointBuilder {
             router: Router::new(),
             static_files: Vec::new(),
             drain: DrainConfig::default(),
+            handshake: HandshakeConfig::default(),
         }
     }
 }
@@ -194,6 +197,13 @@ impl EndpointBuilder {
         self
     }
 
+    /// Limits of connections before they are WebSockets: header read timeout, header bytes,
+    /// connections in handshake (default [`HandshakeConfig::default`]).
+    pub fn handshake(mut self, handshake: HandshakeConfig) -> Self {
+        self.handshake = handshake;
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
@@ -245,25 +255,8 @@ impl EndpointBuilder {
                 addr: self.addr,
                 source,
             })?;
-        // TCP_NODELAY, as Phoenix's Cowboy/Ranch listeners set it: the writer already
-        // coalesces every pending frame into one write, and Nagle would hold a reply or push
-        // back until the client's delayed ACK arrives (up to 40 ms).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-        });
+        let server = tokio::spawn(listener::serve(listener, app, self.handshake, stop_rx));
         info!(addr = %local_addr, mounts = ?paths, "endpoint listening");
         Ok(RunningEndpoint {
             inner: Arc::new(Running {

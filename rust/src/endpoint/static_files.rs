@@ -66,11 +66,11 @@ async fn serve(path: Arc<PathBuf>, content_type: HeaderValue) -> Response {
     match read {
         Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Err(e) if is_missing(&e) => {
-            tracing::warn!(path = %path.display(), "static file not found");
+            crate::warn_limited!(path = %path.display(), "static file not found");
             (StatusCode::NOT_FOUND, "not found\n").into_response()
         }
         Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "cannot read static file");
+            crate::warn_limited!(path = %path.display(), error = %e, "cannot read static file");
             (StatusCode::INTERNAL_SERVER_ERROR, "cannot read file\n").into_response()
         }
     }

@@ -84,7 +84,7 @@ async fn serve(inner: &Inner, req: Request, timeout: Duration) -> Response {
             body,
         })) => {
             let status = StatusCode::from_u16(status).unwrap_or_else(|_| {
-                tracing::warn!(status, "host answered an invalid HTTP status; sending 500");
+                crate::warn_limited!(status, "host answered an invalid HTTP status; sending 500");
                 StatusCode::INTERNAL_SERVER_ERROR
             });
             let mut response = (status, body).into_response();

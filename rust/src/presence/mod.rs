@@ -148,7 +148,14 @@ impl Presence {
         Arc::new(Presence {
             refs: RefMinter::new(&replica),
             shards: (0..shards)
-                .map(|_| Mutex::new(State::new(replica.clone())))
+                .map(|_| {
+                    // No broker takes deltas on a single node (the cluster will set a bound
+                    // and take them every broadcast period): keep none, or every track and
+                    // untrack would grow the pending delta forever.
+                    let mut state = State::new(replica.clone());
+                    state.set_max_pending(0);
+                    Mutex::new(state)
+                })
                 .collect(),
             owners: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
             replica,

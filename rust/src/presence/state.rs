@@ -212,8 +212,17 @@ pub struct State {
     /// per replica, so reads stay cheap under node churn (phoenix#5568).
     down: HashSet<ReplicaRef>,
     pending: Delta,
+    /// Most dots the pending delta may hold ([`Delta::size`]); 0 keeps none (a single node:
+    /// nobody would ever take it). Past the limit it is dropped: a replica that misses it
+    /// catches up by a full transfer, as Phoenix.Tracker's bounded delta generations do.
+    max_pending: usize,
+    /// Times the pending delta was dropped for being over `max_pending`.
+    delta_overflows: u64,
     next_seq: u64,
 }
+
+/// Default of [`State::set_max_pending`]: Phoenix.Tracker's largest delta generation.
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
 
 impl State {
     /// An empty set for `replica`, which knows only itself.
@@ -227,8 +236,31 @@ impl State {
             by_owner: HashMap::new(),
             down: HashSet::new(),
             pending: Delta::empty(replica.clone(), 0),
+            max_pending: DEFAULT_MAX_PENDING,
+            delta_overflows: 0,
             next_seq: 0,
             replica,
+        }
+    }
+
+    /// Bounds the pending delta to `max` dots (default [`DEFAULT_MAX_PENDING`]); 0 records no
+    /// delta at all. Starts a new, empty pending delta at the current own counter.
+    pub fn set_max_pending(&mut self, max: usize) {
+        self.max_pending = max;
+        self.take_delta();
+    }
+
+    /// Times the pending delta was dropped for going over its bound (a peer relying on it
+    /// needs a transfer instead).
+    pub fn delta_overflows(&self) -> u64 {
+        self.delta_overflows
+    }
+
+    /// Drops the pending delta once it is over its bound.
+    fn bound_pending(&mut self) {
+        if self.pending.size() > self.max_pending {
+            self.take_delta();
+            self.delta_overflows += 1;
         }
     }
 
@@ -325,6 +357,7 @@ impl State {
         }
         let counter = self.bump();
         self.pending_add(&elem, counter, &meta);
+        self.bound_pending();
         self.put_row(elem.clone(), meta.clone(), counter);
         Ok(Changes {
             joins: vec![change(&elem, meta)],
@@ -345,6 +378,7 @@ impl State {
         });
         // The remove consumes a counter of its own so the delta carries a new own dot.
         self.bump();
+        self.bound_pending();
         Changes {
             joins: Vec::new(),
             leaves: vec![change(&elem, row.meta)],
@@ -375,6 +409,7 @@ impl State {
         self.bump();
         let counter = self.bump();
         self.pending_add(&elem, counter, &meta);
+        self.bound_pending();
         self.put_row(elem.clone(), meta.clone(), counter);
         Ok(Changes {
             joins: vec![change(&elem, meta)],
@@ -442,12 +477,16 @@ impl State {
 
     /// Merges a remote delta (PROTOCOL.md 7.8); its causal knowledge is its clouds.
     pub fn merge_delta(&mut self, delta: &Delta) -> Changes {
-        self.merge_parts(&Context::new(), &delta.clouds, &delta.values)
+        let changes = self.merge_parts(&Context::new(), &delta.clouds, &delta.values);
+        self.bound_pending();
+        changes
     }
 
     /// Merges a remote full state (PROTOCOL.md 7.8).
     pub fn merge_snapshot(&mut self, snapshot: &Snapshot) -> Changes {
-        self.merge_parts(&snapshot.context, &snapshot.clouds, &snapshot.values)
+        let changes = self.merge_parts(&snapshot.context, &snapshot.clouds, &snapshot.values);
+        self.bound_pending();
+        changes
     }
 
     fn merge_parts(
@@ -678,6 +717,9 @@ impl State {
     fn bump(&mut self) -> u64 {
         let counter = self.own_counter() + 1;
         self.context.insert(self.replica.clone(), counter);
+        if self.max_pending == 0 {
+            return counter;
+        }
         self.pending
             .clouds
             .entry(self.replica.clone())
@@ -688,6 +730,9 @@ impl State {
     }
 
     fn pending_add(&mut self, elem: &Elem, counter: u64, meta: &Arc<Meta>) {
+        if self.max_pending == 0 {
+            return;
+        }
         self.pending.values.insert(
             Dot {
                 replica: elem.replica.clone(),
@@ -704,6 +749,9 @@ impl State {
 
     /// Records in the pending delta that `dot` is gone (PS `remove_delta_tag/2`).
     fn pending_remove(&mut self, dot: Dot) {
+        if self.max_pending == 0 {
+            return;
+        }
         self.pending.values.remove(&dot);
         self.pending
             .clouds

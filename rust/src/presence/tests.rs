@@ -392,3 +392,38 @@ fn diffs_of_one_topic_arrive_in_order_under_concurrency() {
     assert_eq!(client, h.list("room:busy"));
     assert_eq!(client.as_object().map(|o| o.len()), Some(4 * 100));
 }
+
+#[test]
+fn pending_delta_is_bounded_and_dropped_past_its_bound() {
+    let mut s = State::new(ReplicaRef::new("node@test"));
+    s.set_max_pending(10);
+    let meta = Arc::new(self::meta(json!({})));
+    for owner in 0..100 {
+        s.add(OwnerId(owner), "room:a", "k", meta.clone())
+            .expect("tracked");
+        s.remove(OwnerId(owner), "room:a", "k");
+        assert!(s.pending_delta().size() <= 10, "bound kept at {owner}");
+    }
+    assert!(s.delta_overflows() > 0, "the bound was hit and counted");
+    // Under the bound, the delta is kept whole for the replication that takes it.
+    let d = s.take_delta();
+    s.add(OwnerId(1000), "room:a", "k", meta).expect("tracked");
+    assert_eq!(s.pending_delta().size(), 2, "one value and one cloud dot");
+    assert!(d.size() <= 10);
+}
+
+#[test]
+fn a_single_node_keeps_no_pending_delta() {
+    let h = Harness::new(1);
+    for owner in 0..1000 {
+        h.presence
+            .track(OwnerId(owner), "room:a", "k", meta(json!({})))
+            .expect("tracked");
+        h.presence.untrack_owner(OwnerId(owner));
+    }
+    for shard in &h.presence.shards {
+        let state = shard.lock();
+        assert_eq!(state.pending_delta().size(), 0);
+        assert!(!state.has_delta());
+    }
+}

@@ -50,9 +50,11 @@ impl Ref {
     }
 }
 
+/// Clipped ([`crate::logging::clip`]): refs are client-supplied and end up in log lines.
 impl std::fmt::Debug for Ref {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Ref({})", String::from_utf8_lossy(&self.0))
+        let text = String::from_utf8_lossy(&self.0);
+        write!(f, "Ref({})", crate::logging::clip(&text))
     }
 }
 

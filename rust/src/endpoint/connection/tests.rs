@@ -5,7 +5,6 @@ use super::*;
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::io::DuplexStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -46,11 +45,7 @@ struct Harness {
 async fn harness(cfg: TransportConfig, pipe_bytes: usize) -> Harness {
     let outbox = Outbox::new(cfg.outbox_max_frames, cfg.outbox_max_bytes);
     let (a, b) = tokio::io::duplex(pipe_bytes);
-    let config = WebSocketConfig::default()
-        .max_frame_size(Some(cfg.max_frame_size))
-        .max_message_size(Some(cfg.max_frame_size));
-    let server_ws =
-        WebSocketStream::from_raw_socket(a, ws::protocol::Role::Server, Some(config)).await;
+    let server_io = Halves::accept(a, &cfg).await;
     let client = WebSocketStream::from_raw_socket(b, ws::protocol::Role::Client, None).await;
     let outbox = Arc::new(outbox);
     let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
@@ -61,7 +56,7 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize) -> Harness {
     let server_outbox = outbox.clone();
     let server = tokio::spawn(async move {
         let (reason, closer) = run(
-            Halves::new(server_ws),
+            server_io,
             &mut recorder,
             &server_outbox,
             Serializer::V2Json,
@@ -251,25 +246,90 @@ async fn oversize_frame_closes_with_1009() {
 }
 
 #[tokio::test]
-async fn idle_connection_is_closed_and_any_frame_counts_as_activity() {
+async fn idle_timer_is_reset_by_data_frames_only() {
     let cfg = TransportConfig {
-        idle_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(600),
         ..fast_cfg()
     };
     let mut h = harness(with_outbox(cfg, 16, 1 << 20), 64 * 1024).await;
-    let started = Instant::now();
-    // Pings every 100 ms keep it open past the idle timeout.
-    for _ in 0..5 {
+    // Heartbeats (data) every 100 ms keep it open well past the idle timeout: each is answered.
+    for i in 0..12 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         h.client
-            .send(WsMessage::Ping(Bytes::new()))
+            .send(WsMessage::text(format!(
+                r#"[null,"{i}","phoenix","heartbeat",{{}}]"#
+            )))
             .await
-            .expect("ping");
+            .expect("heartbeat");
+        let answer = tokio::time::timeout(LIMIT, h.client.next())
+            .await
+            .expect("heartbeat answered in time");
+        assert!(
+            matches!(answer, Some(Ok(WsMessage::Text(_)))),
+            "heartbeat {i} answered while open, got {answer:?}"
+        );
     }
-    let (code, _) = close_code(&mut h.client).await;
-    assert_eq!(code, Some(IDLE_CLOSE_CODE));
-    assert!(started.elapsed() >= Duration::from_millis(500));
-    assert_eq!(reason(h).await, TerminateReason::Closed);
+    // Pings alone do not: the connection is closed as idle while they keep coming.
+    let (mut sink, mut pings_rx) = h.client.split();
+    let pinger = tokio::spawn(async move {
+        while sink.send(WsMessage::Ping(Bytes::new())).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let closed = tokio::time::timeout(LIMIT, async {
+        while let Some(msg) = pings_rx.next().await {
+            match msg {
+                Ok(WsMessage::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed while pinging");
+    assert_eq!(closed, Some(IDLE_CLOSE_CODE));
+    pinger.abort();
+    assert_eq!(
+        tokio::time::timeout(LIMIT, h.server)
+            .await
+            .expect("server ends in time")
+            .expect("server task"),
+        TerminateReason::Closed
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_pings_without_reading_is_closed_as_slow_consumer() {
+    // A 4 KiB pipe that the client never reads: the pongs fill it, then every further ping
+    // goes unanswered; after as many as the outbox holds frames (16) the server gives up.
+    // The idle timeout (60 s) is far beyond the test's deadline.
+    let h = harness(with_outbox(fast_cfg(), 16, 64 * 1024), 4096).await;
+    let Harness { client, server, .. } = h;
+    let (mut sink, _unread) = client.split();
+    let pinger = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while sink
+            .send(WsMessage::Ping(Bytes::from_static(b"ping")))
+            .await
+            .is_ok()
+        {
+            sent += 1;
+            tokio::task::yield_now().await;
+        }
+        sent
+    });
+    let reason = tokio::time::timeout(LIMIT, server)
+        .await
+        .expect("server ends while the client keeps pinging")
+        .expect("server task");
+    assert_eq!(reason, TerminateReason::Closed);
+    let sent = tokio::time::timeout(LIMIT, pinger)
+        .await
+        .expect("pinger stops once the server is gone")
+        .expect("pinger task");
+    // 4 KiB holds ~600 six-byte pongs: the cut came after the pipe filled, not before.
+    assert!(sent > 16, "only {sent} pings were sent");
 }
 
 #[tokio::test]
