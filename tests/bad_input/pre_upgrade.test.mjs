@@ -52,13 +52,13 @@ const HUGE_HEAD = Array.from({ length: 400 }, (_, i) => `X-Filler-${i}: ${FILLER
 // The three attacks run at once, so the suite waits for one header read timeout, not three.
 test(`${CONNECTIONS} silent, ${CONNECTIONS} half-sent and ${CONNECTIONS} 400 KiB request heads are all closed; memory stays bounded`, { timeout: 120_000 }, async () => {
   const { fx, bystander } = ctx;
-  const rssBefore = await rssBytes(fx.proc.pid);
+  const rssBefore = rssBytes(fx.proc.pid);
   const silent = await openAll(fx.port, () => null);
   const slowloris = await openAll(fx.port, (i) =>
     `GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nX-Slow-${i}: 1\r\n`,
   );
   const huge = await openAll(fx.port, () => `GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n${HUGE_HEAD}`);
-  const rssHolding = await rssBytes(fx.proc.pid);
+  const rssHolding = rssBytes(fx.proc.pid);
   const closed = (sockets) => Promise.all(sockets.map(serverClosed));
   const all = Promise.all([closed(silent), closed(slowloris), closed(huge)]);
   const [silentAnswers, slowAnswers, hugeAnswers] = await bystander.checkDuring(

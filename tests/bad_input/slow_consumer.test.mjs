@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
 import { connect, POLL, useBystander } from "./harness.mjs";
+import { rssBytes } from "../lib/proc.mjs";
 import { waitUntil } from "../lib/wait.mjs";
 
 const BLOB = "s".repeat(128 * 1024); // payload bytes per broadcast
@@ -47,14 +48,6 @@ const ASAN_QUARANTINE = 256 * MiB;
 function rssBound(pid) {
   const asan = /\blibasan\b|\bclang_rt\.asan\b/.test(readFileSync(`/proc/${pid}/maps`, "utf8"));
   return 2 * OUTBOX_MAX_BYTES + FLOOD_BYTES + HEAP_SLACK + (asan ? ASAN_QUARANTINE : 0);
-}
-
-/** Resident set size of process `pid` in bytes (Linux /proc/<pid>/status VmRSS). */
-function rssBytes(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  assert.ok(m, `no VmRSS in /proc/${pid}/status`);
-  return Number(m[1]) * 1024;
 }
 
 const ctx = useBystander("slow-consumer", "before the flood");
