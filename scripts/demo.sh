@@ -6,4 +6,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ! -f node_modules/phoenix/priv/static/phoenix.mjs ]]; then
   npm ci --no-audit --no-fund
 fi
-exec cargo run --release --example chat
+exec cargo run --locked --release --example chat
