@@ -21,7 +21,7 @@ if [[ -t 1 ]]; then bold=$'\e[1m'; red=$'\e[31m'; reset=$'\e[0m'; else bold=; re
 step_no=0
 step() {
   step_no=$((step_no + 1))
-  printf '\n%s==> [%d] %s%s\n' "$bold" "$step_no" "$*" "$reset"
+  printf '\n%s==> [%d] %s%s (at %ds)\n' "$bold" "$step_no" "$*" "$reset" "$((SECONDS - started))"
 }
 die() {
   printf '%sERROR: %s%s\n' "$red" "$*" "$reset" >&2

@@ -99,22 +99,38 @@ impl Default for Limiter {
     }
 }
 
-/// `tracing::warn!` with a per-call-site budget ([`Limiter`]): at most 10 per second; the
-/// first one after a suppression is preceded by "N similar messages suppressed".
+/// A `tracing` event at `$level` (`WARN`, `ERROR`) through `tracing::$macro!` with a
+/// per-call-site budget ([`Limiter`]): at most 10 per second; the first one after a
+/// suppression is preceded by "N similar messages suppressed". Use [`warn_limited!`] or
+/// [`error_limited!`].
 #[macro_export]
 #[doc(hidden)]
-macro_rules! warn_limited {
-    ($($arg:tt)+) => {{
-        if tracing::enabled!(tracing::Level::WARN) {
+macro_rules! log_limited {
+    ($level:ident, $macro:ident, $($arg:tt)+) => {{
+        if tracing::enabled!(tracing::Level::$level) {
             static LIMITER: $crate::logging::Limiter = $crate::logging::Limiter::new();
             if let Some(suppressed) = LIMITER.admit() {
                 if suppressed > 0 {
-                    tracing::warn!(suppressed, "{suppressed} similar messages suppressed");
+                    tracing::$macro!(suppressed, "{suppressed} similar messages suppressed");
                 }
-                tracing::warn!($($arg)+);
+                tracing::$macro!($($arg)+);
             }
         }
     }};
+}
+
+/// `tracing::warn!` with a per-call-site budget (see [`log_limited!`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! warn_limited {
+    ($($arg:tt)+) => { $crate::log_limited!(WARN, warn, $($arg)+) };
+}
+
+/// `tracing::error!` with a per-call-site budget (see [`log_limited!`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! error_limited {
+    ($($arg:tt)+) => { $crate::log_limited!(ERROR, error, $($arg)+) };
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ async fn serve(path: Arc<PathBuf>, content_type: HeaderValue) -> Response {
             (StatusCode::NOT_FOUND, "not found\n").into_response()
         }
         Err(e) => {
-            crate::warn_limited!(path = %path.display(), error = %e, "cannot read static file");
+            crate::error_limited!(path = %path.display(), error = %e, "cannot read static file");
             (StatusCode::INTERNAL_SERVER_ERROR, "cannot read file\n").into_response()
         }
     }
