@@ -52,6 +52,12 @@ else
 fi
 [[ ${#targets[@]} -gt 0 ]] || die "no fuzz targets found"
 
+# cargo fuzz has no --locked: check the lockfile first, so a run never rewrites it.
+cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null ||
+  die "fuzz/Cargo.lock is out of date (did rust/Cargo.toml change?): run
+  cargo +nightly update --workspace --manifest-path fuzz/Cargo.toml
+and commit fuzz/Cargo.lock"
+
 echo "building ${targets[*]} (sanitizer: $sanitizer)"
 cargo +nightly fuzz build --sanitizer "$sanitizer"
 
