@@ -161,9 +161,18 @@ async fn connect_join_leave(url: &str, n: usize) {
     while ws.next().await.is_some() {}
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_heap_returns_to_its_baseline_after_connect_join_disconnect_churn() {
+#[test]
+fn live_heap_returns_to_its_baseline_after_connect_join_disconnect_churn() {
     let _turn = ONE_AT_A_TIME.lock();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(churn());
+}
+
+async fn churn() {
     let endpoint = Endpoint::builder()
         .socket("/socket", SocketMount::new().channel("room:*", Tracked))
         .start()
