@@ -152,7 +152,15 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
             // A dropped sender (the old instance is gone) owes nothing either.
             let owes_close = settled.await.unwrap_or(false);
             if inst.phase() != Phase::Joining {
-                // The connection closed while waiting: never joined, nothing to answer.
+                // The connection closed, or this join crashed (inbox overflow) while waiting:
+                // never joined. The replaced join_ref still gets its phx_close, written for it
+                // since this instance may not write any more.
+                if owes_close
+                    && let Some(frame) =
+                        close_frame(inst.serializer, join_ref.as_ref(), &inst.topic)
+                {
+                    let _ = inst.outbox.push(frame);
+                }
                 return None;
             }
             owes_close.then_some(join_ref)

@@ -90,6 +90,9 @@ pub(crate) struct Life {
     pub(crate) stop: Option<StopRequest>,
     /// Counted in the hub census (joined and not yet ended).
     censused: bool,
+    /// Counted in the session's channel-limit counter (from creation until it leaves the
+    /// routable phases, or until a duplicate join supersedes it).
+    counted: bool,
     /// A duplicate join that arrived while this instance was still joining, waiting for this
     /// join's answer (see [`Instance::supersede`]). Told `true` when this instance answered its
     /// join with ok and then ended, so the successor owes the client this join_ref's
@@ -162,6 +165,7 @@ impl Instance {
                 phase: Phase::Joining,
                 stop: None,
                 censused: false,
+                counted: true,
                 successor: None,
             }),
             session_live,
@@ -210,13 +214,20 @@ impl Instance {
             let _ = successor.send(false);
         }
         if life.phase.routable() && !phase.routable() {
-            self.session_live.fetch_sub(1, Ordering::AcqRel);
+            self.uncount(life);
             if life.censused {
                 life.censused = false;
                 self.hub.census_remove(&self.topic);
             }
         }
         life.phase = phase;
+    }
+
+    /// Releases the channel-limit slot, once.
+    fn uncount(&self, life: &mut Life) {
+        if std::mem::take(&mut life.counted) {
+            self.session_live.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// `Joining` → `Joined`: counts the channel in the hub census.
@@ -379,16 +390,19 @@ impl Instance {
     /// instance is not killed now: it answers its own join, then (accepted) ends at once
     /// without `terminate` (see [`Instance::end_superseded`]), and the receiver returned here
     /// learns whether the client is owed this join_ref's `phx_close` (true) or not (refused,
-    /// crashed, stopped). An instance that is no longer joining answers `false` at once.
-    pub(crate) fn supersede(&self) -> oneshot::Receiver<bool> {
-        let (tx, rx) = oneshot::channel();
+    /// crashed, stopped). `None` when the instance is no longer joining: the caller kills it
+    /// instead (decided under the life lock, so a join answered meanwhile is not missed). A
+    /// superseded instance no longer counts against the channel limit: its successor takes
+    /// its slot.
+    pub(crate) fn supersede(&self) -> Option<oneshot::Receiver<bool>> {
         let mut life = self.life.lock();
-        if life.phase == Phase::Joining {
-            life.successor = Some(tx);
-        } else {
-            let _ = tx.send(false);
+        if life.phase != Phase::Joining {
+            return None;
         }
-        rx
+        let (tx, rx) = oneshot::channel();
+        life.successor = Some(tx);
+        self.uncount(&mut life);
+        Some(rx)
     }
 
     /// Whether a duplicate join waits for this instance's join (see [`Instance::supersede`]).

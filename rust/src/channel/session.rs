@@ -4,7 +4,7 @@
 use super::Mount;
 use super::channel_task::{self, ChannelTask, Replaced};
 use super::hub::Hub;
-use super::instance::{Cmd, Delivery, Instance, Phase, close_frame};
+use super::instance::{Cmd, Delivery, Instance, close_frame};
 use super::socket::Socket;
 use super::topic_map::TopicMap;
 use crate::host::{Connected, TerminateReason};
@@ -205,25 +205,24 @@ impl Session {
     /// killing it, and the wire reads J1 reply, J2 reply, J1 `phx_close`, for any number of
     /// joins in a row.
     fn duplicate_join(&mut self, msg: Message) {
-        let replaced = match self.channels.remove(&msg.topic) {
-            Some(old) if old.inst.phase() == Phase::Joining => {
-                tracing::debug!(topic = %msg.topic, old_join_ref = ?old.inst.join_ref,
-                    join_ref = ?msg.join_ref, "duplicate join: after the pending join's answer");
-                let replaced = Replaced::Joining {
-                    join_ref: old.inst.join_ref.clone(),
-                    settled: old.inst.supersede(),
-                };
-                self.superseded.retain(|e| !e.task.is_finished());
-                self.superseded.push(old);
-                replaced
-            }
-            Some(old) if old.inst.kill() => {
-                old.task.abort();
-                tracing::debug!(topic = %msg.topic, old_join_ref = ?old.inst.join_ref,
-                    join_ref = ?msg.join_ref, "duplicate join: closing the previous channel");
-                Replaced::Killed(old.inst.join_ref.clone())
-            }
-            _ => Replaced::Nothing,
+        let Some(old) = self.channels.remove(&msg.topic) else {
+            self.join(msg, Replaced::Nothing);
+            return;
+        };
+        let replaced = if let Some(settled) = old.inst.supersede() {
+            tracing::debug!(topic = %clip(&msg.topic), old_join_ref = ?old.inst.join_ref,
+                join_ref = ?msg.join_ref, "duplicate join: after the pending join's answer");
+            let join_ref = old.inst.join_ref.clone();
+            self.superseded.retain(|e| !e.task.is_finished());
+            self.superseded.push(old);
+            Replaced::Joining { join_ref, settled }
+        } else if old.inst.kill() {
+            old.task.abort();
+            tracing::debug!(topic = %clip(&msg.topic), old_join_ref = ?old.inst.join_ref,
+                join_ref = ?msg.join_ref, "duplicate join: closing the previous channel");
+            Replaced::Killed(old.inst.join_ref.clone())
+        } else {
+            Replaced::Nothing
         };
         self.join(msg, replaced);
     }
@@ -232,9 +231,6 @@ impl Session {
     /// duplicate join).
     fn join(&mut self, msg: Message, replaced: Replaced) {
         let config = &self.mount.config;
-        // A channel still joining on this topic counts until it has answered; this join
-        // takes its place, so it is not counted against the limit twice.
-        let waits_for_old = matches!(replaced, Replaced::Joining { .. });
         let refused = if msg.topic.len() > config.max_topic_bytes {
             // Our bounded-everything rule: Phoenix has no topic limit.
             tracing::debug!(
@@ -247,10 +243,8 @@ impl Session {
             tracing::debug!(topic = %clip(&msg.topic), "join refused: unmatched topic");
             // F6: join_ref null.
             Some((None, UNMATCHED_TOPIC))
-        } else if self.live.load(Ordering::Acquire) - usize::from(waits_for_old)
-            >= config.max_channels
-        {
-            tracing::debug!(topic = %msg.topic, limit = config.max_channels,
+        } else if self.live.load(Ordering::Acquire) >= config.max_channels {
+            tracing::debug!(topic = %clip(&msg.topic), limit = config.max_channels,
                 "join refused: too many channels");
             Some((msg.join_ref.as_ref(), TOO_MANY_CHANNELS))
         } else {
@@ -264,8 +258,8 @@ impl Session {
                 "error",
                 &Payload::Json(Bytes::from_static(reason)),
             ));
-            // Unreachable for `Replaced::Joining` (same topic, so same route, and not counted
-            // twice against the limit); its instance still answers its own join.
+            // Not for `Replaced::Joining`: same topic, so same route and length, and the
+            // superseded instance gave its slot up (`Instance::supersede`).
             if let Replaced::Killed(old) = replaced
                 && let Some(frame) = close_frame(self.serializer, old.as_ref(), &msg.topic)
             {
@@ -279,7 +273,7 @@ impl Session {
         let handler = Arc::clone(handler);
         let queue = config.channel_queue.max(1);
         let timeout = config.request_timeout;
-        tracing::debug!(topic = %msg.topic, join_ref = ?msg.join_ref, "join");
+        tracing::debug!(topic = %clip(&msg.topic), join_ref = ?msg.join_ref, "join");
         let inst = Arc::new(Instance::new(
             Arc::clone(&self.hub),
             msg.topic.clone(),

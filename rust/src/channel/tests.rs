@@ -1371,6 +1371,44 @@ async fn pipelined_duplicate_joins_are_each_answered_in_order() {
 }
 
 #[tokio::test]
+async fn pipelined_duplicate_joins_at_the_channel_limit_are_all_answered() {
+    // One channel allowed: each superseded join gives its slot to its successor, so a chain
+    // of duplicates never counts twice against the limit.
+    let w = world(MountConfig {
+        max_channels: 1,
+        ..MountConfig::default()
+    });
+    let mut c = w.connect(Serializer::V2Json);
+    c.join("1", "slowjoin:l", json!({"ms": 100}));
+    c.join("2", "slowjoin:l", json!({"ms": 100}));
+    c.join("3", "slowjoin:l", json!({"ms": 100}));
+    assert_eq!(
+        c.take(5).await,
+        vec![
+            reply(Some("1"), Some("1"), "slowjoin:l", "ok", json!({})),
+            reply(Some("2"), Some("2"), "slowjoin:l", "ok", json!({})),
+            close("1", "slowjoin:l"),
+            reply(Some("3"), Some("3"), "slowjoin:l", "ok", json!({})),
+            close("2", "slowjoin:l"),
+        ]
+    );
+    c.quiet().await;
+    assert_eq!(c.session.channel_count(), 1);
+    // The slot is the last join's: another topic is refused, as with any one joined channel.
+    c.join("4", "room:other", json!({}));
+    assert_eq!(
+        c.next().await,
+        reply(
+            Some("4"),
+            Some("4"),
+            "room:other",
+            "error",
+            json!({"reason": "too many channels joined"})
+        )
+    );
+}
+
+#[tokio::test]
 async fn pipelined_duplicate_of_a_refused_join_owes_no_close() {
     let w = world(MountConfig::default());
     let mut c = w.connect(Serializer::V2Json);
