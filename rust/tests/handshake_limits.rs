@@ -201,3 +201,28 @@ async fn connections_in_handshake_are_capped_and_upgraded_ones_do_not_count() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_connection_stops_counting_once_its_request_head_arrived() {
+    within(async {
+        let endpoint = start(HandshakeConfig {
+            max_pending_connections: 1,
+            header_read_timeout: Duration::from_secs(120),
+            ..HandshakeConfig::default()
+        })
+        .await;
+        let addr = endpoint.local_addr();
+        // A kept-alive HTTP connection that made one request (a slow reader of a big response
+        // would look the same) holds no slot: a handshake still gets through.
+        let mut kept = TcpStream::connect(addr).await.expect("connect");
+        kept.write_all(format!("GET /nothing-here HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .expect("written");
+        let mut buf = [0u8; 12];
+        kept.read_exact(&mut buf).await.expect("answered");
+        assert_eq!(&buf, b"HTTP/1.1 404");
+        drop(upgraded(addr).await);
+        drop(kept);
+    })
+    .await;
+}

@@ -29,10 +29,11 @@ pub struct HandshakeConfig {
     /// Largest request head accepted, in bytes (default 16 384, Node's `maxHeaderSize`).
     /// A bigger one is answered 431 and the connection closed.
     pub max_header_bytes: usize,
-    /// Connections accepted but not yet upgraded to a WebSocket (handshakes in progress and
-    /// plain HTTP connections) held at once (default 4 096). Past it, a new TCP connection is
-    /// closed right after the accept, so a flood of idle or slow connections costs a bounded
-    /// amount of memory; upgraded WebSockets do not count.
+    /// Connections accepted that have not yet sent a complete request head, held at once
+    /// (default 4 096). Past it, a new TCP connection is closed right after the accept, so a
+    /// flood of silent or slow connections costs a bounded amount of memory. A connection
+    /// stops counting once its first request head has arrived (upgraded WebSockets and
+    /// plain HTTP requests alike); its later requests are bounded by the header read timeout.
     pub max_pending_connections: usize,
 }
 
@@ -99,7 +100,10 @@ pub(crate) async fn serve(
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let router = app.clone();
+        // Released at the first request head: what the cap protects is the time before it.
+        let permit = parking_lot::Mutex::new(Some(permit));
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            drop(permit.lock().take());
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
             let mut router = router.clone();
@@ -111,9 +115,9 @@ pub(crate) async fn serve(
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut conn = std::pin::pin!(conn);
-            // Resolves when the request is served and the connection closed, or when it was
-            // upgraded (the WebSocket then lives on in its own task): either way it no longer
-            // counts as pending.
+            // Resolves when the connection closed, or when it was upgraded (the WebSocket
+            // then lives on in its own task). The service (and the permit it may still hold,
+            // for a connection that never sent a request head) is dropped with it.
             let stopping = async {
                 // The guard it returns must not live across an await.
                 let _ = shutdown.wait_for(|stop| *stop).await.is_ok();
@@ -132,7 +136,6 @@ pub(crate) async fn serve(
             if let Err(e) = served {
                 debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);
