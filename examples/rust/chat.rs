@@ -168,6 +168,7 @@ fn page_routes(root: &Path) -> Router {
             "/phoenix.mjs",
             get(move || file(phoenix.clone(), "text/javascript")),
         )
+        .merge(heap_routes())
 }
 
 #[tokio::main]
@@ -248,4 +249,24 @@ async fn wait_for_stop() {
             let _ = ctrl_c.await;
         }
     }
+}
+
+// Built with `--features heap-stats` (scripts/soak.sh): the live heap, counted by the crate's
+// allocator, as plain text at `GET /_heap` (bytes). Off by default: the demo then has neither the
+// allocator nor the route.
+#[cfg(feature = "heap-stats")]
+#[global_allocator]
+static ALLOC: switchboard::heap_stats::Counting = switchboard::heap_stats::Counting;
+
+#[cfg(feature = "heap-stats")]
+fn heap_routes() -> Router {
+    Router::new().route(
+        "/_heap",
+        get(|| async { format!("{}\n", switchboard::heap_stats::live_bytes()) }),
+    )
+}
+
+#[cfg(not(feature = "heap-stats"))]
+fn heap_routes() -> Router {
+    Router::new()
 }

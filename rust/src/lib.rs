@@ -7,6 +7,9 @@
 
 pub mod channel;
 pub mod endpoint;
+#[cfg(feature = "heap-stats")]
+#[doc(hidden)]
+pub mod heap_stats;
 pub mod host;
 #[doc(hidden)]
 pub mod logging;
