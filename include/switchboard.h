@@ -513,7 +513,7 @@ SB_API SB_MUST_USE sb_status sb_encode_reply(uint32_t vsn, const uint8_t *join_r
 // Creates a configuration with every default: bind `127.0.0.1:0`, node
 // `"switchboard@localhost"`, one socket mount at `/socket` (unless `sb_config_add_socket`
 // adds others), shards and worker threads 0 (= one per core), max channels 100, request
-// timeout 10 000 ms, idle timeout 60 000 ms, max frame 8 MiB, outbox 1 024 frames / 8 MiB,
+// timeout 10 000 ms, idle timeout 60 000 ms, max frame 64 KiB, outbox 1 024 frames / 8 MiB,
 // no origin check, auth token decoding on, drain batches of 10 000 every 2 000 ms within
 // 30 000 ms (Phoenix's defaults where Phoenix has one).
 //
@@ -524,12 +524,14 @@ SB_API SB_MUST_USE sb_status sb_config_new(sb_config **out);
 // Frees a configuration. NULL is a no-op. A hub created from it keeps its own copy.
 SB_API void sb_config_free(sb_config *config);
 
-// Sets the listen address, `host:port` text such as `"127.0.0.1:4000"` or `"[::1]:0"`
-// (UTF-8, `len` bytes, no NUL needed). Port 0 picks a free port; read it back with
+// Sets the listen address, `host:port` text such as `"127.0.0.1:4000"`, `"[::1]:0"` or
+// `"localhost:4000"` (UTF-8, `len` bytes, no NUL needed). A host name is resolved by
+// `sb_hub_new` (its first address). Port 0 picks a free port; read it back with
 // `sb_hub_local_port`.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-// (not an IP address with a port; host names are not resolved).
+// (not `host:port`). `sb_hub_new` gives `SB_E_INVALID_ARGUMENT` for a name that does not
+// resolve.
 SB_API SB_MUST_USE sb_status sb_config_set_bind_address(sb_config *config, const uint8_t *addr, size_t len);
 
 // Sets this node's name for presence (`phx_ref`s are unique per node). Non-empty UTF-8.
@@ -573,7 +575,7 @@ SB_API SB_MUST_USE sb_status sb_config_set_request_timeout_ms(sb_config *config,
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (0).
 SB_API SB_MUST_USE sb_status sb_config_set_idle_timeout_ms(sb_config *config, uint64_t ms);
 
-// Largest accepted WebSocket frame or message in bytes (default 8 388 608); a bigger one
+// Largest accepted WebSocket frame or message in bytes (default 65 536); a bigger one
 // closes the connection with 1009, as Cowboy does.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (0, or over `SIZE_MAX`).
@@ -664,6 +666,27 @@ SB_API SB_MUST_USE sb_status sb_config_set_host_connect(sb_config *config, bool 
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (0, or over `SIZE_MAX`).
 SB_API SB_MUST_USE sb_status sb_config_set_max_pending(sb_config *config, uint64_t max);
+
+// Sets the option `name` (UTF-8, `name_len` bytes; docs/OPTIONS.md lists every option, its
+// unit and default) to an integer, e.g. `"header_read_timeout_ms"`, `"max_header_bytes"`,
+// `"max_pending_connections"`, `"close_timeout_ms"`. The typed setters above are shorthands
+// for these. Mount options set here are the default of every mount.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+// (unknown name, with the closest known one in the last error; not an integer option; out of
+// range).
+SB_API SB_MUST_USE sb_status sb_config_set_int(sb_config *config, const uint8_t *name, size_t name_len, int64_t value);
+
+// Sets the boolean option `name` (see `sb_config_set_int`), e.g. `"auth_token"`.
+//
+// Statuses: as `sb_config_set_int`.
+SB_API SB_MUST_USE sb_status sb_config_set_bool(sb_config *config, const uint8_t *name, size_t name_len, bool value);
+
+// Sets the text option `name` (see `sb_config_set_int`) to `value` (UTF-8, `value_len`
+// bytes), e.g. `"host"`, `"node"`, `"bind"`.
+//
+// Statuses: as `sb_config_set_int`.
+SB_API SB_MUST_USE sb_status sb_config_set_text(sb_config *config, const uint8_t *name, size_t name_len, const uint8_t *value, size_t value_len);
 
 // Takes up to `cap` pending requests without blocking and writes their handles to
 // `out[0..*out_n]`; an empty queue gives `*out_n = 0`. `Leave` events come first. Resets
@@ -915,7 +938,8 @@ SB_API SB_MUST_USE sb_status sb_http_respond(const sb_hub *hub, uint64_t ticket,
 //
 // Ownership: `*out` is owned by the caller; free it with `sb_hub_free`.
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`config`, `out`), `SB_E_ABI_MISMATCH`, `SB_E_IO`
-// (threads could not be started).
+// (threads could not be started), `SB_E_INVALID_ARGUMENT` (the bind host name does not
+// resolve).
 SB_API SB_MUST_USE sb_status sb_hub_new(const sb_config *config, uint32_t abi_version, sb_hub **out);
 
 // Frees a hub. NULL is a no-op. A hub that was not shut down has its connections dropped

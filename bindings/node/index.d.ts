@@ -206,9 +206,9 @@ export interface MountLimits {
   maxChannels?: number;
   /** Decode the auth token subprotocol (default true). */
   authToken?: boolean;
-  /** Allowed `Origin`s (default: no check). */
-  checkOrigin?: string[];
-  /** Largest accepted frame, in bytes (default 8 MiB); bigger closes with 1009. */
+  /** Allowed `Origin`s, a non-empty list (default `false`: no check). */
+  checkOrigin?: string[] | false;
+  /** Largest accepted frame, in bytes (default 65 536); bigger closes with 1009. */
   maxFrameBytes?: number;
   /** Close connections silent this long, in ms (default 60 000). */
   idleTimeoutMs?: number;
@@ -218,6 +218,8 @@ export interface MountLimits {
    */
   outboxMaxFrames?: number;
   outboxMaxBytes?: number;
+  /** After the server's close frame: how long the client has to close, in ms (default 3 000). */
+  closeTimeoutMs?: number;
 }
 
 /** One socket mount with its own limits (unset ones take the endpoint's). */
@@ -229,7 +231,7 @@ export interface MountOptions extends MountLimits {
 export interface EndpointOptions extends MountLimits {
   /** Listen address (default `"127.0.0.1"`). */
   host?: string;
-  /** Listen port (default 4000; 0 = any free port). */
+  /** Listen port (default 0 = any free port; read it from `listen()`'s result). */
   port?: number;
   /** This node's name; presence `phx_ref`s are unique per node (default `"switchboard@localhost"`). */
   node?: string;
@@ -246,6 +248,12 @@ export interface EndpointOptions extends MountLimits {
   staticFiles?: Array<{ route: string; path: string; contentType: string }>;
   /** Drain at `close()`: connections per batch, pause between batches (ms), total limit (ms). */
   drain?: { batchSize?: number; intervalMs?: number; timeoutMs?: number };
+  /** Time a client has to send its request head, in ms (default 10 000). */
+  headerReadTimeoutMs?: number;
+  /** Largest request head, in bytes (default 16 384, at least 8 192); bigger gets 431. */
+  maxHeaderBytes?: number;
+  /** Connections that have not sent their request head yet, at most (default 4 096). */
+  maxPendingConnections?: number;
   /** The connect callback (same as `endpoint.connect(fn)`). */
   connect?: ConnectHandler;
 }

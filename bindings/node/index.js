@@ -10,7 +10,7 @@
 "use strict";
 
 const { EventEmitter } = require("node:events");
-const { NativeEndpoint } = require("./native.js");
+const { NativeEndpoint, checkOptions, checkPattern } = require("./native.js");
 
 // ---------------------------------------------------------------------------------------
 // errors
@@ -316,47 +316,20 @@ class Subscription extends EventEmitter {
 // ---------------------------------------------------------------------------------------
 // the endpoint
 
-const DEFAULTS = {
-  host: "127.0.0.1",
-  port: 4000,
-  node: "switchboard@localhost",
-  mounts: ["/socket"],
-  maxChannels: 100,
-  authToken: true,
-  checkOrigin: undefined,
-  maxFrameBytes: 8 * 1024 * 1024,
-  idleTimeoutMs: 60_000,
-  outboxMaxFrames: 1024,
-  outboxMaxBytes: 8 * 1024 * 1024,
-  requestTimeoutMs: 10_000,
-  maxPending: 65_536,
-  shards: 0,
-  workerThreads: 0,
-  staticFiles: [],
-  drain: { batchSize: 10_000, intervalMs: 2_000, timeoutMs: 30_000 },
-};
-
-function u32(value, name, { min = 0 } = {}) {
-  if (!Number.isInteger(value) || value < min || value > 0xffffffff) {
-    throw codedError("SB_E_INVALID_ARGUMENT", `${name} must be an integer from ${min} to 4294967295 (got ${value})`);
-  }
-  return value;
-}
-
-function mountConfig(m) {
-  if (typeof m === "string") return { path: m };
-  if (!m || typeof m.path !== "string") {
-    throw codedError("SB_E_INVALID_ARGUMENT", "each mount is a path string or {path, ...limits}");
-  }
-  const out = { path: m.path };
-  if (m.maxChannels !== undefined) out.maxChannels = u32(m.maxChannels, "maxChannels", { min: 1 });
-  if (m.authToken !== undefined) out.authToken = Boolean(m.authToken);
-  if (m.checkOrigin !== undefined) out.checkOrigin = m.checkOrigin.map(String);
-  if (m.maxFrameBytes !== undefined) out.maxFrameBytes = u32(m.maxFrameBytes, "maxFrameBytes", { min: 1 });
-  if (m.idleTimeoutMs !== undefined) out.idleTimeoutMs = u32(m.idleTimeoutMs, "idleTimeoutMs", { min: 1 });
-  if (m.outboxMaxFrames !== undefined) out.outboxMaxFrames = u32(m.outboxMaxFrames, "outboxMaxFrames", { min: 1 });
-  if (m.outboxMaxBytes !== undefined) out.outboxMaxBytes = u32(m.outboxMaxBytes, "outboxMaxBytes", { min: 1 });
-  return out;
+/**
+ * The options object as JSON for the core, which holds every default and check (the same for
+ * C, Python and Node; docs/OPTIONS.md). `undefined` entries are left out (the default); a
+ * value JSON cannot carry (a function, a BigInt, NaN) becomes `{"$unsupported": type}` so
+ * the core's error can name it instead of JSON dropping it silently.
+ */
+function optionsJson(options) {
+  return JSON.stringify(options, function (key, value) {
+    if (key === "connect" && this === options) return undefined;
+    const type = typeof value;
+    if (type === "function" || type === "symbol" || type === "bigint") return { $unsupported: type };
+    if (type === "number" && !Number.isFinite(value)) return { $unsupported: String(value) };
+    return value;
+  });
 }
 
 /** Phoenix topic routing: `prefix*` or an exact topic; first registered match wins. */
@@ -391,7 +364,8 @@ class Endpoint extends EventEmitter {
     if (options === null || typeof options !== "object") {
       throw codedError("SB_E_INVALID_ARGUMENT", "new Endpoint(options): options must be an object");
     }
-    this.#options = { ...DEFAULTS, ...options, drain: { ...DEFAULTS.drain, ...(options.drain || {}) } };
+    this.#options = optionsJson(options);
+    native(() => checkOptions(this.#options));
     if (options.connect !== undefined) this.connect(options.connect);
   }
 
@@ -414,7 +388,8 @@ class Endpoint extends EventEmitter {
    * payloads to the handler as `RawJson` instead of parsed values.
    */
   channel(pattern, handler, options = {}) {
-    if (typeof pattern !== "string" || pattern === "") throw codedError("SB_E_INVALID_ARGUMENT", "channel(pattern, ...): pattern must be a non-empty string");
+    if (typeof pattern !== "string") throw codedError("SB_E_INVALID_ARGUMENT", "channel(pattern, ...): pattern must be a string");
+    native(() => checkPattern(pattern));
     if (!handler || typeof handler !== "object" && typeof handler !== "function") {
       throw codedError("SB_E_INVALID_ARGUMENT", "channel(pattern, handler): handler must be an object");
     }
@@ -460,33 +435,15 @@ class Endpoint extends EventEmitter {
    */
   async listen(port) {
     if (this.#state !== STATES.created) throw codedError("SB_E_INVALID_STATE", "listen() was already called");
-    const o = this.#options;
-    const p = port === undefined ? o.port : port;
-    u32(p, "port");
-    if (p > 65535) throw codedError("SB_E_INVALID_ARGUMENT", `port must be at most 65535 (got ${p})`);
-    const host = String(o.host);
+    let options = this.#options;
+    if (port !== undefined) {
+      options = optionsJson({ ...JSON.parse(options), port });
+    }
     const config = {
-      bind: host.includes(":") ? `[${host}]:${p}` : `${host}:${p}`,
-      node: String(o.node),
-      mounts: o.mounts.map(mountConfig),
-      maxChannels: u32(o.maxChannels, "maxChannels", { min: 1 }),
-      authToken: Boolean(o.authToken),
-      checkOrigin: o.checkOrigin === undefined ? undefined : o.checkOrigin.map(String),
-      maxFrameBytes: u32(o.maxFrameBytes, "maxFrameBytes", { min: 1 }),
-      idleTimeoutMs: u32(o.idleTimeoutMs, "idleTimeoutMs", { min: 1 }),
-      outboxMaxFrames: u32(o.outboxMaxFrames, "outboxMaxFrames", { min: 1 }),
-      outboxMaxBytes: u32(o.outboxMaxBytes, "outboxMaxBytes", { min: 1 }),
-      requestTimeoutMs: u32(o.requestTimeoutMs, "requestTimeoutMs", { min: 1 }),
-      maxPending: u32(o.maxPending, "maxPending", { min: 1 }),
-      shards: u32(o.shards, "shards"),
-      workerThreads: u32(o.workerThreads, "workerThreads"),
+      options,
       channels: this.#routes.map((r) => ({ pattern: r.pattern, intercepts: r.intercepts })),
       hostConnect: this.#connect !== undefined,
       httpRoutes: this.#httpRoutes.map((r) => r.prefix),
-      staticFiles: o.staticFiles.map((f) => ({ route: String(f.route), path: String(f.path), contentType: String(f.contentType) })),
-      drainBatchSize: u32(o.drain.batchSize, "drain.batchSize", { min: 1 }),
-      drainIntervalMs: u32(o.drain.intervalMs, "drain.intervalMs"),
-      drainTimeoutMs: u32(o.drain.timeoutMs, "drain.timeoutMs"),
     };
     const nativeEndpoint = native(() => new NativeEndpoint(config, (batch) => this.#onBatch(batch)));
     let addr;

@@ -105,6 +105,18 @@ export declare class NativeEndpoint {
   stopPump(): void
 }
 
+/**
+ * Checks the options of `new Endpoint(options)` (JSON text as for [`NativeConfig`]) so that
+ * the constructor refuses a bad one at once. Throws SB_E_INVALID_ARGUMENT.
+ */
+export declare function checkOptions(options: string): void
+
+/**
+ * Checks a channel pattern as the core does (`room:*` or an exact topic), so that
+ * `endpoint.channel(...)` refuses a bad one at once. Throws SB_E_INVALID_ARGUMENT.
+ */
+export declare function checkPattern(pattern: string): void
+
 /** An answer to one request. `kind` picks the variant; the other fields are read as it needs. */
 export interface NativeAnswer {
   /** `connectOk`, `connectRefused`, `joinOk`, `joinError`, `reply`, `noreply`, `stop`. */
@@ -142,39 +154,17 @@ export interface NativeChannelRoute {
 
 /** Everything `new NativeEndpoint` needs. */
 export interface NativeConfig {
-  /** `ip:port` to listen on (port 0 = any free port). */
-  bind: string
-  /** This node's name (presence `phx_ref`s are unique per node). */
-  node: string
-  /** Socket mounts; at least one. */
-  mounts: Array<NativeMount>
-  /** Defaults for every mount. */
-  maxChannels: number
-  authToken: boolean
-  checkOrigin?: Array<string>
-  maxFrameBytes: number
-  idleTimeoutMs: number
-  outboxMaxFrames: number
-  outboxMaxBytes: number
-  /** How long one host request may stay unanswered, in ms. */
-  requestTimeoutMs: number
-  /** Requests pending at once before the core refuses more. */
-  maxPending: number
-  /** PubSub shards and runtime worker threads (0 = one per core). */
-  shards: number
-  workerThreads: number
+  /**
+   * The options object of `new Endpoint(options)` as JSON (`undefined` entries left out;
+   * a value JSON cannot carry as `{"$unsupported": "<typeof>"}`).
+   */
+  options: string
   /** Topic patterns handled in JavaScript. */
   channels: Array<NativeChannelRoute>
   /** Ask JavaScript on every WebSocket connect (else every connect is accepted). */
   hostConnect: boolean
-  /** Files served on the same port. */
-  staticFiles: Array<NativeStaticFile>
   /** Path prefixes whose HTTP requests JavaScript answers (`http` requests). */
   httpRoutes: Array<string>
-  /** Drain: connections closed per batch, pause between batches, and total limit (ms). */
-  drainBatchSize: number
-  drainIntervalMs: number
-  drainTimeoutMs: number
 }
 
 /**
@@ -208,28 +198,6 @@ export interface NativeHttpRequest {
   contentType?: string
   /** The body bytes. */
   body: Buffer
-}
-
-/** One socket mount and its limits (unset fields take the endpoint-wide value). */
-export interface NativeMount {
-  /** Mount path, e.g. `/socket` (the transport is at `<path>/websocket`). */
-  path: string
-  /** Channels one connection may join at once (Phoenix default 100). */
-  maxChannels?: number
-  /** Decode the `base64url.bearer.phx.<token>` subprotocol (default true). */
-  authToken?: boolean
-  /** Allowed `Origin`s (Phoenix `check_origin`); absent = no check. */
-  checkOrigin?: Array<string>
-  /** Largest accepted frame, in bytes (default 8 MiB). */
-  maxFrameBytes?: number
-  /** Close a connection silent this long, in ms (default 60 000). */
-  idleTimeoutMs?: number
-  /**
-   * Outbound queue limit per connection in frames (default 1 024) and bytes (default
-   * 8 MiB); beyond it the connection is closed as a slow consumer (1013).
-   */
-  outboxMaxFrames?: number
-  outboxMaxBytes?: number
 }
 
 /** One request (or one host-subscription message) for JavaScript. */
@@ -282,14 +250,4 @@ export interface NativeRequest {
   connect?: NativeConnectInfo
   /** For `http`. */
   http?: NativeHttpRequest
-}
-
-/** A file served with `GET` on the endpoint's port. */
-export interface NativeStaticFile {
-  /** Route, e.g. `/` or `/app.js`. */
-  route: string
-  /** File path (read on every request). */
-  path: string
-  /** `Content-Type` of the answer. */
-  contentType: string
 }

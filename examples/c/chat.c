@@ -35,6 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Largest `new_msg` payload, in bytes of JSON text (examples/chat/CONTRACT.md). */
+#define MAX_MESSAGE_BYTES 8192
+
 static const char PHOENIX_MJS[] = "node_modules/phoenix/priv/static/phoenix.mjs";
 
 /* The `user` string of a JSON object (connect params or assigns), trimmed; NULL when absent,
@@ -114,6 +117,15 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   size_t body_len = 0;
   const uint8_t *payload = NULL;
   size_t payload_len = 0;
+  /* Checked before parsing: parsing is the costly part of a message (CONTRACT.md). */
+  if (sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_JSON &&
+      hl_check(sb_event_payload(ev, &payload, &payload_len), "payload") &&
+      payload_len > MAX_MESSAGE_BYTES) {
+    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_ERROR, S("{\"reason\":\"message too long\"}"),
+                      SB_PAYLOAD_KIND_JSON),
+             "reply error");
+    return;
+  }
   if (sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_JSON &&
       hl_check(sb_event_payload(ev, &payload, &payload_len), "payload") &&
       cj_object_get_string(payload, payload_len, "body", &body, &body_len) != CJ_OK) {

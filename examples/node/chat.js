@@ -16,7 +16,10 @@
 
 const fs = require("node:fs");
 const path = require("node:path");
-const { Endpoint, accept, refuse, ok, reply } = require("../../bindings/node");
+const { Endpoint, RawJson, accept, refuse, ok, reply } = require("../../bindings/node");
+
+/** Largest `new_msg` payload, in bytes of JSON text (examples/chat/CONTRACT.md). */
+const MAX_MESSAGE_BYTES = 8192;
 
 /** The repo root: from this file's location, else the working directory. */
 const ROOT = fs.existsSync(path.join(__dirname, "..", "chat", "index.html"))
@@ -66,14 +69,18 @@ endpoint.channel("room:*", {
     }
   },
 
-  handleIn(event, payload, socket) {
+  handleIn(event, raw, socket) {
     if (event !== "new_msg") throw new Error(`unknown event ${JSON.stringify(event)}`);
+    // Checked before parsing: parsing is the costly part of a message (CONTRACT.md).
+    if (!(raw instanceof RawJson)) return reply("error", { reason: "body must be a string" });
+    if (Buffer.byteLength(raw.data) > MAX_MESSAGE_BYTES) return reply("error", { reason: "message too long" });
+    const payload = raw.parse();
     const body = payload !== null && typeof payload === "object" ? payload.body : undefined;
     if (typeof body !== "string") return reply("error", { reason: "body must be a string" });
     socket.broadcast("new_msg", { user: socket.assigns.user, body });
     return reply("ok", {});
   },
-});
+}, { raw: true });
 
 async function main() {
   if (!fs.existsSync(PHOENIX_MJS)) {

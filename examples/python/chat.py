@@ -33,6 +33,7 @@ from switchboard import (
     Connected,
     ConnectInfo,
     Endpoint,
+    Json,
     Refused,
     Socket,
     error,
@@ -56,8 +57,15 @@ async def connect(params: Dict[str, Any], info: ConnectInfo) -> Any:
     return Connected({"user": user.strip()})
 
 
+#: Largest ``new_msg`` payload, in bytes of JSON text (examples/chat/CONTRACT.md).
+MAX_MESSAGE_BYTES = 8192
+
+
 class Room(Channel):
-    """The ``room:*`` channel."""
+    """The ``room:*`` channel. Payloads arrive as raw JSON text (``raw = True``), so that a
+    message is measured before it is parsed."""
+
+    raw = True
 
     async def join(self, topic: str, payload: Any, socket: Socket) -> Any:
         # Presence is tracked after the join reply (the Phoenix `after_join` pattern).
@@ -73,7 +81,13 @@ class Room(Channel):
     async def handle_in(self, event: str, payload: Any, socket: Socket) -> Any:
         if event != "new_msg":
             raise ValueError(f"unknown event {event!r}")
-        body = payload.get("body") if isinstance(payload, dict) else None
+        # Checked before parsing: parsing is the costly part of a message (CONTRACT.md).
+        if not isinstance(payload, Json):
+            return error({"reason": "body must be a string"})
+        if len(payload) > MAX_MESSAGE_BYTES:
+            return error({"reason": "message too long"})
+        parsed = payload.decode_json()
+        body = parsed.get("body") if isinstance(parsed, dict) else None
         if not isinstance(body, str):
             return error({"reason": "body must be a string"})
         # The name comes from the connect assigns, never from the payload.

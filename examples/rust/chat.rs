@@ -38,6 +38,9 @@ fn repo_root() -> PathBuf {
     }
 }
 
+/// Largest `new_msg` payload, in bytes of JSON text (examples/chat/CONTRACT.md).
+const MAX_MESSAGE_BYTES: usize = 8192;
+
 const PHOENIX_MJS: &str = "node_modules/phoenix/priv/static/phoenix.mjs";
 
 fn json_payload(value: &Value) -> Payload {
@@ -113,6 +116,12 @@ impl Channel for Room {
     ) -> Result<Outcome, HandlerError> {
         if event != "new_msg" {
             return Err(HandlerError::new(format!("unknown event {event:?}")));
+        }
+        // Checked before parsing: parsing is the costly part of a message (CONTRACT.md).
+        if payload.len() > MAX_MESSAGE_BYTES {
+            return Ok(Outcome::error(json_payload(
+                &json!({"reason": "message too long"}),
+            )));
         }
         let body = match &payload {
             Payload::Json(raw) => serde_json::from_slice::<Value>(raw)

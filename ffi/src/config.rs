@@ -1,117 +1,48 @@
-//! `sb_config`: the endpoint configuration builder (docs/ABI.md "Objects and lifetimes"): typed
-//! setters that validate and return a status; `sb_hub_new` copies it.
+//! `sb_config`: the endpoint configuration builder (docs/ABI.md "Objects and lifetimes"). Each
+//! typed setter hands its value, by option name, to the core's [`Options`], which holds the
+//! defaults and the checks every host language shares; `sb_hub_new` copies the result.
 
 use crate::boundary::{
     from_handle, into_handle, sb_ffi_boundary, try_mut, try_out, try_ref, try_str,
 };
-use crate::status::{Error, Result, sb_status};
-use std::net::SocketAddr;
-use std::time::Duration;
-use switchboard_core::endpoint::{CheckOrigin, DrainConfig, TransportConfig};
-use switchboard_core::host::{ChannelRoute, HostConfig, HostMount, StaticFile};
+use crate::status::{Result, sb_status};
+use switchboard_core::host::{HostConfig, Naming, OptionValue, Options, StaticFile};
 
 /// Endpoint configuration under construction (opaque). Created by `sb_config_new`, freed by
 /// `sb_config_free`. Not thread-safe: use one config from one thread at a time.
 #[allow(non_camel_case_types)]
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct sb_config {
-    /// Everything but the mounts, which are built from the fields below at `sb_hub_new`.
-    pub(crate) host: HostConfig,
-    /// Socket mounts in order; a mount without limits of its own gets the ones below.
-    pub(crate) mounts: Vec<(String, Option<MountLimits>)>,
-    pub(crate) max_channels: Option<usize>,
-    pub(crate) transport: TransportConfig,
+    pub(crate) options: Options,
+    /// The origins added one by one with `sb_config_add_check_origin`.
+    origins: Vec<OptionValue>,
 }
 
-/// What `sb_config_add_socket_with_limits` copies from its `limits` config.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct MountLimits {
-    max_channels: Option<usize>,
-    transport: TransportConfig,
+impl Default for sb_config {
+    fn default() -> Self {
+        sb_config {
+            options: Options::new(Naming::Snake),
+            origins: Vec::new(),
+        }
+    }
 }
 
 impl sb_config {
-    /// The core configuration: `host` with one mount per path (`/socket` when none was
-    /// added), each with its own limits or this config's.
-    pub(crate) fn host_config(&self) -> HostConfig {
-        let paths = if self.mounts.is_empty() {
-            vec![("/socket".to_owned(), None)]
-        } else {
-            self.mounts.clone()
-        };
-        let mounts = paths
-            .into_iter()
-            .map(|(path, own)| {
-                let limits = own.unwrap_or_else(|| self.limits());
-                let mut mount = HostMount::new(path);
-                if let Some(max) = limits.max_channels {
-                    mount.max_channels = max;
-                }
-                mount.transport = limits.transport;
-                mount
-            })
-            .collect();
-        HostConfig {
-            mounts,
-            ..self.host.clone()
-        }
+    /// Sets one option by its name (docs/OPTIONS.md).
+    pub(crate) fn set(&mut self, name: &str, value: OptionValue) -> Result<()> {
+        Ok(self.options.set(name, value)?)
     }
 
-    fn limits(&self) -> MountLimits {
-        MountLimits {
-            max_channels: self.max_channels,
-            transport: self.transport.clone(),
-        }
+    /// The core configuration (a host name in the bind address is resolved here).
+    pub(crate) fn host_config(&self) -> Result<HostConfig> {
+        Ok(self.options.build()?)
     }
-
-    fn add_mount(&mut self, path: *const u8, len: usize, own: Option<MountLimits>) -> Result<()> {
-        let path = try_str(path, len, "path")?;
-        if !valid_mount_path(path) {
-            return Err(Error::invalid(format!(
-                "invalid socket mount path {path:?} (must start with `/`, not end with `/`, no `{{}}?#*`)"
-            )));
-        }
-        if self.mounts.iter().any(|(p, _)| p == path) {
-            return Err(Error::invalid(format!(
-                "socket mount path {path:?} is added twice"
-            )));
-        }
-        self.mounts.push((path.to_owned(), own));
-        Ok(())
-    }
-}
-
-fn positive<T: PartialEq + Default + std::fmt::Display>(value: T, what: &str) -> Result<T> {
-    if value == T::default() {
-        Err(Error::invalid(format!("`{what}` must be greater than 0")))
-    } else {
-        Ok(value)
-    }
-}
-
-/// RFC 9110 field values: visible ASCII, spaces and tabs (what a `Content-Type` may hold).
-pub(crate) fn valid_header_value(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-}
-
-fn to_usize(value: u64, what: &str) -> Result<usize> {
-    usize::try_from(value).map_err(|_| Error::invalid(format!("`{what}` {value} is too large")))
-}
-
-/// Same rule as the core endpoint: `/name[/more]`, no trailing `/`, none of `{}?#*`.
-fn valid_mount_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() > 1
-        && !path.ends_with('/')
-        && !path.contains(['{', '}', '?', '#', '*'])
 }
 
 /// Creates a configuration with every default: bind `127.0.0.1:0`, node
 /// `"switchboard@localhost"`, one socket mount at `/socket` (unless `sb_config_add_socket`
 /// adds others), shards and worker threads 0 (= one per core), max channels 100, request
-/// timeout 10 000 ms, idle timeout 60 000 ms, max frame 8 MiB, outbox 1 024 frames / 8 MiB,
+/// timeout 10 000 ms, idle timeout 60 000 ms, max frame 64 KiB, outbox 1 024 frames / 8 MiB,
 /// no origin check, auth token decoding on, drain batches of 10 000 every 2 000 ms within
 /// 30 000 ms (Phoenix's defaults where Phoenix has one).
 ///
@@ -133,12 +64,14 @@ pub extern "C" fn sb_config_free(config: *mut sb_config) {
     crate::boundary::value_call((), || drop(from_handle(config)));
 }
 
-/// Sets the listen address, `host:port` text such as `"127.0.0.1:4000"` or `"[::1]:0"`
-/// (UTF-8, `len` bytes, no NUL needed). Port 0 picks a free port; read it back with
+/// Sets the listen address, `host:port` text such as `"127.0.0.1:4000"`, `"[::1]:0"` or
+/// `"localhost:4000"` (UTF-8, `len` bytes, no NUL needed). A host name is resolved by
+/// `sb_hub_new` (its first address). Port 0 picks a free port; read it back with
 /// `sb_hub_local_port`.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-/// (not an IP address with a port; host names are not resolved).
+/// (not `host:port`). `sb_hub_new` gives `SB_E_INVALID_ARGUMENT` for a name that does not
+/// resolve.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_bind_address(
@@ -149,11 +82,7 @@ pub extern "C" fn sb_config_set_bind_address(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let text = try_str(addr, len, "addr")?;
-        let parsed: SocketAddr = text
-            .parse()
-            .map_err(|_| Error::invalid(format!("{text:?} is not `ip:port`")))?;
-        config.host.bind = parsed;
-        Ok(())
+        config.set("bind", OptionValue::Text(text.to_owned()))
     })
 }
 
@@ -170,11 +99,7 @@ pub extern "C" fn sb_config_set_node_name(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let name = try_str(name, len, "name")?;
-        if name.is_empty() {
-            return Err(Error::invalid("`name` is empty"));
-        }
-        config.host.node = name.to_owned();
-        Ok(())
+        config.set("node", OptionValue::Text(name.to_owned()))
     })
 }
 
@@ -192,7 +117,11 @@ pub extern "C" fn sb_config_add_socket(
     path: *const u8,
     len: usize,
 ) -> sb_status {
-    sb_ffi_boundary!({ try_mut(config, "config")?.add_mount(path, len, None) })
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let path = try_str(path, len, "path")?;
+        Ok(config.options.add_mount(path, Vec::new())?)
+    })
 }
 
 /// Adds a socket mount at `path` like `sb_config_add_socket`, but with the per-connection
@@ -211,8 +140,10 @@ pub extern "C" fn sb_config_add_socket_with_limits(
     limits: *const sb_config,
 ) -> sb_status {
     sb_ffi_boundary!({
-        let own = try_ref(limits, "limits")?.limits();
-        try_mut(config, "config")?.add_mount(path, len, Some(own))
+        let own = try_ref(limits, "limits")?.options.mount_options();
+        let config = try_mut(config, "config")?;
+        let path = try_str(path, len, "path")?;
+        Ok(config.options.add_mount(path, own)?)
     })
 }
 
@@ -223,11 +154,7 @@ pub extern "C" fn sb_config_add_socket_with_limits(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_max_channels(config: *mut sb_config, max: u64) -> sb_status {
-    sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        config.max_channels = Some(to_usize(positive(max, "max")?, "max")?);
-        Ok(())
-    })
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("max_channels", max.into()) })
 }
 
 /// How long one host request (join, handle_in, ...) may stay unanswered before its channel
@@ -237,11 +164,7 @@ pub extern "C" fn sb_config_set_max_channels(config: *mut sb_config, max: u64) -
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_request_timeout_ms(config: *mut sb_config, ms: u64) -> sb_status {
-    sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        config.host.request_timeout_ms = positive(ms, "ms")?;
-        Ok(())
-    })
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("request_timeout_ms", ms.into()) })
 }
 
 /// Closes a connection that sent no frame (data, ping or pong) for `ms` milliseconds (default
@@ -251,25 +174,17 @@ pub extern "C" fn sb_config_set_request_timeout_ms(config: *mut sb_config, ms: u
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_idle_timeout_ms(config: *mut sb_config, ms: u64) -> sb_status {
-    sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        config.transport.idle_timeout = Duration::from_millis(positive(ms, "ms")?);
-        Ok(())
-    })
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("idle_timeout_ms", ms.into()) })
 }
 
-/// Largest accepted WebSocket frame or message in bytes (default 8 388 608); a bigger one
+/// Largest accepted WebSocket frame or message in bytes (default 65 536); a bigger one
 /// closes the connection with 1009, as Cowboy does.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (0, or over `SIZE_MAX`).
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_max_frame_bytes(config: *mut sb_config, bytes: u64) -> sb_status {
-    sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        config.transport.max_frame_size = to_usize(positive(bytes, "bytes")?, "bytes")?;
-        Ok(())
-    })
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("max_frame_bytes", bytes.into()) })
 }
 
 /// Outbound queue limits per connection: `max_frames` frames (default 1 024) and `max_bytes`
@@ -286,10 +201,11 @@ pub extern "C" fn sb_config_set_outbox_limits(
 ) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        let frames = to_usize(positive(max_frames, "max_frames")?, "max_frames")?;
-        let bytes = to_usize(positive(max_bytes, "max_bytes")?, "max_bytes")?;
-        config.transport.outbox_max_frames = frames;
-        config.transport.outbox_max_bytes = bytes;
+        // Both or neither: check both before setting either.
+        let mut scratch = config.clone();
+        scratch.set("outbox_max_frames", max_frames.into())?;
+        scratch.set("outbox_max_bytes", max_bytes.into())?;
+        *config = scratch;
         Ok(())
     })
 }
@@ -310,13 +226,10 @@ pub extern "C" fn sb_config_add_check_origin(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let origin = try_str(origin, len, "origin")?;
-        if origin.is_empty() {
-            return Err(Error::invalid("`origin` is empty"));
-        }
-        match &mut config.transport.check_origin {
-            CheckOrigin::Allow(list) => list.push(origin.to_owned()),
-            off => *off = CheckOrigin::Allow(vec![origin.to_owned()]),
-        }
+        let mut origins = config.origins.clone();
+        origins.push(OptionValue::Text(origin.to_owned()));
+        config.set("check_origin", OptionValue::List(origins.clone()))?;
+        config.origins = origins;
         Ok(())
     })
 }
@@ -328,11 +241,7 @@ pub extern "C" fn sb_config_add_check_origin(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_auth_token(config: *mut sb_config, enabled: bool) -> sb_status {
-    sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        config.transport.auth_token = enabled;
-        Ok(())
-    })
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("auth_token", OptionValue::Bool(enabled)) })
 }
 
 /// PubSub and presence shards (default 0 = one per available core).
@@ -341,16 +250,7 @@ pub extern "C" fn sb_config_set_auth_token(config: *mut sb_config, enabled: bool
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_shard_count(config: *mut sb_config, shards: u32) -> sb_status {
-    sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        if shards > 65_536 {
-            return Err(Error::invalid(format!(
-                "{shards} shards is more than 65536"
-            )));
-        }
-        config.host.shards = shards as usize;
-        Ok(())
-    })
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("shards", u64::from(shards).into()) })
 }
 
 /// Worker threads of the hub's runtime (default 0 = one per available core).
@@ -360,14 +260,7 @@ pub extern "C" fn sb_config_set_shard_count(config: *mut sb_config, shards: u32)
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_worker_threads(config: *mut sb_config, threads: u32) -> sb_status {
     sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        if threads > 1024 {
-            return Err(Error::invalid(format!(
-                "{threads} threads is more than 1024"
-            )));
-        }
-        config.host.worker_threads = threads as usize;
-        Ok(())
+        try_mut(config, "config")?.set("worker_threads", u64::from(threads).into())
     })
 }
 
@@ -387,14 +280,8 @@ pub extern "C" fn sb_config_set_drain(
     timeout_ms: u64,
 ) -> sb_status {
     sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        let batch_size = to_usize(positive(batch_size, "batch_size")?, "batch_size")?;
-        config.host.drain = DrainConfig {
-            batch_size,
-            batch_interval: Duration::from_millis(batch_interval_ms),
-            timeout: Duration::from_millis(timeout_ms),
-        };
-        Ok(())
+        let drain = [batch_size, batch_interval_ms, timeout_ms].map(OptionValue::from);
+        try_mut(config, "config")?.set("drain", OptionValue::List(drain.to_vec()))
     })
 }
 
@@ -416,19 +303,7 @@ pub extern "C" fn sb_config_add_channel(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let pattern = try_str(pattern, len, "pattern")?;
-        if pattern.is_empty() {
-            return Err(Error::invalid("`pattern` is empty"));
-        }
-        if config.host.channels.iter().any(|c| c.pattern == pattern) {
-            return Err(Error::invalid(format!(
-                "channel pattern {pattern:?} is added twice"
-            )));
-        }
-        config.host.channels.push(ChannelRoute {
-            pattern: pattern.to_owned(),
-            intercepts: Vec::new(),
-        });
-        Ok(())
+        Ok(config.options.add_channel(pattern, Vec::new())?)
     })
 }
 
@@ -457,31 +332,12 @@ pub extern "C" fn sb_config_add_static_file(
 ) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        let route = try_str(route, route_len, "route")?;
-        let path = try_str(path, path_len, "path")?;
-        let content_type = try_str(content_type, content_type_len, "content_type")?;
-        if !route.starts_with('/') || route.contains(['{', '}', '*', '?', '#']) {
-            return Err(Error::invalid(format!(
-                "route {route:?} must be a literal absolute path such as \"/app.js\""
-            )));
-        }
-        if config.host.static_files.iter().any(|f| f.route == route) {
-            return Err(Error::invalid(format!("route {route:?} is added twice")));
-        }
-        if path.is_empty() {
-            return Err(Error::invalid("`path` is empty"));
-        }
-        if content_type.is_empty() || !valid_header_value(content_type) {
-            return Err(Error::invalid(format!(
-                "content type {content_type:?} is not a valid header value"
-            )));
-        }
-        config.host.static_files.push(StaticFile {
-            route: route.to_owned(),
-            path: path.to_owned(),
-            content_type: content_type.to_owned(),
-        });
-        Ok(())
+        let file = StaticFile {
+            route: try_str(route, route_len, "route")?.to_owned(),
+            path: try_str(path, path_len, "path")?.to_owned(),
+            content_type: try_str(content_type, content_type_len, "content_type")?.to_owned(),
+        };
+        Ok(config.options.add_static_file(file)?)
     })
 }
 
@@ -504,22 +360,7 @@ pub extern "C" fn sb_config_add_intercept(
         let config = try_mut(config, "config")?;
         let pattern = try_str(pattern, pattern_len, "pattern")?;
         let event = try_str(event, event_len, "event")?;
-        if event.is_empty() {
-            return Err(Error::invalid("`event` is empty"));
-        }
-        let Some(route) = config
-            .host
-            .channels
-            .iter_mut()
-            .find(|c| c.pattern == pattern)
-        else {
-            return Err(Error::new(
-                sb_status::SB_E_NOT_FOUND,
-                format!("no channel pattern {pattern:?} (call sb_config_add_channel first)"),
-            ));
-        };
-        route.intercepts.push(event.to_owned());
-        Ok(())
+        Ok(config.options.add_intercept(pattern, event)?)
     })
 }
 
@@ -532,8 +373,7 @@ pub extern "C" fn sb_config_add_intercept(
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_host_connect(config: *mut sb_config, enabled: bool) -> sb_status {
     sb_ffi_boundary!({
-        let config = try_mut(config, "config")?;
-        config.host.host_connect = enabled;
+        try_mut(config, "config")?.options.set_host_connect(enabled);
         Ok(())
     })
 }
@@ -546,22 +386,81 @@ pub extern "C" fn sb_config_set_host_connect(config: *mut sb_config, enabled: bo
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_set_max_pending(config: *mut sb_config, max: u64) -> sb_status {
+    sb_ffi_boundary!({ try_mut(config, "config")?.set("max_pending", max.into()) })
+}
+
+/// Sets the option `name` (UTF-8, `name_len` bytes; docs/OPTIONS.md lists every option, its
+/// unit and default) to an integer, e.g. `"header_read_timeout_ms"`, `"max_header_bytes"`,
+/// `"max_pending_connections"`, `"close_timeout_ms"`. The typed setters above are shorthands
+/// for these. Mount options set here are the default of every mount.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+/// (unknown name, with the closest known one in the last error; not an integer option; out of
+/// range).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_set_int(
+    config: *mut sb_config,
+    name: *const u8,
+    name_len: usize,
+    value: i64,
+) -> sb_status {
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
-        config.host.max_pending = to_usize(positive(max, "max")?, "max")?;
-        Ok(())
+        let name = try_str(name, name_len, "name")?;
+        config.set(name, OptionValue::Int(value.into()))
+    })
+}
+
+/// Sets the boolean option `name` (see `sb_config_set_int`), e.g. `"auth_token"`.
+///
+/// Statuses: as `sb_config_set_int`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_set_bool(
+    config: *mut sb_config,
+    name: *const u8,
+    name_len: usize,
+    value: bool,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let name = try_str(name, name_len, "name")?;
+        config.set(name, OptionValue::Bool(value))
+    })
+}
+
+/// Sets the text option `name` (see `sb_config_set_int`) to `value` (UTF-8, `value_len`
+/// bytes), e.g. `"host"`, `"node"`, `"bind"`.
+///
+/// Statuses: as `sb_config_set_int`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_set_text(
+    config: *mut sb_config,
+    name: *const u8,
+    name_len: usize,
+    value: *const u8,
+    value_len: usize,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let name = try_str(name, name_len, "name")?;
+        let value = try_str(value, value_len, "value")?;
+        config.set(name, OptionValue::Text(value.to_owned()))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn setters_validate_and_keep_the_old_value_on_error() {
         let mut cfg: *mut sb_config = std::ptr::null_mut();
         assert_eq!(sb_config_new(&mut cfg), sb_status::SB_OK);
-        let bad = b"localhost:80";
+        let bad = b"localhost";
         assert_eq!(
             sb_config_set_bind_address(cfg, bad.as_ptr(), bad.len()),
             sb_status::SB_E_INVALID_ARGUMENT
@@ -585,7 +484,7 @@ mod tests {
             sb_status::SB_E_INVALID_ARGUMENT
         );
         let c = try_mut(cfg, "cfg").unwrap();
-        let host = c.host_config();
+        let host = c.host_config().unwrap();
         assert_eq!(host.bind.port(), 4001);
         let paths: Vec<_> = host.mounts.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(paths, ["/ws"]);
@@ -613,7 +512,7 @@ mod tests {
         sb_config_free(limits);
         assert_eq!(sb_config_set_max_channels(cfg, 7), sb_status::SB_OK);
         let c = try_mut(cfg, "cfg").unwrap();
-        let host = c.host_config();
+        let host = c.host_config().unwrap();
         assert_eq!(host.mounts.len(), 2);
         assert_eq!(host.mounts[0].max_channels, 7);
         assert_eq!(host.mounts[1].path, "/limited");
@@ -626,6 +525,22 @@ mod tests {
             host.mounts[0].transport.idle_timeout,
             Duration::from_millis(500)
         );
+        let name = b"max_header_bytes";
+        assert_eq!(
+            sb_config_set_int(cfg, name.as_ptr(), name.len(), 1),
+            sb_status::SB_E_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            sb_config_set_int(cfg, name.as_ptr(), name.len(), 65_536),
+            sb_status::SB_OK
+        );
+        let typo = b"max_header_byte";
+        assert_eq!(
+            sb_config_set_int(cfg, typo.as_ptr(), typo.len(), 65_536),
+            sb_status::SB_E_INVALID_ARGUMENT
+        );
+        let c = try_mut(cfg, "cfg").unwrap();
+        assert_eq!(c.host_config().unwrap().handshake.max_header_bytes, 65_536);
         sb_config_free(cfg);
     }
 }

@@ -8,7 +8,7 @@ use crate::config::sb_config;
 use crate::event::{answer_error, borrow, sb_event, ticket};
 use crate::hub::{sb_hub, with_hub};
 use crate::status::{Error, sb_status};
-use switchboard_core::host::{Answer, HttpRequest, RequestBody, valid_http_prefix};
+use switchboard_core::host::{Answer, HttpRequest, RequestBody};
 
 /// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
 /// method; `"/"`: every path no socket mount or static file takes) to the host as
@@ -29,18 +29,7 @@ pub extern "C" fn sb_config_add_http_route(
     sb_ffi_boundary!({
         let config = try_mut(config, "config")?;
         let prefix = try_str(prefix, len, "prefix")?;
-        if !valid_http_prefix(prefix) {
-            return Err(Error::invalid(format!(
-                "HTTP route prefix {prefix:?} must be an absolute literal path such as \"/api\""
-            )));
-        }
-        if config.host.http_routes.iter().any(|p| p == prefix) {
-            return Err(Error::invalid(format!(
-                "HTTP route {prefix:?} is added twice"
-            )));
-        }
-        config.host.http_routes.push(prefix.to_owned());
-        Ok(())
+        Ok(config.options.add_http_route(prefix)?)
     })
 }
 
@@ -141,7 +130,7 @@ pub extern "C" fn sb_http_respond(
         } else {
             try_str(content_type, content_type_len, "content_type")?
         };
-        if !crate::config::valid_header_value(content_type) {
+        if !switchboard_core::host::valid_header_value(content_type) {
             return Err(Error::invalid(format!(
                 "content type {content_type:?} is not a valid header value"
             )));

@@ -94,7 +94,8 @@ pub(crate) fn hosted_error(e: HostedError) -> Error {
 ///
 /// Ownership: `*out` is owned by the caller; free it with `sb_hub_free`.
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`config`, `out`), `SB_E_ABI_MISMATCH`, `SB_E_IO`
-/// (threads could not be started).
+/// (threads could not be started), `SB_E_INVALID_ARGUMENT` (the bind host name does not
+/// resolve).
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_hub_new(
@@ -113,7 +114,7 @@ pub extern "C" fn sb_hub_new(
                 ),
             ));
         }
-        let endpoint = HostedEndpoint::new(config.host_config()).map_err(hosted_error)?;
+        let endpoint = HostedEndpoint::new(config.host_config()?).map_err(hosted_error)?;
         out.write(into_handle(sb_hub {
             inner: Arc::new(HubInner {
                 core: endpoint.hub().clone(),

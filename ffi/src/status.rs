@@ -108,6 +108,17 @@ impl sb_status {
     }
 }
 
+impl From<switchboard_core::host::HostError> for Error {
+    /// The core decides the code; its number is the status.
+    fn from(e: switchboard_core::host::HostError) -> Error {
+        let status = sb_status::ALL
+            .into_iter()
+            .find(|s| *s as u32 == e.code.number())
+            .unwrap_or(sb_status::SB_E_INVALID_ARGUMENT);
+        Error::new(status, e.message)
+    }
+}
+
 /// A failed call: the status it returns and the message stored as the last error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Error {

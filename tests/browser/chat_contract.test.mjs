@@ -134,6 +134,45 @@ test("new_msg is broadcast as {user, body} to the whole room and answered ok {}"
   assert.deepEqual(bad.response, { reason: "body must be a string" });
 });
 
+test("a new_msg over 8 192 bytes is answered {reason: message too long} and not broadcast", { timeout: 30_000 }, async () => {
+  const topic = `room:long-${Date.now()}`;
+  const hal = connect("hal").channel(topic, {});
+  const ivy = connect("ivy").channel(topic, {});
+  await join(hal);
+  await join(ivy);
+  const seen = [];
+  let sawLast;
+  const last = new Promise((resolve) => (sawLast = resolve));
+  ivy.on("new_msg", (m) => {
+    seen.push(m.body);
+    if (m.body === "after") sawLast();
+  });
+  // {"body":"…"} is 11 bytes of JSON around the text: 8 181 characters make 8 192 bytes.
+  const atLimit = "a".repeat(8192 - 11);
+  assert.deepEqual(await push(hal, "new_msg", { body: atLimit }), { status: "ok", response: {} });
+  const long = await push(hal, "new_msg", { body: atLimit + "b" });
+  assert.deepEqual(long, { status: "error", response: { reason: "message too long" } });
+  // Broadcasts reach ivy in order: once the last one arrived, every earlier one had.
+  assert.deepEqual(await push(hal, "new_msg", { body: "after" }), { status: "ok", response: {} });
+  await within(last, "the broadcast of the last message");
+  assert.deepEqual(seen, [atLimit, "after"]);
+});
+
+test("a frame over the default 65 536 bytes closes the connection with 1009", { timeout: 30_000 }, async () => {
+  const ws = new WebSocket(wsUrl({ user: "jay" }));
+  await within(new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject)), "the upgrade");
+  const closed = within(new Promise((resolve) => ws.once("close", resolve)), "the close");
+  const topic = "room:frame-limit";
+  // Just under the limit: a well-formed frame is served (its join is answered).
+  const pad = "p".repeat(65_536 - 200);
+  ws.send(JSON.stringify(["1", "1", topic, "phx_join", { pad }]));
+  const reply = await within(new Promise((resolve) => ws.once("message", (m) => resolve(JSON.parse(m)))), "the join reply");
+  assert.deepEqual(reply.slice(0, 4), ["1", "1", topic, "phx_reply"]);
+  assert.equal(reply[4].status, "ok");
+  ws.send(JSON.stringify(["1", "2", topic, "new_msg", { body: "x".repeat(65_536) }]));
+  assert.equal(await closed, 1009);
+});
+
 test("each join is tracked with {online_at: ms since epoch} and gets presence_state", { timeout: 30_000 }, async () => {
   const topic = `room:presence-${Date.now()}`;
   const gina = connect("gina").channel(topic, {});

@@ -92,6 +92,9 @@ describe("join", () => {
     const ch2 = socket.channel(topic2, () => ({ user }));
     await joinOk(ch2);
     const J1 = ch2.joinRef();
+    // The first join's user_entered must be in before the mark, or it could be taken for the
+    // rejoin's (a race seen with the Python fixture).
+    await rec.waitReceived((m) => m[2] === topic2 && m[3] === "user_entered");
     user = "bob";
     const mark = rec.mark();
     ch2.push("boom", {});

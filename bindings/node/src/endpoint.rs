@@ -123,8 +123,9 @@ impl NativeEndpoint {
         config: NativeConfig,
         on_batch: Function<'_, Vec<NativeRequest>, Unknown<'static>>,
     ) -> Result<NativeEndpoint> {
-        let leave_ttl = Duration::from_millis(u64::from(config.request_timeout_ms) + 1_000);
-        let hosted = HostedEndpoint::new(config.into_host_config()?).map_err(hosted_error)?;
+        let host_config = config.into_host_config()?;
+        let leave_ttl = Duration::from_millis(host_config.request_timeout_ms + 1_000);
+        let hosted = HostedEndpoint::new(host_config).map_err(hosted_error)?;
         let (inbox, inbox_rx) = sync_channel(INBOX);
         let shared = Arc::new(Shared::default());
         let pending = Arc::new(Pending::default());

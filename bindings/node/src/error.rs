@@ -2,7 +2,7 @@
 //! (`ffi/src/status.rs`), so C, Python and Node report the same failure with the same word.
 
 use switchboard::channel::HandleError;
-use switchboard::host::{AnswerError, HostedError};
+use switchboard::host::{AnswerError, ErrorCode, HostError, HostedError};
 
 /// The `err.code` of a thrown error (the `SB_E_*` names of `sb_status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,21 @@ pub fn answer_error(e: AnswerError) -> Error {
         AnswerError::WrongKind { .. } => Code::InvalidArgument,
     };
     error(code, e.to_string())
+}
+
+/// The core decides the code; this only names it.
+pub fn host_error(e: HostError) -> Error {
+    let code = match e.code {
+        ErrorCode::NotFound => Code::NotFound,
+        ErrorCode::AlreadyAnswered => Code::AlreadyAnswered,
+        ErrorCode::StaleTicket => Code::StaleTicket,
+        ErrorCode::Encode => Code::Encode,
+        ErrorCode::InvalidState => Code::InvalidState,
+        ErrorCode::InvalidJson => Code::InvalidJson,
+        ErrorCode::Io => Code::Io,
+        _ => Code::InvalidArgument,
+    };
+    error(code, e.message)
 }
 
 pub fn hosted_error(e: HostedError) -> Error {

@@ -18,6 +18,6 @@ mod pump;
 mod request;
 
 pub use answer::NativeAnswer;
-pub use config::{NativeChannelRoute, NativeConfig, NativeMount, NativeStaticFile};
+pub use config::{NativeChannelRoute, NativeConfig, check_options, check_pattern};
 pub use endpoint::{CloseTask, NativeEndpoint};
 pub use request::{NativeConnectInfo, NativeHttpRequest, NativeRequest};

@@ -13,10 +13,12 @@ test("bad configuration and calls in the wrong state throw coded errors", async 
   assert.equal(thrown(() => new Endpoint({ port: 0 }).broadcast("t", "e", {})).code, "SB_E_INVALID_STATE");
   assert.equal(thrown(() => new Endpoint().channel("", {})).code, "SB_E_INVALID_ARGUMENT");
   assert.equal(thrown(() => new Endpoint().connect("nope")).code, "SB_E_INVALID_ARGUMENT");
-  await assert.rejects(new Endpoint({ port: 0, maxChannels: 0 }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
-  await assert.rejects(new Endpoint({ port: 70000 }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
-  await assert.rejects(new Endpoint({ port: 0, host: "not an ip" }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
-  await assert.rejects(new Endpoint({ port: 0, mounts: ["no-slash"] }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
+  // Options are checked by the core when the endpoint is made (docs/OPTIONS.md).
+  assert.equal(thrown(() => new Endpoint({ port: 0, maxChannels: 0 })).code, "SB_E_INVALID_ARGUMENT");
+  assert.equal(thrown(() => new Endpoint({ port: 70000 })).code, "SB_E_INVALID_ARGUMENT");
+  assert.equal(thrown(() => new Endpoint({ port: 0, mounts: ["no-slash"] })).code, "SB_E_INVALID_ARGUMENT");
+  // A host name is resolved at listen().
+  await assert.rejects(new Endpoint({ port: 0, host: "no-such-host.invalid" }).listen(), { code: "SB_E_INVALID_ARGUMENT" });
 
   const { endpoint, port } = await listening(t);
   await assert.rejects(endpoint.listen(), { code: "SB_E_INVALID_STATE" });
@@ -30,6 +32,50 @@ test("bad configuration and calls in the wrong state throw coded errors", async 
   await endpoint.close();
   assert.equal(thrown(() => endpoint.broadcast("t", "e", {})).code, "SB_E_INVALID_STATE");
   await endpoint.close(); // idempotent
+});
+
+test("options are refused with the core's words: unknown names, wrong types, patterns", () => {
+  const message = (fn) => {
+    const err = thrown(fn);
+    assert.equal(err.code, "SB_E_INVALID_ARGUMENT");
+    return err.message;
+  };
+  assert.equal(message(() => new Endpoint({ prot: 4000 })), "unknown option `prot` of the endpoint (did you mean `port`?)");
+  assert.equal(message(() => new Endpoint({ port: "4000" })), '`port` must be an integer from 0 to 65535 (got the string "4000")');
+  assert.equal(message(() => new Endpoint({ maxChannels: 1.5 })), "`maxChannels` must be an integer from 1 to 4294967295 (got 1.5)");
+  assert.equal(message(() => new Endpoint({ shards: 2n })), "`shards` must be an integer from 0 to 65536 (got a value of type bigint)");
+  assert.equal(message(() => new Endpoint({ idleTimeoutMs: () => 1 })), "`idleTimeoutMs` must be an integer from 1 to 1099511627776 (got a value of type function)");
+  assert.match(message(() => new Endpoint({ checkOrigin: [] })), /non-empty list of origins/);
+  assert.match(message(() => new Endpoint({ maxHeaderBytes: 100 })), /`maxHeaderBytes` must be an integer from 8192/);
+  assert.match(message(() => new Endpoint({ mounts: [{ path: "/a", maxFrameByte: 1 }] })), /unknown option `maxFrameByte` of mount "\/a" \(did you mean `maxFrameBytes`\?\)/);
+  for (const pattern of ["*:lobby", "room:*:x", "room:**"]) {
+    assert.match(message(() => new Endpoint().channel(pattern, {})), /invalid channel pattern/, pattern);
+  }
+  // Valid ones pass.
+  new Endpoint({ port: 0, checkOrigin: false, maxHeaderBytes: 8192, drain: { batchSize: 1 } }).channel("room:*", {});
+});
+
+test("handshake options reach the listener: header read timeout and header size", async (t) => {
+  const endpoint = new Endpoint({ port: 0, headerReadTimeoutMs: 200, maxHeaderBytes: 8192 });
+  const { port } = await endpoint.listen();
+  t.after(() => endpoint.close());
+
+  // A connection that sends nothing is closed after 200 ms (the default would take 10 s).
+  const silent = net.connect(port, "127.0.0.1");
+  const started = Date.now();
+  await new Promise((resolve, reject) => {
+    silent.once("close", resolve).once("error", reject);
+    silent.resume();
+  });
+  assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
+
+  // A 10 KiB header is over 8 192 bytes: 431 (the default limit of 16 KiB would accept it).
+  const big = net.connect(port, "127.0.0.1");
+  let answer = "";
+  big.on("data", (d) => (answer += d));
+  big.write(`GET /socket/websocket HTTP/1.1\r\nHost: x\r\nX-Pad: ${"a".repeat(10 * 1024)}\r\n\r\n`);
+  await new Promise((resolve) => big.once("close", resolve));
+  assert.match(answer, /^HTTP\/1\.1 431/);
 });
 
 test("an address in use by another server is SB_E_IO", async (t) => {

@@ -1,158 +1,115 @@
-//! The endpoint configuration as the Python package passes it: one dict, validated here
-//! into the core's plain-data [`HostConfig`] (the same one the C ABI's `sb_config` fills).
-//! Every key is optional; the defaults are `HostConfig::default()`'s.
+//! The endpoint configuration as the Python package passes it: one dict whose entries are
+//! converted to the core's option values and handed to [`Options`] by name, which holds
+//! every default and check (the same ones the C ABI and Node use). `None` leaves an option
+//! at its default.
 
 use crate::errors::{Error, Result};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use std::net::SocketAddr;
-use std::time::Duration;
-use switchboard::endpoint::{CheckOrigin, DrainConfig, TransportConfig};
-use switchboard::host::{ChannelRoute, HostConfig, HostMount, StaticFile};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use switchboard::host::{HostConfig, Naming, OptionValue, Options};
 
-fn get<'py, T: FromPyObjectOwned<'py>>(
-    dict: &Bound<'py, PyDict>,
-    key: &str,
-    default: T,
-) -> Result<T> {
-    match dict
-        .get_item(key)
-        .map_err(|e| Error::invalid(e.to_string()))?
-    {
-        Some(v) if !v.is_none() => v.extract().map_err(|_| {
-            let ty = v
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            Error::invalid(format!("config `{key}`: unexpected value of type {ty}"))
-        }),
-        _ => Ok(default),
+/// A Python value as an option value; `None` for `None` (left unset).
+fn option_value(value: &Bound<'_, PyAny>) -> Option<OptionValue> {
+    if value.is_none() {
+        return None;
     }
-}
-
-fn positive<T: PartialEq + Default>(value: T, key: &str) -> Result<T> {
-    if value == T::default() {
-        Err(Error::invalid(format!("`{key}` must be greater than 0")))
-    } else {
-        Ok(value)
-    }
-}
-
-fn mount(dict: &Bound<'_, PyDict>, defaults: &HostMount) -> Result<HostMount> {
-    let path: String = get(dict, "path", defaults.path.clone())?;
-    let d = &defaults.transport;
-    let origins: Vec<String> = get(dict, "check_origin", Vec::new())?;
-    let transport = TransportConfig {
-        check_origin: if origins.is_empty() {
-            CheckOrigin::Off
-        } else {
-            CheckOrigin::Allow(origins)
-        },
-        auth_token: get(dict, "auth_token", d.auth_token)?,
-        max_frame_size: positive(
-            get(dict, "max_frame_bytes", d.max_frame_size)?,
-            "max_frame_bytes",
-        )?,
-        idle_timeout: Duration::from_millis(positive(
-            get(dict, "idle_timeout_ms", d.idle_timeout.as_millis() as u64)?,
-            "idle_timeout_ms",
-        )?),
-        outbox_max_frames: positive(
-            get(dict, "outbox_max_frames", d.outbox_max_frames)?,
-            "outbox_max_frames",
-        )?,
-        outbox_max_bytes: positive(
-            get(dict, "outbox_max_bytes", d.outbox_max_bytes)?,
-            "outbox_max_bytes",
-        )?,
-        close_timeout: d.close_timeout,
+    let unsupported = || {
+        let ty = value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        OptionValue::Unsupported(ty)
     };
-    Ok(HostMount {
-        path,
-        max_channels: positive(
-            get(dict, "max_channels", defaults.max_channels)?,
-            "max_channels",
-        )?,
-        transport,
+    Some(if let Ok(b) = value.cast::<PyBool>() {
+        OptionValue::Bool(b.is_true())
+    } else if value.is_instance_of::<PyInt>() {
+        value
+            .extract::<i128>()
+            .map_or_else(|_| unsupported(), OptionValue::Int)
+    } else if let Ok(f) = value.cast::<PyFloat>() {
+        OptionValue::Float(f.value())
+    } else if value.is_instance_of::<PyString>() {
+        value
+            .extract::<String>()
+            .map_or_else(|_| unsupported(), OptionValue::Text)
+    } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        match value.try_iter() {
+            Ok(items) => OptionValue::List(
+                items
+                    .map(|item| {
+                        item.ok()
+                            .and_then(|i| option_value(&i))
+                            .unwrap_or_else(|| OptionValue::Unsupported("NoneType".into()))
+                    })
+                    .collect(),
+            ),
+            Err(_) => unsupported(),
+        }
+    } else if let Ok(d) = value.cast::<PyDict>() {
+        OptionValue::Map(entries(d))
+    } else {
+        unsupported()
     })
 }
 
-/// Reads the dict built by `switchboard.Endpoint`. Top-level limits are every mount's
-/// defaults. Errors: `InvalidArgumentError`.
+/// A dict's entries with string keys and values other than `None`.
+fn entries(dict: &Bound<'_, PyDict>) -> Vec<(String, OptionValue)> {
+    dict.iter()
+        .filter_map(|(k, v)| Some((k.extract::<String>().ok()?, option_value(&v)?)))
+        .collect()
+}
+
+/// Checks a channel pattern as the core does (`room:*` or an exact topic), so that
+/// `Endpoint.channel` refuses a bad one at once. Raises `InvalidArgumentError`.
+#[pyfunction]
+pub(crate) fn check_pattern(pattern: &str) -> Result<()> {
+    Ok(switchboard::host::check_pattern(pattern)?)
+}
+
+/// Checks the user's options (the same dict as for `Hub`, without routes) so that
+/// `Endpoint(...)` refuses a bad one at once. Raises `InvalidArgumentError`.
+#[pyfunction]
+pub(crate) fn check_options(options: &Bound<'_, PyDict>) -> Result<()> {
+    let mut checked = Options::new(Naming::Snake);
+    Ok(checked.set_all(entries(options))?)
+}
+
+/// Reads the dict built by `switchboard.Endpoint`: the user's options plus `channels`
+/// (`(pattern, intercepts)` pairs), `http_routes` and `host_connect`, which the package sets
+/// from the routes and callbacks it registered. Errors: `InvalidArgumentError` with the core's
+/// message (unknown option, wrong type, out of range, bad pattern or path).
 pub(crate) fn host_config(dict: &Bound<'_, PyDict>) -> Result<HostConfig> {
-    let defaults = HostConfig::default();
-    let bind: String = get(dict, "bind", defaults.bind.to_string())?;
-    let bind: SocketAddr = bind
-        .parse()
-        .map_err(|_| Error::invalid(format!("bind {bind:?} is not `ip:port`")))?;
-    let node: String = get(dict, "node", defaults.node.clone())?;
-    if node.is_empty() {
-        return Err(Error::invalid("`node` is empty"));
-    }
-    let base = mount(dict, &HostMount::new("/socket"))?;
-    let mut mounts: Vec<HostMount> = Vec::new();
-    let specs: Vec<Bound<'_, PyDict>> = get(dict, "mounts", Vec::new())?;
-    for spec in &specs {
-        let m = mount(spec, &base)?;
-        if mounts.iter().any(|x| x.path == m.path) {
-            return Err(Error::invalid(format!(
-                "socket mount path {:?} is used twice",
-                m.path
-            )));
+    let mut options = Options::new(Naming::Snake);
+    for (name, value) in entries(dict) {
+        match name.as_str() {
+            "channels" => {
+                let routes: Vec<(String, Vec<String>)> = dict
+                    .get_item("channels")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.extract().ok())
+                    .ok_or_else(|| {
+                        Error::invalid("`channels` must be (pattern, intercepts) pairs")
+                    })?;
+                for (pattern, intercepts) in routes {
+                    options.add_channel(&pattern, intercepts)?;
+                }
+            }
+            "http_routes" => {
+                let OptionValue::List(prefixes) = value else {
+                    return Err(Error::invalid("`http_routes` must be a list"));
+                };
+                for prefix in prefixes {
+                    let OptionValue::Text(prefix) = prefix else {
+                        return Err(Error::invalid("an HTTP route prefix must be a string"));
+                    };
+                    options.add_http_route(&prefix)?;
+                }
+            }
+            "host_connect" => options.set_host_connect(value == OptionValue::Bool(true)),
+            _ => options.set(&name, value)?,
         }
-        mounts.push(m);
     }
-    if mounts.is_empty() {
-        mounts.push(base);
-    }
-    let d = &defaults.drain;
-    let drain: (usize, u64, u64) = get(
-        dict,
-        "drain",
-        (
-            d.batch_size,
-            d.batch_interval.as_millis() as u64,
-            d.timeout.as_millis() as u64,
-        ),
-    )?;
-    let channels: Vec<(String, Vec<String>)> = get(dict, "channels", Vec::new())?;
-    let static_files: Vec<(String, String, String)> = get(dict, "static_files", Vec::new())?;
-    Ok(HostConfig {
-        bind,
-        node,
-        mounts,
-        shards: get(dict, "shards", defaults.shards)?,
-        worker_threads: get(dict, "worker_threads", defaults.worker_threads)?,
-        request_timeout_ms: positive(
-            get(dict, "request_timeout_ms", defaults.request_timeout_ms)?,
-            "request_timeout_ms",
-        )?,
-        drain: DrainConfig {
-            batch_size: positive(drain.0, "drain batch size")?,
-            batch_interval: Duration::from_millis(drain.1),
-            timeout: Duration::from_millis(drain.2),
-        },
-        channels: channels
-            .into_iter()
-            .map(|(pattern, intercepts)| ChannelRoute {
-                pattern,
-                intercepts,
-            })
-            .collect(),
-        host_connect: get(dict, "host_connect", defaults.host_connect)?,
-        max_pending: positive(
-            get(dict, "max_pending", defaults.max_pending)?,
-            "max_pending",
-        )?,
-        static_files: static_files
-            .into_iter()
-            .map(|(route, path, content_type)| StaticFile {
-                route,
-                path,
-                content_type,
-            })
-            .collect(),
-        http_routes: get(dict, "http_routes", Vec::new())?,
-    })
+    Ok(options.build()?)
 }

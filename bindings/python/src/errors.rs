@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 use switchboard::channel::SocketError;
-use switchboard::host::{AnswerError, HandleError, HostedError};
+use switchboard::host::{AnswerError, ErrorCode, HandleError, HostError, HostedError};
 use switchboard::pubsub::PublishError;
 
 /// The exception classes of `switchboard.errors`, by class name.
@@ -92,6 +92,24 @@ impl From<Error> for PyErr {
             // Only when the package is broken (errors.py missing): still an exception.
             Err(lookup) => PyRuntimeError::new_err(format!("{} ({lookup})", e.message)),
         })
+    }
+}
+
+impl From<HostError> for Error {
+    /// The core decides the code; this only picks the class that stands for it.
+    fn from(e: HostError) -> Error {
+        let kind = match e.code {
+            ErrorCode::NotFound => Kind::ChannelNotFound,
+            ErrorCode::AlreadyAnswered => Kind::AlreadyAnswered,
+            ErrorCode::StaleTicket => Kind::StaleTicket,
+            ErrorCode::InvalidState => Kind::State,
+            ErrorCode::InvalidJson => Kind::InvalidJson,
+            ErrorCode::Encode | ErrorCode::Decode => Kind::Encode,
+            ErrorCode::Io => Kind::Io,
+            ErrorCode::Broker => Kind::Broker,
+            _ => Kind::InvalidArgument,
+        };
+        Error::new(kind, e.message)
     }
 }
 

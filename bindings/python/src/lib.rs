@@ -19,6 +19,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hub::Hub>()?;
     m.add_class::<request::Request>()?;
     m.add_class::<subscription::Subscription>()?;
+    m.add_function(wrap_pyfunction!(config::check_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(config::check_options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     use switchboard::host::RequestKind as K;
     for (name, kind) in [

@@ -116,12 +116,13 @@ async def test_error_hierarchy_for_bad_calls() -> None:
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.SwitchboardError)
 
-    with pytest.raises(errors.InvalidArgumentError, match="bind"):
-        await Endpoint(host="not an ip").start()
+    # A host name is resolved at start(); every other option is checked by the core at once.
+    with pytest.raises(errors.InvalidArgumentError, match="does not resolve"):
+        await Endpoint(host="no-such-host.invalid").start()
     with pytest.raises(errors.InvalidArgumentError, match="max_channels"):
-        await Endpoint(max_channels=0).start()
+        Endpoint(max_channels=0)
     with pytest.raises(errors.InvalidArgumentError, match="mount"):
-        await Endpoint(mounts=["socket"]).start()
+        Endpoint(mounts=["socket"])
 
     endpoint = _endpoint()
     with pytest.raises(errors.StateError):
@@ -193,3 +194,42 @@ def test_port_is_free_after_close() -> None:
     s = pysocket.socket()
     s.bind(("127.0.0.1", port))
     s.close()
+
+
+def test_options_are_refused_with_the_cores_words() -> None:
+    def message(**options: Any) -> str:
+        with pytest.raises(errors.InvalidArgumentError) as caught:
+            Endpoint(**options)
+        return str(caught.value)
+
+    assert message(port="4000") == '`port` must be an integer from 0 to 65535 (got the string "4000")'
+    assert message(max_channels=1.5) == "`max_channels` must be an integer from 1 to 4294967295 (got 1.5)"
+    assert message(auth_token=1) == "`auth_token` must be true or false (got 1)"
+    assert "non-empty list of origins" in message(check_origin=[])
+    assert "`max_header_bytes` must be an integer from 8192" in message(max_header_bytes=100)
+    assert message(drain={"batch_sise": 1}) == (
+        "unknown option `batch_sise` of `drain` (did you mean `batch_size`?)"
+    )
+    for pattern in ("*:lobby", "room:*:x", "room:**"):
+        with pytest.raises(errors.InvalidArgumentError, match="invalid channel pattern"):
+            Endpoint().channel(pattern, Faulty)
+    Endpoint(check_origin=False, max_header_bytes=8192, drain=(1, 0, 0)).channel("room:*", Faulty)
+
+
+async def test_handshake_options_reach_the_listener() -> None:
+    endpoint = Endpoint(header_read_timeout_ms=200, max_header_bytes=8192)
+    async with endpoint:
+        loop = asyncio.get_running_loop()
+        # A connection that sends nothing is closed after 200 ms (the default is 10 s).
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        started = loop.time()
+        assert await asyncio.wait_for(reader.read(), timeout=5) == b""
+        assert loop.time() - started < 5
+        writer.close()
+        # A 10 KiB header is over 8 192 bytes: 431 (the default 16 KiB would accept it).
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        pad = "a" * 10 * 1024
+        writer.write(f"GET /socket/websocket HTTP/1.1\r\nHost: x\r\nX-Pad: {pad}\r\n\r\n".encode())
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:40]
+        writer.close()

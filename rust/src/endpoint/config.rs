@@ -51,8 +51,12 @@ pub struct TransportConfig {
     /// this setting, because browsers fail a handshake whose offered subprotocols were all
     /// ignored.
     pub auth_token: bool,
-    /// Largest accepted WebSocket frame and message, in bytes (default 8 MiB = 8 388 608).
-    /// A bigger one closes the connection with 1009 (Message Too Big), as Cowboy does.
+    /// Largest accepted WebSocket frame and message, in bytes (default 65 536 = 64 KiB, as
+    /// Centrifugo's default message size; Phoenix sets no limit). It bounds every client
+    /// payload too, and with it the CPU a handler spends parsing one message: a chat message
+    /// fits easily, a 1 MiB JSON object with a million keys does not get in. Raise it per mount
+    /// for uploads. A bigger frame closes the connection with 1009 (Message Too Big), as
+    /// Cowboy does.
     pub max_frame_size: usize,
     /// Closes a connection that sent no data frame (text or binary; Phoenix's heartbeat is
     /// one) for this long (default 60 000 ms, Phoenix `timeout`). WebSocket pings and pongs
@@ -102,7 +106,7 @@ impl Default for TransportConfig {
         TransportConfig {
             check_origin: CheckOrigin::Off,
             auth_token: true,
-            max_frame_size: 8 * 1024 * 1024,
+            max_frame_size: 64 * 1024,
             idle_timeout: Duration::from_millis(60_000),
             outbox_max_frames: 1024,
             outbox_max_bytes: 8 * 1024 * 1024,
@@ -203,7 +207,7 @@ impl SocketMount {
         self
     }
 
-    /// Largest accepted frame or message in bytes (default 8 MiB); bigger → close 1009.
+    /// Largest accepted frame or message in bytes (default 64 KiB); bigger → close 1009.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.transport.max_frame_size = bytes.max(1);
         self

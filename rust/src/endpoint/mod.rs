@@ -46,6 +46,7 @@ pub use config::{
     TOO_BIG_CLOSE_CODE, TransportConfig,
 };
 pub use listener::HandshakeConfig;
+pub(crate) use listener::MIN_HEADER_BYTES;
 
 use crate::channel::Hub;
 use crate::outbox::CloseReason;

@@ -7,8 +7,8 @@ use super::HostQueue;
 use super::queue::QueueConfig;
 use crate::channel::Hub;
 use crate::endpoint::{
-    DrainConfig, DrainReport, Endpoint, EndpointError, RunningEndpoint, SocketMount,
-    TransportConfig,
+    DrainConfig, DrainReport, Endpoint, EndpointError, HandshakeConfig, RunningEndpoint,
+    SocketMount, TransportConfig,
 };
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -82,6 +82,9 @@ pub struct HostConfig {
     pub request_timeout_ms: u64,
     /// How a drain closes connections.
     pub drain: DrainConfig,
+    /// Limits of connections before their WebSocket upgrade (header read timeout, header
+    /// bytes, connections in handshake).
+    pub handshake: HandshakeConfig,
     /// Topic patterns routed to the host, on every mount.
     pub channels: Vec<ChannelRoute>,
     /// Ask the host about every connection (`Connect` requests); otherwise all are accepted.
@@ -104,6 +107,7 @@ impl Default for HostConfig {
             worker_threads: 0,
             request_timeout_ms: 10_000,
             drain: DrainConfig::default(),
+            handshake: HandshakeConfig::default(),
             channels: Vec::new(),
             host_connect: false,
             max_pending: QueueConfig::default().max_pending,
@@ -292,7 +296,8 @@ impl HostedEndpoint {
         let mut builder = Endpoint::builder()
             .bind(cfg.bind)
             .hub(self.hub.clone())
-            .drain(cfg.drain.clone());
+            .drain(cfg.drain.clone())
+            .handshake(cfg.handshake.clone());
         for mount in cfg.effective_mounts() {
             let socket = cfg.socket_mount(&mount, &self.queue, &self.channel_handle);
             builder = builder.socket(mount.path.clone(), socket);

@@ -118,17 +118,23 @@ pub use crate::channel::{ChannelHandle, HandleError, Socket, SocketError, Socket
 
 mod adapters;
 mod channels;
+mod error_code;
 mod hosted;
 mod http;
 mod notify;
+mod options;
 mod queue;
 mod tickets;
 
 pub use adapters::{QueueChannel, QueueConnect};
 pub use channels::ChannelId;
+pub use error_code::{ErrorCode, HostError};
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use notify::Wakeup;
+pub use options::{
+    Naming, OptionValue, Options, check_pattern, check_static_file, valid_header_value,
+};
 pub use queue::{
     Answer, AnswerError, ChannelContext, HostQueue, HostRequest, HttpRequest, QueueConfig,
     RequestBody, RequestKind,

@@ -73,6 +73,18 @@ impl Payload {
         Payload::Json(Bytes::from_static(b"{}"))
     }
 
+    /// Size in bytes (JSON text or binary), e.g. to refuse a big message before parsing it.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Json(b) | Payload::Binary(b) => b.len(),
+        }
+    }
+
+    /// True for an empty payload (never valid JSON; possible for binary).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// True when this is JSON whose first non-whitespace byte is `{`. Pushes and broadcasts
     /// require object payloads in V2 (PROTOCOL.md 2.2).
     pub fn is_json_object(&self) -> bool {

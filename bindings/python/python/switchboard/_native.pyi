@@ -16,6 +16,8 @@ __all__ = [
     "Request",
     "Subscription",
     "__version__",
+    "check_options",
+    "check_pattern",
 ]
 __version__: str
 
@@ -28,6 +30,9 @@ LEAVE: int
 HTTP: int
 
 _Data = Union[bytes, bytearray, str]
+
+def check_pattern(pattern: str) -> None: ...
+def check_options(options: dict[str, Any]) -> None: ...
 
 @final
 class Request:

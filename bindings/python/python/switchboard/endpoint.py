@@ -65,14 +65,12 @@ class Mount:
     max_frame_bytes: Optional[int] = None
     outbox_max_frames: Optional[int] = None
     outbox_max_bytes: Optional[int] = None
-    check_origin: Optional[Sequence[str]] = None
+    close_timeout_ms: Optional[int] = None
+    check_origin: Union[Sequence[str], bool, None] = None
     auth_token: Optional[bool] = None
 
     def _spec(self) -> Dict[str, Any]:
-        spec = {k: v for k, v in self.__dict__.items() if v is not None}
-        if "check_origin" in spec:
-            spec["check_origin"] = list(spec["check_origin"])
-        return spec
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass
@@ -222,10 +220,14 @@ class Endpoint:
       channel (``phx_error``; a join gets ``{"reason": "join crashed"}``), a connect gets
       503, an HTTP route 504;
     - per-mount limits, the default for every mount: ``max_channels`` (100 per
-      connection), ``idle_timeout_ms`` (60 000), ``max_frame_bytes`` (8 MiB),
+      connection), ``idle_timeout_ms`` (60 000), ``max_frame_bytes`` (65 536),
       ``outbox_max_frames`` (1 024) / ``outbox_max_bytes`` (8 MiB; the slow-consumer
-      limits), ``check_origin`` (allowed origins; default no check), ``auth_token``
-      (decode the ``base64url.bearer.phx.<token>`` subprotocol; default true);
+      limits), ``close_timeout_ms`` (3 000), ``check_origin`` (a non-empty list of allowed
+      origins, or ``False``: no check, the default), ``auth_token`` (decode the
+      ``base64url.bearer.phx.<token>`` subprotocol; default true);
+    - before the WebSocket upgrade: ``header_read_timeout_ms`` (10 000),
+      ``max_header_bytes`` (16 384; bigger is answered 431), ``max_pending_connections``
+      (4 096 connections that have not sent their request head yet);
     - ``node`` (presence node name), ``shards`` / ``worker_threads`` (0 = one per core),
       ``max_pending`` (65 536 unanswered requests at most), ``drain`` (``(batch_size,
       batch_interval_ms, timeout_ms)``, default ``(10_000, 2_000, 30_000)``);
@@ -236,49 +238,47 @@ class Endpoint:
     endpoint: ``StateError`` before). Use ``async with Endpoint(...) as ep:`` or ``await
     ep.serve()``; :meth:`close` drains connections (close 1012), runs the channels'
     ``terminate`` and stops every Rust thread. Endpoints still open at interpreter exit are
-    closed by an ``atexit`` hook. Raises ``InvalidArgumentError`` for a bad value.
+    closed by an ``atexit`` hook. Raises ``InvalidArgumentError`` for a bad option here (an
+    unknown name, with the closest known one; a wrong type; out of range): the core checks
+    every option, the same way for C, Python and Node (docs/OPTIONS.md lists them all).
     """
 
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        mounts: Sequence[Union[str, Mount]] = ("/socket",),
-        max_channels: int = 100,
-        request_timeout_ms: int = 10_000,
-        idle_timeout_ms: int = 60_000,
-        max_frame_bytes: int = 8 * 1024 * 1024,
-        outbox_max_frames: int = 1024,
-        outbox_max_bytes: int = 8 * 1024 * 1024,
-        check_origin: Sequence[str] = (),
-        auth_token: bool = True,
-        node: str = "switchboard@localhost",
-        shards: int = 0,
-        worker_threads: int = 0,
-        max_pending: int = 65_536,
-        drain: Tuple[int, int, int] = (10_000, 2_000, 30_000),
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        mounts: Optional[Sequence[Union[str, Mount]]] = None,
+        max_channels: Optional[int] = None,
+        request_timeout_ms: Optional[int] = None,
+        idle_timeout_ms: Optional[int] = None,
+        max_frame_bytes: Optional[int] = None,
+        outbox_max_frames: Optional[int] = None,
+        outbox_max_bytes: Optional[int] = None,
+        close_timeout_ms: Optional[int] = None,
+        check_origin: Union[Sequence[str], bool, None] = None,
+        auth_token: Optional[bool] = None,
+        node: Optional[str] = None,
+        shards: Optional[int] = None,
+        worker_threads: Optional[int] = None,
+        max_pending: Optional[int] = None,
+        drain: Optional[Tuple[int, int, int]] = None,
+        header_read_timeout_ms: Optional[int] = None,
+        max_header_bytes: Optional[int] = None,
+        max_pending_connections: Optional[int] = None,
         static_files: Sequence[Tuple[str, str, str]] = (),
     ) -> None:
-        host_part = f"[{host}]" if ":" in host else host
-        self._config: Dict[str, Any] = {
-            "bind": f"{host_part}:{port}",
-            "node": node,
-            "mounts": [(Mount(m) if isinstance(m, str) else m)._spec() for m in mounts],
-            "max_channels": max_channels,
-            "request_timeout_ms": request_timeout_ms,
-            "idle_timeout_ms": idle_timeout_ms,
-            "max_frame_bytes": max_frame_bytes,
-            "outbox_max_frames": outbox_max_frames,
-            "outbox_max_bytes": outbox_max_bytes,
-            "check_origin": list(check_origin),
-            "auth_token": auth_token,
-            "shards": shards,
-            "worker_threads": worker_threads,
-            "max_pending": max_pending,
-            "drain": tuple(drain),
-            "static_files": [tuple(s) for s in static_files],
-        }
+        # Only what the caller set: every default and check is the core's (docs/OPTIONS.md),
+        # the same for C, Python and Node.
+        given = dict(locals())
+        del given["self"]
+        if mounts is not None:
+            given["mounts"] = [(Mount(m) if isinstance(m, str) else m)._spec() for m in mounts]
+        self._config: Dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        _native.check_options(self._config)
+        self._mount_path = (
+            "/socket" if not mounts else (mounts[0] if isinstance(mounts[0], str) else mounts[0].path)
+        )
         self._routes: List[_Route] = []
         self._connect: Optional[ConnectCallback] = None
         self._http: List[Tuple[str, HttpHandler]] = []
@@ -317,8 +317,7 @@ class Endpoint:
         ``{"reason": "unmatched topic"}``. Without ``handler``, returns a
         :class:`ChannelRoutes` for the decorator form. Returns ``handler`` otherwise."""
         self._configure()
-        if not pattern or ("*" in pattern[:-1]):
-            raise InvalidArgumentError(f"invalid topic pattern {pattern!r}")
+        _native.check_pattern(pattern)
         routes: Optional[ChannelRoutes] = None
         if handler is None:
             functions = _Functions()
@@ -378,8 +377,9 @@ class Endpoint:
     @property
     def url(self) -> str:
         """``ws://host:port/socket`` style base URL of the first mount."""
-        bind = self._config["bind"].rsplit(":", 1)[0]
-        return f"ws://{bind}:{self.port}{self._config['mounts'][0]['path']}"
+        host = self._config.get("host", "127.0.0.1")
+        host = f"[{host}]" if ":" in host else host
+        return f"ws://{host}:{self.port}{self._mount_path}"
 
     async def start(self) -> int:
         """Binds and starts serving; returns the port. Must run on the loop that will
