@@ -184,3 +184,29 @@ pub(crate) fn copy_last_error(dst: &mut [u8]) -> usize {
         })
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::host::ErrorCode;
+
+    /// The C enum exists for cbindgen; the codes are decided by the core's `ErrorCode`. This
+    /// ties the two: same numbers, same names, nothing missing on either side.
+    #[test]
+    fn every_status_is_the_cores_error_code() {
+        for code in ErrorCode::ALL {
+            let status = sb_status::ALL
+                .into_iter()
+                .find(|s| *s as u32 == code.number())
+                .unwrap_or_else(|| panic!("no sb_status numbered {}", code.number()));
+            assert_eq!(status.name().to_str().ok(), Some(code.name()));
+            let from_core = Error::from(switchboard_core::host::HostError::new(code, "x"));
+            assert_eq!(from_core.status, status);
+        }
+        assert_eq!(
+            sb_status::ALL.len(),
+            ErrorCode::ALL.len() + 1,
+            "SB_OK plus every code"
+        );
+    }
+}
