@@ -364,8 +364,9 @@ class Endpoint extends EventEmitter {
     if (options === null || typeof options !== "object") {
       throw codedError("SB_E_INVALID_ARGUMENT", "new Endpoint(options): options must be an object");
     }
-    this.#options = optionsJson(options);
-    native(() => checkOptions(this.#options));
+    // A snapshot: later changes to the caller's object do not reach listen().
+    this.#options = { ...options };
+    native(() => checkOptions(optionsJson(this.#options)));
     if (options.connect !== undefined) this.connect(options.connect);
   }
 
@@ -435,12 +436,8 @@ class Endpoint extends EventEmitter {
    */
   async listen(port) {
     if (this.#state !== STATES.created) throw codedError("SB_E_INVALID_STATE", "listen() was already called");
-    let options = this.#options;
-    if (port !== undefined) {
-      options = optionsJson({ ...JSON.parse(options), port });
-    }
     const config = {
-      options,
+      options: optionsJson(port === undefined ? this.#options : { ...this.#options, port }),
       channels: this.#routes.map((r) => ({ pattern: r.pattern, intercepts: r.intercepts })),
       hostConnect: this.#connect !== undefined,
       httpRoutes: this.#httpRoutes.map((r) => r.prefix),

@@ -43,6 +43,7 @@ import {
   fmtMs,
   latencyStats,
   log,
+  printSummary,
   settledHeap,
   signed,
   startBystander,
@@ -304,11 +305,7 @@ async function main() {
   lines.push(`| **all** | ${lat.count} (sent ${by.sent}, lost ${by.lost}) | ${fmtMs(lat.p50)} | ${fmtMs(lat.p99)} | **${fmtMs(lat.max)}** (limit ${LATENCY_LIMIT_MS} ms) | ${fmtMs(bystander.maxLag())} |`);
   lines.push("");
   lines.push(problems.length ? `**FAILED**: ${problems.map((p) => p.split("\n")[0]).join(" · ")}` : "Result: **passed**.");
-  process.stdout.write(`\n----- summary (paste into BENCHMARKS.md) -----\n${lines.join("\n")}\n----- end of summary -----\n`);
-  if (problems.length) {
-    process.stdout.write(`\nFAILED:\n- ${problems.join("\n- ")}\n`);
-    process.exitCode = 1;
-  }
+  printSummary(lines, problems);
 }
 
 main().catch((e) => {

@@ -1127,6 +1127,11 @@ async function main() {
   }
   lines.push("");
   lines.push(problems.length ? `**FAILED**: ${problems.map((p) => p.split("\n")[0]).join(" · ")}` : "Result: **passed** (flat live heap, bystander under the limit, every attack bounded).");
+  printSummary(lines, problems);
+}
+
+/** Prints the summary block for BENCHMARKS.md and, when the run failed, why (exit status 1). */
+export function printSummary(lines, problems) {
   process.stdout.write(`\n----- summary (paste into BENCHMARKS.md) -----\n${lines.join("\n")}\n----- end of summary -----\n`);
   if (problems.length) {
     process.stdout.write(`\nFAILED:\n- ${problems.join("\n- ")}\n`);

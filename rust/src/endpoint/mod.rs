@@ -47,6 +47,7 @@ pub use config::{
 };
 pub use listener::HandshakeConfig;
 pub(crate) use listener::MIN_HEADER_BYTES;
+pub(crate) use static_files::valid_route as valid_static_route;
 
 use crate::channel::Hub;
 use crate::outbox::CloseReason;
@@ -272,12 +273,16 @@ impl EndpointBuilder {
     }
 }
 
-fn validate_mount_path(path: &str) -> Result<(), EndpointError> {
-    let ok = path.starts_with('/')
+/// A socket mount path: `/name[/more]`, no trailing `/`, none of `{}?#*`.
+pub(crate) fn valid_mount_path(path: &str) -> bool {
+    path.starts_with('/')
         && path.len() > 1
         && !path.ends_with('/')
-        && !path.contains(['{', '}', '?', '#', '*']);
-    if ok {
+        && !path.contains(['{', '}', '?', '#', '*'])
+}
+
+fn validate_mount_path(path: &str) -> Result<(), EndpointError> {
+    if valid_mount_path(path) {
         Ok(())
     } else {
         Err(EndpointError::MountPath(path.to_owned()))

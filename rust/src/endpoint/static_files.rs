@@ -18,6 +18,11 @@ pub(crate) struct StaticFile {
     pub(crate) content_type: String,
 }
 
+/// A static file's route: an absolute literal path (`/`, `/app.js`; none of `{}*?#`).
+pub(crate) fn valid_route(route: &str) -> bool {
+    route.starts_with('/') && !route.contains(['{', '}', '*', '?', '#'])
+}
+
 /// The routes for `files`. Errors: [`EndpointError::StaticFile`] for a route that is not an
 /// absolute literal path (`/`, `/app.js`; no `{}`, `*`, `?`, `#`) or a content type that is
 /// not a valid header value; [`EndpointError::RouteConflict`] for a route given twice or
@@ -27,7 +32,7 @@ pub(crate) fn router(files: &[StaticFile], taken: &[String]) -> Result<Router, E
     let mut seen: Vec<&str> = taken.iter().map(String::as_str).collect();
     for file in files {
         let route = file.route.as_str();
-        if !route.starts_with('/') || route.contains(['{', '}', '*', '?', '#']) {
+        if !valid_route(route) {
             return Err(EndpointError::StaticFile(format!(
                 "route {route:?} must be a literal absolute path such as \"/app.js\""
             )));

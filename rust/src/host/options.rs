@@ -250,7 +250,7 @@ impl Options {
         path: &str,
         options: Vec<(String, OptionValue)>,
     ) -> Result<(), HostError> {
-        if !valid_mount_path(path) {
+        if !crate::endpoint::valid_mount_path(path) {
             return Err(HostError::invalid(format!(
                 "invalid socket mount path {path:?} (must start with `/`, not end with `/`, no `{{}}?#*`)"
             )));
@@ -688,7 +688,7 @@ fn static_file(item: OptionValue, naming: Naming) -> Result<StaticFile, HostErro
 /// `{}*?#`), its path is not empty and its content type is a valid header value (visible
 /// ASCII, spaces and tabs).
 pub fn check_static_file(file: &StaticFile) -> Result<(), HostError> {
-    if !file.route.starts_with('/') || file.route.contains(['{', '}', '*', '?', '#']) {
+    if !crate::endpoint::valid_static_route(&file.route) {
         return Err(HostError::invalid(format!(
             "route {:?} must be a literal absolute path such as \"/app.js\"",
             crate::logging::clip(&file.route)
@@ -711,14 +711,6 @@ pub fn valid_header_value(value: &str) -> bool {
     value
         .bytes()
         .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-}
-
-/// Same rule as the endpoint's: `/name[/more]`, no trailing `/`, none of `{}?#*`.
-fn valid_mount_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() > 1
-        && !path.ends_with('/')
-        && !path.contains(['{', '}', '?', '#', '*'])
 }
 
 /// A channel pattern is an exact topic (`room:lobby`) or a prefix followed by one `*` at the
