@@ -7,6 +7,7 @@
 
 pub mod channel;
 pub mod endpoint;
+pub mod handler;
 #[cfg(feature = "heap-stats")]
 #[doc(hidden)]
 pub mod heap_stats;

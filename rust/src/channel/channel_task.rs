@@ -8,9 +8,11 @@
 //! writes after its `phx_error`. A graceful end (`phx_close`: leave, `Stop` normal/shutdown)
 //! lets `terminate` push after `phx_close`, as Phoenix does (3.3 rule 4).
 
-use super::instance::{Cmd, Instance, JOIN_CRASHED, Phase, StopRequest, close_frame};
+use super::Channel;
+use super::frames::{JOIN_CRASHED, close_frame};
+use super::instance::{Cmd, Instance, Phase, StopRequest};
 use super::socket::{Deferred, Socket};
-use crate::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
+use crate::handler::{HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
 use crate::logging::clip;
 use crate::pubsub::{Delivery, Mailbox};
 use crate::wire::{Payload, Ref};

@@ -2,18 +2,35 @@
 //!
 //! Not a tokio `mpsc` channel: that allocates its first block of 32 slots (~1 KiB with the
 //! channel state) when created, so every joined channel paid for it while idle. Here the
-//! queue lives inside the [`Instance`](super::instance::Instance) and allocates only while
+//! queue lives inside the channel instance and allocates only while
 //! commands wait; a burst's capacity is given back once drained. The same signal also wakes
 //! the task for a stop request, so an idle task waits on one small future. The signal is a
 //! flag and an `AtomicWaker` (one waiter: the task) rather than a `Notify`, whose wait future
 //! (~64 bytes) an idle task would carry all its life.
 
-use super::instance::Cmd;
+use crate::pubsub::Broadcast;
+use crate::wire::Message;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
+
+/// Work for a channel task, in arrival order.
+///
+/// Boxed variants keep a `Cmd` at 16 bytes, so a queue of waiting commands stays small.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// A client message for the channel (any event but `phx_join`).
+    In(Box<Message>),
+    /// `Socket::send_info`: a `handle_info(Info::Message)`.
+    Info(Box<serde_json::Value>),
+    /// A broadcast on an external topic (`Socket::subscribe`): `handle_info(Info::Broadcast)`.
+    External(Arc<Broadcast>),
+    /// An intercepted broadcast on the channel topic: `handle_out`.
+    Out(Arc<Broadcast>),
+}
 
 /// Queue slots kept allocated once drained (more after a burst are released).
 const KEEP_SLOTS: usize = 8;

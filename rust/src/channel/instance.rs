@@ -13,34 +13,20 @@
 //! inbox (both leaf operations). It is never held while calling PubSub or Presence, because a
 //! publish calls mailboxes that take life locks.
 
+use super::frames::{JOIN_CRASHED, close_frame, unjoined_reply};
 use super::hub::Hub;
+pub(crate) use super::inbox::Cmd;
 use super::inbox::{Inbox, TrySendError};
-use super::session::unjoined_reply;
-use crate::host::TerminateReason;
+use crate::handler::TerminateReason;
 use crate::outbox::Outbox;
 use crate::presence::OwnerId;
-use crate::pubsub::{Broadcast, Subscription};
-use crate::wire::{Frame, Message, Payload, Ref, Serializer, WireError};
+use crate::pubsub::Subscription;
+use crate::wire::{Frame, Payload, Ref, Serializer, WireError};
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::oneshot;
-
-/// Work for a channel task, in arrival order.
-///
-/// Boxed variants keep a `Cmd` at 16 bytes, so a queue of waiting commands stays small.
-#[derive(Debug)]
-pub(crate) enum Cmd {
-    /// A client message for the channel (any event but `phx_join`).
-    In(Box<Message>),
-    /// `Socket::send_info`: a `handle_info(Info::Message)`.
-    Info(Box<serde_json::Value>),
-    /// A broadcast on an external topic (`Socket::subscribe`): `handle_info(Info::Broadcast)`.
-    External(Arc<Broadcast>),
-    /// An intercepted broadcast on the channel topic: `handle_out`.
-    Out(Arc<Broadcast>),
-}
 
 /// What became of a command handed to an instance.
 #[derive(Debug)]
@@ -134,8 +120,6 @@ impl std::fmt::Debug for Instance {
 
 /// `{"reason":"channel_crash"}`, the `phx_error` payload since Phoenix 1.8.10.
 const CRASH_PAYLOAD: &[u8] = br#"{"reason":"channel_crash"}"#;
-/// `{"reason":"join crashed"}` (F4).
-pub(crate) const JOIN_CRASHED: &[u8] = br#"{"reason":"join crashed"}"#;
 
 impl Instance {
     /// A new instance in phase `Joining`, already counted in `session_live`.
@@ -446,16 +430,4 @@ impl Instance {
             }
         }
     }
-}
-
-/// `[J, J, T, "phx_close", {}]`.
-pub(crate) fn close_frame(s: Serializer, join_ref: Option<&Ref>, topic: &str) -> Option<Frame> {
-    s.encode_message(
-        join_ref,
-        join_ref,
-        topic,
-        "phx_close",
-        &Payload::empty_object(),
-    )
-    .ok()
 }

@@ -3,17 +3,19 @@
 //! A [`Session`] receives the decoded client messages of one connection in order and
 //! produces frames into that connection's [`Outbox`](crate::outbox::Outbox): heartbeat replies, join / leave /
 //! duplicate-join / unmatched-topic handling, the channel limit, stale join_ref rules, and one
-//! task per joined channel that calls the host [`Channel`](crate::host::Channel) handler one
+//! task per joined channel that calls the host [`Channel`](Channel) handler one
 //! request at a time under the request timeout. The [`Hub`] is what all connections of an
 //! endpoint share: PubSub, Presence, and the channel census.
 //!
 //! Submodules: `session` (routing, answers the session gives itself), `channel_task` (one
 //! task per channel instance, handler calls and their results), `instance` (the state an
 //! instance shares with the session and with publishers: life phase and output gate), `inbox`
-//! (its bounded command queue), `socket` (what handlers get), `hub` (shared state),
+//! (its bounded command queue), `behaviour` (the callbacks a channel actor calls), `socket` (what handlers get), `hub` (shared state),
 //! `topic_map` (a connection's topic → channel map).
 
+mod behaviour;
 mod channel_task;
+mod frames;
 mod hub;
 mod inbox;
 mod instance;
@@ -24,13 +26,13 @@ mod topic_map;
 #[cfg(test)]
 mod tests;
 
+pub use behaviour::Channel;
 pub use hub::Hub;
 pub use session::Session;
+pub(crate) use socket::SocketExtension;
 pub use socket::{ChannelHandle, HandleError, Socket, SocketError, SocketRef};
 
-use crate::host::Channel;
 use crate::topic::Router;
-use crate::wire::WireError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,11 +85,5 @@ impl std::fmt::Debug for Mount {
         f.debug_struct("Mount")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-impl From<WireError> for crate::host::HandlerError {
-    fn from(e: WireError) -> Self {
-        crate::host::HandlerError(e.to_string())
     }
 }

@@ -3,11 +3,12 @@
 
 use super::Mount;
 use super::channel_task::{self, ChannelTask, Replaced};
+use super::frames::{UNMATCHED_TOPIC, close_frame, unjoined_reply};
 use super::hub::Hub;
-use super::instance::{Cmd, Delivery, Instance, close_frame};
+use super::instance::{Cmd, Delivery, Instance};
 use super::socket::Socket;
 use super::topic_map::TopicMap;
-use crate::host::{Connected, TerminateReason};
+use crate::handler::{Connected, TerminateReason};
 use crate::logging::clip;
 use crate::outbox::Outbox;
 use crate::wire::{Frame, Message, Payload, Serializer};
@@ -19,7 +20,6 @@ use tokio::task::JoinHandle;
 
 /// The reserved topic of heartbeats.
 const PHOENIX_TOPIC: &str = "phoenix";
-const UNMATCHED_TOPIC: &[u8] = br#"{"reason":"unmatched topic"}"#;
 const TOO_MANY_CHANNELS: &[u8] = br#"{"reason":"too many channels joined"}"#;
 const TOPIC_TOO_LONG: &[u8] = br#"{"reason":"topic too long"}"#;
 
@@ -315,28 +315,4 @@ impl Drop for Session {
             entry.inst.request_stop(TerminateReason::Closed);
         }
     }
-}
-
-/// How a topic without a channel answers a non-join message: `phx_leave` → F8 `ok` echoing
-/// the request's join_ref, no `phx_close`; anything else → F7 "unmatched topic" with
-/// join_ref null. `None` for a join (handled by the session).
-pub(crate) fn unjoined_reply(s: Serializer, msg: &Message) -> Option<Frame> {
-    let frame = match msg.event.as_str() {
-        "phx_join" => return None,
-        "phx_leave" => s.encode_reply(
-            msg.join_ref.as_ref(),
-            msg.r#ref.as_ref(),
-            &msg.topic,
-            "ok",
-            &Payload::empty_object(),
-        ),
-        _ => s.encode_reply(
-            None,
-            msg.r#ref.as_ref(),
-            &msg.topic,
-            "error",
-            &Payload::Json(Bytes::from_static(UNMATCHED_TOPIC)),
-        ),
-    };
-    frame.ok()
 }

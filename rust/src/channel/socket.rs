@@ -2,7 +2,7 @@
 
 use super::hub::Hub;
 use super::instance::{Cmd, Delivery, Instance};
-use crate::host::{Assigns, HandlerError};
+use crate::handler::{Assigns, HandlerError, TerminateReason};
 use crate::presence::{Meta, PresenceError};
 use crate::pubsub::{self, Broadcast, PublishError, SubscriberId, Subscription};
 use crate::wire::{Frame, Payload, Ref, WireError};
@@ -73,19 +73,22 @@ pub struct Socket {
     pub(crate) current_ref: Option<Ref>,
     /// `false` while `join` runs.
     pub(crate) joined: bool,
-    /// The id the host request layer gave this channel (`crate::host::queue`); 0 = none.
-    pub(crate) host_channel_id: u64,
-    /// Runs when the channel instance is gone (its task ended or was aborted), whatever the
-    /// path: how the host request layer frees the channel's id.
-    on_drop: Option<OnDrop>,
+    /// What a layer above attached to this channel (see [`SocketExtension`]).
+    extension: Option<Box<dyn SocketExtension>>,
 }
 
-type OnDrop = Box<dyn FnOnce(&Socket) + Send + Sync>;
+/// State a layer above the channel attaches to one channel instance's [`Socket`], e.g. the id
+/// the host request layer gave the channel. One value per socket, found again by its type.
+pub(crate) trait SocketExtension: std::any::Any + Send + Sync {
+    /// Runs once when the channel instance is gone (its task ended or was aborted), whatever
+    /// the path: how the layer frees what it keeps for the channel.
+    fn socket_dropped(&mut self, socket: &Socket);
+}
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        if let Some(f) = self.on_drop.take() {
-            f(self);
+        if let Some(mut ext) = self.extension.take() {
+            ext.socket_dropped(self);
         }
     }
 }
@@ -164,19 +167,18 @@ impl Socket {
             }),
             current_ref: None,
             joined: false,
-            host_channel_id: 0,
-            on_drop: None,
+            extension: None,
         }
     }
 
     /// The reason of a stop requested from outside that the task did not get to act on
     /// (e.g. the connection closed and the task was aborted at the close deadline).
-    pub(crate) fn pending_stop(&self) -> Option<crate::host::TerminateReason> {
+    pub(crate) fn pending_stop(&self) -> Option<TerminateReason> {
         match self.inst.take_stop() {
             Some(super::instance::StopRequest::Session(reason)) => Some(reason),
-            Some(super::instance::StopRequest::Overflow) => Some(
-                crate::host::TerminateReason::Crash("channel queue full".to_owned()),
-            ),
+            Some(super::instance::StopRequest::Overflow) => {
+                Some(TerminateReason::Crash("channel queue full".to_owned()))
+            }
             None => None,
         }
     }
@@ -195,9 +197,16 @@ impl Socket {
         TerminateWindow(Arc::clone(&self.shared))
     }
 
-    /// Sets what runs when this socket is dropped (replacing any earlier hook).
-    pub(crate) fn on_drop(&mut self, f: OnDrop) {
-        self.on_drop = Some(f);
+    /// Attaches `ext` to this socket (replacing any earlier extension, which is dropped
+    /// without its `socket_dropped`).
+    pub(crate) fn set_extension<E: SocketExtension>(&mut self, ext: E) {
+        self.extension = Some(Box::new(ext));
+    }
+
+    /// The extension attached with [`set_extension`](Self::set_extension), if it is an `E`.
+    pub(crate) fn extension<E: SocketExtension>(&self) -> Option<&E> {
+        let any: &dyn std::any::Any = self.extension.as_deref()?;
+        any.downcast_ref::<E>()
     }
 
     /// Ends the join phase for actions: returns what `join` (and handles meanwhile)

@@ -2,7 +2,7 @@
 //! every frame compared with what PROTOCOL.md 3.1 prescribes (no sockets).
 
 use super::*;
-use crate::host::{
+use crate::handler::{
     Connected, HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason,
 };
 use crate::outbox::Outbox;

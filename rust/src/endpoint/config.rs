@@ -1,8 +1,9 @@
 //! Per-mount configuration: the channel routes, the connect callback and every transport limit
 //! of one socket mount (Phoenix `socket "/socket", UserSocket, websocket: [...]`).
 
+use crate::channel::Channel;
 use crate::channel::{Mount, MountConfig};
-use crate::host::{AcceptAll, Channel, Connect};
+use crate::handler::{AcceptAll, Connect};
 use crate::topic::Router;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,7 @@ pub struct TransportConfig {
     /// Allowed origins (default [`CheckOrigin::Off`]).
     pub check_origin: CheckOrigin,
     /// Decode the `base64url.bearer.phx.<token>` subprotocol into
-    /// [`ConnectInfo::auth_token`](crate::host::ConnectInfo::auth_token) (default `true`).
+    /// [`ConnectInfo::auth_token`](crate::handler::ConnectInfo::auth_token) (default `true`).
     /// `Sec-WebSocket-Protocol: phoenix` is echoed whenever the client offers it, whatever
     /// this setting, because browsers fail a handshake whose offered subprotocols were all
     /// ignored.

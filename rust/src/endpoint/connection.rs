@@ -11,7 +11,7 @@ use super::config::{
     MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, TOO_BIG_CLOSE_CODE,
     TransportConfig,
 };
-use crate::host::TerminateReason;
+use crate::handler::TerminateReason;
 use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};

@@ -8,7 +8,7 @@ use super::origin::origin_allowed;
 use super::params::decode_query;
 use super::registry::{Connections, Registered};
 use crate::channel::{Hub, Mount, Session};
-use crate::host::{Connect, ConnectInfo};
+use crate::handler::{Connect, ConnectInfo};
 use crate::outbox::{CloseReason, Outbox};
 use crate::pubsub::{Delivery, Subscription};
 use crate::wire::Serializer;

@@ -394,7 +394,7 @@ impl RunningEndpoint {
 
     /// Stops accepting WebSocket connections (new upgrades get 503) and closes every live
     /// one with 1012, in batches ([`DrainConfig`]); their channels terminate with
-    /// [`TerminateReason::Drain`](crate::host::TerminateReason::Drain). Returns when all
+    /// [`TerminateReason::Drain`](crate::handler::TerminateReason::Drain). Returns when all
     /// connections finished or the drain timeout passed. HTTP routes keep being served;
     /// idempotent.
     pub async fn drain(&self) -> DrainReport {

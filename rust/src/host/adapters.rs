@@ -3,13 +3,16 @@
 //! answer. The core's channel task still owns ordering (one request per channel at a time),
 //! the request timeout and crash handling; these adapters only translate.
 
+use super::answer::Answer;
 use super::channels::ChannelId;
-use super::queue::{Answer, ChannelContext, Inner, PostError, RequestBody, info_payload};
+use super::queue::{HostQueue, Inner, PostError};
+use super::request::{ChannelContext, RequestBody, info_payload};
 use super::tickets::{Ticket, Tickets};
 use super::{
     Channel, Connect, ConnectInfo, Connected, HandlerError, Info, JoinOutcome, Outcome, Refused,
     Socket, StopReason, TerminateReason,
 };
+use crate::channel::SocketExtension;
 use crate::wire::Payload;
 use std::sync::Arc;
 
@@ -105,11 +108,11 @@ impl QueueChannel {
     }
 
     fn context(&self, socket: &Socket) -> Result<ChannelContext, HandlerError> {
-        match socket.host_channel_id {
-            0 => Err(HandlerError::new(
+        match socket.extension::<HostSlot>() {
+            None => Err(HandlerError::new(
                 "channel has no host id (join did not run)",
             )),
-            id => Ok(context(ChannelId::from_raw(id), socket)),
+            Some(slot) => Ok(context(slot.id, socket)),
         }
     }
 
@@ -161,6 +164,30 @@ fn outcome(answer: Answer, socket: &mut Socket) -> Result<Outcome, HandlerError>
     Ok(outcome)
 }
 
+/// What the host request layer keeps on a channel's socket: the channel's id, freed when the
+/// socket goes.
+struct HostSlot {
+    id: ChannelId,
+    inner: Arc<Inner>,
+}
+
+impl SocketExtension for HostSlot {
+    /// However the channel ends (even without `terminate`: a duplicate join, a refused or
+    /// crashed join), its id is freed when its socket goes, and a joined channel whose
+    /// `terminate` never ran still gets its one `Leave`.
+    fn socket_dropped(&mut self, socket: &Socket) {
+        let fallback = || {
+            socket.pending_stop().unwrap_or_else(|| {
+                // Phoenix ends a replaced channel with `{:shutdown, :duplicate_join}`.
+                TerminateReason::Stop(StopReason::Shutdown("duplicate_join".into()))
+            })
+        };
+        if let Some(reason) = self.inner.channels.free(self.id, fallback) {
+            self.inner.post_leave(context(self.id, socket), reason);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Channel for QueueChannel {
     async fn join(
@@ -174,22 +201,10 @@ impl Channel for QueueChannel {
             .channels
             .allocate(socket.handle())
             .ok_or_else(|| HandlerError::new("no channel id left"))?;
-        socket.host_channel_id = id.get();
-        // However the channel ends (even without `terminate`: a duplicate join, a refused
-        // or crashed join), its id is freed when its socket goes, and a joined channel
-        // whose `terminate` never ran still gets its one `Leave`.
-        let inner = Arc::clone(&self.inner);
-        socket.on_drop(Box::new(move |socket: &Socket| {
-            let fallback = || {
-                socket.pending_stop().unwrap_or_else(|| {
-                    // Phoenix ends a replaced channel with `{:shutdown, :duplicate_join}`.
-                    TerminateReason::Stop(StopReason::Shutdown("duplicate_join".into()))
-                })
-            };
-            if let Some(reason) = inner.channels.free(id, fallback) {
-                inner.post_leave(context(id, socket), reason);
-            }
-        }));
+        socket.set_extension(HostSlot {
+            id,
+            inner: Arc::clone(&self.inner),
+        });
         let body = RequestBody::Join {
             channel: context(id, socket),
             payload,
@@ -327,5 +342,19 @@ impl Connect for QueueConnect {
                 Ok(Err(AskError::Full)) | Err(_) => UNAVAILABLE,
             };
         Err(Refused { status })
+    }
+}
+
+impl HostQueue {
+    /// A [`Connect`](super::Connect) handler that asks this queue (see
+    /// [`QueueConnect`](super::QueueConnect)).
+    pub fn connect_handler(&self) -> QueueConnect {
+        QueueConnect::new(Arc::clone(&self.inner))
+    }
+
+    /// A [`Channel`](super::Channel) handler that asks this queue (see
+    /// [`QueueChannel`](super::QueueChannel)).
+    pub fn channel_handler(&self) -> QueueChannel {
+        QueueChannel::new(Arc::clone(&self.inner))
     }
 }

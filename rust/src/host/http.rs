@@ -5,7 +5,9 @@
 //! [`Answer::Http`] becomes the response.
 
 use super::adapters::{AskError, ask};
-use super::queue::{Answer, HttpRequest, Inner, RequestBody};
+use super::answer::Answer;
+use super::queue::{HostQueue, Inner};
+use super::request::{HttpRequest, RequestBody};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -110,4 +112,18 @@ async fn serve(inner: &Inner, req: Request, timeout: Duration) -> Response {
 
 fn text(status: StatusCode, body: &'static str) -> Response {
     (status, body).into_response()
+}
+
+impl HostQueue {
+    /// Routes answered by this queue's host ([`RequestKind::Http`](super::RequestKind::Http)), to add with
+    /// `EndpointBuilder::route`: each prefix serves itself and every path below it, any
+    /// method. The answer must come within `QueueConfig::connect_timeout` (else 504); a
+    /// dropped request is a 500, a full queue 503, a body over
+    /// [`MAX_HTTP_BODY`](super::MAX_HTTP_BODY) 413.
+    ///
+    /// Errors: [`HttpRouteError`](super::HttpRouteError) for a prefix that is not an absolute
+    /// literal path.
+    pub fn http_router(&self, prefixes: &[String]) -> Result<axum::Router, super::HttpRouteError> {
+        router(&self.inner, prefixes, self.inner.config.connect_timeout)
+    }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the host queue without an endpoint: tickets, poll/wait, the event fd and
 //! the wakeup callback. End-to-end behaviour is in `tests/host_queue.rs`.
 
-use super::queue::RequestBody;
+use super::request::RequestBody;
 use super::*;
 use crate::wire::Payload;
 use std::sync::Arc;

@@ -14,7 +14,8 @@
 //!
 //! Free slots are reused oldest first, so tombstones live as long as possible.
 
-use super::queue::{Answer, AnswerError, RequestKind};
+use super::answer::{Answer, AnswerError};
+use super::kind::RequestKind;
 use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
 
