@@ -87,8 +87,10 @@ pub enum Info {
     Message(serde_json::Value),
 }
 
-/// Why a channel ended; passed to `terminate` (Phoenix terminate reasons).
+/// Why a channel ended; passed to `terminate` (Phoenix terminate reasons). Its text form
+/// ([`kind`](Self::kind), [`detail`](Self::detail), `Display`) is the same in every language.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum TerminateReason {
     /// The client left (`{:shutdown, :left}`).
     Left,
@@ -107,6 +109,57 @@ pub enum TerminateReason {
 impl From<WireError> for HandlerError {
     fn from(e: WireError) -> Self {
         HandlerError(e.to_string())
+    }
+}
+
+impl TerminateReason {
+    /// The reason's kind as every host language names it: `left`, `closed`, `disconnected`,
+    /// `drain`, `stop` or `crash`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TerminateReason::Left => "left",
+            TerminateReason::Closed => "closed",
+            TerminateReason::Disconnected => "disconnected",
+            TerminateReason::Drain => "drain",
+            TerminateReason::Stop(_) => "stop",
+            TerminateReason::Crash(_) => "crash",
+        }
+    }
+
+    /// What a `stop` or `crash` says: `normal`, `shutdown`, `shutdown:<detail>` or the abnormal
+    /// reason for a stop; the failure for a crash. `None` for the other kinds.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            TerminateReason::Stop(StopReason::Normal) => Some("normal".to_owned()),
+            TerminateReason::Stop(StopReason::Shutdown(d)) if d.is_empty() => {
+                Some("shutdown".to_owned())
+            }
+            TerminateReason::Stop(StopReason::Shutdown(d)) => Some(format!("shutdown:{d}")),
+            TerminateReason::Stop(StopReason::Abnormal(d)) => Some(d.clone()),
+            TerminateReason::Crash(d) => Some(d.clone()),
+            _ => None,
+        }
+    }
+
+    /// True when the channel ended with `phx_close` (left, or a normal or shutdown stop), so
+    /// what `terminate` pushes still reaches the client.
+    pub fn is_graceful(&self) -> bool {
+        matches!(
+            self,
+            TerminateReason::Left
+                | TerminateReason::Stop(StopReason::Normal | StopReason::Shutdown(_))
+        )
+    }
+}
+
+/// `kind` or `kind:detail`, e.g. `left`, `stop:shutdown:duplicate_join`, `crash:timeout`: the
+/// one text form of a reason in every host language.
+impl std::fmt::Display for TerminateReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.detail() {
+            Some(detail) => write!(f, "{}:{detail}", self.kind()),
+            None => f.write_str(self.kind()),
+        }
     }
 }
 
@@ -166,5 +219,39 @@ pub struct AcceptAll;
 impl Connect for AcceptAll {
     async fn connect(&self, _info: &ConnectInfo) -> Result<Connected, Refused> {
         Ok(Connected::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminate_reasons_have_one_text_form() {
+        let cases = [
+            (TerminateReason::Left, "left"),
+            (TerminateReason::Closed, "closed"),
+            (TerminateReason::Disconnected, "disconnected"),
+            (TerminateReason::Drain, "drain"),
+            (TerminateReason::Stop(StopReason::Normal), "stop:normal"),
+            (
+                TerminateReason::Stop(StopReason::Shutdown(String::new())),
+                "stop:shutdown",
+            ),
+            (
+                TerminateReason::Stop(StopReason::Shutdown("x".into())),
+                "stop:shutdown:x",
+            ),
+            (
+                TerminateReason::Stop(StopReason::Abnormal("boom".into())),
+                "stop:boom",
+            ),
+            (TerminateReason::Crash("timeout".into()), "crash:timeout"),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
+        assert!(TerminateReason::Left.is_graceful());
+        assert!(!TerminateReason::Stop(StopReason::Abnormal("x".into())).is_graceful());
     }
 }

@@ -164,3 +164,60 @@ fn bad_http_prefixes_and_route_conflicts_are_config_errors() {
         Err(HostedError::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn requests_carry_the_pattern_and_the_prefix_the_core_matched() {
+    use switchboard::host::ChannelRoute;
+    use tokio_tungstenite::tungstenite::{self, Message};
+    let route = |pattern: &str| ChannelRoute {
+        pattern: pattern.into(),
+        intercepts: Vec::new(),
+    };
+    let config = HostConfig {
+        http_routes: vec!["/api".into(), "/api/v2".into()],
+        // Declaration order decides, as in Phoenix: `room:lobby` before `room:*`.
+        channels: vec![route("room:lobby"), route("room:*"), route("*")],
+        ..HostConfig::default()
+    };
+    let (endpoint, addr) = started(config);
+    for (target, prefix) in [
+        ("/api/v2/x", "/api/v2"),
+        ("/api/v1", "/api"),
+        ("/api", "/api"),
+    ] {
+        std::thread::scope(|s| {
+            let client = s.spawn(|| http(addr, "GET", target, b""));
+            let req = next_request(&endpoint);
+            let RequestBody::Http(h) = req.body() else {
+                panic!("not an HTTP request: {req:?}");
+            };
+            assert_eq!(h.prefix, prefix, "{target}");
+            req.answer(Answer::http(204, "", "")).expect("answered");
+            assert_eq!(client.join().expect("client").0, 204);
+        });
+    }
+
+    let url = format!("ws://{addr}/socket/websocket?vsn=2.0.0");
+    let (mut ws, _) = tungstenite::connect(url).expect("websocket");
+    for (n, (topic, pattern)) in [
+        ("room:lobby", "room:lobby"),
+        ("room:9", "room:*"),
+        ("lobby", "*"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let join = format!(r#"["{n}","{n}","{topic}","phx_join",{{}}]"#);
+        ws.send(Message::text(join)).expect("join sent");
+        let req = next_request(&endpoint);
+        let channel = req.channel().expect("a join");
+        assert_eq!(
+            (channel.topic.as_str(), &*channel.pattern),
+            (topic, pattern)
+        );
+        req.answer(Answer::join_ok(switchboard::wire::Payload::empty_object()))
+            .expect("answered");
+    }
+    drop(ws);
+    endpoint.shutdown().expect("shutdown");
+}

@@ -81,11 +81,13 @@ pub(super) async fn ask(inner: &Inner, body: RequestBody) -> Result<Answer, AskE
 pub struct QueueChannel {
     inner: Arc<Inner>,
     intercepts: Vec<String>,
+    pattern: Arc<str>,
 }
 
 impl std::fmt::Debug for QueueChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueueChannel")
+            .field("pattern", &self.pattern)
             .field("intercepts", &self.intercepts)
             .finish_non_exhaustive()
     }
@@ -96,7 +98,16 @@ impl QueueChannel {
         QueueChannel {
             inner,
             intercepts: Vec::new(),
+            pattern: Arc::from(""),
         }
+    }
+
+    /// The pattern this handler is registered for (e.g. `room:*`), given to the host in
+    /// [`ChannelContext::pattern`] so that it finds its handler without matching topics
+    /// itself. Register one value per pattern.
+    pub fn pattern(mut self, pattern: &str) -> Self {
+        self.pattern = Arc::from(pattern);
+        self
     }
 
     /// Events whose broadcasts on the channel topic become `HandleOut` requests instead of
@@ -112,7 +123,7 @@ impl QueueChannel {
             None => Err(HandlerError::new(
                 "channel has no host id (join did not run)",
             )),
-            Some(slot) => Ok(context(slot.id, socket)),
+            Some(slot) => Ok(context(slot, socket)),
         }
     }
 
@@ -126,9 +137,10 @@ impl QueueChannel {
     }
 }
 
-fn context(id: ChannelId, socket: &Socket) -> ChannelContext {
+fn context(slot: &HostSlot, socket: &Socket) -> ChannelContext {
     ChannelContext {
-        id,
+        id: slot.id,
+        pattern: Arc::clone(&slot.pattern),
         topic: socket.topic().to_owned(),
         join_ref: socket.join_ref().cloned(),
         socket_id: socket.id().map(str::to_owned),
@@ -168,6 +180,7 @@ fn outcome(answer: Answer, socket: &mut Socket) -> Result<Outcome, HandlerError>
 /// socket goes.
 struct HostSlot {
     id: ChannelId,
+    pattern: Arc<str>,
     inner: Arc<Inner>,
 }
 
@@ -183,7 +196,7 @@ impl SocketExtension for HostSlot {
             })
         };
         if let Some(reason) = self.inner.channels.free(self.id, fallback) {
-            self.inner.post_leave(context(self.id, socket), reason);
+            self.inner.post_leave(context(self, socket), reason);
         }
     }
 }
@@ -201,14 +214,14 @@ impl Channel for QueueChannel {
             .channels
             .allocate(socket.handle())
             .ok_or_else(|| HandlerError::new("no channel id left"))?;
-        socket.set_extension(HostSlot {
+        let slot = HostSlot {
             id,
+            pattern: Arc::clone(&self.pattern),
             inner: Arc::clone(&self.inner),
-        });
-        let body = RequestBody::Join {
-            channel: context(id, socket),
-            payload,
         };
+        let channel = context(&slot, socket);
+        socket.set_extension(slot);
+        let body = RequestBody::Join { channel, payload };
         let (ticket, rx) = self
             .inner
             .post(body)

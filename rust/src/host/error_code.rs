@@ -3,6 +3,13 @@
 //! The front-ends only translate a [`HostError`] into their language's error; none of them
 //! decides which code a failure gets.
 
+use super::answer::AnswerError;
+use super::hosted::HostedError;
+use crate::channel::{HandleError, SocketError};
+use crate::presence::PresenceError;
+use crate::pubsub::PublishError;
+use crate::wire::WireError;
+
 /// One failure kind. The numbers are the C ABI's `sb_status` values (never renumbered; retired
 /// values stay reserved); [`name`](Self::name) is the `SB_E_*` text Node puts in `err.code`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,11 +48,20 @@ pub enum ErrorCode {
     InvalidJson = 1014,
     /// Local delivery happened but forwarding to other nodes failed.
     Broker = 1015,
+    /// A bounded queue is full: a channel's inbox (the channel crashes) or the host request
+    /// queue (`max_pending`).
+    QueueFull = 1016,
+    /// A presence call was refused: the key is already tracked by this channel (`track`), or
+    /// not tracked (`update`).
+    Presence = 1017,
+    /// The answer does not fit the request (e.g. a join answered with a reply, any answer to
+    /// a leave); the request stays pending.
+    WrongAnswer = 1018,
 }
 
 impl ErrorCode {
     /// Every code, in number order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullPointer,
         ErrorCode::InvalidUtf8,
@@ -62,6 +78,9 @@ impl ErrorCode {
         ErrorCode::InvalidState,
         ErrorCode::InvalidJson,
         ErrorCode::Broker,
+        ErrorCode::QueueFull,
+        ErrorCode::Presence,
+        ErrorCode::WrongAnswer,
     ];
 
     /// The stable number (the C `sb_status` value).
@@ -93,6 +112,9 @@ impl ErrorCode {
             ErrorCode::InvalidState => "SB_E_INVALID_STATE",
             ErrorCode::InvalidJson => "SB_E_INVALID_JSON",
             ErrorCode::Broker => "SB_E_BROKER",
+            ErrorCode::QueueFull => "SB_E_QUEUE_FULL",
+            ErrorCode::Presence => "SB_E_PRESENCE",
+            ErrorCode::WrongAnswer => "SB_E_WRONG_ANSWER",
         }
     }
 }
@@ -119,6 +141,86 @@ impl HostError {
     pub fn invalid(message: impl Into<String>) -> HostError {
         HostError::new(ErrorCode::InvalidArgument, message)
     }
+
+    /// An [`ErrorCode::InvalidState`] failure.
+    pub fn state(message: impl Into<String>) -> HostError {
+        HostError::new(ErrorCode::InvalidState, message)
+    }
+}
+
+// Every core error a host can meet, with its code. The message is the error's own text, so
+// C, Python and Node print the same words.
+
+impl From<AnswerError> for HostError {
+    fn from(e: AnswerError) -> HostError {
+        let code = match e {
+            AnswerError::NotFound => ErrorCode::NotFound,
+            AnswerError::AlreadyAnswered => ErrorCode::AlreadyAnswered,
+            AnswerError::Stale => ErrorCode::StaleTicket,
+            AnswerError::WrongKind { .. } => ErrorCode::WrongAnswer,
+        };
+        HostError::new(code, e.to_string())
+    }
+}
+
+impl From<PublishError> for HostError {
+    fn from(e: PublishError) -> HostError {
+        let code = match e {
+            PublishError::Encode(_) => ErrorCode::Encode,
+            PublishError::Broker(_) => ErrorCode::Broker,
+        };
+        HostError::new(code, e.to_string())
+    }
+}
+
+impl From<PresenceError> for HostError {
+    fn from(e: PresenceError) -> HostError {
+        HostError::new(ErrorCode::Presence, e.to_string())
+    }
+}
+
+impl From<WireError> for HostError {
+    fn from(e: WireError) -> HostError {
+        HostError::new(ErrorCode::Encode, e.to_string())
+    }
+}
+
+impl From<SocketError> for HostError {
+    fn from(e: SocketError) -> HostError {
+        match e {
+            SocketError::Encode(w) => w.into(),
+            SocketError::Publish(p) => p.into(),
+            SocketError::Presence(p) => p.into(),
+            SocketError::QueueFull => HostError::new(ErrorCode::QueueFull, e.to_string()),
+            SocketError::NoRef => HostError::state(e.to_string()),
+        }
+    }
+}
+
+impl From<HandleError> for HostError {
+    fn from(e: HandleError) -> HostError {
+        match e {
+            HandleError::NotFound => HostError::new(
+                ErrorCode::NotFound,
+                "channel not found: it has ended (or the id was never issued)",
+            ),
+            HandleError::Socket(s) => s.into(),
+        }
+    }
+}
+
+impl From<HostedError> for HostError {
+    fn from(e: HostedError) -> HostError {
+        let code = match e {
+            HostedError::NotStarted
+            | HostedError::AlreadyStarted
+            | HostedError::Stopped
+            | HostedError::OnRuntimeThread => ErrorCode::InvalidState,
+            HostedError::Io(_) => ErrorCode::Io,
+            HostedError::InvalidConfig(_) => ErrorCode::InvalidArgument,
+        };
+        HostError::new(code, e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +237,56 @@ mod tests {
             assert_eq!(same_name.count(), 1, "{} is used once", code.name());
         }
         assert_eq!(ErrorCode::from_number(999), None);
-        assert_eq!(ErrorCode::from_number(1016), None);
+        assert_eq!(ErrorCode::from_number(1019), None);
+    }
+
+    #[test]
+    fn every_core_error_has_its_own_code() {
+        use crate::presence::PresenceError;
+        let presence = PresenceError::NoPresence {
+            topic: "t".into(),
+            key: "k".into(),
+        };
+        let cases: Vec<(HostError, ErrorCode)> = vec![
+            (AnswerError::NotFound.into(), ErrorCode::NotFound),
+            (
+                AnswerError::AlreadyAnswered.into(),
+                ErrorCode::AlreadyAnswered,
+            ),
+            (AnswerError::Stale.into(), ErrorCode::StaleTicket),
+            (
+                AnswerError::WrongKind {
+                    request: super::super::RequestKind::Leave,
+                    answer: "Reply",
+                }
+                .into(),
+                ErrorCode::WrongAnswer,
+            ),
+            (SocketError::QueueFull.into(), ErrorCode::QueueFull),
+            (
+                SocketError::Presence(presence.clone()).into(),
+                ErrorCode::Presence,
+            ),
+            (SocketError::NoRef.into(), ErrorCode::InvalidState),
+            (
+                SocketError::Encode(WireError::InvalidJson("x".into())).into(),
+                ErrorCode::Encode,
+            ),
+            (HandleError::NotFound.into(), ErrorCode::NotFound),
+            (
+                HandleError::Socket(SocketError::QueueFull).into(),
+                ErrorCode::QueueFull,
+            ),
+            (HostedError::Stopped.into(), ErrorCode::InvalidState),
+            (HostedError::Io("x".into()).into(), ErrorCode::Io),
+            (
+                HostedError::InvalidConfig("x".into()).into(),
+                ErrorCode::InvalidArgument,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code, code, "{error}");
+            assert!(!error.message.is_empty());
+        }
     }
 }

@@ -153,6 +153,7 @@ impl HostConfig {
                 &route.pattern,
                 queue
                     .channel_handler()
+                    .pattern(&route.pattern)
                     .intercept(route.intercepts.iter().cloned()),
             );
         }

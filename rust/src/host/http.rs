@@ -50,9 +50,11 @@ pub(crate) fn router(
         let below = format!("{}/{{*rest}}", prefix.trim_end_matches('/'));
         let handler = {
             let inner = Arc::clone(inner);
+            let prefix: Arc<str> = Arc::from(prefix.as_str());
             move |req: Request| {
                 let inner = Arc::clone(&inner);
-                async move { serve(&inner, req, timeout).await }
+                let prefix = Arc::clone(&prefix);
+                async move { serve(&inner, &prefix, req, timeout).await }
             }
         };
         router = router
@@ -62,7 +64,7 @@ pub(crate) fn router(
     Ok(router)
 }
 
-async fn serve(inner: &Inner, req: Request, timeout: Duration) -> Response {
+async fn serve(inner: &Inner, prefix: &str, req: Request, timeout: Duration) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_HTTP_BODY).await {
         Ok(body) => body,
@@ -71,6 +73,7 @@ async fn serve(inner: &Inner, req: Request, timeout: Duration) -> Response {
     let request = HttpRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
+        prefix: prefix.to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         content_type: parts
             .headers

@@ -26,6 +26,7 @@ mod channels;
 mod error_code;
 mod hosted;
 mod http;
+mod inputs;
 mod kind;
 mod notify;
 mod options;
@@ -39,6 +40,10 @@ pub use channels::ChannelId;
 pub use error_code::{ErrorCode, HostError};
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
+pub use inputs::{
+    connect_refused, http_response, json_object, json_payload, json_ref, json_type, json_value,
+    stop_reason,
+};
 pub use kind::RequestKind;
 pub use notify::Wakeup;
 pub use options::{

@@ -17,6 +17,10 @@ pub struct ChannelContext {
     pub id: ChannelId,
     /// The channel topic, e.g. `room:lobby`.
     pub topic: String,
+    /// The pattern whose handler serves this channel, as registered (e.g. `room:*`; the core
+    /// matched it, first registered wins as in Phoenix). Empty when the handler was made
+    /// without one ([`QueueChannel::pattern`](super::QueueChannel::pattern)).
+    pub pattern: Arc<str>,
     /// The join_ref of the channel instance (`None` if the client sent null).
     pub join_ref: Option<Ref>,
     /// The socket id returned by connect (Phoenix `socket.id`), if any.
@@ -79,6 +83,8 @@ pub struct HttpRequest {
     pub method: String,
     /// The path, percent-encoded as sent, e.g. `/_test/channels`.
     pub path: String,
+    /// The registered route prefix that matched (the most specific one), e.g. `/_test`.
+    pub prefix: String,
     /// The query string without `?` (empty when there is none), percent-encoded as sent.
     pub query: String,
     /// The `Content-Type` header, when given and valid UTF-8.
