@@ -380,7 +380,7 @@ async fn heartbeat_and_join_over_a_real_socket() {
             next_json(&mut client).await,
             json!(["2", "3", "room:lobby", "phx_reply", {"status": "ok", "response": {"hi": 1}}])
         );
-        assert_eq!(s.endpoint.hub().channel_count("room:lobby"), 1);
+        assert_eq!(s.endpoint.backplane().channel_count("room:lobby"), 1);
     })
     .await;
 }
@@ -407,14 +407,14 @@ async fn malformed_json_closes_1011_and_leaves_other_connections_alone() {
         heartbeat_ok(&mut bystander, "2").await;
         // The bad connection's channel is gone, the bystander's is not.
         tokio::time::timeout(STEP_LIMIT, async {
-            while s.endpoint.hub().channel_count("room:a") != 1 {
+            while s.endpoint.backplane().channel_count("room:a") != 1 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await
         .expect("bad connection's channel terminates");
         s.endpoint
-            .hub()
+            .backplane()
             .broadcast("room:a", "news", Payload::empty_object())
             .expect("broadcast");
         assert_eq!(
@@ -474,7 +474,7 @@ async fn idle_connections_are_closed_with_a_code_clients_reconnect_after() {
         assert_eq!(code, Some(IDLE_CLOSE_CODE));
         assert_ne!(code, Some(1000));
         tokio::time::timeout(STEP_LIMIT, async {
-            while s.endpoint.hub().channel_count("room:idle") != 0 {
+            while s.endpoint.backplane().channel_count("room:idle") != 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -507,7 +507,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
         .await
         .expect("send join");
         tokio::time::timeout(STEP_LIMIT, async {
-            while s.endpoint.hub().channel_count(topic) != 2 {
+            while s.endpoint.backplane().channel_count(topic) != 2 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -537,7 +537,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
         while s.endpoint.connection_count() == 2 && sent < 20_000 {
             let payload = json!({"i": sent, "filler": filler}).to_string();
             s.endpoint
-                .hub()
+                .backplane()
                 .broadcast(topic, "chunk", Payload::Json(Bytes::from(payload)))
                 .expect("broadcast");
             sent += 1;
@@ -551,9 +551,9 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
             1,
             "the slow consumer was disconnected after {sent} broadcasts"
         );
-        assert_eq!(s.endpoint.hub().channel_count(topic), 1);
+        assert_eq!(s.endpoint.backplane().channel_count(topic), 1);
         s.endpoint
-            .hub()
+            .backplane()
             .broadcast(topic, "last", Payload::empty_object())
             .expect("broadcast");
         let received = tokio::time::timeout(STEP_LIMIT, reader)
@@ -578,13 +578,13 @@ async fn disconnect_by_socket_id_closes_1001() {
         join(&mut a, "room:2", "2").await;
         let mut other = connect(&s.url("/socket", "user_id=7&vsn=2.0.0")).await;
         s.endpoint
-            .hub()
+            .backplane()
             .disconnect("user_sockets:42")
             .expect("disconnect");
         assert_eq!(close_code(&mut a).await, Some(DISCONNECT_CLOSE_CODE));
         tokio::time::timeout(STEP_LIMIT, async {
-            while s.endpoint.hub().channel_count("room:1")
-                + s.endpoint.hub().channel_count("room:2")
+            while s.endpoint.backplane().channel_count("room:1")
+                + s.endpoint.backplane().channel_count("room:2")
                 != 0
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -615,7 +615,7 @@ async fn drain_closes_every_connection_1012_and_refuses_new_ones() {
         let report = drain.await.expect("drain task");
         assert_eq!(report.closed, 3);
         assert_eq!(report.remaining, 0);
-        assert_eq!(s.endpoint.hub().channel_count("room:d"), 0);
+        assert_eq!(s.endpoint.backplane().channel_count("room:d"), 0);
         assert_eq!(refused_status(s.url("/socket", "vsn=2.0.0")).await, 503);
         s.endpoint.shutdown().await.expect("shutdown");
         assert!(
@@ -635,7 +635,7 @@ async fn host_subscriptions_receive_broadcasts_and_are_bounded() {
         for i in 0..3 {
             let payload = Payload::Json(Bytes::from(format!(r#"{{"i":{i}}}"#)));
             s.endpoint
-                .hub()
+                .backplane()
                 .broadcast("room:host", "tick", payload)
                 .expect("broadcast");
         }
@@ -652,7 +652,13 @@ async fn host_subscriptions_receive_broadcasts_and_are_bounded() {
         assert!(sub.try_recv().is_none(), "the third did not fit");
         assert_eq!(sub.dropped(), 1);
         drop(sub);
-        assert_eq!(s.endpoint.hub().pubsub().subscriber_count("room:host"), 0);
+        assert_eq!(
+            s.endpoint
+                .backplane()
+                .pubsub()
+                .subscriber_count("room:host"),
+            0
+        );
     })
     .await;
 }

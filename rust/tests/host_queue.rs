@@ -837,7 +837,7 @@ async fn subscriptions_by_id_bring_broadcasts_to_handle_info() {
         join(&mut c, "room:news", "1").await;
         s.until("subscribed", |l| l.actions == vec![Ok(())]).await;
         s.endpoint
-            .hub()
+            .backplane()
             .broadcast("news:feed", "headline", json_payload(json!({"t": "hello"})))
             .expect("broadcast");
         // handle_info pushed it on the channel.
@@ -856,15 +856,17 @@ async fn intercepted_broadcasts_become_handle_out_requests() {
         let s = start(1).await;
         let mut c = connect(&s.url("")).await;
         join(&mut c, "loud:a", "1").await;
-        let hub = s.endpoint.hub();
-        hub.broadcast("loud:a", "shout", json_payload(json!({"m": 1})))
+        let backplane = s.endpoint.backplane();
+        backplane
+            .broadcast("loud:a", "shout", json_payload(json!({"m": 1})))
             .expect("broadcast");
         assert_eq!(
             next_json(&mut c).await,
             json!(["1", null, "loud:a", "shout", {"m": 1, "intercepted": true}])
         );
         // Not intercepted: the fastlane frame as broadcast.
-        hub.broadcast("loud:a", "talk", json_payload(json!({"m": 2})))
+        backplane
+            .broadcast("loud:a", "talk", json_payload(json!({"m": 2})))
             .expect("broadcast");
         assert_eq!(
             next_json(&mut c).await,

@@ -152,11 +152,11 @@ async fn churn() {
         .await
         .expect("endpoint starts");
     let url = format!("ws://{}/socket/websocket?vsn=2.0.0", endpoint.local_addr());
-    let hub = endpoint.hub().clone();
+    let backplane = endpoint.backplane().clone();
     // Until every channel of the churn has terminated and left presence.
     let settled = || async {
         tokio::time::timeout(Duration::from_secs(30), async {
-            while hub.channel_count("room:churn") != 0 {
+            while backplane.channel_count("room:churn") != 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

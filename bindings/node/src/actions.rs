@@ -15,7 +15,7 @@
 use crate::error::{Result, state};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use switchboard::channel::{ChannelHandle, HandleError, Hub};
+use switchboard::channel::{Backplane, ChannelHandle, HandleError};
 use switchboard::host::{Answer, HostRequest};
 use switchboard::wire::{Payload, Ref};
 
@@ -60,12 +60,12 @@ pub enum Action {
 /// Applies actions until [`close`](Self::close).
 #[derive(Debug)]
 pub struct Actions {
-    hub: Arc<Hub>,
+    hub: Arc<Backplane>,
     closed: AtomicBool,
 }
 
 impl Actions {
-    pub fn new(hub: Arc<Hub>) -> Actions {
+    pub fn new(hub: Arc<Backplane>) -> Actions {
         Actions {
             hub,
             closed: AtomicBool::new(false),
@@ -91,7 +91,7 @@ fn report(what: &str, e: impl std::fmt::Display) {
     eprintln!("switchboard: {what} failed: {e}");
 }
 
-fn apply(hub: &Hub, action: Action) {
+fn apply(hub: &Backplane, action: Action) {
     match action {
         Action::Send {
             handle,

@@ -1,11 +1,11 @@
 //! Answers from JavaScript (the Phoenix callback return values) into core [`Answer`]s.
 
-use crate::error::{Result, invalid};
-use crate::payload::{JsPayload, object_in, payload_in};
+use crate::error::{Result, core, invalid};
+use crate::payload::{JsPayload, payload_in};
 use napi::Either;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use switchboard::host::{Answer, StopReason};
+use switchboard::host::{self, Answer};
 use switchboard::wire::Payload;
 
 /// An answer to one request. `kind` picks the variant; the other fields are read as it needs.
@@ -48,7 +48,7 @@ impl NativeAnswer {
     pub fn into_answer(self) -> Result<Answer> {
         let binary = self.binary.unwrap_or(false);
         let assigns = match &self.assigns {
-            Some(text) => Some(object_in(text, "assigns")?),
+            Some(text) => Some(host::json_object(text, "assigns").map_err(core)?),
             None => None,
         };
         let answer = match self.kind.as_str() {
@@ -57,12 +57,7 @@ impl NativeAnswer {
                 id: self.socket_id,
             },
             "connectRefused" => {
-                let status = self.http_status.unwrap_or(403);
-                let status = u16::try_from(status)
-                    .ok()
-                    .filter(|s| (400..600).contains(s))
-                    .ok_or_else(|| invalid(format!("HTTP status {status} is not 400..599")))?;
-                Answer::ConnectRefused { status }
+                host::connect_refused(i64::from(self.http_status.unwrap_or(403))).map_err(core)?
             }
             "joinOk" => Answer::JoinOk {
                 reply: payload_or_empty(self.payload, binary)?,
@@ -80,11 +75,14 @@ impl NativeAnswer {
                 assigns: assigns.clone(),
             },
             "stop" => {
+                // Node names an abnormal stop by its reason text (`{stop: "boom"}`).
                 let reason = match self.reason.as_deref().unwrap_or("normal") {
-                    "normal" => StopReason::Normal,
-                    "shutdown" => StopReason::Shutdown(self.detail.unwrap_or_default()),
-                    other => StopReason::Abnormal(other.to_owned()),
-                };
+                    kind @ ("normal" | "shutdown") => {
+                        host::stop_reason(kind, self.detail.as_deref().unwrap_or_default())
+                    }
+                    other => host::stop_reason("abnormal", other),
+                }
+                .map_err(core)?;
                 let reply = if self.reply.unwrap_or(false) {
                     Some((
                         self.status.unwrap_or_else(|| "ok".into()),

@@ -5,7 +5,7 @@
 use crate::actions::{Action, Actions, SendKind};
 use crate::answer::NativeAnswer;
 use crate::config::NativeConfig;
-use crate::error::{Code, Result, answer_error, error, handle_error, hosted_error, invalid};
+use crate::error::{Result, core, error, invalid};
 use crate::payload::{object_in, payload_in, ref_in, value_in};
 use crate::pending::Pending;
 use crate::pump::{Pump, Shared, Source, batch_fn};
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 use switchboard::channel::ChannelHandle;
-use switchboard::host::{Answer, ChannelId, HostedEndpoint, Ticket};
+use switchboard::host::{self, Answer, AnswerError, ChannelId, ErrorCode, HostedEndpoint, Ticket};
 use switchboard::pubsub::{Broadcast, Delivery, Subscription};
 use switchboard::wire::Payload;
 
@@ -75,7 +75,7 @@ impl NativeEndpoint {
             .hosted
             .queue()
             .channel(ChannelId::from_raw(raw))
-            .map_err(handle_error)
+            .map_err(core)
     }
 
     /// Answers `ticket` with `answer`: checked here, applied in order with the sends.
@@ -86,30 +86,19 @@ impl NativeEndpoint {
             .hosted
             .queue()
             .request_kind(Ticket::from_raw(raw))
-            .map_err(answer_error)?;
+            .map_err(core)?;
         if !answer.fits(kind) {
-            return Err(invalid(format!(
-                "{} is not an answer to a {kind:?} request",
-                answer.name()
-            )));
+            return Err(core(AnswerError::WrongKind {
+                request: kind,
+                answer: answer.name(),
+            }));
         }
-        let req =
-            self.inner.pending.take(raw).ok_or_else(|| {
-                error(Code::AlreadyAnswered, "request already answered or failed")
-            })?;
+        let req = self
+            .inner
+            .pending
+            .take(raw)
+            .ok_or_else(|| core(AnswerError::AlreadyAnswered))?;
         self.inner.actions.run(Action::Answer { req, answer })
-    }
-}
-
-/// Pushes and broadcasts carry a JSON object or binary (Phoenix `push/3`, `broadcast/3`
-/// take a map or `{:binary, data}`).
-fn sendable(payload: &Payload) -> Result<()> {
-    match payload {
-        Payload::Json(_) if !payload.is_json_object() => Err(error(
-            Code::Encode,
-            "push and broadcast payloads must be JSON objects (or binary)",
-        )),
-        _ => Ok(()),
     }
 }
 
@@ -125,12 +114,12 @@ impl NativeEndpoint {
     ) -> Result<NativeEndpoint> {
         let host_config = config.into_host_config()?;
         let leave_ttl = Duration::from_millis(host_config.request_timeout_ms + 1_000);
-        let hosted = HostedEndpoint::new(host_config).map_err(hosted_error)?;
+        let hosted = HostedEndpoint::new(host_config).map_err(core)?;
         let (inbox, inbox_rx) = sync_channel(INBOX);
         let shared = Arc::new(Shared::default());
         let pending = Arc::new(Pending::default());
         let tsfn = batch_fn(on_batch, shared.clone())
-            .map_err(|e| error(Code::InvalidState, e.reason.clone()))?;
+            .map_err(|e| error(ErrorCode::InvalidState, e.reason.clone()))?;
         let source = Source {
             queue: hosted.queue().clone(),
             pending: pending.clone(),
@@ -138,8 +127,8 @@ impl NativeEndpoint {
             leave_ttl,
         };
         let pump = Pump::start(&env, tsfn, source, shared.clone())
-            .map_err(|e| error(Code::Io, e.reason.clone()))?;
-        let actions = Actions::new(hosted.hub().clone());
+            .map_err(|e| error(ErrorCode::Io, e.reason.clone()))?;
+        let actions = Actions::new(hosted.backplane().clone());
         Ok(NativeEndpoint {
             inner: Arc::new(Inner {
                 hosted,
@@ -159,10 +148,10 @@ impl NativeEndpoint {
     /// event loop alive until `unref()` or close.
     #[napi]
     pub fn start(&mut self, env: Env) -> Result<String> {
-        let addr = self.inner.hosted.start().map_err(hosted_error)?;
+        let addr = self.inner.hosted.start().map_err(core)?;
         self.pump
             .refer(&env)
-            .map_err(|e| error(Code::InvalidState, e.reason.clone()))?;
+            .map_err(|e| error(ErrorCode::InvalidState, e.reason.clone()))?;
         Ok(addr.to_string())
     }
 
@@ -177,7 +166,7 @@ impl NativeEndpoint {
     pub fn refer(&mut self, env: Env) -> Result<()> {
         self.pump
             .refer(&env)
-            .map_err(|e| error(Code::InvalidState, e.reason.clone()))
+            .map_err(|e| error(ErrorCode::InvalidState, e.reason.clone()))
     }
 
     /// Lets the process exit although the endpoint is open.
@@ -185,7 +174,7 @@ impl NativeEndpoint {
     pub fn unref(&mut self, env: Env) -> Result<()> {
         self.pump
             .unref(&env)
-            .map_err(|e| error(Code::InvalidState, e.reason.clone()))
+            .map_err(|e| error(ErrorCode::InvalidState, e.reason.clone()))
     }
 
     /// Answers a request. Errors: `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
@@ -237,8 +226,11 @@ impl NativeEndpoint {
                 .queue()
                 .request_kind(Ticket::from_raw(raw))
             {
-                Err(e) => Err(answer_error(e)),
-                Ok(_) => Err(error(Code::NotFound, "request not held by this endpoint")),
+                Err(e) => Err(core(e)),
+                Ok(_) => Err(error(
+                    ErrorCode::NotFound,
+                    "request not held by this endpoint",
+                )),
             },
         }
     }
@@ -266,7 +258,7 @@ impl NativeEndpoint {
         binary: bool,
     ) -> Result<()> {
         let payload = payload_in(payload, binary)?;
-        sendable(&payload)?;
+        host::sendable(&payload).map_err(core)?;
         non_empty(&topic, "topic")?;
         non_empty(&event, "event")?;
         self.inner.actions.run(Action::Broadcast {
@@ -302,7 +294,7 @@ impl NativeEndpoint {
             other => return Err(invalid(format!("unknown channel action {other:?}"))),
         };
         let payload = payload_in(payload, binary)?;
-        sendable(&payload)?;
+        host::sendable(&payload).map_err(core)?;
         non_empty(&event, "event")?;
         let handle = self.channel(&channel)?;
         self.inner.actions.run(Action::Send {
@@ -339,35 +331,27 @@ impl NativeEndpoint {
     #[napi]
     pub fn channel_track(&self, channel: BigInt, key: String, meta: String) -> Result<String> {
         let meta = object_in(&meta, "meta")?;
-        self.channel(&channel)?
-            .track(&key, meta)
-            .map_err(handle_error)
+        self.channel(&channel)?.track(&key, meta).map_err(core)
     }
 
     #[napi]
     pub fn channel_untrack(&self, channel: BigInt, key: String) -> Result<()> {
-        self.channel(&channel)?.untrack(&key).map_err(handle_error)
+        self.channel(&channel)?.untrack(&key).map_err(core)
     }
 
     /// Replaces the meta of `key`; returns the new `phx_ref`.
     #[napi]
     pub fn channel_update(&self, channel: BigInt, key: String, meta: String) -> Result<String> {
         let meta = object_in(&meta, "meta")?;
-        self.channel(&channel)?
-            .update(&key, meta)
-            .map_err(handle_error)
+        self.channel(&channel)?.update(&key, meta).map_err(core)
     }
 
     /// The channel topic's presence list, JSON text (`{key: {metas: [...]}}`).
     #[napi]
     pub fn channel_presence_list(&self, channel: BigInt) -> Result<String> {
-        match self
-            .channel(&channel)?
-            .presence_list()
-            .map_err(handle_error)?
-        {
+        match self.channel(&channel)?.presence_list().map_err(core)? {
             Payload::Json(raw) => Ok(String::from_utf8_lossy(&raw).into_owned()),
-            Payload::Binary(_) => Err(error(Code::Encode, "presence list is not JSON")),
+            Payload::Binary(_) => Err(error(ErrorCode::Encode, "presence list is not JSON")),
         }
     }
 
@@ -376,38 +360,34 @@ impl NativeEndpoint {
     pub fn channel_subscribe(&self, channel: BigInt, topic: String) -> Result<()> {
         self.channel(&channel)?
             .subscribe(non_empty(&topic, "topic")?)
-            .map_err(handle_error)
+            .map_err(core)
     }
 
     #[napi]
     pub fn channel_unsubscribe(&self, channel: BigInt, topic: String) -> Result<bool> {
-        self.channel(&channel)?
-            .unsubscribe(&topic)
-            .map_err(handle_error)
+        self.channel(&channel)?.unsubscribe(&topic).map_err(core)
     }
 
     /// Sends `message` (JSON text) to the channel's `handleInfo`.
     #[napi]
     pub fn channel_send_info(&self, channel: BigInt, message: String) -> Result<()> {
         let message = value_in(&message, "message")?;
-        self.channel(&channel)?
-            .send_info(message)
-            .map_err(handle_error)
+        self.channel(&channel)?.send_info(message).map_err(core)
     }
 
     /// The presence list of any topic, JSON text.
     #[napi]
     pub fn presence_list(&self, topic: String) -> Result<String> {
-        match self.inner.hosted.hub().presence().list(&topic) {
+        match self.inner.hosted.backplane().presence().list(&topic) {
             Payload::Json(raw) => Ok(String::from_utf8_lossy(&raw).into_owned()),
-            Payload::Binary(_) => Err(error(Code::Encode, "presence list is not JSON")),
+            Payload::Binary(_) => Err(error(ErrorCode::Encode, "presence list is not JSON")),
         }
     }
 
     /// Live channels on `topic` (this node, all connections).
     #[napi]
     pub fn channel_count(&self, topic: String) -> u32 {
-        u32::try_from(self.inner.hosted.hub().channel_count(&topic)).unwrap_or(u32::MAX)
+        u32::try_from(self.inner.hosted.backplane().channel_count(&topic)).unwrap_or(u32::MAX)
     }
 
     /// Subscribes the host to `topic`: its broadcasts arrive as `message` requests with the
@@ -421,7 +401,7 @@ impl NativeEndpoint {
             self.inner.dropped.clone(),
             self.inner.shared.clone(),
         );
-        let subscription = self.inner.hosted.hub().pubsub().subscribe(
+        let subscription = self.inner.hosted.backplane().pubsub().subscribe(
             topic,
             Delivery::Mailbox(Arc::new(move |b| {
                 if tx.try_send((id, b.clone())).is_err() {

@@ -2,23 +2,16 @@
 //! parses and stringifies it), binary as a `Buffer`. Input is copied once into `Bytes`, which
 //! the fan-out then shares.
 
-use crate::error::{Code, Result, error, invalid};
+use crate::error::{Result, core};
 use bytes::Bytes;
 use napi::Either;
 use napi::bindgen_prelude::Buffer;
-use switchboard::host::Assigns;
+use switchboard::host::{self, Assigns};
 use switchboard::wire::{Payload, Ref};
 
 /// What JavaScript hands in as a payload: JSON text (a string, or a `Buffer` of UTF-8 JSON
 /// text) unless `binary`, then the bytes of a binary payload.
 pub type JsPayload = Either<String, Buffer>;
-
-/// Checks that `bytes` are one JSON value.
-fn validate_json(bytes: &[u8], what: &str) -> Result<()> {
-    serde_json::from_slice::<&serde_json::value::RawValue>(bytes)
-        .map(|_| ())
-        .map_err(|e| error(Code::InvalidJson, format!("{what} is not valid JSON: {e}")))
-}
 
 /// A core payload from JavaScript: JSON text is validated, binary taken as is.
 pub fn payload_in(payload: JsPayload, binary: bool) -> Result<Payload> {
@@ -29,8 +22,7 @@ pub fn payload_in(payload: JsPayload, binary: bool) -> Result<Payload> {
     if binary {
         return Ok(Payload::Binary(bytes));
     }
-    validate_json(&bytes, "payload")?;
-    Ok(Payload::Json(bytes))
+    host::json_payload(bytes, "payload").map_err(core)
 }
 
 /// A payload for JavaScript: `(json text, binary bytes)`, exactly one set.
@@ -43,20 +35,12 @@ pub fn payload_out(payload: &Payload) -> (Option<String>, Option<Buffer>) {
 
 /// A JSON object text (assigns, presence metas) from JavaScript.
 pub fn object_in(text: &str, what: &str) -> Result<Assigns> {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid(format!("{what} must be a JSON object"))),
-        Err(e) => Err(error(
-            Code::InvalidJson,
-            format!("{what} is not valid JSON: {e}"),
-        )),
-    }
+    host::json_object(text, what).map_err(core)
 }
 
 /// Any JSON value (a `sendInfo` message) from JavaScript.
 pub fn value_in(text: &str, what: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text)
-        .map_err(|e| error(Code::InvalidJson, format!("{what} is not valid JSON: {e}")))
+    host::json_value(text, what).map_err(core)
 }
 
 /// A ref as JavaScript sees it: the raw JSON text (`"6"` with its quotes).
@@ -66,9 +50,5 @@ pub fn ref_out(r: &Ref) -> String {
 
 /// A ref from JavaScript: the raw JSON text of a non-null value, as `ref_out` gave it.
 pub fn ref_in(text: &str) -> Result<Ref> {
-    let value = value_in(text, "ref")?;
-    if value.is_null() {
-        return Err(invalid("ref is JSON null"));
-    }
-    Ok(Ref::from_json_unchecked(Bytes::from(text.to_owned())))
+    host::json_ref(text).map_err(core)
 }

@@ -4,7 +4,7 @@
 use crate::payload::{payload_out, ref_out};
 use napi::bindgen_prelude::{BigInt, Buffer};
 use napi_derive::napi;
-use switchboard::host::{HostRequest, Info, RequestBody, StopReason, TerminateReason};
+use switchboard::host::{HostRequest, Info, RequestBody};
 use switchboard::pubsub::Broadcast;
 
 /// What a connect request knows about the WebSocket upgrade (Phoenix `connect/3` params
@@ -38,6 +38,8 @@ pub struct NativeHttpRequest {
     pub query: String,
     /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The registered route prefix the core matched (the most specific).
+    pub prefix: String,
     /// The body bytes.
     pub body: Buffer,
 }
@@ -79,11 +81,18 @@ pub struct NativeRequest {
     pub info: Option<String>,
     /// For `handleInfo` of a broadcast: the topic it was broadcast on.
     pub info_topic: Option<String>,
-    /// For `leave`: `left`, `closed`, `disconnected`, `drain`, `stop`, `crash`.
+    /// For `leave`: `left`, `closed`, `disconnected`, `drain`, `stop`, `crash` (the core's
+    /// `TerminateReason::kind`).
     pub reason: Option<String>,
-    /// For `leave` with `stop` (`normal`, `shutdown: <detail>`, or the abnormal reason) or
-    /// `crash` (the message).
+    /// For `leave` with `stop` (`normal`, `shutdown`, `shutdown:<detail>`, or the abnormal
+    /// reason) or `crash` (the message): the core's `TerminateReason::detail`.
     pub detail: Option<String>,
+    /// The pattern whose handler serves the channel, as registered (e.g. `room:*`); the core
+    /// matched it. All channel kinds.
+    pub pattern: Option<String>,
+    /// The kind's name for logs, the Phoenix callback's: `connect`, `join`, `handle_in`,
+    /// `handle_info`, `handle_out`, `terminate`, `http` (absent for `message`).
+    pub kind_name: Option<String>,
     /// For `connect`.
     pub connect: Option<NativeConnectInfo>,
     /// For `http`.
@@ -110,6 +119,8 @@ impl NativeRequest {
             info_topic: None,
             reason: None,
             detail: None,
+            pattern: None,
+            kind_name: None,
             connect: None,
             http: None,
         }
@@ -137,11 +148,13 @@ impl NativeRequest {
             RequestBody::Http(_) => "http",
         };
         let mut out = NativeRequest::empty(kind);
+        out.kind_name = Some(req.kind().name().to_owned());
         out.ticket = req.ticket().map(|t| BigInt::from(t.get()));
         out.leave_key = leave_key;
         if let Some(ch) = req.channel() {
             out.channel = Some(BigInt::from(ch.id.get()));
             out.topic = Some(ch.topic.clone());
+            out.pattern = Some(ch.pattern.to_string());
             out.join_ref = ch.join_ref.as_ref().map(ref_out);
             out.socket_id = ch.socket_id.clone();
             // Absent when empty (most channels): JavaScript reads that as `{}`.
@@ -194,34 +207,15 @@ impl NativeRequest {
                     path: http.path.clone(),
                     query: http.query.clone(),
                     content_type: http.content_type.clone(),
+                    prefix: http.prefix.clone(),
                     body: Buffer::from(http.body.to_vec()),
                 });
             }
             RequestBody::Leave { reason, .. } => {
-                let (name, detail) = reason_parts(reason);
-                out.reason = Some(name.to_owned());
-                out.detail = detail;
+                out.reason = Some(reason.kind().to_owned());
+                out.detail = reason.detail();
             }
         }
         out
-    }
-}
-
-/// A terminate reason as `(name, detail)`, with the names the conformance log uses.
-fn reason_parts(reason: &TerminateReason) -> (&'static str, Option<String>) {
-    match reason {
-        TerminateReason::Left => ("left", None),
-        TerminateReason::Closed => ("closed", None),
-        TerminateReason::Disconnected => ("disconnected", None),
-        TerminateReason::Drain => ("drain", None),
-        TerminateReason::Stop(stop) => (
-            "stop",
-            Some(match stop {
-                StopReason::Normal => "normal".to_owned(),
-                StopReason::Shutdown(d) => format!("shutdown: {d}"),
-                StopReason::Abnormal(d) => d.clone(),
-            }),
-        ),
-        TerminateReason::Crash(msg) => ("crash", Some(msg.clone())),
     }
 }

@@ -16,8 +16,7 @@ use pyo3::types::{PyBytes, PyDict};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard::channel::ChannelHandle;
-use switchboard::host::{ChannelId, HostedEndpoint};
-use switchboard::wire::Ref;
+use switchboard::host::{self, ChannelId, ErrorCode, HostError, HostedEndpoint};
 
 /// A Switchboard endpoint hosted from Python (see the `switchboard` package for the asyncio
 /// API built on it): the core's [`HostedEndpoint`], the same host layer the C ABI wraps.
@@ -36,14 +35,7 @@ impl Hub {
 }
 
 fn meta(json: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_str(json) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(_) => Err(Error::invalid("a presence meta must be a JSON object")),
-        Err(e) => Err(Error::new(
-            crate::errors::Kind::InvalidJson,
-            format!("meta: {e}"),
-        )),
-    }
+    Ok(host::json_object(json, "a presence meta")?)
 }
 
 #[pymethods]
@@ -82,7 +74,7 @@ impl Hub {
         use std::os::fd::AsRawFd;
         match self.inner.queue().event_fd() {
             Some(fd) => Ok(fd.as_raw_fd()),
-            None => Err(Error::new(crate::errors::Kind::Io, "no eventfd available").into()),
+            None => Err(Error::from(HostError::new(ErrorCode::Io, "no eventfd available")).into()),
         }
     }
 
@@ -160,7 +152,7 @@ impl Hub {
             return Err(Error::invalid("topic and event must not be empty").into());
         }
         let payload = payload_in(payload, binary)?;
-        let core = self.inner.hub();
+        let core = self.inner.backplane();
         let delivered = if local {
             core.local_broadcast(topic, event, payload)
         } else {
@@ -178,7 +170,7 @@ impl Hub {
         }
         Ok(self
             .inner
-            .hub()
+            .backplane()
             .disconnect(socket_id)
             .map_err(Error::from)?
             .local)
@@ -186,19 +178,19 @@ impl Hub {
 
     /// Live channels on `topic` on this node.
     fn channel_count(&self, topic: &str) -> usize {
-        self.inner.hub().channel_count(topic)
+        self.inner.backplane().channel_count(topic)
     }
 
     /// The `presence_state` of `topic` as JSON object text (`{key: {"metas": [...]}}`).
     fn presence_list<'py>(&self, py: Python<'py>, topic: &str) -> Bound<'py, PyBytes> {
-        let list = self.inner.hub().presence().list(topic);
+        let list = self.inner.backplane().presence().list(topic);
         payload_out(py, &list).0
     }
 
     /// Subscribes the host to `topic`: broadcasts on it queue up (at most `capacity`;
     /// newer ones are dropped and counted when full) for `Subscription.poll`.
     fn subscribe(&self, topic: &str, capacity: usize) -> PyResult<Subscription> {
-        Ok(Subscription::new(self.inner.hub(), topic, capacity)?)
+        Ok(Subscription::new(self.inner.backplane(), topic, capacity)?)
     }
 
     // ---- actions on one channel, by the id its Join request carried ----
@@ -253,9 +245,7 @@ impl Hub {
         payload: &Bound<'_, PyAny>,
         binary: bool,
     ) -> PyResult<()> {
-        serde_json::from_str::<&serde_json::value::RawValue>(ref_json)
-            .map_err(|e| Error::new(crate::errors::Kind::InvalidJson, format!("ref: {e}")))?;
-        let r = Ref::from_json_unchecked(bytes::Bytes::copy_from_slice(ref_json.as_bytes()));
+        let r = host::json_ref(ref_json).map_err(Error::from)?;
         let payload = payload_in(payload, binary)?;
         self.channel(channel_id)?
             .reply(&r, status, payload)
@@ -265,8 +255,7 @@ impl Hub {
 
     /// Queues a message (JSON text) for the channel's `handle_info` (Phoenix `send/2`).
     fn send_info(&self, channel_id: u64, message_json: &str) -> PyResult<()> {
-        let value: serde_json::Value = serde_json::from_str(message_json)
-            .map_err(|e| Error::new(crate::errors::Kind::InvalidJson, format!("message: {e}")))?;
+        let value = host::json_value(message_json, "message").map_err(Error::from)?;
         self.channel(channel_id)?
             .send_info(value)
             .map_err(Error::from)?;

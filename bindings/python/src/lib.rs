@@ -22,17 +22,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config::check_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(config::check_options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    use switchboard::host::RequestKind as K;
-    for (name, kind) in [
-        ("CONNECT", K::Connect),
-        ("JOIN", K::Join),
-        ("HANDLE_IN", K::HandleIn),
-        ("HANDLE_INFO", K::HandleInfo),
-        ("HANDLE_OUT", K::HandleOut),
-        ("LEAVE", K::Leave),
-        ("HTTP", K::Http),
-    ] {
-        m.add(name, request::kind_code(kind))?;
+    use switchboard::host::RequestKind;
+    for kind in RequestKind::ALL {
+        // `HANDLE_IN` for `handle_in`, `LEAVE` for the terminate request.
+        let name = match kind {
+            RequestKind::Leave => "LEAVE".to_owned(),
+            other => other.name().to_ascii_uppercase(),
+        };
+        m.add(name, kind.number())?;
     }
     Ok(())
 }

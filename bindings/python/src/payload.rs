@@ -2,7 +2,7 @@
 //! into a shared buffer); Python gets `bytes` plus a flag for binary. JSON text is checked
 //! here, so a malformed payload is an `InvalidJsonError`, never a broken frame.
 
-use crate::errors::{Error, Kind, Result};
+use crate::errors::{Error, Result};
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
@@ -37,9 +37,7 @@ pub(crate) fn payload_in(obj: &Bound<'_, PyAny>, binary: bool) -> Result<Payload
     if binary {
         return Ok(Payload::Binary(data));
     }
-    serde_json::from_slice::<&serde_json::value::RawValue>(&data)
-        .map_err(|e| Error::new(Kind::InvalidJson, format!("payload: {e}")))?;
-    Ok(Payload::Json(data))
+    Ok(switchboard::host::json_payload(data, "payload")?)
 }
 
 /// A core payload for Python: its bytes and whether it is binary.

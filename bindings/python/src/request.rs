@@ -4,33 +4,20 @@
 //! `{"reason":"join crashed"}`, the channel `phx_error`, the connect 500. Dropping a `Leave`
 //! ends the window in which the channel's `terminate` may still push.
 
-use crate::errors::{Error, Kind, Result};
+use crate::errors::{Error, Result};
 use crate::payload::{payload_in, payload_out};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use switchboard::host::{
-    Answer, Assigns, HostRequest, Info, RequestBody, RequestKind, StopReason, TerminateReason,
+    self, Answer, AnswerError, Assigns, HostRequest, Info, RequestBody, RequestKind,
 };
 
 /// `(name, value)` pairs of a connect request's details.
 type ConnectFields = Vec<(&'static str, Option<String>)>;
 
-/// `(method, path, query, content_type)` of an HTTP request.
-type HttpFields = (String, String, String, Option<String>);
-
-/// Request kinds, as the module constants `CONNECT` .. `LEAVE` give them.
-pub(crate) fn kind_code(kind: RequestKind) -> u8 {
-    match kind {
-        RequestKind::Connect => 0,
-        RequestKind::Join => 1,
-        RequestKind::HandleIn => 2,
-        RequestKind::HandleInfo => 3,
-        RequestKind::HandleOut => 4,
-        RequestKind::Leave => 5,
-        RequestKind::Http => 6,
-    }
-}
+/// `(method, path, query, content_type, prefix)` of an HTTP request.
+type HttpFields = (String, String, String, Option<String>, String);
 
 /// A polled host request. `frozen`: its accessors and answers are safe from any thread;
 /// each request is answered at most once.
@@ -38,7 +25,7 @@ pub(crate) fn kind_code(kind: RequestKind) -> u8 {
 #[derive(Debug)]
 pub struct Request {
     slot: Mutex<Option<HostRequest>>,
-    kind: u8,
+    kind: RequestKind,
     ticket: u64,
     channel_id: u64,
 }
@@ -46,7 +33,7 @@ pub struct Request {
 impl Request {
     pub(crate) fn new(req: HostRequest) -> Request {
         Request {
-            kind: kind_code(req.kind()),
+            kind: req.kind(),
             ticket: req.ticket().map(|t| t.get()).unwrap_or(0),
             channel_id: req.channel_id().map(|c| c.get()).unwrap_or(0),
             slot: Mutex::new(Some(req)),
@@ -65,20 +52,13 @@ impl Request {
     fn answer(&self, answer: Answer) -> Result<()> {
         let mut slot = self.slot.lock();
         let Some(req) = slot.take() else {
-            return Err(Error::new(
-                Kind::AlreadyAnswered,
-                "the request was already answered or released",
-            ));
+            return Err(AnswerError::AlreadyAnswered.into());
         };
         if !answer.fits(req.kind()) {
-            let e = Error::new(
-                Kind::WrongAnswer,
-                format!(
-                    "{} is not an answer to a {:?} request",
-                    answer.name(),
-                    req.kind()
-                ),
-            );
+            let e = Error::from(AnswerError::WrongKind {
+                request: req.kind(),
+                answer: answer.name(),
+            });
             *slot = Some(req);
             return Err(e);
         }
@@ -89,51 +69,32 @@ impl Request {
 }
 
 fn assigns(json: Option<&str>) -> Result<Option<Assigns>> {
-    match json {
-        None => Ok(None),
-        Some(text) => match serde_json::from_str(text) {
-            Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
-            Ok(_) => Err(Error::invalid("assigns must be a JSON object")),
-            Err(e) => Err(Error::new(Kind::InvalidJson, format!("assigns: {e}"))),
-        },
-    }
-}
-
-fn stop_reason(kind: &str, detail: &str) -> Result<StopReason> {
-    match kind {
-        "normal" => Ok(StopReason::Normal),
-        "shutdown" => Ok(StopReason::Shutdown(detail.to_owned())),
-        "abnormal" => Ok(StopReason::Abnormal(detail.to_owned())),
-        other => Err(Error::invalid(format!(
-            "stop kind must be normal, shutdown or abnormal, not {other:?}"
-        ))),
-    }
-}
-
-/// `(reason, detail)` of a `Leave`: `left`, `closed`, `disconnected`, `drain`, `stop`
-/// (detail `normal`, `shutdown[:why]` or the abnormal reason) or `crash` (detail: why).
-fn leave_reason(reason: &TerminateReason) -> (&'static str, String) {
-    match reason {
-        TerminateReason::Left => ("left", String::new()),
-        TerminateReason::Closed => ("closed", String::new()),
-        TerminateReason::Disconnected => ("disconnected", String::new()),
-        TerminateReason::Drain => ("drain", String::new()),
-        TerminateReason::Stop(StopReason::Normal) => ("stop", "normal".into()),
-        TerminateReason::Stop(StopReason::Shutdown(d)) if d.is_empty() => {
-            ("stop", "shutdown".into())
-        }
-        TerminateReason::Stop(StopReason::Shutdown(d)) => ("stop", format!("shutdown:{d}")),
-        TerminateReason::Stop(StopReason::Abnormal(d)) => ("stop", d.clone()),
-        TerminateReason::Crash(d) => ("crash", d.clone()),
-    }
+    Ok(json
+        .map(|text| host::json_object(text, "assigns"))
+        .transpose()?)
 }
 
 #[pymethods]
 impl Request {
-    /// The kind: `CONNECT`, `JOIN`, `HANDLE_IN`, `HANDLE_INFO`, `HANDLE_OUT` or `LEAVE`.
+    /// The kind: `CONNECT`, `JOIN`, `HANDLE_IN`, `HANDLE_INFO`, `HANDLE_OUT`, `LEAVE` or
+    /// `HTTP` (the core's numbers, the same as C's `sb_request_kind`).
     #[getter]
-    fn kind(&self) -> u8 {
-        self.kind
+    fn kind(&self) -> u32 {
+        self.kind.number()
+    }
+
+    /// The kind's name for logs: `connect`, `join`, `handle_in`, `handle_info`, `handle_out`,
+    /// `terminate` (a `LEAVE`) or `http`.
+    #[getter]
+    fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// The channel pattern whose handler serves this request's channel, as registered
+    /// (e.g. `room:*`); the core matched it. None for `CONNECT` and `HTTP`.
+    #[getter]
+    fn pattern(&self) -> PyResult<Option<String>> {
+        Ok(self.with(|r| r.channel().map(|c| c.pattern.to_string()))?)
     }
 
     /// The ticket (0 for `LEAVE`, which takes no answer).
@@ -256,8 +217,9 @@ impl Request {
         })?)
     }
 
-    /// `HTTP`: `(method, path, query, content_type)`, path and query percent-encoded as
-    /// sent (query without `?`, empty when none). None for other kinds.
+    /// `HTTP`: `(method, path, query, content_type, prefix)`, path and query percent-encoded
+    /// as sent (query without `?`, empty when none), `prefix` the registered route the core
+    /// matched (the most specific). None for other kinds.
     #[getter]
     fn http(&self) -> PyResult<Option<HttpFields>> {
         Ok(self.with(|r| match r.body() {
@@ -266,6 +228,7 @@ impl Request {
                 h.path.clone(),
                 h.query.clone(),
                 h.content_type.clone(),
+                h.prefix.clone(),
             )),
             _ => None,
         })?)
@@ -275,7 +238,9 @@ impl Request {
     #[getter]
     fn leave_reason(&self) -> PyResult<Option<(&'static str, String)>> {
         Ok(self.with(|r| match r.body() {
-            RequestBody::Leave { reason, .. } => Some(leave_reason(reason)),
+            RequestBody::Leave { reason, .. } => {
+                Some((reason.kind(), reason.detail().unwrap_or_default()))
+            }
             _ => None,
         })?)
     }
@@ -291,9 +256,10 @@ impl Request {
         })?)
     }
 
-    /// Refuses a connect with an HTTP status (non-error statuses become 403).
-    fn connect_refused(&self, status: u16) -> PyResult<()> {
-        Ok(self.answer(Answer::ConnectRefused { status })?)
+    /// Refuses a connect with an HTTP status (400-599, else `InvalidArgumentError`).
+    fn connect_refused(&self, status: i64) -> PyResult<()> {
+        let answer = host::connect_refused(status).map_err(Error::from)?;
+        Ok(self.answer(answer)?)
     }
 
     /// `{:ok, reply, socket}` from join.
@@ -354,7 +320,7 @@ impl Request {
         reply_binary: bool,
         assigns_json: Option<&str>,
     ) -> PyResult<()> {
-        let reason = stop_reason(kind, detail)?;
+        let reason = host::stop_reason(kind, detail).map_err(Error::from)?;
         let reply = match (reply_status, reply_payload) {
             (Some(status), Some(p)) => Some((status.to_owned(), payload_in(p, reply_binary)?)),
             (Some(status), None) => Some((
@@ -370,16 +336,17 @@ impl Request {
         })?)
     }
 
-    /// Answers an `HTTP` request: `status` (100-999; others become 500), `content_type`,
-    /// `body` (bytes or str).
+    /// Answers an `HTTP` request: `status` (100-999), `content_type` (a valid header value,
+    /// empty for none), `body` (bytes or str). Else `InvalidArgumentError`.
     fn http_respond(
         &self,
-        status: u16,
+        status: i64,
         content_type: &str,
         body: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let body = crate::payload::bytes_of(body)?;
-        Ok(self.answer(Answer::http(status, content_type, body))?)
+        let answer = host::http_response(status, content_type, body).map_err(Error::from)?;
+        Ok(self.answer(answer)?)
     }
 
     /// Drops the request unanswered: a crash of its handler (see the module docs); for a

@@ -6,7 +6,7 @@
 //! writes the fd only if it was clear; `poll` resets the fd, clears the flag, then pops, and
 //! signals again if messages remain after `max`.
 
-use crate::errors::{Error, Kind, Result};
+use crate::errors::{Error, Result};
 use crate::payload::payload_out;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -15,7 +15,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
-use switchboard::channel::Hub as CoreHub;
+use switchboard::channel::Backplane as CoreHub;
+use switchboard::host::{ErrorCode, HostError};
 use switchboard::pubsub::{Broadcast, Delivery, Subscription as CoreSubscription};
 
 struct Signal {
@@ -67,7 +68,7 @@ impl Subscription {
         }
         use rustix::event::{EventfdFlags, eventfd};
         let fd = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)
-            .map_err(|e| Error::new(Kind::Io, format!("eventfd: {e}")))?;
+            .map_err(|e| Error::from(HostError::new(ErrorCode::Io, format!("eventfd: {e}"))))?;
         let signal = Arc::new(Signal {
             notified: AtomicBool::new(false),
             fd,

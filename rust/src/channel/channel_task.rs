@@ -40,7 +40,7 @@ impl Drop for ChannelTask {
             let mut life = inst.lock();
             inst.set_phase(&mut life, Phase::Dead);
         }
-        inst.hub.presence().untrack_owner(inst.owner);
+        inst.backplane.presence().untrack_owner(inst.owner);
         // Commands still queued (an aborted task) are dropped now, not with the instance.
         inst.inbox.close();
         while inst.inbox.try_recv().is_some() {}
@@ -301,7 +301,7 @@ impl ChannelTask {
             intercepts,
             intercept_mailbox,
         };
-        let sub = inst.hub.pubsub().subscribe(&inst.topic, delivery);
+        let sub = inst.backplane.pubsub().subscribe(&inst.topic, delivery);
         self.socket.fastlane_id = Some(sub.id());
         inst.set_fastlane(sub);
     }

@@ -13,8 +13,8 @@
 //! inbox (both leaf operations). It is never held while calling PubSub or Presence, because a
 //! publish calls mailboxes that take life locks.
 
+use super::backplane::Backplane;
 use super::frames::{JOIN_CRASHED, close_frame, unjoined_reply};
-use super::hub::Hub;
 pub(crate) use super::inbox::Cmd;
 use super::inbox::{Inbox, TrySendError};
 use crate::handler::TerminateReason;
@@ -74,7 +74,7 @@ pub(crate) enum StopRequest {
 pub(crate) struct Life {
     pub(crate) phase: Phase,
     pub(crate) stop: Option<StopRequest>,
-    /// Counted in the hub census (joined and not yet ended).
+    /// Counted in the backplane census (joined and not yet ended).
     censused: bool,
     /// Counted in the session's channel-limit counter (from creation until it leaves the
     /// routable phases, or until a duplicate join supersedes it).
@@ -88,7 +88,7 @@ pub(crate) struct Life {
 
 /// The shared part of one channel instance.
 pub(crate) struct Instance {
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) backplane: Arc<Backplane>,
     pub(crate) topic: String,
     pub(crate) join_ref: Option<Ref>,
     /// The `ref` of the `phx_join` message, for the join reply.
@@ -125,7 +125,7 @@ impl Instance {
     /// A new instance in phase `Joining`, already counted in `session_live`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        hub: Arc<Hub>,
+        backplane: Arc<Backplane>,
         topic: String,
         join_ref: Option<Ref>,
         join_msg_ref: Option<Ref>,
@@ -135,9 +135,9 @@ impl Instance {
         session_live: Arc<AtomicUsize>,
     ) -> Instance {
         session_live.fetch_add(1, Ordering::AcqRel);
-        let owner = hub.next_owner();
+        let owner = backplane.next_owner();
         Instance {
-            hub,
+            backplane,
             topic,
             join_ref,
             join_msg_ref,
@@ -201,7 +201,7 @@ impl Instance {
             self.uncount(life);
             if life.censused {
                 life.censused = false;
-                self.hub.census_remove(&self.topic);
+                self.backplane.census_remove(&self.topic);
             }
         }
         life.phase = phase;
@@ -214,12 +214,12 @@ impl Instance {
         }
     }
 
-    /// `Joining` → `Joined`: counts the channel in the hub census.
+    /// `Joining` → `Joined`: counts the channel in the backplane census.
     pub(crate) fn set_joined(&self, life: &mut Life) {
         life.phase = Phase::Joined;
         if !life.censused {
             life.censused = true;
-            self.hub.census_add(&self.topic);
+            self.backplane.census_add(&self.topic);
         }
     }
 

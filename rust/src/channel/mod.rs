@@ -4,19 +4,19 @@
 //! produces frames into that connection's [`Outbox`](crate::outbox::Outbox): heartbeat replies, join / leave /
 //! duplicate-join / unmatched-topic handling, the channel limit, stale join_ref rules, and one
 //! task per joined channel that calls the host [`Channel`](Channel) handler one
-//! request at a time under the request timeout. The [`Hub`] is what all connections of an
+//! request at a time under the request timeout. The [`Backplane`] is what all connections of an
 //! endpoint share: PubSub, Presence, and the channel census.
 //!
 //! Submodules: `session` (routing, answers the session gives itself), `channel_task` (one
 //! task per channel instance, handler calls and their results), `instance` (the state an
 //! instance shares with the session and with publishers: life phase and output gate), `inbox`
-//! (its bounded command queue), `behaviour` (the callbacks a channel actor calls), `socket` (what handlers get), `hub` (shared state),
+//! (its bounded command queue), `behaviour` (the callbacks a channel actor calls), `socket` (what handlers get), `backplane` (shared state),
 //! `topic_map` (a connection's topic → channel map).
 
+mod backplane;
 mod behaviour;
 mod channel_task;
 mod frames;
-mod hub;
 mod inbox;
 mod instance;
 mod session;
@@ -26,8 +26,8 @@ mod topic_map;
 #[cfg(test)]
 mod tests;
 
+pub use backplane::Backplane;
 pub use behaviour::Channel;
-pub use hub::Hub;
 pub use session::Session;
 pub(crate) use socket::SocketExtension;
 pub use socket::{ChannelHandle, HandleError, Socket, SocketError, SocketRef};

@@ -2,9 +2,9 @@
 //! channel task or answers it directly, without ever waiting for a handler.
 
 use super::Mount;
+use super::backplane::Backplane;
 use super::channel_task::{self, ChannelTask, Replaced};
 use super::frames::{UNMATCHED_TOPIC, close_frame, unjoined_reply};
-use super::hub::Hub;
 use super::instance::{Cmd, Delivery, Instance};
 use super::socket::Socket;
 use super::topic_map::TopicMap;
@@ -46,7 +46,7 @@ struct Entry {
 /// with [`TerminateReason::Closed`].
 #[derive(Debug)]
 pub struct Session {
-    hub: Arc<Hub>,
+    backplane: Arc<Backplane>,
     mount: Arc<Mount>,
     outbox: Arc<Outbox>,
     serializer: Serializer,
@@ -69,7 +69,7 @@ impl Session {
     /// `"longpoll"` (visible to handlers). Panics outside a tokio runtime. Channel tasks
     /// run on the mount's `channel_runtime`, else on the current runtime.
     pub fn new(
-        hub: Arc<Hub>,
+        backplane: Arc<Backplane>,
         mount: Arc<Mount>,
         outbox: Arc<Outbox>,
         serializer: Serializer,
@@ -82,7 +82,7 @@ impl Session {
             .clone()
             .unwrap_or_else(tokio::runtime::Handle::current);
         Session {
-            hub,
+            backplane,
             mount,
             outbox,
             serializer,
@@ -275,7 +275,7 @@ impl Session {
         let timeout = config.request_timeout;
         tracing::debug!(topic = %clip(&msg.topic), join_ref = ?msg.join_ref, "join");
         let inst = Arc::new(Instance::new(
-            Arc::clone(&self.hub),
+            Arc::clone(&self.backplane),
             msg.topic.clone(),
             msg.join_ref,
             msg.r#ref,

@@ -1,6 +1,6 @@
 //! What a handler sees of its channel: the Phoenix `%Phoenix.Socket{}` inside a channel.
 
-use super::hub::Hub;
+use super::backplane::Backplane;
 use super::instance::{Cmd, Delivery, Instance};
 use crate::handler::{Assigns, HandlerError, TerminateReason};
 use crate::presence::{Meta, PresenceError};
@@ -247,9 +247,9 @@ impl Socket {
         self.transport
     }
 
-    /// The hub, for host-side actions on other topics (`Hub::broadcast`, presence lists).
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.inst.hub
+    /// The backplane, for host-side actions on other topics (`Backplane::broadcast`, presence lists).
+    pub fn backplane(&self) -> &Arc<Backplane> {
+        &self.inst.backplane
     }
 
     /// Assigns: the socket's connect assigns (copied at join), then whatever the channel
@@ -308,7 +308,7 @@ impl Socket {
     }
 
     pub(crate) fn publish_now(&self, from_self: bool, b: Broadcast) -> Result<(), SocketError> {
-        let pubsub = self.inst.hub.pubsub();
+        let pubsub = self.inst.backplane.pubsub();
         match (from_self, self.fastlane_id) {
             (true, Some(id)) => pubsub.broadcast_from(id, b)?,
             _ => pubsub.broadcast(b)?,
@@ -361,7 +361,7 @@ impl Socket {
     pub fn track(&self, key: &str, meta: Meta) -> Result<String, SocketError> {
         Ok(self
             .inst
-            .hub
+            .backplane
             .presence()
             .track(self.inst.owner, &self.inst.topic, key, meta)?)
     }
@@ -369,7 +369,7 @@ impl Socket {
     /// Stops tracking `key` on the channel topic (idempotent).
     pub fn untrack(&self, key: &str) {
         self.inst
-            .hub
+            .backplane
             .presence()
             .untrack(self.inst.owner, &self.inst.topic, key);
     }
@@ -379,7 +379,7 @@ impl Socket {
     pub fn update(&self, key: &str, meta: Meta) -> Result<String, SocketError> {
         Ok(self
             .inst
-            .hub
+            .backplane
             .presence()
             .update(self.inst.owner, &self.inst.topic, key, meta)?)
     }
@@ -387,7 +387,7 @@ impl Socket {
     /// The `presence_state` payload of the channel topic: `{key: {"metas": [...]}}`
     /// (Phoenix `Presence.list(socket)`), ready to `push("presence_state", ...)`.
     pub fn presence_list(&self) -> Payload {
-        self.inst.hub.presence().list(&self.inst.topic)
+        self.inst.backplane.presence().list(&self.inst.topic)
     }
 
     /// A handle to reply later to the message being handled (Phoenix `socket_ref/1` +
@@ -423,7 +423,7 @@ fn subscribe_external(inst: &Arc<Instance>, shared: &Shared, topic: &str) -> Res
         }
     });
     let sub = inst
-        .hub
+        .backplane
         .pubsub()
         .subscribe(topic, pubsub::Delivery::Mailbox(mailbox));
     st.external.insert(topic.to_owned(), sub);
@@ -537,9 +537,9 @@ impl ChannelHandle {
         self.inst.join_ref.as_ref()
     }
 
-    /// The hub of the channel's endpoint (host-level broadcast, disconnect).
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.inst.hub
+    /// The backplane of the channel's endpoint (host-level broadcast, disconnect).
+    pub fn backplane(&self) -> &Arc<Backplane> {
+        &self.inst.backplane
     }
 
     /// True until the channel starts ending.
@@ -614,7 +614,7 @@ impl ChannelHandle {
         if let Some(Deferred::Broadcast { from_self, b }) =
             self.act(Deferred::Broadcast { from_self, b })?
         {
-            let pubsub = self.inst.hub.pubsub();
+            let pubsub = self.inst.backplane.pubsub();
             match (from_self, self.inst.fastlane_id()) {
                 (true, Some(id)) => pubsub.broadcast_from(id, b),
                 _ => pubsub.broadcast(b),
@@ -693,7 +693,7 @@ impl ChannelHandle {
         self.while_open(|| {
             Ok(self
                 .inst
-                .hub
+                .backplane
                 .presence()
                 .track(self.inst.owner, &self.inst.topic, key, meta)
                 .map_err(SocketError::from)?)
@@ -704,7 +704,7 @@ impl ChannelHandle {
     pub fn untrack(&self, key: &str) -> Result<(), HandleError> {
         self.while_open(|| {
             self.inst
-                .hub
+                .backplane
                 .presence()
                 .untrack(self.inst.owner, &self.inst.topic, key);
             Ok(())
@@ -717,7 +717,7 @@ impl ChannelHandle {
         self.while_open(|| {
             Ok(self
                 .inst
-                .hub
+                .backplane
                 .presence()
                 .update(self.inst.owner, &self.inst.topic, key, meta)
                 .map_err(SocketError::from)?)
@@ -727,6 +727,6 @@ impl ChannelHandle {
     /// The `presence_state` payload of the channel topic: `{key: {"metas": [...]}}`
     /// (Phoenix `Presence.list(socket)`).
     pub fn presence_list(&self) -> Result<Payload, HandleError> {
-        self.while_open(|| Ok(self.inst.hub.presence().list(&self.inst.topic)))
+        self.while_open(|| Ok(self.inst.backplane.presence().list(&self.inst.topic)))
     }
 }

@@ -204,7 +204,7 @@ impl Channel for Fixture {
 }
 
 struct World {
-    hub: Arc<Hub>,
+    backplane: Arc<Backplane>,
     mount: Arc<Mount>,
     terminated: Log,
 }
@@ -234,7 +234,7 @@ fn world(config: MountConfig) -> World {
     }
     routes.add("roomi:*", intercepting);
     World {
-        hub: Hub::new("test-node", 2),
+        backplane: Backplane::new("test-node", 2),
         mount: Arc::new(Mount { routes, config }),
         terminated,
     }
@@ -250,7 +250,7 @@ impl World {
     fn connect(&self, serializer: Serializer) -> Conn {
         let outbox = Arc::new(Outbox::new(100_000, 64 << 20));
         let session = Session::new(
-            self.hub.clone(),
+            self.backplane.clone(),
             self.mount.clone(),
             outbox.clone(),
             serializer,
@@ -428,7 +428,7 @@ async fn join_ok_reply_comes_before_after_join_broadcast_and_push() {
     );
     c.quiet().await;
     assert_eq!(c.session.channel_count(), 1);
-    assert_eq!(w.hub.channel_count("room:lobby"), 1);
+    assert_eq!(w.backplane.channel_count("room:lobby"), 1);
     c.join("7", "joinreply:1", json!({}));
     assert_eq!(
         c.next().await,
@@ -483,7 +483,7 @@ async fn refused_and_crashed_joins_leave_no_channel_and_can_be_retried() {
     );
     c.quiet().await;
     assert_eq!(c.session.channel_count(), 0);
-    assert_eq!(w.hub.channel_count("auth:1"), 0);
+    assert_eq!(w.backplane.channel_count("auth:1"), 0);
     // The topic is not joined: a push is unmatched, a leave is a plain ok.
     c.send(msg(Some("3"), Some("9"), "auth:1", "echo", json!({})));
     assert_eq!(c.next().await, unmatched("9", "auth:1"));
@@ -712,9 +712,9 @@ async fn duplicate_join_replies_first_then_closes_the_old_join_ref_without_termi
         "terminate must not run for a duplicate join"
     );
     assert_eq!(c.session.channel_count(), 1);
-    assert_eq!(w.hub.channel_count("room:d"), 1);
+    assert_eq!(w.backplane.channel_count("room:d"), 1);
     // Exactly one subscriber: a broadcast reaches the client once.
-    w.hub
+    w.backplane
         .broadcast("room:d", "ping", Payload::empty_object())
         .expect("broadcast accepted");
     assert_eq!(c.next().await, json!([null, null, "room:d", "ping", {}]));
@@ -750,12 +750,12 @@ async fn leave_joined_unjoined_and_stale() {
         )]
     );
     // Unsubscribed: later broadcasts do not arrive.
-    w.hub
+    w.backplane
         .broadcast("room:a", "ping", Payload::empty_object())
         .expect("broadcast accepted");
     c.quiet().await;
     assert_eq!(c.session.channel_count(), 0);
-    assert_eq!(w.hub.channel_count("room:a"), 0);
+    assert_eq!(w.backplane.channel_count("room:a"), 0);
     // F8: leave of an unjoined topic, join_ref echoed, no phx_close.
     c.send(msg(
         Some("9"),
@@ -796,7 +796,7 @@ async fn crash_writes_phx_error_and_nothing_after_it() {
     c.send(msg(Some("1"), Some("4"), "room:c", "echo", json!({})));
     assert_eq!(c.next().await, unmatched("4", "room:c"));
     c.join_room("5", "room:c").await;
-    assert_eq!(w.hub.channel_count("room:c"), 1);
+    assert_eq!(w.backplane.channel_count("room:c"), 1);
 }
 
 #[tokio::test]
@@ -985,7 +985,7 @@ async fn broadcast_reaches_everyone_and_broadcast_from_skips_the_sender() {
     a.quiet().await;
     b.quiet().await;
     // Host-side broadcast.
-    w.hub
+    w.backplane
         .broadcast("room:b", "news", text(&json!({"n": 1})))
         .expect("broadcast accepted");
     assert_eq!(
@@ -996,7 +996,7 @@ async fn broadcast_reaches_everyone_and_broadcast_from_skips_the_sender() {
         b.next().await,
         json!([null, null, "room:b", "news", {"n": 1}])
     );
-    assert_eq!(w.hub.channel_count("room:b"), 2);
+    assert_eq!(w.backplane.channel_count("room:b"), 2);
 }
 
 #[tokio::test]
@@ -1152,7 +1152,7 @@ async fn close_runs_terminate_with_the_reason_and_presences_leave() {
     );
     let diff = b.next().await;
     assert_eq!(metas(&diff[4]["leaves"], "ua").len(), 1);
-    assert_eq!(w.hub.channel_count("room:z"), 0);
+    assert_eq!(w.backplane.channel_count("room:z"), 0);
     // No frames for a closed connection (its channels' terminate pushes are dropped).
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(QUIET, outbox.drain_into(&mut rest)).await;
@@ -1181,7 +1181,7 @@ async fn close_is_bounded_when_a_handler_hangs() {
     )
     .await
     .expect("close is bounded by the request timeout");
-    assert_eq!(w.hub.channel_count("room:h"), 0);
+    assert_eq!(w.backplane.channel_count("room:h"), 0);
 }
 
 #[tokio::test]
@@ -1248,7 +1248,7 @@ async fn binary_payloads_round_trip_as_binary_frames() {
     assert_eq!(c.next().await, decode(&push));
     assert_eq!(c.next().await, decode(&reply));
     // Scenario 47: a binary broadcast is a kind-2 frame.
-    w.hub
+    w.backplane
         .broadcast(
             "room:bin",
             "bb",
@@ -1283,7 +1283,7 @@ async fn external_subscription_delivers_broadcasts_to_handle_info() {
         c.next().await,
         reply(Some("1"), Some("2"), "room:ext", "ok", json!({}))
     );
-    w.hub
+    w.backplane
         .broadcast("news", "headline", text(&json!({"t": 1})))
         .expect("broadcast accepted");
     assert_eq!(
@@ -1299,7 +1299,7 @@ async fn external_subscription_delivers_broadcasts_to_handle_info() {
         json!({}),
     ));
     c.take(3).await;
-    assert_eq!(w.hub.pubsub().subscriber_count("news"), 0);
+    assert_eq!(w.backplane.pubsub().subscriber_count("news"), 0);
 }
 
 #[tokio::test]
@@ -1329,7 +1329,7 @@ async fn duplicate_join_while_the_first_join_is_pending() {
     assert_eq!(c.next().await, close("1", "slowjoin:d"));
     c.quiet().await;
     assert_eq!(c.session.channel_count(), 1);
-    assert_eq!(w.hub.channel_count("slowjoin:d"), 1);
+    assert_eq!(w.backplane.channel_count("slowjoin:d"), 1);
     assert!(w.terminations().is_empty());
 }
 
@@ -1354,7 +1354,7 @@ async fn pipelined_duplicate_joins_are_each_answered_in_order() {
     );
     c.quiet().await;
     assert_eq!(c.session.channel_count(), 1);
-    assert_eq!(w.hub.channel_count("slowjoin:p"), 1);
+    assert_eq!(w.backplane.channel_count("slowjoin:p"), 1);
     assert!(w.terminations().is_empty());
     // The last join is the live channel.
     c.send(msg(
@@ -1451,7 +1451,7 @@ async fn close_while_a_duplicate_join_waits_stops_both_joins() {
             TerminateReason::Closed
         )]
     );
-    assert_eq!(w.hub.channel_count("slowjoin:w"), 0);
+    assert_eq!(w.backplane.channel_count("slowjoin:w"), 0);
 }
 
 #[tokio::test]
@@ -1472,8 +1472,8 @@ async fn close_during_a_join_terminates_the_channel_once_joined() {
             TerminateReason::Disconnected
         )]
     );
-    assert_eq!(w.hub.channel_count("slowjoin:c"), 0);
-    assert_eq!(w.hub.pubsub().subscriber_count("slowjoin:c"), 0);
+    assert_eq!(w.backplane.channel_count("slowjoin:c"), 0);
+    assert_eq!(w.backplane.pubsub().subscriber_count("slowjoin:c"), 0);
 }
 
 #[tokio::test]
@@ -1534,7 +1534,7 @@ async fn dropping_a_session_stops_its_channels_in_the_background() {
             TerminateReason::Closed
         )]
     );
-    assert_eq!(w.hub.channel_count("room:drop"), 0);
+    assert_eq!(w.backplane.channel_count("room:drop"), 0);
 }
 
 #[tokio::test]
@@ -1542,12 +1542,12 @@ async fn hub_disconnect_is_a_disconnect_broadcast_on_the_socket_id_topic() {
     let w = world(MountConfig::default());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    let _sub = w.hub.pubsub().subscribe(
+    let _sub = w.backplane.pubsub().subscribe(
         "user_sockets:42",
         crate::pubsub::Delivery::Mailbox(Arc::new(move |b| sink.lock().push(b.event.clone()))),
     );
     let delivered = w
-        .hub
+        .backplane
         .disconnect("user_sockets:42")
         .expect("broadcast accepted");
     assert_eq!(delivered.local, 1);

@@ -7,7 +7,7 @@ use super::connection;
 use super::origin::origin_allowed;
 use super::params::decode_query;
 use super::registry::{Connections, Registered};
-use crate::channel::{Hub, Mount, Session};
+use crate::channel::{Backplane, Mount, Session};
 use crate::handler::{Connect, ConnectInfo};
 use crate::outbox::{CloseReason, Outbox};
 use crate::pubsub::{Delivery, Subscription};
@@ -33,7 +33,7 @@ pub(crate) struct MountState {
     pub(crate) mount: Arc<Mount>,
     pub(crate) connect: Arc<dyn Connect>,
     pub(crate) transport: TransportConfig,
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) backplane: Arc<Backplane>,
     pub(crate) conns: Arc<Connections>,
 }
 
@@ -242,7 +242,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     // A `"disconnect"` broadcast on the socket id closes this connection (PROTOCOL.md 4.9).
     let id_subscription = connected.id.as_deref().map(|id| {
         let target = Arc::downgrade(&outbox);
-        st.hub.pubsub().subscribe(
+        st.backplane.pubsub().subscribe(
             id,
             Delivery::Mailbox(Arc::new(move |b| {
                 if b.event == "disconnect"
@@ -254,7 +254,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
         )
     });
     let session = Session::new(
-        st.hub.clone(),
+        st.backplane.clone(),
         st.mount.clone(),
         outbox.clone(),
         serializer,

@@ -1,5 +1,5 @@
 //! The tokio endpoint (DESIGN layer 6): an HTTP server whose socket mounts serve the Phoenix
-//! WebSocket transport at `<mount>/websocket`, sharing one [`Hub`] (PubSub, Presence).
+//! WebSocket transport at `<mount>/websocket`, sharing one [`Backplane`] (PubSub, Presence).
 //!
 //! ```no_run
 //! # use switchboard::endpoint::{Endpoint, SocketMount};
@@ -12,7 +12,7 @@
 //!     .start()
 //!     .await?;
 //! println!("listening on {}", endpoint.local_addr());
-//! endpoint.hub().broadcast("room:lobby", "new_msg", switchboard::wire::Payload::empty_object()).ok();
+//! endpoint.backplane().broadcast("room:lobby", "new_msg", switchboard::wire::Payload::empty_object()).ok();
 //! endpoint.shutdown().await?;
 //! # Ok(()) }
 //! ```
@@ -49,7 +49,7 @@ pub use listener::HandshakeConfig;
 pub(crate) use listener::MIN_HEADER_BYTES;
 pub(crate) use static_files::valid_route as valid_static_route;
 
-use crate::channel::Hub;
+use crate::channel::Backplane;
 use crate::outbox::CloseReason;
 use crate::pubsub::{Broadcast, Delivery, Subscription};
 use axum::Router;
@@ -103,7 +103,7 @@ impl Default for DrainConfig {
 #[derive(Debug)]
 pub struct EndpointBuilder {
     addr: SocketAddr,
-    hub: Option<Arc<Hub>>,
+    backplane: Option<Arc<Backplane>>,
     node: String,
     shards: usize,
     mounts: Vec<(String, SocketMount)>,
@@ -117,7 +117,7 @@ impl Default for EndpointBuilder {
     fn default() -> Self {
         EndpointBuilder {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            hub: None,
+            backplane: None,
             node: "switchboard@localhost".to_owned(),
             shards: 0,
             mounts: Vec::new(),
@@ -137,22 +137,22 @@ impl EndpointBuilder {
         self
     }
 
-    /// Uses an existing hub (e.g. one the host's own routes already hold) instead of creating
+    /// Uses an existing backplane (e.g. one the host's own routes already hold) instead of creating
     /// one from [`node`](Self::node) and [`shards`](Self::shards).
-    pub fn hub(mut self, hub: Arc<Hub>) -> Self {
-        self.hub = Some(hub);
+    pub fn backplane(mut self, backplane: Arc<Backplane>) -> Self {
+        self.backplane = Some(backplane);
         self
     }
 
     /// This node's name for presence (default `"switchboard@localhost"`); ignored with
-    /// [`hub`](Self::hub).
+    /// [`backplane`](Self::backplane).
     pub fn node(mut self, name: impl Into<String>) -> Self {
         self.node = name.into();
         self
     }
 
     /// PubSub and presence shards (default 0 = one per available core); ignored with
-    /// [`hub`](Self::hub).
+    /// [`backplane`](Self::backplane).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self
@@ -212,9 +212,9 @@ impl EndpointBuilder {
     /// paths, [`EndpointError::RouteConflict`] when host routes overlap a socket route,
     /// [`EndpointError::Bind`] when the address cannot be bound.
     pub async fn start(self) -> Result<RunningEndpoint, EndpointError> {
-        let hub = self
-            .hub
-            .unwrap_or_else(|| Hub::new(&self.node, self.shards));
+        let backplane = self
+            .backplane
+            .unwrap_or_else(|| Backplane::new(&self.node, self.shards));
         let conns = Arc::new(Connections::default());
         let mut app = Router::new();
         let mut paths: Vec<String> = Vec::new();
@@ -229,7 +229,7 @@ impl EndpointBuilder {
                 mount: channel_mount,
                 connect,
                 transport,
-                hub: hub.clone(),
+                backplane: backplane.clone(),
                 conns: conns.clone(),
             });
             let route = format!("{path}/websocket");
@@ -263,7 +263,7 @@ impl EndpointBuilder {
         Ok(RunningEndpoint {
             inner: Arc::new(Running {
                 local_addr,
-                hub,
+                backplane,
                 conns,
                 drain: self.drain,
                 stop: parking_lot::Mutex::new(Some(stop_tx)),
@@ -338,7 +338,7 @@ pub struct DrainReport {
 #[derive(Debug)]
 struct Running {
     local_addr: SocketAddr,
-    hub: Arc<Hub>,
+    backplane: Arc<Backplane>,
     conns: Arc<Connections>,
     drain: DrainConfig,
     stop: parking_lot::Mutex<Option<oneshot::Sender<()>>>,
@@ -357,10 +357,10 @@ impl RunningEndpoint {
         self.inner.local_addr
     }
 
-    /// The shared hub: `broadcast`, `local_broadcast`, `disconnect(socket_id)` (close 1001),
+    /// The shared backplane: `broadcast`, `local_broadcast`, `disconnect(socket_id)` (close 1001),
     /// `presence()`, `channel_count(topic)`.
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.inner.hub
+    pub fn backplane(&self) -> &Arc<Backplane> {
+        &self.inner.backplane
     }
 
     /// Live WebSocket connections.
@@ -377,7 +377,7 @@ impl RunningEndpoint {
         let (tx, rx) = mpsc::channel::<Arc<Broadcast>>(capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
-        let subscription = self.inner.hub.pubsub().subscribe(
+        let subscription = self.inner.backplane.pubsub().subscribe(
             topic,
             Delivery::Mailbox(Arc::new(move |b| {
                 if tx.try_send(b.clone()).is_err() {

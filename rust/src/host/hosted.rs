@@ -1,11 +1,11 @@
 //! A queue-hosted endpoint: the whole server a non-Rust host drives (the C ABI, the Python
 //! and Node bindings), from one plain-data [`HostConfig`]. It owns the tokio runtime, the
-//! core [`Hub`] and the [`HostQueue`]; the host only polls requests and answers them, so the
+//! core [`Backplane`] and the [`HostQueue`]; the host only polls requests and answers them, so the
 //! three front-ends are thin and behave the same (docs/BINDINGS.md "One host layer").
 
 use super::HostQueue;
 use super::queue::QueueConfig;
-use crate::channel::Hub;
+use crate::channel::Backplane;
 use crate::endpoint::{
     DrainConfig, DrainReport, Endpoint, EndpointError, HandshakeConfig, RunningEndpoint,
     SocketMount, TransportConfig,
@@ -212,7 +212,7 @@ enum State {
 #[derive(Debug)]
 pub struct HostedEndpoint {
     config: HostConfig,
-    hub: Arc<Hub>,
+    backplane: Arc<Backplane>,
     queue: HostQueue,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
@@ -239,14 +239,14 @@ impl HostedEndpoint {
             .thread_name("switchboard-channels")
             .build()
             .map_err(|e| HostedError::Io(format!("cannot start channel runtime: {e}")))?;
-        let hub = Hub::new(&config.node, config.shards);
+        let backplane = Backplane::new(&config.node, config.shards);
         let queue = HostQueue::with_config(config.queue_config());
         Ok(HostedEndpoint {
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
             channel_handle: channel_runtime.handle().clone(),
             channel_runtime: Mutex::new(Some(channel_runtime)),
-            hub,
+            backplane,
             queue,
             config,
             state: Mutex::new(State::Created),
@@ -263,10 +263,10 @@ impl HostedEndpoint {
         &self.queue
     }
 
-    /// The core hub: broadcast, local_broadcast, disconnect, presence, pubsub. Usable before
+    /// The core backplane: broadcast, local_broadcast, disconnect, presence, pubsub. Usable before
     /// `start` and after shutdown (in-process subscribers only then).
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+    pub fn backplane(&self) -> &Arc<Backplane> {
+        &self.backplane
     }
 
     /// The connections' runtime, for front-ends that spawn work next to the endpoint.
@@ -296,7 +296,7 @@ impl HostedEndpoint {
         let cfg = &self.config;
         let mut builder = Endpoint::builder()
             .bind(cfg.bind)
-            .hub(self.hub.clone())
+            .backplane(self.backplane.clone())
             .drain(cfg.drain.clone())
             .handshake(cfg.handshake.clone());
         for mount in cfg.effective_mounts() {

@@ -60,6 +60,19 @@ pub fn json_ref(text: &str) -> Result<Ref, HostError> {
     )))
 }
 
+/// Checks that `payload` can be pushed or broadcast: a JSON object or binary (Phoenix
+/// `push/3` and `broadcast/3` take a map or `{:binary, data}`). For front-ends that queue the
+/// action and must refuse it before they return. Errors: [`ErrorCode::Encode`], with the
+/// words the channel itself would use.
+pub fn sendable(payload: &Payload) -> Result<(), HostError> {
+    match payload {
+        Payload::Json(_) if !payload.is_json_object() => {
+            Err(crate::wire::WireError::PayloadNotObject.into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The JSON type name of `value`, for messages.
 pub fn json_type(value: &serde_json::Value) -> &'static str {
     match value {

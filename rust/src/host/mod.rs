@@ -42,7 +42,7 @@ pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedErro
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use inputs::{
     connect_refused, http_response, json_object, json_payload, json_ref, json_type, json_value,
-    stop_reason,
+    sendable, stop_reason,
 };
 pub use kind::RequestKind;
 pub use notify::Wakeup;

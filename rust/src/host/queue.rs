@@ -134,7 +134,7 @@ impl Inner {
     }
 }
 
-/// The host request queue: one per host (usually per hub), shared by every mount it serves.
+/// The host request queue: one per host (usually per backplane), shared by every mount it serves.
 /// Cheap to clone (an `Arc`); `Send + Sync`: poll, wait, answer and act from any threads.
 ///
 /// ```no_run

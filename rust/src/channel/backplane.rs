@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// State shared by every connection of an endpoint (Phoenix: the endpoint's PubSub server,
 /// its Presence module and the channel supervisor's children count).
-pub struct Hub {
+pub struct Backplane {
     pubsub: Arc<PubSub>,
     presence: Arc<Presence>,
     /// topic → live (joined, not ended) channels on this node, sharded like PubSub.
@@ -20,21 +20,21 @@ pub struct Hub {
     next_owner: AtomicU64,
 }
 
-impl std::fmt::Debug for Hub {
+impl std::fmt::Debug for Backplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub")
+        f.debug_struct("Backplane")
             .field("pubsub", &self.pubsub)
             .field("presence", &self.presence)
             .finish_non_exhaustive()
     }
 }
 
-impl Hub {
-    /// A hub with `shards` PubSub and Presence shards (0 = one per core); `node` names this
+impl Backplane {
+    /// A backplane with `shards` PubSub and Presence shards (0 = one per core); `node` names this
     /// replica for presence. Presence diffs are published as local `presence_diff`
     /// broadcasts on their topic (Phoenix.Presence does the same through its dispatcher, so
     /// they are fastlaned `[null, null, T, "presence_diff", {...}]`, PROTOCOL.md 6.3).
-    pub fn new(node: &str, shards: usize) -> Arc<Hub> {
+    pub fn new(node: &str, shards: usize) -> Arc<Backplane> {
         let pubsub = PubSub::new(shards);
         let sink_pubsub = Arc::clone(&pubsub);
         let sink = Arc::new(move |diff: &Diff| {
@@ -51,7 +51,7 @@ impl Hub {
         let census = (0..pubsub.shard_count())
             .map(|_| Mutex::new(HashMap::new()))
             .collect();
-        Arc::new(Hub {
+        Arc::new(Backplane {
             pubsub,
             presence,
             census,
