@@ -3,12 +3,12 @@
 //! checked id, never a pointer; a stale id gives [`HandleError::NotFound`].
 
 use super::TerminateReason;
+use super::slab::{Key, Slab};
 use crate::channel::{ChannelHandle, HandleError};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 
-/// Id of one channel instance served through a [`HostQueue`](super::HostQueue):
-/// `generation << 32 | slot index`, never 0. Given out with the `Join` request; valid for
+/// Id of one channel instance served through a [`HostQueue`](super::HostQueue): a key of
+/// the generational slab (`generation << 32 | slot index`), never 0. Given out with the `Join` request; valid for
 /// actions from then until the channel starts ending (actions taken before the join is
 /// answered are deferred until right after the `ok` join reply, as in a Phoenix `join`).
 /// A channel whose join was answered `JoinOk` gets exactly one `Leave` request with its
@@ -27,16 +27,8 @@ impl ChannelId {
         ChannelId(raw)
     }
 
-    fn new(index: u32, generation: u32) -> ChannelId {
-        ChannelId((u64::from(generation) << 32) | u64::from(index))
-    }
-
-    fn index(self) -> usize {
-        (self.0 & 0xffff_ffff) as usize
-    }
-
-    fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
+    fn key(self) -> Key {
+        Key::from_raw(self.0)
     }
 }
 
@@ -61,52 +53,25 @@ enum State {
     },
 }
 
-struct Entry {
-    generation: u32,
-    state: State,
-}
-
-struct Slab {
-    entries: Vec<Entry>,
-    free: VecDeque<u32>,
-}
-
 /// Live channel ids of one queue.
 pub(crate) struct Channels {
-    slab: Mutex<Slab>,
+    slab: Mutex<Slab<State>>,
 }
 
 impl Channels {
     pub(crate) fn new() -> Channels {
         Channels {
-            slab: Mutex::new(Slab {
-                entries: Vec::new(),
-                free: VecDeque::new(),
-            }),
+            slab: Mutex::new(Slab::new()),
         }
     }
 
     /// A fresh id for a channel whose `Join` is about to be asked; actions by id reach
     /// `handle` from now on. `None` only when 2^32 channels are live at once.
     pub(crate) fn allocate(&self, handle: ChannelHandle) -> Option<ChannelId> {
-        let mut slab = self.slab.lock();
-        let state = State::Joining { handle };
-        match slab.free.pop_front() {
-            Some(index) => {
-                let entry = slab.entries.get_mut(index as usize)?;
-                entry.generation = entry.generation.checked_add(1).unwrap_or(1);
-                entry.state = state;
-                Some(ChannelId::new(index, entry.generation))
-            }
-            None => {
-                let index = u32::try_from(slab.entries.len()).ok()?;
-                slab.entries.push(Entry {
-                    generation: 1,
-                    state,
-                });
-                Some(ChannelId::new(index, 1))
-            }
-        }
+        let (key, old) = self.slab.lock().insert(State::Joining { handle })?;
+        // A reused slot held a freed channel (`State::Free`): nothing left to drop.
+        drop(old);
+        Some(ChannelId(key.get()))
     }
 
     /// The host answered `JoinOk`: a `Leave` is owed from now on. `late`: the answer
@@ -114,10 +79,10 @@ impl Channels {
     /// without `terminate` and its `Leave` says why.
     pub(crate) fn joined(&self, id: ChannelId, late: bool) {
         let mut slab = self.slab.lock();
-        if let Some(entry) = entry(&mut slab, id)
-            && let State::Joining { handle } = &entry.state
+        if let Some(state) = entry(&mut slab, id)
+            && let State::Joining { handle } = state
         {
-            entry.state = State::Joined {
+            *state = State::Joined {
                 handle: handle.clone(),
                 left: false,
                 reason: late.then(|| {
@@ -131,7 +96,7 @@ impl Channels {
     /// ending (or is in its `Leave` window, see [`ChannelHandle`]).
     pub(crate) fn get(&self, id: ChannelId) -> Result<ChannelHandle, HandleError> {
         let mut slab = self.slab.lock();
-        match entry(&mut slab, id).map(|e| &e.state) {
+        match entry(&mut slab, id).map(|e| &*e) {
             Some(State::Joining { handle } | State::Joined { handle, .. })
                 if handle.accepts_actions() =>
             {
@@ -145,7 +110,7 @@ impl Channels {
     /// channel never joined (no `Leave` is owed then).
     pub(crate) fn leave(&self, id: ChannelId) -> bool {
         let mut slab = self.slab.lock();
-        match entry(&mut slab, id).map(|e| &mut e.state) {
+        match entry(&mut slab, id) {
             Some(State::Joined { left, .. }) if !*left => {
                 *left = true;
                 true
@@ -163,8 +128,8 @@ impl Channels {
         fallback: impl FnOnce() -> TerminateReason,
     ) -> Option<TerminateReason> {
         let mut slab = self.slab.lock();
-        let entry = entry(&mut slab, id)?;
-        let owed = match &mut entry.state {
+        let state = entry(&mut slab, id)?;
+        let owed = match state {
             State::Joined {
                 left: false,
                 reason,
@@ -172,8 +137,8 @@ impl Channels {
             } => Some(reason.take().unwrap_or_else(fallback)),
             _ => None,
         };
-        let old = std::mem::replace(&mut entry.state, State::Free);
-        slab.free.push_back(id.index() as u32);
+        let old = std::mem::replace(state, State::Free);
+        slab.release(id.key());
         drop(slab);
         // The handle may hold the last reference to the instance, whose drop unsubscribes:
         // not under our lock.
@@ -182,15 +147,10 @@ impl Channels {
     }
 }
 
-fn entry(slab: &mut Slab, id: ChannelId) -> Option<&mut Entry> {
-    match slab.entries.get_mut(id.index()) {
-        Some(e) if id.generation() != 0 && e.generation == id.generation() => {
-            if matches!(e.state, State::Free) {
-                None
-            } else {
-                Some(e)
-            }
-        }
-        _ => None,
+/// The state of a live channel `id` (not freed, not an older generation).
+fn entry(slab: &mut Slab<State>, id: ChannelId) -> Option<&mut State> {
+    match slab.get_mut(id.key()) {
+        Ok(State::Free) | Err(_) => None,
+        Ok(state) => Some(state),
     }
 }

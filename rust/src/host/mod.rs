@@ -32,6 +32,7 @@ mod notify;
 mod options;
 mod queue;
 mod request;
+mod slab;
 mod tickets;
 
 pub use adapters::{QueueChannel, QueueConnect};

@@ -1,6 +1,6 @@
 //! Tickets: the ids of requests awaiting a host answer (docs/ABI.md "Handles vs ids").
 //!
-//! A ticket is `generation << 32 | slot index`, generation ≥ 1, so it is never 0 and a
+//! A ticket is a key of the generational slab (`slab.rs`): never 0, and a
 //! recycled slot does not accept an old ticket. Generations of a slot are issued in order,
 //! so every ticket of a slot with a generation below the slot's current one was issued and
 //! has ended. That gives the rule hosts rely on (docs/ABI.md "Tickets"):
@@ -16,6 +16,7 @@
 
 use super::answer::{Answer, AnswerError};
 use super::kind::RequestKind;
+use super::slab::{Key, Miss, Slab};
 use parking_lot::Mutex;
 use std::collections::{HashSet, VecDeque};
 
@@ -41,16 +42,8 @@ impl Ticket {
         Ticket(raw)
     }
 
-    fn new(index: u32, generation: u32) -> Ticket {
-        Ticket((u64::from(generation) << 32) | u64::from(index))
-    }
-
-    fn index(self) -> usize {
-        (self.0 & 0xffff_ffff) as usize
-    }
-
-    fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
+    fn key(self) -> Key {
+        Key::from_raw(self.0)
     }
 }
 
@@ -72,35 +65,29 @@ enum State {
     Stale,
 }
 
-struct Slot {
-    generation: u32,
-    state: State,
-}
-
-struct Slab {
-    slots: Vec<Slot>,
-    free: VecDeque<u32>,
+struct Table {
+    slab: Slab<State>,
     pending: usize,
     /// Answered or dropped tickets whose slot was reused, newest last (see the module docs).
     answered: HashSet<u64>,
     answered_order: VecDeque<u64>,
 }
 
-impl Slab {
-    fn remember_answered(&mut self, ticket: Ticket) {
+impl Table {
+    fn remember_answered(&mut self, ticket: u64) {
         if self.answered_order.len() >= RECENT_ANSWERED
             && let Some(oldest) = self.answered_order.pop_front()
         {
             self.answered.remove(&oldest);
         }
-        self.answered.insert(ticket.get());
-        self.answered_order.push_back(ticket.get());
+        self.answered.insert(ticket);
+        self.answered_order.push_back(ticket);
     }
 }
 
 /// The table of pending requests. `limit` bounds how many may be pending at once.
 pub(crate) struct Tickets {
-    slab: Mutex<Slab>,
+    slab: Mutex<Table>,
     limit: usize,
 }
 
@@ -111,9 +98,8 @@ pub(crate) struct Full;
 impl Tickets {
     pub(crate) fn new(limit: usize) -> Tickets {
         Tickets {
-            slab: Mutex::new(Slab {
-                slots: Vec::new(),
-                free: VecDeque::new(),
+            slab: Mutex::new(Table {
+                slab: Slab::new(),
                 pending: 0,
                 answered: HashSet::new(),
                 answered_order: VecDeque::new(),
@@ -133,29 +119,11 @@ impl Tickets {
         if slab.pending >= self.limit {
             return Err(Full);
         }
-        let state = State::Pending { tx, kind };
-        let ticket = match slab.free.pop_front() {
-            Some(index) => {
-                let slot = slab.slots.get_mut(index as usize).ok_or(Full)?;
-                let old = Ticket::new(index, slot.generation);
-                let was_answered = matches!(slot.state, State::Answered | State::Dropped);
-                slot.generation = slot.generation.checked_add(1).unwrap_or(1);
-                slot.state = state;
-                let ticket = Ticket::new(index, slot.generation);
-                if was_answered {
-                    slab.remember_answered(old);
-                }
-                ticket
-            }
-            None => {
-                let index = u32::try_from(slab.slots.len()).map_err(|_| Full)?;
-                slab.slots.push(Slot {
-                    generation: 1,
-                    state,
-                });
-                Ticket::new(index, 1)
-            }
-        };
+        let (key, old) = slab.slab.insert(State::Pending { tx, kind }).ok_or(Full)?;
+        if let Some((old_key, State::Answered | State::Dropped)) = old {
+            slab.remember_answered(old_key.get());
+        }
+        let ticket = Ticket(key.get());
         slab.pending += 1;
         Ok((ticket, rx))
     }
@@ -164,7 +132,7 @@ impl Tickets {
     pub(crate) fn answer(&self, ticket: Ticket, answer: Answer) -> Result<(), AnswerError> {
         let mut slab = self.slab.lock();
         let slot = lookup(&mut slab, ticket)?;
-        match &slot.state {
+        match &*slot {
             State::Pending { kind, .. } if !answer.fits(*kind) => {
                 return Err(AnswerError::WrongKind {
                     request: *kind,
@@ -175,7 +143,7 @@ impl Tickets {
             State::Answered | State::Dropped => return Err(AnswerError::AlreadyAnswered),
             State::Stale => return Err(AnswerError::Stale),
         }
-        let State::Pending { tx, .. } = std::mem::replace(&mut slot.state, State::Answered) else {
+        let State::Pending { tx, .. } = std::mem::replace(slot, State::Answered) else {
             return Err(AnswerError::NotFound);
         };
         // Sent under the lock: if the core stopped waiting just now, the answer comes back
@@ -183,7 +151,7 @@ impl Tickets {
         let result = match tx.send(answer) {
             Ok(()) => Ok(()),
             Err(_) => {
-                slot.state = State::Stale;
+                *slot = State::Stale;
                 Err(AnswerError::Stale)
             }
         };
@@ -195,7 +163,7 @@ impl Tickets {
     /// that a pending ticket is never refused).
     pub(crate) fn kind(&self, ticket: Ticket) -> Result<RequestKind, AnswerError> {
         let mut slab = self.slab.lock();
-        match &lookup(&mut slab, ticket)?.state {
+        match &*lookup(&mut slab, ticket)? {
             State::Pending { kind, .. } => Ok(*kind),
             State::Answered | State::Dropped => Err(AnswerError::AlreadyAnswered),
             State::Stale => Err(AnswerError::Stale),
@@ -216,7 +184,7 @@ impl Tickets {
     pub(crate) fn is_pending(&self, ticket: Ticket) -> bool {
         let mut slab = self.slab.lock();
         matches!(
-            lookup(&mut slab, ticket).map(|s| &s.state),
+            lookup(&mut slab, ticket).map(|s| &*s),
             Ok(State::Pending { .. })
         )
     }
@@ -227,10 +195,10 @@ impl Tickets {
             let Ok(slot) = lookup(&mut slab, ticket) else {
                 return;
             };
-            if !matches!(slot.state, State::Pending { .. }) {
+            if !matches!(slot, State::Pending { .. }) {
                 return;
             }
-            let old = std::mem::replace(&mut slot.state, end);
+            let old = std::mem::replace(slot, end);
             release(&mut slab, ticket);
             old
         };
@@ -244,32 +212,25 @@ impl Tickets {
     }
 }
 
-/// The slot of `ticket` if it is the slot's current generation; otherwise the refusal the
+/// The state of `ticket` if it is its slot's current generation; otherwise the refusal the
 /// module docs give for older and never-issued tickets.
-fn lookup(slab: &mut Slab, ticket: Ticket) -> Result<&mut Slot, AnswerError> {
-    let generation = ticket.generation();
-    let current = match slab.slots.get(ticket.index()) {
-        Some(slot) => slot.generation,
-        None => return Err(AnswerError::NotFound),
-    };
-    if generation == 0 || generation > current {
-        return Err(AnswerError::NotFound);
+fn lookup(table: &mut Table, ticket: Ticket) -> Result<&mut State, AnswerError> {
+    match table.slab.check(ticket.key()) {
+        Ok(()) => {}
+        Err(Miss::NeverIssued) => return Err(AnswerError::NotFound),
+        Err(Miss::Reused) if table.answered.contains(&ticket.get()) => {
+            return Err(AnswerError::AlreadyAnswered);
+        }
+        Err(Miss::Reused) => return Err(AnswerError::Stale),
     }
-    if generation < current {
-        return Err(if slab.answered.contains(&ticket.get()) {
-            AnswerError::AlreadyAnswered
-        } else {
-            AnswerError::Stale
-        });
-    }
-    slab.slots
-        .get_mut(ticket.index())
-        .ok_or(AnswerError::NotFound)
+    table
+        .slab
+        .get_mut(ticket.key())
+        .map_err(|_| AnswerError::NotFound)
 }
 
 /// A pending slot just ended: free it for reuse (its tombstone stays until then).
-fn release(slab: &mut Slab, ticket: Ticket) {
-    slab.pending = slab.pending.saturating_sub(1);
-    // Indices come from `Ticket::new(index, ..)` with a u32 index.
-    slab.free.push_back(ticket.index() as u32);
+fn release(table: &mut Table, ticket: Ticket) {
+    table.pending = table.pending.saturating_sub(1);
+    table.slab.release(ticket.key());
 }
