@@ -18,8 +18,8 @@ fn src() -> PathBuf {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in std::fs::read_dir(dir).expect("source dir") {
+        let path = entry.expect("dir entry").path();
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
@@ -71,7 +71,7 @@ fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
 
 /// Without `#[cfg(test)]` modules: tests may reach anywhere.
 fn non_test_text(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = std::fs::read_to_string(path).expect("source file");
     match text.find("#[cfg(test)]\nmod tests {") {
         Some(at) => text[..at].to_owned(),
         None => text,
@@ -79,7 +79,7 @@ fn non_test_text(path: &Path) -> String {
 }
 
 fn is_test_file(path: &Path) -> bool {
-    let name = path.file_name().unwrap().to_str().unwrap();
+    let name = path.file_name().expect("ok").to_str().expect("ok");
     name == "tests.rs" || path.components().any(|c| c.as_os_str() == "tests")
 }
 
@@ -92,10 +92,10 @@ fn top_level_graph() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 continue;
             }
             for name in names_after(&non_test_text(&file), "crate::") {
-                if let Some(&dep) = LAYERS.iter().find(|&&l| l == name) {
-                    if dep != module {
-                        deps.insert(dep);
-                    }
+                if let Some(&dep) = LAYERS.iter().find(|&&l| l == name)
+                    && dep != module
+                {
+                    deps.insert(dep);
                 }
             }
         }
@@ -140,7 +140,7 @@ fn every_layer_imports_only_layers_below_it() {
     let mut wrong = Vec::new();
     for (i, module) in LAYERS.iter().enumerate() {
         for dep in &graph[module] {
-            let level = LAYERS.iter().position(|l| l == dep).unwrap();
+            let level = LAYERS.iter().position(|l| l == dep).expect("ok");
             if level > i {
                 wrong.push(format!("{module} imports {dep}"));
             }
@@ -169,7 +169,7 @@ fn no_module_has_a_cycle_among_its_files() {
             .into_iter()
             .filter(|f| !is_test_file(f) && f.parent() == Some(dir.as_path()))
             .collect();
-        let stem = |f: &Path| f.file_stem().unwrap().to_str().unwrap().to_owned();
+        let stem = |f: &Path| f.file_stem().expect("ok").to_str().expect("ok").to_owned();
         let siblings: BTreeSet<String> = files.iter().map(|f| stem(f)).collect();
         let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for file in &files {
