@@ -188,6 +188,8 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
         }
     };
     let accepted = matches!(joined, Ok(JoinOutcome::Ok(_))) && reply.is_ok();
+    // Built before the life lock: it asks the handler for its intercepts (user code).
+    let fastlane = accepted.then(|| t.fastlane_delivery());
     // Decided under the life lock, acted upon after it (the guard must not live across an
     // await).
     let interrupted = {
@@ -209,12 +211,23 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                 inst.end_superseded(&mut life, frames);
                 return None;
             }
-            if accepted {
+            if let Some(delivery) = fastlane {
                 // Counted before the reply is visible.
                 inst.set_joined(&mut life);
-                for frame in frames {
-                    inst.emit_locked(&life, frame);
-                }
+                // The reply is queued the moment the fastlane subscription exists, before any
+                // publisher reaches it: no broadcast overtakes the reply, and one made by
+                // anyone who saw the reply reaches this channel (Phoenix subscribes before it
+                // replies). Publishers never take the life lock, so this cannot deadlock.
+                let sub = inst
+                    .backplane
+                    .pubsub()
+                    .subscribe_then(&inst.topic, delivery, || {
+                        for frame in frames {
+                            inst.emit_locked(&life, frame);
+                        }
+                    });
+                t.socket.fastlane_id = Some(sub.id());
+                inst.set_fastlane(&life, sub);
             } else {
                 match &joined {
                     Err(why) => {
@@ -239,7 +252,6 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
     }
     tracing::debug!(topic = %inst.topic, join_ref = ?inst.join_ref, "joined");
     t.socket.joined = true;
-    t.subscribe_fastlane();
     let deferred = t.socket.take_deferred();
     let mut infos = Vec::new();
     for d in deferred {
@@ -282,7 +294,9 @@ impl ChannelTask {
 
     /// Subscribes to the channel topic as a fastlane subscriber: broadcasts are written to the
     /// outbox by the publisher, intercepted events come back through the inbox as `Cmd::Out`.
-    fn subscribe_fastlane(&mut self) {
+    /// How broadcasts on the channel topic reach this channel: straight into the connection's
+    /// outbox, intercepted events through `handle_out`.
+    fn fastlane_delivery(&self) -> Delivery {
         let inst = self.inst();
         let intercepts: Arc<[String]> = self.handler.intercepts().into();
         let intercept_mailbox: Option<Mailbox> = if intercepts.is_empty() {
@@ -295,15 +309,12 @@ impl ChannelTask {
                 }
             }))
         };
-        let delivery = Delivery::Fastlane {
+        Delivery::Fastlane {
             outbox: Arc::clone(&inst.outbox),
             serializer: inst.serializer,
             intercepts,
             intercept_mailbox,
-        };
-        let sub = inst.backplane.pubsub().subscribe(&inst.topic, delivery);
-        self.socket.fastlane_id = Some(sub.id());
-        inst.set_fastlane(sub);
+        }
     }
 
     /// Handles one command. Returns false when the channel ended.

@@ -157,13 +157,11 @@ impl Instance {
         }
     }
 
-    /// Stores the fastlane subscription (after the join reply). If the instance ended
-    /// meanwhile, the subscription is dropped right away.
-    pub(crate) fn set_fastlane(&self, sub: Subscription) {
+    /// Stores the fastlane subscription, taken while the caller holds `life` of a joined
+    /// instance (so it cannot have ended meanwhile).
+    pub(crate) fn set_fastlane(&self, life: &Life, sub: Subscription) {
+        debug_assert_eq!(life.phase, Phase::Joined);
         *self.fastlane.lock() = Some(sub);
-        if !self.phase().routable() {
-            self.unsubscribe();
-        }
     }
 
     /// Id of the fastlane subscription (for `broadcast_from` through a `ChannelHandle`);

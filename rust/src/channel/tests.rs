@@ -1553,3 +1553,38 @@ async fn hub_disconnect_is_a_disconnect_broadcast_on_the_socket_id_topic() {
     assert_eq!(delivered.local, 1);
     assert_eq!(*seen.lock(), vec!["disconnect".to_owned()]);
 }
+
+/// Phoenix subscribes a channel to its topic before it replies to the join, so a broadcast
+/// made by anyone who saw the reply reaches the channel. Many joins in a row on two worker
+/// threads, each broadcast made the moment its reply is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_made_after_the_join_reply_reaches_the_new_channel() {
+    let w = world(MountConfig {
+        max_channels: 1000,
+        ..MountConfig::default()
+    });
+    let mut a = w.connect(Serializer::V2Json);
+    for n in 0..300 {
+        let topic = format!("room:race{n}");
+        let j = n.to_string();
+        a.join(&j, &topic, json!({}));
+        assert_eq!(
+            a.next().await,
+            reply(Some(&j), Some(&j), &topic, "ok", json!({}))
+        );
+        w.backplane
+            .broadcast(&topic, "ping", text(&json!({"n": n})))
+            .expect("broadcast");
+        // The join's own deferred frames (user_entered, joined) may come before or after it.
+        let (mut pinged, mut joined) = (false, false);
+        while !(pinged && joined) {
+            let frame = a.next().await;
+            assert_eq!(frame[2], json!(topic));
+            match frame[3].as_str() {
+                Some("ping") => pinged = true,
+                Some("joined") => joined = true,
+                _ => {}
+            }
+        }
+    }
+}

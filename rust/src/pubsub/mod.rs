@@ -212,6 +212,21 @@ impl PubSub {
     /// Subscribes to `topic`. Duplicate subscriptions are allowed and get duplicate
     /// deliveries, as in Phoenix.PubSub.
     pub fn subscribe(self: &Arc<Self>, topic: &str, delivery: Delivery) -> Subscription {
+        self.subscribe_then(topic, delivery, || {})
+    }
+
+    /// [`subscribe`](Self::subscribe), running `then` once the subscriber is registered and
+    /// before any publisher can reach it: every broadcast published after `then` started is
+    /// delivered to it, none published before. How a channel queues its join reply so that no
+    /// broadcast overtakes the reply and none made after it is missed (Phoenix subscribes
+    /// before replying). `then` runs under the topic's shard lock: it must be quick and must
+    /// not call into this `PubSub`.
+    pub fn subscribe_then(
+        self: &Arc<Self>,
+        topic: &str,
+        delivery: Delivery,
+        then: impl FnOnce(),
+    ) -> Subscription {
         let id = SubscriberId(NEXT_SUBSCRIBER_ID.fetch_add(1, Ordering::Relaxed));
         let entry = Entry { id, delivery };
         {
@@ -224,6 +239,7 @@ impl PubSub {
                     map.insert(topic.to_owned(), subscribers);
                 }
             }
+            then();
         }
         Subscription {
             pubsub: Arc::downgrade(self),
