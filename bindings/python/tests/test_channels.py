@@ -122,7 +122,7 @@ async def test_broadcast_broadcast_from_late_reply_info_and_stop(phx: Phx) -> No
         await phx.wait_for(lambda: len(phx.received("two", "shout")) == 2, "shout_others")
         assert phx.received("one", "shout") == [{"m": 1}]
 
-        assert (await endpoint.broadcast("room:z", "news", {"n": 1})) == 2
+        assert endpoint.broadcast("room:z", "news", {"n": 1}) == 2
         await phx.wait_for(lambda: phx.received("one", "news") and phx.received("two", "news"), "news")
 
         assert (await phx.push("one", "later"))["response"] == {"late": True}
@@ -154,7 +154,7 @@ async def test_binary_and_raw_payloads(phx: Phx) -> None:
         assert got["response"] == binary(b"\x00\x01\x03")
         await phx.join("raw:1")
         assert (await phx.push("raw:1", "x", {"a": 1}))["response"] == {"raw": True}
-        assert await endpoint.broadcast("room:bin", "blob", b"\xff") == 1
+        assert endpoint.broadcast("room:bin", "blob", b"\xff") == 1
         await phx.wait_for(lambda: phx.received("room:bin", "blob"), "binary broadcast")
         assert phx.received("room:bin", "blob") == [binary(b"\xff")]
 
@@ -182,7 +182,7 @@ async def test_connect_callback_assigns_refusal_and_disconnect(phx: Phx) -> None
         assert refused["ok"] is False
         refused = await phx.connect(endpoint.url, name="e", params={"user": "eve"})
         assert refused["ok"] is False
-        assert await endpoint.disconnect("user:ann") == 1
+        assert endpoint.disconnect("user:ann") == 1
         await phx.wait_for(lambda: phx.closes, "disconnect close")
         assert phx.closes[0]["code"] == 1001
 
@@ -263,7 +263,7 @@ async def test_presence_and_host_subscription(phx: Phx) -> None:
             assert list(diff.payload["leaves"]) == ["ann"] and diff.payload["joins"] == {}
             assert endpoint.presence_list("presence:1") == {}
 
-            await endpoint.broadcast("presence:1", "note", {"x": 1})
+            endpoint.broadcast("presence:1", "note", {"x": 1})
             note = await asyncio.wait_for(sub.__anext__(), 5)
             assert (note.topic, note.event, note.payload) == ("presence:1", "note", {"x": 1})
         # Closed: iteration ends once the queue is read.

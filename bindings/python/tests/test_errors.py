@@ -67,6 +67,8 @@ async def test_a_raising_handler_fails_only_its_channel_and_is_logged(
         assert records and records[0].exc_info is not None
         assert isinstance(records[0].exc_info[1], ValueError)
         assert "handler exploded" in caplog.text and "Traceback" in caplog.text
+        # Where it failed, by handler name, topic and event.
+        assert 'handle_in failed on faulty:a event "boom": ValueError: handler exploded' in caplog.text
 
 
 async def test_join_crash_stall_timeout_and_bad_results(phx: Phx, caplog: pytest.LogCaptureFixture) -> None:
@@ -98,6 +100,11 @@ async def test_join_crash_stall_timeout_and_bad_results(phx: Phx, caplog: pytest
         Faulty.release_stall.set()
         # The late answer is refused and logged, not raised into the loop.
         await eventually(lambda: late_answers() >= 2, "late-answer warning")
+        assert "join on faulty:slowjoin: answer after the request timeout ignored" in caplog.text
+        assert (
+            'handle_in on faulty:st event "stall": answer after the request timeout ignored'
+            in caplog.text
+        )
 
         await phx.join("faulty:r", chan="r")
         assert (await phx.push("r", "bad_result", timeout=1000))["status"] == "timeout"
@@ -126,7 +133,7 @@ async def test_error_hierarchy_for_bad_calls() -> None:
 
     endpoint = _endpoint()
     with pytest.raises(errors.StateError):
-        await endpoint.broadcast("t", "e", {})
+        endpoint.broadcast("t", "e", {})
     with pytest.raises(errors.StateError):
         _ = endpoint.port
     async with endpoint:
@@ -135,14 +142,14 @@ async def test_error_hierarchy_for_bad_calls() -> None:
         with pytest.raises(errors.StateError):
             endpoint.channel("late:*", Faulty)
         with pytest.raises(errors.EncodeError):
-            await endpoint.broadcast("t", "e", [1, 2])
+            endpoint.broadcast("t", "e", [1, 2])
         with pytest.raises(errors.InvalidArgumentError):
-            await endpoint.broadcast("", "e", {})
+            endpoint.broadcast("", "e", {})
         with pytest.raises(errors.InvalidJsonError):
-            await endpoint.broadcast("t", "e", {"x": float("inf")})
+            endpoint.broadcast("t", "e", {"x": float("inf")})
         with pytest.raises(errors.InvalidJsonError):
-            await endpoint.broadcast("t", "e", {"x": object()})
-        assert await endpoint.broadcast("t", "e", {"fine": True}) == 0
+            endpoint.broadcast("t", "e", {"x": object()})
+        assert endpoint.broadcast("t", "e", {"fine": True}) == 0
 
         # Same port twice: the OS refuses the bind.
         taken = Endpoint(port=endpoint.port)

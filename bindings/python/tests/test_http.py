@@ -61,6 +61,6 @@ async def test_routes_answer_from_asyncio_handlers() -> None:
 
 async def test_a_bad_prefix_is_refused_at_start() -> None:
     endpoint = Endpoint()
-    endpoint.http_route("/bad/", lambda req: None)  # type: ignore[arg-type,return-value]
+    endpoint.http_route("/bad/", lambda req: None)  # type: ignore[type-var]
     with pytest.raises(errors.InvalidArgumentError, match="prefix"):
         await endpoint.start()

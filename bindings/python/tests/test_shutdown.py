@@ -136,7 +136,7 @@ def test_interpreter_exits_when_the_loop_dies_with_requests_pending() -> None:
             ep = Endpoint()
             ep.channel("x:*")
             await ep.start()
-            await ep.broadcast("x:1", "e", {})
+            ep.broadcast("x:1", "e", {})
         asyncio.run(main())
         print("OK")
         """

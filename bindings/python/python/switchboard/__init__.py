@@ -1,6 +1,6 @@
-"""Switchboard for Python: Phoenix Channels compatible endpoints whose channel handlers are
-``async def`` methods on asyncio, while Rust runs the WebSocket endpoint, PubSub fan-out,
-presence and the Phoenix wire protocol.
+"""Switchboard for Python: Phoenix Channels compatible endpoints whose channel handlers run
+on asyncio (``async def`` or plain ``def`` methods), while Rust runs the WebSocket endpoint,
+PubSub fan-out, presence and the Phoenix wire protocol.
 
 A minimal server::
 
@@ -41,7 +41,8 @@ from .channel import (
     SocketRef,
     TerminateReason,
 )
-from .endpoint import ChannelRoutes, Endpoint, Mount
+from ._routes import ChannelRoutes
+from .endpoint import Endpoint, Mount
 from .errors import SwitchboardError
 from .http import HttpRequest, HttpResponse
 from .process import on_stdin_eof

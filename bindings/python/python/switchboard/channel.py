@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    ClassVar,
+    Dict,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
 
 from ._payload import decode, encode
 from .results import NoReply, Reply, Stop
@@ -28,6 +38,11 @@ __all__ = [
     "ConnectInfo",
     "TerminateReason",
 ]
+
+_T = TypeVar("_T")
+
+#: What a callback returns: its result, or an awaitable of it (an ``async def`` callback).
+MaybeAwaitable = Union[_T, Awaitable[_T]]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -243,6 +258,12 @@ class Channel:
     that channel (``phx_error``; ``{"reason": "join crashed"}`` in ``join``) and is logged
     with its traceback on the ``switchboard`` logger.
 
+    The callbacks may be written ``async def`` or plain ``def``: the endpoint awaits what
+    a callback returns only when it is awaitable, so both forms behave the same (a plain
+    ``def`` runs on the event loop's thread, so it must not block). The defaults here are
+    plain methods: call ``super().handle_out(...)`` without ``await``. Other methods (helpers)
+    are never called by the endpoint.
+
     Class attributes: ``intercepts`` — events whose broadcasts on the topic go through
     :meth:`handle_out` per subscriber (Phoenix ``intercept/1``); ``raw`` — when true,
     payloads arrive as :class:`~switchboard.Json` (raw text) or ``bytes`` instead of
@@ -252,33 +273,35 @@ class Channel:
     intercepts: ClassVar[Sequence[str]] = ()
     raw: ClassVar[bool] = False
 
-    async def join(self, topic: str, payload: Any, socket: Socket) -> Optional[Reply]:
+    def join(
+        self, topic: str, payload: Any, socket: Socket
+    ) -> "MaybeAwaitable[Optional[Reply]]":
         """Phoenix ``join/3``: return ``ok(reply)`` (or ``None``) to accept, ``error(reply)``
         to refuse. ``payload`` is the join params. The default accepts."""
         return None
 
-    async def handle_in(
+    def handle_in(
         self, event: str, payload: Any, socket: Socket
-    ) -> "Reply | NoReply | Stop | None":
+    ) -> "MaybeAwaitable[Reply | NoReply | Stop | None]":
         """Phoenix ``handle_in/3``: a client push. Return ``reply(...)``/``ok(...)``/
         ``error(...)``, ``noreply()`` (or ``None``) or ``stop(...)``. ``phx_leave`` never
         arrives here. The default raises (Phoenix: no matching clause crashes)."""
         raise NotImplementedError(f"{type(self).__name__} does not handle event {event!r}")
 
-    async def handle_info(self, message: Any, socket: Socket) -> "NoReply | Stop | None":
+    def handle_info(self, message: Any, socket: Socket) -> "MaybeAwaitable[NoReply | Stop | None]":
         """Phoenix ``handle_info/2``: a message from ``send_info`` (decoded JSON) or a
         :class:`Broadcast` on a topic the channel subscribed to. Default: ``noreply``."""
         return None
 
-    async def handle_out(
+    def handle_out(
         self, event: str, payload: Any, socket: Socket
-    ) -> "NoReply | Stop | None":
+    ) -> "MaybeAwaitable[NoReply | Stop | None]":
         """Phoenix ``handle_out/3`` for an intercepted event; the broadcast reaches this
         client only if this pushes it. Default: push it unchanged."""
         socket.push(event, payload)
         return None
 
-    async def terminate(self, reason: TerminateReason, socket: Socket) -> None:
+    def terminate(self, reason: TerminateReason, socket: Socket) -> "MaybeAwaitable[None]":
         """Phoenix ``terminate/2``: the channel ended. Pushes made here reach the client
         after ``phx_close`` when it ended gracefully (left, ``stop`` normal/shutdown)."""
         return None

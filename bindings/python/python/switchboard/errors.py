@@ -11,6 +11,7 @@ __all__ = [
     "SwitchboardError",
     "InvalidArgumentError",
     "InvalidJsonError",
+    "InvalidHandlerError",
     "EncodeError",
     "ChannelNotFoundError",
     "AlreadyAnsweredError",
@@ -35,6 +36,14 @@ class InvalidArgumentError(SwitchboardError, ValueError):
 
 class InvalidJsonError(InvalidArgumentError):
     """A payload, assigns, meta or ref is not valid JSON (or not JSON-encodable, e.g. NaN)."""
+
+
+class InvalidHandlerError(InvalidArgumentError, TypeError):
+    """A registration call was given something that cannot be a handler: a non-callable to
+    ``@room.on("event")``, ``@room.join``, ``@endpoint.connect``, ``@endpoint.http_route``
+    (or a decorator used without its argument, ``@room.on``), or something other than a
+    :class:`~switchboard.Channel` subclass or instance to ``endpoint.channel``. Raised at
+    registration; nothing was registered. Also a ``TypeError``."""
 
 
 class EncodeError(SwitchboardError, ValueError):
