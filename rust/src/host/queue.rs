@@ -41,7 +41,7 @@ impl Default for QueueConfig {
     }
 }
 
-/// What a [`HostRequest`] asks. Stable: the C ABI maps it to `sb_event_kind` values.
+/// What a [`HostRequest`] asks. Stable: the C ABI maps it to `sb_request_kind` values.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum RequestKind {
     /// Phoenix `connect/3`; answer [`Answer::ConnectOk`] or [`Answer::ConnectRefused`].
