@@ -11,9 +11,10 @@
  * Statuses. Every call that can fail returns sb_status: SB_OK (0) or an SB_E_* value from 1000
  * up (values never change). Out-params are written only when SB_OK is returned. Each
  * function lists the statuses it returns; in addition any of them may return SB_E_PANIC (an
- * internal bug was caught; the process keeps running) and hub functions SB_E_POISONED (an
- * earlier panic left that hub unusable; free it). sb_status_name() names a status. Getters
- * that cannot fail return their value directly and return 0 / NULL / false for a NULL handle.
+ * internal bug was caught; the process keeps running) and endpoint functions SB_E_POISONED
+ * (an earlier panic left that endpoint unusable; free it). sb_status_name() names a status.
+ * Getters that cannot fail return their value directly and return 0 / NULL / false for a NULL
+ * handle.
  *
  * Last error. After a failure, sb_last_error_message(buf, cap) gives a human-readable reason.
  * It belongs to the calling thread and is overwritten by that thread's next failing call;
@@ -27,49 +28,49 @@
  * Refs (join_ref, ref) are the raw JSON text of the value, e.g. ""6"" with its quotes,
  * exactly as the client sent it.
  *
- * Ownership. Handles (sb_config, sb_hub, sb_event, sb_subscription, sb_message, sb_buffer) are opaque
- * pointers owned by the caller from the call that returned them until their _free, which
- * accepts NULL. Pointers returned by getters (sb_message_topic, sb_buffer_data, ...) borrow
- * from their handle and stay valid until that handle is freed; they are not NUL-terminated.
- * Static strings (sb_version, sb_status_name) are never freed. The one input that is not
- * copied: sb_broadcast_owned takes the caller's buffer and hands it back exactly once through
- * the caller's release callback when the last subscriber is done with it.
+ * Ownership. Handles (sb_config, sb_endpoint, sb_request, sb_subscription, sb_message,
+ * sb_buffer) are opaque pointers owned by the caller from the call that returned them until
+ * their _free, which accepts NULL. Pointers returned by getters (sb_message_topic,
+ * sb_buffer_data, ...) borrow from their handle and stay valid until that handle is freed; they
+ * are not NUL-terminated. Static strings (sb_version, sb_status_name) are never freed. The one
+ * input that is not copied: sb_broadcast_owned takes the caller's buffer and hands it back
+ * exactly once through the caller's release callback when the last subscriber is done with it.
  *
- * Threads. sb_hub functions take const sb_hub * and may be called from any thread at once;
- * only sb_hub_free needs exclusive access (no other call on that hub may be running or
- * follow). sb_subscription is thread-safe as well. sb_config, sb_event, sb_message and
- * sb_buffer may move between threads but must not be used from two threads at once. Blocking calls
- * (sb_hub_start, sb_hub_drain, sb_hub_shutdown, sb_hub_free, sb_subscription_wait) must not
- * be made from a callback of this library. The hub runs its own worker threads (a tokio
- * runtime); sb_hub_free joins them, after which no callback of that hub runs again.
- * Callbacks (wakeup, log, release) run on whichever thread triggers them, possibly several
- * at once, and must not call back into the library. The log callback (sb_set_log_callback)
- * is process-wide, not per hub.
+ * Threads. sb_endpoint functions take const sb_endpoint * and may be called from any thread at
+ * once; only sb_endpoint_free needs exclusive access (no other call on that endpoint may be
+ * running or follow). sb_subscription is thread-safe as well. sb_config, sb_request, sb_message
+ * and sb_buffer may move between threads but must not be used from two threads at once.
+ * Blocking calls (sb_endpoint_start, sb_endpoint_drain, sb_endpoint_shutdown, sb_endpoint_free,
+ * sb_endpoint_wait, sb_subscription_wait) must not be made from a callback of this library. The
+ * endpoint runs its own worker threads (a tokio runtime); sb_endpoint_free joins them, after
+ * which no callback of that endpoint runs again. Callbacks (wakeup, log, release) run on
+ * whichever thread triggers them, possibly several at once, and must not call back into the
+ * library. The log callback (sb_set_log_callback) is process-wide, not per endpoint.
  *
  * Host requests. Topic patterns added with sb_config_add_channel (and, with
- * sb_config_set_host_connect, every WebSocket upgrade) become requests in the hub's queue:
+ * sb_config_set_host_connect, every WebSocket upgrade) become requests in the endpoint's queue:
  * connect, join, handle_in, handle_info, handle_out (Phoenix's callbacks) and leave
- * (terminate). Drain them with sb_hub_poll, woken by one of: the event fd (sb_hub_event_fd,
- * for epoll / libuv / asyncio), a blocking sb_hub_wait on a host thread, or the wakeup
- * callback (sb_hub_set_wakeup). Each request except leave carries a ticket; answer it exactly
- * once, from any thread and at any time before the request timeout, with sb_reply,
- * sb_reply_status, sb_noreply, sb_stop, sb_join_ok / sb_join_error or sb_connect_ok /
- * sb_connect_refuse. A second answer gives SB_E_ALREADY_ANSWERED, a late one
- * SB_E_STALE_TICKET (the channel already failed with phx_error), and an event freed
- * unanswered counts as a crash of that handler. Tickets are generation << 32 | slot and slots
- * are reused, but an issued ticket never becomes SB_E_NOT_FOUND: after reuse it reports
- * SB_E_STALE_TICKET, or SB_E_ALREADY_ANSWERED for the last 4096 answered ones. The core releases a channel's next request
- * only after the previous one was answered, so answering out of order across channels is
- * safe. Channels are named by uint64_t ids (sb_event_channel_id), never pointers: actions on a
- * channel that ended return SB_E_NOT_FOUND. The one exception is Phoenix's terminate: while
- * the host holds the leave event of a channel that closed with phx_close, sb_push and the
- * other sends on its id still work and arrive after phx_close; freeing the event (or the
- * request timeout) ends that window, so free leave events promptly.
+ * (terminate), as sb_request handles. Take them with sb_endpoint_poll, woken by one of: the
+ * event fd (sb_endpoint_event_fd, for epoll / libuv / asyncio), a blocking sb_endpoint_wait on
+ * a host thread, or the wakeup callback (sb_endpoint_set_wakeup). Each request except leave
+ * carries a ticket; answer it exactly once, from any thread and at any time before the request
+ * timeout, with sb_reply, sb_reply_status, sb_noreply, sb_stop, sb_join_ok / sb_join_error or
+ * sb_connect_ok / sb_connect_refuse. A second answer gives SB_E_ALREADY_ANSWERED, a late one
+ * SB_E_STALE_TICKET (the channel already failed with phx_error), and a request freed unanswered
+ * counts as a crash of that handler. Tickets are generation << 32 | slot and slots are reused,
+ * but an issued ticket never becomes SB_E_NOT_FOUND: after reuse it reports SB_E_STALE_TICKET,
+ * or SB_E_ALREADY_ANSWERED for the last 4096 answered ones. The core releases a channel's next
+ * request only after the previous one was answered, so answering out of order across channels
+ * is safe. Channels are named by uint64_t ids (sb_request_channel_id), never pointers: actions
+ * on a channel that ended return SB_E_NOT_FOUND. The one exception is Phoenix's terminate:
+ * while the host holds the leave request of a channel that closed with phx_close, sb_push and
+ * the other sends on its id still work and arrive after phx_close; freeing the request (or the
+ * request timeout) ends that window, so free leave requests promptly.
  *
- * Versions. SB_VERSION_* describe this header; pass SB_ABI_VERSION to sb_hub_new, which
+ * Versions. SB_VERSION_* describe this header; pass SB_ABI_VERSION to sb_endpoint_new, which
  * refuses a library with another ABI (SB_E_ABI_MISMATCH). While the version is 0.x every
  * minor release may change the ABI, so the SONAME is libswitchboard.so.0.<minor>; from 1.0 it
- * is libswitchboard.so.1 and only additions are allowed. Symbols are never removed, only
+ * is libswitchboard.so.1 and only additions are allowed: symbols are never removed, only
  * marked SB_DEPRECATED.
  *
  * Static linking. Linking two Rust static libraries into one program can clash on Rust's
@@ -77,8 +78,8 @@
  * should use the shared library.
  *
  * Design choices, and why: the drain grace is set once with sb_config_set_drain instead of
- * per sb_hub_drain / sb_hub_shutdown call, because the core fixes it when the endpoint
- * starts; the Rust crate has no rlib output (it would collide with the core crate's
+ * per sb_endpoint_drain / sb_endpoint_shutdown call, because the core fixes it when the
+ * endpoint starts; the Rust crate has no rlib output (it would collide with the core crate's
  * libswitchboard.rlib), so the Rust tests of the exports are unit tests inside ffi/.
  *
  * More: docs/ABI.md in the Switchboard sources explains these conventions in full.
@@ -127,9 +128,12 @@
 // `MAJOR * 1000000 + MINOR * 1000 + PATCH`, for `#if SB_VERSION_NUMBER >= ...` checks.
 #define SB_VERSION_NUMBER 1000
 
-// The ABI this header describes: `(SONAME major << 16) | SONAME minor`, i.e. `0x0001` for
-// `libswitchboard.so.0.1`. Pass it to `sb_hub_new`, which refuses any other value.
-#define SB_ABI_VERSION 1
+// The ABI this header describes: `(major << 16) | minor` of the release that ships it, which
+// is also its SONAME (`0x0002` ships as `libswitchboard.so.0.2`). A change that breaks the
+// ABI bumps it at once, so between releases it may run one minor ahead of the package
+// version (docs/ABI.md "Versioning"). Pass it to `sb_endpoint_new`, which refuses any other
+// value.
+#define SB_ABI_VERSION 2
 
 // Result of every fallible `sb_*` call: `SB_OK` (0) or an error from 1000 up.
 //
@@ -155,7 +159,7 @@ enum sb_status
   // The id names nothing (never existed, or its channel is gone); a ticket that was
   // never issued.
   SB_E_NOT_FOUND = 1003,
-  // The ticket was already answered (or its event freed unanswered).
+  // The ticket was already answered (or its request freed unanswered).
   SB_E_ALREADY_ANSWERED = 1004,
   // The ticket's request is no longer awaited: it timed out before the answer (the
   // channel already failed) or its connection ended. Also every older ended ticket whose
@@ -165,7 +169,7 @@ enum sb_status
   SB_E_TIMEOUT = 1006,
   // A Rust panic was caught at the boundary; the last error holds its message.
   SB_E_PANIC = 1007,
-  // An earlier panic left this hub in an unknown state; only `sb_hub_free` is allowed.
+  // An earlier panic left this endpoint in an unknown state; only `sb_endpoint_free` is allowed.
   SB_E_POISONED = 1008,
   // The caller was compiled against an incompatible `SB_ABI_VERSION`.
   SB_E_ABI_MISMATCH = 1009,
@@ -176,8 +180,8 @@ enum sb_status
   SB_E_ENCODE = 1011,
   // A frame cannot be decoded (malformed JSON, wrong shape, truncated binary frame, ...).
   SB_E_DECODE = 1012,
-  // The call does not fit the object's state (starting a hub twice, asking the port of a
-  // hub that is not listening, ...).
+  // The call does not fit the object's state (starting an endpoint twice, asking the port of
+  // an endpoint that is not listening, ...).
   SB_E_INVALID_STATE = 1013,
   // A JSON input (payload or ref) is not valid JSON.
   SB_E_INVALID_JSON = 1014,
@@ -230,7 +234,8 @@ typedef uint32_t sb_vsn;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// What an `sb_event` asks (`sb_event_kind`, a `sb_request_kind` value). Values are part of the ABI.
+// What an `sb_request` asks (`sb_request_get_kind` returns one of these values). Values are
+// part of the ABI.
 enum sb_request_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -254,17 +259,17 @@ enum sb_request_kind
   // Phoenix `handle_out/3`: an intercepted broadcast (`sb_config_add_intercept`). It
   // reaches the client only if the host pushes it (`sb_push`) before answering NOREPLY.
   SB_REQUEST_KIND_HANDLE_OUT = 5,
-  // Phoenix `terminate/2`: the channel ended (`sb_event_reason` says why). No ticket, no
-  // answer: drop the state kept for that channel id, then free the event. When the
+  // Phoenix `terminate/2`: the channel ended (`sb_request_reason` says why). No ticket, no
+  // answer: drop the state kept for that channel id, then free the request. When the
   // channel ended with `phx_close` (reason `left`, `stop:normal`, `stop:shutdown:*`), the
-  // core waits until the event is freed (at most the request timeout) before it forgets
+  // core waits until the request is freed (at most the request timeout) before it forgets
   // the channel, and until then `sb_push`, `sb_channel_reply` and `sb_channel_broadcast`
   // still work on its id: what they send arrives after `phx_close`, as pushes from a
   // Phoenix `terminate` do. Other actions, and all actions after a crash or a
-  // connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` events promptly.
+  // connection end, give `SB_E_NOT_FOUND`. So free `LEAVE` requests promptly.
   SB_REQUEST_KIND_LEAVE = 6,
   // An HTTP request on a route added with `sb_config_add_http_route`: read it with
-  // `sb_event_http_method` / `_path` / `_query` / `_content_type` and `sb_event_payload`
+  // `sb_request_http_method` / `_path` / `_query` / `_content_type` and `sb_request_payload`
   // (the body, `SB_PAYLOAD_KIND_BINARY`), answer with `sb_http_respond`. Unanswered within
   // the request timeout: 504; freed unanswered: 500.
   SB_REQUEST_KIND_HTTP = 7,
@@ -356,17 +361,11 @@ typedef struct sb_buffer sb_buffer;
 // `sb_config_free`. Not thread-safe: use one config from one thread at a time.
 typedef struct sb_config sb_config;
 
-// One host request (opaque) from `sb_hub_poll`, owned by the caller. It may move to another
-// thread but must not be used from two threads at once. Free it with `sb_event_free`, after
-// answering its ticket (an event freed unanswered counts as a crash of that handler: the
-// join gets `{"reason":"join crashed"}`, the channel `phx_error`, a connect HTTP 500).
-typedef struct sb_event sb_event;
-
-// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its
-// config, the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket connections. All functions taking a
-// `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
-// exclusive access.
-typedef struct sb_hub sb_hub;
+// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its config,
+// the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket
+// connections. All functions taking a `const sb_endpoint *` are safe to call from any thread
+// concurrently; only `sb_endpoint_free` needs exclusive access.
+typedef struct sb_endpoint sb_endpoint;
 
 // One Phoenix message (opaque): topic, event, payload and the optional join_ref and ref.
 // Returned by `sb_decode_text`, `sb_decode_binary` and `sb_subscription_poll`; owned by the
@@ -374,8 +373,14 @@ typedef struct sb_hub sb_hub;
 // used from two threads at once.
 typedef struct sb_message sb_message;
 
+// One host request (opaque) from `sb_endpoint_poll`, owned by the caller. It may move to another
+// thread but must not be used from two threads at once. Free it with `sb_request_free`, after
+// answering its ticket (a request freed unanswered counts as a crash of that handler: the
+// join gets `{"reason":"join crashed"}`, the channel `phx_error`, a connect HTTP 500).
+typedef struct sb_request sb_request;
+
 // A host-side subscription (opaque) from `sb_subscribe`; free with `sb_subscription_free`,
-// which unsubscribes. Safe to use from any thread; it may outlive its hub (it then receives
+// which unsubscribes. Safe to use from any thread; it may outlive its endpoint (it then receives
 // nothing more).
 typedef struct sb_subscription sb_subscription;
 
@@ -390,22 +395,22 @@ extern "C" {
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
 // event, unknown `payload_kind`), `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (the channel ended),
 // `SB_E_ENCODE` (non-object JSON payload, binary to a V1 client), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_push(const sb_hub *hub, uint64_t channel_id, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+SB_API SB_MUST_USE sb_status sb_push(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
 
 // Replies later to a message the host answered with NOREPLY (Phoenix
 // `reply(socket_ref, {status, payload})`): `[join_ref, ref, topic, "phx_reply",
 // {"status": status, "response": payload}]` to the channel's client. `ref` is the message's
-// ref as `sb_event_ref` returned it (raw JSON); `status` UTF-8 text such as `"ok"`.
+// ref as `sb_request_ref` returned it (raw JSON); `status` UTF-8 text such as `"ok"`.
 //
 // Statuses: as `sb_push`, plus `SB_E_INVALID_ARGUMENT` for a NULL/empty or JSON-null `ref`.
-SB_API SB_MUST_USE sb_status sb_channel_reply(const sb_hub *hub, uint64_t channel_id, const uint8_t *ref, size_t ref_len, const uint8_t *status, size_t status_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+SB_API SB_MUST_USE sb_status sb_channel_reply(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *ref, size_t ref_len, const uint8_t *status, size_t status_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
 
 // Broadcasts on the channel's topic from the channel (Phoenix `broadcast/3` inside a
 // channel); with `skip_self` true the sending channel's client does not get it (Phoenix
 // `broadcast_from/3`).
 //
 // Statuses: as `sb_push` (plus `SB_E_BROKER`).
-SB_API SB_MUST_USE sb_status sb_channel_broadcast(const sb_hub *hub, uint64_t channel_id, bool skip_self, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+SB_API SB_MUST_USE sb_status sb_channel_broadcast(const sb_endpoint *endpoint, uint64_t channel_id, bool skip_self, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
 
 // Sends the channel a message (Phoenix `send(self(), msg)`): it comes back as a
 // `HandleInfo` event, in order with the channel's other requests, with `message` (any JSON
@@ -413,20 +418,20 @@ SB_API SB_MUST_USE sb_status sb_channel_broadcast(const sb_hub *hub, uint64_t ch
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`,
 // `SB_E_NOT_FOUND`, `SB_E_ENCODE` (the channel's inbox is full), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_channel_send_info(const sb_hub *hub, uint64_t channel_id, const uint8_t *message, size_t message_len);
+SB_API SB_MUST_USE sb_status sb_channel_send_info(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *message, size_t message_len);
 
 // Subscribes the channel to another `topic` (Phoenix `Endpoint.subscribe/1` inside a
-// channel): broadcasts there arrive as `HandleInfo` events. Unsubscribed when the channel
+// channel): broadcasts there arrive as `HandleInfo` requests. Unsubscribed when the channel
 // ends.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
 // topic), `SB_E_NOT_FOUND`, `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_channel_subscribe(const sb_hub *hub, uint64_t channel_id, const uint8_t *topic, size_t topic_len);
+SB_API SB_MUST_USE sb_status sb_channel_subscribe(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *topic, size_t topic_len);
 
 // Undoes `sb_channel_subscribe`; `*out_was_subscribed` (optional) tells whether it was.
 //
 // Statuses: as `sb_channel_subscribe`.
-SB_API SB_MUST_USE sb_status sb_channel_unsubscribe(const sb_hub *hub, uint64_t channel_id, const uint8_t *topic, size_t topic_len, bool *out_was_subscribed);
+SB_API SB_MUST_USE sb_status sb_channel_unsubscribe(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *topic, size_t topic_len, bool *out_was_subscribed);
 
 // Tracks presence `key` (UTF-8, e.g. a user id) with `meta` (a JSON object) on the
 // channel's topic, owned by the channel (Phoenix `Presence.track(socket, key, meta)`):
@@ -435,26 +440,26 @@ SB_API SB_MUST_USE sb_status sb_channel_unsubscribe(const sb_hub *hub, uint64_t 
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (meta
 // not an object), `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND`, `SB_E_ENCODE`, `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_presence_track(const sb_hub *hub, uint64_t channel_id, const uint8_t *key, size_t key_len, const uint8_t *meta, size_t meta_len, sb_buffer **out_phx_ref);
+SB_API SB_MUST_USE sb_status sb_presence_track(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *key, size_t key_len, const uint8_t *meta, size_t meta_len, sb_buffer **out_phx_ref);
 
 // Replaces the meta of the channel's presence `key` (Phoenix `Presence.update/3`); a new
 // `phx_ref` is minted (`*out_phx_ref`, optional, as in `sb_presence_track`).
 //
 // Statuses: as `sb_presence_track`.
-SB_API SB_MUST_USE sb_status sb_presence_update(const sb_hub *hub, uint64_t channel_id, const uint8_t *key, size_t key_len, const uint8_t *meta, size_t meta_len, sb_buffer **out_phx_ref);
+SB_API SB_MUST_USE sb_status sb_presence_update(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *key, size_t key_len, const uint8_t *meta, size_t meta_len, sb_buffer **out_phx_ref);
 
 // Stops tracking the channel's presence `key` (Phoenix `Presence.untrack/2`).
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_NOT_FOUND`,
 // `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_presence_untrack(const sb_hub *hub, uint64_t channel_id, const uint8_t *key, size_t key_len);
+SB_API SB_MUST_USE sb_status sb_presence_untrack(const sb_endpoint *endpoint, uint64_t channel_id, const uint8_t *key, size_t key_len);
 
 // The presences of the channel's topic as JSON text in Phoenix's `presence_state` shape
 // (`{"key": {"metas": [{..., "phx_ref": "..."}]}}`, `Presence.list/1`), in a new
 // `sb_buffer` owned by the caller.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_NOT_FOUND`, `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_presence_list(const sb_hub *hub, uint64_t channel_id, sb_buffer **out);
+SB_API SB_MUST_USE sb_status sb_presence_list(const sb_endpoint *endpoint, uint64_t channel_id, sb_buffer **out);
 
 // Frees a buffer. NULL is a no-op; `sb_buffer_data` pointers become invalid.
 SB_API void sb_buffer_free(sb_buffer *buffer);
@@ -521,16 +526,16 @@ SB_API SB_MUST_USE sb_status sb_encode_reply(uint32_t vsn, const uint8_t *join_r
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`out`).
 SB_API SB_MUST_USE sb_status sb_config_new(sb_config **out);
 
-// Frees a configuration. NULL is a no-op. A hub created from it keeps its own copy.
+// Frees a configuration. NULL is a no-op. An endpoint created from it keeps its own copy.
 SB_API void sb_config_free(sb_config *config);
 
 // Sets the listen address, `host:port` text such as `"127.0.0.1:4000"`, `"[::1]:0"` or
 // `"localhost:4000"` (UTF-8, `len` bytes, no NUL needed). A host name is resolved by
-// `sb_hub_new` (its first address). Port 0 picks a free port; read it back with
-// `sb_hub_local_port`.
+// `sb_endpoint_new` (its first address). Port 0 picks a free port; read it back with
+// `sb_endpoint_local_port`.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-// (not `host:port`). `sb_hub_new` gives `SB_E_INVALID_ARGUMENT` for a name that does not
+// (not `host:port`). `sb_endpoint_new` gives `SB_E_INVALID_ARGUMENT` for a name that does not
 // resolve.
 SB_API SB_MUST_USE sb_status sb_config_set_bind_address(sb_config *config, const uint8_t *addr, size_t len);
 
@@ -607,23 +612,23 @@ SB_API SB_MUST_USE sb_status sb_config_set_auth_token(sb_config *config, bool en
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (over 65 536).
 SB_API SB_MUST_USE sb_status sb_config_set_shard_count(sb_config *config, uint32_t shards);
 
-// Worker threads of the hub's runtime (default 0 = one per available core).
+// Worker threads of the endpoint's runtime (default 0 = one per available core).
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (over 1 024).
 SB_API SB_MUST_USE sb_status sb_config_set_worker_threads(sb_config *config, uint32_t threads);
 
-// How `sb_hub_drain` / `sb_hub_shutdown` close connections (Phoenix `drainer`): batches of
-// `batch_size` connections (default 10 000) every `batch_interval_ms` (default 2 000), within
-// `timeout_ms` in total (default 30 000). The drain's grace is set here rather than per call
-// because the core fixes it when the endpoint starts.
+// How `sb_endpoint_drain` / `sb_endpoint_shutdown` close connections (Phoenix `drainer`):
+// batches of `batch_size` connections (default 10 000) every `batch_interval_ms` (default
+// 2 000), within `timeout_ms` in total (default 30 000). The drain's grace is set here rather
+// than per call because the core fixes it when the endpoint starts.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (`batch_size` 0 or over
 // `SIZE_MAX`).
 SB_API SB_MUST_USE sb_status sb_config_set_drain(sb_config *config, uint64_t batch_size, uint64_t batch_interval_ms, uint64_t timeout_ms);
 
 // Routes topics matching `pattern` (`"room:*"`: every topic starting with `room:`; otherwise
-// the exact topic) on every socket mount to this hub's host queue (Phoenix `channel
-// "room:*", RoomChannel`): joins, client pushes and channel messages become `sb_event`s.
+// the exact topic) on every socket mount to this endpoint's host queue (Phoenix `channel
+// "room:*", RoomChannel`): joins, client pushes and channel messages become `sb_request`s.
 // The first matching pattern wins; a topic without one is refused with
 // `{"reason":"unmatched topic"}`.
 //
@@ -631,7 +636,7 @@ SB_API SB_MUST_USE sb_status sb_config_set_drain(sb_config *config, uint64_t bat
 // or added twice).
 SB_API SB_MUST_USE sb_status sb_config_add_channel(sb_config *config, const uint8_t *pattern, size_t len);
 
-// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the hub's port, with the
+// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the endpoint's port, with the
 // `Content-Type` `content_type`, for hosts without an HTTP server of their own (e.g.
 // `"/"`, `"examples/chat/index.html"`, `"text/html; charset=utf-8"`). The file is read on
 // every request (edits show without a restart): 404 when it is missing, 500 when it cannot
@@ -641,19 +646,19 @@ SB_API SB_MUST_USE sb_status sb_config_add_channel(sb_config *config, const uint
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
 // (`route` not a literal absolute path such as `/app.js`, i.e. not starting with `/` or
 // containing `{`, `}`, `*`, `?` or `#`; a route added twice; an empty `path`; a
-// `content_type` that is empty or not a valid header value). `sb_hub_start` gives
+// `content_type` that is empty or not a valid header value). `sb_endpoint_start` gives
 // `SB_E_INVALID_ARGUMENT` when a route is also a socket route (`<mount>/websocket`).
 SB_API SB_MUST_USE sb_status sb_config_add_static_file(sb_config *config, const uint8_t *route, size_t route_len, const uint8_t *path, size_t path_len, const uint8_t *content_type, size_t content_type_len);
 
 // Intercepts `event` on the channels of `pattern` (added before with
 // `sb_config_add_channel`; Phoenix `intercept ["event"]`): its broadcasts on the channel
-// topic become `HandleOut` events instead of going straight to each client.
+// topic become `HandleOut` requests instead of going straight to each client.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
 // event), `SB_E_NOT_FOUND` (no such pattern was added).
 SB_API SB_MUST_USE sb_status sb_config_add_intercept(sb_config *config, const uint8_t *pattern, size_t pattern_len, const uint8_t *event, size_t event_len);
 
-// Whether WebSocket upgrades become `Connect` events for the host to accept or refuse
+// Whether WebSocket upgrades become `Connect` requests for the host to accept or refuse
 // (Phoenix `connect/3`; default false: every connection is accepted with empty assigns and
 // no socket id). Unanswered within the request timeout, an upgrade is refused with 503.
 //
@@ -688,265 +693,23 @@ SB_API SB_MUST_USE sb_status sb_config_set_bool(sb_config *config, const uint8_t
 // Statuses: as `sb_config_set_int`.
 SB_API SB_MUST_USE sb_status sb_config_set_text(sb_config *config, const uint8_t *name, size_t name_len, const uint8_t *value, size_t value_len);
 
-// Takes up to `cap` pending requests without blocking and writes their handles to
-// `out[0..*out_n]`; an empty queue gives `*out_n = 0`. `Leave` events come first. Resets
-// the event fd, and signals it (or the wakeup callback) again when requests remain after
-// `cap`, so a host may stop early to share its loop. Any thread; concurrent pollers get
-// distinct events.
-//
-// Ownership: each `out[i]` is owned by the caller (`sb_event_free`).
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`, `out_n`, or `out` with `cap > 0`),
-// `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_poll(const sb_hub *hub, sb_event **out, size_t cap, size_t *out_n);
-
-// Blocks the calling thread until requests may be pending or `timeout_ms` milliseconds
-// passed: `SB_OK` means "poll now" (possibly spuriously), `SB_E_TIMEOUT` that nothing
-// arrived. For a dedicated host thread (and the Windows path). Must not be called from a
-// callback of this library.
-//
-// Statuses: `SB_OK`, `SB_E_TIMEOUT`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_wait(const sb_hub *hub, uint32_t timeout_ms);
-
-// Writes a file descriptor that is readable while requests may be pending (a Linux
-// `eventfd`, non-blocking, close-on-exec) to `*out_fd`. Register it level-triggered (epoll,
-// libuv `uv_poll_start(UV_READABLE)`, asyncio `add_reader`) and call `sb_hub_poll` when
-// it is readable until it returns fewer than `cap` events; poll resets it, so never
-// `read()` it. Borrowed: valid until `sb_hub_free`, never close it.
-//
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_IO` (not available: not Linux, or the kernel
-// refused an eventfd), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_event_fd(const sb_hub *hub, int32_t *out_fd);
-
-// Installs a wakeup callback meaning "there is work: poll" (librdkafka's callback mode); a
-// NULL `cb` removes it. `cb(user_data)` runs on an internal thread (or inside `sb_hub_poll`
-// when work remains), at most once per batch; it must be quick, must not block and must not
-// call any `sb_*` function (libuv: exactly `uv_async_send`). Runs once right away if work is
-// already pending. `user_data_free(user_data)` (optional, may be NULL) runs exactly once,
-// on any thread, when the callback is replaced or removed or the hub is freed, at the latest
-// before `sb_hub_free` returns.
-//
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_set_wakeup(const sb_hub *hub, void (*cb)(void*), void *user_data, void (*user_data_free)(void*));
-
-// Frees an event. NULL is a no-op. Freeing an event whose ticket was not answered answers
-// it as a crash of that handler (see `sb_event`); pointers from its getters become invalid.
-// Any thread.
-SB_API void sb_event_free(sb_event *event);
-
-// The event's kind, an `sb_request_kind` value; 0 when `event` is NULL.
-SB_API uint32_t sb_event_kind(const sb_event *event);
-
-// The ticket to answer with (non-zero), or 0 for a `Leave` event or a NULL `event`.
-SB_API uint64_t sb_event_ticket(const sb_event *event);
-
-// The channel id (non-zero, stable for the channel's life, never reused for another
-// channel) for acting on the channel later (`sb_push`, presence, ...); 0 for a `Connect`
-// event or a NULL `event`. Key host state by it.
-SB_API uint64_t sb_event_channel_id(const sb_event *event);
-
-// The payload's kind (`sb_payload_kind`); 0 when the event has no payload (`Leave`) or
-// `event` is NULL.
-SB_API uint32_t sb_event_payload_kind(const sb_event *event);
-
-// The channel topic (UTF-8), e.g. `room:lobby`; absent for `Connect`.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_topic(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
-// (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_event(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The payload exactly as received (raw JSON text or binary, see
-// `sb_event_payload_kind`): join params (`Join`), the message (`HandleIn`,
-// `HandleInfo`, `HandleOut`), the connect params as a JSON object (`Connect`); absent
-// for `Leave`. Never parsed by the library.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_payload(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The channel's join_ref as raw JSON text (e.g. `"1"` with quotes); absent for
-// `Connect` and when the client sent null.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_join_ref(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The push's ref as raw JSON text (`HandleIn` only); absent when the client sent null
-// (then a reply is not sent).
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_ref(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The socket id the connect answer gave (Phoenix `socket.id`), UTF-8; absent when none.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_socket_id(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The channel's assigns as JSON object text (Phoenix `socket.assigns`): the connect
-// assigns at join, then whatever answers stored; absent for `Connect`.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_assigns(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// Why the channel ended (`Leave` only), UTF-8: `left`, `closed`, `disconnected`,
-// `drain`, `stop:normal`, `stop:shutdown:<detail>`, `stop:<reason>` or `crash:<message>`
-// (Phoenix terminate reasons).
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_reason(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The token of the `Sec-WebSocket-Protocol: base64url.bearer.phx.<token>` subprotocol,
-// decoded (`Connect` only, Phoenix `auth_token`); absent when none was sent.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_auth_token(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The socket mount path of a `Connect`, e.g. `/socket`.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_mount(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// Answers the request `ticket` from any thread, at any time before its request timeout:
-// `reply_kind` is an `sb_reply_kind` (OK, ERROR, NOREPLY, STOP; see there for what each
-// means per request kind). `payload` (`payload_kind`: JSON any value, or binary) is the
-// reply's response for OK / ERROR and the join reply for a join; copied. NULL/0 means `{}`
-// (and is what NOREPLY and STOP usually pass).
-//
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
-// `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays
-// pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
-// issued), `SB_E_ALREADY_ANSWERED` (answered before, or its event was freed unanswered),
-// `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
-// failed), `SB_E_POISONED`. An issued ticket never turns `SB_E_NOT_FOUND`: once its slot
-// is reused by a newer request it reports `SB_E_ALREADY_ANSWERED` if it is among the
-// last 4096 such answered tickets, else `SB_E_STALE_TICKET`.
-SB_API SB_MUST_USE sb_status sb_reply(const sb_hub *hub, uint64_t ticket, uint32_t reply_kind, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
-
-// Answers a handle_in / handle_info / handle_out with `{:reply, {status, payload},
-// socket}` for any `status` text (UTF-8, non-empty), and optionally new channel assigns
-// (`assigns`: a JSON object replacing them, or NULL/0 to keep them; Phoenix `assign/3`).
-//
-// Statuses: as `sb_reply`.
-SB_API SB_MUST_USE sb_status sb_reply_status(const sb_hub *hub, uint64_t ticket, const uint8_t *status, size_t status_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, const uint8_t *assigns, size_t assigns_len);
-
-// Answers a handle_in / handle_info / handle_out with `{:noreply, socket}` and new channel
-// assigns (`assigns`: JSON object, or NULL/0 to keep them).
-//
-// Statuses: as `sb_reply`.
-SB_API SB_MUST_USE sb_status sb_noreply(const sb_hub *hub, uint64_t ticket, const uint8_t *assigns, size_t assigns_len);
-
-// Answers a handle_in / handle_info / handle_out with `{:stop, reason, socket}`:
-// `stop_kind` is an `sb_stop_kind` (NORMAL / SHUTDOWN close with `phx_close`, ABNORMAL
-// errors with `phx_error`); `reason` is UTF-8 detail text (may be empty).
-//
-// Statuses: as `sb_reply` (unknown `stop_kind` is `SB_E_INVALID_ARGUMENT`).
-SB_API SB_MUST_USE sb_status sb_stop(const sb_hub *hub, uint64_t ticket, uint32_t stop_kind, const uint8_t *reason, size_t reason_len);
-
-// Accepts a join (Phoenix `{:ok, reply, socket}`): `reply` is the join reply (JSON, usually
-// `{}`; NULL/0 means `{}`), `assigns` the channel's assigns (JSON object, or NULL/0 to keep
-// the connect assigns).
-//
-// Statuses: as `sb_reply`.
-SB_API SB_MUST_USE sb_status sb_join_ok(const sb_hub *hub, uint64_t ticket, const uint8_t *reply, size_t reply_len, const uint8_t *assigns, size_t assigns_len);
-
-// Refuses a join (Phoenix `{:error, reply}`): `reply` (JSON, e.g.
-// `{"reason":"unauthorized"}`; NULL/0 means `{}`) is sent as the error reply.
-//
-// Statuses: as `sb_reply`.
-SB_API SB_MUST_USE sb_status sb_join_error(const sb_hub *hub, uint64_t ticket, const uint8_t *reply, size_t reply_len);
-
-// Accepts a connection (Phoenix `{:ok, socket}` from `connect/3`): `assigns` (JSON object or
-// NULL/0 for none) are copied into every channel of the connection; `socket_id` (UTF-8, or
-// NULL/0 for none) is Phoenix `id/1`: `sb_disconnect` with it closes the connection.
-//
-// Statuses: as `sb_reply`.
-SB_API SB_MUST_USE sb_status sb_connect_ok(const sb_hub *hub, uint64_t ticket, const uint8_t *assigns, size_t assigns_len, const uint8_t *socket_id, size_t socket_id_len);
-
-// Refuses a connection (Phoenix `:error` from `connect/3`): the upgrade is answered with
-// `http_status` (400-599; e.g. 403, or 429 for rate limiting) and an empty body.
-//
-// Statuses: as `sb_reply` (`http_status` outside 400-599 is `SB_E_INVALID_ARGUMENT`).
-SB_API SB_MUST_USE sb_status sb_connect_refuse(const sb_hub *hub, uint64_t ticket, uint16_t http_status);
-
-// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
-// method; `"/"`: every path no socket mount or static file takes) to the host as
-// `SB_REQUEST_KIND_HTTP` events. Bodies over 1 MiB get 413 without reaching the host; an
-// answer later than the request timeout gives 504, an event freed unanswered 500.
-//
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (not
-// an absolute literal path: must start with `/`, must not end with `/` unless it is `/`,
-// none of `{}*?#`; added twice). `sb_hub_start` gives `SB_E_INVALID_ARGUMENT` when a prefix
-// is also another route.
-SB_API SB_MUST_USE sb_status sb_config_add_http_route(sb_config *config, const uint8_t *prefix, size_t len);
-
-// The method of an `HTTP` event (`GET`, `POST`, ...; UTF-8); absent for other kinds.
-//
-// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
-// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
-SB_API SB_MUST_USE sb_status sb_event_http_method(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The path of an `HTTP` event, percent-encoded as sent (e.g. `/_test/log`); absent for
-// other kinds. Borrowed and statuses as `sb_event_http_method`.
-SB_API SB_MUST_USE sb_status sb_event_http_path(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The query string of an `HTTP` event without the `?`, percent-encoded as sent (empty when
-// there is none); absent for other kinds. Borrowed and statuses as `sb_event_http_method`.
-SB_API SB_MUST_USE sb_status sb_event_http_query(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// The `Content-Type` of an `HTTP` event's body; absent when not sent (or for other kinds).
-// Borrowed and statuses as `sb_event_http_method`.
-SB_API SB_MUST_USE sb_status sb_event_http_content_type(const sb_event *event, const uint8_t **out_ptr, size_t *out_len);
-
-// Answers an `HTTP` event: `status` (100-999), `content_type` (UTF-8; NULL/0 for none) and
-// `body_len` bytes of `body` (copied; NULL/0 for an empty body). Any thread, once, before
-// the request timeout.
-//
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-// (`status` outside 100-999, a `content_type` that is not a valid header value, or a ticket
-// that is not an HTTP request: it stays pending), `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
-// `SB_E_STALE_TICKET` (as `sb_reply`), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_http_respond(const sb_hub *hub, uint64_t ticket, uint16_t status, const uint8_t *content_type, size_t content_type_len, const uint8_t *body, size_t body_len);
-
-// Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
-// its runtime threads; it does not listen yet (`sb_hub_start`).
+// Creates an endpoint from a copy of `config` (the caller may free `config` right away) and starts
+// its runtime threads; it does not listen yet (`sb_endpoint_start`).
 //
 // `abi_version`: pass `SB_ABI_VERSION` from the header you compiled against; a library with
 // another ABI refuses with `SB_E_ABI_MISMATCH` (zlib's version check).
 //
-// Ownership: `*out` is owned by the caller; free it with `sb_hub_free`.
+// Ownership: `*out` is owned by the caller; free it with `sb_endpoint_free`.
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`config`, `out`), `SB_E_ABI_MISMATCH`, `SB_E_IO`
 // (threads could not be started), `SB_E_INVALID_ARGUMENT` (the bind host name does not
 // resolve).
-SB_API SB_MUST_USE sb_status sb_hub_new(const sb_config *config, uint32_t abi_version, sb_hub **out);
+SB_API SB_MUST_USE sb_status sb_endpoint_new(const sb_config *config, uint32_t abi_version, sb_endpoint **out);
 
-// Frees a hub. NULL is a no-op. A hub that was not shut down has its connections dropped
-// without a close frame. Joins every thread of the hub before returning; afterwards no
-// callback of this hub runs again. Subscriptions of this hub stay valid to free but receive
-// nothing more. Must not be called from a callback of this library.
-SB_API void sb_hub_free(sb_hub *hub);
+// Frees an endpoint. NULL is a no-op. An endpoint that was not shut down has its connections
+// dropped without a close frame. Joins every thread of the endpoint before returning;
+// afterwards no callback of this endpoint runs again. Subscriptions of this endpoint stay
+// valid to free but receive nothing more. Must not be called from a callback of this library.
+SB_API void sb_endpoint_free(sb_endpoint *endpoint);
 
 // Binds the configured address and starts serving the socket mounts; returns once listening.
 // Blocks the calling thread for the bind only. Must not be called from a callback of this
@@ -955,31 +718,31 @@ SB_API void sb_hub_free(sb_hub *hub);
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (already started or shut
 // down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_INVALID_ARGUMENT`
 // (a static file route that is also a socket route), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_start(const sb_hub *hub);
+SB_API SB_MUST_USE sb_status sb_endpoint_start(const sb_endpoint *endpoint);
 
-// Writes the TCP port the hub listens on to `*out_port` (the real one when bound to port 0).
+// Writes the TCP port the endpoint listens on to `*out_port` (the real one when bound to port 0).
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (not started, or shut down),
 // `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_local_port(const sb_hub *hub, uint16_t *out_port);
+SB_API SB_MUST_USE sb_status sb_endpoint_local_port(const sb_endpoint *endpoint, uint16_t *out_port);
 
 // Stops accepting WebSocket connections (new upgrades get HTTP 503) and closes every live
 // one with 1012 in batches, as Phoenix's drainer, per `sb_config_set_drain`; their channels
 // terminate. Blocks until every connection finished or the drain timeout passed, then
 // writes the connections still open to `*out_remaining` (optional: may be NULL).
-// Idempotent; the hub keeps serving nothing new afterwards but actions still work.
+// Idempotent; the endpoint keeps serving nothing new afterwards but actions still work.
 //
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`), `SB_E_INVALID_STATE` (not started, or shut
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`endpoint`), `SB_E_INVALID_STATE` (not started, or shut
 // down), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_drain(const sb_hub *hub, size_t *out_remaining);
+SB_API SB_MUST_USE sb_status sb_endpoint_drain(const sb_endpoint *endpoint, size_t *out_remaining);
 
-// Drains (see `sb_hub_drain`), then stops the HTTP listener and waits for it. Blocks the
-// calling thread. Idempotent: later calls, and a call on a hub that was never started,
+// Drains (see `sb_endpoint_drain`), then stops the HTTP listener and waits for it. Blocks the
+// calling thread. Idempotent: later calls, and a call on an endpoint that was never started,
 // return `SB_OK` at once.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_IO` (the server failed while stopping),
 // `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_shutdown(const sb_hub *hub);
+SB_API SB_MUST_USE sb_status sb_endpoint_shutdown(const sb_endpoint *endpoint);
 
 // Broadcasts `event` with `payload` to every subscriber of `topic` on every node (Phoenix
 // `Endpoint.broadcast/3`): joined clients get the frame, host subscriptions get the message.
@@ -993,12 +756,12 @@ SB_API SB_MUST_USE sb_status sb_hub_shutdown(const sb_hub *hub);
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
 // (unknown `payload_kind`, empty topic or event), `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON
 // that is not an object; binary with topic or event over 255 bytes), `SB_E_BROKER`,
-// `SB_E_POISONED`. Works before `sb_hub_start` and after shutdown (in-process subscribers).
-SB_API SB_MUST_USE sb_status sb_broadcast(const sb_hub *hub, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
+// `SB_E_POISONED`. Works before `sb_endpoint_start` and after shutdown (in-process subscribers).
+SB_API SB_MUST_USE sb_status sb_broadcast(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
 
 // Like `sb_broadcast`, but only this node's subscribers (Phoenix
 // `Endpoint.local_broadcast/3`). Same arguments and statuses.
-SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_hub *hub, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
+SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
 
 // Closes every connection whose socket id is `socket_id` (UTF-8) with close code 1001, on
 // every node: a `"disconnect"` broadcast on that id, as Phoenix's
@@ -1007,15 +770,55 @@ SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_hub *hub, const uint8_t
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
 // (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_disconnect(const sb_hub *hub, const uint8_t *socket_id, size_t socket_id_len, size_t *out_delivered);
+SB_API SB_MUST_USE sb_status sb_disconnect(const sb_endpoint *endpoint, const uint8_t *socket_id, size_t socket_id_len, size_t *out_delivered);
 
 // Writes to `*out_count` how many channels are joined to `topic` (UTF-8, exact topic) on
 // this node, over all connections: what a control route or a health check reports.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_hub_channel_count(const sb_hub *hub, const uint8_t *topic, size_t topic_len, size_t *out_count);
+SB_API SB_MUST_USE sb_status sb_endpoint_channel_count(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, size_t *out_count);
 
-// Routes the library's log events to `cb` (process-wide: every hub): `cb(user_data, level,
+// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
+// method; `"/"`: every path no socket mount or static file takes) to the host as
+// `SB_REQUEST_KIND_HTTP` requests. Bodies over 1 MiB get 413 without reaching the host; an
+// answer later than the request timeout gives 504, a request freed unanswered 500.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (not
+// an absolute literal path: must start with `/`, must not end with `/` unless it is `/`,
+// none of `{}*?#`; added twice). `sb_endpoint_start` gives `SB_E_INVALID_ARGUMENT` when a prefix
+// is also another route.
+SB_API SB_MUST_USE sb_status sb_config_add_http_route(sb_config *config, const uint8_t *prefix, size_t len);
+
+// The method of an `HTTP` request (`GET`, `POST`, ...; UTF-8); absent for other kinds.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_http_method(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The path of an `HTTP` request, percent-encoded as sent (e.g. `/_test/log`); absent for
+// other kinds. Borrowed and statuses as `sb_request_http_method`.
+SB_API SB_MUST_USE sb_status sb_request_http_path(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The query string of an `HTTP` request without the `?`, percent-encoded as sent (empty when
+// there is none); absent for other kinds. Borrowed and statuses as `sb_request_http_method`.
+SB_API SB_MUST_USE sb_status sb_request_http_query(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The `Content-Type` of an `HTTP` request's body; absent when not sent (or for other kinds).
+// Borrowed and statuses as `sb_request_http_method`.
+SB_API SB_MUST_USE sb_status sb_request_http_content_type(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// Answers an `HTTP` request: `status` (100-999), `content_type` (UTF-8; NULL/0 for none) and
+// `body_len` bytes of `body` (copied; NULL/0 for an empty body). Any thread, once, before
+// the request timeout.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
+// (`status` outside 100-999, a `content_type` that is not a valid header value, or a ticket
+// that is not an HTTP request: it stays pending), `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
+// `SB_E_STALE_TICKET` (as `sb_reply`), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_http_respond(const sb_endpoint *endpoint, uint64_t ticket, uint16_t status, const uint8_t *content_type, size_t content_type_len, const uint8_t *body, size_t body_len);
+
+// Routes the library's log events to `cb` (process-wide: every endpoint): `cb(user_data, level,
 // target, target_len, message, message_len)` for each event at `max_level` (an
 // `sb_log_level`) or more severe. `level` is an `sb_log_level`; `target` is the emitting
 // module (e.g. `switchboard::endpoint::static_files`) and `message` the text with its fields
@@ -1023,9 +826,9 @@ SB_API SB_MUST_USE sb_status sb_hub_channel_count(const sb_hub *hub, const uint8
 // the call only. A NULL `cb` removes the callback (the library then logs nothing, the
 // default); `max_level` is ignored then, and a `user_data_free` given with it runs at once.
 //
-// Threads: `cb` is called on the thread that logged — a hub worker thread or the caller of
+// Threads: `cb` is called on the thread that logged — an endpoint worker thread or the caller of
 // an `sb_*` function — possibly from several threads at once. It must be quick, must not
-// block on the hub and must not call any `sb_*` function (the library may hold internal
+// block on the endpoint and must not call any `sb_*` function (the library may hold internal
 // state while it logs); events logged while it runs on the same thread are dropped.
 // `user_data_free(user_data)` (optional) runs exactly once, on any thread, after the callback
 // was replaced or removed and its last running call returned. Safe to call at any time,
@@ -1082,15 +885,218 @@ SB_API SB_MUST_USE sb_status sb_message_ref(const sb_message *message, const uin
 // whatever the status: the caller must not write or free it until `release` runs. `release`
 // runs exactly once: before this call returns when it fails (or the payload was encoded and
 // nothing kept it), else later. Host subscriptions (`sb_subscribe`) keep it until their
-// `sb_message` is freed; otherwise it runs at the latest before `sb_hub_free` returns.
+// `sb_message` is freed; otherwise it runs at the latest before `sb_endpoint_free` returns.
 // `data` may be NULL only when `len` is 0 (`release` still runs, with NULL).
 //
-// Threads: `release` may run on any thread — the caller's, a hub worker thread, or the thread
-// freeing the last `sb_message` — and must not call any `sb_*` function or block.
+// Threads: `release` may run on any thread — the caller's, an endpoint worker thread, or the
+// thread freeing the last `sb_message` — and must not call any `sb_*` function or block.
 //
 // Statuses: those of `sb_broadcast`; `SB_E_NULL_POINTER` also for a NULL `release` (then
 // the caller keeps the buffer and nothing is called).
-SB_API SB_MUST_USE sb_status sb_broadcast_owned(const sb_hub *hub, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, uint8_t *data, size_t len, uint32_t payload_kind, void (*release)(void*, uint8_t*), void *release_ctx, size_t *out_delivered);
+SB_API SB_MUST_USE sb_status sb_broadcast_owned(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, uint8_t *data, size_t len, uint32_t payload_kind, void (*release)(void*, uint8_t*), void *release_ctx, size_t *out_delivered);
+
+// Frees a request. NULL is a no-op. Freeing a request whose ticket was not answered answers
+// it as a crash of that handler (see `sb_request`); pointers from its getters become invalid.
+// Any thread.
+SB_API void sb_request_free(sb_request *request);
+
+// Answers the request `ticket` from any thread, at any time before its request timeout:
+// `reply_kind` is an `sb_reply_kind` (OK, ERROR, NOREPLY, STOP; see there for what each
+// means per request kind). `payload` (`payload_kind`: JSON any value, or binary) is the
+// reply's response for OK / ERROR and the join reply for a join; copied. NULL/0 means `{}`
+// (and is what NOREPLY and STOP usually pass).
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
+// `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays
+// pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
+// issued), `SB_E_ALREADY_ANSWERED` (answered before, or its request was freed unanswered),
+// `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
+// failed), `SB_E_POISONED`. An issued ticket never turns `SB_E_NOT_FOUND`: once its slot
+// is reused by a newer request it reports `SB_E_ALREADY_ANSWERED` if it is among the
+// last 4096 such answered tickets, else `SB_E_STALE_TICKET`.
+SB_API SB_MUST_USE sb_status sb_reply(const sb_endpoint *endpoint, uint64_t ticket, uint32_t reply_kind, const uint8_t *payload, size_t payload_len, uint32_t payload_kind);
+
+// Answers a handle_in / handle_info / handle_out with `{:reply, {status, payload},
+// socket}` for any `status` text (UTF-8, non-empty), and optionally new channel assigns
+// (`assigns`: a JSON object replacing them, or NULL/0 to keep them; Phoenix `assign/3`).
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_reply_status(const sb_endpoint *endpoint, uint64_t ticket, const uint8_t *status, size_t status_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, const uint8_t *assigns, size_t assigns_len);
+
+// Answers a handle_in / handle_info / handle_out with `{:noreply, socket}` and new channel
+// assigns (`assigns`: JSON object, or NULL/0 to keep them).
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_noreply(const sb_endpoint *endpoint, uint64_t ticket, const uint8_t *assigns, size_t assigns_len);
+
+// Answers a handle_in / handle_info / handle_out with `{:stop, reason, socket}`:
+// `stop_kind` is an `sb_stop_kind` (NORMAL / SHUTDOWN close with `phx_close`, ABNORMAL
+// errors with `phx_error`); `reason` is UTF-8 detail text (may be empty).
+//
+// Statuses: as `sb_reply` (unknown `stop_kind` is `SB_E_INVALID_ARGUMENT`).
+SB_API SB_MUST_USE sb_status sb_stop(const sb_endpoint *endpoint, uint64_t ticket, uint32_t stop_kind, const uint8_t *reason, size_t reason_len);
+
+// Accepts a join (Phoenix `{:ok, reply, socket}`): `reply` is the join reply (JSON, usually
+// `{}`; NULL/0 means `{}`), `assigns` the channel's assigns (JSON object, or NULL/0 to keep
+// the connect assigns).
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_join_ok(const sb_endpoint *endpoint, uint64_t ticket, const uint8_t *reply, size_t reply_len, const uint8_t *assigns, size_t assigns_len);
+
+// Refuses a join (Phoenix `{:error, reply}`): `reply` (JSON, e.g.
+// `{"reason":"unauthorized"}`; NULL/0 means `{}`) is sent as the error reply.
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_join_error(const sb_endpoint *endpoint, uint64_t ticket, const uint8_t *reply, size_t reply_len);
+
+// Accepts a connection (Phoenix `{:ok, socket}` from `connect/3`): `assigns` (JSON object or
+// NULL/0 for none) are copied into every channel of the connection; `socket_id` (UTF-8, or
+// NULL/0 for none) is Phoenix `id/1`: `sb_disconnect` with it closes the connection.
+//
+// Statuses: as `sb_reply`.
+SB_API SB_MUST_USE sb_status sb_connect_ok(const sb_endpoint *endpoint, uint64_t ticket, const uint8_t *assigns, size_t assigns_len, const uint8_t *socket_id, size_t socket_id_len);
+
+// Refuses a connection (Phoenix `:error` from `connect/3`): the upgrade is answered with
+// `http_status` (400-599; e.g. 403, or 429 for rate limiting) and an empty body.
+//
+// Statuses: as `sb_reply` (`http_status` outside 400-599 is `SB_E_INVALID_ARGUMENT`).
+SB_API SB_MUST_USE sb_status sb_connect_refuse(const sb_endpoint *endpoint, uint64_t ticket, uint16_t http_status);
+
+// The request's kind, an `sb_request_kind` value; 0 when `request` is NULL. (Not named
+// `sb_request_kind`: that is the enum's type name, and C has one namespace for both.)
+SB_API uint32_t sb_request_get_kind(const sb_request *request);
+
+// The ticket to answer with (non-zero), or 0 for a `Leave` request or a NULL `request`.
+SB_API uint64_t sb_request_ticket(const sb_request *request);
+
+// The channel id (non-zero, stable for the channel's life, never reused for another
+// channel) for acting on the channel later (`sb_push`, presence, ...); 0 for a `Connect`
+// request or a NULL `request`. Key host state by it.
+SB_API uint64_t sb_request_channel_id(const sb_request *request);
+
+// The payload's kind (`sb_payload_kind`); 0 when the request has no payload (`Leave`) or
+// `request` is NULL.
+SB_API uint32_t sb_request_payload_kind(const sb_request *request);
+
+// The channel topic (UTF-8), e.g. `room:lobby`; absent for `Connect`.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_topic(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
+// (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_event(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The payload exactly as received (raw JSON text or binary, see
+// `sb_request_payload_kind`): join params (`Join`), the message (`HandleIn`,
+// `HandleInfo`, `HandleOut`), the connect params as a JSON object (`Connect`); absent
+// for `Leave`. Never parsed by the library.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_payload(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The channel's join_ref as raw JSON text (e.g. `"1"` with quotes); absent for
+// `Connect` and when the client sent null.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_join_ref(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The push's ref as raw JSON text (`HandleIn` only); absent when the client sent null
+// (then a reply is not sent).
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_ref(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The socket id the connect answer gave (Phoenix `socket.id`), UTF-8; absent when none.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_socket_id(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The channel's assigns as JSON object text (Phoenix `socket.assigns`): the connect
+// assigns at join, then whatever answers stored; absent for `Connect`.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_assigns(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// Why the channel ended (`Leave` only), UTF-8: `left`, `closed`, `disconnected`,
+// `drain`, `stop:normal`, `stop:shutdown:<detail>`, `stop:<reason>` or `crash:<message>`
+// (Phoenix terminate reasons).
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_reason(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The token of the `Sec-WebSocket-Protocol: base64url.bearer.phx.<token>` subprotocol,
+// decoded (`Connect` only, Phoenix `auth_token`); absent when none was sent.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_auth_token(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The socket mount path of a `Connect`, e.g. `/socket`.
+//
+// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
+// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
+SB_API SB_MUST_USE sb_status sb_request_mount(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// Takes up to `cap` pending requests without blocking and writes their handles to
+// `out[0..*out_n]`; an empty queue gives `*out_n = 0`. `Leave` requests come first. Resets
+// the event fd, and signals it (or the wakeup callback) again when requests remain after
+// `cap`, so a host may stop early to share its loop. Any thread; concurrent pollers get
+// distinct requests.
+//
+// Ownership: each `out[i]` is owned by the caller (`sb_request_free`).
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`endpoint`, `out_n`, or `out` with `cap > 0`),
+// `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_poll(const sb_endpoint *endpoint, sb_request **out, size_t cap, size_t *out_n);
+
+// Blocks the calling thread until requests may be pending or `timeout_ms` milliseconds
+// passed: `SB_OK` means "poll now" (possibly spuriously), `SB_E_TIMEOUT` that nothing
+// arrived. For a dedicated host thread (and the Windows path). Must not be called from a
+// callback of this library.
+//
+// Statuses: `SB_OK`, `SB_E_TIMEOUT`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_wait(const sb_endpoint *endpoint, uint32_t timeout_ms);
+
+// Writes a file descriptor that is readable while requests may be pending (a Linux
+// `eventfd`, non-blocking, close-on-exec) to `*out_fd`. Register it level-triggered (epoll,
+// libuv `uv_poll_start(UV_READABLE)`, asyncio `add_reader`) and call `sb_endpoint_poll` when
+// it is readable until it returns fewer than `cap` requests; poll resets it, so never
+// `read()` it. Borrowed: valid until `sb_endpoint_free`, never close it.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_IO` (not available: not Linux, or the kernel
+// refused an eventfd), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_event_fd(const sb_endpoint *endpoint, int32_t *out_fd);
+
+// Installs a wakeup callback meaning "there is work: poll" (librdkafka's callback mode); a
+// NULL `cb` removes it. `cb(user_data)` runs on an internal thread (or inside `sb_endpoint_poll`
+// when work remains), at most once per batch; it must be quick, must not block and must not
+// call any `sb_*` function (libuv: exactly `uv_async_send`). Runs once right away if work is
+// already pending. `user_data_free(user_data)` (optional, may be NULL) runs exactly once,
+// on any thread, when the callback is replaced or removed or the endpoint is freed, at the latest
+// before `sb_endpoint_free` returns.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`endpoint`), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_set_wakeup(const sb_endpoint *endpoint, void (*cb)(void*), void *user_data, void (*user_data_free)(void*));
 
 // Subscribes the host to `topic` (UTF-8, exact topic name). Every broadcast on it — from
 // `sb_broadcast`, from channels, from other nodes — is queued for
@@ -1101,7 +1107,7 @@ SB_API SB_MUST_USE sb_status sb_broadcast_owned(const sb_hub *hub, const uint8_t
 // Ownership: `*out` is owned by the caller (`sb_subscription_free`).
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
 // topic, capacity 0), `SB_E_POISONED`.
-SB_API SB_MUST_USE sb_status sb_subscribe(const sb_hub *hub, const uint8_t *topic, size_t topic_len, size_t capacity, sb_subscription **out);
+SB_API SB_MUST_USE sb_status sb_subscribe(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, size_t capacity, sb_subscription **out);
 
 // Unsubscribes and frees. NULL is a no-op. Queued messages are discarded.
 SB_API void sb_subscription_free(sb_subscription *subscription);
@@ -1125,7 +1131,7 @@ SB_API uint64_t sb_subscription_dropped(const sb_subscription *subscription);
 // Like `sb_broadcast` but skips `from` (a subscription of this host), as Phoenix
 // `broadcast_from/4` skips the sending process. Same arguments, statuses and
 // `*out_delivered` (optional) as `sb_broadcast`, plus `SB_E_NULL_POINTER` for `from`.
-SB_API SB_MUST_USE sb_status sb_broadcast_from(const sb_hub *hub, const sb_subscription *from, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
+SB_API SB_MUST_USE sb_status sb_broadcast_from(const sb_endpoint *endpoint, const sb_subscription *from, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
 
 // The library version as static NUL-terminated text, e.g. `"switchboard-ffi 0.1.0
 // (switchboard core 0.1.0)"`. Never NULL; never freed. Thread-safe.

@@ -40,71 +40,71 @@ static int is_event(const uint8_t *name, size_t len, const char *want) {
   return len == strlen(want) && memcmp(name, want, len) == 0;
 }
 
-static int on_topic(const sb_event *ev, const char *prefix) {
+static int on_topic(const sb_request *req, const char *prefix) {
   const uint8_t *topic = NULL;
   size_t len = 0, n = strlen(prefix);
-  return sb_event_topic(ev, &topic, &len) == SB_OK && len >= n && memcmp(topic, prefix, n) == 0;
+  return sb_request_topic(req, &topic, &len) == SB_OK && len >= n && memcmp(topic, prefix, n) == 0;
 }
 
 /* presence:* join: ok, then (after_join, in handle_info) track the `key` join param and push
  * presence_state. */
-static void on_presence_join(const sb_hub *hub, const sb_event *ev) {
+static void on_presence_join(const sb_endpoint *ep, const sb_request *req) {
   const uint8_t *params = NULL;
   size_t params_len = 0;
   char *key = NULL;
   size_t key_len = 0;
-  if (!hl_check(sb_event_payload(ev, &params, &params_len), "join params") ||
+  if (!hl_check(sb_request_payload(req, &params, &params_len), "join params") ||
       cj_object_get_string(params, params_len, "key", &key, &key_len) != CJ_OK) {
     key = NULL;
     key_len = 0;
   }
-  hl_join_and_track(hub, ev, key ? key : "", key_len, NULL, 0);
+  hl_join_and_track(ep, req, key ? key : "", key_len, NULL, 0);
   free(key);
 }
 
-static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
-  if (!on_topic(ev, "bench:")) {
-    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
+static void on_handle_in(const sb_endpoint *ep, const sb_request *req, uint64_t ticket) {
+  if (!on_topic(req, "bench:")) {
+    hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
     return;
   }
   const uint8_t *event = NULL, *payload = NULL;
   size_t event_len = 0, payload_len = 0;
-  if (!hl_check(sb_event_event(ev, &event, &event_len), "event name") ||
-      !hl_check(sb_event_payload(ev, &payload, &payload_len), "payload")) {
-    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("unreadable request")), "stop");
+  if (!hl_check(sb_request_event(req, &event, &event_len), "event name") ||
+      !hl_check(sb_request_payload(req, &payload, &payload_len), "payload")) {
+    hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("unreadable request")), "stop");
     return;
   }
-  uint32_t kind = sb_event_payload_kind(ev);
+  uint32_t kind = sb_request_payload_kind(req);
   if (is_event(event, event_len, "pub")) {
     /* Fails only when the channel already ended; the answer below then reports stale. */
-    hl_check(sb_channel_broadcast(hub, sb_event_channel_id(ev), true, S("msg"), payload,
+    hl_check(sb_channel_broadcast(ep, sb_request_channel_id(req), true, S("msg"), payload,
                                   payload_len, kind),
              "broadcast_from msg");
-    hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply");
+    hl_check(sb_noreply(ep, ticket, NULL, 0), "noreply");
   } else if (is_event(event, event_len, "ping")) {
-    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_OK, payload, payload_len, kind), "reply ping");
+    hl_check(sb_reply(ep, ticket, SB_REPLY_KIND_OK, payload, payload_len, kind), "reply ping");
   } else {
-    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
+    hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
   }
 }
 
-static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
+static void handle(const sb_endpoint *ep, sb_request *req, void *ctx) {
   (void)ctx;
-  uint64_t ticket = sb_event_ticket(ev);
-  switch (sb_event_kind(ev)) {
+  uint64_t ticket = sb_request_ticket(req);
+  switch (sb_request_get_kind(req)) {
   case SB_REQUEST_KIND_JOIN:
-    if (on_topic(ev, "presence:")) {
-      on_presence_join(hub, ev);
+    if (on_topic(req, "presence:")) {
+      on_presence_join(ep, req);
     } else {
-      hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok");
+      hl_check(sb_join_ok(ep, ticket, S("{}"), NULL, 0), "join ok");
     }
     break;
-  case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(hub, ev); break;
-  case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
+  case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(ep, req, ticket); break;
+  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(ep, req); break;
+  case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(ep, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket */
   }
-  sb_event_free(ev);
+  sb_request_free(req);
 }
 
 /* A positive number from env `name`, `fallback` when unset; 0 when set but not one. */
@@ -147,8 +147,8 @@ int main(void) {
                    hl_check(sb_config_add_channel(cfg, S("bench:*")), "channel bench:*") &&
                    hl_check(sb_config_add_channel(cfg, S("presence:*")), "channel presence:*") &&
                    hl_check(sb_config_set_outbox_limits(cfg, frames, bytes), "outbox limits");
-  sb_hub *hub = hl_new_started(cfg, configured, NULL);
-  if (hub == NULL) return 1;
-  hl_serve(hub, handle, NULL);
-  return hl_finish(hub);
+  sb_endpoint *ep = hl_new_started(cfg, configured, NULL);
+  if (ep == NULL) return 1;
+  hl_serve(ep, handle, NULL);
+  return hl_finish(ep);
 }

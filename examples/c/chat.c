@@ -11,9 +11,9 @@
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
  * it; stdin redirected from /dev/null or a file is not watched).
  *
- * One host thread serves everything (examples/c/host_loop.c): it sleeps in poll(2) on the hub's
- * event fd (readable while requests wait) and on stdin, drains the queue with sb_hub_poll and
- * answers:
+ * One host thread serves everything (examples/c/host_loop.c): it sleeps in poll(2) on the
+ * endpoint's event fd (readable while requests wait) and on stdin, drains the queue with
+ * sb_endpoint_poll and answers:
  *   CONNECT   a non-empty `user` param (trimmed) → sb_connect_ok with assigns {"user": NAME},
  *             else 403;
  *   JOIN      (only `room:*` reaches the host) → sb_join_ok {}, then (in handle_info, once
@@ -59,16 +59,16 @@ static char *user_from(const uint8_t *json, size_t len, size_t *out_len) {
 }
 
 /* Phoenix connect/3: refuse without a user name, else keep it in the socket assigns. */
-static void on_connect(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
+static void on_connect(const sb_endpoint *ep, const sb_request *req, uint64_t ticket) {
   const uint8_t *params = NULL;
   size_t params_len = 0;
   size_t user_len = 0;
   char *user = NULL;
-  if (hl_check(sb_event_payload(ev, &params, &params_len), "connect params")) {
+  if (hl_check(sb_request_payload(req, &params, &params_len), "connect params")) {
     user = user_from(params, params_len, &user_len);
   }
   if (user == NULL) {
-    hl_check(sb_connect_refuse(hub, ticket, 403), "refuse connect");
+    hl_check(sb_connect_refuse(ep, ticket, 403), "refuse connect");
     return;
   }
   struct cj_buf assigns = {0};
@@ -76,9 +76,9 @@ static void on_connect(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
   cj_buf_string(&assigns, user, user_len);
   cj_buf_raw(&assigns, "}", 1);
   if (assigns.failed) {
-    hl_check(sb_connect_refuse(hub, ticket, 500), "refuse connect (out of memory)");
+    hl_check(sb_connect_refuse(ep, ticket, 500), "refuse connect (out of memory)");
   } else {
-    hl_check(sb_connect_ok(hub, ticket, U8(assigns.data), assigns.len, NULL, 0), "accept connect");
+    hl_check(sb_connect_ok(ep, ticket, U8(assigns.data), assigns.len, NULL, 0), "accept connect");
   }
   free(assigns.data);
   free(user);
@@ -86,30 +86,30 @@ static void on_connect(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
 
 /* Phoenix join/3 plus the after_join work (track presence, push presence_state), which
  * runs in handle_info once the channel is in place (hl_join_and_track). */
-static void on_join(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
+static void on_join(const sb_endpoint *ep, const sb_request *req, uint64_t ticket) {
   const uint8_t *assigns = NULL;
   size_t assigns_len = 0;
   size_t user_len = 0;
   char *user = NULL;
-  if (hl_check(sb_event_assigns(ev, &assigns, &assigns_len), "join assigns")) {
+  if (hl_check(sb_request_assigns(req, &assigns, &assigns_len), "join assigns")) {
     user = user_from(assigns, assigns_len, &user_len);
   }
   if (user == NULL) {
     fprintf(stderr, "chat: join without a user in the assigns\n");
-    hl_check(sb_join_ok(hub, ticket, S("{}"), NULL, 0), "join ok");
+    hl_check(sb_join_ok(ep, ticket, S("{}"), NULL, 0), "join ok");
     return;
   }
-  hl_join_and_track(hub, ev, user, user_len, NULL, 0);
+  hl_join_and_track(ep, req, user, user_len, NULL, 0);
   free(user);
 }
 
 /* Phoenix handle_in/3 for `new_msg`. */
-static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket) {
+static void on_handle_in(const sb_endpoint *ep, const sb_request *req, uint64_t ticket) {
   const uint8_t *event = NULL;
   size_t event_len = 0;
-  if (!hl_check(sb_event_event(ev, &event, &event_len), "event name")) return;
+  if (!hl_check(sb_request_event(req, &event, &event_len), "event name")) return;
   if (event_len != strlen("new_msg") || memcmp(event, "new_msg", event_len) != 0) {
-    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
+    hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("unknown event")), "stop");
     return;
   }
 
@@ -118,21 +118,21 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   const uint8_t *payload = NULL;
   size_t payload_len = 0;
   /* Checked before parsing: parsing is the costly part of a message (CONTRACT.md). */
-  if (sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_JSON &&
-      hl_check(sb_event_payload(ev, &payload, &payload_len), "payload") &&
+  if (sb_request_payload_kind(req) == SB_PAYLOAD_KIND_JSON &&
+      hl_check(sb_request_payload(req, &payload, &payload_len), "payload") &&
       payload_len > MAX_MESSAGE_BYTES) {
-    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_ERROR, S("{\"reason\":\"message too long\"}"),
+    hl_check(sb_reply(ep, ticket, SB_REPLY_KIND_ERROR, S("{\"reason\":\"message too long\"}"),
                       SB_PAYLOAD_KIND_JSON),
              "reply error");
     return;
   }
-  if (sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_JSON &&
-      hl_check(sb_event_payload(ev, &payload, &payload_len), "payload") &&
+  if (sb_request_payload_kind(req) == SB_PAYLOAD_KIND_JSON &&
+      hl_check(sb_request_payload(req, &payload, &payload_len), "payload") &&
       cj_object_get_string(payload, payload_len, "body", &body, &body_len) != CJ_OK) {
     body = NULL;
   }
   if (body == NULL) {
-    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_ERROR,
+    hl_check(sb_reply(ep, ticket, SB_REPLY_KIND_ERROR,
                       S("{\"reason\":\"body must be a string\"}"), SB_PAYLOAD_KIND_JSON),
              "reply error");
     return;
@@ -143,7 +143,7 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   size_t assigns_len = 0;
   char *user = NULL;
   size_t user_len = 0;
-  if (hl_check(sb_event_assigns(ev, &assigns, &assigns_len), "assigns")) {
+  if (hl_check(sb_request_assigns(req, &assigns, &assigns_len), "assigns")) {
     user = user_from(assigns, assigns_len, &user_len);
   }
   struct cj_buf msg = {0};
@@ -153,33 +153,33 @@ static void on_handle_in(const sb_hub *hub, const sb_event *ev, uint64_t ticket)
   cj_buf_string(&msg, body, body_len);
   cj_buf_raw(&msg, "}", 1);
   if (msg.failed) {
-    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("out of memory")), "stop");
-  } else if (hl_check(sb_channel_broadcast(hub, sb_event_channel_id(ev), false, S("new_msg"),
+    hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("out of memory")), "stop");
+  } else if (hl_check(sb_channel_broadcast(ep, sb_request_channel_id(req), false, S("new_msg"),
                                            U8(msg.data), msg.len, SB_PAYLOAD_KIND_JSON),
                       "broadcast new_msg")) {
-    hl_check(sb_reply(hub, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON), "reply ok");
+    hl_check(sb_reply(ep, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON), "reply ok");
   } else {
     /* The Rust handler's `?` on a failed broadcast crashes the channel the same way. */
-    hl_check(sb_stop(hub, ticket, SB_STOP_KIND_ABNORMAL, S("broadcast failed")), "stop");
+    hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("broadcast failed")), "stop");
   }
   free(msg.data);
   free(user);
   free(body);
 }
 
-static void handle(const sb_hub *hub, sb_event *ev, void *ctx) {
+static void handle(const sb_endpoint *ep, sb_request *req, void *ctx) {
   (void)ctx;
-  uint64_t ticket = sb_event_ticket(ev);
-  switch (sb_event_kind(ev)) {
-  case SB_REQUEST_KIND_CONNECT: on_connect(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_JOIN: on_join(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(hub, ev, ticket); break;
-  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(hub, ev); break;
-  case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(hub, ticket, NULL, 0), "noreply"); break;
+  uint64_t ticket = sb_request_ticket(req);
+  switch (sb_request_get_kind(req)) {
+  case SB_REQUEST_KIND_CONNECT: on_connect(ep, req, ticket); break;
+  case SB_REQUEST_KIND_JOIN: on_join(ep, req, ticket); break;
+  case SB_REQUEST_KIND_HANDLE_IN: on_handle_in(ep, req, ticket); break;
+  case SB_REQUEST_KIND_HANDLE_INFO: hl_handle_info(ep, req); break;
+  case SB_REQUEST_KIND_HANDLE_OUT: hl_check(sb_noreply(ep, ticket, NULL, 0), "noreply"); break;
   default: break; /* LEAVE: no ticket; the core already untracked the presence */
   }
   /* Answered above, so freeing does not count as a crash (an early return did log why). */
-  sb_event_free(ev);
+  sb_request_free(req);
 }
 
 /* `root/rel` in a malloc'd string. */
@@ -206,7 +206,7 @@ int main(void) {
   unsigned port;
   if (!hl_port(4000, &port)) return 2;
 
-  /* Absolute file paths: the hub reads them per request, relative to the cwd of that time. */
+  /* Absolute file paths: the endpoint reads them per request, relative to the cwd of that time. */
   char cwd[PATH_MAX];
   const char *root = getenv("SB_REPO_ROOT");
   if (root == NULL || root[0] == '\0') {
@@ -240,11 +240,11 @@ int main(void) {
       add_file(cfg, root, "/app.js", "examples/chat/app.js", "text/javascript") &&
       add_file(cfg, root, "/phoenix.mjs", PHOENIX_MJS, "text/javascript");
   uint16_t bound = 0;
-  sb_hub *hub = hl_new_started(cfg, configured, &bound);
-  if (hub == NULL) return 1;
+  sb_endpoint *ep = hl_new_started(cfg, configured, &bound);
+  if (ep == NULL) return 1;
   printf("Chat demo on http://127.0.0.1:%u/\n", (unsigned)bound);
   fflush(stdout);
 
-  hl_serve(hub, handle, NULL);
-  return hl_finish(hub);
+  hl_serve(ep, handle, NULL);
+  return hl_finish(ep);
 }

@@ -71,7 +71,7 @@ static void put_utf8(struct cj_buf *b, uint32_t cp) {
 }
 
 /* A string literal starting at the opening quote; decoded into `out` when it is not NULL.
- * Raw bytes >= 0x80 are copied unchecked: the hub only hands out valid UTF-8 text. */
+ * Raw bytes >= 0x80 are copied unchecked: the endpoint only hands out valid UTF-8 text. */
 static bool read_string(struct reader *r, struct cj_buf *out) {
   if (!take(r, '"')) return false;
   for (;;) {

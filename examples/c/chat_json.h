@@ -1,7 +1,7 @@
 /* chat_json.h: the little JSON the C example servers need (examples/c/chat.c, bench.c and
  * tests/fixtures/c/conformance_fixture.c), nothing more.
  *
- * The hub hands the host raw JSON text (connect params, channel assigns, client payloads) and
+ * The endpoint hands the host raw JSON text (connect params, channel assigns, client payloads) and
  * takes raw JSON text back, so a host needs to read one string member of an object and to
  * write string literals. These helpers do exactly that, in plain C11, with lengths
  * everywhere (decoded strings may contain NUL bytes). Tested by tests/c/test_chat_json.c. */

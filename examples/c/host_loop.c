@@ -67,9 +67,10 @@ int hl_bind(sb_config *cfg, unsigned port) {
   return n > 0 && hl_check(sb_config_set_bind_address(cfg, U8(bind), (size_t)n), "bind address");
 }
 
-int hl_start(const sb_hub *hub, uint16_t *out_port) {
+int hl_start(const sb_endpoint *ep, uint16_t *out_port) {
   uint16_t bound = 0;
-  if (!hl_check(sb_hub_start(hub), "start") || !hl_check(sb_hub_local_port(hub, &bound), "port")) {
+  if (!hl_check(sb_endpoint_start(ep), "start") ||
+      !hl_check(sb_endpoint_local_port(ep, &bound), "port")) {
     return 0;
   }
   printf("LISTENING 127.0.0.1:%u\n", (unsigned)bound);
@@ -78,26 +79,26 @@ int hl_start(const sb_hub *hub, uint16_t *out_port) {
   return 1;
 }
 
-sb_hub *hl_new_started(sb_config *cfg, int configured, uint16_t *out_port) {
-  sb_hub *hub = NULL;
-  int created = configured && hl_check(sb_hub_new(cfg, SB_ABI_VERSION, &hub), "hub");
+sb_endpoint *hl_new_started(sb_config *cfg, int configured, uint16_t *out_port) {
+  sb_endpoint *ep = NULL;
+  int created = configured && hl_check(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep), "endpoint");
   sb_config_free(cfg);
   if (!created) return NULL;
-  if (!hl_start(hub, out_port)) {
-    sb_hub_free(hub);
+  if (!hl_start(ep, out_port)) {
+    sb_endpoint_free(ep);
     return NULL;
   }
-  return hub;
+  return ep;
 }
 
-/* Takes every waiting request; returns 0 when the hub failed. */
-static int drain_queue(const sb_hub *hub, hl_handler handle, void *ctx) {
+/* Takes every waiting request; returns 0 when the endpoint failed. */
+static int drain_queue(const sb_endpoint *ep, hl_handler handle, void *ctx) {
   enum { BATCH = 64 };
   for (;;) {
-    sb_event *events[BATCH];
+    sb_request *reqs[BATCH];
     size_t n = 0;
-    if (!hl_check(sb_hub_poll(hub, events, BATCH, &n), "poll")) return 0;
-    for (size_t i = 0; i < n; i++) handle(hub, events[i], ctx);
+    if (!hl_check(sb_endpoint_poll(ep, reqs, BATCH, &n), "poll")) return 0;
+    for (size_t i = 0; i < n; i++) handle(ep, reqs[i], ctx);
     if (n < BATCH || stop_signal) return 1;
   }
 }
@@ -117,15 +118,15 @@ static int stdin_ended(void) {
   return !(n < 0 && (errno == EINTR || errno == EAGAIN));
 }
 
-int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx) {
+int hl_serve(const sb_endpoint *ep, hl_handler handle, void *ctx) {
   int watch_stdin = stdin_watchable();
   int32_t event_fd = -1;
-  if (!hl_check(sb_hub_event_fd(hub, &event_fd), "event fd")) event_fd = -1;
+  if (!hl_check(sb_endpoint_event_fd(ep, &event_fd), "event fd")) event_fd = -1;
   while (!stop_signal) {
     if (event_fd < 0) {
       /* No event fd (not Linux): a blocking wait with a timeout, stdin checked in between. */
-      sb_status st = sb_hub_wait(hub, 200);
-      if (st == SB_OK && !drain_queue(hub, handle, ctx)) return 0;
+      sb_status st = sb_endpoint_wait(ep, 200);
+      if (st == SB_OK && !drain_queue(ep, handle, ctx)) return 0;
       if (st != SB_OK && st != SB_E_TIMEOUT && !hl_check(st, "wait")) return 0;
       struct pollfd in = {STDIN_FILENO, POLLIN, 0};
       if (watch_stdin && poll(&in, 1, 0) > 0 && stdin_ended()) return 1;
@@ -139,7 +140,7 @@ int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx) {
       fprintf(stderr, "%s: poll: %s\n", who, strerror(errno));
       return 0;
     }
-    if (fds[0].revents && !drain_queue(hub, handle, ctx)) return 0;
+    if (fds[0].revents && !drain_queue(ep, handle, ctx)) return 0;
     if (watch_stdin && fds[1].revents && stdin_ended()) {
       fprintf(stderr, "%s: stdin closed, stopping\n", who);
       return 1;
@@ -151,33 +152,33 @@ int hl_serve(const sb_hub *hub, hl_handler handle, void *ctx) {
   return 1;
 }
 
-int hl_join_and_track(const sb_hub *hub, const sb_event *join, const char *key, size_t key_len,
-                      const uint8_t *assigns, size_t assigns_len) {
+int hl_join_and_track(const sb_endpoint *ep, const sb_request *join, const char *key,
+                      size_t key_len, const uint8_t *assigns, size_t assigns_len) {
   struct cj_buf msg = {0};
   cj_buf_raw(&msg, "{\"after_join\":", 14);
   cj_buf_string(&msg, key, key_len);
   cj_buf_raw(&msg, "}", 1);
-  uint64_t channel = sb_event_channel_id(join);
+  uint64_t channel = sb_request_channel_id(join);
   int ok = !msg.failed &&
-           hl_check(sb_channel_send_info(hub, channel, U8(msg.data), msg.len), "after_join") &&
-           hl_check(sb_join_ok(hub, sb_event_ticket(join), S("{}"), assigns, assigns_len),
+           hl_check(sb_channel_send_info(ep, channel, U8(msg.data), msg.len), "after_join") &&
+           hl_check(sb_join_ok(ep, sb_request_ticket(join), S("{}"), assigns, assigns_len),
                     "join ok");
   free(msg.data);
   return ok;
 }
 
 /* Whether `info` is hl_join_and_track's message; then also tracks and pushes the state. */
-static int after_join(const sb_hub *hub, const sb_event *info) {
+static int after_join(const sb_endpoint *ep, const sb_request *info) {
   const uint8_t *message = NULL;
   size_t len = 0;
   char *key = NULL;
   size_t key_len = 0;
-  if (sb_event_payload(info, &message, &len) != SB_OK || message == NULL ||
-      sb_event_payload_kind(info) != SB_PAYLOAD_KIND_JSON ||
+  if (sb_request_payload(info, &message, &len) != SB_OK || message == NULL ||
+      sb_request_payload_kind(info) != SB_PAYLOAD_KIND_JSON ||
       cj_object_get_string(message, len, "after_join", &key, &key_len) != CJ_OK) {
     return 0;
   }
-  uint64_t channel = sb_event_channel_id(info);
+  uint64_t channel = sb_request_channel_id(info);
   struct timespec ts;
   if (clock_gettime(CLOCK_REALTIME, &ts) != 0) ts.tv_sec = ts.tv_nsec = 0;
   unsigned long long ms =
@@ -186,11 +187,11 @@ static int after_join(const sb_hub *hub, const sb_event *info) {
   int meta_len = snprintf(meta, sizeof meta, "{\"online_at\":%llu}", ms);
   /* SB_E_NOT_FOUND here only means the client already left again. */
   if (meta_len > 0 &&
-      hl_check(sb_presence_track(hub, channel, U8(key), key_len, U8(meta), (size_t)meta_len, NULL),
+      hl_check(sb_presence_track(ep, channel, U8(key), key_len, U8(meta), (size_t)meta_len, NULL),
                "presence track")) {
     sb_buffer *list = NULL;
-    if (hl_check(sb_presence_list(hub, channel, &list), "presence list")) {
-      hl_check(sb_push(hub, channel, S("presence_state"), sb_buffer_data(list),
+    if (hl_check(sb_presence_list(ep, channel, &list), "presence list")) {
+      hl_check(sb_push(ep, channel, S("presence_state"), sb_buffer_data(list),
                        sb_buffer_len(list), SB_PAYLOAD_KIND_JSON),
                "push presence_state");
     }
@@ -200,24 +201,24 @@ static int after_join(const sb_hub *hub, const sb_event *info) {
   return 1;
 }
 
-void hl_handle_info(const sb_hub *hub, const sb_event *info) {
-  after_join(hub, info);
-  hl_check(sb_noreply(hub, sb_event_ticket(info), NULL, 0), "noreply");
+void hl_handle_info(const sb_endpoint *ep, const sb_request *info) {
+  after_join(ep, info);
+  hl_check(sb_noreply(ep, sb_request_ticket(info), NULL, 0), "noreply");
 }
 
-int hl_shutdown(const sb_hub *hub) {
-  int rc = hl_check(sb_hub_shutdown(hub), "shutdown") ? 0 : 1;
+int hl_shutdown(const sb_endpoint *ep) {
+  int rc = hl_check(sb_endpoint_shutdown(ep), "shutdown") ? 0 : 1;
   /* Requests queued while stopping (leaves of the closed channels) are freed unanswered. */
   size_t n = 0;
-  sb_event *events[64];
-  while (sb_hub_poll(hub, events, 64, &n) == SB_OK && n > 0) {
-    for (size_t i = 0; i < n; i++) sb_event_free(events[i]);
+  sb_request *reqs[64];
+  while (sb_endpoint_poll(ep, reqs, 64, &n) == SB_OK && n > 0) {
+    for (size_t i = 0; i < n; i++) sb_request_free(reqs[i]);
   }
   return rc;
 }
 
-int hl_finish(sb_hub *hub) {
-  int rc = hl_shutdown(hub);
-  sb_hub_free(hub);
+int hl_finish(sb_endpoint *ep) {
+  int rc = hl_shutdown(ep);
+  sb_endpoint_free(ep);
   return rc;
 }

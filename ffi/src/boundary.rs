@@ -27,7 +27,7 @@ macro_rules! sb_ffi_boundary {
 }
 pub(crate) use sb_ffi_boundary;
 
-/// The body of every borrowed getter (`sb_event_topic`, `sb_message_payload`, ...): checks the
+/// The body of every borrowed getter (`sb_request_topic`, `sb_message_payload`, ...): checks the
 /// handle and both out-params, then writes the bytes `pick` selects — borrowed from the handle,
 /// so valid until it is freed — or `NULL`/0 when absent.
 pub(crate) fn borrow_bytes<T>(

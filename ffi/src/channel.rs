@@ -1,11 +1,11 @@
-//! Actions on one joined channel by its id (from `sb_event_channel_id`): push, broadcast
+//! Actions on one joined channel by its id (from `sb_request_channel_id`): push, broadcast
 //! from it, send it a message, subscribe it to topics, presence. Ids, not handles, because
 //! the core may end a channel at any moment (docs/ABI.md "Handles vs ids"): a gone channel gives
 //! `SB_E_NOT_FOUND`, never a dangling pointer.
 
 use crate::boundary::{into_handle, try_out, try_str, write_opt};
 use crate::codec::sb_buffer;
-use crate::hub::{HubInner, sb_hub, with_hub};
+use crate::endpoint::{EndpointInner, sb_endpoint, with_endpoint};
 use crate::message::{payload_from_c, ref_from_c};
 use crate::status::{Error, Result, sb_status};
 use bytes::Bytes;
@@ -23,7 +23,7 @@ fn handle_error(e: HandleError) -> Error {
     }
 }
 
-fn channel(inner: &HubInner, id: u64) -> Result<ChannelHandle> {
+fn channel(inner: &EndpointInner, id: u64) -> Result<ChannelHandle> {
     if id == 0 {
         return Err(Error::new(
             sb_status::SB_E_NOT_FOUND,
@@ -70,7 +70,7 @@ fn json_object(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_push(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     event: *const u8,
     event_len: usize,
@@ -78,7 +78,7 @@ pub extern "C" fn sb_push(
     payload_len: usize,
     payload_kind: u32,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let event = event_name(event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
@@ -89,13 +89,13 @@ pub extern "C" fn sb_push(
 /// Replies later to a message the host answered with NOREPLY (Phoenix
 /// `reply(socket_ref, {status, payload})`): `[join_ref, ref, topic, "phx_reply",
 /// {"status": status, "response": payload}]` to the channel's client. `ref` is the message's
-/// ref as `sb_event_ref` returned it (raw JSON); `status` UTF-8 text such as `"ok"`.
+/// ref as `sb_request_ref` returned it (raw JSON); `status` UTF-8 text such as `"ok"`.
 ///
 /// Statuses: as `sb_push`, plus `SB_E_INVALID_ARGUMENT` for a NULL/empty or JSON-null `ref`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_channel_reply(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     r#ref: *const u8,
     ref_len: usize,
@@ -105,7 +105,7 @@ pub extern "C" fn sb_channel_reply(
     payload_len: usize,
     payload_kind: u32,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let Some(r#ref) = ref_from_c(r#ref, ref_len, "ref")? else {
             return Err(Error::invalid("`ref` is required"));
@@ -124,7 +124,7 @@ pub extern "C" fn sb_channel_reply(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_channel_broadcast(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     skip_self: bool,
     event: *const u8,
@@ -133,7 +133,7 @@ pub extern "C" fn sb_channel_broadcast(
     payload_len: usize,
     payload_kind: u32,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let event = event_name(event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
@@ -155,12 +155,12 @@ pub extern "C" fn sb_channel_broadcast(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_channel_send_info(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     message: *const u8,
     message_len: usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let text = try_str(message, message_len, "message")?;
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
@@ -174,7 +174,7 @@ pub extern "C" fn sb_channel_send_info(
 }
 
 /// Subscribes the channel to another `topic` (Phoenix `Endpoint.subscribe/1` inside a
-/// channel): broadcasts there arrive as `HandleInfo` events. Unsubscribed when the channel
+/// channel): broadcasts there arrive as `HandleInfo` requests. Unsubscribed when the channel
 /// ends.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
@@ -182,12 +182,12 @@ pub extern "C" fn sb_channel_send_info(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_channel_subscribe(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     topic: *const u8,
     topic_len: usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let topic = try_str(topic, topic_len, "topic")?;
         if topic.is_empty() {
@@ -203,13 +203,13 @@ pub extern "C" fn sb_channel_subscribe(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_channel_unsubscribe(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     topic: *const u8,
     topic_len: usize,
     out_was_subscribed: *mut bool,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let topic = try_str(topic, topic_len, "topic")?;
         let was = ch.unsubscribe(topic).map_err(handle_error)?;
@@ -232,7 +232,7 @@ fn text_buffer(text: String) -> *mut sb_buffer {
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_presence_track(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     key: *const u8,
     key_len: usize,
@@ -241,7 +241,7 @@ pub extern "C" fn sb_presence_track(
     out_phx_ref: *mut *mut sb_buffer,
 ) -> sb_status {
     presence_meta(
-        hub,
+        endpoint,
         channel_id,
         key,
         key_len,
@@ -259,7 +259,7 @@ pub extern "C" fn sb_presence_track(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_presence_update(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     key: *const u8,
     key_len: usize,
@@ -268,7 +268,7 @@ pub extern "C" fn sb_presence_update(
     out_phx_ref: *mut *mut sb_buffer,
 ) -> sb_status {
     presence_meta(
-        hub,
+        endpoint,
         channel_id,
         key,
         key_len,
@@ -282,7 +282,7 @@ pub extern "C" fn sb_presence_update(
 /// The body of `sb_presence_track` / `sb_presence_update`: `set` tracks or updates `key` with
 /// the meta and returns the minted `phx_ref`.
 fn presence_meta(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     key: *const u8,
     key_len: usize,
@@ -291,7 +291,7 @@ fn presence_meta(
     out_phx_ref: *mut *mut sb_buffer,
     set: fn(&ChannelHandle, &str, Meta) -> std::result::Result<String, HandleError>,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let key = try_str(key, key_len, "key")?;
         let meta = json_object(meta, meta_len, "meta")?;
@@ -310,12 +310,12 @@ fn presence_meta(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_presence_untrack(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     key: *const u8,
     key_len: usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let key = try_str(key, key_len, "key")?;
         ch.untrack(key).map_err(handle_error)
@@ -330,11 +330,11 @@ pub extern "C" fn sb_presence_untrack(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_presence_list(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     channel_id: u64,
     out: *mut *mut sb_buffer,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let out = try_out(out, "out")?;
         let ch = channel(inner, channel_id)?;
         let frame = match ch.presence_list().map_err(handle_error)? {

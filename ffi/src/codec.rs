@@ -160,7 +160,7 @@ pub extern "C" fn sb_encode_push(
         let out = try_out(out, "out")?;
         let serializer = serializer(vsn)?;
         let join_ref = ref_from_c(join_ref, join_ref_len, "join_ref")?;
-        let (topic, event) = crate::hub::topic_event(topic, topic_len, event, event_len)?;
+        let (topic, event) = crate::endpoint::topic_event(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         let frame = serializer
             .encode_message(join_ref.as_ref(), None, topic, event, &payload)
@@ -189,7 +189,7 @@ pub extern "C" fn sb_encode_broadcast(
     sb_ffi_boundary!({
         let out = try_out(out, "out")?;
         let serializer = serializer(vsn)?;
-        let (topic, event) = crate::hub::topic_event(topic, topic_len, event, event_len)?;
+        let (topic, event) = crate::endpoint::topic_event(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         let frame = serializer
             .encode_message(None, None, topic, event, &payload)
@@ -228,7 +228,7 @@ pub extern "C" fn sb_encode_reply(
         let serializer = serializer(vsn)?;
         let join_ref = ref_from_c(join_ref, join_ref_len, "join_ref")?;
         let r#ref = ref_from_c(r#ref, ref_len, "ref")?;
-        let (topic, status) = crate::hub::topic_event(topic, topic_len, status, status_len)?;
+        let (topic, status) = crate::endpoint::topic_event(topic, topic_len, status, status_len)?;
         let response = payload_from_c(response, response_len, response_kind)?;
         let frame = serializer
             .encode_reply(join_ref.as_ref(), r#ref.as_ref(), topic, status, &response)

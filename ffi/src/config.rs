@@ -1,6 +1,6 @@
 //! `sb_config`: the endpoint configuration builder (docs/ABI.md "Objects and lifetimes"). Each
 //! typed setter hands its value, by option name, to the core's [`Options`], which holds the
-//! defaults and the checks every host language shares; `sb_hub_new` copies the result.
+//! defaults and the checks every host language shares; `sb_endpoint_new` copies the result.
 
 use crate::boundary::{
     from_handle, into_handle, sb_ffi_boundary, try_mut, try_out, try_ref, try_str,
@@ -58,7 +58,7 @@ pub extern "C" fn sb_config_new(out: *mut *mut sb_config) -> sb_status {
     })
 }
 
-/// Frees a configuration. NULL is a no-op. A hub created from it keeps its own copy.
+/// Frees a configuration. NULL is a no-op. An endpoint created from it keeps its own copy.
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_config_free(config: *mut sb_config) {
     crate::boundary::value_call((), || drop(from_handle(config)));
@@ -66,11 +66,11 @@ pub extern "C" fn sb_config_free(config: *mut sb_config) {
 
 /// Sets the listen address, `host:port` text such as `"127.0.0.1:4000"`, `"[::1]:0"` or
 /// `"localhost:4000"` (UTF-8, `len` bytes, no NUL needed). A host name is resolved by
-/// `sb_hub_new` (its first address). Port 0 picks a free port; read it back with
-/// `sb_hub_local_port`.
+/// `sb_endpoint_new` (its first address). Port 0 picks a free port; read it back with
+/// `sb_endpoint_local_port`.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-/// (not `host:port`). `sb_hub_new` gives `SB_E_INVALID_ARGUMENT` for a name that does not
+/// (not `host:port`). `sb_endpoint_new` gives `SB_E_INVALID_ARGUMENT` for a name that does not
 /// resolve.
 #[must_use]
 #[unsafe(no_mangle)]
@@ -253,7 +253,7 @@ pub extern "C" fn sb_config_set_shard_count(config: *mut sb_config, shards: u32)
     sb_ffi_boundary!({ try_mut(config, "config")?.set("shards", u64::from(shards).into()) })
 }
 
-/// Worker threads of the hub's runtime (default 0 = one per available core).
+/// Worker threads of the endpoint's runtime (default 0 = one per available core).
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (over 1 024).
 #[must_use]
@@ -264,10 +264,10 @@ pub extern "C" fn sb_config_set_worker_threads(config: *mut sb_config, threads: 
     })
 }
 
-/// How `sb_hub_drain` / `sb_hub_shutdown` close connections (Phoenix `drainer`): batches of
-/// `batch_size` connections (default 10 000) every `batch_interval_ms` (default 2 000), within
-/// `timeout_ms` in total (default 30 000). The drain's grace is set here rather than per call
-/// because the core fixes it when the endpoint starts.
+/// How `sb_endpoint_drain` / `sb_endpoint_shutdown` close connections (Phoenix `drainer`):
+/// batches of `batch_size` connections (default 10 000) every `batch_interval_ms` (default
+/// 2 000), within `timeout_ms` in total (default 30 000). The drain's grace is set here rather
+/// than per call because the core fixes it when the endpoint starts.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (`batch_size` 0 or over
 /// `SIZE_MAX`).
@@ -286,8 +286,8 @@ pub extern "C" fn sb_config_set_drain(
 }
 
 /// Routes topics matching `pattern` (`"room:*"`: every topic starting with `room:`; otherwise
-/// the exact topic) on every socket mount to this hub's host queue (Phoenix `channel
-/// "room:*", RoomChannel`): joins, client pushes and channel messages become `sb_event`s.
+/// the exact topic) on every socket mount to this endpoint's host queue (Phoenix `channel
+/// "room:*", RoomChannel`): joins, client pushes and channel messages become `sb_request`s.
 /// The first matching pattern wins; a topic without one is refused with
 /// `{"reason":"unmatched topic"}`.
 ///
@@ -307,7 +307,7 @@ pub extern "C" fn sb_config_add_channel(
     })
 }
 
-/// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the hub's port, with the
+/// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the endpoint's port, with the
 /// `Content-Type` `content_type`, for hosts without an HTTP server of their own (e.g.
 /// `"/"`, `"examples/chat/index.html"`, `"text/html; charset=utf-8"`). The file is read on
 /// every request (edits show without a restart): 404 when it is missing, 500 when it cannot
@@ -317,7 +317,7 @@ pub extern "C" fn sb_config_add_channel(
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
 /// (`route` not a literal absolute path such as `/app.js`, i.e. not starting with `/` or
 /// containing `{`, `}`, `*`, `?` or `#`; a route added twice; an empty `path`; a
-/// `content_type` that is empty or not a valid header value). `sb_hub_start` gives
+/// `content_type` that is empty or not a valid header value). `sb_endpoint_start` gives
 /// `SB_E_INVALID_ARGUMENT` when a route is also a socket route (`<mount>/websocket`).
 #[must_use]
 #[unsafe(no_mangle)]
@@ -343,7 +343,7 @@ pub extern "C" fn sb_config_add_static_file(
 
 /// Intercepts `event` on the channels of `pattern` (added before with
 /// `sb_config_add_channel`; Phoenix `intercept ["event"]`): its broadcasts on the channel
-/// topic become `HandleOut` events instead of going straight to each client.
+/// topic become `HandleOut` requests instead of going straight to each client.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
 /// event), `SB_E_NOT_FOUND` (no such pattern was added).
@@ -364,7 +364,7 @@ pub extern "C" fn sb_config_add_intercept(
     })
 }
 
-/// Whether WebSocket upgrades become `Connect` events for the host to accept or refuse
+/// Whether WebSocket upgrades become `Connect` requests for the host to accept or refuse
 /// (Phoenix `connect/3`; default false: every connection is accepted with empty assigns and
 /// no socket id). Unanswered within the request timeout, an upgrade is refused with 503.
 ///

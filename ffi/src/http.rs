@@ -1,23 +1,23 @@
 //! HTTP routes answered by the C host (`sb_config_add_http_route`): requests arrive as
-//! `SB_REQUEST_KIND_HTTP` events on the hub's queue and are answered with `sb_http_respond`,
+//! `SB_REQUEST_KIND_HTTP` requests on the endpoint's queue and are answered with `sb_http_respond`,
 //! so a C program serves a health check or control routes on the socket's port without an
 //! HTTP server of its own.
 
 use crate::boundary::{sb_ffi_boundary, try_mut, try_str};
 use crate::config::sb_config;
-use crate::event::{answer_error, borrow, sb_event, ticket};
-use crate::hub::{sb_hub, with_hub};
+use crate::endpoint::{sb_endpoint, with_endpoint};
+use crate::request::{answer_error, borrow, sb_request, ticket};
 use crate::status::{Error, sb_status};
 use switchboard_core::host::{Answer, HttpRequest, RequestBody};
 
 /// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
 /// method; `"/"`: every path no socket mount or static file takes) to the host as
-/// `SB_REQUEST_KIND_HTTP` events. Bodies over 1 MiB get 413 without reaching the host; an
-/// answer later than the request timeout gives 504, an event freed unanswered 500.
+/// `SB_REQUEST_KIND_HTTP` requests. Bodies over 1 MiB get 413 without reaching the host; an
+/// answer later than the request timeout gives 504, a request freed unanswered 500.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (not
 /// an absolute literal path: must start with `/`, must not end with `/` unless it is `/`,
-/// none of `{}*?#`; added twice). `sb_hub_start` gives `SB_E_INVALID_ARGUMENT` when a prefix
+/// none of `{}*?#`; added twice). `sb_endpoint_start` gives `SB_E_INVALID_ARGUMENT` when a prefix
 /// is also another route.
 #[must_use]
 #[unsafe(no_mangle)]
@@ -33,73 +33,73 @@ pub extern "C" fn sb_config_add_http_route(
     })
 }
 
-fn http(e: &sb_event) -> Option<&HttpRequest> {
-    match e.req.body() {
+fn http(r: &sb_request) -> Option<&HttpRequest> {
+    match r.req.body() {
         RequestBody::Http(http) => Some(http),
         _ => None,
     }
 }
 
-/// The method of an `HTTP` event (`GET`, `POST`, ...; UTF-8); absent for other kinds.
+/// The method of an `HTTP` request (`GET`, `POST`, ...; UTF-8); absent for other kinds.
 ///
-/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_event_free`; not NUL-terminated.
+/// Borrowed: `*out_ptr` / `*out_len` stay valid until `sb_request_free`; not NUL-terminated.
 /// Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_event_http_method(
-    event: *const sb_event,
+pub extern "C" fn sb_request_http_method(
+    request: *const sb_request,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
 ) -> sb_status {
-    borrow(event, out_ptr, out_len, |e| {
-        http(e).map(|h| h.method.as_bytes())
+    borrow(request, out_ptr, out_len, |r| {
+        http(r).map(|h| h.method.as_bytes())
     })
 }
 
-/// The path of an `HTTP` event, percent-encoded as sent (e.g. `/_test/log`); absent for
-/// other kinds. Borrowed and statuses as `sb_event_http_method`.
+/// The path of an `HTTP` request, percent-encoded as sent (e.g. `/_test/log`); absent for
+/// other kinds. Borrowed and statuses as `sb_request_http_method`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_event_http_path(
-    event: *const sb_event,
+pub extern "C" fn sb_request_http_path(
+    request: *const sb_request,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
 ) -> sb_status {
-    borrow(event, out_ptr, out_len, |e| {
-        http(e).map(|h| h.path.as_bytes())
+    borrow(request, out_ptr, out_len, |r| {
+        http(r).map(|h| h.path.as_bytes())
     })
 }
 
-/// The query string of an `HTTP` event without the `?`, percent-encoded as sent (empty when
-/// there is none); absent for other kinds. Borrowed and statuses as `sb_event_http_method`.
+/// The query string of an `HTTP` request without the `?`, percent-encoded as sent (empty when
+/// there is none); absent for other kinds. Borrowed and statuses as `sb_request_http_method`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_event_http_query(
-    event: *const sb_event,
+pub extern "C" fn sb_request_http_query(
+    request: *const sb_request,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
 ) -> sb_status {
-    borrow(event, out_ptr, out_len, |e| {
-        http(e).map(|h| h.query.as_bytes())
+    borrow(request, out_ptr, out_len, |r| {
+        http(r).map(|h| h.query.as_bytes())
     })
 }
 
-/// The `Content-Type` of an `HTTP` event's body; absent when not sent (or for other kinds).
-/// Borrowed and statuses as `sb_event_http_method`.
+/// The `Content-Type` of an `HTTP` request's body; absent when not sent (or for other kinds).
+/// Borrowed and statuses as `sb_request_http_method`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_event_http_content_type(
-    event: *const sb_event,
+pub extern "C" fn sb_request_http_content_type(
+    request: *const sb_request,
     out_ptr: *mut *const u8,
     out_len: *mut usize,
 ) -> sb_status {
-    borrow(event, out_ptr, out_len, |e| {
-        http(e).and_then(|h| h.content_type.as_deref().map(str::as_bytes))
+    borrow(request, out_ptr, out_len, |r| {
+        http(r).and_then(|h| h.content_type.as_deref().map(str::as_bytes))
     })
 }
 
-/// Answers an `HTTP` event: `status` (100-999), `content_type` (UTF-8; NULL/0 for none) and
+/// Answers an `HTTP` request: `status` (100-999), `content_type` (UTF-8; NULL/0 for none) and
 /// `body_len` bytes of `body` (copied; NULL/0 for an empty body). Any thread, once, before
 /// the request timeout.
 ///
@@ -110,7 +110,7 @@ pub extern "C" fn sb_event_http_content_type(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_http_respond(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     ticket: u64,
     status: u16,
     content_type: *const u8,
@@ -118,7 +118,7 @@ pub extern "C" fn sb_http_respond(
     body: *const u8,
     body_len: usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let t = self::ticket(ticket)?;
         if !(100..=999).contains(&status) {
             return Err(Error::invalid(format!(

@@ -174,7 +174,7 @@ fn level_from_u32(value: u32) -> crate::status::Result<u32> {
     }
 }
 
-/// Routes the library's log events to `cb` (process-wide: every hub): `cb(user_data, level,
+/// Routes the library's log events to `cb` (process-wide: every endpoint): `cb(user_data, level,
 /// target, target_len, message, message_len)` for each event at `max_level` (an
 /// `sb_log_level`) or more severe. `level` is an `sb_log_level`; `target` is the emitting
 /// module (e.g. `switchboard::endpoint::static_files`) and `message` the text with its fields
@@ -182,9 +182,9 @@ fn level_from_u32(value: u32) -> crate::status::Result<u32> {
 /// the call only. A NULL `cb` removes the callback (the library then logs nothing, the
 /// default); `max_level` is ignored then, and a `user_data_free` given with it runs at once.
 ///
-/// Threads: `cb` is called on the thread that logged — a hub worker thread or the caller of
+/// Threads: `cb` is called on the thread that logged — an endpoint worker thread or the caller of
 /// an `sb_*` function — possibly from several threads at once. It must be quick, must not
-/// block on the hub and must not call any `sb_*` function (the library may hold internal
+/// block on the endpoint and must not call any `sb_*` function (the library may hold internal
 /// state while it logs); events logged while it runs on the same thread are dropped.
 /// `user_data_free(user_data)` (optional) runs exactly once, on any thread, after the callback
 /// was replaced or removed and its last running call returned. Safe to call at any time,

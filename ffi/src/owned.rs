@@ -4,7 +4,7 @@
 //! exactly once, on whichever thread drops the last reference.
 
 use crate::boundary::{try_slice, write_opt};
-use crate::hub::{publish_error, sb_hub, topic_event, with_hub};
+use crate::endpoint::{publish_error, sb_endpoint, topic_event, with_endpoint};
 use crate::message::payload_of;
 use crate::status::{Error, sb_status};
 use bytes::Bytes;
@@ -48,18 +48,18 @@ impl Drop for Owned {
 /// whatever the status: the caller must not write or free it until `release` runs. `release`
 /// runs exactly once: before this call returns when it fails (or the payload was encoded and
 /// nothing kept it), else later. Host subscriptions (`sb_subscribe`) keep it until their
-/// `sb_message` is freed; otherwise it runs at the latest before `sb_hub_free` returns.
+/// `sb_message` is freed; otherwise it runs at the latest before `sb_endpoint_free` returns.
 /// `data` may be NULL only when `len` is 0 (`release` still runs, with NULL).
 ///
-/// Threads: `release` may run on any thread — the caller's, a hub worker thread, or the thread
-/// freeing the last `sb_message` — and must not call any `sb_*` function or block.
+/// Threads: `release` may run on any thread — the caller's, an endpoint worker thread, or the
+/// thread freeing the last `sb_message` — and must not call any `sb_*` function or block.
 ///
 /// Statuses: those of `sb_broadcast`; `SB_E_NULL_POINTER` also for a NULL `release` (then
 /// the caller keeps the buffer and nothing is called).
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_broadcast_owned(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     topic: *const u8,
     topic_len: usize,
     event: *const u8,
@@ -82,7 +82,7 @@ pub extern "C" fn sb_broadcast_owned(
         release,
         ctx: release_ctx,
     };
-    with_hub(hub, move |inner| {
+    with_endpoint(endpoint, move |inner| {
         let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
         let bytes = try_slice(owned.data, owned.len, "data")?;
         let payload = payload_of(payload_kind, bytes, |_| Bytes::from_owner(owned))?;

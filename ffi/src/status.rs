@@ -27,7 +27,7 @@ pub enum sb_status {
     /// The id names nothing (never existed, or its channel is gone); a ticket that was
     /// never issued.
     SB_E_NOT_FOUND = 1003,
-    /// The ticket was already answered (or its event freed unanswered).
+    /// The ticket was already answered (or its request freed unanswered).
     SB_E_ALREADY_ANSWERED = 1004,
     /// The ticket's request is no longer awaited: it timed out before the answer (the
     /// channel already failed) or its connection ended. Also every older ended ticket whose
@@ -37,7 +37,7 @@ pub enum sb_status {
     SB_E_TIMEOUT = 1006,
     /// A Rust panic was caught at the boundary; the last error holds its message.
     SB_E_PANIC = 1007,
-    /// An earlier panic left this hub in an unknown state; only `sb_hub_free` is allowed.
+    /// An earlier panic left this endpoint in an unknown state; only `sb_endpoint_free` is allowed.
     SB_E_POISONED = 1008,
     /// The caller was compiled against an incompatible `SB_ABI_VERSION`.
     SB_E_ABI_MISMATCH = 1009,
@@ -48,8 +48,8 @@ pub enum sb_status {
     SB_E_ENCODE = 1011,
     /// A frame cannot be decoded (malformed JSON, wrong shape, truncated binary frame, ...).
     SB_E_DECODE = 1012,
-    /// The call does not fit the object's state (starting a hub twice, asking the port of a
-    /// hub that is not listening, ...).
+    /// The call does not fit the object's state (starting an endpoint twice, asking the port of
+    /// an endpoint that is not listening, ...).
     SB_E_INVALID_STATE = 1013,
     /// A JSON input (payload or ref) is not valid JSON.
     SB_E_INVALID_JSON = 1014,

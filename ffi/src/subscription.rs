@@ -2,7 +2,7 @@
 //! broadcasts without a WebSocket (Phoenix `Endpoint.subscribe/1` from a non-channel process).
 
 use crate::boundary::{from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, write_opt};
-use crate::hub::{sb_hub, topic_event, with_hub};
+use crate::endpoint::{sb_endpoint, topic_event, with_endpoint};
 use crate::message::{payload_from_c, sb_message};
 use crate::status::{Error, sb_status};
 use parking_lot::Mutex;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use switchboard_core::pubsub::{Broadcast, Delivery, Subscription};
 
 /// A host-side subscription (opaque) from `sb_subscribe`; free with `sb_subscription_free`,
-/// which unsubscribes. Safe to use from any thread; it may outlive its hub (it then receives
+/// which unsubscribes. Safe to use from any thread; it may outlive its endpoint (it then receives
 /// nothing more).
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
@@ -40,13 +40,13 @@ const _: fn() = || {
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_subscribe(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     topic: *const u8,
     topic_len: usize,
     capacity: usize,
     out: *mut *mut sb_subscription,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let out = try_out(out, "out")?;
         let topic = crate::boundary::try_str(topic, topic_len, "topic")?;
         if topic.is_empty() {
@@ -149,7 +149,7 @@ pub extern "C" fn sb_subscription_dropped(subscription: *const sb_subscription) 
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_broadcast_from(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     from: *const sb_subscription,
     topic: *const u8,
     topic_len: usize,
@@ -160,7 +160,7 @@ pub extern "C" fn sb_broadcast_from(
     payload_kind: u32,
     out_delivered: *mut usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let from = try_ref(from, "from")?;
         let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
@@ -175,7 +175,7 @@ pub extern "C" fn sb_broadcast_from(
                     payload,
                 },
             )
-            .map_err(crate::hub::publish_error)?;
+            .map_err(crate::endpoint::publish_error)?;
         write_opt(out_delivered, delivered.local);
         Ok(())
     })

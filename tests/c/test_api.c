@@ -99,7 +99,7 @@ static void test_config(void) {
 
   EXPECT_OK(sb_config_set_bind_address(cfg, S("127.0.0.1:0")));
   EXPECT_OK(sb_config_set_bind_address(cfg, S("[::1]:4000")));
-  EXPECT_OK(sb_config_set_bind_address(cfg, S("localhost:4000"))); /* resolved at sb_hub_new */
+  EXPECT_OK(sb_config_set_bind_address(cfg, S("localhost:4000"))); /* resolved at sb_endpoint_new */
   EXPECT_STATUS(sb_config_set_bind_address(cfg, S("127.0.0.1")), SB_E_INVALID_ARGUMENT);
   EXPECT_STATUS(sb_config_set_bind_address(cfg, bad_utf8, sizeof bad_utf8), SB_E_INVALID_UTF8);
   EXPECT_STATUS(sb_config_set_bind_address(cfg, NULL, 3), SB_E_NULL_POINTER);
@@ -190,44 +190,44 @@ static void test_config(void) {
   sb_config_free(cfg);
 }
 
-/* ---- hub lifecycle and actions --------------------------------------------------------- */
+/* ---- endpoint lifecycle and actions --------------------------------------------------------- */
 
-static sb_hub *new_hub(sb_config **cfg_out) {
+static sb_endpoint *new_ep(sb_config **cfg_out) {
   sb_config *cfg = NULL;
   EXPECT_OK(sb_config_new(&cfg));
   EXPECT_OK(sb_config_set_worker_threads(cfg, 2));
   EXPECT_OK(sb_config_set_shard_count(cfg, 2));
   EXPECT_OK(sb_config_set_drain(cfg, 100, 0, 5000));
-  sb_hub *hub = NULL;
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
+  sb_endpoint *ep = NULL;
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep));
   if (cfg_out) {
     *cfg_out = cfg;
   } else {
     sb_config_free(cfg);
   }
-  return hub;
+  return ep;
 }
 
-static void test_hub_new_errors(void) {
+static void test_endpoint_new_errors(void) {
   sb_config *cfg = NULL;
   EXPECT_OK(sb_config_new(&cfg));
-  sb_hub *hub = (sb_hub *)0x1;
-  EXPECT_STATUS(sb_hub_new(NULL, SB_ABI_VERSION, &hub), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_new(cfg, SB_ABI_VERSION, NULL), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_new(cfg, SB_ABI_VERSION + 1, &hub), SB_E_ABI_MISMATCH);
-  EXPECT_STATUS(sb_hub_new(cfg, 0x10000, &hub), SB_E_ABI_MISMATCH);
-  EXPECT(hub == (sb_hub *)0x1); /* out-params untouched on failure */
+  sb_endpoint *ep = (sb_endpoint *)0x1;
+  EXPECT_STATUS(sb_endpoint_new(NULL, SB_ABI_VERSION, &ep), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_new(cfg, SB_ABI_VERSION, NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_new(cfg, SB_ABI_VERSION + 1, &ep), SB_E_ABI_MISMATCH);
+  EXPECT_STATUS(sb_endpoint_new(cfg, 0x10000, &ep), SB_E_ABI_MISMATCH);
+  EXPECT(ep == (sb_endpoint *)0x1); /* out-params untouched on failure */
   sb_config_free(cfg);
-  sb_hub_free(NULL);
+  sb_endpoint_free(NULL);
 
-  /* NULL hub for every hub function. */
+  /* NULL endpoint for every endpoint function. */
   uint16_t port = 0;
   size_t n = 0;
   sb_subscription *sub = NULL;
-  EXPECT_STATUS(sb_hub_start(NULL), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_local_port(NULL, &port), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_drain(NULL, &n), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_shutdown(NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_start(NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_local_port(NULL, &port), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_drain(NULL, &n), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_shutdown(NULL), SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_broadcast(NULL, S("t"), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, &n),
                 SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_local_broadcast(NULL, S("t"), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, &n),
@@ -235,23 +235,23 @@ static void test_hub_new_errors(void) {
   EXPECT_STATUS(sb_disconnect(NULL, S("user:1"), &n), SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_subscribe(NULL, S("t"), 4, &sub), SB_E_NULL_POINTER);
   size_t count = 9;
-  EXPECT_STATUS(sb_hub_channel_count(NULL, S("room:1"), &count), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_channel_count(NULL, S("room:1"), &count), SB_E_NULL_POINTER);
   EXPECT(count == 9);
 }
 
 static void test_broadcast_to_subscription(void) {
-  sb_hub *hub = new_hub(NULL);
+  sb_endpoint *ep = new_ep(NULL);
   sb_subscription *sub = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("room:1"), 8, &sub));
+  EXPECT_OK(sb_subscribe(ep, S("room:1"), 8, &sub));
   EXPECT(sub != NULL);
   /* A host subscription is not a channel: nothing is counted. */
   size_t count = 9;
-  EXPECT_OK(sb_hub_channel_count(hub, S("room:1"), &count));
+  EXPECT_OK(sb_endpoint_channel_count(ep, S("room:1"), &count));
   EXPECT(count == 0);
   const uint8_t bad_topic[] = {'r', 0xc3};
-  EXPECT_STATUS(sb_hub_channel_count(hub, bad_topic, sizeof bad_topic, &count),
+  EXPECT_STATUS(sb_endpoint_channel_count(ep, bad_topic, sizeof bad_topic, &count),
                 SB_E_INVALID_UTF8);
-  EXPECT_STATUS(sb_hub_channel_count(hub, S("room:1"), NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_channel_count(ep, S("room:1"), NULL), SB_E_NULL_POINTER);
 
   /* Nothing yet: poll gives NULL, wait times out. */
   sb_message *msg = (sb_message *)0x1;
@@ -261,17 +261,17 @@ static void test_broadcast_to_subscription(void) {
   EXPECT_STATUS(sb_subscription_wait(sub, 10, &msg), SB_E_TIMEOUT);
   EXPECT(msg == (sb_message *)0x1);
 
-  /* Works before sb_hub_start: PubSub is in-process. */
+  /* Works before sb_endpoint_start: PubSub is in-process. */
   size_t delivered = 99;
-  EXPECT_OK(sb_broadcast(hub, S("room:1"), S("new_msg"), S("{\"body\":\"hi\"}"),
+  EXPECT_OK(sb_broadcast(ep, S("room:1"), S("new_msg"), S("{\"body\":\"hi\"}"),
                          SB_PAYLOAD_KIND_JSON, &delivered));
   EXPECT(delivered == 1);
-  EXPECT_OK(sb_broadcast(hub, S("room:2"), S("new_msg"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
-  EXPECT_OK(sb_local_broadcast(hub, S("room:1"), S("local"), S("{\"n\":1}"),
+  EXPECT_OK(sb_broadcast(ep, S("room:2"), S("new_msg"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
+  EXPECT_OK(sb_local_broadcast(ep, S("room:1"), S("local"), S("{\"n\":1}"),
                                SB_PAYLOAD_KIND_JSON, &delivered));
   EXPECT(delivered == 1);
   const uint8_t bin[] = {0, 1, 2, 255};
-  EXPECT_OK(sb_broadcast(hub, S("room:1"), S("bin"), bin, sizeof bin, SB_PAYLOAD_KIND_BINARY,
+  EXPECT_OK(sb_broadcast(ep, S("room:1"), S("bin"), bin, sizeof bin, SB_PAYLOAD_KIND_BINARY,
                          NULL));
 
   const uint8_t *p = NULL;
@@ -309,8 +309,8 @@ static void test_broadcast_to_subscription(void) {
 
   /* broadcast_from skips the sender's own subscription. */
   sb_subscription *other = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("room:1"), 8, &other));
-  EXPECT_OK(sb_broadcast_from(hub, sub, S("room:1"), S("from"), S("{}"), SB_PAYLOAD_KIND_JSON,
+  EXPECT_OK(sb_subscribe(ep, S("room:1"), 8, &other));
+  EXPECT_OK(sb_broadcast_from(ep, sub, S("room:1"), S("from"), S("{}"), SB_PAYLOAD_KIND_JSON,
                               &delivered));
   EXPECT(delivered == 1);
   EXPECT_OK(sb_subscription_poll(sub, &msg));
@@ -318,45 +318,45 @@ static void test_broadcast_to_subscription(void) {
   EXPECT_OK(sb_subscription_poll(other, &msg));
   EXPECT(msg != NULL);
   sb_message_free(msg);
-  EXPECT_STATUS(sb_broadcast_from(hub, NULL, S("room:1"), S("e"), S("{}"),
+  EXPECT_STATUS(sb_broadcast_from(ep, NULL, S("room:1"), S("e"), S("{}"),
                                   SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_broadcast_from(NULL, sub, S("room:1"), S("e"), S("{}"),
                                   SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_broadcast_from(hub, sub, S("room:1"), S("e"), S("[1]"),
+  EXPECT_STATUS(sb_broadcast_from(ep, sub, S("room:1"), S("e"), S("[1]"),
                                   SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_ENCODE);
   sb_subscription_free(other);
 
   /* Bad inputs: nothing is delivered. */
   const uint8_t bad_utf8[] = {'r', 0xc3};
-  EXPECT_STATUS(sb_broadcast(hub, bad_utf8, sizeof bad_utf8, S("e"), S("{}"),
+  EXPECT_STATUS(sb_broadcast(ep, bad_utf8, sizeof bad_utf8, S("e"), S("{}"),
                              SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_INVALID_UTF8);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), bad_utf8, sizeof bad_utf8, S("{}"),
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), bad_utf8, sizeof bad_utf8, S("{}"),
                              SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_INVALID_UTF8);
-  EXPECT_STATUS(sb_broadcast(hub, S(""), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL),
+  EXPECT_STATUS(sb_broadcast(ep, S(""), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S(""), S("{}"), SB_PAYLOAD_KIND_JSON, NULL),
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S(""), S("{}"), SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S("e"), S("{}"), 0, NULL),
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), S("{}"), 0, NULL),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S("e"), S("{}"), 3, NULL),
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), S("{}"), 3, NULL),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S("e"), S("{\"a\":"), SB_PAYLOAD_KIND_JSON,
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), S("{\"a\":"), SB_PAYLOAD_KIND_JSON,
                              NULL),
                 SB_E_INVALID_JSON);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S("e"), bad_utf8, sizeof bad_utf8,
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), bad_utf8, sizeof bad_utf8,
                              SB_PAYLOAD_KIND_JSON, NULL),
                 SB_E_INVALID_UTF8);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S("e"), S("[1,2]"), SB_PAYLOAD_KIND_JSON,
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), S("[1,2]"), SB_PAYLOAD_KIND_JSON,
                              NULL),
                 SB_E_ENCODE);
-  EXPECT_STATUS(sb_broadcast(hub, S("room:1"), S("e"), NULL, 2, SB_PAYLOAD_KIND_BINARY, NULL),
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), NULL, 2, SB_PAYLOAD_KIND_BINARY, NULL),
                 SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_local_broadcast(hub, S("room:1"), S("e"), S("3"), SB_PAYLOAD_KIND_JSON,
+  EXPECT_STATUS(sb_local_broadcast(ep, S("room:1"), S("e"), S("3"), SB_PAYLOAD_KIND_JSON,
                                    NULL),
                 SB_E_ENCODE);
   EXPECT_OK(sb_subscription_poll(sub, &msg));
@@ -364,10 +364,10 @@ static void test_broadcast_to_subscription(void) {
 
   /* Subscription errors. */
   sb_subscription *s2 = (sb_subscription *)0x1;
-  EXPECT_STATUS(sb_subscribe(hub, S("room:1"), 0, &s2), SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_subscribe(hub, S(""), 1, &s2), SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_subscribe(hub, bad_utf8, sizeof bad_utf8, 1, &s2), SB_E_INVALID_UTF8);
-  EXPECT_STATUS(sb_subscribe(hub, S("room:1"), 1, NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_subscribe(ep, S("room:1"), 0, &s2), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_subscribe(ep, S(""), 1, &s2), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_subscribe(ep, bad_utf8, sizeof bad_utf8, 1, &s2), SB_E_INVALID_UTF8);
+  EXPECT_STATUS(sb_subscribe(ep, S("room:1"), 1, NULL), SB_E_NULL_POINTER);
   EXPECT(s2 == (sb_subscription *)0x1);
   EXPECT_STATUS(sb_subscription_poll(NULL, &msg), SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_subscription_poll(sub, NULL), SB_E_NULL_POINTER);
@@ -378,9 +378,9 @@ static void test_broadcast_to_subscription(void) {
 
   /* A full queue drops newer broadcasts and counts them. */
   sb_subscription *tiny = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("room:tiny"), 1, &tiny));
+  EXPECT_OK(sb_subscribe(ep, S("room:tiny"), 1, &tiny));
   for (int i = 0; i < 3; i++) {
-    EXPECT_OK(sb_broadcast(hub, S("room:tiny"), S("n"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
+    EXPECT_OK(sb_broadcast(ep, S("room:tiny"), S("n"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
   }
   EXPECT(sb_subscription_dropped(tiny) == 2);
   /* Freed with a message still queued: no leak (checked by the sanitizer). */
@@ -388,37 +388,38 @@ static void test_broadcast_to_subscription(void) {
 
   /* Disconnect is a "disconnect" broadcast on the socket id. */
   sb_subscription *id_sub = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("user:7"), 4, &id_sub));
-  EXPECT_OK(sb_disconnect(hub, S("user:7"), &delivered));
+  EXPECT_OK(sb_subscribe(ep, S("user:7"), 4, &id_sub));
+  EXPECT_OK(sb_disconnect(ep, S("user:7"), &delivered));
   EXPECT(delivered == 1);
   EXPECT_OK(sb_subscription_poll(id_sub, &msg));
   EXPECT_OK(sb_message_event(msg, &p, &n));
   EXPECT(bytes_eq(p, n, "disconnect"));
   sb_message_free(msg);
-  EXPECT_STATUS(sb_disconnect(hub, S(""), NULL), SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_disconnect(hub, bad_utf8, sizeof bad_utf8, NULL), SB_E_INVALID_UTF8);
+  EXPECT_STATUS(sb_disconnect(ep, S(""), NULL), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_disconnect(ep, bad_utf8, sizeof bad_utf8, NULL), SB_E_INVALID_UTF8);
   sb_subscription_free(id_sub);
 
-  /* A subscription may outlive its hub. */
-  sb_hub_free(hub);
+  /* A subscription may outlive its endpoint. */
+  sb_endpoint_free(ep);
   EXPECT_OK(sb_subscription_poll(sub, &msg));
   EXPECT(msg == NULL);
   sb_subscription_free(sub);
 }
 
-/* Several threads broadcast at once through the same hub (const sb_hub * is thread-safe). */
+/* Several threads broadcast at once through the same endpoint (const sb_endpoint * is
+ * thread-safe). */
 #define THREADS 4
 #define PER_THREAD 50
 
 struct blast {
-  sb_hub *hub;
+  sb_endpoint *ep;
   int failures;
 };
 
 static void *blast_thread(void *arg) {
   struct blast *b = arg;
   for (int i = 0; i < PER_THREAD; i++) {
-    if (sb_broadcast(b->hub, S("room:mt"), S("n"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL) !=
+    if (sb_broadcast(b->ep, S("room:mt"), S("n"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL) !=
         SB_OK) {
       b->failures++;
     }
@@ -427,13 +428,13 @@ static void *blast_thread(void *arg) {
 }
 
 static void test_threads(void) {
-  sb_hub *hub = new_hub(NULL);
+  sb_endpoint *ep = new_ep(NULL);
   sb_subscription *sub = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("room:mt"), THREADS * PER_THREAD, &sub));
+  EXPECT_OK(sb_subscribe(ep, S("room:mt"), THREADS * PER_THREAD, &sub));
   pthread_t t[THREADS];
   struct blast b[THREADS];
   for (int i = 0; i < THREADS; i++) {
-    b[i].hub = hub;
+    b[i].ep = ep;
     b[i].failures = 0;
     EXPECT(pthread_create(&t[i], NULL, blast_thread, &b[i]) == 0);
   }
@@ -450,34 +451,34 @@ static void test_threads(void) {
   EXPECT(received == THREADS * PER_THREAD);
   EXPECT(sb_subscription_dropped(sub) == 0);
   sb_subscription_free(sub);
-  sb_hub_free(hub);
+  sb_endpoint_free(ep);
 }
 
 static void test_lifecycle_and_websocket(void) {
-  sb_hub *hub = new_hub(NULL);
+  sb_endpoint *ep = new_ep(NULL);
   uint16_t port = 0;
   size_t remaining = 99;
-  EXPECT_STATUS(sb_hub_local_port(hub, &port), SB_E_INVALID_STATE);
-  EXPECT_STATUS(sb_hub_drain(hub, &remaining), SB_E_INVALID_STATE);
-  EXPECT_OK(sb_hub_start(hub));
-  EXPECT_STATUS(sb_hub_start(hub), SB_E_INVALID_STATE);
-  EXPECT_STATUS(sb_hub_local_port(hub, NULL), SB_E_NULL_POINTER);
-  EXPECT_OK(sb_hub_local_port(hub, &port));
+  EXPECT_STATUS(sb_endpoint_local_port(ep, &port), SB_E_INVALID_STATE);
+  EXPECT_STATUS(sb_endpoint_drain(ep, &remaining), SB_E_INVALID_STATE);
+  EXPECT_OK(sb_endpoint_start(ep));
+  EXPECT_STATUS(sb_endpoint_start(ep), SB_E_INVALID_STATE);
+  EXPECT_STATUS(sb_endpoint_local_port(ep, NULL), SB_E_NULL_POINTER);
+  EXPECT_OK(sb_endpoint_local_port(ep, &port));
   EXPECT(port != 0);
 
-  /* A second hub on the same port cannot bind. */
+  /* A second endpoint on the same port cannot bind. */
   sb_config *cfg = NULL;
   EXPECT_OK(sb_config_new(&cfg));
   char addr[32];
   int len = snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)port);
   EXPECT_OK(sb_config_set_bind_address(cfg, (const uint8_t *)addr, (size_t)len));
   EXPECT_OK(sb_config_set_worker_threads(cfg, 1));
-  sb_hub *clash = NULL;
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &clash));
+  sb_endpoint *clash = NULL;
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &clash));
   sb_config_free(cfg);
-  EXPECT_STATUS(sb_hub_start(clash), SB_E_IO);
+  EXPECT_STATUS(sb_endpoint_start(clash), SB_E_IO);
   EXPECT(strstr(last_error(), "cannot listen") != NULL);
-  sb_hub_free(clash);
+  sb_endpoint_free(clash);
 
   /* The stock phoenix client connects; the join is refused (no handler routes the topic
    * yet), then the drain closes the connection with 1012, as Phoenix's drainer. */
@@ -494,7 +495,7 @@ static void test_lifecycle_and_websocket(void) {
       char line[256] = {0};
       EXPECT(fgets(line, sizeof line, pipe) != NULL);
       EXPECT(strcmp(line, "JOIN error unmatched topic\n") == 0);
-      EXPECT_OK(sb_hub_drain(hub, &remaining));
+      EXPECT_OK(sb_endpoint_drain(ep, &remaining));
       EXPECT(remaining == 0);
       memset(line, 0, sizeof line);
       EXPECT(fgets(line, sizeof line, pipe) != NULL);
@@ -502,23 +503,23 @@ static void test_lifecycle_and_websocket(void) {
       EXPECT(pclose(pipe) == 0);
     }
   }
-  EXPECT_OK(sb_hub_drain(hub, NULL)); /* idempotent */
+  EXPECT_OK(sb_endpoint_drain(ep, NULL)); /* idempotent */
 
-  EXPECT_OK(sb_hub_shutdown(hub));
-  EXPECT_OK(sb_hub_shutdown(hub)); /* idempotent */
-  EXPECT_STATUS(sb_hub_start(hub), SB_E_INVALID_STATE);
-  EXPECT_STATUS(sb_hub_local_port(hub, &port), SB_E_INVALID_STATE);
+  EXPECT_OK(sb_endpoint_shutdown(ep));
+  EXPECT_OK(sb_endpoint_shutdown(ep)); /* idempotent */
+  EXPECT_STATUS(sb_endpoint_start(ep), SB_E_INVALID_STATE);
+  EXPECT_STATUS(sb_endpoint_local_port(ep, &port), SB_E_INVALID_STATE);
   /* Actions still work in-process after shutdown. */
-  EXPECT_OK(sb_broadcast(hub, S("room:1"), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
-  sb_hub_free(hub);
+  EXPECT_OK(sb_broadcast(ep, S("room:1"), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
+  sb_endpoint_free(ep);
 
-  /* Shutdown of a never-started hub, and free of a started one that was not shut down. */
-  hub = new_hub(NULL);
-  EXPECT_OK(sb_hub_shutdown(hub));
-  sb_hub_free(hub);
-  hub = new_hub(NULL);
-  EXPECT_OK(sb_hub_start(hub));
-  sb_hub_free(hub);
+  /* Shutdown of a never-started endpoint, and free of a started one that was not shut down. */
+  ep = new_ep(NULL);
+  EXPECT_OK(sb_endpoint_shutdown(ep));
+  sb_endpoint_free(ep);
+  ep = new_ep(NULL);
+  EXPECT_OK(sb_endpoint_start(ep));
+  sb_endpoint_free(ep);
 }
 
 /* ---- sans-IO codec ----------------------------------------------------------------- */
@@ -690,7 +691,7 @@ int main(void) {
   test_status_names();
   test_last_error();
   test_config();
-  test_hub_new_errors();
+  test_endpoint_new_errors();
   test_broadcast_to_subscription();
   test_threads();
   test_lifecycle_and_websocket();

@@ -1,8 +1,8 @@
-/* C test of the host request queue: a C host serves the channels of a hub through
- * sb_hub_poll and answers by ticket, while the stock phoenix client (tests/c/ws_host_client.mjs,
- * path in SB_WS_HOST_CLIENT) runs a scenario against it. Covers every event kind, every
- * answer function, channel actions by id, the event fd, sb_hub_wait, the wakeup callback,
- * answers from another thread, double answers, stale tickets, events freed unanswered and
+/* C test of the host request queue: a C host serves the channels of an endpoint through
+ * sb_endpoint_poll and answers by ticket, while the stock phoenix client
+ * (tests/c/ws_host_client.mjs, path in SB_WS_HOST_CLIENT) runs a scenario against it. Covers every request kind, every
+ * answer function, channel actions by id, the event fd, sb_endpoint_wait, the wakeup callback,
+ * answers from another thread, double answers, stale tickets, requests freed unanswered and
  * unknown ids. Built with -std=c11 -Wall -Wextra -Werror, run under ASan/LSan/UBSan and
  * valgrind by tests/c/run.sh. */
 #define _POSIX_C_SOURCE 200809L
@@ -23,13 +23,13 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* Copies a borrowed event field into a NUL-terminated buffer for easy comparison. */
-typedef sb_status (*getter)(const sb_event *, const uint8_t **, size_t *);
-static const char *field(const sb_event *ev, getter get) {
+/* Copies a borrowed request field into a NUL-terminated buffer for easy comparison. */
+typedef sb_status (*getter)(const sb_request *, const uint8_t **, size_t *);
+static const char *field(const sb_request *req, getter get) {
   static char buf[1024];
   const uint8_t *p = NULL;
   size_t n = 0;
-  if (get(ev, &p, &n) != SB_OK || p == NULL) return "";
+  if (get(req, &p, &n) != SB_OK || p == NULL) return "";
   if (n >= sizeof buf) n = sizeof buf - 1;
   memcpy(buf, p, n);
   buf[n] = '\0';
@@ -97,10 +97,10 @@ static int is_client_done(void) {
 
 /* ---- answers from other threads ------------------------------------------------------- */
 
-/* The event travels with its answer: freeing it unanswered would count as a crash. */
+/* The request travels with its answer: freeing it unanswered would count as a crash. */
 struct deferred {
-  const sb_hub *hub;
-  sb_event *ev;
+  const sb_endpoint *ep;
+  sb_request *req;
   uint64_t ticket;
   long delay_ms;
   sb_status status;
@@ -111,19 +111,19 @@ static void *answer_later(void *arg) {
   struct deferred *d = arg;
   sleep_ms(d->delay_ms);
   if (d->is_ping) {
-    d->status = sb_reply(d->hub, d->ticket, SB_REPLY_KIND_OK, S("{\"pong\":1}"),
+    d->status = sb_reply(d->ep, d->ticket, SB_REPLY_KIND_OK, S("{\"pong\":1}"),
                          SB_PAYLOAD_KIND_JSON);
   } else {
-    d->status = sb_reply(d->hub, d->ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON);
+    d->status = sb_reply(d->ep, d->ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON);
   }
-  sb_event_free(d->ev);
+  sb_request_free(d->req);
   return NULL;
 }
 
 /* ---- the host ---------------------------------------------------------------------------- */
 
 struct host {
-  sb_hub *hub;
+  sb_endpoint *ep;
   uint64_t room1;       /* channel id of room:1 */
   int room1_actions;    /* push/tick/presence done */
   uint64_t info_ticket; /* ticket of the last {"reuse":1} handle_info */
@@ -138,18 +138,18 @@ struct host {
 /* Channel actions by id made while the join is being answered: pushes and send_info are
  * deferred until right after the ok join reply (as inside a Phoenix join/3). */
 static sb_status room1_actions(struct host *h) {
-  sb_status s = sb_push(h->hub, h->room1, S("hello"), S("{\"n\":1}"), SB_PAYLOAD_KIND_JSON);
+  sb_status s = sb_push(h->ep, h->room1, S("hello"), S("{\"n\":1}"), SB_PAYLOAD_KIND_JSON);
   if (s != SB_OK) return s;
-  EXPECT_OK(sb_channel_send_info(h->hub, h->room1, S("{\"tick\":1}")));
+  EXPECT_OK(sb_channel_send_info(h->ep, h->room1, S("{\"tick\":1}")));
   sb_buffer *phx_ref = NULL;
-  EXPECT_OK(sb_presence_track(h->hub, h->room1, S("u1"), S("{\"online\":true}"), &phx_ref));
+  EXPECT_OK(sb_presence_track(h->ep, h->room1, S("u1"), S("{\"online\":true}"), &phx_ref));
   EXPECT(phx_ref != NULL && sb_buffer_len(phx_ref) > 0);
   sb_buffer_free(phx_ref);
-  EXPECT_OK(sb_presence_update(h->hub, h->room1, S("u1"), S("{\"online\":\"yes\"}"), NULL));
-  EXPECT_OK(sb_presence_track(h->hub, h->room1, S("tmp"), S("{}"), NULL));
-  EXPECT_OK(sb_presence_untrack(h->hub, h->room1, S("tmp")));
+  EXPECT_OK(sb_presence_update(h->ep, h->room1, S("u1"), S("{\"online\":\"yes\"}"), NULL));
+  EXPECT_OK(sb_presence_track(h->ep, h->room1, S("tmp"), S("{}"), NULL));
+  EXPECT_OK(sb_presence_untrack(h->ep, h->room1, S("tmp")));
   sb_buffer *list = NULL;
-  EXPECT_OK(sb_presence_list(h->hub, h->room1, &list));
+  EXPECT_OK(sb_presence_list(h->ep, h->room1, &list));
   EXPECT(list != NULL && sb_buffer_len(list) > 0);
   if (list != NULL) {
     char text[512] = {0};
@@ -159,84 +159,84 @@ static sb_status room1_actions(struct host *h) {
     EXPECT(strstr(text, "\"yes\"") != NULL);
     EXPECT(strstr(text, "\"tmp\"") == NULL);
     /* Phoenix channels push the state themselves after join; so does this host. */
-    EXPECT_OK(sb_push(h->hub, h->room1, S("presence_state"), sb_buffer_data(list),
+    EXPECT_OK(sb_push(h->ep, h->room1, S("presence_state"), sb_buffer_data(list),
                       sb_buffer_len(list), SB_PAYLOAD_KIND_JSON));
   }
   sb_buffer_free(list);
   /* Error statuses of the actions. */
-  EXPECT_STATUS(sb_presence_track(h->hub, h->room1, S("u1"), S("[1]"), NULL),
+  EXPECT_STATUS(sb_presence_track(h->ep, h->room1, S("u1"), S("[1]"), NULL),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_presence_track(h->hub, h->room1, S("u1"), S("{"), NULL), SB_E_INVALID_JSON);
-  EXPECT_STATUS(sb_push(h->hub, h->room1, S(""), S("{}"), SB_PAYLOAD_KIND_JSON),
+  EXPECT_STATUS(sb_presence_track(h->ep, h->room1, S("u1"), S("{"), NULL), SB_E_INVALID_JSON);
+  EXPECT_STATUS(sb_push(h->ep, h->room1, S(""), S("{}"), SB_PAYLOAD_KIND_JSON),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_push(h->hub, h->room1, S("e"), S("[]"), SB_PAYLOAD_KIND_JSON), SB_E_ENCODE);
-  EXPECT_STATUS(sb_channel_send_info(h->hub, h->room1, S("{x")), SB_E_INVALID_JSON);
-  EXPECT_OK(sb_channel_subscribe(h->hub, h->room1, S("side:1")));
+  EXPECT_STATUS(sb_push(h->ep, h->room1, S("e"), S("[]"), SB_PAYLOAD_KIND_JSON), SB_E_ENCODE);
+  EXPECT_STATUS(sb_channel_send_info(h->ep, h->room1, S("{x")), SB_E_INVALID_JSON);
+  EXPECT_OK(sb_channel_subscribe(h->ep, h->room1, S("side:1")));
   bool was = false;
-  EXPECT_OK(sb_channel_unsubscribe(h->hub, h->room1, S("side:1"), &was));
+  EXPECT_OK(sb_channel_unsubscribe(h->ep, h->room1, S("side:1"), &was));
   EXPECT(was);
-  EXPECT_OK(sb_channel_unsubscribe(h->hub, h->room1, S("side:2"), &was));
+  EXPECT_OK(sb_channel_unsubscribe(h->ep, h->room1, S("side:2"), &was));
   EXPECT(!was);
-  EXPECT_STATUS(sb_channel_subscribe(h->hub, h->room1, S("")), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_channel_subscribe(h->ep, h->room1, S("")), SB_E_INVALID_ARGUMENT);
   return SB_OK;
 }
 
-static void handle(struct host *h, sb_event *ev) {
+static void handle(struct host *h, sb_request *req) {
   int kept = 0;
-  uint32_t kind = sb_event_kind(ev);
-  uint64_t ticket = sb_event_ticket(ev);
+  uint32_t kind = sb_request_get_kind(req);
+  uint64_t ticket = sb_request_ticket(req);
   char topic[256];
-  snprintf(topic, sizeof topic, "%s", field(ev, sb_event_topic));
+  snprintf(topic, sizeof topic, "%s", field(req, sb_request_topic));
   char event[256];
-  snprintf(event, sizeof event, "%s", field(ev, sb_event_event));
+  snprintf(event, sizeof event, "%s", field(req, sb_request_event));
 
   switch (kind) {
     case SB_REQUEST_KIND_CONNECT: {
       h->connects++;
       EXPECT(ticket != 0);
-      EXPECT(sb_event_channel_id(ev) == 0);
-      EXPECT(strcmp(field(ev, sb_event_mount), "/socket") == 0);
-      EXPECT(sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_JSON);
-      const char *params = field(ev, sb_event_payload);
+      EXPECT(sb_request_channel_id(req) == 0);
+      EXPECT(strcmp(field(req, sb_request_mount), "/socket") == 0);
+      EXPECT(sb_request_payload_kind(req) == SB_PAYLOAD_KIND_JSON);
+      const char *params = field(req, sb_request_payload);
       if (strstr(params, "\"token\":\"bad\"") != NULL) {
         h->refused++;
-        EXPECT_STATUS(sb_connect_refuse(h->hub, ticket, 200), SB_E_INVALID_ARGUMENT);
-        EXPECT_OK(sb_connect_refuse(h->hub, ticket, 403));
+        EXPECT_STATUS(sb_connect_refuse(h->ep, ticket, 200), SB_E_INVALID_ARGUMENT);
+        EXPECT_OK(sb_connect_refuse(h->ep, ticket, 403));
       } else {
         EXPECT(strstr(params, "\"token\":\"t0k\"") != NULL);
-        EXPECT_STATUS(sb_connect_ok(h->hub, ticket, S("[]"), S("user:1")),
+        EXPECT_STATUS(sb_connect_ok(h->ep, ticket, S("[]"), S("user:1")),
                       SB_E_INVALID_ARGUMENT);
-        EXPECT_OK(sb_connect_ok(h->hub, ticket, S("{\"user\":\"u1\"}"), S("user:1")));
+        EXPECT_OK(sb_connect_ok(h->ep, ticket, S("{\"user\":\"u1\"}"), S("user:1")));
       }
       break;
     }
     case SB_REQUEST_KIND_JOIN: {
       EXPECT(ticket != 0);
-      EXPECT(sb_event_channel_id(ev) != 0);
-      EXPECT(strcmp(field(ev, sb_event_join_ref), "") != 0);
-      EXPECT(strcmp(field(ev, sb_event_socket_id), "user:1") == 0);
-      EXPECT(strstr(field(ev, sb_event_assigns), "\"user\":\"u1\"") != NULL);
+      EXPECT(sb_request_channel_id(req) != 0);
+      EXPECT(strcmp(field(req, sb_request_join_ref), "") != 0);
+      EXPECT(strcmp(field(req, sb_request_socket_id), "user:1") == 0);
+      EXPECT(strstr(field(req, sb_request_assigns), "\"user\":\"u1\"") != NULL);
       if (strcmp(topic, "room:1") == 0) {
-        EXPECT(strcmp(field(ev, sb_event_payload), "{\"name\":\"c\"}") == 0);
+        EXPECT(strcmp(field(req, sb_request_payload), "{\"name\":\"c\"}") == 0);
         /* A NOREPLY does not fit a join: refused, the request stays pending. */
-        EXPECT_STATUS(sb_reply(h->hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0,
+        EXPECT_STATUS(sb_reply(h->ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0,
                                SB_PAYLOAD_KIND_JSON),
                       SB_E_INVALID_ARGUMENT);
-        EXPECT_STATUS(sb_reply(h->hub, ticket, 9, NULL, 0, SB_PAYLOAD_KIND_JSON),
+        EXPECT_STATUS(sb_reply(h->ep, ticket, 9, NULL, 0, SB_PAYLOAD_KIND_JSON),
                       SB_E_INVALID_ARGUMENT);
-        h->room1 = sb_event_channel_id(ev);
+        h->room1 = sb_request_channel_id(req);
         EXPECT_OK(room1_actions(h));
         h->room1_actions = 1;
-        EXPECT_OK(sb_join_ok(h->hub, ticket, S("{\"welcome\":true}"),
+        EXPECT_OK(sb_join_ok(h->ep, ticket, S("{\"welcome\":true}"),
                              S("{\"user\":\"u1\",\"room\":1}")));
-        EXPECT_STATUS(sb_join_ok(h->hub, ticket, NULL, 0, NULL, 0), SB_E_ALREADY_ANSWERED);
+        EXPECT_STATUS(sb_join_ok(h->ep, ticket, NULL, 0, NULL, 0), SB_E_ALREADY_ANSWERED);
       } else if (strcmp(topic, "room:refuse") == 0) {
-        EXPECT_OK(sb_join_error(h->hub, ticket, S("{\"reason\":\"nope\"}")));
+        EXPECT_OK(sb_join_error(h->ep, ticket, S("{\"reason\":\"nope\"}")));
       } else if (strcmp(topic, "room:drop") == 0) {
         /* Freed below without an answer: the client gets "join crashed". */
       } else {
         /* room:slow, room:stop: accepted through the generic sb_reply. */
-        EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON));
+        EXPECT_OK(sb_reply(h->ep, ticket, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON));
       }
       break;
     }
@@ -245,103 +245,103 @@ static void handle(struct host *h, sb_event *ev) {
       if (strcmp(topic, "room:1") == 0) {
         /* Counted from the ok join reply on, on every connection of this node. */
         size_t count = 0;
-        EXPECT_OK(sb_hub_channel_count(h->hub, S("room:1"), &count));
+        EXPECT_OK(sb_endpoint_channel_count(h->ep, S("room:1"), &count));
         EXPECT(count == 1);
       }
-      EXPECT(strstr(field(ev, sb_event_assigns), "\"room\":1") != NULL ||
+      EXPECT(strstr(field(req, sb_request_assigns), "\"room\":1") != NULL ||
              strcmp(topic, "room:1") != 0);
       if (strcmp(event, "ping") == 0) {
-        EXPECT(strcmp(field(ev, sb_event_ref), "") != 0);
+        EXPECT(strcmp(field(req, sb_request_ref), "") != 0);
         /* Answered from another thread. */
         struct deferred *d = &h->deferred[h->n_threads];
-        *d = (struct deferred){h->hub, ev, ticket, 20, SB_E_PANIC, 1};
+        *d = (struct deferred){h->ep, req, ticket, 20, SB_E_PANIC, 1};
         kept = 1;
         EXPECT(pthread_create(&h->threads[h->n_threads++], NULL, answer_later, d) == 0);
       } else if (strcmp(event, "custom") == 0) {
-        EXPECT_OK(sb_reply_status(h->hub, ticket, S("maybe"), S("{\"x\":1}"),
+        EXPECT_OK(sb_reply_status(h->ep, ticket, S("maybe"), S("{\"x\":1}"),
                                   SB_PAYLOAD_KIND_JSON, S("{\"user\":\"u1\",\"room\":1,\"c\":1}")));
       } else if (strcmp(event, "quiet") == 0) {
-        EXPECT_OK(sb_noreply(h->hub, ticket, NULL, 0));
-        EXPECT_STATUS(sb_noreply(h->hub, ticket, NULL, 0), SB_E_ALREADY_ANSWERED);
+        EXPECT_OK(sb_noreply(h->ep, ticket, NULL, 0));
+        EXPECT_STATUS(sb_noreply(h->ep, ticket, NULL, 0), SB_E_ALREADY_ANSWERED);
       } else if (strcmp(event, "later") == 0) {
         /* NOREPLY now, then a reply by channel id and ref (Phoenix reply(socket_ref, ..)). */
         char ref[64];
-        snprintf(ref, sizeof ref, "%s", field(ev, sb_event_ref));
-        uint64_t id = sb_event_channel_id(ev);
-        EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
-        EXPECT_STATUS(sb_channel_reply(h->hub, id, NULL, 0, S("ok"), S("{}"),
+        snprintf(ref, sizeof ref, "%s", field(req, sb_request_ref));
+        uint64_t id = sb_request_channel_id(req);
+        EXPECT_OK(sb_reply(h->ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
+        EXPECT_STATUS(sb_channel_reply(h->ep, id, NULL, 0, S("ok"), S("{}"),
                                        SB_PAYLOAD_KIND_JSON),
                       SB_E_INVALID_ARGUMENT);
-        EXPECT_STATUS(sb_channel_reply(h->hub, 12345, (const uint8_t *)ref, strlen(ref), S("ok"),
+        EXPECT_STATUS(sb_channel_reply(h->ep, 12345, (const uint8_t *)ref, strlen(ref), S("ok"),
                                        S("{}"), SB_PAYLOAD_KIND_JSON),
                       SB_E_NOT_FOUND);
-        EXPECT_OK(sb_channel_reply(h->hub, id, (const uint8_t *)ref, strlen(ref), S("ok"),
+        EXPECT_OK(sb_channel_reply(h->ep, id, (const uint8_t *)ref, strlen(ref), S("ok"),
                                    S("{\"later\":true}"), SB_PAYLOAD_KIND_JSON));
       } else if (strcmp(event, "shout") == 0) {
         /* Broadcast to the topic; "shout" is intercepted, so it comes back as HANDLE_OUT. */
-        const char *shout = field(ev, sb_event_payload);
-        EXPECT_OK(sb_channel_broadcast(h->hub, sb_event_channel_id(ev), false, S("shout"),
+        const char *shout = field(req, sb_request_payload);
+        EXPECT_OK(sb_channel_broadcast(h->ep, sb_request_channel_id(req), false, S("shout"),
                                        (const uint8_t *)shout, strlen(shout),
                                        SB_PAYLOAD_KIND_JSON));
-        EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON));
+        EXPECT_OK(sb_reply(h->ep, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON));
       } else if (strcmp(event, "slow") == 0) {
         /* Answered 300 ms after the 400 ms request timeout: stale; the channel got phx_error.
          * (check_ticket_reuse answers it again once its slot was reused: still stale.) */
         struct deferred *d = &h->deferred[h->n_threads];
-        *d = (struct deferred){h->hub, ev, ticket, 700, SB_E_PANIC, 0};
+        *d = (struct deferred){h->ep, req, ticket, 700, SB_E_PANIC, 0};
         kept = 1;
         EXPECT(pthread_create(&h->threads[h->n_threads++], NULL, answer_later, d) == 0);
       } else if (strcmp(event, "stop") == 0) {
-        EXPECT_STATUS(sb_stop(h->hub, ticket, 7, NULL, 0), SB_E_INVALID_ARGUMENT);
-        EXPECT_OK(sb_stop(h->hub, ticket, SB_STOP_KIND_NORMAL, NULL, 0));
+        EXPECT_STATUS(sb_stop(h->ep, ticket, 7, NULL, 0), SB_E_INVALID_ARGUMENT);
+        EXPECT_OK(sb_stop(h->ep, ticket, SB_STOP_KIND_NORMAL, NULL, 0));
       } else {
         EXPECT(!"unexpected handle_in event");
-        EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
+        EXPECT_OK(sb_reply(h->ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
       }
       break;
     }
     case SB_REQUEST_KIND_HANDLE_INFO: {
       EXPECT(ticket != 0);
-      if (strcmp(field(ev, sb_event_payload), "{\"reuse\":1}") == 0) {
+      if (strcmp(field(req, sb_request_payload), "{\"reuse\":1}") == 0) {
         h->info_ticket = ticket;
-        EXPECT_OK(sb_noreply(h->hub, ticket, NULL, 0));
+        EXPECT_OK(sb_noreply(h->ep, ticket, NULL, 0));
         break;
       }
-      EXPECT(strcmp(field(ev, sb_event_payload), "{\"tick\":1}") == 0);
-      EXPECT_OK(sb_push(h->hub, sb_event_channel_id(ev), S("tick"), S("{\"n\":2}"),
+      EXPECT(strcmp(field(req, sb_request_payload), "{\"tick\":1}") == 0);
+      EXPECT_OK(sb_push(h->ep, sb_request_channel_id(req), S("tick"), S("{\"n\":2}"),
                         SB_PAYLOAD_KIND_JSON));
-      EXPECT_OK(sb_reply(h->hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
+      EXPECT_OK(sb_reply(h->ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON));
       break;
     }
     case SB_REQUEST_KIND_HANDLE_OUT: {
       EXPECT(ticket != 0);
       EXPECT(strcmp(event, "shout") == 0);
-      const char *payload = field(ev, sb_event_payload);
-      EXPECT_OK(sb_push(h->hub, sb_event_channel_id(ev), S("shout"), (const uint8_t *)payload,
+      const char *payload = field(req, sb_request_payload);
+      EXPECT_OK(sb_push(h->ep, sb_request_channel_id(req), S("shout"), (const uint8_t *)payload,
                         strlen(payload), SB_PAYLOAD_KIND_JSON));
-      EXPECT_OK(sb_noreply(h->hub, ticket, NULL, 0));
+      EXPECT_OK(sb_noreply(h->ep, ticket, NULL, 0));
       break;
     }
     case SB_REQUEST_KIND_LEAVE: {
       h->leaves++;
       EXPECT(ticket == 0);
-      EXPECT_STATUS(sb_reply(h->hub, ticket, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
+      EXPECT_STATUS(sb_reply(h->ep, ticket, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
                     SB_E_NOT_FOUND);
-      const char *reason = field(ev, sb_event_reason);
+      const char *reason = field(req, sb_request_reason);
       if (strncmp(reason, "crash:", 6) == 0) h->leave_crash++;
       if (strcmp(reason, "stop:normal") == 0) h->leave_stop++;
       if (strcmp(reason, "disconnected") == 0 || strcmp(reason, "closed") == 0) h->leave_gone++;
-      EXPECT(sb_event_channel_id(ev) != 0);
+      EXPECT(sb_request_channel_id(req) != 0);
       if (strcmp(reason, "stop:normal") == 0) {
-        /* Closed with phx_close: until this event is freed the channel still pushes, and
+        /* Closed with phx_close: until this request is freed the channel still pushes, and
          * the push goes out after phx_close (Phoenix's terminate). */
-        EXPECT_OK(sb_push(h->hub, sb_event_channel_id(ev), S("you_left"), S("{\"bye\":1}"),
+        EXPECT_OK(sb_push(h->ep, sb_request_channel_id(req), S("you_left"), S("{\"bye\":1}"),
                           SB_PAYLOAD_KIND_JSON));
-        EXPECT_STATUS(sb_presence_track(h->hub, sb_event_channel_id(ev), S("k"), S("{}"), NULL),
+        EXPECT_STATUS(sb_presence_track(h->ep, sb_request_channel_id(req), S("k"), S("{}"), NULL),
                       SB_E_NOT_FOUND);
       } else {
         /* Crashed or disconnected: nothing reaches the client, actions are refused. */
-        EXPECT_STATUS(sb_push(h->hub, sb_event_channel_id(ev), S("e"), S("{}"),
+        EXPECT_STATUS(sb_push(h->ep, sb_request_channel_id(req), S("e"), S("{}"),
                               SB_PAYLOAD_KIND_JSON),
                       SB_E_NOT_FOUND);
       }
@@ -350,14 +350,14 @@ static void handle(struct host *h, sb_event *ev) {
     default:
       EXPECT(!"unknown event kind");
   }
-  if (!kept) sb_event_free(ev);
+  if (!kept) sb_request_free(req);
 }
 
 static void drain_events(struct host *h) {
-  sb_event *batch[8];
+  sb_request *batch[8];
   size_t n = 0;
   do {
-    EXPECT_OK(sb_hub_poll(h->hub, batch, 8, &n));
+    EXPECT_OK(sb_endpoint_poll(h->ep, batch, 8, &n));
     for (size_t i = 0; i < n; i++) handle(h, batch[i]);
   } while (n == 8);
 }
@@ -370,9 +370,9 @@ static void check_ticket_reuse(struct host *h) {
   int late_reused = 0, first_reused = 0;
   for (int i = 0; i < 500 && !(late_reused && first_reused); i++) {
     h->info_ticket = 0;
-    EXPECT_OK(sb_channel_send_info(h->hub, h->room1, S("{\"reuse\":1}")));
+    EXPECT_OK(sb_channel_send_info(h->ep, h->room1, S("{\"reuse\":1}")));
     for (int spins = 0; spins < 500 && h->info_ticket == 0; spins++) {
-      if (sb_hub_wait(h->hub, 10) == SB_OK) drain_events(h);
+      if (sb_endpoint_wait(h->ep, 10) == SB_OK) drain_events(h);
     }
     uint64_t t = h->info_ticket;
     if (t == 0) break;
@@ -384,80 +384,80 @@ static void check_ticket_reuse(struct host *h) {
     if ((t & 0xffffffffu) == (first & 0xffffffffu)) first_reused = 1;
   }
   EXPECT(late_reused && first_reused);
-  EXPECT_STATUS(sb_noreply(h->hub, late, NULL, 0), SB_E_STALE_TICKET);
-  EXPECT_STATUS(sb_noreply(h->hub, first, NULL, 0), SB_E_ALREADY_ANSWERED);
-  EXPECT_STATUS(sb_noreply(h->hub, late + ((uint64_t)1000000 << 32), NULL, 0), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_noreply(h->ep, late, NULL, 0), SB_E_STALE_TICKET);
+  EXPECT_STATUS(sb_noreply(h->ep, first, NULL, 0), SB_E_ALREADY_ANSWERED);
+  EXPECT_STATUS(sb_noreply(h->ep, late + ((uint64_t)1000000 << 32), NULL, 0), SB_E_NOT_FOUND);
 }
 
-static void test_errors_without_requests(sb_hub *hub) {
+static void test_errors_without_requests(sb_endpoint *ep) {
   size_t n = 99;
-  sb_event *ev[2];
-  EXPECT_OK(sb_hub_poll(hub, ev, 2, &n));
+  sb_request *req[2];
+  EXPECT_OK(sb_endpoint_poll(ep, req, 2, &n));
   EXPECT(n == 0);
-  EXPECT_OK(sb_hub_poll(hub, NULL, 0, &n));
-  EXPECT_STATUS(sb_hub_poll(hub, NULL, 2, &n), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_poll(hub, ev, 2, NULL), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_poll(NULL, ev, 2, &n), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_wait(hub, 10), SB_E_TIMEOUT);
-  EXPECT_STATUS(sb_hub_wait(NULL, 10), SB_E_NULL_POINTER);
+  EXPECT_OK(sb_endpoint_poll(ep, NULL, 0, &n));
+  EXPECT_STATUS(sb_endpoint_poll(ep, NULL, 2, &n), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_poll(ep, req, 2, NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_poll(NULL, req, 2, &n), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_wait(ep, 10), SB_E_TIMEOUT);
+  EXPECT_STATUS(sb_endpoint_wait(NULL, 10), SB_E_NULL_POINTER);
   int fd = -1;
-  EXPECT_STATUS(sb_hub_event_fd(NULL, &fd), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_event_fd(hub, NULL), SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_hub_set_wakeup(NULL, on_wakeup, NULL, NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_event_fd(NULL, &fd), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_event_fd(ep, NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_set_wakeup(NULL, on_wakeup, NULL, NULL), SB_E_NULL_POINTER);
 
   /* Unknown tickets and channel ids. */
-  EXPECT_STATUS(sb_reply(hub, 0, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
+  EXPECT_STATUS(sb_reply(ep, 0, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
                 SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_reply(hub, 0xdeadbeef, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
+  EXPECT_STATUS(sb_reply(ep, 0xdeadbeef, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
                 SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_reply(hub, 1, SB_REPLY_KIND_OK, S("{"), SB_PAYLOAD_KIND_JSON),
+  EXPECT_STATUS(sb_reply(ep, 1, SB_REPLY_KIND_OK, S("{"), SB_PAYLOAD_KIND_JSON),
                 SB_E_INVALID_JSON);
-  EXPECT_STATUS(sb_reply(hub, 1, SB_REPLY_KIND_OK, S("{}"), 5), SB_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(sb_reply(ep, 1, SB_REPLY_KIND_OK, S("{}"), 5), SB_E_INVALID_ARGUMENT);
   EXPECT_STATUS(sb_reply(NULL, 1, SB_REPLY_KIND_OK, NULL, 0, SB_PAYLOAD_KIND_JSON),
                 SB_E_NULL_POINTER);
-  EXPECT_STATUS(sb_reply_status(hub, 77, S(""), S("{}"), SB_PAYLOAD_KIND_JSON, NULL, 0),
+  EXPECT_STATUS(sb_reply_status(ep, 77, S(""), S("{}"), SB_PAYLOAD_KIND_JSON, NULL, 0),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_reply_status(hub, 77, S("ok"), S("{}"), SB_PAYLOAD_KIND_JSON, S("[]")),
+  EXPECT_STATUS(sb_reply_status(ep, 77, S("ok"), S("{}"), SB_PAYLOAD_KIND_JSON, S("[]")),
                 SB_E_INVALID_ARGUMENT);
-  EXPECT_STATUS(sb_reply_status(hub, 77, S("ok"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL, 0),
+  EXPECT_STATUS(sb_reply_status(ep, 77, S("ok"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL, 0),
                 SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_noreply(hub, 77, S("{")), SB_E_INVALID_JSON);
-  EXPECT_STATUS(sb_noreply(hub, 77, NULL, 0), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_stop(hub, 77, SB_STOP_KIND_ABNORMAL, S("boom")), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_join_ok(hub, 77, S("{}"), NULL, 0), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_join_error(hub, 77, NULL, 0), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_connect_ok(hub, 77, NULL, 0, NULL, 0), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_connect_refuse(hub, 77, 403), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_push(hub, 0, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_push(hub, 12345, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_channel_broadcast(hub, 12345, true, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON),
+  EXPECT_STATUS(sb_noreply(ep, 77, S("{")), SB_E_INVALID_JSON);
+  EXPECT_STATUS(sb_noreply(ep, 77, NULL, 0), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_stop(ep, 77, SB_STOP_KIND_ABNORMAL, S("boom")), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_join_ok(ep, 77, S("{}"), NULL, 0), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_join_error(ep, 77, NULL, 0), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_connect_ok(ep, 77, NULL, 0, NULL, 0), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_connect_refuse(ep, 77, 403), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_push(ep, 0, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_push(ep, 12345, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_channel_broadcast(ep, 12345, true, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON),
                 SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_channel_send_info(hub, 12345, S("{}")), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_channel_subscribe(hub, 12345, S("t")), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_channel_unsubscribe(hub, 12345, S("t"), NULL), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_presence_track(hub, 12345, S("k"), S("{}"), NULL), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_presence_update(hub, 12345, S("k"), S("{}"), NULL), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_presence_untrack(hub, 12345, S("k")), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_channel_send_info(ep, 12345, S("{}")), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_channel_subscribe(ep, 12345, S("t")), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_channel_unsubscribe(ep, 12345, S("t"), NULL), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_presence_track(ep, 12345, S("k"), S("{}"), NULL), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_presence_update(ep, 12345, S("k"), S("{}"), NULL), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_presence_untrack(ep, 12345, S("k")), SB_E_NOT_FOUND);
   sb_buffer *buf = NULL;
-  EXPECT_STATUS(sb_presence_list(hub, 12345, &buf), SB_E_NOT_FOUND);
-  EXPECT_STATUS(sb_presence_list(hub, 12345, NULL), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_presence_list(ep, 12345, &buf), SB_E_NOT_FOUND);
+  EXPECT_STATUS(sb_presence_list(ep, 12345, NULL), SB_E_NULL_POINTER);
   EXPECT_STATUS(sb_push(NULL, 1, S("e"), S("{}"), SB_PAYLOAD_KIND_JSON), SB_E_NULL_POINTER);
 
-  /* Event getters on NULL. */
+  /* Request getters on NULL. */
   const uint8_t *p = NULL;
   size_t len = 0;
-  EXPECT(sb_event_kind(NULL) == 0);
-  EXPECT(sb_event_ticket(NULL) == 0);
-  EXPECT(sb_event_channel_id(NULL) == 0);
-  EXPECT(sb_event_payload_kind(NULL) == 0);
-  getter getters[] = {sb_event_topic,     sb_event_event,   sb_event_payload,
-                      sb_event_join_ref,  sb_event_ref,     sb_event_socket_id,
-                      sb_event_assigns,   sb_event_reason,  sb_event_auth_token,
-                      sb_event_mount};
+  EXPECT(sb_request_get_kind(NULL) == 0);
+  EXPECT(sb_request_ticket(NULL) == 0);
+  EXPECT(sb_request_channel_id(NULL) == 0);
+  EXPECT(sb_request_payload_kind(NULL) == 0);
+  getter getters[] = {sb_request_topic,     sb_request_event,   sb_request_payload,
+                      sb_request_join_ref,  sb_request_ref,     sb_request_socket_id,
+                      sb_request_assigns,   sb_request_reason,  sb_request_auth_token,
+                      sb_request_mount};
   for (size_t i = 0; i < sizeof getters / sizeof getters[0]; i++) {
     EXPECT_STATUS(getters[i](NULL, &p, &len), SB_E_NULL_POINTER);
   }
-  sb_event_free(NULL);
+  sb_request_free(NULL);
 }
 
 int main(void) {
@@ -487,23 +487,23 @@ int main(void) {
 
   struct host h;
   memset(&h, 0, sizeof h);
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &h.hub));
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &h.ep));
   sb_config_free(cfg);
-  EXPECT_OK(sb_hub_start(h.hub));
+  EXPECT_OK(sb_endpoint_start(h.ep));
   uint16_t port = 0;
-  EXPECT_OK(sb_hub_local_port(h.hub, &port));
+  EXPECT_OK(sb_endpoint_local_port(h.ep, &port));
 
-  test_errors_without_requests(h.hub);
+  test_errors_without_requests(h.ep);
 
   /* Event fd and wakeup: both quiet before any request. */
   int fd = -1;
-  EXPECT_OK(sb_hub_event_fd(h.hub, &fd));
+  EXPECT_OK(sb_endpoint_event_fd(h.ep, &fd));
   EXPECT(fd >= 0);
   struct pollfd pfd = {fd, POLLIN, 0};
   EXPECT(poll(&pfd, 1, 0) == 0);
-  EXPECT_OK(sb_hub_set_wakeup(h.hub, on_wakeup, &wakeups, free_user_data));
+  EXPECT_OK(sb_endpoint_set_wakeup(h.ep, on_wakeup, &wakeups, free_user_data));
   /* Replacing the callback releases the previous user data exactly once. */
-  EXPECT_OK(sb_hub_set_wakeup(h.hub, on_wakeup, &wakeups, free_user_data));
+  EXPECT_OK(sb_endpoint_set_wakeup(h.ep, on_wakeup, &wakeups, free_user_data));
   EXPECT(atomic_load(&user_data_freed) == 1);
   EXPECT(atomic_load(&wakeups) == 0);
 
@@ -524,10 +524,10 @@ int main(void) {
   drain_events(&h);
   EXPECT(h.refused == 1);
 
-  /* Then a host thread's loop on sb_hub_wait until the client is done. */
+  /* Then a host thread's loop on sb_endpoint_wait until the client is done. */
   int disconnected = 0, threads_joined = 0;
   for (int spins = 0; spins < 3000 && !is_client_done(); spins++) {
-    sb_status s = sb_hub_wait(h.hub, 10);
+    sb_status s = sb_endpoint_wait(h.ep, 10);
     EXPECT(s == SB_OK || s == SB_E_TIMEOUT);
     drain_events(&h);
     if (!disconnected && saw_line("READY_FOR_DISCONNECT")) {
@@ -536,7 +536,7 @@ int main(void) {
       threads_joined = 1;
       check_ticket_reuse(&h);
       size_t n = 0;
-      EXPECT_OK(sb_disconnect(h.hub, S("user:1"), &n));
+      EXPECT_OK(sb_disconnect(h.ep, S("user:1"), &n));
       EXPECT(n == 1);
       disconnected = 1;
     }
@@ -548,7 +548,7 @@ int main(void) {
   }
   /* Leaves of the last channels may still be on their way. */
   for (int spins = 0; spins < 200 && h.leaves < 3; spins++) {
-    if (sb_hub_wait(h.hub, 10) != SB_OK) continue;
+    if (sb_endpoint_wait(h.ep, 10) != SB_OK) continue;
     drain_events(&h);
   }
 
@@ -588,12 +588,12 @@ int main(void) {
   EXPECT(h.leave_stop == 1);
   EXPECT(h.leave_gone == 1);
 
-  /* Removing the callback releases its user data; sb_hub_free would have done the same. */
-  EXPECT_OK(sb_hub_set_wakeup(h.hub, NULL, NULL, NULL));
+  /* Removing the callback releases its user data; sb_endpoint_free would have done the same. */
+  EXPECT_OK(sb_endpoint_set_wakeup(h.ep, NULL, NULL, NULL));
   EXPECT(atomic_load(&user_data_freed) == 2);
-  EXPECT_OK(sb_hub_set_wakeup(h.hub, on_wakeup, &wakeups, free_user_data));
-  EXPECT_OK(sb_hub_shutdown(h.hub));
-  sb_hub_free(h.hub);
+  EXPECT_OK(sb_endpoint_set_wakeup(h.ep, on_wakeup, &wakeups, free_user_data));
+  EXPECT_OK(sb_endpoint_shutdown(h.ep));
+  sb_endpoint_free(h.ep);
   EXPECT(atomic_load(&user_data_freed) == 3);
   EXPECT(atomic_load(&wrong_user_data) == 0);
 

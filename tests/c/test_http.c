@@ -1,11 +1,11 @@
-/* C test of HTTP on the hub's own port. Static files (sb_config_add_static_file): 200 with
+/* C test of HTTP on the endpoint's own port. Static files (sb_config_add_static_file): 200 with
  * the content type, read per request, 404 when missing, the argument checks, and a route
- * that clashes with the socket route refused by sb_hub_start. Host HTTP routes
- * (sb_config_add_http_route): SB_REQUEST_KIND_HTTP events with method, path, query, content
+ * that clashes with the socket route refused by sb_endpoint_start. Host HTTP routes
+ * (sb_config_add_http_route): SB_REQUEST_KIND_HTTP requests with method, path, query, content
  * type and body, answered by sb_http_respond; 500 when freed unanswered, 504 after the
  * request timeout. HTTP/1.1 over a plain POSIX socket.
  * Also sb_set_log_callback: the static file route logs a missing file (warn) and an unreadable
- * one (error) from a hub worker thread, which the callback receives with level, target and
+ * one (error) from an endpoint worker thread, which the callback receives with level, target and
  * message; the level filter, replacing and removing the callback (user_data_free once). */
 #define _POSIX_C_SOURCE 200809L
 #include "switchboard.h"
@@ -78,24 +78,24 @@ static void *call_thread(void *arg) {
   return NULL;
 }
 
-/* The next event of the hub, waiting up to 10 s; NULL when none came. */
-static sb_event *next_event(const sb_hub *hub) {
+/* The next request of the endpoint, waiting up to 10 s; NULL when none came. */
+static sb_request *next_request(const sb_endpoint *ep) {
   for (int i = 0; i < 100; i++) {
-    sb_event *ev = NULL;
+    sb_request *req = NULL;
     size_t n = 0;
-    if (sb_hub_poll(hub, &ev, 1, &n) == SB_OK && n == 1) return ev;
+    if (sb_endpoint_poll(ep, &req, 1, &n) == SB_OK && n == 1) return req;
     /* SB_E_TIMEOUT just means "poll again"; gcc ignores a (void) cast on warn_unused_result. */
-    if (sb_hub_wait(hub, 100) != SB_OK) continue;
+    if (sb_endpoint_wait(ep, 100) != SB_OK) continue;
   }
   return NULL;
 }
 
-static int bytes_are(const sb_event *ev,
-                     sb_status (*get)(const sb_event *, const uint8_t **, size_t *),
+static int bytes_are(const sb_request *req,
+                     sb_status (*get)(const sb_request *, const uint8_t **, size_t *),
                      const char *want) {
   const uint8_t *p = NULL;
   size_t len = 0;
-  if (get(ev, &p, &len) != SB_OK) return 0;
+  if (get(req, &p, &len) != SB_OK) return 0;
   return len == strlen(want) && (len == 0 || memcmp(p, want, len) == 0);
 }
 
@@ -112,39 +112,39 @@ static void test_http_routes(void) {
   EXPECT_STATUS(sb_config_add_http_route(NULL, S("/b")), SB_E_NULL_POINTER);
   const uint8_t bad_utf8[] = {'/', 0xff};
   EXPECT_STATUS(sb_config_add_http_route(cfg, bad_utf8, 2), SB_E_INVALID_UTF8);
-  sb_hub *hub = NULL;
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
+  sb_endpoint *ep = NULL;
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep));
   sb_config_free(cfg);
-  EXPECT_OK(sb_hub_start(hub));
+  EXPECT_OK(sb_endpoint_start(ep));
   uint16_t port = 0;
-  EXPECT_OK(sb_hub_local_port(hub, &port));
+  EXPECT_OK(sb_endpoint_local_port(ep, &port));
 
   /* Answered: the host sees the request and its answer is the response. */
   struct call c = {port, "POST", "/api/items/7?verbose=1", "{\"a\":1}", 0, {0}};
   pthread_t t;
   EXPECT(pthread_create(&t, NULL, call_thread, &c) == 0);
-  sb_event *ev = next_event(hub);
-  EXPECT(ev != NULL);
-  if (ev != NULL) {
-    EXPECT(sb_event_kind(ev) == SB_REQUEST_KIND_HTTP);
-    EXPECT(sb_event_payload_kind(ev) == SB_PAYLOAD_KIND_BINARY);
-    EXPECT(bytes_are(ev, sb_event_http_method, "POST"));
-    EXPECT(bytes_are(ev, sb_event_http_path, "/api/items/7"));
-    EXPECT(bytes_are(ev, sb_event_http_query, "verbose=1"));
-    EXPECT(bytes_are(ev, sb_event_http_content_type, "application/json"));
-    EXPECT(bytes_are(ev, sb_event_payload, "{\"a\":1}"));
-    EXPECT(bytes_are(ev, sb_event_topic, "")); /* no channel */
-    uint64_t ticket = sb_event_ticket(ev);
+  sb_request *req = next_request(ep);
+  EXPECT(req != NULL);
+  if (req != NULL) {
+    EXPECT(sb_request_get_kind(req) == SB_REQUEST_KIND_HTTP);
+    EXPECT(sb_request_payload_kind(req) == SB_PAYLOAD_KIND_BINARY);
+    EXPECT(bytes_are(req, sb_request_http_method, "POST"));
+    EXPECT(bytes_are(req, sb_request_http_path, "/api/items/7"));
+    EXPECT(bytes_are(req, sb_request_http_query, "verbose=1"));
+    EXPECT(bytes_are(req, sb_request_http_content_type, "application/json"));
+    EXPECT(bytes_are(req, sb_request_payload, "{\"a\":1}"));
+    EXPECT(bytes_are(req, sb_request_topic, "")); /* no channel */
+    uint64_t ticket = sb_request_ticket(req);
     /* Answers that do not fit leave it pending. */
-    EXPECT_STATUS(sb_reply(hub, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON),
+    EXPECT_STATUS(sb_reply(ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON),
                   SB_E_INVALID_ARGUMENT);
-    EXPECT_STATUS(sb_http_respond(hub, ticket, 99, NULL, 0, NULL, 0), SB_E_INVALID_ARGUMENT);
-    EXPECT_STATUS(sb_http_respond(hub, ticket, 200, S("text/plain\r\nx: y"), NULL, 0),
+    EXPECT_STATUS(sb_http_respond(ep, ticket, 99, NULL, 0, NULL, 0), SB_E_INVALID_ARGUMENT);
+    EXPECT_STATUS(sb_http_respond(ep, ticket, 200, S("text/plain\r\nx: y"), NULL, 0),
                   SB_E_INVALID_ARGUMENT);
     EXPECT_STATUS(sb_http_respond(NULL, ticket, 200, NULL, 0, NULL, 0), SB_E_NULL_POINTER);
-    EXPECT_OK(sb_http_respond(hub, ticket, 201, S("text/plain"), S("made")));
-    EXPECT_STATUS(sb_http_respond(hub, ticket, 200, NULL, 0, NULL, 0), SB_E_ALREADY_ANSWERED);
-    sb_event_free(ev);
+    EXPECT_OK(sb_http_respond(ep, ticket, 201, S("text/plain"), S("made")));
+    EXPECT_STATUS(sb_http_respond(ep, ticket, 200, NULL, 0, NULL, 0), SB_E_ALREADY_ANSWERED);
+    sb_request_free(req);
   }
   EXPECT(pthread_join(t, NULL) == 0);
   EXPECT(c.status == 201);
@@ -154,27 +154,27 @@ static void test_http_routes(void) {
   /* Freed unanswered: 500. */
   struct call dropped = {port, "GET", "/api", NULL, 0, {0}};
   EXPECT(pthread_create(&t, NULL, call_thread, &dropped) == 0);
-  sb_event_free(next_event(hub));
+  sb_request_free(next_request(ep));
   EXPECT(pthread_join(t, NULL) == 0);
   EXPECT(dropped.status == 500);
 
   /* Not answered within the request timeout: 504, and the late answer is stale. */
   struct call slow = {port, "GET", "/api/slow", NULL, 0, {0}};
   EXPECT(pthread_create(&t, NULL, call_thread, &slow) == 0);
-  ev = next_event(hub);
+  req = next_request(ep);
   EXPECT(pthread_join(t, NULL) == 0);
   EXPECT(slow.status == 504);
-  if (ev != NULL) {
-    EXPECT_STATUS(sb_http_respond(hub, sb_event_ticket(ev), 200, NULL, 0, NULL, 0),
+  if (req != NULL) {
+    EXPECT_STATUS(sb_http_respond(ep, sb_request_ticket(req), 200, NULL, 0, NULL, 0),
                   SB_E_STALE_TICKET);
-    sb_event_free(ev);
+    sb_request_free(req);
   }
 
   /* Outside the prefix: not routed. */
   static char resp[4096];
   EXPECT(http_get(port, "/apix", resp, sizeof resp) == 404);
-  EXPECT_OK(sb_hub_shutdown(hub));
-  sb_hub_free(hub);
+  EXPECT_OK(sb_endpoint_shutdown(ep));
+  sb_endpoint_free(ep);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -190,7 +190,7 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* What the log callback saw (it runs on hub worker threads: guarded by a mutex). */
+/* What the log callback saw (it runs on endpoint worker threads: guarded by a mutex). */
 struct log_seen {
   pthread_mutex_t lock;
   int calls;
@@ -257,7 +257,7 @@ static void test_log_callback(uint16_t port) {
   EXPECT_OK(sb_set_log_callback(on_log, SB_LOG_LEVEL_WARN, &seen, free_seen));
   EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
   EXPECT(await_count(&seen, &seen.warn_not_found, 1) == 1);
-  EXPECT(!pthread_equal(seen.last_thread, pthread_self())); /* a hub worker logged it */
+  EXPECT(!pthread_equal(seen.last_thread, pthread_self())); /* an endpoint worker logged it */
   EXPECT(http_get(port, "/dir", resp, sizeof resp) == 500);
   EXPECT(await_count(&seen, &seen.error_unreadable, 1) == 1);
 
@@ -316,11 +316,11 @@ int main(void) {
   EXPECT_STATUS(sb_config_add_static_file(cfg, NULL, 3, S("x"), S("text/plain")),
                 SB_E_NULL_POINTER);
 
-  sb_hub *hub = NULL;
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
-  EXPECT_OK(sb_hub_start(hub));
+  sb_endpoint *ep = NULL;
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep));
+  EXPECT_OK(sb_endpoint_start(ep));
   uint16_t port = 0;
-  EXPECT_OK(sb_hub_local_port(hub, &port));
+  EXPECT_OK(sb_endpoint_local_port(ep, &port));
   static char resp[8192];
   EXPECT(http_get(port, "/", resp, sizeof resp) == 200);
   EXPECT(strstr(resp, "content-type: text/html; charset=utf-8") != NULL);
@@ -332,14 +332,14 @@ int main(void) {
   EXPECT(http_get(port, "/gone.js", resp, sizeof resp) == 404);
   EXPECT(http_get(port, "/nothing", resp, sizeof resp) == 404);
   test_log_callback(port);
-  EXPECT_OK(sb_hub_shutdown(hub));
-  sb_hub_free(hub);
+  EXPECT_OK(sb_endpoint_shutdown(ep));
+  sb_endpoint_free(ep);
 
   /* A static route on the socket route itself is refused at start. */
   EXPECT_OK(sb_config_add_static_file(cfg, S("/socket/websocket"), S("x"), S("text/plain")));
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
-  EXPECT_STATUS(sb_hub_start(hub), SB_E_INVALID_ARGUMENT);
-  sb_hub_free(hub);
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep));
+  EXPECT_STATUS(sb_endpoint_start(ep), SB_E_INVALID_ARGUMENT);
+  sb_endpoint_free(ep);
   sb_config_free(cfg);
 
   remove(page);

@@ -42,22 +42,22 @@ static uint8_t *copy_of(const char *text, size_t len) {
 static const char JSON[] = "{\"body\":\"a payload that is not copied\"}";
 
 /* Broadcasts a malloc'd copy of JSON on `topic` with `t` tracking its release. */
-static sb_status broadcast_copy(sb_hub *hub, const char *topic, struct tracked *t,
+static sb_status broadcast_copy(sb_endpoint *ep, const char *topic, struct tracked *t,
                                 size_t *out_delivered) {
   *t = (struct tracked){0};
   t->data = copy_of(JSON, sizeof JSON - 1);
-  return sb_broadcast_owned(hub, (const uint8_t *)topic, strlen(topic), S("new_msg"), t->data,
+  return sb_broadcast_owned(ep, (const uint8_t *)topic, strlen(topic), S("new_msg"), t->data,
                             sizeof JSON - 1, SB_PAYLOAD_KIND_JSON, release, t, out_delivered);
 }
 
-static sb_hub *new_hub(void) {
+static sb_endpoint *new_ep(void) {
   sb_config *cfg = NULL;
-  sb_hub *hub = NULL;
+  sb_endpoint *ep = NULL;
   EXPECT_OK(sb_config_new(&cfg));
   EXPECT_OK(sb_config_set_worker_threads(cfg, 1));
-  EXPECT_OK(sb_hub_new(cfg, SB_ABI_VERSION, &hub));
+  EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep));
   sb_config_free(cfg);
-  return hub;
+  return ep;
 }
 
 static void *free_message(void *msg) {
@@ -65,14 +65,14 @@ static void *free_message(void *msg) {
   return NULL;
 }
 
-static void test_delivery_and_one_release(sb_hub *hub) {
+static void test_delivery_and_one_release(sb_endpoint *ep) {
   sb_subscription *a = NULL, *b = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("room:owned"), 4, &a));
-  EXPECT_OK(sb_subscribe(hub, S("room:owned"), 4, &b));
+  EXPECT_OK(sb_subscribe(ep, S("room:owned"), 4, &a));
+  EXPECT_OK(sb_subscribe(ep, S("room:owned"), 4, &b));
 
   struct tracked t;
   size_t delivered = 0;
-  EXPECT_OK(broadcast_copy(hub, "room:owned", &t, &delivered));
+  EXPECT_OK(broadcast_copy(ep, "room:owned", &t, &delivered));
   EXPECT(delivered == 2);
 
   sb_message *ma = NULL, *mb = NULL;
@@ -104,7 +104,7 @@ static void test_delivery_and_one_release(sb_hub *hub) {
   struct tracked tb = {0};
   tb.data = malloc(sizeof bin);
   memcpy(tb.data, bin, sizeof bin);
-  EXPECT_OK(sb_broadcast_owned(hub, S("room:owned"), S("bin"), tb.data, sizeof bin,
+  EXPECT_OK(sb_broadcast_owned(ep, S("room:owned"), S("bin"), tb.data, sizeof bin,
                                SB_PAYLOAD_KIND_BINARY, release, &tb, NULL));
   EXPECT_OK(sb_subscription_poll(a, &ma));
   EXPECT(ma != NULL && sb_message_payload_kind(ma) == SB_PAYLOAD_KIND_BINARY);
@@ -118,27 +118,27 @@ static void test_delivery_and_one_release(sb_hub *hub) {
   sb_subscription_free(a);
 }
 
-static void test_released_when_nobody_keeps_it(sb_hub *hub) {
+static void test_released_when_nobody_keeps_it(sb_endpoint *ep) {
   struct tracked t;
   size_t delivered = 7;
-  EXPECT_OK(broadcast_copy(hub, "room:empty", &t, &delivered));
+  EXPECT_OK(broadcast_copy(ep, "room:empty", &t, &delivered));
   EXPECT(delivered == 0);
   EXPECT(atomic_load(&t.releases) == 1);
 
   /* An empty payload with a NULL buffer is refused as JSON, and still released. */
   struct tracked empty = {0};
-  EXPECT_STATUS(sb_broadcast_owned(hub, S("room:empty"), S("e"), NULL, 0, SB_PAYLOAD_KIND_JSON,
+  EXPECT_STATUS(sb_broadcast_owned(ep, S("room:empty"), S("e"), NULL, 0, SB_PAYLOAD_KIND_JSON,
                                    release, &empty, NULL),
                 SB_E_INVALID_JSON);
   EXPECT(atomic_load(&empty.releases) == 1 && empty.released_data == NULL);
 }
 
 /* Every failure hands the buffer back before returning, exactly once; out-params untouched. */
-static void test_failures_release_once(sb_hub *hub) {
+static void test_failures_release_once(sb_endpoint *ep) {
   struct {
     const char *payload;
     uint32_t kind;
-    int null_hub;
+    int null_ep;
     sb_status want;
   } cases[] = {
       {"{not json", SB_PAYLOAD_KIND_JSON, 0, SB_E_INVALID_JSON},
@@ -151,7 +151,7 @@ static void test_failures_release_once(sb_hub *hub) {
     size_t len = strlen(cases[i].payload);
     t.data = copy_of(cases[i].payload, len);
     size_t delivered = 42;
-    EXPECT_STATUS(sb_broadcast_owned(cases[i].null_hub ? NULL : hub, S("room:x"), S("e"), t.data,
+    EXPECT_STATUS(sb_broadcast_owned(cases[i].null_ep ? NULL : ep, S("room:x"), S("e"), t.data,
                                      len, cases[i].kind, release, &t, &delivered),
                   cases[i].want);
     EXPECT(atomic_load(&t.releases) == 1);
@@ -160,39 +160,39 @@ static void test_failures_release_once(sb_hub *hub) {
   const uint8_t bad_utf8[] = {'r', 0xc3};
   struct tracked t = {0};
   t.data = copy_of("{}", 2);
-  EXPECT_STATUS(sb_broadcast_owned(hub, bad_utf8, sizeof bad_utf8, S("e"), t.data, 2,
+  EXPECT_STATUS(sb_broadcast_owned(ep, bad_utf8, sizeof bad_utf8, S("e"), t.data, 2,
                                    SB_PAYLOAD_KIND_JSON, release, &t, NULL),
                 SB_E_INVALID_UTF8);
   EXPECT(atomic_load(&t.releases) == 1);
   t = (struct tracked){0};
   t.data = copy_of("{}", 2);
-  EXPECT_STATUS(sb_broadcast_owned(hub, S(""), S("e"), t.data, 2, SB_PAYLOAD_KIND_JSON, release,
+  EXPECT_STATUS(sb_broadcast_owned(ep, S(""), S("e"), t.data, 2, SB_PAYLOAD_KIND_JSON, release,
                                    &t, NULL),
                 SB_E_INVALID_ARGUMENT);
   EXPECT(atomic_load(&t.releases) == 1);
   /* NULL data with a length: refused, released with NULL (nothing to free). */
   t = (struct tracked){0};
-  EXPECT_STATUS(sb_broadcast_owned(hub, S("room:x"), S("e"), NULL, 3, SB_PAYLOAD_KIND_BINARY,
+  EXPECT_STATUS(sb_broadcast_owned(ep, S("room:x"), S("e"), NULL, 3, SB_PAYLOAD_KIND_BINARY,
                                    release, &t, NULL),
                 SB_E_NULL_POINTER);
   EXPECT(atomic_load(&t.releases) == 1);
   /* No release callback: refused, and the caller keeps its buffer. */
   uint8_t keep[] = "{}";
-  EXPECT_STATUS(sb_broadcast_owned(hub, S("room:x"), S("e"), keep, 2, SB_PAYLOAD_KIND_JSON, NULL,
+  EXPECT_STATUS(sb_broadcast_owned(ep, S("room:x"), S("e"), keep, 2, SB_PAYLOAD_KIND_JSON, NULL,
                                    NULL, NULL),
                 SB_E_NULL_POINTER);
 }
 
-/* A subscription's message outlives the hub: the release waits for sb_message_free. */
-static void test_message_outlives_hub(void) {
-  sb_hub *hub = new_hub();
+/* A subscription's message outlives the endpoint: the release waits for sb_message_free. */
+static void test_message_outlives_endpoint(void) {
+  sb_endpoint *ep = new_ep();
   sb_subscription *sub = NULL;
-  EXPECT_OK(sb_subscribe(hub, S("room:late"), 4, &sub));
+  EXPECT_OK(sb_subscribe(ep, S("room:late"), 4, &sub));
   struct tracked t;
-  EXPECT_OK(broadcast_copy(hub, "room:late", &t, NULL));
+  EXPECT_OK(broadcast_copy(ep, "room:late", &t, NULL));
   sb_message *msg = NULL;
   EXPECT_OK(sb_subscription_poll(sub, &msg));
-  sb_hub_free(hub);
+  sb_endpoint_free(ep);
   EXPECT(atomic_load(&t.releases) == 0);
   const uint8_t *p = NULL;
   size_t n = 0;
@@ -204,11 +204,11 @@ static void test_message_outlives_hub(void) {
 }
 
 int main(void) {
-  sb_hub *hub = new_hub();
-  test_delivery_and_one_release(hub);
-  test_released_when_nobody_keeps_it(hub);
-  test_failures_release_once(hub);
-  sb_hub_free(hub);
-  test_message_outlives_hub();
+  sb_endpoint *ep = new_ep();
+  test_delivery_and_one_release(ep);
+  test_released_when_nobody_keeps_it(ep);
+  test_failures_release_once(ep);
+  sb_endpoint_free(ep);
+  test_message_outlives_endpoint();
   return check_summary();
 }

@@ -1,5 +1,5 @@
 // WebSocket side of tests/c/test_api.c: the stock phoenix client (over `ws`, Node 20 has no
-// global WebSocket) connects to the hub the C test started, joins a topic, and reports on
+// global WebSocket) connects to the endpoint the C test started, joins a topic, and reports on
 // stdout, one line each: "JOIN <status> <reason>" once the join was answered, then
 // "CLOSED <code>" when the server closes the connection (the C side drains it). Exits 1 after
 // 15 s without a close.

@@ -1,6 +1,7 @@
-// WebSocket side of tests/c/test_events.c: the stock phoenix client (over `ws`) against a
-// hub whose channels are hosted by the C test through the event queue. It runs one scenario
-// step after another and prints one line per observation; the C test compares the lines.
+// WebSocket side of tests/c/test_events.c: the stock phoenix client (over `ws`) against an
+// endpoint whose channels are hosted by the C test through the request queue. It runs one
+// scenario step after another and prints one line per observation; the C test compares the
+// lines.
 // Exits 1 after 30 s.
 import { Socket } from "phoenix";
 import WebSocket from "ws";

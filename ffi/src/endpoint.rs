@@ -1,5 +1,5 @@
-//! `sb_hub`: one endpoint with its own tokio runtime, and the host actions on it (broadcast,
-//! local broadcast, disconnect).
+//! `sb_endpoint`: one endpoint with its own tokio runtime, its lifecycle, and the host actions
+//! on it (broadcast, local broadcast, disconnect).
 
 use crate::boundary::{
     from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, try_str, write_opt,
@@ -14,18 +14,18 @@ use switchboard_core::channel::Hub;
 use switchboard_core::host::{HostQueue, HostedEndpoint, HostedError};
 use switchboard_core::pubsub::{Delivered, PublishError};
 
-/// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its
-/// config, the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket connections. All functions taking a
-/// `const sb_hub *` are safe to call from any thread concurrently; only `sb_hub_free` needs
-/// exclusive access.
+/// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its config,
+/// the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket
+/// connections. All functions taking a `const sb_endpoint *` are safe to call from any thread
+/// concurrently; only `sb_endpoint_free` needs exclusive access.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
-pub struct sb_hub {
-    pub(crate) inner: Arc<HubInner>,
+pub struct sb_endpoint {
+    pub(crate) inner: Arc<EndpointInner>,
 }
 
 #[derive(Debug)]
-pub(crate) struct HubInner {
+pub(crate) struct EndpointInner {
     pub(crate) endpoint: HostedEndpoint,
     pub(crate) core: Arc<Hub>,
     pub(crate) queue: HostQueue,
@@ -34,19 +34,22 @@ pub(crate) struct HubInner {
 
 const _: fn() = || {
     fn send_sync<T: Send + Sync>() {}
-    send_sync::<sb_hub>();
+    send_sync::<sb_endpoint>();
 };
 
-/// Runs `f` on a live, non-poisoned hub; a panic inside poisons it (docs/ABI.md "Panics and
+/// Runs `f` on a live, non-poisoned endpoint; a panic inside poisons it (docs/ABI.md "Panics and
 /// poisoning").
-pub(crate) fn with_hub(hub: *const sb_hub, f: impl FnOnce(&HubInner) -> Result<()>) -> sb_status {
+pub(crate) fn with_endpoint(
+    endpoint: *const sb_endpoint,
+    f: impl FnOnce(&EndpointInner) -> Result<()>,
+) -> sb_status {
     sb_ffi_boundary!({
-        let hub = try_ref(hub, "hub")?;
-        let inner = &hub.inner;
+        let endpoint = try_ref(endpoint, "endpoint")?;
+        let inner = &endpoint.inner;
         if inner.poisoned.load(Ordering::Acquire) {
             return Err(Error::new(
                 sb_status::SB_E_POISONED,
-                "an earlier panic poisoned this hub; only sb_hub_free is allowed",
+                "an earlier panic poisoned this endpoint; only sb_endpoint_free is allowed",
             ));
         }
         // Poison before re-raising, so the boundary still reports the panic itself.
@@ -75,33 +78,35 @@ pub(crate) fn publish_error(e: PublishError) -> Error {
 /// The status of a failed endpoint call.
 pub(crate) fn hosted_error(e: HostedError) -> Error {
     match e {
-        HostedError::NotStarted => Error::state("the hub is not started (call sb_hub_start)"),
-        HostedError::AlreadyStarted => Error::state("the hub was already started"),
-        HostedError::Stopped => Error::state("the hub was shut down"),
+        HostedError::NotStarted => {
+            Error::state("the endpoint is not started (call sb_endpoint_start)")
+        }
+        HostedError::AlreadyStarted => Error::state("the endpoint was already started"),
+        HostedError::Stopped => Error::state("the endpoint was shut down"),
         HostedError::OnRuntimeThread => Error::state(
-            "blocking hub calls cannot run on a Switchboard thread (inside a callback)",
+            "blocking endpoint calls cannot run on a Switchboard thread (inside a callback)",
         ),
         HostedError::Io(_) => Error::new(sb_status::SB_E_IO, e.to_string()),
         HostedError::InvalidConfig(_) => Error::invalid(e.to_string()),
     }
 }
 
-/// Creates a hub from a copy of `config` (the caller may free `config` right away) and starts
-/// its runtime threads; it does not listen yet (`sb_hub_start`).
+/// Creates an endpoint from a copy of `config` (the caller may free `config` right away) and starts
+/// its runtime threads; it does not listen yet (`sb_endpoint_start`).
 ///
 /// `abi_version`: pass `SB_ABI_VERSION` from the header you compiled against; a library with
 /// another ABI refuses with `SB_E_ABI_MISMATCH` (zlib's version check).
 ///
-/// Ownership: `*out` is owned by the caller; free it with `sb_hub_free`.
+/// Ownership: `*out` is owned by the caller; free it with `sb_endpoint_free`.
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`config`, `out`), `SB_E_ABI_MISMATCH`, `SB_E_IO`
 /// (threads could not be started), `SB_E_INVALID_ARGUMENT` (the bind host name does not
 /// resolve).
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_new(
+pub extern "C" fn sb_endpoint_new(
     config: *const sb_config,
     abi_version: u32,
-    out: *mut *mut sb_hub,
+    out: *mut *mut sb_endpoint,
 ) -> sb_status {
     sb_ffi_boundary!({
         let config = try_ref(config, "config")?.clone();
@@ -115,8 +120,8 @@ pub extern "C" fn sb_hub_new(
             ));
         }
         let endpoint = HostedEndpoint::new(config.host_config()?).map_err(hosted_error)?;
-        out.write(into_handle(sb_hub {
-            inner: Arc::new(HubInner {
+        out.write(into_handle(sb_endpoint {
+            inner: Arc::new(EndpointInner {
                 core: endpoint.hub().clone(),
                 queue: endpoint.queue().clone(),
                 endpoint,
@@ -127,17 +132,17 @@ pub extern "C" fn sb_hub_new(
     })
 }
 
-/// Frees a hub. NULL is a no-op. A hub that was not shut down has its connections dropped
-/// without a close frame. Joins every thread of the hub before returning; afterwards no
-/// callback of this hub runs again. Subscriptions of this hub stay valid to free but receive
-/// nothing more. Must not be called from a callback of this library.
+/// Frees an endpoint. NULL is a no-op. An endpoint that was not shut down has its connections
+/// dropped without a close frame. Joins every thread of the endpoint before returning;
+/// afterwards no callback of this endpoint runs again. Subscriptions of this endpoint stay
+/// valid to free but receive nothing more. Must not be called from a callback of this library.
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
+pub extern "C" fn sb_endpoint_free(endpoint: *mut sb_endpoint) {
     crate::boundary::value_call((), || {
-        if let Some(hub) = from_handle(hub) {
-            // Joins the workers, so no wakeup runs after sb_hub_free returns. On a runtime
+        if let Some(endpoint) = from_handle(endpoint) {
+            // Joins the workers, so no wakeup runs after sb_endpoint_free returns. On a runtime
             // thread it refuses; the runtime then stops in the background when dropped.
-            let _ = hub.inner.endpoint.close();
+            let _ = endpoint.inner.endpoint.close();
         }
     });
 }
@@ -151,21 +156,24 @@ pub extern "C" fn sb_hub_free(hub: *mut sb_hub) {
 /// (a static file route that is also a socket route), `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_start(hub: *const sb_hub) -> sb_status {
-    with_hub(hub, |inner| {
+pub extern "C" fn sb_endpoint_start(endpoint: *const sb_endpoint) -> sb_status {
+    with_endpoint(endpoint, |inner| {
         inner.endpoint.start().map_err(hosted_error)?;
         Ok(())
     })
 }
 
-/// Writes the TCP port the hub listens on to `*out_port` (the real one when bound to port 0).
+/// Writes the TCP port the endpoint listens on to `*out_port` (the real one when bound to port 0).
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (not started, or shut down),
 /// `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_local_port(hub: *const sb_hub, out_port: *mut u16) -> sb_status {
-    with_hub(hub, |inner| {
+pub extern "C" fn sb_endpoint_local_port(
+    endpoint: *const sb_endpoint,
+    out_port: *mut u16,
+) -> sb_status {
+    with_endpoint(endpoint, |inner| {
         let out = try_out(out_port, "out_port")?;
         let port = inner
             .endpoint
@@ -182,30 +190,35 @@ pub extern "C" fn sb_hub_local_port(hub: *const sb_hub, out_port: *mut u16) -> s
 /// one with 1012 in batches, as Phoenix's drainer, per `sb_config_set_drain`; their channels
 /// terminate. Blocks until every connection finished or the drain timeout passed, then
 /// writes the connections still open to `*out_remaining` (optional: may be NULL).
-/// Idempotent; the hub keeps serving nothing new afterwards but actions still work.
+/// Idempotent; the endpoint keeps serving nothing new afterwards but actions still work.
 ///
-/// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`hub`), `SB_E_INVALID_STATE` (not started, or shut
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER` (`endpoint`), `SB_E_INVALID_STATE` (not started, or shut
 /// down), `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_drain(hub: *const sb_hub, out_remaining: *mut usize) -> sb_status {
-    with_hub(hub, |inner| {
+pub extern "C" fn sb_endpoint_drain(
+    endpoint: *const sb_endpoint,
+    out_remaining: *mut usize,
+) -> sb_status {
+    with_endpoint(endpoint, |inner| {
         let report = inner.endpoint.drain().map_err(hosted_error)?;
         write_opt(out_remaining, report.remaining);
         Ok(())
     })
 }
 
-/// Drains (see `sb_hub_drain`), then stops the HTTP listener and waits for it. Blocks the
-/// calling thread. Idempotent: later calls, and a call on a hub that was never started,
+/// Drains (see `sb_endpoint_drain`), then stops the HTTP listener and waits for it. Blocks the
+/// calling thread. Idempotent: later calls, and a call on an endpoint that was never started,
 /// return `SB_OK` at once.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_IO` (the server failed while stopping),
 /// `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_shutdown(hub: *const sb_hub) -> sb_status {
-    with_hub(hub, |inner| inner.endpoint.shutdown().map_err(hosted_error))
+pub extern "C" fn sb_endpoint_shutdown(endpoint: *const sb_endpoint) -> sb_status {
+    with_endpoint(endpoint, |inner| {
+        inner.endpoint.shutdown().map_err(hosted_error)
+    })
 }
 
 fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishError>) -> Result<()> {
@@ -226,11 +239,11 @@ fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishErro
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
 /// (unknown `payload_kind`, empty topic or event), `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON
 /// that is not an object; binary with topic or event over 255 bytes), `SB_E_BROKER`,
-/// `SB_E_POISONED`. Works before `sb_hub_start` and after shutdown (in-process subscribers).
+/// `SB_E_POISONED`. Works before `sb_endpoint_start` and after shutdown (in-process subscribers).
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_broadcast(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     topic: *const u8,
     topic_len: usize,
     event: *const u8,
@@ -240,7 +253,7 @@ pub extern "C" fn sb_broadcast(
     payload_kind: u32,
     out_delivered: *mut usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         delivered(out_delivered, inner.core.broadcast(topic, event, payload))
@@ -252,7 +265,7 @@ pub extern "C" fn sb_broadcast(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_local_broadcast(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     topic: *const u8,
     topic_len: usize,
     event: *const u8,
@@ -262,7 +275,7 @@ pub extern "C" fn sb_local_broadcast(
     payload_kind: u32,
     out_delivered: *mut usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         delivered(
@@ -282,12 +295,12 @@ pub extern "C" fn sb_local_broadcast(
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_disconnect(
-    hub: *const sb_hub,
+    endpoint: *const sb_endpoint,
     socket_id: *const u8,
     socket_id_len: usize,
     out_delivered: *mut usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let id = try_str(socket_id, socket_id_len, "socket_id")?;
         if id.is_empty() {
             return Err(Error::invalid("`socket_id` is empty"));
@@ -302,13 +315,13 @@ pub extern "C" fn sb_disconnect(
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
-pub extern "C" fn sb_hub_channel_count(
-    hub: *const sb_hub,
+pub extern "C" fn sb_endpoint_channel_count(
+    endpoint: *const sb_endpoint,
     topic: *const u8,
     topic_len: usize,
     out_count: *mut usize,
 ) -> sb_status {
-    with_hub(hub, |inner| {
+    with_endpoint(endpoint, |inner| {
         let topic = try_str(topic, topic_len, "topic")?;
         let out = try_out(out_count, "out_count")?;
         out.write(inner.core.channel_count(topic));
@@ -348,27 +361,30 @@ mod tests {
         text.to_string_lossy().into_owned()
     }
 
-    /// A panic inside a hub call is a status, not an abort, and leaves the hub poisoned: only
-    /// `sb_hub_free` is allowed afterwards (docs/ABI.md "Panics and poisoning"). C cannot
-    /// trigger a panic on purpose, so this is tested here.
+    /// A panic inside an endpoint call is a status, not an abort, and leaves the endpoint
+    /// poisoned: only `sb_endpoint_free` is allowed afterwards (docs/ABI.md "Panics and
+    /// poisoning"). C cannot trigger a panic on purpose, so this is tested here.
     #[test]
-    fn a_panic_becomes_a_status_and_poisons_the_hub() {
+    fn a_panic_becomes_a_status_and_poisons_the_endpoint() {
         let mut cfg = std::ptr::null_mut();
         assert_eq!(sb_config_new(&mut cfg), sb_status::SB_OK);
-        let mut hub = std::ptr::null_mut();
-        assert_eq!(sb_hub_new(cfg, SB_ABI_VERSION, &mut hub), sb_status::SB_OK);
+        let mut endpoint = std::ptr::null_mut();
+        assert_eq!(
+            sb_endpoint_new(cfg, SB_ABI_VERSION, &mut endpoint),
+            sb_status::SB_OK
+        );
         sb_config_free(cfg);
 
-        let status = with_hub(hub, |_| panic!("boom in a test"));
+        let status = with_endpoint(endpoint, |_| panic!("boom in a test"));
         assert_eq!(status, sb_status::SB_E_PANIC);
         assert!(last_error().contains("boom in a test"), "{}", last_error());
 
         let topic = b"room:1";
         let mut delivered = 7usize;
-        let status = sb_disconnect(hub, topic.as_ptr(), topic.len(), &mut delivered);
+        let status = sb_disconnect(endpoint, topic.as_ptr(), topic.len(), &mut delivered);
         assert_eq!(status, sb_status::SB_E_POISONED);
         assert_eq!(delivered, 7, "out-params are untouched on failure");
-        sb_hub_free(hub);
+        sb_endpoint_free(endpoint);
     }
 
     #[test]
