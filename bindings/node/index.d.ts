@@ -5,10 +5,25 @@
 // ThreadsafeFunction and handlers are awaited on the event loop.
 //
 // Errors: every failure throws (or rejects with) an `Error` whose `code` is one of
-// `SwitchboardErrorCode`, the same names as the C ABI's `sb_status` and the Python binding.
+// `SwitchboardErrorCode`, the same names as the C ABI's `sb_status` and the Python binding,
+// and whose message says what was wrong in our words (never a bare TypeError):
+//   - mistakes in what is registered are refused at registration: a handler object's
+//     unknown or misspelt callback (`handle_in`, `handleIN`), a callback that is not a
+//     function, an unknown channel option, a connect or HTTP handler that is not a function;
+//     unknown endpoint options are refused by `new Endpoint` (docs/OPTIONS.md);
+//   - a value JSON cannot carry (a BigInt, a function, a symbol, a cycle) in a payload,
+//     assigns, a presence meta or a `sendInfo` message is SB_E_INVALID_ARGUMENT naming where
+//     it is: `payload must be JSON-serializable: BigInt at payload.count`;
+//   - a topic, event or socket id that is not a string is SB_E_INVALID_ARGUMENT
+//     `topic must be a string (got number)`;
+//   - after `await endpoint.close()` every call that acts is SB_E_INVALID_STATE
+//     `broadcast(): the endpoint is closed`.
 // Pushes, replies, broadcasts and answers are checked when called, then applied in call
 // order on a Rust runtime thread; what can only fail there (the channel ended meanwhile, a
 // subscriber whose serializer cannot carry the payload, a broker error) goes to stderr.
+// A handler that throws, rejects or returns something that cannot be sent fails its request
+// and is reported (the endpoint's `'error'` event, else the console, as
+// `switchboard: handleIn failed on room:lobby event new_msg: ...`).
 
 /// <reference types="node" />
 
@@ -16,7 +31,10 @@ import { EventEmitter } from "node:events";
 
 /** Stable `err.code` values (the C ABI's status names). */
 export type SwitchboardErrorCode =
-  /** A value out of its documented range, or of the wrong type. */
+  /**
+   * A value out of its documented range, or of the wrong type: an unknown option or handler
+   * name, a non-string topic, a payload JSON cannot carry, ...
+   */
   | "SB_E_INVALID_ARGUMENT"
   /** The channel has ended (or the id was never issued). */
   | "SB_E_NOT_FOUND"
@@ -26,7 +44,10 @@ export type SwitchboardErrorCode =
   | "SB_E_STALE_TICKET"
   /** A message cannot be encoded: a non-object push/broadcast payload, binary under V1, ... */
   | "SB_E_ENCODE"
-  /** Wrong state: acting before `listen()` or after `close()`, listening twice. */
+  /**
+   * Wrong state: acting before `listen()` or after `close()` (the message names the call:
+   * `broadcast(): the endpoint is closed`), registering after `listen()`, listening twice.
+   */
   | "SB_E_INVALID_STATE"
   /** JSON text (a RawJson, assigns, metas) is not valid JSON. */
   | "SB_E_INVALID_JSON"
@@ -59,7 +80,10 @@ export class RawJson {
 /**
  * An outgoing payload: any JSON-serializable value (pushes and broadcasts need an object
  * under the V2 serializer), `Buffer`/`Uint8Array` for binary (V2 binary frames only), or
- * `RawJson`. `undefined` means `{}`.
+ * `RawJson`. `undefined` means `{}`. A BigInt, function or symbol anywhere in it, or a
+ * cycle, is refused with SB_E_INVALID_ARGUMENT naming its path (`BigInt at
+ * payload.items[2].id`) instead of being dropped or throwing a TypeError; `undefined`
+ * members are left out and values with a `toJSON` (Date, Buffer) use it, as in JSON.stringify.
  */
 export type OutPayload = unknown;
 
@@ -82,22 +106,23 @@ export interface HandlerResult<K extends string> {
 export function ok(reply?: OutPayload): HandlerResult<"joinOk">;
 /** Join refused (Phoenix `{:error, reply}`), e.g. `error({reason: "unauthorized"})`. */
 export function error(reply?: OutPayload): HandlerResult<"joinError">;
-/** `{:reply, {status, payload}, socket}`; `status` is usually `"ok"` or `"error"`. */
+/** `{:reply, {status, payload}, socket}`; `status` (a non-empty string) is usually `"ok"` or `"error"`. */
 export function reply(status: string, payload?: OutPayload): HandlerResult<"reply">;
 /** `{:noreply, socket}`; returning `undefined` means the same. */
 export function noreply(): HandlerResult<"noreply">;
 /**
  * `{:stop, reason, socket}`. `"normal"` and `"shutdown"` close the channel (`phx_close`, no
  * rejoin); any other reason fails it (`phx_error`, the client rejoins). `reply` is sent
- * first; `detail` qualifies a shutdown.
+ * first; `detail` qualifies a shutdown. A reason that is not a string, or another key in
+ * `options`, throws SB_E_INVALID_ARGUMENT.
  */
 export function stop(
   reason?: "normal" | "shutdown" | (string & {}),
   options?: { reply?: { status: string; payload?: OutPayload }; detail?: string },
 ): HandlerResult<"stop">;
-/** Connect accepted with assigns (copied into every channel) and a socket id. */
+/** Connect accepted with assigns (copied into every channel) and a socket id; another key throws SB_E_INVALID_ARGUMENT. */
 export function accept(options?: { assigns?: Assigns; id?: string }): HandlerResult<"connectOk">;
-/** Connect refused: the upgrade is answered with `status` (default 403). */
+/** Connect refused: the upgrade is answered with `status`, an integer from 400 to 599 (default 403; else SB_E_INVALID_ARGUMENT). */
 export function refuse(status?: number): HandlerResult<"connectRefused">;
 
 /**
@@ -128,12 +153,15 @@ export class Socket<A extends Assigns = Assigns> {
   broadcastFrom(event: string, payload?: OutPayload): void;
   /** Replies later to the push with `ref` (default: the message being handled). */
   reply(status: string, payload?: OutPayload, ref?: string): void;
-  /** Tracks presence `key` with `meta` on this topic; returns the meta's `phx_ref`. */
-  track(key: string, meta?: { [k: string]: Json }): string;
+  /**
+   * Tracks presence `key` (a string; a number is written in decimal) with `meta` on this
+   * topic; returns the meta's `phx_ref`.
+   */
+  track(key: string | number, meta?: { [k: string]: Json }): string;
   /** Stops tracking `key` for this channel. */
-  untrack(key: string): void;
+  untrack(key: string | number): void;
   /** Replaces the meta of `key`; returns the new `phx_ref`. */
-  update(key: string, meta: { [k: string]: Json }): string;
+  update(key: string | number, meta: { [k: string]: Json }): string;
   /** The topic's presence list. */
   presenceList(): PresenceList;
   /** Subscribes this channel to `topic`: its broadcasts reach `handleInfo`. */
@@ -157,11 +185,22 @@ export interface TerminateReason {
 type MaybePromise<T> = T | Promise<T>;
 
 /**
- * Handlers of one topic pattern. All optional and may be async. Calls for one channel never
- * overlap and arrive in order; each must settle within `requestTimeoutMs`, else the channel
- * fails (`phx_error`). A throw or rejection fails only that channel.
+ * Handlers of one topic pattern: a plain object, or an instance of a class (methods on its
+ * prototype count). All optional and may be async. Calls for one channel never overlap and
+ * arrive in order; each must settle within `requestTimeoutMs`, else the channel fails
+ * (`phx_error`). A throw or rejection fails only that channel.
+ *
+ * Checked by `endpoint.channel()` (SB_E_INVALID_ARGUMENT): a plain object may hold only
+ * these names (`join`, `handleIn`, `handleInfo`, `handleOut`, `terminate`, and the channel
+ * options `intercepts`, `raw`); any other key is refused, with a guess when it is near one
+ * (`unknown handler "handle_in" for channel room:*: expected one of join, handleIn, ...
+ * (did you mean "handleIn"?)`). A class instance (or a module namespace) may also have
+ * fields, helper methods or exports of its own, but a name that is a callback's but for case
+ * or an inner `_` / `-` (`handle_in`, `HandleInfo`; `_join` is a helper) is refused as a
+ * misspelling. A callback must be a function (`undefined` counts as absent). Pass an
+ * instance, not the class.
  */
-export interface ChannelHandler<A extends Assigns = Assigns> {
+export interface ChannelHandler<A extends Assigns = Assigns> extends ChannelOptions {
   /** Phoenix `join/3`. Missing: every join is accepted with `{}`. */
   join?(topic: string, payload: InPayload, socket: Socket<A>): MaybePromise<HandlerResult<"joinOk" | "joinError"> | boolean | void>;
   /** Phoenix `handle_in/3`. Missing: every client message crashes the channel. */
@@ -174,6 +213,11 @@ export interface ChannelHandler<A extends Assigns = Assigns> {
   terminate?(reason: TerminateReason, socket: Socket<A>): MaybePromise<void>;
 }
 
+/**
+ * Options of a channel: `channel()`'s third argument, or (Phoenix's `intercept`, the Python
+ * binding's class attributes) on the handler itself. Intercepts given in both places add up;
+ * `raw` given in both must agree. Another key is SB_E_INVALID_ARGUMENT.
+ */
 export interface ChannelOptions {
   /** Events whose broadcasts go through `handleOut` per subscriber (Phoenix `intercept`). */
   intercepts?: string[];
@@ -195,7 +239,11 @@ export interface ConnectInfo {
   userAgent?: string;
 }
 
-/** The connect callback: accept (`accept`, `{assigns, id}`, `true`, `undefined`) or refuse (`false`, `refuse(status)`). */
+/**
+ * The connect callback: accept (`accept`, `{assigns, id}`, `true`, `undefined`) or refuse
+ * (`false`, `refuse(status)`). Anything else (or a throw) answers the upgrade with 500 and is
+ * reported as a failure of `connect`.
+ */
 export type ConnectHandler = (
   info: ConnectInfo,
 ) => MaybePromise<HandlerResult<"connectOk" | "connectRefused"> | { assigns?: Assigns; id?: string } | boolean | void>;
@@ -273,7 +321,9 @@ export interface HttpRequest {
 /**
  * The answer to an HTTP request. `status` defaults to 200. A Buffer body is sent as is
  * (default type `application/octet-stream`), a string as text (`text/plain; charset=utf-8`),
- * anything else as JSON (`application/json`).
+ * anything else as JSON (`application/json`). Another key (`statusCode`, `headers`), a
+ * status out of 100..999 or a body JSON cannot carry answers 500 and is reported as a
+ * failure of the route.
  */
 export interface HttpResponse {
   status?: number;
@@ -300,21 +350,48 @@ export class Subscription extends EventEmitter implements AsyncIterable<Message>
   [Symbol.asyncIterator](): AsyncIterator<Message>;
 }
 
+/** The callback that failed, by the name it was registered under (`subscription`: a host subscription's `'message'` listener). */
+export type HandlerKind = "connect" | "join" | "handleIn" | "handleInfo" | "handleOut" | "terminate" | "httpRoute" | "subscription";
+
+/**
+ * Which request a reported failure was for (the `'error'` event's second argument; the same
+ * words start the console line when nobody listens:
+ * `switchboard: handleIn failed on room:lobby event new_msg: ...`).
+ */
+export interface FailureContext {
+  kind: HandlerKind;
+  /** The channel's topic (channel callbacks), the subscribed topic (`subscription`). */
+  topic?: string;
+  /** The event (`handleIn`, `handleOut`, a broadcast's in `handleInfo`, `subscription`). */
+  event?: string;
+  /** Why the channel ended (`terminate`). */
+  reason?: TerminateReason["reason"];
+  /** The socket mount (`connect`). */
+  mount?: string;
+  /** The request's method and path (`httpRoute`). */
+  method?: string;
+  path?: string;
+}
+
 /**
  * One Switchboard endpoint. Register `connect` and `channel`s, then `await listen()`.
- * Events (observation only): `'listening'` `{address, port}`, `'error'` (a handler threw or
- * rejected; its channel already failed), `'close'`.
+ * Events (observation only): `'listening'` `{address, port}`, `'error'` (a handler threw,
+ * rejected or returned something that cannot be sent; its request already failed), `'close'`.
+ * After `close()`, every call that acts throws SB_E_INVALID_STATE.
  */
 export class Endpoint extends EventEmitter {
   constructor(options?: EndpointOptions);
-  /** Sets the connect callback. Before `listen()` only (else SB_E_INVALID_STATE). */
+  /** Sets the connect callback (a function, else SB_E_INVALID_ARGUMENT). Before `listen()` only (else SB_E_INVALID_STATE). */
   connect(handler: ConnectHandler): this;
-  /** Routes topics matching `pattern` (`"room:*"` or exact) to `handler`. Before `listen()` only. */
+  /**
+   * Routes topics matching `pattern` (`"room:*"` or exact) to `handler`. Before `listen()`
+   * only. The pattern, the handler (see `ChannelHandler`) and the options are checked here.
+   */
   channel<A extends Assigns = Assigns>(pattern: string, handler: ChannelHandler<A>, options?: ChannelOptions): this;
   /**
    * Answers HTTP requests on `prefix` and below (`/api` serves `/api` and `/api/x`, not
    * `/apix`), any method, on the endpoint's port. Unanswered within `requestTimeoutMs`: 504;
-   * a throw or rejection: 500. Before `listen()` only.
+   * a throw or rejection: 500. Before `listen()` only; `handler` must be a function.
    */
   httpRoute(prefix: string, handler: (request: HttpRequest) => MaybePromise<HttpResponse | void>): this;
   /** Binds and serves; resolves once connections are accepted. Rejects SB_E_IO when the port is taken. */
@@ -341,6 +418,6 @@ export class Endpoint extends EventEmitter {
   subscribe(topic: string, options?: { raw?: boolean }): Subscription;
 
   on(event: "listening", listener: (address: { address: string; port: number }) => void): this;
-  on(event: "error", listener: (err: Error, context: { kind: string; topic?: string; event?: string }) => void): this;
+  on(event: "error", listener: (err: Error, context: FailureContext) => void): this;
   on(event: "close", listener: () => void): this;
 }

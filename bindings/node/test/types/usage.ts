@@ -2,7 +2,7 @@
 // marked @ts-expect-error must not.
 
 import { Endpoint, RawJson, Socket, accept, error, noreply, ok, refuse, reply, stop } from "../../index.js";
-import type { ChannelHandler, InPayload, SwitchboardError, TerminateReason } from "../../index.js";
+import type { ChannelHandler, FailureContext, HandlerKind, InPayload, SwitchboardError, TerminateReason } from "../../index.js";
 
 type RoomAssigns = { user: string; count: number };
 
@@ -49,7 +49,19 @@ const room: ChannelHandler<RoomAssigns> = {
 };
 
 endpoint.channel("room:*", room, { intercepts: ["new_msg"], raw: false });
-endpoint.on("error", (err, ctx) => console.error(ctx.kind, err.message));
+// Channel options may sit on the handler too (Phoenix `intercept`); class instances fit.
+class Lobby implements ChannelHandler {
+  intercepts = ["new_msg"];
+  handleOut(event: string, payload: InPayload, socket: Socket): void {
+    socket.push(event, payload);
+  }
+}
+endpoint.channel("lobby:*", new Lobby());
+endpoint.on("error", (err, ctx: FailureContext) => {
+  const kind: HandlerKind = ctx.kind;
+  if (kind === "terminate" || kind === "httpRoute") console.error(ctx.reason ?? ctx.path, err.message);
+  else console.error(kind, ctx.topic, ctx.event, err.message);
+});
 endpoint.httpRoute("/health", async ({ method, body }) => ({ status: 200, body: { method, bytes: body.length } }));
 
 async function main(): Promise<void> {
@@ -87,3 +99,9 @@ const bad: ChannelHandler<RoomAssigns> = { join: (_t, _p, s) => { s.assign("nope
 void bad;
 // @ts-expect-error an HTTP handler gets one request object
 endpoint.httpRoute("/x", (a: string, b: string) => ({}));
+// @ts-expect-error a misspelt callback (refused at run time too: did you mean "handleIn"?)
+endpoint.channel("typo:*", { handle_in() {} });
+// @ts-expect-error an unknown channel option
+endpoint.channel("typo:*", {}, { intercept: ["x"] });
+// @ts-expect-error refuse takes an HTTP status number
+refuse("403");
