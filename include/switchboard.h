@@ -187,6 +187,15 @@ enum sb_status
   SB_E_INVALID_JSON = 1014,
   // Local delivery happened but forwarding to other nodes failed.
   SB_E_BROKER = 1015,
+  // A bounded queue is full: the channel's inbox (the channel crashes) or the host request
+  // queue (`max_pending`).
+  SB_E_QUEUE_FULL = 1016,
+  // A presence call was refused: the key is already tracked by this channel (track), or
+  // not tracked (update).
+  SB_E_PRESENCE = 1017,
+  // The answer does not fit the request (e.g. a reply to a join, any answer to a leave);
+  // the request stays pending.
+  SB_E_WRONG_ANSWER = 1018,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -800,6 +809,11 @@ SB_API SB_MUST_USE sb_status sb_request_http_method(const sb_request *request, c
 // other kinds. Borrowed and statuses as `sb_request_http_method`.
 SB_API SB_MUST_USE sb_status sb_request_http_path(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
 
+// The route prefix of an `HTTP` request, as registered with `sb_config_add_http_route`: the
+// core picked the most specific one that is the path or a parent of it. Absent for other
+// kinds. Borrowed and statuses as `sb_request_http_method`.
+SB_API SB_MUST_USE sb_status sb_request_http_prefix(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
 // The query string of an `HTTP` request without the `?`, percent-encoded as sent (empty when
 // there is none); absent for other kinds. Borrowed and statuses as `sb_request_http_method`.
 SB_API SB_MUST_USE sb_status sb_request_http_query(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
@@ -984,6 +998,12 @@ SB_API uint32_t sb_request_payload_kind(const sb_request *request);
 // Absent gives `*out_ptr = NULL`, `*out_len = 0` and `SB_OK`.
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`.
 SB_API SB_MUST_USE sb_status sb_request_topic(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
+
+// The channel pattern (UTF-8) whose handler serves this request's channel, as registered with
+// `sb_config_add_channel` (e.g. `room:*`): the core matched the topic against the patterns,
+// first registered first, as Phoenix does. Absent for `Connect` and `Http`. Borrowed and
+// statuses as `sb_request_topic`.
+SB_API SB_MUST_USE sb_status sb_request_pattern(const sb_request *request, const uint8_t **out_ptr, size_t *out_len);
 
 // The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
 // (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.

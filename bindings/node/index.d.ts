@@ -178,7 +178,7 @@ export type InfoMessage = { topic: string; event: string; payload: InPayload } |
 /** Why a channel ended (Phoenix terminate reasons). */
 export interface TerminateReason {
   reason: "left" | "closed" | "disconnected" | "drain" | "stop" | "crash";
-  /** For `stop`: `"normal"`, `"shutdown: <detail>"` or the abnormal reason; for `crash`: the message. */
+  /** For `stop`: `"normal"`, `"shutdown"`, `"shutdown:<detail>"` or the abnormal reason; for `crash`: the message (the same text in every language). */
   detail?: string;
 }
 

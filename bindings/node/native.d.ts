@@ -196,6 +196,8 @@ export interface NativeHttpRequest {
   query: string
   /** The `Content-Type` header. */
   contentType?: string
+  /** The registered route prefix the core matched (the most specific). */
+  prefix: string
   /** The body bytes. */
   body: Buffer
 }
@@ -239,13 +241,26 @@ export interface NativeRequest {
   info?: string
   /** For `handleInfo` of a broadcast: the topic it was broadcast on. */
   infoTopic?: string
-  /** For `leave`: `left`, `closed`, `disconnected`, `drain`, `stop`, `crash`. */
+  /**
+   * For `leave`: `left`, `closed`, `disconnected`, `drain`, `stop`, `crash` (the core's
+   * `TerminateReason::kind`).
+   */
   reason?: string
   /**
-   * For `leave` with `stop` (`normal`, `shutdown: <detail>`, or the abnormal reason) or
-   * `crash` (the message).
+   * For `leave` with `stop` (`normal`, `shutdown`, `shutdown:<detail>`, or the abnormal
+   * reason) or `crash` (the message): the core's `TerminateReason::detail`.
    */
   detail?: string
+  /**
+   * The pattern whose handler serves the channel, as registered (e.g. `room:*`); the core
+   * matched it. All channel kinds.
+   */
+  pattern?: string
+  /**
+   * The kind's name for logs, the Phoenix callback's: `connect`, `join`, `handle_in`,
+   * `handle_info`, `handle_out`, `terminate`, `http` (absent for `message`).
+   */
+  kindName?: string
   /** For `connect`. */
   connect?: NativeConnectInfo
   /** For `http`. */

@@ -7,21 +7,11 @@ use crate::boundary::{into_handle, try_out, try_str, write_opt};
 use crate::codec::sb_buffer;
 use crate::endpoint::{EndpointInner, sb_endpoint, with_endpoint};
 use crate::message::{payload_from_c, ref_from_c};
-use crate::status::{Error, Result, sb_status};
+use crate::status::{Error, Result, core_error, sb_status};
 use bytes::Bytes;
-use switchboard_core::host::{ChannelHandle, ChannelId, HandleError};
+use switchboard_core::host::{self, ChannelHandle, ChannelId, HandleError};
 use switchboard_core::presence::Meta;
 use switchboard_core::wire::{Frame, Payload};
-
-fn handle_error(e: HandleError) -> Error {
-    match e {
-        HandleError::NotFound => Error::new(
-            sb_status::SB_E_NOT_FOUND,
-            "channel not found: it has ended (or the id was never issued)",
-        ),
-        HandleError::Socket(e) => Error::new(sb_status::SB_E_ENCODE, e.to_string()),
-    }
-}
 
 fn channel(inner: &EndpointInner, id: u64) -> Result<ChannelHandle> {
     if id == 0 {
@@ -33,7 +23,7 @@ fn channel(inner: &EndpointInner, id: u64) -> Result<ChannelHandle> {
     inner
         .queue
         .channel(ChannelId::from_raw(id))
-        .map_err(handle_error)
+        .map_err(core_error)
 }
 
 fn event_name<'a>(ptr: *const u8, len: usize) -> Result<&'a str> {
@@ -50,14 +40,7 @@ fn json_object(
     what: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     let text = try_str(ptr, len, what)?;
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::invalid(format!("`{what}` must be a JSON object"))),
-        Err(e) => Err(Error::new(
-            sb_status::SB_E_INVALID_JSON,
-            format!("`{what}` is not valid JSON: {e}"),
-        )),
-    }
+    Ok(host::json_object(text, what)?)
 }
 
 /// Pushes `event` with `payload` to the client of channel `channel_id` only (Phoenix
@@ -82,7 +65,7 @@ pub extern "C" fn sb_push(
         let ch = channel(inner, channel_id)?;
         let event = event_name(event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
-        ch.push(event, payload).map_err(handle_error)
+        ch.push(event, payload).map_err(core_error)
     })
 }
 
@@ -112,7 +95,7 @@ pub extern "C" fn sb_channel_reply(
         };
         let status = event_name(status, status_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
-        ch.reply(&r#ref, status, payload).map_err(handle_error)
+        ch.reply(&r#ref, status, payload).map_err(core_error)
     })
 }
 
@@ -142,7 +125,7 @@ pub extern "C" fn sb_channel_broadcast(
         } else {
             ch.broadcast(event, payload)
         }
-        .map_err(handle_error)
+        .map_err(core_error)
     })
 }
 
@@ -169,7 +152,7 @@ pub extern "C" fn sb_channel_send_info(
                 format!("`message` is not valid JSON: {e}"),
             )
         })?;
-        ch.send_info(value).map_err(handle_error)
+        ch.send_info(value).map_err(core_error)
     })
 }
 
@@ -193,7 +176,7 @@ pub extern "C" fn sb_channel_subscribe(
         if topic.is_empty() {
             return Err(Error::invalid("`topic` is empty"));
         }
-        ch.subscribe(topic).map_err(handle_error)
+        ch.subscribe(topic).map_err(core_error)
     })
 }
 
@@ -212,7 +195,7 @@ pub extern "C" fn sb_channel_unsubscribe(
     with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let topic = try_str(topic, topic_len, "topic")?;
-        let was = ch.unsubscribe(topic).map_err(handle_error)?;
+        let was = ch.unsubscribe(topic).map_err(core_error)?;
         write_opt(out_was_subscribed, was);
         Ok(())
     })
@@ -295,7 +278,7 @@ fn presence_meta(
         let ch = channel(inner, channel_id)?;
         let key = try_str(key, key_len, "key")?;
         let meta = json_object(meta, meta_len, "meta")?;
-        let phx_ref = set(&ch, key, meta).map_err(handle_error)?;
+        let phx_ref = set(&ch, key, meta).map_err(core_error)?;
         if !out_phx_ref.is_null() {
             write_opt(out_phx_ref, text_buffer(phx_ref));
         }
@@ -318,7 +301,7 @@ pub extern "C" fn sb_presence_untrack(
     with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
         let key = try_str(key, key_len, "key")?;
-        ch.untrack(key).map_err(handle_error)
+        ch.untrack(key).map_err(core_error)
     })
 }
 
@@ -337,7 +320,7 @@ pub extern "C" fn sb_presence_list(
     with_endpoint(endpoint, |inner| {
         let out = try_out(out, "out")?;
         let ch = channel(inner, channel_id)?;
-        let frame = match ch.presence_list().map_err(handle_error)? {
+        let frame = match ch.presence_list().map_err(core_error)? {
             Payload::Json(b) => Frame::Text(b),
             Payload::Binary(b) => Frame::Binary(b),
         };

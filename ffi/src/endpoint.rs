@@ -6,12 +6,12 @@ use crate::boundary::{
 };
 use crate::config::sb_config;
 use crate::message::payload_from_c;
-use crate::status::{Error, Result, sb_status};
+use crate::status::{Error, Result, core_error, sb_status};
 use crate::version::SB_ABI_VERSION;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use switchboard_core::channel::Hub;
-use switchboard_core::host::{HostQueue, HostedEndpoint, HostedError};
+use switchboard_core::channel::Backplane;
+use switchboard_core::host::{HostQueue, HostedEndpoint};
 use switchboard_core::pubsub::{Delivered, PublishError};
 
 /// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its config,
@@ -27,7 +27,7 @@ pub struct sb_endpoint {
 #[derive(Debug)]
 pub(crate) struct EndpointInner {
     pub(crate) endpoint: HostedEndpoint,
-    pub(crate) core: Arc<Hub>,
+    pub(crate) core: Arc<Backplane>,
     pub(crate) queue: HostQueue,
     poisoned: AtomicBool,
 }
@@ -68,29 +68,6 @@ impl Drop for PoisonOnUnwind<'_> {
     }
 }
 
-pub(crate) fn publish_error(e: PublishError) -> Error {
-    match e {
-        PublishError::Encode(w) => Error::new(sb_status::SB_E_ENCODE, w.to_string()),
-        PublishError::Broker(b) => Error::new(sb_status::SB_E_BROKER, b.to_string()),
-    }
-}
-
-/// The status of a failed endpoint call.
-pub(crate) fn hosted_error(e: HostedError) -> Error {
-    match e {
-        HostedError::NotStarted => {
-            Error::state("the endpoint is not started (call sb_endpoint_start)")
-        }
-        HostedError::AlreadyStarted => Error::state("the endpoint was already started"),
-        HostedError::Stopped => Error::state("the endpoint was shut down"),
-        HostedError::OnRuntimeThread => Error::state(
-            "blocking endpoint calls cannot run on a Switchboard thread (inside a callback)",
-        ),
-        HostedError::Io(_) => Error::new(sb_status::SB_E_IO, e.to_string()),
-        HostedError::InvalidConfig(_) => Error::invalid(e.to_string()),
-    }
-}
-
 /// Creates an endpoint from a copy of `config` (the caller may free `config` right away) and starts
 /// its runtime threads; it does not listen yet (`sb_endpoint_start`).
 ///
@@ -119,10 +96,10 @@ pub extern "C" fn sb_endpoint_new(
                 ),
             ));
         }
-        let endpoint = HostedEndpoint::new(config.host_config()?).map_err(hosted_error)?;
+        let endpoint = HostedEndpoint::new(config.host_config()?).map_err(core_error)?;
         out.write(into_handle(sb_endpoint {
             inner: Arc::new(EndpointInner {
-                core: endpoint.hub().clone(),
+                core: endpoint.backplane().clone(),
                 queue: endpoint.queue().clone(),
                 endpoint,
                 poisoned: AtomicBool::new(false),
@@ -158,7 +135,7 @@ pub extern "C" fn sb_endpoint_free(endpoint: *mut sb_endpoint) {
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_endpoint_start(endpoint: *const sb_endpoint) -> sb_status {
     with_endpoint(endpoint, |inner| {
-        inner.endpoint.start().map_err(hosted_error)?;
+        inner.endpoint.start().map_err(core_error)?;
         Ok(())
     })
 }
@@ -178,7 +155,7 @@ pub extern "C" fn sb_endpoint_local_port(
         let port = inner
             .endpoint
             .running()
-            .map_err(hosted_error)?
+            .map_err(core_error)?
             .local_addr()
             .port();
         out.write(port);
@@ -201,7 +178,7 @@ pub extern "C" fn sb_endpoint_drain(
     out_remaining: *mut usize,
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
-        let report = inner.endpoint.drain().map_err(hosted_error)?;
+        let report = inner.endpoint.drain().map_err(core_error)?;
         write_opt(out_remaining, report.remaining);
         Ok(())
     })
@@ -217,12 +194,12 @@ pub extern "C" fn sb_endpoint_drain(
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_endpoint_shutdown(endpoint: *const sb_endpoint) -> sb_status {
     with_endpoint(endpoint, |inner| {
-        inner.endpoint.shutdown().map_err(hosted_error)
+        inner.endpoint.shutdown().map_err(core_error)
     })
 }
 
 fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishError>) -> Result<()> {
-    let delivered = result.map_err(publish_error)?;
+    let delivered = result.map_err(core_error)?;
     write_opt(out, delivered.local);
     Ok(())
 }

@@ -6,9 +6,10 @@
 use crate::boundary::{sb_ffi_boundary, try_mut, try_str};
 use crate::config::sb_config;
 use crate::endpoint::{sb_endpoint, with_endpoint};
-use crate::request::{answer_error, borrow, sb_request, ticket};
-use crate::status::{Error, sb_status};
-use switchboard_core::host::{Answer, HttpRequest, RequestBody};
+use crate::request::{borrow, sb_request, ticket};
+use crate::status::core_error;
+use crate::status::sb_status;
+use switchboard_core::host::{HttpRequest, RequestBody};
 
 /// Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
 /// method; `"/"`: every path no socket mount or static file takes) to the host as
@@ -71,6 +72,21 @@ pub extern "C" fn sb_request_http_path(
     })
 }
 
+/// The route prefix of an `HTTP` request, as registered with `sb_config_add_http_route`: the
+/// core picked the most specific one that is the path or a parent of it. Absent for other
+/// kinds. Borrowed and statuses as `sb_request_http_method`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_request_http_prefix(
+    request: *const sb_request,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(request, out_ptr, out_len, |r| {
+        http(r).map(|h| h.prefix.as_bytes())
+    })
+}
+
 /// The query string of an `HTTP` request without the `?`, percent-encoded as sent (empty when
 /// there is none); absent for other kinds. Borrowed and statuses as `sb_request_http_method`.
 #[must_use]
@@ -120,27 +136,17 @@ pub extern "C" fn sb_http_respond(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let t = self::ticket(ticket)?;
-        if !(100..=999).contains(&status) {
-            return Err(Error::invalid(format!(
-                "HTTP status {status} is not 100-999"
-            )));
-        }
         let content_type = if content_type.is_null() && content_type_len == 0 {
             ""
         } else {
             try_str(content_type, content_type_len, "content_type")?
         };
-        if !switchboard_core::host::valid_header_value(content_type) {
-            return Err(Error::invalid(format!(
-                "content type {content_type:?} is not a valid header value"
-            )));
-        }
         let body = if body.is_null() && body_len == 0 {
             bytes::Bytes::new()
         } else {
             bytes::Bytes::copy_from_slice(crate::boundary::try_slice(body, body_len, "body")?)
         };
-        let answer = Answer::http(status, content_type, body);
-        inner.queue.answer(t, answer).map_err(answer_error)
+        let answer = switchboard_core::host::http_response(i64::from(status), content_type, body)?;
+        inner.queue.answer(t, answer).map_err(core_error)
     })
 }

@@ -4,8 +4,9 @@
 //! exactly once, on whichever thread drops the last reference.
 
 use crate::boundary::{try_slice, write_opt};
-use crate::endpoint::{publish_error, sb_endpoint, topic_event, with_endpoint};
+use crate::endpoint::{sb_endpoint, topic_event, with_endpoint};
 use crate::message::payload_of;
+use crate::status::core_error;
 use crate::status::{Error, sb_status};
 use bytes::Bytes;
 use std::ffi::c_void;
@@ -89,7 +90,7 @@ pub extern "C" fn sb_broadcast_owned(
         let delivered = inner
             .core
             .broadcast(topic, event, payload)
-            .map_err(publish_error)?;
+            .map_err(core_error)?;
         write_opt(out_delivered, delivered.local);
         Ok(())
     })

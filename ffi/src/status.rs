@@ -55,11 +55,20 @@ pub enum sb_status {
     SB_E_INVALID_JSON = 1014,
     /// Local delivery happened but forwarding to other nodes failed.
     SB_E_BROKER = 1015,
+    /// A bounded queue is full: the channel's inbox (the channel crashes) or the host request
+    /// queue (`max_pending`).
+    SB_E_QUEUE_FULL = 1016,
+    /// A presence call was refused: the key is already tracked by this channel (track), or
+    /// not tracked (update).
+    SB_E_PRESENCE = 1017,
+    /// The answer does not fit the request (e.g. a reply to a join, any answer to a leave);
+    /// the request stays pending.
+    SB_E_WRONG_ANSWER = 1018,
 }
 
 impl sb_status {
     /// Every status, in value order (for `from_u32` and tests).
-    pub(crate) const ALL: [sb_status; 17] = [
+    pub(crate) const ALL: [sb_status; 20] = [
         sb_status::SB_OK,
         sb_status::SB_E_INVALID_ARGUMENT,
         sb_status::SB_E_NULL_POINTER,
@@ -77,6 +86,9 @@ impl sb_status {
         sb_status::SB_E_INVALID_STATE,
         sb_status::SB_E_INVALID_JSON,
         sb_status::SB_E_BROKER,
+        sb_status::SB_E_QUEUE_FULL,
+        sb_status::SB_E_PRESENCE,
+        sb_status::SB_E_WRONG_ANSWER,
     ];
 
     /// Total mapping from a C integer; unknown values are `None`.
@@ -104,6 +116,9 @@ impl sb_status {
             sb_status::SB_E_INVALID_STATE => c"SB_E_INVALID_STATE",
             sb_status::SB_E_INVALID_JSON => c"SB_E_INVALID_JSON",
             sb_status::SB_E_BROKER => c"SB_E_BROKER",
+            sb_status::SB_E_QUEUE_FULL => c"SB_E_QUEUE_FULL",
+            sb_status::SB_E_PRESENCE => c"SB_E_PRESENCE",
+            sb_status::SB_E_WRONG_ANSWER => c"SB_E_WRONG_ANSWER",
         }
     }
 }
@@ -117,6 +132,11 @@ impl From<switchboard_core::host::HostError> for Error {
             .unwrap_or(sb_status::SB_E_INVALID_ARGUMENT);
         Error::new(status, e.message)
     }
+}
+
+/// Any core error, through the core's one mapping to a code (`HostError`).
+pub(crate) fn core_error<E: Into<switchboard_core::host::HostError>>(e: E) -> Error {
+    Error::from(e.into())
 }
 
 /// A failed call: the status it returns and the message stored as the last error.

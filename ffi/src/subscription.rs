@@ -175,7 +175,7 @@ pub extern "C" fn sb_broadcast_from(
                     payload,
                 },
             )
-            .map_err(crate::endpoint::publish_error)?;
+            .map_err(crate::status::core_error)?;
         write_opt(out_delivered, delivered.local);
         Ok(())
     })

@@ -166,7 +166,7 @@ class Dispatcher {
   }
 
   #onChannel(req) {
-    const route = this.#routes.channelFor(req.topic);
+    const route = this.#routes.channelFor(req.pattern);
     const socket = new Socket(this.#endpoint, req);
     const h = route && route.handler;
     let call;
@@ -202,14 +202,14 @@ class Dispatcher {
 
   #onHttp(req) {
     const h = req.http;
-    const route = this.#routes.httpRouteFor(h.path);
+    const route = this.#routes.httpRouteFor(h.prefix);
     if (!route) return this.#answer(req, { kind: "http", httpStatus: 404, contentType: "text/plain; charset=utf-8", payload: "not found\n" });
     const request = { method: h.method, path: h.path, query: h.query, contentType: h.contentType ?? undefined, body: h.body ?? Buffer.alloc(0) };
     this.#settle(req, invoke(route.handler, undefined, [request]), httpAnswer);
   }
 
   #onLeave(req) {
-    const route = this.#routes.channelFor(req.topic);
+    const route = this.#routes.channelFor(req.pattern);
     const h = route && route.handler;
     const done = () => {
       if (!this.closed) this.native.release(req.leaveKey);

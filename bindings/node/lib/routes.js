@@ -162,26 +162,18 @@ class Routes {
     };
   }
 
-  // =====================================================================================
-  // TOPIC AND PREFIX MATCHING, restated from the core. To be deleted once the core tells
-  // the front-end which registered pattern / prefix a request matched: then a request
-  // carries its route's index and these two methods become array lookups.
+  // The core matched the topic or path and each request names the registration it chose
+  // (`req.pattern`, `req.http.prefix`): these only look it up.
 
-  /** The channel route for `topic`: `prefix*` or the exact topic; the first registered match wins. */
-  channelFor(topic) {
-    for (const r of this.channels) {
-      if (r.pattern.endsWith("*") ? topic.startsWith(r.pattern.slice(0, -1)) : topic === r.pattern) return r;
-    }
-    return undefined;
+  /** The channel route registered with `pattern` (the first one, as the core routes). */
+  channelFor(pattern) {
+    return this.channels.find((r) => r.pattern === pattern);
   }
 
-  /** The HTTP route for `path`: `prefix` itself or below it (`/api` serves `/api/x`, not `/apix`); `/` serves all. */
-  httpRouteFor(path) {
-    return this.http.find((r) => r.prefix === "/" || path === r.prefix || path.startsWith(`${r.prefix}/`));
+  /** The HTTP route registered for `prefix`. */
+  httpRouteFor(prefix) {
+    return this.http.find((r) => r.prefix === prefix);
   }
-
-  // END OF TOPIC AND PREFIX MATCHING
-  // =====================================================================================
 }
 
 module.exports = { Routes };

@@ -1,6 +1,6 @@
 //! Answers from JavaScript (the Phoenix callback return values) into core [`Answer`]s.
 
-use crate::error::{Result, core, invalid};
+use crate::error::{Result, core_error, invalid};
 use crate::payload::{JsPayload, payload_in};
 use napi::Either;
 use napi::bindgen_prelude::Buffer;
@@ -48,7 +48,7 @@ impl NativeAnswer {
     pub fn into_answer(self) -> Result<Answer> {
         let binary = self.binary.unwrap_or(false);
         let assigns = match &self.assigns {
-            Some(text) => Some(host::json_object(text, "assigns").map_err(core)?),
+            Some(text) => Some(host::json_object(text, "assigns").map_err(core_error)?),
             None => None,
         };
         let answer = match self.kind.as_str() {
@@ -56,9 +56,8 @@ impl NativeAnswer {
                 assigns: assigns.clone().unwrap_or_default(),
                 id: self.socket_id,
             },
-            "connectRefused" => {
-                host::connect_refused(i64::from(self.http_status.unwrap_or(403))).map_err(core)?
-            }
+            "connectRefused" => host::connect_refused(i64::from(self.http_status.unwrap_or(403)))
+                .map_err(core_error)?,
             "joinOk" => Answer::JoinOk {
                 reply: payload_or_empty(self.payload, binary)?,
                 assigns: assigns.clone(),
@@ -82,7 +81,7 @@ impl NativeAnswer {
                     }
                     other => host::stop_reason("abnormal", other),
                 }
-                .map_err(core)?;
+                .map_err(core_error)?;
                 let reply = if self.reply.unwrap_or(false) {
                     Some((
                         self.status.unwrap_or_else(|| "ok".into()),

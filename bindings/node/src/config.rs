@@ -3,7 +3,7 @@
 //! check, the same ones C and Python use; names in camelCase), plus the routes and callbacks
 //! the facade registered.
 
-use crate::error::{Result, core, invalid};
+use crate::error::{Result, core_error, invalid};
 use napi_derive::napi;
 use switchboard::host::{HostConfig, Naming, OptionValue, Options};
 
@@ -38,7 +38,7 @@ fn options_from_json(text: &str) -> Result<Options> {
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|e| invalid(format!("options are not JSON: {e}")))?;
     match OptionValue::from_json(json) {
-        Some(OptionValue::Map(entries)) => options.set_all(entries).map_err(core)?,
+        Some(OptionValue::Map(entries)) => options.set_all(entries).map_err(core_error)?,
         None => {}
         Some(_) => return Err(invalid("new Endpoint(options): options must be an object")),
     }
@@ -60,13 +60,13 @@ impl NativeConfig {
         for route in self.channels {
             options
                 .add_channel(&route.pattern, route.intercepts)
-                .map_err(core)?;
+                .map_err(core_error)?;
         }
         for prefix in &self.http_routes {
-            options.add_http_route(prefix).map_err(core)?;
+            options.add_http_route(prefix).map_err(core_error)?;
         }
         options.set_host_connect(self.host_connect);
-        options.build().map_err(core)
+        options.build().map_err(core_error)
     }
 }
 
@@ -74,5 +74,5 @@ impl NativeConfig {
 /// `endpoint.channel(...)` refuses a bad one at once. Throws SB_E_INVALID_ARGUMENT.
 #[napi]
 pub fn check_pattern(pattern: String) -> Result<()> {
-    switchboard::host::check_pattern(&pattern).map_err(core)
+    switchboard::host::check_pattern(&pattern).map_err(core_error)
 }

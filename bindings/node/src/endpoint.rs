@@ -5,7 +5,7 @@
 use crate::actions::{Action, Actions, SendKind};
 use crate::answer::NativeAnswer;
 use crate::config::NativeConfig;
-use crate::error::{Result, core, error, invalid};
+use crate::error::{Result, core_error, error, invalid};
 use crate::payload::{object_in, payload_in, ref_in, value_in};
 use crate::pending::Pending;
 use crate::pump::{Pump, Shared, Source, batch_fn};
@@ -75,7 +75,7 @@ impl NativeEndpoint {
             .hosted
             .queue()
             .channel(ChannelId::from_raw(raw))
-            .map_err(core)
+            .map_err(core_error)
     }
 
     /// Answers `ticket` with `answer`: checked here, applied in order with the sends.
@@ -86,9 +86,9 @@ impl NativeEndpoint {
             .hosted
             .queue()
             .request_kind(Ticket::from_raw(raw))
-            .map_err(core)?;
+            .map_err(core_error)?;
         if !answer.fits(kind) {
-            return Err(core(AnswerError::WrongKind {
+            return Err(core_error(AnswerError::WrongKind {
                 request: kind,
                 answer: answer.name(),
             }));
@@ -97,7 +97,7 @@ impl NativeEndpoint {
             .inner
             .pending
             .take(raw)
-            .ok_or_else(|| core(AnswerError::AlreadyAnswered))?;
+            .ok_or_else(|| core_error(AnswerError::AlreadyAnswered))?;
         self.inner.actions.run(Action::Answer { req, answer })
     }
 }
@@ -114,7 +114,7 @@ impl NativeEndpoint {
     ) -> Result<NativeEndpoint> {
         let host_config = config.into_host_config()?;
         let leave_ttl = Duration::from_millis(host_config.request_timeout_ms + 1_000);
-        let hosted = HostedEndpoint::new(host_config).map_err(core)?;
+        let hosted = HostedEndpoint::new(host_config).map_err(core_error)?;
         let (inbox, inbox_rx) = sync_channel(INBOX);
         let shared = Arc::new(Shared::default());
         let pending = Arc::new(Pending::default());
@@ -148,7 +148,7 @@ impl NativeEndpoint {
     /// event loop alive until `unref()` or close.
     #[napi]
     pub fn start(&mut self, env: Env) -> Result<String> {
-        let addr = self.inner.hosted.start().map_err(core)?;
+        let addr = self.inner.hosted.start().map_err(core_error)?;
         self.pump
             .refer(&env)
             .map_err(|e| error(ErrorCode::InvalidState, e.reason.clone()))?;
@@ -226,7 +226,7 @@ impl NativeEndpoint {
                 .queue()
                 .request_kind(Ticket::from_raw(raw))
             {
-                Err(e) => Err(core(e)),
+                Err(e) => Err(core_error(e)),
                 Ok(_) => Err(error(
                     ErrorCode::NotFound,
                     "request not held by this endpoint",
@@ -258,7 +258,7 @@ impl NativeEndpoint {
         binary: bool,
     ) -> Result<()> {
         let payload = payload_in(payload, binary)?;
-        host::sendable(&payload).map_err(core)?;
+        host::sendable(&payload).map_err(core_error)?;
         non_empty(&topic, "topic")?;
         non_empty(&event, "event")?;
         self.inner.actions.run(Action::Broadcast {
@@ -294,7 +294,7 @@ impl NativeEndpoint {
             other => return Err(invalid(format!("unknown channel action {other:?}"))),
         };
         let payload = payload_in(payload, binary)?;
-        host::sendable(&payload).map_err(core)?;
+        host::sendable(&payload).map_err(core_error)?;
         non_empty(&event, "event")?;
         let handle = self.channel(&channel)?;
         self.inner.actions.run(Action::Send {
@@ -331,25 +331,33 @@ impl NativeEndpoint {
     #[napi]
     pub fn channel_track(&self, channel: BigInt, key: String, meta: String) -> Result<String> {
         let meta = object_in(&meta, "meta")?;
-        self.channel(&channel)?.track(&key, meta).map_err(core)
+        self.channel(&channel)?
+            .track(&key, meta)
+            .map_err(core_error)
     }
 
     #[napi]
     pub fn channel_untrack(&self, channel: BigInt, key: String) -> Result<()> {
-        self.channel(&channel)?.untrack(&key).map_err(core)
+        self.channel(&channel)?.untrack(&key).map_err(core_error)
     }
 
     /// Replaces the meta of `key`; returns the new `phx_ref`.
     #[napi]
     pub fn channel_update(&self, channel: BigInt, key: String, meta: String) -> Result<String> {
         let meta = object_in(&meta, "meta")?;
-        self.channel(&channel)?.update(&key, meta).map_err(core)
+        self.channel(&channel)?
+            .update(&key, meta)
+            .map_err(core_error)
     }
 
     /// The channel topic's presence list, JSON text (`{key: {metas: [...]}}`).
     #[napi]
     pub fn channel_presence_list(&self, channel: BigInt) -> Result<String> {
-        match self.channel(&channel)?.presence_list().map_err(core)? {
+        match self
+            .channel(&channel)?
+            .presence_list()
+            .map_err(core_error)?
+        {
             Payload::Json(raw) => Ok(String::from_utf8_lossy(&raw).into_owned()),
             Payload::Binary(_) => Err(error(ErrorCode::Encode, "presence list is not JSON")),
         }
@@ -360,19 +368,23 @@ impl NativeEndpoint {
     pub fn channel_subscribe(&self, channel: BigInt, topic: String) -> Result<()> {
         self.channel(&channel)?
             .subscribe(non_empty(&topic, "topic")?)
-            .map_err(core)
+            .map_err(core_error)
     }
 
     #[napi]
     pub fn channel_unsubscribe(&self, channel: BigInt, topic: String) -> Result<bool> {
-        self.channel(&channel)?.unsubscribe(&topic).map_err(core)
+        self.channel(&channel)?
+            .unsubscribe(&topic)
+            .map_err(core_error)
     }
 
     /// Sends `message` (JSON text) to the channel's `handleInfo`.
     #[napi]
     pub fn channel_send_info(&self, channel: BigInt, message: String) -> Result<()> {
         let message = value_in(&message, "message")?;
-        self.channel(&channel)?.send_info(message).map_err(core)
+        self.channel(&channel)?
+            .send_info(message)
+            .map_err(core_error)
     }
 
     /// The presence list of any topic, JSON text.

@@ -37,7 +37,7 @@ pub fn state(message: impl Into<String>) -> Error {
 }
 
 /// Any core error, through the core's one mapping to a code.
-pub fn core<E: Into<HostError>>(e: E) -> Error {
+pub fn core_error<E: Into<HostError>>(e: E) -> Error {
     let e = e.into();
     error(e.code, e.message)
 }

@@ -2,7 +2,7 @@
 //! parses and stringifies it), binary as a `Buffer`. Input is copied once into `Bytes`, which
 //! the fan-out then shares.
 
-use crate::error::{Result, core};
+use crate::error::{Result, core_error};
 use bytes::Bytes;
 use napi::Either;
 use napi::bindgen_prelude::Buffer;
@@ -22,7 +22,7 @@ pub fn payload_in(payload: JsPayload, binary: bool) -> Result<Payload> {
     if binary {
         return Ok(Payload::Binary(bytes));
     }
-    host::json_payload(bytes, "payload").map_err(core)
+    host::json_payload(bytes, "payload").map_err(core_error)
 }
 
 /// A payload for JavaScript: `(json text, binary bytes)`, exactly one set.
@@ -35,12 +35,12 @@ pub fn payload_out(payload: &Payload) -> (Option<String>, Option<Buffer>) {
 
 /// A JSON object text (assigns, presence metas) from JavaScript.
 pub fn object_in(text: &str, what: &str) -> Result<Assigns> {
-    host::json_object(text, what).map_err(core)
+    host::json_object(text, what).map_err(core_error)
 }
 
 /// Any JSON value (a `sendInfo` message) from JavaScript.
 pub fn value_in(text: &str, what: &str) -> Result<serde_json::Value> {
-    host::json_value(text, what).map_err(core)
+    host::json_value(text, what).map_err(core_error)
 }
 
 /// A ref as JavaScript sees it: the raw JSON text (`"6"` with its quotes).
@@ -50,5 +50,5 @@ pub fn ref_out(r: &Ref) -> String {
 
 /// A ref from JavaScript: the raw JSON text of a non-null value, as `ref_out` gave it.
 pub fn ref_in(text: &str) -> Result<Ref> {
-    host::json_ref(text).map_err(core)
+    host::json_ref(text).map_err(core_error)
 }

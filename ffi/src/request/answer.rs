@@ -5,8 +5,8 @@
 use crate::boundary::try_str;
 use crate::endpoint::{sb_endpoint, with_endpoint};
 use crate::message::{payload_from_c, sb_payload_kind};
-use crate::status::{Error, Result, sb_status};
-use switchboard_core::host::{Answer, AnswerError, Assigns, RequestKind, StopReason, Ticket};
+use crate::status::{Error, Result, core_error, sb_status};
+use switchboard_core::host::{self, Answer, Assigns, RequestKind, StopReason, Ticket};
 use switchboard_core::wire::Payload;
 
 /// How to answer a request with `sb_reply` (Phoenix callback return values).
@@ -39,16 +39,6 @@ pub enum sb_stop_kind {
     Abnormal = 3,
 }
 
-pub(crate) fn answer_error(e: AnswerError) -> Error {
-    let status = match e {
-        AnswerError::NotFound => sb_status::SB_E_NOT_FOUND,
-        AnswerError::AlreadyAnswered => sb_status::SB_E_ALREADY_ANSWERED,
-        AnswerError::Stale => sb_status::SB_E_STALE_TICKET,
-        AnswerError::WrongKind { .. } => sb_status::SB_E_INVALID_ARGUMENT,
-    };
-    Error::new(status, e.to_string())
-}
-
 pub(crate) fn ticket(raw: u64) -> Result<Ticket> {
     if raw == 0 {
         return Err(Error::new(
@@ -65,14 +55,7 @@ fn assigns_from_c(ptr: *const u8, len: usize) -> Result<Option<Assigns>> {
         return Ok(None);
     }
     let text = try_str(ptr, len, "assigns")?;
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
-        Ok(_) => Err(Error::invalid("`assigns` must be a JSON object")),
-        Err(e) => Err(Error::new(
-            sb_status::SB_E_INVALID_JSON,
-            format!("`assigns` is not valid JSON: {e}"),
-        )),
-    }
+    Ok(Some(host::json_object(text, "assigns")?))
 }
 
 /// Answers the request `ticket` from any thread, at any time before its request timeout:
@@ -112,7 +95,7 @@ pub extern "C" fn sb_reply(
                 "unknown reply kind {reply_kind} (OK 1, ERROR 2, NOREPLY 3, STOP 4)"
             )));
         }
-        let kind = inner.queue.request_kind(t).map_err(answer_error)?;
+        let kind = inner.queue.request_kind(t).map_err(core_error)?;
         let answer = match (kind, reply_kind) {
             (RequestKind::Join, 1) => Answer::join_ok(payload),
             (RequestKind::Join, 2) => Answer::join_error(payload),
@@ -128,7 +111,7 @@ pub extern "C" fn sb_reply(
         };
         // NOREPLY / STOP to a join or connect do not fit: the core refuses them
         // (`SB_E_INVALID_ARGUMENT`) and the request stays pending.
-        inner.queue.answer(t, answer).map_err(answer_error)
+        inner.queue.answer(t, answer).map_err(core_error)
     })
 }
 
@@ -161,7 +144,7 @@ pub extern "C" fn sb_reply_status(
         if let Some(a) = assigns_from_c(assigns, assigns_len)? {
             answer = answer.with_assigns(a);
         }
-        inner.queue.answer(t, answer).map_err(answer_error)
+        inner.queue.answer(t, answer).map_err(core_error)
     })
 }
 
@@ -183,7 +166,7 @@ pub extern "C" fn sb_noreply(
         if let Some(a) = assigns_from_c(assigns, assigns_len)? {
             answer = answer.with_assigns(a);
         }
-        inner.queue.answer(t, answer).map_err(answer_error)
+        inner.queue.answer(t, answer).map_err(core_error)
     })
 }
 
@@ -217,7 +200,7 @@ pub extern "C" fn sb_stop(
         inner
             .queue
             .answer(t, Answer::stop(reason))
-            .map_err(answer_error)
+            .map_err(core_error)
     })
 }
 
@@ -243,7 +226,7 @@ pub extern "C" fn sb_join_ok(
         if let Some(a) = assigns_from_c(assigns, assigns_len)? {
             answer = answer.with_assigns(a);
         }
-        inner.queue.answer(t, answer).map_err(answer_error)
+        inner.queue.answer(t, answer).map_err(core_error)
     })
 }
 
@@ -265,7 +248,7 @@ pub extern "C" fn sb_join_error(
         inner
             .queue
             .answer(t, Answer::join_error(reply))
-            .map_err(answer_error)
+            .map_err(core_error)
     })
 }
 
@@ -295,7 +278,7 @@ pub extern "C" fn sb_connect_ok(
         inner
             .queue
             .answer(t, Answer::ConnectOk { assigns, id })
-            .map_err(answer_error)
+            .map_err(core_error)
     })
 }
 
@@ -312,20 +295,8 @@ pub extern "C" fn sb_connect_refuse(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let t = self::ticket(ticket)?;
-        if !(400..=599).contains(&http_status) {
-            return Err(Error::invalid(format!(
-                "HTTP status {http_status} is not an error status (400-599)"
-            )));
-        }
-        inner
-            .queue
-            .answer(
-                t,
-                Answer::ConnectRefused {
-                    status: http_status,
-                },
-            )
-            .map_err(answer_error)
+        let answer = host::connect_refused(i64::from(http_status))?;
+        inner.queue.answer(t, answer).map_err(core_error)
     })
 }
 

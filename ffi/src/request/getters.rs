@@ -93,6 +93,22 @@ pub extern "C" fn sb_request_topic(
     })
 }
 
+/// The channel pattern (UTF-8) whose handler serves this request's channel, as registered with
+/// `sb_config_add_channel` (e.g. `room:*`): the core matched the topic against the patterns,
+/// first registered first, as Phoenix does. Absent for `Connect` and `Http`. Borrowed and
+/// statuses as `sb_request_topic`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_request_pattern(
+    request: *const sb_request,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> sb_status {
+    borrow(request, out_ptr, out_len, |r| {
+        r.req.channel().map(|c| c.pattern.as_bytes())
+    })
+}
+
 /// The event name (UTF-8): the client's event (`HandleIn`), the intercepted event
 /// (`HandleOut`), or the subscribed broadcast's event (`HandleInfo`); absent otherwise.
 ///

@@ -11,12 +11,12 @@ pub use answer::*;
 pub use getters::*;
 pub use queue::*;
 
-pub(crate) use answer::{answer_error, ticket};
+pub(crate) use answer::ticket;
 pub(crate) use getters::borrow;
 
 use crate::boundary::from_handle;
 use std::sync::OnceLock;
-use switchboard_core::host::{HostRequest, RequestBody, RequestKind, StopReason, TerminateReason};
+use switchboard_core::host::{HostRequest, RequestBody, RequestKind};
 
 /// What an `sb_request` asks (`sb_request_get_kind` returns one of these values). Values are
 /// part of the ABI.
@@ -58,16 +58,24 @@ pub enum sb_request_kind {
     Http = 7,
 }
 
+/// The C value of `kind`: the core's number for it.
+impl sb_request_kind {
+    const ALL: [sb_request_kind; 7] = [
+        sb_request_kind::Connect,
+        sb_request_kind::Join,
+        sb_request_kind::HandleIn,
+        sb_request_kind::HandleInfo,
+        sb_request_kind::HandleOut,
+        sb_request_kind::Leave,
+        sb_request_kind::Http,
+    ];
+}
+
 pub(crate) fn kind_value(kind: RequestKind) -> sb_request_kind {
-    match kind {
-        RequestKind::Connect => sb_request_kind::Connect,
-        RequestKind::Join => sb_request_kind::Join,
-        RequestKind::HandleIn => sb_request_kind::HandleIn,
-        RequestKind::HandleInfo => sb_request_kind::HandleInfo,
-        RequestKind::HandleOut => sb_request_kind::HandleOut,
-        RequestKind::Leave => sb_request_kind::Leave,
-        RequestKind::Http => sb_request_kind::Http,
-    }
+    sb_request_kind::ALL
+        .into_iter()
+        .find(|k| *k as u32 == kind.number())
+        .unwrap_or(sb_request_kind::Http)
 }
 
 /// One host request (opaque) from `sb_endpoint_poll`, owned by the caller. It may move to another
@@ -85,7 +93,7 @@ pub struct sb_request {
 impl sb_request {
     pub(crate) fn new(req: HostRequest) -> sb_request {
         let reason = match req.body() {
-            RequestBody::Leave { reason, .. } => Some(reason_text(reason)),
+            RequestBody::Leave { reason, .. } => Some(reason.to_string()),
             _ => None,
         };
         sb_request {
@@ -93,19 +101,6 @@ impl sb_request {
             assigns_json: OnceLock::new(),
             reason,
         }
-    }
-}
-
-fn reason_text(reason: &TerminateReason) -> String {
-    match reason {
-        TerminateReason::Left => "left".into(),
-        TerminateReason::Closed => "closed".into(),
-        TerminateReason::Disconnected => "disconnected".into(),
-        TerminateReason::Drain => "drain".into(),
-        TerminateReason::Stop(StopReason::Normal) => "stop:normal".into(),
-        TerminateReason::Stop(StopReason::Shutdown(d)) => format!("stop:shutdown:{d}"),
-        TerminateReason::Stop(StopReason::Abnormal(d)) => format!("stop:{d}"),
-        TerminateReason::Crash(msg) => format!("crash:{msg}"),
     }
 }
 

@@ -38,15 +38,6 @@ log = logging.getLogger("switchboard")
 POLL_BATCH = 256
 
 #: Request kinds by the name of the handler that answers them (in logs).
-KIND_NAMES = {
-    _native.CONNECT: "connect",
-    _native.JOIN: "join",
-    _native.HANDLE_IN: "handle_in",
-    _native.HANDLE_INFO: "handle_info",
-    _native.HANDLE_OUT: "handle_out",
-    _native.LEAVE: "terminate",
-    _native.HTTP: "HTTP handler",
-}
 
 
 @dataclass
@@ -62,16 +53,14 @@ class _Where:
     """Where a request is, for logs: filled in by the code that reads the request, so a
     failure can say which handler failed on which topic, event or path."""
 
-    __slots__ = ("kind", "place", "event")
+    __slots__ = ("kind", "name", "place", "event")
 
-    def __init__(self, kind: int) -> None:
-        self.kind = kind
+    def __init__(self, req: _native.Request) -> None:
+        self.kind = req.kind
+        # The core's name for the request: the Phoenix callback's (`http` for a route).
+        self.name = "HTTP handler" if req.kind == _native.HTTP else req.kind_name
         self.place: Optional[str] = None
         self.event: Optional[str] = None
-
-    @property
-    def name(self) -> str:
-        return KIND_NAMES.get(self.kind, f"request of kind {self.kind}")
 
     def at(self) -> str:
         """`` on room:lobby event "new_msg"`` (what is known of it)."""
@@ -122,7 +111,7 @@ class Dispatcher:
         self._channels.clear()
 
     async def _handle(self, req: _native.Request) -> None:
-        where = _Where(req.kind)
+        where = _Where(req)
         kind = where.kind
         try:
             if kind == _native.HANDLE_IN:
@@ -180,11 +169,11 @@ class Dispatcher:
 
     async def _http(self, req: _native.Request, where: _Where) -> None:
         assert req.http is not None and req.payload is not None
-        method, path, query, content_type = req.http
+        method, path, query, content_type, prefix = req.http
         where.place = f"{method} {path}"
-        handler = self._routes.http_for(path)
+        handler = self._routes.http_for(prefix)
         if handler is None:  # the core sends only paths under our prefixes
-            raise LookupError(f"no HTTP route for {path!r}")
+            raise LookupError(f"no HTTP route for {prefix!r}")
         response = handler(HttpRequest(method, path, query, content_type, req.payload[0]))
         if isawaitable(response):
             response = await response
@@ -195,9 +184,9 @@ class Dispatcher:
     async def _join(self, req: _native.Request, where: _Where) -> None:
         topic = req.topic or ""
         where.place = topic
-        route = self._routes.channel_for(topic)
+        route = self._routes.channel_for(req.pattern or "")
         if route is None:  # the core routes only our patterns here
-            raise LookupError(f"no channel route for {topic!r}")
+            raise LookupError(f"no channel route for {req.pattern!r}")
         cid = req.channel_id
         handler = route.instance()
         socket = Socket(self._hub, cid, topic, req.socket_id, req.join_ref, req.assigns or b"{}")

@@ -200,28 +200,13 @@ class Routes:
             "http_routes": [prefix for prefix, _ in self.http],
         }
 
-    # ---- MATCHING: topic patterns and HTTP prefixes ------------------------------------
-    # The only code of the package that matches a topic against channel patterns or a path
-    # against HTTP prefixes. It restates the core's rules (first pattern wins, `*` only at
-    # the end; longest prefix, on a `/` boundary) for a request the core already routed to
-    # one of ours. When the core tells the front-end which pattern or prefix matched
-    # (issue 12), the request will carry its index: delete this block and look it up.
+    # The core matched the topic or path and says which registration it chose (the request's
+    # ``pattern`` / HTTP ``prefix``): these only look the registration up.
 
-    def channel_for(self, topic: str) -> Optional[ChannelRoute]:
-        """The route of ``topic``: the first registered pattern that matches it."""
-        for route in self.channels:
-            if route.pattern.endswith("*"):
-                if topic.startswith(route.pattern[:-1]):
-                    return route
-            elif topic == route.pattern:
-                return route
-        return None
+    def channel_for(self, pattern: str) -> Optional[ChannelRoute]:
+        """The route registered with ``pattern`` (the first one, as the core routes)."""
+        return next((r for r in self.channels if r.pattern == pattern), None)
 
-    def http_for(self, path: str) -> Optional[HttpHandler]:
-        """The handler of ``path``: the longest prefix that is ``path`` or a parent of it."""
-        for prefix, fn in sorted(self.http, key=lambda r: -len(r[0])):
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-                return fn
-        return None
-
-    # ---- end of MATCHING -----------------------------------------------------------------
+    def http_for(self, prefix: str) -> Optional[HttpHandler]:
+        """The handler registered for ``prefix``."""
+        return next((fn for p, fn in self.http if p == prefix), None)

@@ -2,7 +2,9 @@
 
 The native module raises these classes (looked up here by name), so ``except
 SwitchboardError`` catches everything from Switchboard, and the ones that are also a
-built-in error (``ValueError``, ``LookupError``, ``OSError``) can be caught as such.
+built-in error (``ValueError``, ``LookupError``, ``OSError``) can be caught as such. An
+error raised by the native module carries ``code``: the core's name for the failure
+(``SB_E_NOT_FOUND``, ...), the same word C's ``sb_status`` and Node's ``err.code`` give.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ __all__ = [
     "InvalidJsonError",
     "InvalidHandlerError",
     "EncodeError",
+    "NotFoundError",
     "ChannelNotFoundError",
     "AlreadyAnsweredError",
     "StaleTicketError",
@@ -27,6 +30,10 @@ __all__ = [
 
 class SwitchboardError(Exception):
     """Base class of every Switchboard error."""
+
+    code: str = ""
+    """The core's error code name, e.g. ``SB_E_INVALID_ARGUMENT`` (set on errors from the
+    native module; empty on errors the package raises itself)."""
 
 
 class InvalidArgumentError(SwitchboardError, ValueError):
@@ -52,9 +59,14 @@ class EncodeError(SwitchboardError, ValueError):
     over 255 bytes. Nothing was sent."""
 
 
-class ChannelNotFoundError(SwitchboardError, LookupError):
-    """The channel has ended (left, stopped, crashed, connection closed): the action had no
-    effect, like a send to a dead channel process in Phoenix."""
+class NotFoundError(SwitchboardError, LookupError):
+    """``SB_E_NOT_FOUND``: the id names nothing now. A channel that has ended (left,
+    stopped, crashed, connection closed: the action had no effect, like a send to a dead
+    channel process in Phoenix), or a ticket that was never issued."""
+
+
+ChannelNotFoundError = NotFoundError
+"""The name this error had before it also covered unknown tickets (kept as an alias)."""
 
 
 class AlreadyAnsweredError(SwitchboardError):
