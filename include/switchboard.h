@@ -827,8 +827,9 @@ SB_API SB_MUST_USE sb_status sb_request_http_content_type(const sb_request *requ
 // the request timeout.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-// (`status` outside 100-999, a `content_type` that is not a valid header value, or a ticket
-// that is not an HTTP request: it stays pending), `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
+// (`status` outside 100-999, a `content_type` that is not a valid header value),
+// `SB_E_WRONG_ANSWER` (a ticket that is not an HTTP request: it stays pending),
+// `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
 // `SB_E_STALE_TICKET` (as `sb_reply`), `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_http_respond(const sb_endpoint *endpoint, uint64_t ticket, uint16_t status, const uint8_t *content_type, size_t content_type_len, const uint8_t *body, size_t body_len);
 
@@ -921,8 +922,8 @@ SB_API void sb_request_free(sb_request *request);
 // (and is what NOREPLY and STOP usually pass).
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
-// `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays
-// pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
+// `payload_kind`), `SB_E_WRONG_ANSWER` (an answer that does not fit, e.g. NOREPLY to a join;
+// the request stays pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
 // issued), `SB_E_ALREADY_ANSWERED` (answered before, or its request was freed unanswered),
 // `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
 // failed), `SB_E_POISONED`. An issued ticket never turns `SB_E_NOT_FOUND`: once its slot

@@ -117,6 +117,12 @@ export declare function checkOptions(options: string): void
  */
 export declare function checkPattern(pattern: string): void
 
+/**
+ * Checks a connect refusal status as the core does (400-599), so that `refuse(status)`
+ * throws where it is called. Throws SB_E_INVALID_ARGUMENT.
+ */
+export declare function checkRefusalStatus(status: number): void
+
 /** An answer to one request. `kind` picks the variant; the other fields are read as it needs. */
 export interface NativeAnswer {
   /** `connectOk`, `connectRefused`, `joinOk`, `joinError`, `reply`, `noreply`, `stop`. */

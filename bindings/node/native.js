@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
 module.exports.checkOptions = nativeBinding.checkOptions
 module.exports.checkPattern = nativeBinding.checkPattern
+module.exports.checkRefusalStatus = nativeBinding.checkRefusalStatus

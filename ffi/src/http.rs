@@ -120,8 +120,9 @@ pub extern "C" fn sb_request_http_content_type(
 /// the request timeout.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-/// (`status` outside 100-999, a `content_type` that is not a valid header value, or a ticket
-/// that is not an HTTP request: it stays pending), `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
+/// (`status` outside 100-999, a `content_type` that is not a valid header value),
+/// `SB_E_WRONG_ANSWER` (a ticket that is not an HTTP request: it stays pending),
+/// `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
 /// `SB_E_STALE_TICKET` (as `sb_reply`), `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]

@@ -128,7 +128,7 @@ async fn start() -> Server {
     let endpoint = Endpoint::builder()
         .socket("/socket", mount())
         .socket("/checked", mount().check_origin(["http://good.test"]))
-        .socket("/small", mount().max_frame_size(1024))
+        .socket("/small", mount().max_frame_bytes(1024))
         .socket("/idle", mount().idle_timeout_ms(300))
         .socket("/slow", mount().outbox_limits(32, 256 * 1024))
         .drain(DrainConfig {

@@ -327,7 +327,7 @@ async fn start(host_threads: usize) -> Server {
         .connect(queue.connect_handler())
         .channel("room:*", queue.channel_handler())
         .channel("loud:*", queue.channel_handler().intercept(["shout"]))
-        .request_timeout_ms(REQUEST_TIMEOUT_MS);
+        .request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
     let endpoint = Endpoint::builder()
         .bind(([127, 0, 0, 1], 0))
         .socket("/socket", mount)

@@ -101,7 +101,7 @@ fn http_routes_reach_the_host_and_its_answer_is_the_response() {
 fn an_http_request_unanswered_within_the_request_timeout_gets_504() {
     let config = HostConfig {
         http_routes: vec!["/slow".into()],
-        request_timeout_ms: 300,
+        request_timeout: Duration::from_millis(300),
         ..HostConfig::default()
     };
     let (endpoint, addr) = started(config);

@@ -41,13 +41,14 @@ static void test_status_names(void) {
   EXPECT(strcmp(sb_status_name(SB_OK), "SB_OK") == 0);
   EXPECT(strcmp(sb_status_name(SB_E_INVALID_ARGUMENT), "SB_E_INVALID_ARGUMENT") == 0);
   EXPECT(strcmp(sb_status_name(SB_E_BROKER), "SB_E_BROKER") == 0);
-  for (uint32_t s = 1000; s <= 1015; s++) {
+  EXPECT(strcmp(sb_status_name(SB_E_WRONG_ANSWER), "SB_E_WRONG_ANSWER") == 0);
+  for (uint32_t s = 1000; s <= 1018; s++) {
     EXPECT(strncmp(sb_status_name(s), "SB_E_", 5) == 0);
     EXPECT(strcmp(sb_status_name(s), "SB_E_UNKNOWN") != 0);
   }
   EXPECT(strcmp(sb_status_name(1), "SB_E_UNKNOWN") == 0);
   EXPECT(strcmp(sb_status_name(999), "SB_E_UNKNOWN") == 0);
-  EXPECT(strcmp(sb_status_name(1016), "SB_E_UNKNOWN") == 0);
+  EXPECT(strcmp(sb_status_name(1019), "SB_E_UNKNOWN") == 0);
   EXPECT(strcmp(sb_status_name(UINT32_MAX), "SB_E_UNKNOWN") == 0);
 }
 

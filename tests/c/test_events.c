@@ -215,13 +215,16 @@ static void handle(struct host *h, sb_request *req) {
       EXPECT(sb_request_channel_id(req) != 0);
       EXPECT(strcmp(field(req, sb_request_join_ref), "") != 0);
       EXPECT(strcmp(field(req, sb_request_socket_id), "user:1") == 0);
+      /* The core matched the topic; the request names the pattern registered. */
+      EXPECT(strncmp(topic, "room:", 5) != 0 ||
+             strcmp(field(req, sb_request_pattern), "room:*") == 0);
       EXPECT(strstr(field(req, sb_request_assigns), "\"user\":\"u1\"") != NULL);
       if (strcmp(topic, "room:1") == 0) {
         EXPECT(strcmp(field(req, sb_request_payload), "{\"name\":\"c\"}") == 0);
         /* A NOREPLY does not fit a join: refused, the request stays pending. */
         EXPECT_STATUS(sb_reply(h->ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0,
                                SB_PAYLOAD_KIND_JSON),
-                      SB_E_INVALID_ARGUMENT);
+                      SB_E_WRONG_ANSWER);
         EXPECT_STATUS(sb_reply(h->ep, ticket, 9, NULL, 0, SB_PAYLOAD_KIND_JSON),
                       SB_E_INVALID_ARGUMENT);
         h->room1 = sb_request_channel_id(req);

@@ -130,6 +130,8 @@ static void test_http_routes(void) {
     EXPECT(sb_request_payload_kind(req) == SB_PAYLOAD_KIND_BINARY);
     EXPECT(bytes_are(req, sb_request_http_method, "POST"));
     EXPECT(bytes_are(req, sb_request_http_path, "/api/items/7"));
+    EXPECT(bytes_are(req, sb_request_http_prefix, "/api"));
+    EXPECT(bytes_are(req, sb_request_pattern, "")); /* no channel */
     EXPECT(bytes_are(req, sb_request_http_query, "verbose=1"));
     EXPECT(bytes_are(req, sb_request_http_content_type, "application/json"));
     EXPECT(bytes_are(req, sb_request_payload, "{\"a\":1}"));
@@ -137,7 +139,7 @@ static void test_http_routes(void) {
     uint64_t ticket = sb_request_ticket(req);
     /* Answers that do not fit leave it pending. */
     EXPECT_STATUS(sb_reply(ep, ticket, SB_REPLY_KIND_NOREPLY, NULL, 0, SB_PAYLOAD_KIND_JSON),
-                  SB_E_INVALID_ARGUMENT);
+                  SB_E_WRONG_ANSWER);
     EXPECT_STATUS(sb_http_respond(ep, ticket, 99, NULL, 0, NULL, 0), SB_E_INVALID_ARGUMENT);
     EXPECT_STATUS(sb_http_respond(ep, ticket, 200, S("text/plain\r\nx: y"), NULL, 0),
                   SB_E_INVALID_ARGUMENT);

@@ -2,7 +2,8 @@
 
 "use strict";
 
-const { invalid, typeName, checkKeys } = require("./errors.js");
+const { checkRefusalStatus } = require("../native.js");
+const { invalid, native, typeName, checkKeys } = require("./errors.js");
 const { encode, toJson } = require("./payload.js");
 
 const RESULT = Symbol("switchboard.result");
@@ -81,11 +82,12 @@ function checkAccepted({ assigns, id }, where) {
   }
 }
 
-/** Connect refused: the upgrade gets this HTTP status (default 403; 400..599). */
+/** Connect refused: the upgrade gets this HTTP status (default 403; 400..599, the core's check). */
 function refuse(status = 403) {
-  if (!Number.isInteger(status) || status < 400 || status > 599) {
-    throw invalid(`refuse(status): status must be an integer from 400 to 599 (got ${typeof status === "number" ? status : typeName(status)})`);
+  if (typeof status !== "number") {
+    throw invalid(`refuse(status): status must be a number (got ${typeName(status)})`);
   }
+  native(() => checkRefusalStatus(status));
   return { [RESULT]: "connectRefused", status };
 }
 

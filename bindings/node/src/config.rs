@@ -76,3 +76,18 @@ impl NativeConfig {
 pub fn check_pattern(pattern: String) -> Result<()> {
     switchboard::host::check_pattern(&pattern).map_err(core_error)
 }
+
+/// Checks a connect refusal status as the core does (400-599), so that `refuse(status)`
+/// throws where it is called. Throws SB_E_INVALID_ARGUMENT.
+#[napi]
+pub fn check_refusal_status(status: f64) -> Result<()> {
+    if status.fract() != 0.0 || !status.is_finite() {
+        return Err(invalid(format!(
+            "a connect refusal status must be an integer (got {status})"
+        )));
+    }
+    // Saturating: a huge number still lands outside the range and is refused.
+    switchboard::host::connect_refused(status as i64)
+        .map(|_| ())
+        .map_err(core_error)
+}

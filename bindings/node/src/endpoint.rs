@@ -113,7 +113,7 @@ impl NativeEndpoint {
         on_batch: Function<'_, Vec<NativeRequest>, Unknown<'static>>,
     ) -> Result<NativeEndpoint> {
         let host_config = config.into_host_config()?;
-        let leave_ttl = Duration::from_millis(host_config.request_timeout_ms + 1_000);
+        let leave_ttl = host_config.request_timeout + Duration::from_secs(1);
         let hosted = HostedEndpoint::new(host_config).map_err(core_error)?;
         let (inbox, inbox_rx) = sync_channel(INBOX);
         let shared = Arc::new(Shared::default());
@@ -178,7 +178,7 @@ impl NativeEndpoint {
     }
 
     /// Answers a request. Errors: `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
-    /// `SB_E_STALE_TICKET`, `SB_E_INVALID_ARGUMENT` (wrong kind; the request stays pending),
+    /// `SB_E_STALE_TICKET`, `SB_E_WRONG_ANSWER` (wrong kind; the request stays pending),
     /// `SB_E_INVALID_JSON`.
     #[napi]
     pub fn answer(&self, ticket: BigInt, answer: NativeAnswer) -> Result<()> {

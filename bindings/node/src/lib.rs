@@ -18,6 +18,8 @@ mod pump;
 mod request;
 
 pub use answer::NativeAnswer;
-pub use config::{NativeChannelRoute, NativeConfig, check_options, check_pattern};
+pub use config::{
+    NativeChannelRoute, NativeConfig, check_options, check_pattern, check_refusal_status,
+};
 pub use endpoint::{CloseTask, NativeEndpoint};
 pub use request::{NativeConnectInfo, NativeHttpRequest, NativeRequest};

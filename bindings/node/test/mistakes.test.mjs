@@ -291,8 +291,9 @@ test("after close() every call that acts throws SB_E_INVALID_STATE naming the ca
 });
 
 test("results built wrong are refused where they are built", () => {
-  assert.equal(invalidMessage(() => refuse(200)), "refuse(status): status must be an integer from 400 to 599 (got 200)");
-  assert.equal(invalidMessage(() => refuse("403")), "refuse(status): status must be an integer from 400 to 599 (got string)");
+  assert.equal(invalidMessage(() => refuse(200)), "a connect refusal status must be from 400 to 599 (got 200)");
+  assert.equal(invalidMessage(() => refuse("403")), "refuse(status): status must be a number (got string)");
+  assert.equal(invalidMessage(() => refuse(403.5)), "a connect refusal status must be an integer (got 403.5)");
   assert.equal(invalidMessage(() => accept({ asigns: {} })), 'unknown key "asigns" of accept()\'s options: expected assigns, id (did you mean "assigns"?)');
   assert.equal(invalidMessage(() => accept({ assigns: [1] })), "accept(options): assigns must be an object (got array)");
   assert.equal(invalidMessage(() => stop("normal", { replay: {} })), 'unknown key "replay" of stop()\'s options: expected reply, detail (did you mean "reply"?)');

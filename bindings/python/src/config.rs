@@ -67,7 +67,7 @@ pub(crate) fn check_pattern(pattern: &str) -> Result<()> {
     Ok(switchboard::host::check_pattern(pattern)?)
 }
 
-/// Checks the user's options (the same dict as for `Hub`, without routes) so that
+/// Checks the user's options (the same dict as for `NativeEndpoint`, without routes) so that
 /// `Endpoint(...)` refuses a bad one at once. Raises `InvalidArgumentError`.
 #[pyfunction]
 pub(crate) fn check_options(options: &Bound<'_, PyDict>) -> Result<()> {

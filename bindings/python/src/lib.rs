@@ -5,8 +5,8 @@
 //! `mypy.stubtest`).
 
 mod config;
+mod endpoint;
 mod errors;
-mod hub;
 mod payload;
 mod request;
 mod subscription;
@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 /// The module. `gil_used = false`: every class is `frozen` over `Sync` state.
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<hub::Hub>()?;
+    m.add_class::<endpoint::NativeEndpoint>()?;
     m.add_class::<request::Request>()?;
     m.add_class::<subscription::Subscription>()?;
     m.add_function(wrap_pyfunction!(config::check_pattern, m)?)?;

@@ -103,7 +103,7 @@ impl Request {
         self.ticket
     }
 
-    /// The channel id for actions (`Hub.push(channel_id, ...)`); 0 for `CONNECT`.
+    /// The channel id for actions (`NativeEndpoint.push(channel_id, ...)`); 0 for `CONNECT`.
     #[getter]
     fn channel_id(&self) -> u64 {
         self.channel_id
@@ -142,7 +142,7 @@ impl Request {
         })?)
     }
 
-    /// The message's ref as JSON text (`HANDLE_IN` with a ref), for `Hub.reply` later.
+    /// The message's ref as JSON text (`HANDLE_IN` with a ref), for `NativeEndpoint.reply` later.
     #[getter]
     fn ref_json(&self) -> PyResult<Option<String>> {
         Ok(self.with(|r| {

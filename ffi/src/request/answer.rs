@@ -65,8 +65,8 @@ fn assigns_from_c(ptr: *const u8, len: usize) -> Result<Option<Assigns>> {
 /// (and is what NOREPLY and STOP usually pass).
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_ARGUMENT` (unknown `reply_kind` or
-/// `payload_kind`; an answer that does not fit, e.g. NOREPLY to a join; the request stays
-/// pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
+/// `payload_kind`), `SB_E_WRONG_ANSWER` (an answer that does not fit, e.g. NOREPLY to a join;
+/// the request stays pending), `SB_E_INVALID_UTF8`, `SB_E_INVALID_JSON`, `SB_E_NOT_FOUND` (ticket 0 or never
 /// issued), `SB_E_ALREADY_ANSWERED` (answered before, or its request was freed unanswered),
 /// `SB_E_STALE_TICKET` (the request timed out or its connection ended; the channel already
 /// failed), `SB_E_POISONED`. An issued ticket never turns `SB_E_NOT_FOUND`: once its slot

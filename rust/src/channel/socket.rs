@@ -13,6 +13,7 @@ use std::sync::{Arc, Weak};
 /// Why a [`Socket`] or [`SocketRef`] action failed. Converts into [`HandlerError`], so a
 /// handler can use `?` (which then crashes the channel, like a Phoenix raise).
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SocketError {
     /// The payload cannot be encoded: a non-object JSON payload for a push under V2, a
     /// binary payload under V1, or a binary frame field (topic, event, status) over 255
@@ -489,6 +490,7 @@ impl SocketRef {
 
 /// Why a [`ChannelHandle`] action failed.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandleError {
     /// The channel has ended or is ending (left, stopped, crashed, connection closed): the
     /// action had no effect. Like a send to a dead channel process in Phoenix, but reported.

@@ -58,7 +58,7 @@ pub struct TransportConfig {
     /// fits easily, a 1 MiB JSON object with a million keys does not get in. Raise it per mount
     /// for uploads. A bigger frame closes the connection with 1009 (Message Too Big), as
     /// Cowboy does.
-    pub max_frame_size: usize,
+    pub max_frame_bytes: usize,
     /// Closes a connection that sent no data frame (text or binary; Phoenix's heartbeat is
     /// one) for this long (default 60 000 ms, Phoenix `timeout`). WebSocket pings and pongs
     /// do not count: a client that only pings is closed too. Close code [`IDLE_CLOSE_CODE`].
@@ -97,7 +97,7 @@ pub const DRAIN_CLOSE_CODE: u16 = 1012;
 pub const MALFORMED_CLOSE_CODE: u16 = 1011;
 /// Close code of a text frame that is not valid UTF-8 (Invalid Frame Payload Data).
 pub const INVALID_UTF8_CLOSE_CODE: u16 = 1007;
-/// Close code of a frame or message over [`TransportConfig::max_frame_size`].
+/// Close code of a frame or message over [`TransportConfig::max_frame_bytes`].
 pub const TOO_BIG_CLOSE_CODE: u16 = 1009;
 /// Close code of broken WebSocket framing (Protocol Error).
 pub const PROTOCOL_CLOSE_CODE: u16 = 1002;
@@ -107,7 +107,7 @@ impl Default for TransportConfig {
         TransportConfig {
             check_origin: CheckOrigin::Off,
             auth_token: true,
-            max_frame_size: 64 * 1024,
+            max_frame_bytes: 64 * 1024,
             idle_timeout: Duration::from_millis(60_000),
             outbox_max_frames: 1024,
             outbox_max_bytes: 8 * 1024 * 1024,
@@ -176,9 +176,9 @@ impl SocketMount {
         self
     }
 
-    /// How long one handler call may take before its channel fails (default 10 000 ms).
-    pub fn request_timeout_ms(mut self, ms: u64) -> Self {
-        self.channel.request_timeout = Duration::from_millis(ms);
+    /// How long one handler call may take before its channel fails (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.channel.request_timeout = timeout;
         self
     }
 
@@ -209,8 +209,8 @@ impl SocketMount {
     }
 
     /// Largest accepted frame or message in bytes (default 64 KiB); bigger → close 1009.
-    pub fn max_frame_size(mut self, bytes: usize) -> Self {
-        self.transport.max_frame_size = bytes.max(1);
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.transport.max_frame_bytes = bytes.max(1);
         self
     }
 

@@ -213,8 +213,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Halves<S> {
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_write_buffer_size(max_write_buffer(cfg))
-            .max_frame_size(Some(cfg.max_frame_size))
-            .max_message_size(Some(cfg.max_frame_size));
+            .max_frame_size(Some(cfg.max_frame_bytes))
+            .max_message_size(Some(cfg.max_frame_bytes));
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let (sink, stream) = ws.split();
         Halves {

@@ -8,6 +8,7 @@ use crate::wire::Payload;
 /// replace the channel's assigns (Phoenix `assign/3` on the returned socket), so hosts can
 /// keep per-channel state there; `None` leaves them unchanged.
 #[derive(Clone, PartialEq, Debug)]
+#[non_exhaustive]
 pub enum Answer {
     /// `{:ok, socket}` from `connect/3`: `assigns` are copied into every channel of the
     /// connection; `id` is the socket id (`"disconnect"` broadcasts there close it).
@@ -156,6 +157,7 @@ impl Answer {
 /// The C ABI maps them to statuses (`SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
 /// `SB_E_STALE_TICKET`, `SB_E_INVALID_ARGUMENT`).
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AnswerError {
     /// No such ticket: never issued (0, garbage).
     #[error("unknown ticket")]

@@ -77,9 +77,9 @@ pub struct HostConfig {
     /// Runtime worker threads (0: one per CPU).
     pub worker_threads: usize,
     /// How long the host may take to answer a channel request (join, handle_in, ...) before
-    /// the channel crashes (`phx_error`), in milliseconds. Also the time a connect or HTTP
-    /// request may wait (then 503 / 504).
-    pub request_timeout_ms: u64,
+    /// the channel crashes (`phx_error`). Also the time a connect or HTTP request may wait
+    /// (then 503 / 504). Default 10 s (option `request_timeout_ms`).
+    pub request_timeout: Duration,
     /// How a drain closes connections.
     pub drain: DrainConfig,
     /// Limits of connections before their WebSocket upgrade (header read timeout, header
@@ -105,7 +105,7 @@ impl Default for HostConfig {
             mounts: Vec::new(),
             shards: 0,
             worker_threads: 0,
-            request_timeout_ms: 10_000,
+            request_timeout: Duration::from_secs(10),
             drain: DrainConfig::default(),
             handshake: HandshakeConfig::default(),
             channels: Vec::new(),
@@ -130,7 +130,7 @@ impl HostConfig {
     fn queue_config(&self) -> QueueConfig {
         QueueConfig {
             max_pending: self.max_pending,
-            connect_timeout: Duration::from_millis(self.request_timeout_ms),
+            connect_timeout: self.request_timeout,
         }
     }
 
@@ -143,7 +143,7 @@ impl HostConfig {
         let mut socket = SocketMount::new()
             .channel_runtime(channels.clone())
             .max_channels(mount.max_channels)
-            .request_timeout_ms(self.request_timeout_ms)
+            .request_timeout(self.request_timeout)
             .transport_config(mount.transport.clone());
         if self.host_connect {
             socket = socket.connect(queue.connect_handler());
@@ -163,6 +163,7 @@ impl HostConfig {
 
 /// Why a [`HostedEndpoint`] call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HostedError {
     /// `start` was not called yet.
     #[error("the endpoint is not started")]

@@ -463,7 +463,8 @@ impl Options {
                 self.config.worker_threads = Opt::new(n, key, &value).int(0, 1024)? as usize
             }
             "request_timeout_ms" => {
-                self.config.request_timeout_ms = Opt::new(n, key, &value).int(1, MAX_MS)? as u64
+                self.config.request_timeout =
+                    Duration::from_millis(Opt::new(n, key, &value).int(1, MAX_MS)? as u64)
             }
             "max_pending" => {
                 self.config.max_pending = Opt::new(n, key, &value).int(1, MAX_COUNT)? as usize
@@ -613,7 +614,7 @@ fn apply_mount(
         "max_channels" => mount.max_channels = opt.int(1, MAX_COUNT)? as usize,
         "auth_token" => t.auth_token = opt.bool()?,
         "check_origin" => t.check_origin = check_origin(&opt)?,
-        "max_frame_bytes" => t.max_frame_size = opt.int(1, MAX_COUNT)? as usize,
+        "max_frame_bytes" => t.max_frame_bytes = opt.int(1, MAX_COUNT)? as usize,
         "idle_timeout_ms" => t.idle_timeout = ms(opt.int(1, MAX_MS)?),
         "outbox_max_frames" => t.outbox_max_frames = opt.int(1, MAX_COUNT)? as usize,
         "outbox_max_bytes" => t.outbox_max_bytes = opt.int(1, MAX_COUNT)? as usize,

@@ -94,6 +94,7 @@ pub type DiffSink = Arc<dyn Fn(&Diff) + Send + Sync>;
 
 /// A presence call that could not be honoured.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PresenceError {
     /// This owner already tracks this key on this topic (`{:error, {:already_tracked, ...}}`).
     #[error("already tracked: topic {topic:?} key {key:?}")]

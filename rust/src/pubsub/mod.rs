@@ -106,6 +106,7 @@ pub struct Delivered {
 
 /// Why a publish failed. Nothing was delivered when this is returned.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PublishError {
     /// The payload cannot be encoded (e.g. a JSON payload that is not an object, or a binary
     /// field over 255 bytes).

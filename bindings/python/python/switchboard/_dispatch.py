@@ -84,7 +84,7 @@ def _stop_reason(reason: Union[str, Tuple[str, str]]) -> Tuple[str, str]:
 class Dispatcher:
     """Runs the handlers of one started endpoint on its loop."""
 
-    def __init__(self, hub: _native.Hub, routes: Routes, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, hub: _native.NativeEndpoint, routes: Routes, loop: asyncio.AbstractEventLoop) -> None:
         self._hub = hub
         self._routes = routes
         self._loop = loop

@@ -10,7 +10,7 @@ __all__ = [
     "HANDLE_INFO",
     "HANDLE_OUT",
     "HTTP",
-    "Hub",
+    "NativeEndpoint",
     "JOIN",
     "LEAVE",
     "Request",
@@ -117,10 +117,10 @@ class Subscription:
     def close(self) -> None: ...
 
 @final
-class Hub:
+class NativeEndpoint:
     """The Rust endpoint: runtime threads, socket mounts, request queue, PubSub, presence."""
 
-    def __new__(cls, config: dict[str, Any]) -> Hub: ...
+    def __new__(cls, config: dict[str, Any]) -> NativeEndpoint: ...
     @property
     def closed(self) -> bool: ...
     def start(self) -> int: ...

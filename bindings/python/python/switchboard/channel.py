@@ -27,7 +27,7 @@ from ._payload import decode, encode
 from .results import NoReply, Reply, Stop
 
 if TYPE_CHECKING:
-    from ._native import Hub
+    from ._native import NativeEndpoint
 
 __all__ = [
     "Channel",
@@ -110,7 +110,7 @@ class ChannelRef:
 
     __slots__ = ("_hub", "channel_id", "topic")
 
-    def __init__(self, hub: "Hub", channel_id: int, topic: str) -> None:
+    def __init__(self, hub: "NativeEndpoint", channel_id: int, topic: str) -> None:
         self._hub = hub
         #: The channel id (stable for the channel's life, never reused while it lives).
         self.channel_id = channel_id
@@ -200,7 +200,7 @@ class Socket(ChannelRef):
 
     def __init__(
         self,
-        hub: "Hub",
+        hub: "NativeEndpoint",
         channel_id: int,
         topic: str,
         socket_id: Optional[str],

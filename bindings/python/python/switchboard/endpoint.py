@@ -147,7 +147,7 @@ class Endpoint:
         )
         self._routes = Routes()
         # Made by start(): routes and the connect callback are part of its configuration.
-        self._native: Optional[_native.Hub] = None
+        self._native: Optional[_native.NativeEndpoint] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._dispatcher: Optional[Dispatcher] = None
         self._stopped: Optional[asyncio.Event] = None
@@ -226,7 +226,7 @@ class Endpoint:
         return register if handler is None else register(handler)
 
     @property
-    def _hub(self) -> _native.Hub:
+    def _hub(self) -> _native.NativeEndpoint:
         """The started, not yet closed native endpoint; ``StateError`` otherwise."""
         hub = self._native
         if hub is None or hub.closed:
@@ -262,7 +262,7 @@ class Endpoint:
         if self._loop is not None:
             raise StateError("the endpoint was already started")
         loop = asyncio.get_running_loop()
-        hub = _native.Hub({**self._config, **self._routes.config()})
+        hub = _native.NativeEndpoint({**self._config, **self._routes.config()})
         try:
             self._port = hub.start()
         except BaseException:

@@ -231,7 +231,7 @@ async fn invalid_utf8_text_closes_with_1007() {
 #[tokio::test]
 async fn oversize_frame_closes_with_1009() {
     let cfg = TransportConfig {
-        max_frame_size: 1024,
+        max_frame_bytes: 1024,
         ..fast_cfg()
     };
     let mut h = harness(with_outbox(cfg, 16, 1 << 20), 64 * 1024).await;

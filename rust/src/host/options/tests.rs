@@ -39,8 +39,8 @@ fn endpoint_level_mount_options_are_every_mounts_default_and_a_mounts_own_win() 
     let [a, b] = &config.mounts[..] else {
         panic!("two mounts")
     };
-    assert_eq!((a.path.as_str(), a.transport.max_frame_size), ("/a", 1000));
-    assert_eq!((b.path.as_str(), b.transport.max_frame_size), ("/b", 2000));
+    assert_eq!((a.path.as_str(), a.transport.max_frame_bytes), ("/a", 1000));
+    assert_eq!((b.path.as_str(), b.transport.max_frame_bytes), ("/b", 2000));
     assert_eq!(a.transport.idle_timeout, Duration::from_millis(5));
 }
 

@@ -1,4 +1,4 @@
-//! `Hub`: the endpoint a Python host runs — the core's tokio runtime, the socket mounts, the
+//! `NativeEndpoint`: the endpoint a Python host runs — the core's tokio runtime, the socket mounts, the
 //! host request queue and the hub (PubSub, Presence) — and every action by channel id.
 //!
 //! Threading (docs/BINDINGS.md "Python: threading"): no Rust thread ever calls into Python.
@@ -23,12 +23,12 @@ use switchboard::host::{self, ChannelId, ErrorCode, HostError, HostedEndpoint};
 /// `frozen` and `Sync`: safe to share between threads.
 #[pyclass(frozen, module = "switchboard._native")]
 #[derive(Debug)]
-pub struct Hub {
+pub struct NativeEndpoint {
     inner: Arc<HostedEndpoint>,
     closed: std::sync::atomic::AtomicBool,
 }
 
-impl Hub {
+impl NativeEndpoint {
     fn channel(&self, id: u64) -> Result<ChannelHandle> {
         Ok(self.inner.queue().channel(ChannelId::from_raw(id))?)
     }
@@ -39,13 +39,13 @@ fn meta(json: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
 }
 
 #[pymethods]
-impl Hub {
+impl NativeEndpoint {
     /// Starts the runtime threads (does not listen yet). `config`: see `config::host_config`.
     /// Raises `InvalidArgumentError`, `SwitchboardOSError` (threads could not start).
     #[new]
-    fn new(config: &Bound<'_, PyDict>) -> PyResult<Hub> {
+    fn new(config: &Bound<'_, PyDict>) -> PyResult<NativeEndpoint> {
         let config = host_config(config)?;
-        Ok(Hub {
+        Ok(NativeEndpoint {
             inner: Arc::new(HostedEndpoint::new(config).map_err(Error::from)?),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
