@@ -67,6 +67,14 @@ pub(crate) fn check_pattern(pattern: &str) -> Result<()> {
     Ok(switchboard::host::check_pattern(pattern)?)
 }
 
+/// Checks a connect refusal status as the core does (400-599), so that `Refused(status)`
+/// refuses a bad one where it is made. Raises `InvalidArgumentError`.
+#[pyfunction]
+pub(crate) fn check_refusal_status(status: i64) -> Result<()> {
+    switchboard::host::connect_refused(status)?;
+    Ok(())
+}
+
 /// Checks the user's options (the same dict as for `NativeEndpoint`, without routes) so that
 /// `Endpoint(...)` refuses a bad one at once. Raises `InvalidArgumentError`.
 #[pyfunction]

@@ -20,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::Request>()?;
     m.add_class::<subscription::Subscription>()?;
     m.add_function(wrap_pyfunction!(config::check_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(config::check_refusal_status, m)?)?;
     m.add_function(wrap_pyfunction!(config::check_options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     use switchboard::host::RequestKind;

@@ -240,3 +240,16 @@ async def test_handshake_options_reach_the_listener() -> None:
         answer = await asyncio.wait_for(reader.read(), timeout=5)
         assert answer.startswith(b"HTTP/1.1 431"), answer[:40]
         writer.close()
+
+
+def test_a_refusal_status_outside_400_to_599_is_refused_where_it_is_made() -> None:
+    from switchboard import Refused
+
+    assert Refused(429).status == 429
+    for bad in (200, 399, 600):
+        with pytest.raises(errors.InvalidArgumentError) as e:
+            Refused(bad)
+        assert e.value.code == "SB_E_INVALID_ARGUMENT"
+        assert str(e.value) == f"a connect refusal status must be from 400 to 599 (got {bad})"
+    with pytest.raises(errors.InvalidArgumentError):
+        Refused("403")  # type: ignore[arg-type]

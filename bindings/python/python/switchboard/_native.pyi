@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "check_options",
     "check_pattern",
+    "check_refusal_status",
 ]
 __version__: str
 
@@ -32,6 +33,7 @@ HTTP: int
 _Data = Union[bytes, bytearray, str]
 
 def check_pattern(pattern: str) -> None: ...
+def check_refusal_status(status: int) -> None: ...
 def check_options(options: dict[str, Any]) -> None: ...
 
 @final

@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple, Union
 
+from . import _native
+from .errors import InvalidArgumentError
+
 __all__ = [
     "Reply",
     "NoReply",
@@ -76,9 +79,16 @@ class Connected:
 @dataclass(frozen=True)
 class Refused:
     """Refuse a connection: the WebSocket upgrade is answered with this HTTP status
-    (default 403; non-error statuses become 403)."""
+    (default 403; 400-599, else ``InvalidArgumentError`` here, as in C and Node)."""
 
     status: int = 403
+
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise InvalidArgumentError(
+                f"Refused(status): status must be an int (got {type(self.status).__name__})"
+            )
+        _native.check_refusal_status(self.status)
 
 
 def ok(payload: Any = None) -> Reply:
