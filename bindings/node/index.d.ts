@@ -52,7 +52,15 @@ export type SwitchboardErrorCode =
   /** JSON text (a RawJson, assigns, metas) is not valid JSON. */
   | "SB_E_INVALID_JSON"
   /** Operating-system error, e.g. the address is in use. */
-  | "SB_E_IO";
+  | "SB_E_IO"
+  /** The answer does not fit the request (the request stays pending). */
+  | "SB_E_WRONG_ANSWER"
+  /** A bounded queue is full: the channel's inbox (the channel crashes) or the request queue. */
+  | "SB_E_QUEUE_FULL"
+  /** A presence call was refused: already tracked, or nothing to update. */
+  | "SB_E_PRESENCE"
+  /** Local delivery happened; forwarding to other nodes failed. */
+  | "SB_E_BROKER";
 
 /** An `Error` thrown by this package. */
 export interface SwitchboardError extends Error {

@@ -32,7 +32,7 @@ export declare class NativeEndpoint {
   unref(): void
   /**
    * Answers a request. Errors: `SB_E_NOT_FOUND`, `SB_E_ALREADY_ANSWERED`,
-   * `SB_E_STALE_TICKET`, `SB_E_INVALID_ARGUMENT` (wrong kind; the request stays pending),
+   * `SB_E_STALE_TICKET`, `SB_E_WRONG_ANSWER` (wrong kind; the request stays pending),
    * `SB_E_INVALID_JSON`.
    */
   answer(ticket: bigint, answer: NativeAnswer): void
@@ -122,6 +122,12 @@ export declare function checkPattern(pattern: string): void
  * throws where it is called. Throws SB_E_INVALID_ARGUMENT.
  */
 export declare function checkRefusalStatus(status: number): void
+
+/**
+ * The name of `known` a user most likely meant by `given`, by the core's one "did you mean"
+ * rule (`closest_name`); `null` when none is close enough.
+ */
+export declare function closestName(given: string, known: Array<string>): string | null
 
 /** An answer to one request. `kind` picks the variant; the other fields are read as it needs. */
 export interface NativeAnswer {

@@ -839,3 +839,4 @@ module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
 module.exports.checkOptions = nativeBinding.checkOptions
 module.exports.checkPattern = nativeBinding.checkPattern
 module.exports.checkRefusalStatus = nativeBinding.checkRefusalStatus
+module.exports.closestName = nativeBinding.closestName

@@ -2,6 +2,8 @@
 
 "use strict";
 
+const { closestName } = require("../native.js");
+
 /**
  * An `Error` with a stable `code` (the C ABI's status names, e.g. `SB_E_INVALID_STATE`; the
  * list is `SwitchboardErrorCode` in index.d.ts).
@@ -59,21 +61,6 @@ function folded(name) {
   return name.replace(/(?<=[A-Za-z0-9])[_-]+(?=[A-Za-z0-9])/g, "").toLowerCase();
 }
 
-/** Optimal string alignment distance (Damerau-Levenshtein as the core's `strsim` counts it). */
-function distance(a, b) {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
-}
 
 /**
  * The known name `given` was probably meant to be, or undefined: the same name but for case,
@@ -84,13 +71,10 @@ function suggestion(given, known) {
   const f = folded(given);
   const same = known.find((k) => folded(k) === f);
   if (same !== undefined) return same;
-  let best;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = distance(f, folded(k));
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  return best !== undefined && (bestDistance <= 2 || bestDistance * 3 <= best.length) ? best : undefined;
+  // The core's "did you mean" rule, on the folded spellings.
+  const foldedKnown = known.map(folded);
+  const match = closestName(f, foldedKnown);
+  return match === null ? undefined : known[foldedKnown.indexOf(match)];
 }
 
 /**

@@ -91,3 +91,11 @@ pub fn check_refusal_status(status: f64) -> Result<()> {
         .map(|_| ())
         .map_err(core_error)
 }
+
+/// The name of `known` a user most likely meant by `given`, by the core's one "did you mean"
+/// rule (`closest_name`); `null` when none is close enough.
+#[napi]
+pub fn closest_name(given: String, known: Vec<String>) -> Option<String> {
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    switchboard::host::closest_name(&given, &known).map(str::to_owned)
+}

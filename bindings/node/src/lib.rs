@@ -20,6 +20,7 @@ mod request;
 pub use answer::NativeAnswer;
 pub use config::{
     NativeChannelRoute, NativeConfig, check_options, check_pattern, check_refusal_status,
+    closest_name,
 };
 pub use endpoint::{CloseTask, NativeEndpoint};
 pub use request::{NativeConnectInfo, NativeHttpRequest, NativeRequest};

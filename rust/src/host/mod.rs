@@ -48,7 +48,8 @@ pub use inputs::{
 pub use kind::RequestKind;
 pub use notify::Wakeup;
 pub use options::{
-    Naming, OptionValue, Options, check_pattern, check_static_file, valid_header_value,
+    Naming, OptionValue, Options, check_pattern, check_static_file, closest_name,
+    valid_header_value,
 };
 pub use queue::{HostQueue, QueueConfig};
 pub use request::{ChannelContext, HostRequest, HttpRequest, RequestBody};

@@ -528,15 +528,9 @@ impl Options {
     /// "unknown option `prot` of the endpoint (did you mean `port`?)".
     fn unknown(&self, given: &str, known: &[&str], of: &str) -> HostError {
         let canonical = self.naming.canonical(given);
-        let best = known
-            .iter()
-            .map(|k| (strsim::damerau_levenshtein(&canonical, k), *k))
-            .min();
-        let hint = match best {
-            Some((d, k)) if d <= 2 || d * 3 <= k.len() => {
-                format!(" (did you mean `{}`?)", self.naming.show(k))
-            }
-            _ => format!(
+        let hint = match closest_name(&canonical, known) {
+            Some(k) => format!(" (did you mean `{}`?)", self.naming.show(k)),
+            None => format!(
                 " (known: {})",
                 known
                     .iter()
@@ -750,6 +744,19 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, HostError> {
         .ok()
         .and_then(|mut addrs| addrs.next())
         .ok_or_else(|| HostError::invalid(format!("host {host:?} does not resolve to an address")))
+}
+
+/// The name of `known` that a user most likely meant by `given`, if one is close enough: the
+/// fewest edits (Damerau-Levenshtein; ties to the first in sort order), at most 2 or a third
+/// of the name. The one "did you mean" rule of every language (options here, handler names
+/// in Node).
+pub fn closest_name<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(given, k), *k))
+        .min()
+        .filter(|(d, k)| *d <= 2 || d * 3 <= k.len())
+        .map(|(_, k)| k)
 }
 
 #[cfg(test)]
