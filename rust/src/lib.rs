@@ -1,9 +1,11 @@
 //! Switchboard: a Phoenix Channels compatible real-time engine.
 //!
-//! Layers (see `DESIGN.md`), each knowing only the ones above it in this list:
-//! [`wire`] (frames ⇄ messages), [`topic`] (routing, sharding), [`pubsub`] (sharded
-//! registry, fastlane fan-out), [`presence`] (CRDT), [`channel`] (per-connection sessions),
-//! [`endpoint`] (tokio WebSocket transport) and [`host`] (what an application writes).
+//! Layers (see `DESIGN.md`), each knowing only the ones above it in this list (checked by
+//! `tests/layers.rs`): [`wire`] (frames ⇄ messages, with [`outbox`]), [`topic`] (routing,
+//! sharding), [`pubsub`] (sharded registry, fastlane fan-out), [`presence`] (CRDT),
+//! [`handler`] (the contract an application implements), [`channel`] (per-connection
+//! sessions, one actor per channel), [`endpoint`] (tokio WebSocket transport) and [`host`]
+//! (the host API and the kernel the C, Python and Node front-ends translate).
 
 pub mod channel;
 pub mod endpoint;

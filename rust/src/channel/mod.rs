@@ -3,7 +3,7 @@
 //! A [`Session`] receives the decoded client messages of one connection in order and
 //! produces frames into that connection's [`Outbox`](crate::outbox::Outbox): heartbeat replies, join / leave /
 //! duplicate-join / unmatched-topic handling, the channel limit, stale join_ref rules, and one
-//! task per joined channel that calls the host [`Channel`](Channel) handler one
+//! task per joined channel that calls the host [`Channel`] handler one
 //! request at a time under the request timeout. The [`Backplane`] is what all connections of an
 //! endpoint share: PubSub, Presence, and the channel census.
 //!

@@ -5,24 +5,24 @@
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum RequestKind {
-    /// Phoenix `connect/3`; answer [`Answer::ConnectOk`] or [`Answer::ConnectRefused`].
+    /// Phoenix `connect/3`; answer [`Answer::ConnectOk`](crate::host::Answer::ConnectOk) or [`Answer::ConnectRefused`](crate::host::Answer::ConnectRefused).
     Connect,
-    /// Phoenix `join/3`; answer [`Answer::JoinOk`] or [`Answer::JoinError`].
+    /// Phoenix `join/3`; answer [`Answer::JoinOk`](crate::host::Answer::JoinOk) or [`Answer::JoinError`](crate::host::Answer::JoinError).
     Join,
-    /// Phoenix `handle_in/3`; answer [`Answer::Reply`], [`Answer::NoReply`] or [`Answer::Stop`].
+    /// Phoenix `handle_in/3`; answer [`Answer::Reply`](crate::host::Answer::Reply), [`Answer::NoReply`](crate::host::Answer::NoReply) or [`Answer::Stop`](crate::host::Answer::Stop).
     HandleIn,
-    /// Phoenix `handle_info/2`; answer [`Answer::NoReply`] or [`Answer::Stop`] (a `Reply`
+    /// Phoenix `handle_info/2`; answer [`Answer::NoReply`](crate::host::Answer::NoReply) or [`Answer::Stop`](crate::host::Answer::Stop) (a `Reply`
     /// is accepted and ignored: there is no ref to reply to).
     HandleInfo,
     /// Phoenix `handle_out/3` for an intercepted event; answer like `HandleInfo`. The
     /// broadcast is not pushed unless the host pushes it (through
-    /// [`HostQueue::channel`]`(id).push(..)`) before answering.
+    /// [`HostQueue::channel`](crate::host::HostQueue::channel)`(id).push(..)`) before answering.
     HandleOut,
     /// Phoenix `terminate/2`: the channel ended. No ticket, no answer. When the channel
     /// ended with `phx_close` (the client left, or a `Stop` with a normal or shutdown
     /// reason), the core waits until the host drops the request (or the mount's
     /// `request_timeout` passes) before it forgets the channel, and meanwhile
-    /// [`HostQueue::channel`] still gives a handle whose `push`, `reply`, `broadcast` and
+    /// [`HostQueue::channel`](crate::host::HostQueue::channel) still gives a handle whose `push`, `reply`, `broadcast` and
     /// `broadcast_from` work: what they send goes out after `phx_close`, as pushes from a
     /// Phoenix `terminate` do (PROTOCOL.md 3.3 rule 4). So drop the request when done with
     /// it. After a crash or a connection end nothing reaches the client and the core does
@@ -33,7 +33,7 @@ pub enum RequestKind {
     /// join.
     Leave,
     /// An HTTP request on one of the host's HTTP routes (`HostConfig::http_routes`, or
-    /// [`HostQueue::http_router`]); answer [`Answer::Http`]. Unanswered within the
+    /// [`HostQueue::http_router`](crate::host::HostQueue::http_router)); answer [`Answer::Http`](crate::host::Answer::Http). Unanswered within the
     /// route's timeout: 504; dropped unanswered: 500.
     Http,
 }

@@ -1,4 +1,7 @@
-//! The Rust host API (DESIGN layer 7): what an application writes.
+//! The host layer (DESIGN layer 8): what an application writes, and the one kernel of rules
+//! (error codes, options, input checks, request kinds) that the C, Python and Node front-ends
+//! only translate. It re-exports the handler contract ([`crate::handler`]) and the channel
+//! types, so `switchboard::host` is all a host needs.
 //!
 //! A host registers a [`Channel`] handler per topic pattern and a [`Connect`] callback per
 //! socket mount. The core calls them as requests that are each answered exactly once — the

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// The channel a request is about: what a Phoenix handler sees of its socket.
 #[derive(Clone, Debug)]
 pub struct ChannelContext {
-    /// Id for actions through [`HostQueue::channel`], stable for the channel's life.
+    /// Id for actions through [`HostQueue::channel`](crate::host::HostQueue::channel), stable for the channel's life.
     pub id: ChannelId,
     /// The channel topic, e.g. `room:lobby`.
     pub topic: String,
@@ -114,7 +114,7 @@ impl RequestBody {
 /// Dropping a request that has a ticket without answering it counts as a crash of that
 /// handler: a join gets `{"reason":"join crashed"}`, a channel gets `phx_error`, a connect
 /// gets 500. So the request must be kept alive until [`answer`](Self::answer) (or
-/// [`HostQueue::answer`] with its ticket) was called.
+/// [`HostQueue::answer`](crate::host::HostQueue::answer) with its ticket) was called.
 pub struct HostRequest {
     pub(super) ticket: Option<Ticket>,
     pub(super) body: RequestBody,
@@ -230,7 +230,7 @@ impl HostRequest {
         self.channel().map(|c| &c.assigns)
     }
 
-    /// Answers this request: same as [`HostQueue::answer`] with its ticket. A `Leave` has no
+    /// Answers this request: same as [`HostQueue::answer`](crate::host::HostQueue::answer) with its ticket. A `Leave` has no
     /// ticket ([`AnswerError::WrongKind`]).
     pub fn answer(&self, answer: Answer) -> Result<(), AnswerError> {
         match (self.ticket, &self.tickets) {
