@@ -108,6 +108,12 @@ PATH="$PWD/$PY_VENV/bin:$PATH" "$PYTHON" -m pip install --quiet --disable-pip-ve
 "$PYTHON" -m mypy.stubtest switchboard._native
 "$PYTHON" -m mypy --strict bindings/python/python/switchboard examples/python
 
+# One behaviour table (tests/hosts/cases.json) run against all three front-ends: the C driver is
+# compiled (ASan + UBSan) against the release libswitchboard.so that tests/c/run.sh built, the
+# Python driver runs on the package installed above, the Node driver on the addon npm ci built.
+step "node --test tests/hosts (one behaviour table, C, Python and Node)"
+SB_PYTHON=$PYTHON node --test tests/hosts/*.test.mjs
+
 # A JSON argv (what SB_FIXTURE_CMD / SB_CHAT_CMD take): the program's absolute path, then
 # its arguments as given.
 argv_json() {
