@@ -47,8 +47,16 @@ pub(crate) fn payload_of(
 ) -> Result<Payload> {
     match sb_payload_kind::from_u32(kind)? {
         sb_payload_kind::Json => {
-            validate_json(bytes, "payload")?;
-            Ok(Payload::Json(keep(bytes)))
+            std::str::from_utf8(bytes).map_err(|e| {
+                Error::new(
+                    sb_status::SB_E_INVALID_UTF8,
+                    format!("`payload` is not valid UTF-8: {e}"),
+                )
+            })?;
+            Ok(switchboard_core::host::json_payload(
+                keep(bytes),
+                "payload",
+            )?)
         }
         sb_payload_kind::Binary => Ok(Payload::Binary(keep(bytes))),
     }

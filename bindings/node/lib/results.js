@@ -147,8 +147,9 @@ function httpAnswer(res) {
   }
   checkKeys(res, HTTP_RESPONSE_KEYS, "the HTTP response");
   const status = res.status === undefined ? 200 : res.status;
-  if (!Number.isInteger(status) || status < 100 || status > 999) {
-    throw invalid(`HTTP status must be an integer 100..999 (got ${typeof status === "number" ? status : typeName(status)})`);
+  // The range (100..999) is the core's check, made when the answer is built.
+  if (!Number.isInteger(status) || status < 0 || status > 0xffffffff) {
+    throw invalid(`HTTP status must be an integer (got ${typeof status === "number" ? status : typeName(status)})`);
   }
   let body = res.body;
   let contentType = res.contentType;

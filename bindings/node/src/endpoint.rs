@@ -196,15 +196,13 @@ impl NativeEndpoint {
         content_type: String,
         body: Either<String, Buffer>,
     ) -> Result<()> {
-        let status = u16::try_from(status)
-            .ok()
-            .filter(|s| (100..=999).contains(s))
-            .ok_or_else(|| invalid(format!("HTTP status {status} is not 100..999")))?;
         let body = match body {
             Either::A(text) => bytes::Bytes::from(text.into_bytes()),
             Either::B(buf) => bytes::Bytes::copy_from_slice(&buf),
         };
-        self.settle(&ticket, Answer::http(status, content_type, body))
+        let answer =
+            host::http_response(i64::from(status), &content_type, body).map_err(core_error)?;
+        self.settle(&ticket, answer)
     }
 
     /// `answer(ticket, {kind: "noreply"})` without the object (the hot path).

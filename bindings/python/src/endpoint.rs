@@ -35,7 +35,7 @@ impl NativeEndpoint {
 }
 
 fn meta(json: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    Ok(host::json_object(json, "a presence meta")?)
+    Ok(host::json_object(json, "meta")?)
 }
 
 #[pymethods]

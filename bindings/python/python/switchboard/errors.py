@@ -92,6 +92,8 @@ class StateError(SwitchboardError):
     """The endpoint is not in a state that allows the call (not started, already started,
     shut down, or a blocking call on a Switchboard runtime thread)."""
 
+    code = "SB_E_INVALID_STATE"
+
 
 class BrokerError(SwitchboardError):
     """Local delivery happened; forwarding to other nodes failed."""
