@@ -133,11 +133,16 @@ class Endpoint:
         max_header_bytes: Optional[int] = None,
         max_pending_connections: Optional[int] = None,
         static_files: Sequence[Tuple[str, str, str]] = (),
+        **options: Any,
     ) -> None:
         # Only what the caller set: every default and check is the core's (docs/OPTIONS.md),
-        # the same for C, Python and Node.
+        # the same for C, Python and Node. The named parameters are the common options (for
+        # editors and mypy); any other name goes to the core too, which takes the rest of
+        # docs/OPTIONS.md (`bind`, `drain_timeout_ms`, ...) and refuses an unknown one with
+        # the closest known name, as in C and Node.
         given = dict(locals())
-        del given["self"]
+        del given["self"], given["options"]
+        given.update(options)
         if mounts is not None:
             given["mounts"] = [(Mount(m) if isinstance(m, str) else m)._spec() for m in mounts]
         self._config: Dict[str, Any] = {k: v for k, v in given.items() if v is not None}
