@@ -268,11 +268,6 @@ export interface NativeRequest {
    * matched it. All channel kinds.
    */
   pattern?: string
-  /**
-   * The kind's name for logs, the Phoenix callback's: `connect`, `join`, `handle_in`,
-   * `handle_info`, `handle_out`, `terminate`, `http` (absent for `message`).
-   */
-  kindName?: string
   /** For `connect`. */
   connect?: NativeConnectInfo
   /** For `http`. */

@@ -140,16 +140,6 @@ impl TerminateReason {
             _ => None,
         }
     }
-
-    /// True when the channel ended with `phx_close` (left, or a normal or shutdown stop), so
-    /// what `terminate` pushes still reaches the client.
-    pub fn is_graceful(&self) -> bool {
-        matches!(
-            self,
-            TerminateReason::Left
-                | TerminateReason::Stop(StopReason::Normal | StopReason::Shutdown(_))
-        )
-    }
 }
 
 /// `kind` or `kind:detail`, e.g. `left`, `stop:shutdown:duplicate_join`, `crash:timeout`: the
@@ -251,7 +241,5 @@ mod tests {
         for (reason, text) in cases {
             assert_eq!(reason.to_string(), text);
         }
-        assert!(TerminateReason::Left.is_graceful());
-        assert!(!TerminateReason::Stop(StopReason::Abnormal("x".into())).is_graceful());
     }
 }

@@ -90,9 +90,6 @@ pub struct NativeRequest {
     /// The pattern whose handler serves the channel, as registered (e.g. `room:*`); the core
     /// matched it. All channel kinds.
     pub pattern: Option<String>,
-    /// The kind's name for logs, the Phoenix callback's: `connect`, `join`, `handle_in`,
-    /// `handle_info`, `handle_out`, `terminate`, `http` (absent for `message`).
-    pub kind_name: Option<String>,
     /// For `connect`.
     pub connect: Option<NativeConnectInfo>,
     /// For `http`.
@@ -120,7 +117,6 @@ impl NativeRequest {
             reason: None,
             detail: None,
             pattern: None,
-            kind_name: None,
             connect: None,
             http: None,
         }
@@ -148,7 +144,6 @@ impl NativeRequest {
             RequestBody::Http(_) => "http",
         };
         let mut out = NativeRequest::empty(kind);
-        out.kind_name = Some(req.kind().name().to_owned());
         out.ticket = req.ticket().map(|t| BigInt::from(t.get()));
         out.leave_key = leave_key;
         if let Some(ch) = req.channel() {

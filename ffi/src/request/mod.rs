@@ -111,3 +111,18 @@ impl sb_request {
 pub extern "C" fn sb_request_free(request: *mut sb_request) {
     crate::boundary::value_call((), || drop(from_handle(request)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The C enum exists for cbindgen; the numbers are the core's `RequestKind::number`. This
+    /// ties the two: every core kind has its C value, and no C value is left over.
+    #[test]
+    fn every_request_kind_is_the_cores_number() {
+        for kind in RequestKind::ALL {
+            assert_eq!(kind_value(kind) as u32, kind.number(), "{kind:?}");
+        }
+        assert_eq!(sb_request_kind::ALL.len(), RequestKind::ALL.len());
+    }
+}

@@ -74,7 +74,7 @@ pub fn sendable(payload: &Payload) -> Result<(), HostError> {
 }
 
 /// The JSON type name of `value`, for messages.
-pub fn json_type(value: &serde_json::Value) -> &'static str {
+fn json_type(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",

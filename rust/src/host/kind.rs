@@ -63,11 +63,6 @@ impl RequestKind {
         }
     }
 
-    /// The kind with this number, if any.
-    pub fn from_number(number: u32) -> Option<RequestKind> {
-        Self::ALL.into_iter().find(|k| k.number() == number)
-    }
-
     /// The name logs and errors use, the Phoenix callback's: `connect`, `join`, `handle_in`,
     /// `handle_info`, `handle_out`, `terminate` (for `Leave`) or `http`.
     pub fn name(self) -> &'static str {

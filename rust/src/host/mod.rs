@@ -45,8 +45,8 @@ pub use error_code::{ErrorCode, HostError};
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use inputs::{
-    connect_refused, http_response, json_object, json_payload, json_ref, json_type, json_value,
-    sendable, stop_reason,
+    connect_refused, http_response, json_object, json_payload, json_ref, json_value, sendable,
+    stop_reason,
 };
 pub use kind::RequestKind;
 pub use notify::Wakeup;
