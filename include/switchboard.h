@@ -762,10 +762,11 @@ SB_API SB_MUST_USE sb_status sb_endpoint_shutdown(const sb_endpoint *endpoint);
 // copied once and shared by every subscriber. `*out_delivered` (optional, may be NULL) gets
 // the number of local subscribers reached.
 //
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-// (unknown `payload_kind`, empty topic or event), `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON
-// that is not an object; binary with topic or event over 255 bytes), `SB_E_BROKER`,
-// `SB_E_POISONED`. Works before `sb_endpoint_start` and after shutdown (in-process subscribers).
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_STATE` (before
+// `sb_endpoint_start`, like Phoenix's broadcast without a running endpoint; after
+// `sb_endpoint_shutdown` broadcasts still work, so that a terminate may broadcast), `SB_E_INVALID_ARGUMENT` (unknown `payload_kind`, empty topic or event),
+// `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON that is not an object; binary with topic or event
+// over 255 bytes), `SB_E_BROKER`, `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_broadcast(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, const uint8_t *event, size_t event_len, const uint8_t *payload, size_t payload_len, uint32_t payload_kind, size_t *out_delivered);
 
 // Like `sb_broadcast`, but only this node's subscribers (Phoenix
@@ -777,8 +778,8 @@ SB_API SB_MUST_USE sb_status sb_local_broadcast(const sb_endpoint *endpoint, con
 // `Endpoint.broadcast(socket_id, "disconnect", %{})`. `*out_delivered` (optional) gets the
 // local subscribers reached.
 //
-// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-// (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_STATE` (as
+// `sb_broadcast`), `SB_E_INVALID_ARGUMENT` (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_disconnect(const sb_endpoint *endpoint, const uint8_t *socket_id, size_t socket_id_len, size_t *out_delivered);
 
 // Writes to `*out_count` how many channels are joined to `topic` (UTF-8, exact topic) on

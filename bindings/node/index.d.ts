@@ -16,11 +16,12 @@
 //     it is: `payload must be JSON-serializable: BigInt at payload.count`;
 //   - a topic, event or socket id that is not a string is SB_E_INVALID_ARGUMENT
 //     `topic must be a string (got number)`;
-//   - after `await endpoint.close()` every call that acts is SB_E_INVALID_STATE
-//     `broadcast(): the endpoint is closed`.
-// Pushes, replies, broadcasts and answers are checked when called, then applied in call
-// order on a Rust runtime thread; what can only fail there (the channel ended meanwhile, a
-// subscriber whose serializer cannot carry the payload, a broker error) goes to stderr.
+//   - after `await endpoint.close()` every endpoint call that acts is SB_E_INVALID_STATE
+//     `broadcast(): the endpoint is closed`; a socket kept from a handler gives
+//     SB_E_NOT_FOUND (close ended its channel).
+// Pushes, replies and broadcasts are made before the call returns, so their errors (the
+// channel ended, a client whose serializer cannot carry the payload, a broker error) are
+// thrown to the caller, with the same code and words as in C and Python.
 // A handler that throws, rejects or returns something that cannot be sent fails its request
 // and is reported (the endpoint's `'error'` event, else the console, as
 // `switchboard: handleIn failed on room:lobby event new_msg: ...`).

@@ -94,16 +94,34 @@ export declare class NativeEndpoint {
   subscriptionDropped(): number
   /**
    * Drains (connections closed with 1012, channels terminate — their `leave` requests
-   * still reach JavaScript meanwhile), stops listening and stops the runtime threads, off
-   * the JS thread. Then call `stopPump()`.
+   * still reach JavaScript meanwhile) and stops listening, off the JS thread. Broadcasts
+   * still work until `close()`.
+   */
+  shutdown(): Promise<unknown>
+  /**
+   * Stops the runtime threads (after `shutdown()`, or at once), off the JS thread; every
+   * later action is SB_E_INVALID_STATE. Then `flush()` and `stopPump()`.
    */
   close(): Promise<unknown>
+  /**
+   * Resolves once every request the core posted has been handed to JavaScript (call it
+   * after `close()`, before `stopPump()`: the drain's `leave` requests then all reach
+   * `terminate`), or after `FLUSH_TIMEOUT` if JavaScript does not take them.
+   */
+  flush(): Promise<unknown>
   /**
    * Stops the pump thread and releases the JS callback: nothing calls into JavaScript
    * afterwards and the event loop may end. Unanswered requests are dropped.
    */
   stopPump(): void
 }
+
+/**
+ * Checks an HTTP route prefix as the core does (`/api`: absolute, literal, no trailing
+ * `/`), so that `endpoint.httpRoute(...)` refuses a bad one at once. Throws
+ * SB_E_INVALID_ARGUMENT.
+ */
+export declare function checkHttpPrefix(prefix: string): void
 
 /**
  * Checks the options of `new Endpoint(options)` (JSON text as for [`NativeConfig`]) so that

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
+module.exports.checkHttpPrefix = nativeBinding.checkHttpPrefix
 module.exports.checkOptions = nativeBinding.checkOptions
 module.exports.checkPattern = nativeBinding.checkPattern
 module.exports.checkRefusalStatus = nativeBinding.checkRefusalStatus

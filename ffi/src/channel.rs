@@ -14,24 +14,15 @@ use switchboard_core::presence::Meta;
 use switchboard_core::wire::{Frame, Payload};
 
 fn channel(inner: &EndpointInner, id: u64) -> Result<ChannelHandle> {
-    if id == 0 {
-        return Err(Error::new(
-            sb_status::SB_E_NOT_FOUND,
-            "channel id 0 is never issued",
-        ));
-    }
     inner
         .queue
         .channel(ChannelId::from_raw(id))
         .map_err(core_error)
 }
 
-fn event_name<'a>(ptr: *const u8, len: usize) -> Result<&'a str> {
-    let event = try_str(ptr, len, "event")?;
-    if event.is_empty() {
-        return Err(Error::invalid("`event` is empty"));
-    }
-    Ok(event)
+/// A name argument (`event`, `status`): UTF-8 and not empty.
+fn name<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
+    Ok(host::non_empty(try_str(ptr, len, what)?, what)?)
 }
 
 fn json_object(
@@ -63,7 +54,7 @@ pub extern "C" fn sb_push(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
-        let event = event_name(event, event_len)?;
+        let event = name(event, event_len, "event")?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         ch.push(event, payload).map_err(core_error)
     })
@@ -93,7 +84,7 @@ pub extern "C" fn sb_channel_reply(
         let Some(r#ref) = ref_from_c(r#ref, ref_len, "ref")? else {
             return Err(Error::invalid("`ref` is required"));
         };
-        let status = event_name(status, status_len)?;
+        let status = name(status, status_len, "status")?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         ch.reply(&r#ref, status, payload).map_err(core_error)
     })
@@ -118,7 +109,7 @@ pub extern "C" fn sb_channel_broadcast(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
-        let event = event_name(event, event_len)?;
+        let event = name(event, event_len, "event")?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         if skip_self {
             ch.broadcast_from(event, payload)
@@ -172,10 +163,7 @@ pub extern "C" fn sb_channel_subscribe(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let ch = channel(inner, channel_id)?;
-        let topic = try_str(topic, topic_len, "topic")?;
-        if topic.is_empty() {
-            return Err(Error::invalid("`topic` is empty"));
-        }
+        let topic = name(topic, topic_len, "topic")?;
         ch.subscribe(topic).map_err(core_error)
     })
 }

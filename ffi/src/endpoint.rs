@@ -11,8 +11,8 @@ use crate::version::SB_ABI_VERSION;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use switchboard_core::channel::Backplane;
-use switchboard_core::host::{HostQueue, HostedEndpoint};
-use switchboard_core::pubsub::{Delivered, PublishError};
+use switchboard_core::host::{self, HostError, HostQueue, HostedEndpoint};
+use switchboard_core::pubsub::Delivered;
 
 /// A Switchboard endpoint hosted from C (opaque): the core's queue-hosted endpoint (its config,
 /// the hub with PubSub and presence, the host queue) and the runtime that serves WebSocket
@@ -198,7 +198,7 @@ pub extern "C" fn sb_endpoint_shutdown(endpoint: *const sb_endpoint) -> sb_statu
     })
 }
 
-fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishError>) -> Result<()> {
+fn delivered(out: *mut usize, result: std::result::Result<Delivered, HostError>) -> Result<()> {
     let delivered = result.map_err(core_error)?;
     write_opt(out, delivered.local);
     Ok(())
@@ -213,10 +213,11 @@ fn delivered(out: *mut usize, result: std::result::Result<Delivered, PublishErro
 /// copied once and shared by every subscriber. `*out_delivered` (optional, may be NULL) gets
 /// the number of local subscribers reached.
 ///
-/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-/// (unknown `payload_kind`, empty topic or event), `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON
-/// that is not an object; binary with topic or event over 255 bytes), `SB_E_BROKER`,
-/// `SB_E_POISONED`. Works before `sb_endpoint_start` and after shutdown (in-process subscribers).
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_STATE` (before
+/// `sb_endpoint_start`, like Phoenix's broadcast without a running endpoint; after
+/// `sb_endpoint_shutdown` broadcasts still work, so that a terminate may broadcast), `SB_E_INVALID_ARGUMENT` (unknown `payload_kind`, empty topic or event),
+/// `SB_E_INVALID_JSON`, `SB_E_ENCODE` (JSON that is not an object; binary with topic or event
+/// over 255 bytes), `SB_E_BROKER`, `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_broadcast(
@@ -231,9 +232,12 @@ pub extern "C" fn sb_broadcast(
     out_delivered: *mut usize,
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
-        let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
+        let (topic, event) = texts(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
-        delivered(out_delivered, inner.core.broadcast(topic, event, payload))
+        delivered(
+            out_delivered,
+            inner.endpoint.broadcast(false, topic, event, payload),
+        )
     })
 }
 
@@ -253,11 +257,11 @@ pub extern "C" fn sb_local_broadcast(
     out_delivered: *mut usize,
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
-        let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
+        let (topic, event) = texts(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         delivered(
             out_delivered,
-            inner.core.local_broadcast(topic, event, payload),
+            inner.endpoint.broadcast(true, topic, event, payload),
         )
     })
 }
@@ -267,8 +271,8 @@ pub extern "C" fn sb_local_broadcast(
 /// `Endpoint.broadcast(socket_id, "disconnect", %{})`. `*out_delivered` (optional) gets the
 /// local subscribers reached.
 ///
-/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT`
-/// (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_STATE` (as
+/// `sb_broadcast`), `SB_E_INVALID_ARGUMENT` (empty id), `SB_E_BROKER`, `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_disconnect(
@@ -279,10 +283,7 @@ pub extern "C" fn sb_disconnect(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let id = try_str(socket_id, socket_id_len, "socket_id")?;
-        if id.is_empty() {
-            return Err(Error::invalid("`socket_id` is empty"));
-        }
-        delivered(out_delivered, inner.core.disconnect(id))
+        delivered(out_delivered, inner.endpoint.disconnect(id))
     })
 }
 
@@ -306,20 +307,29 @@ pub extern "C" fn sb_endpoint_channel_count(
     })
 }
 
+/// `topic` and `event` as UTF-8 text (the endpoint checks what they hold).
+pub(crate) fn texts<'a>(
+    topic: *const u8,
+    topic_len: usize,
+    event: *const u8,
+    event_len: usize,
+) -> Result<(&'a str, &'a str)> {
+    Ok((
+        try_str(topic, topic_len, "topic")?,
+        try_str(event, event_len, "event")?,
+    ))
+}
+
+/// `topic` and `event` as non-empty UTF-8 text, for frames encoded without an endpoint.
 pub(crate) fn topic_event<'a>(
     topic: *const u8,
     topic_len: usize,
     event: *const u8,
     event_len: usize,
 ) -> Result<(&'a str, &'a str)> {
-    let topic = try_str(topic, topic_len, "topic")?;
-    let event = try_str(event, event_len, "event")?;
-    if topic.is_empty() {
-        return Err(Error::invalid("`topic` is empty"));
-    }
-    if event.is_empty() {
-        return Err(Error::invalid("`event` is empty"));
-    }
+    let (topic, event) = texts(topic, topic_len, event, event_len)?;
+    host::non_empty(topic, "topic")?;
+    host::non_empty(event, "event")?;
     Ok((topic, event))
 }
 

@@ -4,7 +4,7 @@
 //! exactly once, on whichever thread drops the last reference.
 
 use crate::boundary::{try_slice, write_opt};
-use crate::endpoint::{sb_endpoint, topic_event, with_endpoint};
+use crate::endpoint::{sb_endpoint, texts, with_endpoint};
 use crate::message::payload_of;
 use crate::status::core_error;
 use crate::status::{Error, sb_status};
@@ -84,12 +84,12 @@ pub extern "C" fn sb_broadcast_owned(
         ctx: release_ctx,
     };
     with_endpoint(endpoint, move |inner| {
-        let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
+        let (topic, event) = texts(topic, topic_len, event, event_len)?;
         let bytes = try_slice(owned.data, owned.len, "data")?;
         let payload = payload_of(payload_kind, bytes, |_| Bytes::from_owner(owned))?;
         let delivered = inner
-            .core
-            .broadcast(topic, event, payload)
+            .endpoint
+            .broadcast(false, topic, event, payload)
             .map_err(core_error)?;
         write_opt(out_delivered, delivered.local);
         Ok(())

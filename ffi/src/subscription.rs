@@ -2,7 +2,7 @@
 //! broadcasts without a WebSocket (Phoenix `Endpoint.subscribe/1` from a non-channel process).
 
 use crate::boundary::{from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, write_opt};
-use crate::endpoint::{sb_endpoint, topic_event, with_endpoint};
+use crate::endpoint::{sb_endpoint, texts, with_endpoint};
 use crate::message::{payload_from_c, sb_message};
 use crate::status::{Error, sb_status};
 use parking_lot::Mutex;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
 use std::time::Duration;
+use switchboard_core::host;
 use switchboard_core::pubsub::{Broadcast, Delivery, Subscription};
 
 /// A host-side subscription (opaque) from `sb_subscribe`; free with `sb_subscription_free`,
@@ -49,9 +50,7 @@ pub extern "C" fn sb_subscribe(
     with_endpoint(endpoint, |inner| {
         let out = try_out(out, "out")?;
         let topic = crate::boundary::try_str(topic, topic_len, "topic")?;
-        if topic.is_empty() {
-            return Err(Error::invalid("`topic` is empty"));
-        }
+        host::non_empty(topic, "topic")?;
         if capacity == 0 {
             return Err(Error::invalid("`capacity` must be at least 1"));
         }
@@ -162,10 +161,11 @@ pub extern "C" fn sb_broadcast_from(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let from = try_ref(from, "from")?;
-        let (topic, event) = topic_event(topic, topic_len, event, event_len)?;
+        let (topic, event) = texts(topic, topic_len, event, event_len)?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         let delivered = inner
-            .core
+            .endpoint
+            .publisher(topic, event)?
             .pubsub()
             .broadcast_from(
                 from.subscription.id(),

@@ -8,9 +8,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use switchboard::host::{
-    Answer, HostConfig, HostMount, HostRequest, HostedEndpoint, HostedError, MAX_HTTP_BODY,
-    RequestBody,
+    Answer, ErrorCode, HostConfig, HostMount, HostRequest, HostedEndpoint, HostedError,
+    MAX_HTTP_BODY, RequestBody,
 };
+use switchboard::pubsub::Delivery;
+use switchboard::wire::Payload;
 
 /// One request over a fresh connection: (status, lowercased head, body).
 fn http(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
@@ -139,6 +141,63 @@ fn lifecycle_start_drain_shutdown_close() {
     assert!(TcpStream::connect(addr).is_err(), "still listening");
     endpoint.close().expect("close");
     endpoint.close().expect("close is idempotent");
+}
+
+#[test]
+fn host_broadcasts_need_a_running_endpoint_then_a_topic_and_an_event() {
+    let endpoint = HostedEndpoint::new(HostConfig::default()).expect("runtime");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _sub = endpoint.backplane().pubsub().subscribe(
+        "room:1",
+        Delivery::Mailbox(std::sync::Arc::new(move |b| {
+            let _ = tx.send(b.event.clone());
+        })),
+    );
+    let broadcast =
+        |topic: &str, event: &str| endpoint.broadcast(false, topic, event, Payload::empty_object());
+    let e = broadcast("room:1", "e").unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::InvalidState, "the endpoint is not started")
+    );
+    assert_eq!(
+        endpoint.disconnect("user:1").unwrap_err().code,
+        ErrorCode::InvalidState
+    );
+    assert!(rx.try_recv().is_err(), "nothing was broadcast before start");
+
+    endpoint.start().expect("listening");
+    assert_eq!(broadcast("room:1", "e").expect("running").local, 1);
+    assert_eq!(rx.try_recv().as_deref(), Ok("e"));
+    let local = endpoint.broadcast(true, "room:1", "l", Payload::empty_object());
+    assert_eq!(local.expect("local").local, 1);
+    for (topic, event, message) in [
+        ("", "e", "topic must not be empty"),
+        ("room:1", "", "event must not be empty"),
+    ] {
+        let e = broadcast(topic, event).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::InvalidArgument, message)
+        );
+    }
+    let e = endpoint.disconnect("").unwrap_err();
+    assert_eq!(e.message, "socket id must not be empty");
+    let not_object = endpoint.broadcast(false, "room:1", "e", Payload::Json("[1]".into()));
+    assert_eq!(not_object.unwrap_err().code, ErrorCode::Encode);
+
+    // Drained and no longer listening: a terminate may still broadcast.
+    endpoint.shutdown().expect("shutdown");
+    assert_eq!(broadcast("room:1", "t").expect("after shutdown").local, 1);
+    endpoint.close().expect("close");
+    let e = broadcast("room:1", "e").unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::InvalidState, "the endpoint was shut down")
+    );
+    assert_eq!(rx.try_recv().as_deref(), Ok("l"));
+    assert_eq!(rx.try_recv().as_deref(), Ok("t"));
+    assert!(rx.try_recv().is_err(), "nothing was broadcast after close");
 }
 
 #[test]

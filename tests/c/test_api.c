@@ -262,8 +262,13 @@ static void test_broadcast_to_subscription(void) {
   EXPECT_STATUS(sb_subscription_wait(sub, 10, &msg), SB_E_TIMEOUT);
   EXPECT(msg == (sb_message *)0x1);
 
-  /* Works before sb_endpoint_start: PubSub is in-process. */
+  /* A broadcast needs a running endpoint (Phoenix: the endpoint's PubSub). */
   size_t delivered = 99;
+  EXPECT_STATUS(sb_broadcast(ep, S("room:1"), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, &delivered),
+                SB_E_INVALID_STATE);
+  EXPECT_STATUS(sb_disconnect(ep, S("user:7"), &delivered), SB_E_INVALID_STATE);
+  EXPECT(delivered == 99);
+  EXPECT_OK(sb_endpoint_start(ep));
   EXPECT_OK(sb_broadcast(ep, S("room:1"), S("new_msg"), S("{\"body\":\"hi\"}"),
                          SB_PAYLOAD_KIND_JSON, &delivered));
   EXPECT(delivered == 1);
@@ -430,6 +435,7 @@ static void *blast_thread(void *arg) {
 
 static void test_threads(void) {
   sb_endpoint *ep = new_ep(NULL);
+  EXPECT_OK(sb_endpoint_start(ep));
   sb_subscription *sub = NULL;
   EXPECT_OK(sb_subscribe(ep, S("room:mt"), THREADS * PER_THREAD, &sub));
   pthread_t t[THREADS];
@@ -510,7 +516,8 @@ static void test_lifecycle_and_websocket(void) {
   EXPECT_OK(sb_endpoint_shutdown(ep)); /* idempotent */
   EXPECT_STATUS(sb_endpoint_start(ep), SB_E_INVALID_STATE);
   EXPECT_STATUS(sb_endpoint_local_port(ep, &port), SB_E_INVALID_STATE);
-  /* Actions still work in-process after shutdown. */
+  /* Broadcasts still work after shutdown (a terminate may broadcast while the drain ends its
+   * channel), until sb_endpoint_free. */
   EXPECT_OK(sb_broadcast(ep, S("room:1"), S("e"), S("{}"), SB_PAYLOAD_KIND_JSON, NULL));
   sb_endpoint_free(ep);
 

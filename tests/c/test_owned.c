@@ -57,6 +57,7 @@ static sb_endpoint *new_ep(void) {
   EXPECT_OK(sb_config_set_worker_threads(cfg, 1));
   EXPECT_OK(sb_endpoint_new(cfg, SB_ABI_VERSION, &ep));
   sb_config_free(cfg);
+  EXPECT_OK(sb_endpoint_start(ep));
   return ep;
 }
 

@@ -175,7 +175,13 @@ class Endpoint extends EventEmitter {
     this.#state = STATES.closing;
     this.#closing = (async () => {
       try {
+        await this.#native.shutdown();
+        // The drain's leave requests may still be on their way to JavaScript: let them all
+        // reach terminate (which may still broadcast) before the runtime stops, and any
+        // straggler before the pump stops.
+        await this.#native.flush();
         await this.#native.close();
+        await this.#native.flush();
       } finally {
         this.#native.stopPump();
         this.#dispatcher.closed = true;

@@ -72,11 +72,11 @@ function accept(options = {}) {
   return { [RESULT]: "connectOk", assigns: options.assigns, id: options.id };
 }
 
-/** Throws unless `assigns` is a plain object (or absent) and `id` a string or number (or absent). */
-function checkAccepted({ assigns, id }, where) {
-  if (assigns !== undefined && (assigns === null || typeof assigns !== "object" || Array.isArray(assigns))) {
-    throw invalid(`${where}: assigns must be an object (got ${typeName(assigns)})`);
-  }
+/**
+ * Throws unless `id` is a string or number (or absent). The assigns are the core's to check
+ * (a JSON object) when the answer reaches it.
+ */
+function checkAccepted({ id }, where) {
   if (id !== undefined && id !== null && typeof id !== "string" && typeof id !== "number") {
     throw invalid(`${where}: id must be a string (got ${typeName(id)})`);
   }
@@ -175,16 +175,15 @@ function toAnswer(kind, result, socket) {
     throw invalid(`${kind} returned ${shown(result)}: use ok()/error() for join, reply()/noreply()/stop() otherwise`);
   }
   const assigns = socket._assignsOut();
+  const join = kind === "join";
+  // Any result helper becomes its answer: whether it fits the request (noreply() from a
+  // join, ok() from handleIn) is the core's check, SB_E_WRONG_ANSWER.
   let answer;
-  if (kind === "join") {
-    if (result === undefined || result === true) answer = { kind: "joinOk" };
-    else if (result === false) answer = { kind: "joinError" };
-    else if (result[RESULT] === "joinOk" || result[RESULT] === "joinError") {
-      answer = { kind: result[RESULT] };
-      if (result.payload !== undefined) [answer.payload, answer.binary] = encode(result.payload, "payload");
-    } else {
-      throw invalid(`join returned ${shown(result)}: use ok(reply), error(reply), true/false or undefined`);
-    }
+  if (join && (result === undefined || result === true)) answer = { kind: "joinOk" };
+  else if (join && result === false) answer = { kind: "joinError" };
+  else if (result?.[RESULT] === "joinOk" || result?.[RESULT] === "joinError") {
+    answer = { kind: result[RESULT] };
+    if (result.payload !== undefined) [answer.payload, answer.binary] = encode(result.payload, "payload");
   } else if (result === undefined || result === NOREPLY) {
     if (assigns === undefined) return NOREPLY_ANSWER;
     answer = { kind: "noreply" };
@@ -202,7 +201,8 @@ function toAnswer(kind, result, socket) {
       [answer.payload, answer.binary] = encode(result.reply.payload, "payload");
     }
   } else {
-    throw invalid(`${kind} returned ${shown(result)}: use reply(...), noreply(), stop(...) or undefined`);
+    const use = join ? "ok(reply), error(reply), true/false or undefined" : "reply(...), noreply(), stop(...) or undefined";
+    throw invalid(`${kind} returned ${shown(result)}: use ${use}`);
   }
   if (assigns !== undefined && answer.kind !== "joinError") answer.assigns = assigns;
   return answer;

@@ -2,7 +2,7 @@
 
 "use strict";
 
-const { checkPattern } = require("../native.js");
+const { checkHttpPrefix, checkPattern } = require("../native.js");
 const { invalid, native, typeName, folded, suggestion } = require("./errors.js");
 
 /** The callbacks a channel handler may have (Phoenix's channel callbacks). */
@@ -146,9 +146,10 @@ class Routes {
   }
 
   addHttpRoute(prefix, handler) {
-    if (typeof prefix !== "string" || !prefix.startsWith("/")) {
-      throw invalid(`httpRoute(prefix, handler): prefix must be an absolute path such as "/api" (got ${typeof prefix === "string" ? JSON.stringify(prefix) : typeName(prefix)})`);
+    if (typeof prefix !== "string") {
+      throw invalid(`httpRoute(prefix, handler): prefix must be a string such as "/api" (got ${typeName(prefix)})`);
     }
+    native(() => checkHttpPrefix(prefix));
     checkFunction(handler, "httpRoute(prefix, handler)");
     this.http.push({ prefix, handler });
   }

@@ -14,17 +14,20 @@ function presenceKey(key) {
 
 /**
  * What a handler sees of its channel (Phoenix `socket`), valid after the handler returns:
- * keep it to push later. Actions throw `SB_E_NOT_FOUND` once the channel has ended, and
- * `SB_E_INVALID_STATE` once the endpoint is closed.
+ * keep it to push later. Actions throw `SB_E_NOT_FOUND` once the channel has ended (closing
+ * the endpoint ends every channel).
  */
 class Socket {
-  #endpoint;
+  #native;
   #assigns;
   #assignsText;
 
-  /** `endpoint._native(what)` gives the addon's endpoint (or throws the state error). */
+  /**
+   * `endpoint._native(what)` gives the addon's endpoint (or throws the state error). Kept:
+   * once the endpoint closed, the core answers for the channel (it has ended: NOT_FOUND).
+   */
   constructor(endpoint, req) {
-    this.#endpoint = endpoint;
+    this.#native = endpoint._native("Socket");
     /** Channel id (bigint), stable for the channel's life. */
     this.channelId = req.channel;
     this.topic = req.topic;
@@ -64,29 +67,25 @@ class Socket {
     return this.#assigns === undefined ? undefined : toJson(this.#assigns, "assigns");
   }
 
-  #native(what) {
-    return this.#endpoint._native(what);
-  }
-
   /** Pushes `event` to this client only (payload must be an object or binary). */
   push(event, payload) {
     expectString(event, "event");
     const [data, binary] = encode(payload);
-    native(() => this.#native("push").channelSend("push", this.channelId, event, data, binary));
+    native(() => this.#native.channelSend("push", this.channelId, event, data, binary));
   }
 
   /** Broadcasts `event` to every subscriber of this channel's topic, this client included. */
   broadcast(event, payload) {
     expectString(event, "event");
     const [data, binary] = encode(payload);
-    native(() => this.#native("broadcast").channelSend("broadcast", this.channelId, event, data, binary));
+    native(() => this.#native.channelSend("broadcast", this.channelId, event, data, binary));
   }
 
   /** Broadcasts `event` to every subscriber of the topic but this client (Phoenix `broadcast_from`). */
   broadcastFrom(event, payload) {
     expectString(event, "event");
     const [data, binary] = encode(payload);
-    native(() => this.#native("broadcastFrom").channelSend("broadcastFrom", this.channelId, event, data, binary));
+    native(() => this.#native.channelSend("broadcastFrom", this.channelId, event, data, binary));
   }
 
   /**
@@ -100,50 +99,50 @@ class Socket {
     if (ref === undefined) throw invalid("no ref to reply to (the client sent none)");
     expectString(ref, "ref");
     const [data, binary] = encode(payload);
-    native(() => this.#native("reply").channelReply(this.channelId, ref, status, data, binary));
+    native(() => this.#native.channelReply(this.channelId, ref, status, data, binary));
   }
 
   /** Tracks presence `key` with `meta` (an object) on this topic; returns its `phx_ref`. */
   track(key, meta = {}) {
     const k = presenceKey(key);
     const text = toJson(meta, "meta");
-    return native(() => this.#native("track").channelTrack(this.channelId, k, text));
+    return native(() => this.#native.channelTrack(this.channelId, k, text));
   }
 
   /** Stops tracking `key` for this channel. */
   untrack(key) {
     const k = presenceKey(key);
-    native(() => this.#native("untrack").channelUntrack(this.channelId, k));
+    native(() => this.#native.channelUntrack(this.channelId, k));
   }
 
   /** Replaces the meta of `key`; returns the new `phx_ref`. */
   update(key, meta) {
     const k = presenceKey(key);
     const text = toJson(meta, "meta");
-    return native(() => this.#native("update").channelUpdate(this.channelId, k, text));
+    return native(() => this.#native.channelUpdate(this.channelId, k, text));
   }
 
   /** This topic's presence list: `{key: {metas: [...]}}`. */
   presenceList() {
-    return JSON.parse(native(() => this.#native("presenceList").channelPresenceList(this.channelId)));
+    return JSON.parse(native(() => this.#native.channelPresenceList(this.channelId)));
   }
 
   /** Subscribes this channel to another topic; its broadcasts reach `handleInfo`. */
   subscribe(topic) {
     expectString(topic, "topic");
-    native(() => this.#native("subscribe").channelSubscribe(this.channelId, topic));
+    native(() => this.#native.channelSubscribe(this.channelId, topic));
   }
 
   /** Undoes `subscribe`; false if it was not subscribed. */
   unsubscribe(topic) {
     expectString(topic, "topic");
-    return native(() => this.#native("unsubscribe").channelUnsubscribe(this.channelId, topic));
+    return native(() => this.#native.channelUnsubscribe(this.channelId, topic));
   }
 
   /** Sends `message` (any JSON value) to this channel's `handleInfo` (Phoenix `send(self(), msg)`). */
   sendInfo(message) {
     const text = toJson(message, "message");
-    native(() => this.#native("sendInfo").channelSendInfo(this.channelId, text));
+    native(() => this.#native.channelSendInfo(this.channelId, text));
   }
 }
 

@@ -77,6 +77,14 @@ pub fn check_pattern(pattern: String) -> Result<()> {
     switchboard::host::check_pattern(&pattern).map_err(core_error)
 }
 
+/// Checks an HTTP route prefix as the core does (`/api`: absolute, literal, no trailing
+/// `/`), so that `endpoint.httpRoute(...)` refuses a bad one at once. Throws
+/// SB_E_INVALID_ARGUMENT.
+#[napi]
+pub fn check_http_prefix(prefix: String) -> Result<()> {
+    switchboard::host::check_http_prefix(&prefix).map_err(core_error)
+}
+
 /// Checks a connect refusal status as the core does (400-599), so that `refuse(status)`
 /// throws where it is called. Throws SB_E_INVALID_ARGUMENT.
 #[napi]

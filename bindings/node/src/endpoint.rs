@@ -51,21 +51,23 @@ pub struct NativeEndpoint {
     pump: Pump,
 }
 
-/// A raw id (ticket, channel) from a JavaScript `bigint`.
+/// A raw id (ticket, channel) from a JavaScript `bigint`; which numbers were issued is the
+/// core's to say.
 fn raw_id(value: &BigInt, what: &str) -> Result<u64> {
     let (negative, raw, lossless) = value.get_u64();
-    if negative || !lossless || raw == 0 {
-        return Err(invalid(format!("{what} must be a positive 64-bit bigint")));
+    if negative || !lossless {
+        return Err(invalid(format!("{what} must be a 64-bit unsigned bigint")));
     }
     Ok(raw)
 }
 
+/// A request's ticket from its `bigint` (0 is the core's `NotFound`).
+fn ticket(value: &BigInt) -> Result<Ticket> {
+    host::ticket(raw_id(value, "ticket")?).map_err(core_error)
+}
+
 fn non_empty<'a>(text: &'a str, what: &str) -> Result<&'a str> {
-    if text.is_empty() {
-        Err(invalid(format!("{what} is empty")))
-    } else {
-        Ok(text)
-    }
+    host::non_empty(text, what).map_err(core_error)
 }
 
 impl NativeEndpoint {
@@ -80,12 +82,12 @@ impl NativeEndpoint {
 
     /// Answers `ticket` with `answer`: checked here, applied in order with the sends.
     fn settle(&self, ticket: &BigInt, answer: Answer) -> Result<()> {
-        let raw = raw_id(ticket, "ticket")?;
+        let ticket = self::ticket(ticket)?;
         let kind = self
             .inner
             .hosted
             .queue()
-            .request_kind(Ticket::from_raw(raw))
+            .request_kind(ticket)
             .map_err(core_error)?;
         if !answer.fits(kind) {
             return Err(core_error(AnswerError::WrongKind {
@@ -96,7 +98,7 @@ impl NativeEndpoint {
         let req = self
             .inner
             .pending
-            .take(raw)
+            .take(ticket.get())
             .ok_or_else(|| core_error(AnswerError::AlreadyAnswered))?;
         self.inner.actions.run(Action::Answer { req, answer })
     }
@@ -128,7 +130,7 @@ impl NativeEndpoint {
         };
         let pump = Pump::start(&env, tsfn, source, shared.clone())
             .map_err(|e| error(ErrorCode::Io, e.reason.clone()))?;
-        let actions = Actions::new(hosted.backplane().clone());
+        let actions = Actions::default();
         Ok(NativeEndpoint {
             inner: Arc::new(Inner {
                 hosted,
@@ -215,15 +217,10 @@ impl NativeEndpoint {
     /// `phx_error`, connect → 500). Same errors as `answer` when it was no longer pending.
     #[napi]
     pub fn fail(&self, ticket: BigInt) -> Result<()> {
-        let raw = raw_id(&ticket, "ticket")?;
-        match self.inner.pending.take(raw) {
+        let ticket = self::ticket(&ticket)?;
+        match self.inner.pending.take(ticket.get()) {
             Some(req) => self.inner.actions.run(Action::Drop(req)),
-            None => match self
-                .inner
-                .hosted
-                .queue()
-                .request_kind(Ticket::from_raw(raw))
-            {
+            None => match self.inner.hosted.queue().request_kind(ticket) {
                 Err(e) => Err(core_error(e)),
                 Ok(_) => Err(error(
                     ErrorCode::NotFound,
@@ -256,22 +253,21 @@ impl NativeEndpoint {
         binary: bool,
     ) -> Result<()> {
         let payload = payload_in(payload, binary)?;
-        host::sendable(&payload).map_err(core_error)?;
-        non_empty(&topic, "topic")?;
-        non_empty(&event, "event")?;
-        self.inner.actions.run(Action::Broadcast {
-            local,
-            topic,
-            event,
-            payload,
-        })
+        self.inner
+            .hosted
+            .broadcast(local, &topic, &event, payload)
+            .map_err(core_error)?;
+        Ok(())
     }
 
     /// Closes every connection whose socket id is `socketId` (close 1001).
     #[napi]
     pub fn disconnect(&self, socket_id: String) -> Result<()> {
-        non_empty(&socket_id, "socketId")?;
-        self.inner.actions.run(Action::Disconnect { socket_id })
+        self.inner
+            .hosted
+            .disconnect(&socket_id)
+            .map_err(core_error)?;
+        Ok(())
     }
 
     /// Sends from a channel: `push` to its client, `broadcast` to its topic, or
@@ -291,10 +287,9 @@ impl NativeEndpoint {
             "broadcastFrom" => SendKind::BroadcastFrom,
             other => return Err(invalid(format!("unknown channel action {other:?}"))),
         };
-        let payload = payload_in(payload, binary)?;
-        host::sendable(&payload).map_err(core_error)?;
-        non_empty(&event, "event")?;
         let handle = self.channel(&channel)?;
+        non_empty(&event, "event")?;
+        let payload = payload_in(payload, binary)?;
         self.inner.actions.run(Action::Send {
             handle,
             kind,
@@ -313,10 +308,10 @@ impl NativeEndpoint {
         payload: Either<String, Buffer>,
         binary: bool,
     ) -> Result<()> {
-        let r#ref = ref_in(&reply_ref)?;
-        let payload = payload_in(payload, binary)?;
-        non_empty(&status, "status")?;
         let handle = self.channel(&channel)?;
+        let r#ref = ref_in(&reply_ref)?;
+        non_empty(&status, "status")?;
+        let payload = payload_in(payload, binary)?;
         self.inner.actions.run(Action::Reply {
             handle,
             r#ref,
@@ -437,11 +432,32 @@ impl NativeEndpoint {
     }
 
     /// Drains (connections closed with 1012, channels terminate — their `leave` requests
-    /// still reach JavaScript meanwhile), stops listening and stops the runtime threads, off
-    /// the JS thread. Then call `stopPump()`.
+    /// still reach JavaScript meanwhile) and stops listening, off the JS thread. Broadcasts
+    /// still work until `close()`.
+    #[napi]
+    pub fn shutdown(&self) -> AsyncTask<CloseTask> {
+        AsyncTask::new(CloseTask {
+            inner: self.inner.clone(),
+            stop_runtime: false,
+        })
+    }
+
+    /// Stops the runtime threads (after `shutdown()`, or at once), off the JS thread; every
+    /// later action is SB_E_INVALID_STATE. Then `flush()` and `stopPump()`.
     #[napi]
     pub fn close(&self) -> AsyncTask<CloseTask> {
         AsyncTask::new(CloseTask {
+            inner: self.inner.clone(),
+            stop_runtime: true,
+        })
+    }
+
+    /// Resolves once every request the core posted has been handed to JavaScript (call it
+    /// after `close()`, before `stopPump()`: the drain's `leave` requests then all reach
+    /// `terminate`), or after `FLUSH_TIMEOUT` if JavaScript does not take them.
+    #[napi]
+    pub fn flush(&self) -> AsyncTask<FlushTask> {
+        AsyncTask::new(FlushTask {
             inner: self.inner.clone(),
         })
     }
@@ -456,25 +472,56 @@ impl NativeEndpoint {
     }
 }
 
-/// `close()` off the JS thread.
+/// How long [`NativeEndpoint::flush`] waits for JavaScript to take the last requests.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `flush()` off the JS thread: polls until the pump has handed everything over.
+#[derive(Debug)]
+pub struct FlushTask {
+    inner: Arc<Inner>,
+}
+
+impl Task for FlushTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        let deadline = std::time::Instant::now() + FLUSH_TIMEOUT;
+        let queue = self.inner.hosted.queue();
+        while !self.inner.shared.delivered(queue) && std::time::Instant::now() < deadline {
+            self.inner.shared.wake();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
+        Ok(())
+    }
+}
+
+/// `shutdown()` (drain, stop listening) or `close()` (stop the runtime threads) off the JS
+/// thread.
 #[derive(Debug)]
 pub struct CloseTask {
     inner: Arc<Inner>,
+    stop_runtime: bool,
 }
 
 impl Task for CloseTask {
     type Output = ();
     type JsValue = ();
 
-    /// Graceful: drain and stop listening, then stop the runtime threads.
     fn compute(&mut self) -> napi::Result<()> {
         let hosted = &self.inner.hosted;
-        let drained = hosted.shutdown();
-        let closed = hosted.close();
-        self.inner.actions.close();
-        drained
-            .and(closed)
-            .map_err(|e| napi::Error::from_reason(e.to_string()))
+        let done = if self.stop_runtime {
+            let closed = hosted.close();
+            self.inner.actions.close();
+            closed
+        } else {
+            hosted.shutdown()
+        };
+        done.map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {

@@ -19,8 +19,8 @@ mod request;
 
 pub use answer::NativeAnswer;
 pub use config::{
-    NativeChannelRoute, NativeConfig, check_options, check_pattern, check_refusal_status,
-    closest_name,
+    NativeChannelRoute, NativeConfig, check_http_prefix, check_options, check_pattern,
+    check_refusal_status, closest_name,
 };
-pub use endpoint::{CloseTask, NativeEndpoint};
+pub use endpoint::{CloseTask, FlushTask, NativeEndpoint};
 pub use request::{NativeConnectInfo, NativeHttpRequest, NativeRequest};

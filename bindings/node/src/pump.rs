@@ -51,11 +51,23 @@ pub struct Shared {
     stop: AtomicBool,
     /// Batches handed to the TSFN and not yet run on the JS thread.
     in_flight: AtomicUsize,
+    /// Set while the pump thread holds requests it took from the queue and has not yet
+    /// counted in `in_flight` (see [`Shared::delivered`]).
+    taking: AtomicBool,
     /// The pump thread, to wake it.
     thread: Mutex<Option<std::thread::Thread>>,
 }
 
 impl Shared {
+    /// Whether every request posted to `queue` so far has reached the JS thread. Read in
+    /// this order: requests the pump took are flagged by `taking` until they count in
+    /// `in_flight`, so none can be missed between the queue and the TSFN.
+    pub fn delivered(&self, queue: &HostQueue) -> bool {
+        queue.is_empty()
+            && !self.taking.load(Ordering::SeqCst)
+            && self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
     /// Wakes the pump thread (new work, or room for another batch).
     pub fn wake(&self) {
         if let Some(t) = &*self.thread.lock() {
@@ -183,6 +195,7 @@ fn run(source: Source, tsfn: Arc<Mutex<Option<BatchFn>>>, shared: &Shared) {
             continue;
         }
         reqs.clear();
+        shared.taking.store(true, Ordering::SeqCst);
         source.queue.poll_into(&mut reqs, BATCH);
         let mut batch: Vec<NativeRequest> =
             reqs.drain(..).map(|r| source.pending.hold(r)).collect();
@@ -193,10 +206,12 @@ fn run(source: Source, tsfn: Arc<Mutex<Option<BatchFn>>>, shared: &Shared) {
             }
         }
         if batch.is_empty() {
+            shared.taking.store(false, Ordering::SeqCst);
             std::thread::park_timeout(SWEEP_EVERY);
             continue;
         }
-        in_flight.fetch_add(1, Ordering::AcqRel);
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        shared.taking.store(false, Ordering::SeqCst);
         let slot = Arc::new(Mutex::new(Some(batch)));
         let status = match &*tsfn.lock() {
             Some(f) => f.call(Batch(slot), ThreadsafeFunctionCallMode::NonBlocking),

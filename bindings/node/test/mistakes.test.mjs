@@ -121,7 +121,7 @@ test("connect and httpRoute handlers must be functions; the words say what was g
   assert.equal(invalidMessage(() => new Endpoint().connect({ join() {} })), "connect(handler): handler must be a function (got object)");
   assert.equal(invalidMessage(() => new Endpoint({ connect: "yes" })), "connect(handler): handler must be a function (got string)");
   assert.equal(invalidMessage(() => new Endpoint().httpRoute("/api", { get() {} })), "httpRoute(prefix, handler): handler must be a function (got object)");
-  assert.equal(invalidMessage(() => new Endpoint().httpRoute("api", () => ({}))), 'httpRoute(prefix, handler): prefix must be an absolute path such as "/api" (got "api")');
+  assert.equal(invalidMessage(() => new Endpoint().httpRoute("api", () => ({}))), 'HTTP route prefix "api" must be an absolute literal path such as "/api"');
   assert.equal(invalidMessage(() => new Endpoint().channel(42, {})), "channel(pattern, handler): pattern must be a string (got number)");
   assert.equal(invalidMessage(() => new Endpoint([])), "new Endpoint(options): options must be an object (got array)");
 });
@@ -250,7 +250,7 @@ test("topics, events and ids that are not strings are refused before the addon s
   assert.equal(invalidMessage(() => endpoint.disconnect(7)), "id must be a string (got number)");
 });
 
-test("after close() every call that acts throws SB_E_INVALID_STATE naming the call", async (t) => {
+test("after close() every endpoint call that acts throws SB_E_INVALID_STATE naming the call; a kept socket's channel has ended", async (t) => {
   let kept;
   const { endpoint, port } = await listening(t, {}, (ep) => {
     ep.channel("room:*", {
@@ -279,9 +279,10 @@ test("after close() every call that acts throws SB_E_INVALID_STATE naming the ca
   assert.equal(closed(() => endpoint.connect(() => true)), "connect(): the endpoint is closed");
   assert.equal(closed(() => endpoint.httpRoute("/api", () => ({}))), "httpRoute(): the endpoint is closed");
   await assert.rejects(endpoint.listen(), { code: "SB_E_INVALID_STATE", message: "listen(): the endpoint is closed" });
-  // A socket kept from a handler.
-  assert.equal(closed(() => kept.push("late", {})), "push(): the endpoint is closed");
-  assert.equal(closed(() => kept.track("ann", {})), "track(): the endpoint is closed");
+  // A socket kept from a handler: close ended its channel, as in C and Python.
+  for (const act of [() => kept.push("late", {}), () => kept.track("ann", {})]) {
+    assert.equal(thrown(act).code, "SB_E_NOT_FOUND");
+  }
 
   // Closed without ever listening: the same.
   const never = new Endpoint();
@@ -295,7 +296,6 @@ test("results built wrong are refused where they are built", () => {
   assert.equal(invalidMessage(() => refuse("403")), "refuse(status): status must be a number (got string)");
   assert.equal(invalidMessage(() => refuse(403.5)), "a connect refusal status must be an integer (got 403.5)");
   assert.equal(invalidMessage(() => accept({ asigns: {} })), 'unknown key "asigns" of accept()\'s options: expected assigns, id (did you mean "assigns"?)');
-  assert.equal(invalidMessage(() => accept({ assigns: [1] })), "accept(options): assigns must be an object (got array)");
   assert.equal(invalidMessage(() => stop("normal", { replay: {} })), 'unknown key "replay" of stop()\'s options: expected reply, detail (did you mean "reply"?)');
   assert.equal(invalidMessage(() => stop(500)), "stop(reason, options): reason must be a string (got number)");
   assert.equal(invalidMessage(() => reply(200, {})), "reply(status, payload): status must be a non-empty string (got number)");
@@ -309,21 +309,24 @@ test("connect and HTTP results that cannot be sent fail their request and are re
       if (params.mode === "bigint") return { assigns: { n: 1n } };
       if (params.mode === "number") return 42;
       if (params.mode === "typo") return { asigns: { user: "ann" } };
+      if (params.mode === "array") return accept({ assigns: [1] });
       return accept();
     });
     ep.httpRoute("/api", ({ path }) => (path === "/api/typo" ? { statusCode: 404 } : { body: { big: 1n } }));
   });
-  for (const mode of ["bigint", "number", "typo"]) {
+  for (const mode of ["bigint", "number", "typo", "array"]) {
     assert.equal((await upgrade(socketUrl(port, { params: { mode } }))).status, 500, mode);
   }
   assert.equal((await upgrade(socketUrl(port))).status, 101);
   assert.equal((await fetch(`http://127.0.0.1:${port}/api/typo`)).status, 500);
   assert.equal((await fetch(`http://127.0.0.1:${port}/api/big`)).status, 500);
-  await waitUntil(() => failures.length === 5);
+  await waitUntil(() => failures.length === 6);
   assert.deepEqual(failures, [
     { code: "SB_E_INVALID_ARGUMENT", message: "assigns must be JSON-serializable: BigInt at assigns.n", kind: "connect", mount: "/socket" },
     { code: "SB_E_INVALID_ARGUMENT", message: "connect returned 42: use accept({assigns, id}), refuse(status), {assigns, id}, true/false or undefined", kind: "connect", mount: "/socket" },
     { code: "SB_E_INVALID_ARGUMENT", message: 'unknown key "asigns" of the object connect returned: expected assigns, id (did you mean "assigns"?)', kind: "connect", mount: "/socket" },
+    // The core's check of the assigns, as for C and Python.
+    { code: "SB_E_INVALID_ARGUMENT", message: "assigns must be a JSON object (got an array)", kind: "connect", mount: "/socket" },
     { code: "SB_E_INVALID_ARGUMENT", message: 'unknown key "statusCode" of the HTTP response: expected status, contentType, body', kind: "httpRoute", method: "GET", path: "/api/typo" },
     { code: "SB_E_INVALID_ARGUMENT", message: "body must be JSON-serializable: BigInt at body.big", kind: "httpRoute", method: "GET", path: "/api/big" },
   ]);

@@ -136,9 +136,10 @@ impl NativeEndpoint {
 
     /// Broadcast to every subscriber of `topic` (Phoenix `Endpoint.broadcast/3`, or
     /// `local_broadcast/3` when `local`). `payload`: JSON object text (str or bytes), or
-    /// raw bytes when `binary`. Returns the local subscribers reached. Raises
-    /// `InvalidArgumentError`, `InvalidJsonError`, `EncodeError` (not an object),
-    /// `BrokerError`.
+    /// raw bytes when `binary`. Returns the local subscribers reached. The core checks, in
+    /// its words: `StateError` before `start` and once `shutdown` or `close` began,
+    /// `InvalidArgumentError` for an empty topic or event; then `InvalidJsonError`,
+    /// `EncodeError` (not an object), `BrokerError`.
     #[pyo3(signature = (topic, event, payload, binary=false, local=false))]
     fn broadcast(
         &self,
@@ -148,32 +149,21 @@ impl NativeEndpoint {
         binary: bool,
         local: bool,
     ) -> PyResult<usize> {
-        if topic.is_empty() || event.is_empty() {
-            return Err(Error::invalid("topic and event must not be empty").into());
-        }
         let payload = payload_in(payload, binary)?;
-        let core = self.inner.backplane();
-        let delivered = if local {
-            core.local_broadcast(topic, event, payload)
-        } else {
-            core.broadcast(topic, event, payload)
-        }
-        .map_err(Error::from)?;
+        let delivered = self
+            .inner
+            .broadcast(local, topic, event, payload)
+            .map_err(Error::from)?;
         Ok(delivered.local)
     }
 
     /// Closes every connection whose socket id is `socket_id` (close 1001). Returns the
-    /// local connections reached.
+    /// local connections reached. The core checks, in its words: `StateError` before
+    /// `start` and once `shutdown` or `close` began, `InvalidArgumentError` for an empty
+    /// socket id; then `BrokerError`.
     fn disconnect(&self, socket_id: &str) -> PyResult<usize> {
-        if socket_id.is_empty() {
-            return Err(Error::invalid("socket_id is empty").into());
-        }
-        Ok(self
-            .inner
-            .backplane()
-            .disconnect(socket_id)
-            .map_err(Error::from)?
-            .local)
+        let delivered = self.inner.disconnect(socket_id).map_err(Error::from)?;
+        Ok(delivered.local)
     }
 
     /// Live channels on `topic` on this node.
@@ -195,8 +185,9 @@ impl NativeEndpoint {
 
     // ---- actions on one channel, by the id its Join request carried ----
 
-    /// Pushes `event` to the channel's client (Phoenix `push/3`). Raises
-    /// `ChannelNotFoundError` (ended), `EncodeError`, `InvalidJsonError`, `QueueFullError`.
+    /// Pushes `event` to the channel's client (Phoenix `push/3`). Raises, in this order,
+    /// `ChannelNotFoundError` (ended), `InvalidArgumentError` (empty event), `EncodeError`,
+    /// `InvalidJsonError`, `QueueFullError`.
     #[pyo3(signature = (channel_id, event, payload, binary=false))]
     fn push(
         &self,
@@ -205,15 +196,15 @@ impl NativeEndpoint {
         payload: &Bound<'_, PyAny>,
         binary: bool,
     ) -> PyResult<()> {
+        let ch = self.channel(channel_id)?;
+        let event = host::non_empty(event, "event").map_err(Error::from)?;
         let payload = payload_in(payload, binary)?;
-        self.channel(channel_id)?
-            .push(event, payload)
-            .map_err(Error::from)?;
+        ch.push(event, payload).map_err(Error::from)?;
         Ok(())
     }
 
     /// Broadcasts on the channel's topic (Phoenix `broadcast/3`, or `broadcast_from/3`
-    /// when `exclude_self`).
+    /// when `exclude_self`). Raises as `push` (plus `BrokerError`).
     #[pyo3(signature = (channel_id, event, payload, binary=false, exclude_self=false))]
     fn channel_broadcast(
         &self,
@@ -223,8 +214,9 @@ impl NativeEndpoint {
         binary: bool,
         exclude_self: bool,
     ) -> PyResult<()> {
-        let payload = payload_in(payload, binary)?;
         let h = self.channel(channel_id)?;
+        let event = host::non_empty(event, "event").map_err(Error::from)?;
+        let payload = payload_in(payload, binary)?;
         if exclude_self {
             h.broadcast_from(event, payload)
         } else {
@@ -235,7 +227,9 @@ impl NativeEndpoint {
     }
 
     /// Replies to a message answered with noreply earlier (Phoenix `reply(socket_ref, ...)`);
-    /// `ref_json` is the message's ref as the request gave it.
+    /// `ref_json` is the message's ref as the request gave it. Raises, in this order,
+    /// `ChannelNotFoundError` (ended), `InvalidArgumentError` (no ref, empty status), then as
+    /// `push`.
     #[pyo3(signature = (channel_id, ref_json, status, payload, binary=false))]
     fn reply(
         &self,
@@ -245,11 +239,11 @@ impl NativeEndpoint {
         payload: &Bound<'_, PyAny>,
         binary: bool,
     ) -> PyResult<()> {
+        let ch = self.channel(channel_id)?;
         let r = host::json_ref(ref_json).map_err(Error::from)?;
+        let status = host::non_empty(status, "status").map_err(Error::from)?;
         let payload = payload_in(payload, binary)?;
-        self.channel(channel_id)?
-            .reply(&r, status, payload)
-            .map_err(Error::from)?;
+        ch.reply(&r, status, payload).map_err(Error::from)?;
         Ok(())
     }
 
@@ -262,11 +256,12 @@ impl NativeEndpoint {
         Ok(())
     }
 
-    /// Subscribes the channel to `topic`: its broadcasts reach `handle_info`.
+    /// Subscribes the channel to `topic`: its broadcasts reach `handle_info`. Raises
+    /// `ChannelNotFoundError` (ended), then `InvalidArgumentError` (empty topic).
     fn channel_subscribe(&self, channel_id: u64, topic: &str) -> PyResult<()> {
-        self.channel(channel_id)?
-            .subscribe(topic)
-            .map_err(Error::from)?;
+        let ch = self.channel(channel_id)?;
+        let topic = host::non_empty(topic, "topic").map_err(Error::from)?;
+        ch.subscribe(topic).map_err(Error::from)?;
         Ok(())
     }
 

@@ -291,6 +291,7 @@ impl Request {
         binary: bool,
         assigns_json: Option<&str>,
     ) -> PyResult<()> {
+        switchboard::host::non_empty(status, "status").map_err(Error::from)?;
         let payload = payload_in(payload, binary)?;
         Ok(self.answer(Answer::Reply {
             status: status.to_owned(),

@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
-use switchboard::channel::Backplane as CoreHub;
+use switchboard::channel::Backplane;
 use switchboard::host::{ErrorCode, HostError};
 use switchboard::pubsub::{Broadcast, Delivery, Subscription as CoreSubscription};
 
@@ -59,10 +59,8 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(core: &Arc<CoreHub>, topic: &str, capacity: usize) -> Result<Subscription> {
-        if topic.is_empty() {
-            return Err(Error::invalid("topic is empty"));
-        }
+    pub(crate) fn new(core: &Arc<Backplane>, topic: &str, capacity: usize) -> Result<Subscription> {
+        switchboard::host::non_empty(topic, "topic")?;
         if capacity == 0 {
             return Err(Error::invalid("capacity must be at least 1"));
         }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket as pysocket
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 
 from phx import Phx, eventually
-from switchboard import Channel, Endpoint, Socket, errors, ok, reply
+from switchboard import Channel, Endpoint, Socket, SocketRef, errors, noreply, ok, reply, stop
 
 
 class Faulty(Channel):
@@ -27,6 +27,14 @@ class Faulty(Channel):
         if topic == "faulty:slowjoin":
             assert Faulty.release_join is not None
             await Faulty.release_join.wait()
+        if topic == "faulty:noreplyjoin":
+            return noreply()
+        if topic == "faulty:replyjoin":
+            return reply("maybe", {})
+        if topic == "faulty:stopjoin":
+            return stop("normal")
+        if topic == "faulty:intjoin":
+            return 42
         return ok()
 
     async def handle_in(self, event: str, payload: Any, socket: Socket) -> Any:
@@ -115,6 +123,37 @@ async def test_join_crash_stall_timeout_and_bad_results(phx: Phx, caplog: pytest
         await phx.wait_for(lambda: "n" in phx.errors, "phx_error after a NaN reply")
 
 
+async def test_a_join_answered_with_another_kind_of_result_crashes(
+    phx: Phx, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="switchboard")
+    async with _endpoint() as endpoint:
+        await phx.connect(endpoint.url)
+        # A handler result of another kind goes to the core as that answer; the core refuses
+        # it for a join (SB_E_WRONG_ANSWER, its words) and the join crashes, as in C and Node.
+        for topic, answer in (
+            ("faulty:noreplyjoin", "NoReply"),
+            ("faulty:replyjoin", "Reply"),
+            ("faulty:stopjoin", "Stop"),
+        ):
+            joined = await phx.join(topic, chan=topic)
+            assert joined["status"] == "error" and joined["response"] == {"reason": "join crashed"}
+            refused = [
+                r.exc_info[1]
+                for r in caplog.records
+                if r.exc_info and isinstance(r.exc_info[1], errors.WrongAnswerError)
+                and topic in r.getMessage()
+            ]
+            assert len(refused) == 1, caplog.text
+            assert str(refused[0]) == f"{answer} is not an answer to a Join request"
+            assert refused[0].code == "SB_E_WRONG_ANSWER"
+            assert isinstance(refused[0], TypeError)
+        # What is no handler result at all is Python's own TypeError.
+        joined = await phx.join("faulty:intjoin", chan="int")
+        assert joined["response"] == {"reason": "join crashed"}
+        assert "join returned 42; expected ok(...) or error(...)" in caplog.text
+
+
 async def test_error_hierarchy_for_bad_calls() -> None:
     assert issubclass(errors.InvalidJsonError, errors.InvalidArgumentError)
     assert issubclass(errors.InvalidArgumentError, ValueError)
@@ -143,8 +182,13 @@ async def test_error_hierarchy_for_bad_calls() -> None:
             endpoint.channel("late:*", Faulty)
         with pytest.raises(errors.EncodeError):
             endpoint.broadcast("t", "e", [1, 2])
-        with pytest.raises(errors.InvalidArgumentError):
+        # The core's checks and words.
+        with pytest.raises(errors.InvalidArgumentError, match="^topic must not be empty$"):
             endpoint.broadcast("", "e", {})
+        with pytest.raises(errors.InvalidArgumentError, match="^event must not be empty$"):
+            endpoint.local_broadcast("t", "", {})
+        with pytest.raises(errors.InvalidArgumentError, match="^socket id must not be empty$"):
+            endpoint.disconnect("")
         with pytest.raises(errors.InvalidJsonError):
             endpoint.broadcast("t", "e", {"x": float("inf")})
         with pytest.raises(errors.InvalidJsonError):
@@ -160,11 +204,16 @@ async def test_error_hierarchy_for_bad_calls() -> None:
 
 async def test_actions_on_an_ended_channel_raise_channel_not_found(phx: Phx) -> None:
     kept: List[Socket] = []
+    refs: List[SocketRef] = []
 
     class Keep(Channel):
         async def join(self, topic: str, payload: Any, socket: Socket) -> Any:
             kept.append(socket)
             return ok()
+
+        async def handle_in(self, event: str, payload: Any, socket: Socket) -> Any:
+            refs.append(socket.socket_ref())
+            return noreply()
 
     endpoint = Endpoint()
     endpoint.channel("keep:*", Keep)
@@ -173,6 +222,23 @@ async def test_actions_on_an_ended_channel_raise_channel_not_found(phx: Phx) -> 
         await phx.join("keep:1")
         kept[0].push("still", {"here": True})
         await phx.wait_for(lambda: phx.received("keep:1", "still"), "push by socket")
+        later = asyncio.ensure_future(phx.push("keep:1", "later"))
+        await eventually(lambda: refs, "a socket_ref from handle_in")
+
+        # Names must not be empty: the core's check and words, on a live channel.
+        def empty(call: Callable[[], None], what: str) -> None:
+            words = f"^{what} must not be empty$"
+            with pytest.raises(errors.InvalidArgumentError, match=words) as e:
+                call()
+            assert e.value.code == "SB_E_INVALID_ARGUMENT"
+
+        empty(lambda: kept[0].push("", {}), "event")
+        empty(lambda: kept[0].broadcast("", {}), "event")
+        empty(lambda: kept[0].broadcast_from("", {}), "event")
+        empty(lambda: kept[0].subscribe(""), "topic")
+        empty(lambda: refs[0].reply("", {}), "status")
+        refs[0].reply("ok", {"late": True})
+        assert (await later)["response"] == {"late": True}
         await phx.leave("keep:1")
 
         # The core forgets the channel once the binding dropped its Leave request (after
@@ -188,8 +254,21 @@ async def test_actions_on_an_ended_channel_raise_channel_not_found(phx: Phx) -> 
         await eventually(refused, "push refused with ChannelNotFoundError")
         with pytest.raises(errors.ChannelNotFoundError):
             kept[0].track("k", {})
-        with pytest.raises(errors.StateError):
+        # An ended channel is not found, whatever else is wrong with the call.
+        calls: List[Callable[[], None]] = [
+            lambda: kept[0].push("", {}),
+            lambda: kept[0].broadcast("", {}),
+            lambda: kept[0].subscribe(""),
+            lambda: refs[0].reply("", {}),
+        ]
+        for call in calls:
+            with pytest.raises(errors.ChannelNotFoundError):
+                call()
+        # No message to reply to (outside handle_in): an invalid argument, as the core and
+        # Phoenix's ArgumentError say.
+        with pytest.raises(errors.InvalidArgumentError, match="no ref to reply to") as caught:
             kept[0].socket_ref()
+        assert caught.value.code == "SB_E_INVALID_ARGUMENT"
 
 
 def test_port_is_free_after_close() -> None:

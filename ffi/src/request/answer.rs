@@ -40,13 +40,7 @@ pub enum sb_stop_kind {
 }
 
 pub(crate) fn ticket(raw: u64) -> Result<Ticket> {
-    if raw == 0 {
-        return Err(Error::new(
-            sb_status::SB_E_NOT_FOUND,
-            "ticket 0 is never issued (Leave requests have none)",
-        ));
-    }
-    Ok(Ticket::from_raw(raw))
+    Ok(host::ticket(raw)?)
 }
 
 /// Optional assigns from C: NULL/0 leaves them unchanged; otherwise a JSON object.
@@ -135,10 +129,7 @@ pub extern "C" fn sb_reply_status(
 ) -> sb_status {
     with_endpoint(endpoint, |inner| {
         let t = self::ticket(ticket)?;
-        let status = try_str(status, status_len, "status")?;
-        if status.is_empty() {
-            return Err(Error::invalid("`status` is empty"));
-        }
+        let status = host::non_empty(try_str(status, status_len, "status")?, "status")?;
         let payload = payload_from_c(payload, payload_len, payload_kind)?;
         let mut answer = Answer::reply(status, payload);
         if let Some(a) = assigns_from_c(assigns, assigns_len)? {

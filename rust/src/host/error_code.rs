@@ -192,7 +192,8 @@ impl From<SocketError> for HostError {
             SocketError::Publish(p) => p.into(),
             SocketError::Presence(p) => p.into(),
             SocketError::QueueFull => HostError::new(ErrorCode::QueueFull, e.to_string()),
-            SocketError::NoRef => HostError::state(e.to_string()),
+            // Phoenix raises ArgumentError: a message without a ref has nothing to reply to.
+            SocketError::NoRef => HostError::invalid(e.to_string()),
         }
     }
 }
@@ -267,7 +268,7 @@ mod tests {
                 SocketError::Presence(presence.clone()).into(),
                 ErrorCode::Presence,
             ),
-            (SocketError::NoRef.into(), ErrorCode::InvalidState),
+            (SocketError::NoRef.into(), ErrorCode::InvalidArgument),
             (
                 SocketError::Encode(WireError::InvalidJson("x".into())).into(),
                 ErrorCode::Encode,

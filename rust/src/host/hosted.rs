@@ -4,15 +4,20 @@
 //! three front-ends are thin and behave the same (docs/BINDINGS.md "One host layer").
 
 use super::HostQueue;
+use super::error_code::HostError;
+use super::inputs::non_empty;
 use super::queue::QueueConfig;
 use crate::channel::Backplane;
 use crate::endpoint::{
     DrainConfig, DrainReport, Endpoint, EndpointError, HandshakeConfig, RunningEndpoint,
     SocketMount, TransportConfig,
 };
+use crate::pubsub::Delivered;
+use crate::wire::Payload;
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 /// How long [`HostedEndpoint::close`] waits for runtime tasks to finish before it leaves them.
@@ -220,6 +225,16 @@ pub struct HostedEndpoint {
     channel_runtime: Mutex<Option<tokio::runtime::Runtime>>,
     channel_handle: tokio::runtime::Handle,
     state: Mutex<State>,
+    /// [`Phase`] of `state`, read without its lock by every host broadcast.
+    phase: AtomicU8,
+}
+
+/// Where a [`HostedEndpoint`] is in its life, as [`HostedEndpoint::publisher`] reads it.
+#[repr(u8)]
+enum Phase {
+    Created = 0,
+    Running = 1,
+    Stopped = 2,
 }
 
 impl HostedEndpoint {
@@ -251,6 +266,7 @@ impl HostedEndpoint {
             queue,
             config,
             state: Mutex::new(State::Created),
+            phase: AtomicU8::new(Phase::Created as u8),
         })
     }
 
@@ -264,10 +280,66 @@ impl HostedEndpoint {
         &self.queue
     }
 
-    /// The core backplane: broadcast, local_broadcast, disconnect, presence, pubsub. Usable before
-    /// `start` and after shutdown (in-process subscribers only then).
+    /// The core backplane: presence, pubsub, channel counts. A host's own broadcasts go
+    /// through [`broadcast`](Self::broadcast) / [`publisher`](Self::publisher), which refuse
+    /// them while the endpoint is not running.
     pub fn backplane(&self) -> &Arc<Backplane> {
         &self.backplane
+    }
+
+    /// The backplane for a host broadcast on `topic` with `event`, after the checks every
+    /// front-end shares, in this order: the endpoint was started and is not closed (Phoenix's
+    /// `Endpoint.broadcast/3` needs the endpoint's PubSub running), then `topic` and `event`
+    /// are not empty. The payload is checked by the broadcast itself. Between `shutdown` and
+    /// `close` broadcasts still work: a channel's terminate may broadcast while the drain ends
+    /// it, as in Phoenix.
+    ///
+    /// Errors: [`ErrorCode::InvalidState`](super::ErrorCode::InvalidState) before `start`
+    /// and after `close`, [`ErrorCode::InvalidArgument`](super::ErrorCode::InvalidArgument)
+    /// for an empty topic or event.
+    pub fn publisher(&self, topic: &str, event: &str) -> Result<&Arc<Backplane>, HostError> {
+        self.check_running()?;
+        non_empty(topic, "topic")?;
+        non_empty(event, "event")?;
+        Ok(&self.backplane)
+    }
+
+    /// A host broadcast (Phoenix `Endpoint.broadcast/3`, or `local_broadcast/3` with
+    /// `local`): checked by [`publisher`](Self::publisher), then made. Errors: those of
+    /// `publisher`, [`ErrorCode::Encode`](super::ErrorCode::Encode) for a payload that is
+    /// neither a JSON object nor binary (or does not fit a binary frame),
+    /// [`ErrorCode::Broker`](super::ErrorCode::Broker).
+    pub fn broadcast(
+        &self,
+        local: bool,
+        topic: &str,
+        event: &str,
+        payload: Payload,
+    ) -> Result<Delivered, HostError> {
+        let backplane = self.publisher(topic, event)?;
+        let delivered = if local {
+            backplane.local_broadcast(topic, event, payload)
+        } else {
+            backplane.broadcast(topic, event, payload)
+        };
+        Ok(delivered?)
+    }
+
+    /// Closes every connection whose socket id is `socket_id` on every node (Phoenix
+    /// `Endpoint.broadcast(socket_id, "disconnect", %{})`). Errors: those of
+    /// [`publisher`](Self::publisher) (an empty socket id is `InvalidArgument`), `Broker`.
+    pub fn disconnect(&self, socket_id: &str) -> Result<Delivered, HostError> {
+        self.check_running()?;
+        non_empty(socket_id, "socket id")?;
+        Ok(self.backplane.disconnect(socket_id)?)
+    }
+
+    fn check_running(&self) -> Result<(), HostedError> {
+        match self.phase.load(Ordering::Acquire) {
+            p if p == Phase::Running as u8 => Ok(()),
+            p if p == Phase::Created as u8 => Err(HostedError::NotStarted),
+            _ => Err(HostedError::Stopped),
+        }
     }
 
     /// The connections' runtime, for front-ends that spawn work next to the endpoint.
@@ -317,6 +389,7 @@ impl HostedEndpoint {
         let running = self.handle.block_on(builder.start())?;
         let addr = running.local_addr();
         *state = State::Running(running);
+        self.phase.store(Phase::Running as u8, Ordering::Release);
         Ok(addr)
     }
 
@@ -365,6 +438,7 @@ impl HostedEndpoint {
     pub fn close(&self) -> Result<(), HostedError> {
         not_on_runtime()?;
         *self.state.lock() = State::Stopped;
+        self.phase.store(Phase::Stopped as u8, Ordering::Release);
         // Dropping the callback first, and joining the workers, is what guarantees that no
         // wakeup runs after `close` returns.
         self.queue.set_wakeup(None);

@@ -1,10 +1,11 @@
 //! How a host's raw inputs become core values, one check per input with its error: JSON
-//! objects (assigns, presence metas), JSON values and payloads, refs, stop reasons, connect
-//! refusal statuses and HTTP responses. C, Python and Node call these instead of checking
+//! objects (assigns, presence metas), JSON values and payloads, refs, names that must not be
+//! empty, tickets, stop reasons, connect refusal statuses and HTTP responses. C, Python and Node call these instead of checking
 //! themselves, so the same mistake gets the same code and words in every language.
 
 use super::answer::Answer;
 use super::error_code::{ErrorCode, HostError};
+use super::tickets::Ticket;
 use crate::handler::{Assigns, StopReason};
 use crate::wire::{Payload, Ref};
 use bytes::Bytes;
@@ -60,17 +61,26 @@ pub fn json_ref(text: &str) -> Result<Ref, HostError> {
     )))
 }
 
-/// Checks that `payload` can be pushed or broadcast: a JSON object or binary (Phoenix
-/// `push/3` and `broadcast/3` take a map or `{:binary, data}`). For front-ends that queue the
-/// action and must refuse it before they return. Errors: [`ErrorCode::Encode`], with the
-/// words the channel itself would use.
-pub fn sendable(payload: &Payload) -> Result<(), HostError> {
-    match payload {
-        Payload::Json(_) if !payload.is_json_object() => {
-            Err(crate::wire::WireError::PayloadNotObject.into())
-        }
-        _ => Ok(()),
+/// A name that must not be empty: an event, a reply status, a topic, a socket id. `what`
+/// names the input, e.g. `"event"`. Errors: [`ErrorCode::InvalidArgument`] when empty (a
+/// client cannot route an empty event, and an empty topic is no one's).
+pub fn non_empty<'a>(text: &'a str, what: &str) -> Result<&'a str, HostError> {
+    if text.is_empty() {
+        return Err(HostError::invalid(format!("{what} must not be empty")));
     }
+    Ok(text)
+}
+
+/// A request's [`Ticket`] from its raw number. Errors: [`ErrorCode::NotFound`] for 0, which
+/// is never issued (a `Leave` request has none); any other number is checked when used.
+pub fn ticket(raw: u64) -> Result<Ticket, HostError> {
+    if raw == 0 {
+        return Err(HostError::new(
+            ErrorCode::NotFound,
+            "ticket 0 is never issued (Leave requests have none)",
+        ));
+    }
+    Ok(Ticket::from_raw(raw))
 }
 
 /// The JSON type name of `value`, for messages.
@@ -172,6 +182,21 @@ mod tests {
         assert_eq!(
             json_value("{x", "message").unwrap_err().code,
             ErrorCode::InvalidJson
+        );
+    }
+
+    #[test]
+    fn names_must_not_be_empty_and_ticket_zero_is_never_issued() {
+        assert_eq!(non_empty("e", "event").unwrap(), "e");
+        let e = non_empty("", "status").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert_eq!(e.message, "status must not be empty");
+        assert_eq!(ticket(7).unwrap(), Ticket::from_raw(7));
+        let e = ticket(0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotFound);
+        assert_eq!(
+            e.message,
+            "ticket 0 is never issued (Leave requests have none)"
         );
     }
 

@@ -45,14 +45,14 @@ pub use error_code::{ErrorCode, HostError};
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use inputs::{
-    connect_refused, http_response, json_object, json_payload, json_ref, json_value, sendable,
-    stop_reason,
+    connect_refused, http_response, json_object, json_payload, json_ref, json_value, non_empty,
+    stop_reason, ticket,
 };
 pub use kind::RequestKind;
 pub use notify::Wakeup;
 pub use options::{
-    Naming, OptionValue, Options, check_pattern, check_static_file, closest_name,
-    valid_header_value,
+    Naming, OptionValue, Options, check_http_prefix, check_pattern, check_static_file,
+    closest_name, valid_header_value,
 };
 pub use queue::{HostQueue, QueueConfig};
 pub use request::{ChannelContext, HostRequest, HttpRequest, RequestBody};

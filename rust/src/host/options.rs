@@ -325,12 +325,7 @@ impl Options {
     /// `/` except `/` itself, none of `{}*?#`), added twice. A prefix that is also another
     /// route is refused when the endpoint starts.
     pub fn add_http_route(&mut self, prefix: &str) -> Result<(), HostError> {
-        if !super::valid_http_prefix(prefix) {
-            return Err(HostError::invalid(format!(
-                "HTTP route prefix {:?} must be an absolute literal path such as \"/api\"",
-                crate::logging::clip(prefix)
-            )));
-        }
+        check_http_prefix(prefix)?;
         if self.config.http_routes.iter().any(|p| p == prefix) {
             return Err(HostError::invalid(format!(
                 "HTTP route {prefix:?} is added twice"
@@ -718,6 +713,19 @@ pub fn check_pattern(pattern: &str) -> Result<(), HostError> {
         return Err(HostError::invalid(format!(
             "invalid channel pattern {:?}: use an exact topic (\"room:lobby\") or a prefix ending in one `*` (\"room:*\")",
             crate::logging::clip(pattern)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an HTTP route prefix (see [`Options::add_http_route`]): `/`, or an absolute
+/// literal path without a trailing `/` and none of `{}*?#`. Errors:
+/// [`ErrorCode::InvalidArgument`](super::ErrorCode::InvalidArgument).
+pub fn check_http_prefix(prefix: &str) -> Result<(), HostError> {
+    if !super::valid_http_prefix(prefix) {
+        return Err(HostError::invalid(format!(
+            "HTTP route prefix {:?} must be an absolute literal path such as \"/api\"",
+            crate::logging::clip(prefix)
         )));
     }
     Ok(())

@@ -202,14 +202,21 @@ class Dispatcher:
                 result = await result
             if result is None:
                 result = Reply("ok", {})
-            if not isinstance(result, Reply) or result.status not in ("ok", "error"):
-                raise TypeError(f"join returned {result!r}; expected ok(...) or error(...)")
-            out, out_binary = encode(result.payload)
-            if result.status == "ok":
-                req.join_ok(out, out_binary, socket._assigns_update())
-                joined = True
+            if isinstance(result, Reply) and result.status in ("ok", "error"):
+                out, out_binary = encode(result.payload)
+                if result.status == "ok":
+                    req.join_ok(out, out_binary, socket._assigns_update())
+                    joined = True
+                else:
+                    req.join_error(out, out_binary)
+            elif isinstance(result, (Reply, NoReply, Stop)):
+                # A handler result of another kind (reply("x", ...), noreply(), stop(...)):
+                # given to the core as that answer, which refuses it for a join
+                # (WrongAnswerError, SB_E_WRONG_ANSWER); the request is then released
+                # unanswered and the join crashes, as in C and Node.
+                self._answer(req, result, socket, "join")
             else:
-                req.join_error(out, out_binary)
+                raise TypeError(f"join returned {result!r}; expected ok(...) or error(...)")
         finally:
             if not joined:
                 self._channels.pop(cid, None)

@@ -235,12 +235,17 @@ class Socket(ChannelRef):
 
     def socket_ref(self) -> SocketRef:
         """The message being handled, to reply to later (Phoenix ``socket_ref/1``); answer
-        ``noreply()`` now. ``StateError`` outside ``handle_in`` or when the client sent
-        no ref."""
+        ``noreply()`` now. ``InvalidArgumentError`` (code ``SB_E_INVALID_ARGUMENT``, as the
+        core's and Phoenix's ``ArgumentError``: there is no message to reply to) outside
+        ``handle_in`` or when the client sent no ref."""
         if self._ref_json is None:
-            from .errors import StateError
+            from .errors import InvalidArgumentError
 
-            raise StateError("no ref to reply to: socket_ref() is only valid in handle_in")
+            err = InvalidArgumentError(
+                "no ref to reply to: socket_ref() is only valid in handle_in"
+            )
+            err.code = "SB_E_INVALID_ARGUMENT"
+            raise err
         return SocketRef(ChannelRef(self._hub, self.channel_id, self.topic), self._ref_json)
 
     def __repr__(self) -> str:
@@ -277,7 +282,10 @@ class Channel:
         self, topic: str, payload: Any, socket: Socket
     ) -> "MaybeAwaitable[Optional[Reply]]":
         """Phoenix ``join/3``: return ``ok(reply)`` (or ``None``) to accept, ``error(reply)``
-        to refuse. ``payload`` is the join params. The default accepts."""
+        to refuse. ``payload`` is the join params. The default accepts. Another handler
+        result (``noreply()``, ``reply(status, ...)`` with another status, ``stop(...)``) is
+        refused by the core as not an answer to a join (``WrongAnswerError``, logged) and the
+        join crashes (the client gets ``{"reason": "join crashed"}``)."""
         return None
 
     def handle_in(
