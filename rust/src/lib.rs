@@ -8,6 +8,7 @@
 //! (the host API and the kernel the C, Python and Node front-ends translate).
 
 pub mod channel;
+pub mod cluster;
 pub mod endpoint;
 pub mod handler;
 #[cfg(feature = "heap-stats")]

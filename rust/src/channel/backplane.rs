@@ -1,5 +1,6 @@
 //! The state every connection of an endpoint shares: PubSub, Presence and the channel census.
 
+use crate::cluster::Cluster;
 use crate::presence::{Diff, OwnerId, Presence};
 use crate::pubsub::{Broadcast, Delivered, PubSub, PublishError};
 use crate::topic::shard_of;
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// its Presence module and the channel supervisor's children count).
 pub struct Backplane {
     pubsub: Arc<PubSub>,
+    /// The cluster link, when the node is one of several.
+    cluster: Option<Arc<Cluster>>,
     presence: Arc<Presence>,
     /// topic → live (joined, not ended) channels on this node, sharded like PubSub.
     census: Box<[Mutex<HashMap<String, usize>>]>,
@@ -35,7 +38,24 @@ impl Backplane {
     /// broadcasts on their topic (Phoenix.Presence does the same through its dispatcher, so
     /// they are fastlaned `[null, null, T, "presence_diff", {...}]`, PROTOCOL.md 6.3).
     pub fn new(node: &str, shards: usize) -> Arc<Backplane> {
-        let pubsub = PubSub::new(shards);
+        Self::build(node, shards, None)
+    }
+
+    /// A backplane whose broadcasts also reach the other nodes of `cluster`, and theirs this
+    /// node's subscribers (docs/CLUSTER.md).
+    pub fn with_cluster(node: &str, shards: usize, cluster: Arc<Cluster>) -> Arc<Backplane> {
+        Self::build(node, shards, Some(cluster))
+    }
+
+    fn build(node: &str, shards: usize, cluster: Option<Arc<Cluster>>) -> Arc<Backplane> {
+        let pubsub = match &cluster {
+            Some(cluster) => {
+                let pubsub = PubSub::with_broker(shards, cluster.broker());
+                cluster.attach(&pubsub);
+                pubsub
+            }
+            None => PubSub::new(shards),
+        };
         let sink_pubsub = Arc::clone(&pubsub);
         let sink = Arc::new(move |diff: &Diff| {
             let b = Broadcast {
@@ -53,6 +73,7 @@ impl Backplane {
             .collect();
         Arc::new(Backplane {
             pubsub,
+            cluster,
             presence,
             census,
             next_owner: AtomicU64::new(1),
@@ -62,6 +83,11 @@ impl Backplane {
     /// The PubSub registry.
     pub fn pubsub(&self) -> &Arc<PubSub> {
         &self.pubsub
+    }
+
+    /// The cluster link, when this node is one of several.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// The presence service.

@@ -50,6 +50,7 @@ pub(crate) use listener::MIN_HEADER_BYTES;
 pub(crate) use static_files::valid_route as valid_static_route;
 
 use crate::channel::Backplane;
+use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::outbox::CloseReason;
 use crate::pubsub::{Broadcast, Delivery, Subscription};
 use axum::Router;
@@ -111,6 +112,7 @@ pub struct EndpointBuilder {
     static_files: Vec<static_files::StaticFile>,
     drain: DrainConfig,
     handshake: HandshakeConfig,
+    cluster: Option<ClusterConfig>,
 }
 
 impl Default for EndpointBuilder {
@@ -125,6 +127,7 @@ impl Default for EndpointBuilder {
             static_files: Vec::new(),
             drain: DrainConfig::default(),
             handshake: HandshakeConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -206,15 +209,31 @@ impl EndpointBuilder {
         self
     }
 
+    /// Makes this node one of a cluster (docs/CLUSTER.md): broadcasts reach the subscribers of
+    /// every node through the broker of `config.url`; the node name is `config.node`.
+    /// Ignored with [`backplane`](Self::backplane) (build it with
+    /// [`Backplane::with_cluster`]).
+    pub fn cluster(mut self, config: ClusterConfig) -> Self {
+        self.cluster = Some(config);
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
     /// paths, [`EndpointError::RouteConflict`] when host routes overlap a socket route,
     /// [`EndpointError::Bind`] when the address cannot be bound.
     pub async fn start(self) -> Result<RunningEndpoint, EndpointError> {
-        let backplane = self
-            .backplane
-            .unwrap_or_else(|| Backplane::new(&self.node, self.shards));
+        let backplane = match (self.backplane, self.cluster) {
+            (Some(backplane), _) => backplane,
+            (None, None) => Backplane::new(&self.node, self.shards),
+            (None, Some(config)) => {
+                let node = config.node.clone();
+                let cluster = Cluster::start(config, &tokio::runtime::Handle::current())?;
+                cluster.ready().await?;
+                Backplane::with_cluster(&node, self.shards, Arc::new(cluster))
+            }
+        };
         let conns = Arc::new(Connections::default());
         let mut app = Router::new();
         let mut paths: Vec<String> = Vec::new();
@@ -324,6 +343,9 @@ pub enum EndpointError {
     /// The HTTP server failed while running.
     #[error("server error: {0}")]
     Server(String),
+    /// The cluster configuration is invalid, or another live node has this node's name.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// Outcome of [`RunningEndpoint::drain`].

@@ -5,6 +5,7 @@
 
 use super::answer::AnswerError;
 use super::hosted::HostedError;
+use crate::cluster::ClusterError;
 use crate::channel::{HandleError, SocketError};
 use crate::presence::PresenceError;
 use crate::pubsub::PublishError;
@@ -219,6 +220,8 @@ impl From<HostedError> for HostError {
             | HostedError::OnRuntimeThread => ErrorCode::InvalidState,
             HostedError::Io(_) => ErrorCode::Io,
             HostedError::InvalidConfig(_) => ErrorCode::InvalidArgument,
+            HostedError::Cluster(ClusterError::Config(_)) => ErrorCode::InvalidArgument,
+            HostedError::Cluster(_) => ErrorCode::Broker,
         };
         HostError::new(code, e.to_string())
     }

@@ -8,6 +8,7 @@ use super::error_code::HostError;
 use super::inputs::non_empty;
 use super::queue::QueueConfig;
 use crate::channel::Backplane;
+use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::endpoint::{
     DrainConfig, DrainReport, Endpoint, EndpointError, HandshakeConfig, RunningEndpoint,
     SocketMount, TransportConfig,
@@ -100,6 +101,9 @@ pub struct HostConfig {
     pub static_files: Vec<StaticFile>,
     /// Path prefixes whose HTTP requests the host answers (`RequestKind::Http`).
     pub http_routes: Vec<String>,
+    /// The cluster this node joins (its `node` is this config's [`node`](Self::node)); none:
+    /// a single node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for HostConfig {
@@ -118,6 +122,7 @@ impl Default for HostConfig {
             max_pending: QueueConfig::default().max_pending,
             static_files: Vec::new(),
             http_routes: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -188,6 +193,9 @@ pub enum HostedError {
     /// A mount path, route or static file the endpoint refused.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The cluster configuration is invalid, or another live node has this node's name.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 impl From<EndpointError> for HostedError {
@@ -198,6 +206,7 @@ impl From<EndpointError> for HostedError {
             | EndpointError::DuplicateMount(_)
             | EndpointError::RouteConflict(_)
             | EndpointError::StaticFile(_) => HostedError::InvalidConfig(e.to_string()),
+            EndpointError::Cluster(e) => HostedError::Cluster(e),
         }
     }
 }
@@ -255,7 +264,15 @@ impl HostedEndpoint {
             .thread_name("switchboard-channels")
             .build()
             .map_err(|e| HostedError::Io(format!("cannot start channel runtime: {e}")))?;
-        let backplane = Backplane::new(&config.node, config.shards);
+        let backplane = match &config.cluster {
+            None => Backplane::new(&config.node, config.shards),
+            Some(cluster) => {
+                let mut cluster = cluster.clone();
+                cluster.node.clone_from(&config.node);
+                let cluster = Cluster::start(cluster, runtime.handle())?;
+                Backplane::with_cluster(&config.node, config.shards, Arc::new(cluster))
+            }
+        };
         let queue = HostQueue::with_config(config.queue_config());
         Ok(HostedEndpoint {
             handle: runtime.handle().clone(),
@@ -365,6 +382,9 @@ impl HostedEndpoint {
             State::Created => {}
             State::Running(_) => return Err(HostedError::AlreadyStarted),
             State::Stopped => return Err(HostedError::Stopped),
+        }
+        if let Some(cluster) = self.backplane.cluster() {
+            self.handle.block_on(cluster.ready())?;
         }
         let cfg = &self.config;
         let mut builder = Endpoint::builder()

@@ -9,6 +9,7 @@
 
 use super::error_code::HostError;
 use super::hosted::{ChannelRoute, HostConfig, HostMount, StaticFile};
+use crate::cluster::ClusterConfig;
 use crate::endpoint::CheckOrigin;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -177,6 +178,11 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "max_header_bytes",
     "max_pending_connections",
     "static_files",
+    "broker",
+    "broker_prefix",
+    "broker_connect_timeout_ms",
+    "broker_reconnect_max_ms",
+    "broker_heartbeat_ms",
 ];
 
 /// Fields of the `drain` option (a map), and of a `static_files` entry.
@@ -196,6 +202,8 @@ pub struct Options {
     mount_defaults: Vec<(String, OptionValue)>,
     /// Each mount's path and its own options, already checked.
     mounts: Vec<(String, Vec<(String, OptionValue)>)>,
+    /// The cluster options (`broker*`); joined only when `broker` is not empty.
+    cluster: ClusterConfig,
 }
 
 impl Options {
@@ -206,6 +214,7 @@ impl Options {
             naming,
             host: config.bind.ip().to_string(),
             port: config.bind.port(),
+            cluster: ClusterConfig::new("", config.node.clone()),
             config,
             mount_defaults: Vec::new(),
             mounts: Vec::new(),
@@ -369,6 +378,14 @@ impl Options {
     pub fn build(&self) -> Result<HostConfig, HostError> {
         let mut config = self.config.clone();
         config.bind = resolve(&self.host, self.port)?;
+        if !self.cluster.url.is_empty() {
+            let mut cluster = self.cluster.clone();
+            cluster.node.clone_from(&config.node);
+            cluster
+                .check()
+                .map_err(|e| HostError::invalid(e.to_string()))?;
+            config.cluster = Some(cluster);
+        }
         let paths: Vec<(String, &[(String, OptionValue)])> = if self.mounts.is_empty() {
             vec![("/socket".to_owned(), &[])]
         } else {
@@ -452,6 +469,36 @@ impl Options {
                         }
                     }
                 }
+            }
+            "broker" => {
+                let url = Opt::new(n, key, &value).text()?;
+                let mut probe = ClusterConfig::new(url.clone(), "probe");
+                probe.prefix.clone_from(&self.cluster.prefix);
+                if !url.is_empty() && probe.check().is_err() {
+                    return Err(Opt::new(n, key, &value).wrong(
+                        "a broker URL (redis://host:port, rediss://host:port or nats://host:port) or \"\" for a single node",
+                    ));
+                }
+                self.cluster.url = url;
+            }
+            "broker_prefix" => {
+                let prefix = Opt::new(n, key, &value).text()?;
+                let mut probe = ClusterConfig::new("redis://probe", "probe");
+                probe.prefix.clone_from(&prefix);
+                if probe.check().is_err() {
+                    return Err(Opt::new(n, key, &value)
+                        .wrong("letters, digits and _ - : . (no leading, trailing or double dot)"));
+                }
+                self.cluster.prefix = prefix;
+            }
+            "broker_connect_timeout_ms" => {
+                self.cluster.connect_timeout = ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
+            }
+            "broker_reconnect_max_ms" => {
+                self.cluster.reconnect_max = ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
+            }
+            "broker_heartbeat_ms" => {
+                self.cluster.heartbeat = ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
             }
             "shards" => self.config.shards = Opt::new(n, key, &value).int(0, 65_536)? as usize,
             "worker_threads" => {

@@ -1,0 +1,360 @@
+//! What both brokers share: this node's side of the link (up or down, the queue of envelopes
+//! to send, the counters), how an envelope is published and what is done with one received,
+//! the heartbeat, and the reconnect backoff.
+
+use super::envelope::{self, Body, DecodeError, Envelope, Origin};
+use super::{BrokerKind, ClusterConfig, ClusterError, Sink};
+use crate::pubsub::{Broadcast, BrokerError};
+use crate::wire::Payload;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+
+/// Counters of a node's cluster link since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterStats {
+    /// Broadcasts handed to the broker.
+    pub published: u64,
+    /// Broadcasts refused to the caller (link down, queue full) or lost in a failed send.
+    pub publish_failed: u64,
+    /// Broadcasts from other nodes delivered here.
+    pub received: u64,
+    /// Envelopes from the broker that were not readable (other version, truncated, garbage).
+    pub dropped: u64,
+    /// Envelopes other nodes sent that never arrived (gaps in their sequence numbers).
+    pub lost: u64,
+    /// Times the link came back after being lost.
+    pub reconnects: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    publish_failed: AtomicU64,
+    received: AtomicU64,
+    dropped: AtomicU64,
+    lost: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// The envelope stream out: sequence numbers are taken in queue order.
+struct Outgoing {
+    seq: u64,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// What a node last heard from another one.
+struct Peer {
+    last_seq: u64,
+    seen: Instant,
+}
+
+/// One node's side of the link, shared by its publishers, the link task and the heartbeat.
+pub(super) struct Shared {
+    pub(super) config: ClusterConfig,
+    pub(super) kind: BrokerKind,
+    pub(super) origin: Origin,
+    up: AtomicBool,
+    up_changed: Notify,
+    last_error: Mutex<String>,
+    out: Mutex<Outgoing>,
+    sink: OnceLock<Sink>,
+    counters: Counters,
+    peers: Mutex<HashMap<Origin, Peer>>,
+    /// The incarnation of another live process using this node's name, once seen.
+    namesake: Mutex<Option<u64>>,
+    /// A bad envelope is logged once; the rest are counted.
+    bad_logged: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("broker", &self.kind)
+            .field("origin", &self.origin)
+            .field("up", &self.is_up())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random number per process start (std's hasher keys are random per process).
+fn incarnation() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+impl Shared {
+    pub(super) fn new(config: ClusterConfig, kind: BrokerKind, tx: mpsc::Sender<Bytes>) -> Shared {
+        Shared {
+            origin: Origin {
+                node: config.node.clone(),
+                incarnation: incarnation(),
+            },
+            config,
+            kind,
+            up: AtomicBool::new(false),
+            up_changed: Notify::new(),
+            last_error: Mutex::new("not connected yet".to_owned()),
+            out: Mutex::new(Outgoing { seq: 0, tx }),
+            sink: OnceLock::new(),
+            counters: Counters::default(),
+            peers: Mutex::new(HashMap::new()),
+            namesake: Mutex::new(None),
+            bad_logged: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn attach(&self, sink: Sink) {
+        let _ = self.sink.set(sink);
+    }
+
+    pub(super) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// The link is up (both directions work): logged, and `ready` is woken.
+    pub(super) fn link_up(&self, again: bool) {
+        self.up.store(true, Ordering::Release);
+        self.up_changed.notify_waiters();
+        let (broker, url, node) = (self.kind, &self.config.url, &self.config.node);
+        if again {
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%broker, %url, %node, "broker link back: resubscribed, broadcasts reach the other nodes again");
+        } else {
+            tracing::info!(%broker, %url, %node, "broker link up");
+        }
+    }
+
+    /// The link is down: publishes fail with `why` until it is back.
+    pub(super) fn link_down(&self, why: &str) {
+        *self.last_error.lock() = why.to_owned();
+        let was_up = self.up.swap(false, Ordering::AcqRel);
+        if was_up {
+            let (broker, url, node) = (self.kind, &self.config.url, &self.config.node);
+            tracing::warn!(%broker, %url, %node, error = %why, "broker link lost: broadcasts stay on this node until it is back");
+        }
+    }
+
+    /// Waits until the link is up, at most `timeout`; whether it is.
+    pub(super) async fn wait_up(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.up_changed.notified();
+            if self.is_up() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.is_up();
+            }
+        }
+    }
+
+    pub(super) fn duplicate_check(&self) -> Result<(), ClusterError> {
+        match *self.namesake.lock() {
+            Some(other) => Err(ClusterError::DuplicateNode {
+                node: self.origin.node.clone(),
+                other,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn stats(&self) -> ClusterStats {
+        let c = &self.counters;
+        ClusterStats {
+            published: c.published.load(Ordering::Relaxed),
+            publish_failed: c.publish_failed.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues `b` for the other nodes. Errors when the link is down or the queue is full;
+    /// nothing is queued then.
+    pub(super) fn publish(&self, b: &Broadcast) -> Result<(), BrokerError> {
+        let fail = |why: String| {
+            self.counters.publish_failed.fetch_add(1, Ordering::Relaxed);
+            Err(BrokerError(why))
+        };
+        if !self.is_up() {
+            let why = self.last_error.lock().clone();
+            return fail(format!(
+                "{} broker {} unreachable ({why}): delivered on this node only",
+                self.kind, self.config.url
+            ));
+        }
+        let mut out = self.out.lock();
+        let bytes = match envelope::encode_broadcast(&self.origin, out.seq + 1, b) {
+            Ok(bytes) => bytes,
+            Err(e) => return fail(e.to_string()),
+        };
+        match out.tx.try_send(bytes) {
+            Ok(()) => {
+                out.seq += 1;
+                drop(out);
+                self.counters.published.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => fail(format!(
+                "{} broker send queue full ({} envelopes): delivered on this node only",
+                self.kind, self.config.queue
+            )),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                fail(format!("{} broker link stopped", self.kind))
+            }
+        }
+    }
+
+    /// Queues a heartbeat (dropped when the queue is full: the next one will do).
+    fn beat(&self) {
+        let mut out = self.out.lock();
+        if let Ok(bytes) = envelope::encode_heartbeat(&self.origin, out.seq + 1)
+            && out.tx.try_send(bytes).is_ok()
+        {
+            out.seq += 1;
+        }
+    }
+
+    /// Envelopes that were sent but failed on the way (the connection broke under them).
+    pub(super) fn lost_in_send(&self, n: usize) {
+        self.counters
+            .publish_failed
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// One message from the broker channel.
+    pub(super) fn receive(&self, bytes: Bytes) {
+        let env = match envelope::decode(bytes).and_then(checked_payload) {
+            Ok(env) => env,
+            Err(e) => return self.bad(e),
+        };
+        if env.origin == self.origin {
+            return; // our own, echoed by the broker: delivered locally already
+        }
+        if env.origin.node == self.origin.node {
+            self.namesake(env.origin.incarnation);
+        }
+        self.track(&env);
+        if let Body::Broadcast(b) = env.body
+            && let Some(pubsub) = self.sink.get().and_then(std::sync::Weak::upgrade)
+        {
+            self.counters.received.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = pubsub.local_broadcast(b) {
+                crate::warn_limited!(node = %env.origin.node, error = %e, "a broadcast from another node was not delivered");
+            }
+        }
+    }
+
+    fn bad(&self, e: DecodeError) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.bad_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                broker = %self.kind, channel = %self.config.prefix, error = %e,
+                "dropped a message on the cluster channel that is not an envelope this node reads (logged once; the rest are counted)"
+            );
+        }
+    }
+
+    fn namesake(&self, other: u64) {
+        let first = self.namesake.lock().replace(other) != Some(other);
+        if first {
+            tracing::error!(
+                node = %self.origin.node, ours = %format!("{:016x}", self.origin.incarnation),
+                theirs = %format!("{other:016x}"),
+                "another live process uses this node name: every node of a cluster needs its own name"
+            );
+        }
+    }
+
+    /// Counts gaps in the sender's sequence numbers (lost envelopes).
+    fn track(&self, env: &Envelope) {
+        let mut peers = self.peers.lock();
+        let now = Instant::now();
+        match peers.get_mut(&env.origin) {
+            Some(peer) => {
+                if env.seq > peer.last_seq + 1 {
+                    let gap = env.seq - peer.last_seq - 1;
+                    self.counters.lost.fetch_add(gap, Ordering::Relaxed);
+                }
+                peer.last_seq = peer.last_seq.max(env.seq);
+                peer.seen = now;
+            }
+            None => {
+                // Forget nodes silent for a minute (restarted ones come with a new incarnation).
+                peers.retain(|_, p| now.duration_since(p.seen) < Duration::from_secs(60));
+                peers.insert(
+                    env.origin.clone(),
+                    Peer {
+                        last_seq: env.seq,
+                        seen: now,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// A JSON payload must at least look like an object end to end (`{` ... `}`): a truncated
+/// or mangled envelope would otherwise reach clients inside their frames. Not parsed: the
+/// sending node checked it.
+fn checked_payload(env: Envelope) -> Result<Envelope, DecodeError> {
+    if let Body::Broadcast(Broadcast {
+        payload: Payload::Json(raw),
+        ..
+    }) = &env.body
+    {
+        let text = raw.trim_ascii();
+        if !(text.starts_with(b"{") && text.ends_with(b"}")) {
+            return Err(DecodeError::Truncated);
+        }
+    }
+    Ok(env)
+}
+
+/// Sends a heartbeat every `config.heartbeat` while the link is up.
+pub(super) async fn heartbeat(shared: std::sync::Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.config.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if shared.is_up() {
+            shared.beat();
+        }
+    }
+}
+
+/// Waits between reconnect attempts: 100 ms, doubling, at most `max`.
+pub(super) struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(super) fn new(max: Duration) -> Backoff {
+        Backoff {
+            next: Duration::from_millis(100).min(max),
+            max,
+        }
+    }
+
+    /// The wait before the next attempt.
+    pub(super) fn next_delay(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.max);
+        now
+    }
+}
