@@ -4,7 +4,6 @@
 //! decides which code a failure gets.
 
 use super::answer::AnswerError;
-use super::hosted::HostedError;
 use crate::channel::{HandleError, SocketError};
 use crate::presence::PresenceError;
 use crate::pubsub::PublishError;
@@ -210,22 +209,9 @@ impl From<HandleError> for HostError {
     }
 }
 
-impl From<HostedError> for HostError {
-    fn from(e: HostedError) -> HostError {
-        let code = match e {
-            HostedError::NotStarted
-            | HostedError::AlreadyStarted
-            | HostedError::Stopped
-            | HostedError::OnRuntimeThread => ErrorCode::InvalidState,
-            HostedError::Io(_) => ErrorCode::Io,
-            HostedError::InvalidConfig(_) => ErrorCode::InvalidArgument,
-        };
-        HostError::new(code, e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::HostedError;
     use super::*;
 
     #[test]

@@ -4,7 +4,7 @@
 //! three front-ends are thin and behave the same (docs/BINDINGS.md "One host layer").
 
 use super::HostQueue;
-use super::error_code::HostError;
+use super::error_code::{ErrorCode, HostError};
 use super::inputs::non_empty;
 use super::queue::QueueConfig;
 use crate::channel::Backplane;
@@ -199,6 +199,20 @@ impl From<EndpointError> for HostedError {
             | EndpointError::RouteConflict(_)
             | EndpointError::StaticFile(_) => HostedError::InvalidConfig(e.to_string()),
         }
+    }
+}
+
+impl From<HostedError> for HostError {
+    fn from(e: HostedError) -> HostError {
+        let code = match e {
+            HostedError::NotStarted
+            | HostedError::AlreadyStarted
+            | HostedError::Stopped
+            | HostedError::OnRuntimeThread => ErrorCode::InvalidState,
+            HostedError::Io(_) => ErrorCode::Io,
+            HostedError::InvalidConfig(_) => ErrorCode::InvalidArgument,
+        };
+        HostError::new(code, e.to_string())
     }
 }
 
