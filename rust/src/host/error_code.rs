@@ -4,8 +4,6 @@
 //! decides which code a failure gets.
 
 use super::answer::AnswerError;
-use super::hosted::HostedError;
-use crate::cluster::ClusterError;
 use crate::channel::{HandleError, SocketError};
 use crate::presence::PresenceError;
 use crate::pubsub::PublishError;
@@ -211,24 +209,9 @@ impl From<HandleError> for HostError {
     }
 }
 
-impl From<HostedError> for HostError {
-    fn from(e: HostedError) -> HostError {
-        let code = match e {
-            HostedError::NotStarted
-            | HostedError::AlreadyStarted
-            | HostedError::Stopped
-            | HostedError::OnRuntimeThread => ErrorCode::InvalidState,
-            HostedError::Io(_) => ErrorCode::Io,
-            HostedError::InvalidConfig(_) => ErrorCode::InvalidArgument,
-            HostedError::Cluster(ClusterError::Config(_)) => ErrorCode::InvalidArgument,
-            HostedError::Cluster(_) => ErrorCode::Broker,
-        };
-        HostError::new(code, e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::HostedError;
     use super::*;
 
     #[test]

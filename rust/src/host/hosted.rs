@@ -4,7 +4,7 @@
 //! three front-ends are thin and behave the same (docs/BINDINGS.md "One host layer").
 
 use super::HostQueue;
-use super::error_code::HostError;
+use super::error_code::{ErrorCode, HostError};
 use super::inputs::non_empty;
 use super::queue::QueueConfig;
 use crate::channel::Backplane;
@@ -208,6 +208,22 @@ impl From<EndpointError> for HostedError {
             | EndpointError::StaticFile(_) => HostedError::InvalidConfig(e.to_string()),
             EndpointError::Cluster(e) => HostedError::Cluster(e),
         }
+    }
+}
+
+impl From<HostedError> for HostError {
+    fn from(e: HostedError) -> HostError {
+        let code = match e {
+            HostedError::NotStarted
+            | HostedError::AlreadyStarted
+            | HostedError::Stopped
+            | HostedError::OnRuntimeThread => ErrorCode::InvalidState,
+            HostedError::Io(_) => ErrorCode::Io,
+            HostedError::InvalidConfig(_) => ErrorCode::InvalidArgument,
+            HostedError::Cluster(ClusterError::Config(_)) => ErrorCode::InvalidArgument,
+            HostedError::Cluster(_) => ErrorCode::Broker,
+        };
+        HostError::new(code, e.to_string())
     }
 }
 
