@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Switchboard test: the one command the README gives and .ci/run calls.
 #
-# Installs what is missing (npm packages; Debian's chromium for the browser test), then:
+# Installs what is missing (npm packages; Debian's chromium for the browser test; Debian's
+# redis-server, redis-tools and nats-server for the clustering tests), then:
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
 # examples, the C ABI checks (tests/c/run.sh), the Node binding (npm ci builds the addon; its
 # generated files, types and node:test suite), the Python binding (pip install, pytest,
@@ -12,7 +13,9 @@
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
 # SB_CHAT_CMD (run the node suites against another host language's servers), SB_PY_VENV (the
-# Python binding's test venv, default .venv/python).
+# Python binding's test venv, default .venv/python), SB_REDIS_SERVER, SB_REDIS_CLI and
+# SB_NATS_SERVER (the broker binaries the clustering tests start; default: the one on PATH,
+# else Debian's path; exported).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,6 +62,28 @@ if [[ ! -x $CHROMIUM ]]; then
   [[ -x $CHROMIUM ]] || die "apt-get installed chromium but $CHROMIUM does not exist"
 fi
 echo "chromium: $CHROMIUM"
+
+# The clustering tests start brokers of their own (tests/lib/brokers.mjs,
+# rust/tests/common/brokers.rs) from these paths. Debian puts nats-server in /usr/sbin, which a
+# non-root PATH may lack.
+REDIS_SERVER=${SB_REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}
+REDIS_CLI=${SB_REDIS_CLI:-$(command -v redis-cli || echo /usr/bin/redis-cli)}
+NATS_SERVER=${SB_NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
+brokers_missing=()
+[[ -x $REDIS_SERVER ]] || brokers_missing+=(redis-server)
+[[ -x $REDIS_CLI ]] || brokers_missing+=(redis-tools)
+[[ -x $NATS_SERVER ]] || brokers_missing+=(nats-server)
+if [[ ${#brokers_missing[@]} -gt 0 ]]; then
+  command -v apt-get >/dev/null || die "${brokers_missing[*]} missing and apt-get is not available: install them and set SB_REDIS_SERVER, SB_REDIS_CLI and SB_NATS_SERVER to their paths"
+  echo "installing ${brokers_missing[*]} with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${brokers_missing[@]}"
+  [[ -x $REDIS_SERVER ]] || die "apt-get installed redis-server but $REDIS_SERVER does not exist"
+  [[ -x $REDIS_CLI ]] || die "apt-get installed redis-tools but $REDIS_CLI does not exist"
+  [[ -x $NATS_SERVER ]] || die "apt-get installed nats-server but $NATS_SERVER does not exist"
+fi
+export SB_REDIS_SERVER=$REDIS_SERVER SB_REDIS_CLI=$REDIS_CLI SB_NATS_SERVER=$NATS_SERVER
+echo "redis-server: $REDIS_SERVER, redis-cli: $REDIS_CLI, nats-server: $NATS_SERVER"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

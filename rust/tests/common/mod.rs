@@ -1,5 +1,10 @@
 //! Helpers shared by the integration tests (each test file includes this with `mod common;`).
 
+// Each test crate includes the whole module and uses a part of it.
+#![allow(dead_code)]
+
+pub mod brokers;
+
 /// Splits a raw HTTP/1.1 response into (status, lowercased head, body).
 pub fn parse_response(raw: &[u8]) -> (u16, String, Vec<u8>) {
     let split = raw
