@@ -36,7 +36,10 @@ async fn node(url: &str, name: &str) -> Arc<Backplane> {
 }
 
 /// Every broadcast a subscriber got, as `(event, payload text)`.
-fn subscribe(node: &Backplane, topic: &str) -> (Subscription, mpsc::UnboundedReceiver<(String, String)>) {
+fn subscribe(
+    node: &Backplane,
+    topic: &str,
+) -> (Subscription, mpsc::UnboundedReceiver<(String, String)>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let sub = node.pubsub().subscribe(
         topic,
@@ -92,8 +95,12 @@ async fn every_node_gets_every_broadcast_once_in_order(url: &str) {
             let n = n.clone();
             tokio::task::spawn_blocking(move || {
                 for seq in 0..PER_NODE {
-                    n.broadcast("room:1", "msg", json(format!(r#"{{"from":{i},"seq":{seq}}}"#)))
-                        .expect("published");
+                    n.broadcast(
+                        "room:1",
+                        "msg",
+                        json(format!(r#"{{"from":{i},"seq":{seq}}}"#)),
+                    )
+                    .expect("published");
                 }
             })
         })
@@ -109,7 +116,10 @@ async fn every_node_gets_every_broadcast_once_in_order(url: &str) {
             let v: serde_json::Value = serde_json::from_str(&text).expect("json");
             let from = v["from"].as_u64().expect("from") as usize;
             let seq = v["seq"].as_u64().expect("seq") as usize;
-            assert_eq!(seq, next[from], "node {at}: sender {from} out of order or repeated");
+            assert_eq!(
+                seq, next[from],
+                "node {at}: sender {from} out of order or repeated"
+            );
             next[from] += 1;
         }
         assert_eq!(next, [PER_NODE; 3], "node {at} got everything");
@@ -159,8 +169,8 @@ async fn local_broadcast_stays_and_broadcast_from_skips_only_the_sender(url: &st
 /// A second live process with a node's name is refused at `ready`.
 async fn a_namesake_is_refused(url: &str) {
     let _first = node(url, "twin").await;
-    let second = Cluster::start(config(url, "twin"), &tokio::runtime::Handle::current())
-        .expect("config");
+    let second =
+        Cluster::start(config(url, "twin"), &tokio::runtime::Handle::current()).expect("config");
     match second.ready().await {
         Err(ClusterError::DuplicateNode { node, .. }) => assert_eq!(node, "twin"),
         other => panic!("expected DuplicateNode, got {other:?}"),
@@ -201,7 +211,11 @@ async fn broker_down_then_back(
     a.broadcast("room:3", "again", json("{}".into()))
         .expect("published");
     assert_eq!(recv(&mut ra).await.0, "again");
-    assert_eq!(recv(&mut rb).await.0, "again", "b got it through the broker");
+    assert_eq!(
+        recv(&mut rb).await.0,
+        "again",
+        "b got it through the broker"
+    );
     assert!(cluster(&a).stats().reconnects >= 1);
     (a, b)
 }
@@ -234,7 +248,9 @@ mod redis {
         // reconnect_max is 400 ms: back well within a second of Redis answering again.
         let (a, _b) = broker_down_then_back(
             &url,
-            || redis.lock().unwrap().stop(),
+            || {
+                redis.lock().unwrap().stop();
+            },
             || redis.lock().unwrap().restart(),
             Duration::from_secs(3),
         )
@@ -304,7 +320,9 @@ mod nats {
         let url = nats.lock().unwrap().url();
         broker_down_then_back(
             &url,
-            || nats.lock().unwrap().stop(),
+            || {
+                nats.lock().unwrap().stop();
+            },
             || nats.lock().unwrap().restart(),
             Duration::from_secs(3),
         )
@@ -317,7 +335,11 @@ mod nats {
         let (a, b) = (node(&nats.url(), "a").await, node(&nats.url(), "b").await);
         let (_sb, mut rb) = subscribe(&b, "room:5");
         let raw = async_nats::connect(nats.url()).await.expect("client");
-        for bad in [&b"not an envelope"[..], b"SB\x02\x01xxxxxxxxxxxxxxxx", b"SB\x01\x01xx"] {
+        for bad in [
+            &b"not an envelope"[..],
+            b"SB\x02\x01xxxxxxxxxxxxxxxx",
+            b"SB\x01\x01xx",
+        ] {
             raw.publish("test-app", bad.to_vec().into())
                 .await
                 .expect("publish");

@@ -226,10 +226,7 @@ mod tests {
         }
         let mut other = good.to_vec();
         other[2] = 2;
-        assert_eq!(
-            decode(other.into()).unwrap_err(),
-            DecodeError::Version(2)
-        );
+        assert_eq!(decode(other.into()).unwrap_err(), DecodeError::Version(2));
         let mut kind = good.to_vec();
         kind[3] = 9;
         assert_eq!(decode(kind.into()).unwrap_err(), DecodeError::Kind(9));

@@ -486,8 +486,9 @@ impl Options {
                 let mut probe = ClusterConfig::new("redis://probe", "probe");
                 probe.prefix.clone_from(&prefix);
                 if probe.check().is_err() {
-                    return Err(Opt::new(n, key, &value)
-                        .wrong("letters, digits and _ - : . (no leading, trailing or double dot)"));
+                    return Err(Opt::new(n, key, &value).wrong(
+                        "letters, digits and _ - : . (no leading, trailing or double dot)",
+                    ));
                 }
                 self.cluster.prefix = prefix;
             }
