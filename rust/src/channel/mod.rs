@@ -1,4 +1,4 @@
-//! Channel sessions (DESIGN layer 5, PROTOCOL.md 3-4): the per-connection state machine.
+//! Channel sessions (DESIGN layer 7, PROTOCOL.md 3-4): the per-connection state machine.
 //!
 //! A [`Session`] receives the decoded client messages of one connection in order and
 //! produces frames into that connection's [`Outbox`](crate::outbox::Outbox): heartbeat replies, join / leave /

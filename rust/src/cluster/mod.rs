@@ -1,4 +1,4 @@
-//! Several nodes, one set of topics: a [`Cluster`] is the [`Broker`] that carries each
+//! Several nodes, one set of topics (DESIGN layer 5): a [`Cluster`] is the [`Broker`] that carries each
 //! broadcast to the other nodes through Redis or NATS pub/sub, and delivers theirs to this
 //! node's subscribers (docs/CLUSTER.md). It sits between PubSub (which it feeds) and the
 //! channels, and knows nothing of either beyond [`PubSub::local_broadcast`].

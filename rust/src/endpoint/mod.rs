@@ -1,4 +1,4 @@
-//! The tokio endpoint (DESIGN layer 6): an HTTP server whose socket mounts serve the Phoenix
+//! The tokio endpoint (DESIGN layer 8): an HTTP server whose socket mounts serve the Phoenix
 //! WebSocket transport at `<mount>/websocket`, sharing one [`Backplane`] (PubSub, Presence).
 //!
 //! ```no_run

@@ -1,4 +1,4 @@
-//! The host layer (DESIGN layer 8): what an application writes, and the one kernel of rules
+//! The host layer (DESIGN layer 9): what an application writes, and the one kernel of rules
 //! (error codes, options, input checks, request kinds) that the C, Python and Node front-ends
 //! only translate. It re-exports the handler contract ([`crate::handler`]) and the channel
 //! types, so `switchboard::host` is all a host needs.

@@ -74,9 +74,10 @@ impl std::fmt::Debug for Delivery {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct SubscriberId(pub u64);
 
-/// Carries broadcasts between nodes (docs/DESIGN.md "Planned: cluster": only the in-process
-/// [`LocalBroker`] exists so far). The origin node always dispatches locally itself and then
-/// hands the broadcast to the broker for the other nodes.
+/// Carries broadcasts between nodes (docs/CLUSTER.md): [`LocalBroker`] for a single node,
+/// the cluster layer's Redis or NATS link for several. The origin node always dispatches
+/// locally itself and then hands the broadcast to the broker for the other nodes; `publish`
+/// runs inside the broadcast call, so it must not block (queue the work).
 pub trait Broker: Send + Sync + 'static {
     /// Sends a broadcast to every other node. Errors never undo the local delivery.
     fn publish(&self, broadcast: &Arc<Broadcast>) -> Result<(), BrokerError>;
