@@ -238,3 +238,42 @@ fn json_values_convert_as_node_sends_them() {
         ]
     );
 }
+
+#[test]
+fn broker_options_make_a_cluster_config_with_the_node_name() {
+    let single = Options::new(Naming::Snake).build().unwrap();
+    assert_eq!(single.cluster, None, "no broker: a single node");
+
+    let mut o = Options::new(Naming::Camel);
+    o.set("broker", text("nats://127.0.0.1:4222")).unwrap();
+    o.set("node", text("b")).unwrap();
+    o.set("brokerPrefix", text("chat:prod")).unwrap();
+    o.set("brokerHeartbeatMs", int(100)).unwrap();
+    o.set("brokerReconnectMaxMs", int(2000)).unwrap();
+    o.set("brokerConnectTimeoutMs", int(300)).unwrap();
+    let cluster = o.build().unwrap().cluster.expect("a cluster");
+    assert_eq!(
+        (
+            cluster.url.as_str(),
+            cluster.node.as_str(),
+            cluster.prefix.as_str()
+        ),
+        ("nats://127.0.0.1:4222", "b", "chat:prod")
+    );
+    assert_eq!(cluster.heartbeat, Duration::from_millis(100));
+    assert_eq!(cluster.reconnect_max, Duration::from_millis(2000));
+    assert_eq!(cluster.connect_timeout, Duration::from_millis(300));
+
+    let mut o = Options::new(Naming::Snake);
+    assert!(err(o.set("broker", text("http://x"))).starts_with("`broker` must be a broker URL"));
+    assert!(
+        err(o.set("broker_prefix", text("a b"))).starts_with("`broker_prefix` must be letters")
+    );
+    assert!(err(o.set("broker_prefix", text(".x"))).contains("no leading, trailing or double dot"));
+    o.set("broker", text("")).unwrap();
+    assert_eq!(
+        o.build().unwrap().cluster,
+        None,
+        "an empty broker is a single node"
+    );
+}
