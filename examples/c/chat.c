@@ -6,7 +6,11 @@
  *   npm ci && SB_REPO_ROOT=$PWD ./chat     # then open http://127.0.0.1:4000/
  *
  * Env: PORT (default 4000; 0 picks a free port), SB_REPO_ROOT (where examples/chat/ and
- * node_modules/phoenix are; default the working directory). Listens on 127.0.0.1 only, prints
+ * node_modules/phoenix are; default the working directory); for a cluster (docs/CLUSTER.md,
+ * examples/chat/CONTRACT.md "Cluster") SB_CLUSTER (a broker URL, redis://host:port or
+ * nats://host:port; unset or empty: a single node), SB_NODE (the node name; default
+ * chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster) and SB_HEARTBEAT_MS (the option
+ * broker_heartbeat_ms). Listens on 127.0.0.1 only, prints
  * `LISTENING 127.0.0.1:<port>`, and exits cleanly on SIGTERM / SIGINT, or when its stdin is
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
  * it; stdin redirected from /dev/null or a file is not watched).
@@ -29,6 +33,7 @@
 #include "chat_json.h"
 #include "host_loop.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,13 +157,20 @@ static void on_handle_in(const sb_endpoint *ep, const sb_request *req, uint64_t 
   cj_buf_raw(&msg, ",\"body\":", 8);
   cj_buf_string(&msg, body, body_len);
   cj_buf_raw(&msg, "}", 1);
+  sb_status sent = SB_OK;
+  if (!msg.failed) {
+    sent = sb_channel_broadcast(ep, sb_request_channel_id(req), false, S("new_msg"), U8(msg.data),
+                                msg.len, SB_PAYLOAD_KIND_JSON);
+  }
   if (msg.failed) {
     hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("out of memory")), "stop");
-  } else if (hl_check(sb_channel_broadcast(ep, sb_request_channel_id(req), false, S("new_msg"),
-                                           U8(msg.data), msg.len, SB_PAYLOAD_KIND_JSON),
-                      "broadcast new_msg")) {
+  } else if (sent == SB_OK || sent == SB_E_BROKER) {
+    /* SB_E_BROKER: in a cluster whose broker is unreachable, the room's clients on this node
+     * have the message, the other nodes do not (CONTRACT.md "Cluster"); logged, not retried. */
+    if (sent == SB_E_BROKER) hl_check(sent, "broadcast new_msg (it reached this node only)");
     hl_check(sb_reply(ep, ticket, SB_REPLY_KIND_OK, S("{}"), SB_PAYLOAD_KIND_JSON), "reply ok");
   } else {
+    hl_check(sent, "broadcast new_msg");
     /* The Rust handler's `?` on a failed broadcast crashes the channel the same way. */
     hl_check(sb_stop(ep, ticket, SB_STOP_KIND_ABNORMAL, S("broadcast failed")), "stop");
   }
@@ -201,6 +213,46 @@ static int add_file(sb_config *cfg, const char *root, const char *route, const c
   return ok;
 }
 
+/* getenv, with an empty value read as unset. */
+static const char *env_text(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Sets the option `name` from env text: an integer when the whole text reads as one, else the
+ * text itself, which the core refuses with its own message (`... must be an integer ... (got
+ * the string "abc")`), as in the Rust, Python and Node demos. */
+static int set_from_env(sb_config *cfg, const char *name, const char *text) {
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno == 0 && end != text && *end == '\0') {
+    return hl_check(sb_config_set_int(cfg, U8(name), strlen(name), (int64_t)v), name);
+  }
+  return hl_check(sb_config_set_text(cfg, U8(name), strlen(name), U8(text), strlen(text)), name);
+}
+
+/* The node name and the cluster options from SB_NODE, SB_CLUSTER and SB_HEARTBEAT_MS, all
+ * checked by the core (docs/OPTIONS.md). `*node` receives the name (for the log line). */
+static int set_node_and_cluster(sb_config *cfg, const char **node) {
+  static char generated[64];
+  const char *broker = env_text("SB_CLUSTER");
+  *node = env_text("SB_NODE");
+  if (*node == NULL && broker != NULL) {
+    /* Two demos of one machine in one cluster must not share a name (the core refuses a
+     * second live node with the same name). */
+    snprintf(generated, sizeof generated, "chat-%ld@127.0.0.1", (long)getpid());
+    *node = generated;
+  } else if (*node == NULL) {
+    *node = "chat@127.0.0.1";
+  }
+  const char *heartbeat = env_text("SB_HEARTBEAT_MS");
+  return hl_check(sb_config_set_text(cfg, S("node"), U8(*node), strlen(*node)), "node") &&
+         (broker == NULL ||
+          hl_check(sb_config_set_text(cfg, S("broker"), U8(broker), strlen(broker)), "broker")) &&
+         (heartbeat == NULL || set_from_env(cfg, "broker_heartbeat_ms", heartbeat));
+}
+
 int main(void) {
   hl_init("chat");
   unsigned port;
@@ -227,10 +279,11 @@ int main(void) {
   free(phoenix);
 
   sb_config *cfg = NULL;
+  const char *node = NULL;
   if (!hl_check(sb_config_new(&cfg), "config")) return 1;
   int configured =
       hl_bind(cfg, port) &&
-      hl_check(sb_config_set_node_name(cfg, S("chat@127.0.0.1")), "node name") &&
+      set_node_and_cluster(cfg, &node) &&
       hl_check(sb_config_add_socket(cfg, S("/socket")), "socket /socket") &&
       hl_check(sb_config_set_host_connect(cfg, true), "host connect") &&
       hl_check(sb_config_add_channel(cfg, S("room:*")), "channel room:*") &&
@@ -242,6 +295,8 @@ int main(void) {
   uint16_t bound = 0;
   sb_endpoint *ep = hl_new_started(cfg, configured, &bound);
   if (ep == NULL) return 1;
+  const char *broker = env_text("SB_CLUSTER");
+  if (broker != NULL) fprintf(stderr, "chat: node %s joined the cluster at %s\n", node, broker);
   printf("Chat demo on http://127.0.0.1:%u/\n", (unsigned)bound);
   fflush(stdout);
 

@@ -11,6 +11,12 @@
 //   * `room:*` is the only channel: join ok {}, then (sendInfo → handleInfo, Phoenix's
 //     after_join) the user is tracked in presence with {online_at} and gets presence_state;
 //   * `new_msg {body}` is broadcast to the room as `new_msg {user, body}` and answered ok {}.
+//
+// Cluster (docs/CLUSTER.md, examples/chat/CONTRACT.md "Cluster"): env SB_CLUSTER (a broker
+// URL, redis://host:port or nats://host:port; unset or empty: a single node), SB_NODE (the
+// node name; default chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster) and
+// SB_HEARTBEAT_MS (the option brokerHeartbeatMs). Chat messages then reach the room on every
+// node.
 
 "use strict";
 
@@ -38,55 +44,90 @@ function portFromEnv() {
   return port;
 }
 
-const endpoint = new Endpoint({
-  host: "127.0.0.1",
-  port: portFromEnv(),
-  node: "chat@127.0.0.1",
-  staticFiles: [
-    { route: "/", path: path.join(ROOT, "examples/chat/index.html"), contentType: "text/html; charset=utf-8" },
-    { route: "/app.js", path: path.join(ROOT, "examples/chat/app.js"), contentType: "text/javascript" },
-    { route: "/phoenix.mjs", path: PHOENIX_MJS, contentType: "text/javascript" },
-  ],
-});
+/** Env text as an option value: a number when it reads as an integer, else the text itself,
+ *  which the core then refuses with its own message, as in the Rust, C and Python demos. */
+function envValue(text) {
+  return /^\s*-?\d+\s*$/.test(text) ? Number(text) : text;
+}
 
-// Phoenix connect/3: a non-empty user name is required.
-endpoint.connect(({ params }) => {
-  const user = typeof params.user === "string" ? params.user.trim() : "";
-  return user === "" ? refuse(403) : accept({ assigns: { user } });
-});
+/** The node name and cluster options from SB_NODE, SB_CLUSTER and SB_HEARTBEAT_MS (empty values
+ *  read as unset); the core checks them (docs/OPTIONS.md). */
+function clusterOptions() {
+  const broker = process.env.SB_CLUSTER || undefined;
+  const heartbeat = process.env.SB_HEARTBEAT_MS || undefined;
+  // Two demos of one machine in one cluster must not share a name (the core refuses a second
+  // live node with the same name).
+  const node = process.env.SB_NODE || (broker ? `chat-${process.pid}@127.0.0.1` : "chat@127.0.0.1");
+  return {
+    node,
+    ...(broker && { broker }),
+    ...(heartbeat && { brokerHeartbeatMs: envValue(heartbeat) }),
+  };
+}
 
-endpoint.channel("room:*", {
-  join(_topic, _payload, socket) {
-    // Presence is tracked after the join reply (the Phoenix after_join pattern).
-    socket.sendInfo("after_join");
-    return ok();
-  },
+/** The chat endpoint, not listening yet. Throws a coded error for a bad option. */
+function chatEndpoint(cluster) {
+  const endpoint = new Endpoint({
+    host: "127.0.0.1",
+    port: portFromEnv(),
+    ...cluster,
+    staticFiles: [
+      { route: "/", path: path.join(ROOT, "examples/chat/index.html"), contentType: "text/html; charset=utf-8" },
+      { route: "/app.js", path: path.join(ROOT, "examples/chat/app.js"), contentType: "text/javascript" },
+      { route: "/phoenix.mjs", path: PHOENIX_MJS, contentType: "text/javascript" },
+    ],
+  });
 
-  handleInfo(message, socket) {
-    if (message === "after_join") {
-      socket.track(socket.assigns.user, { online_at: Date.now() });
-      socket.push("presence_state", socket.presenceList());
-    }
-  },
+  // Phoenix connect/3: a non-empty user name is required.
+  endpoint.connect(({ params }) => {
+    const user = typeof params.user === "string" ? params.user.trim() : "";
+    return user === "" ? refuse(403) : accept({ assigns: { user } });
+  });
 
-  handleIn(event, raw, socket) {
-    if (event !== "new_msg") throw new Error(`unknown event ${JSON.stringify(event)}`);
-    // Checked before parsing: parsing is the costly part of a message (CONTRACT.md).
-    if (!(raw instanceof RawJson)) return reply("error", { reason: "body must be a string" });
-    if (Buffer.byteLength(raw.data) > MAX_MESSAGE_BYTES) return reply("error", { reason: "message too long" });
-    const payload = raw.parse();
-    const body = payload !== null && typeof payload === "object" ? payload.body : undefined;
-    if (typeof body !== "string") return reply("error", { reason: "body must be a string" });
-    socket.broadcast("new_msg", { user: socket.assigns.user, body });
-    return reply("ok", {});
-  },
-}, { raw: true });
+  endpoint.channel("room:*", {
+    join(_topic, _payload, socket) {
+      // Presence is tracked after the join reply (the Phoenix after_join pattern).
+      socket.sendInfo("after_join");
+      return ok();
+    },
+
+    handleInfo(message, socket) {
+      if (message === "after_join") {
+        socket.track(socket.assigns.user, { online_at: Date.now() });
+        socket.push("presence_state", socket.presenceList());
+      }
+    },
+
+    handleIn(event, raw, socket) {
+      if (event !== "new_msg") throw new Error(`unknown event ${JSON.stringify(event)}`);
+      // Checked before parsing: parsing is the costly part of a message (CONTRACT.md).
+      if (!(raw instanceof RawJson)) return reply("error", { reason: "body must be a string" });
+      if (Buffer.byteLength(raw.data) > MAX_MESSAGE_BYTES) return reply("error", { reason: "message too long" });
+      const payload = raw.parse();
+      const body = payload !== null && typeof payload === "object" ? payload.body : undefined;
+      if (typeof body !== "string") return reply("error", { reason: "body must be a string" });
+      try {
+        socket.broadcast("new_msg", { user: socket.assigns.user, body });
+      } catch (err) {
+        // In a cluster whose broker is unreachable: the room's clients on this node have the
+        // message, the other nodes do not (CONTRACT.md "Cluster"). Not retried.
+        if (err.code !== "SB_E_BROKER") throw err;
+        console.error(`chat: new_msg reached this node only: ${err.message}`);
+      }
+      return reply("ok", {});
+    },
+  }, { raw: true });
+  return endpoint;
+}
 
 async function main() {
   if (!fs.existsSync(PHOENIX_MJS)) {
     console.error(`chat: ${PHOENIX_MJS} not found: run \`npm ci\` at the repository root first (the page loads the stock phoenix client from there)`);
   }
+  const cluster = clusterOptions();
+  const endpoint = chatEndpoint(cluster);
   const { address, port } = await endpoint.listen();
+  if (cluster.broker) console.error(`chat: node ${cluster.node} joined the cluster at ${cluster.broker}`);
   console.log(`LISTENING ${address}:${port}`);
   console.log(`Chat demo on http://${address}:${port}/`);
   const stop = async () => {

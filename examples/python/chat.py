@@ -5,7 +5,11 @@ examples/rust/chat.rs, examples/c/chat.c).
     python examples/python/chat.py        # then open http://127.0.0.1:4000/
 
 Env: PORT (default 4000; 0 picks a free port), SB_REPO_ROOT (where examples/chat/ and
-node_modules/phoenix are; default: found from this file's location). Listens on 127.0.0.1
+node_modules/phoenix are; default: found from this file's location); for a cluster
+(docs/CLUSTER.md, examples/chat/CONTRACT.md "Cluster") SB_CLUSTER (a broker URL,
+``redis://host:port`` or ``nats://host:port``; unset or empty: a single node), SB_NODE (the
+node name; default the core's ``switchboard@localhost``, or ``chat-<pid>@127.0.0.1`` in a
+cluster) and SB_HEARTBEAT_MS (the option ``broker_heartbeat_ms``). Listens on 127.0.0.1
 only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM / Ctrl-C, and when its stdin
 is a pipe or terminal that reaches end of file (so a test runner's child cannot outlive it).
 
@@ -36,10 +40,12 @@ from switchboard import (
     Json,
     Refused,
     Socket,
+    SwitchboardError,
     error,
     ok,
     on_stdin_eof,
 )
+from switchboard.errors import BrokerError
 
 PHOENIX_MJS = "node_modules/phoenix/priv/static/phoenix.mjs"
 
@@ -91,8 +97,42 @@ class Room(Channel):
         if not isinstance(body, str):
             return error({"reason": "body must be a string"})
         # The name comes from the connect assigns, never from the payload.
-        socket.broadcast("new_msg", {"user": socket.assigns["user"], "body": body})
+        try:
+            socket.broadcast("new_msg", {"user": socket.assigns["user"], "body": body})
+        except BrokerError as e:
+            # In a cluster whose broker is unreachable: the room's clients on this node have
+            # the message, the other nodes do not (CONTRACT.md "Cluster"). Not retried.
+            print(f"chat: new_msg reached this node only: {e}", file=sys.stderr)
         return ok()
+
+
+def env_value(text: str) -> Any:
+    """Env text as an option value: an integer when it reads as one, else the text itself,
+    which the core then refuses with its own message, as in the Rust, C and Node demos."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def cluster_options() -> Dict[str, Any]:
+    """The node name and cluster options from SB_NODE, SB_CLUSTER and SB_HEARTBEAT_MS (empty
+    values read as unset). The core checks them (docs/OPTIONS.md)."""
+    options: Dict[str, Any] = {}
+    broker = os.environ.get("SB_CLUSTER")
+    node = os.environ.get("SB_NODE")
+    heartbeat = os.environ.get("SB_HEARTBEAT_MS")
+    if broker:
+        options["broker"] = broker
+    if node:
+        options["node"] = node
+    elif broker:
+        # Two demos of one machine in one cluster must not share a name (the core refuses a
+        # second live node with the same name).
+        options["node"] = f"chat-{os.getpid()}@127.0.0.1"
+    if heartbeat:
+        options["broker_heartbeat_ms"] = env_value(heartbeat)
+    return options
 
 
 async def main() -> None:
@@ -101,17 +141,25 @@ async def main() -> None:
     if not (root / PHOENIX_MJS).is_file():
         print(f"chat: {root / PHOENIX_MJS} is missing: run `npm ci` at the repository root first "
               "(/phoenix.mjs answers 404 until then)", file=sys.stderr)
-    endpoint = Endpoint(
-        port=int(os.environ.get("PORT", "4000")),
-        static_files=[
-            ("/", str(page / "index.html"), "text/html; charset=utf-8"),
-            ("/app.js", str(page / "app.js"), "text/javascript"),
-            ("/phoenix.mjs", str(root / PHOENIX_MJS), "text/javascript"),
-        ],
-    )
-    endpoint.connect(connect)
-    endpoint.channel("room:*", Room)
-    port = await endpoint.start()
+    cluster = cluster_options()
+    try:
+        endpoint = Endpoint(
+            port=int(os.environ.get("PORT", "4000")),
+            static_files=[
+                ("/", str(page / "index.html"), "text/html; charset=utf-8"),
+                ("/app.js", str(page / "app.js"), "text/javascript"),
+                ("/phoenix.mjs", str(root / PHOENIX_MJS), "text/javascript"),
+            ],
+            **cluster,
+        )
+        endpoint.connect(connect)
+        endpoint.channel("room:*", Room)
+        port = await endpoint.start()
+    except SwitchboardError as e:
+        print(f"chat: {e} ({e.code or 'no code'})", file=sys.stderr)
+        sys.exit(1)
+    if "broker" in cluster:
+        print(f"chat: node {cluster['node']} joined the cluster at {cluster['broker']}", file=sys.stderr)
     print(f"LISTENING 127.0.0.1:{port}", flush=True)
     on_stdin_eof(endpoint.stop)
     await endpoint.serve(handle_signals=True)

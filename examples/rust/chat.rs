@@ -9,6 +9,11 @@
 //!   the user is tracked in presence with `{"online_at": <ms since epoch>}` and gets the
 //!   room's `presence_state`;
 //! * `new_msg {body}` is broadcast to the room as `new_msg {user, body}` and answered ok `{}`.
+//!
+//! Cluster (docs/CLUSTER.md, CONTRACT.md "Cluster"): env `SB_CLUSTER` (a broker URL,
+//! `redis://127.0.0.1:6379` or `nats://127.0.0.1:4222`; unset or empty: a single node), `SB_NODE`
+//! (the node name; default `chat@127.0.0.1`, or `chat-<pid>@127.0.0.1` in a cluster) and
+//! `SB_HEARTBEAT_MS` (`broker_heartbeat_ms`). Chat messages then reach the room on every node.
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,13 +24,15 @@ use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+use switchboard::cluster::ClusterConfig;
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{
-    Channel, Connect, ConnectInfo, Connected, HandlerError, Info, JoinOutcome, Outcome, Refused,
-    Socket,
+    Channel, Connect, ConnectInfo, Connected, HandlerError, HostError, Info, JoinOutcome, Naming,
+    OptionValue, Options, Outcome, Refused, Socket, SocketError,
 };
+use switchboard::pubsub::PublishError;
 use switchboard::wire::Payload;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Where the page and the phoenix client live: the repo root, found from the crate's own
 /// location (so the binary works from any directory), else the working directory.
@@ -135,7 +142,15 @@ impl Channel for Room {
             )));
         };
         let message = json!({"user": user_of(socket), "body": body});
-        socket.broadcast("new_msg", json_payload(&message))?;
+        match socket.broadcast("new_msg", json_payload(&message)) {
+            Ok(()) => {}
+            // In a cluster whose broker is unreachable: the room's clients on this node have
+            // the message, the other nodes do not (CONTRACT.md "Cluster"). Not retried.
+            Err(SocketError::Publish(PublishError::Broker(e))) => {
+                warn!(error = %e, "new_msg reached this node only");
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(Outcome::ok(Payload::empty_object()))
     }
 }
@@ -211,9 +226,20 @@ async fn main() {
         );
     }
 
-    let started = Endpoint::builder()
+    let (node, cluster) = match cluster_from_env() {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut builder = Endpoint::builder()
         .bind(([127, 0, 0, 1], port))
-        .node("chat@127.0.0.1")
+        .node(node.clone());
+    if let Some(cluster) = &cluster {
+        builder = builder.cluster(cluster.clone());
+    }
+    let started = builder
         .socket(
             "/socket",
             SocketMount::new()
@@ -230,6 +256,11 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(cluster) = &cluster {
+        // One write, so that the line never interleaves with the log's.
+        let line = format!("chat: node {node} joined the cluster at {}\n", cluster.url);
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
     let addr = endpoint.local_addr();
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "LISTENING {addr}");
@@ -242,6 +273,43 @@ async fn main() {
         eprintln!("chat: {e}");
         std::process::exit(1);
     }
+}
+
+/// Env text as an option value: an integer when it reads as one, else the text itself, which
+/// the options kernel then refuses with its own message (`must be an integer ... (got the
+/// string "abc")`), as in C, Python and Node.
+fn env_value(text: String) -> OptionValue {
+    match text.trim().parse::<i128>() {
+        Ok(n) => OptionValue::Int(n),
+        Err(_) => OptionValue::Text(text),
+    }
+}
+
+/// The node name and, when env `SB_CLUSTER` names a broker, the cluster to join. The env
+/// values go through the options kernel every host language uses (`broker`, `node`,
+/// `broker_heartbeat_ms`: docs/OPTIONS.md), so they get the same checks, defaults and error
+/// messages as the C, Python and Node demos.
+fn cluster_from_env() -> Result<(String, Option<ClusterConfig>), HostError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let broker = env("SB_CLUSTER");
+    let node = env("SB_NODE").unwrap_or_else(|| {
+        if broker.is_some() {
+            // Two demos of one machine in one cluster must not share a name (the core
+            // refuses a second live node with the same name).
+            format!("chat-{}@127.0.0.1", std::process::id())
+        } else {
+            "chat@127.0.0.1".to_owned()
+        }
+    });
+    let mut options = Options::new(Naming::Snake);
+    options.set("node", OptionValue::Text(node.clone()))?;
+    if let Some(broker) = broker {
+        options.set("broker", OptionValue::Text(broker))?;
+    }
+    if let Some(heartbeat) = env("SB_HEARTBEAT_MS") {
+        options.set("broker_heartbeat_ms", env_value(heartbeat))?;
+    }
+    Ok((node, options.build()?.cluster))
 }
 
 /// Ctrl-C or SIGTERM.

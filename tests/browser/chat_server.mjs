@@ -13,10 +13,11 @@ export function chatCommand() {
 }
 
 /**
- * Spawns the chat server and resolves once it printed its LISTENING line. The contract only
+ * Spawns the chat server (with `env` added to the test's environment, e.g. the cluster's
+ * SB_CLUSTER / SB_NODE) and resolves once it printed its LISTENING line. The contract only
  * asks it to exit on SIGTERM, so `stop()` sends SIGTERM right after closing stdin.
  * @returns {Promise<ServerProcess>} with `base` (`http://127.0.0.1:<port>`), `stop()`, `tail()`
  */
-export function startChatServer({ timeoutMs = 30_000 } = {}) {
-  return ServerProcess.start(chatCommand(), { name: "chat server", startTimeout: timeoutMs, eofGraceMs: 0 });
+export function startChatServer({ timeoutMs = 30_000, env = {}, name = "chat server" } = {}) {
+  return ServerProcess.start(chatCommand(), { name, env, startTimeout: timeoutMs, eofGraceMs: 0 });
 }

@@ -113,10 +113,19 @@ export class ServerProcess {
       });
     });
     this.#listening.catch(() => {}); // awaited by start(); an exit after start is not an error
+    // Whole lines: a line written in several pieces (stderr is unbuffered: Rust's eprintln!
+    // writes each piece of its format on its own) is recorded once it is complete.
+    let errBuf = "";
     proc.stderr.setEncoding("utf8");
     proc.stderr.on("data", (chunk) => {
       this.outputBytes += Buffer.byteLength(chunk);
-      for (const l of chunk.split("\n")) if (l) this.#record(l);
+      const lines = (errBuf + chunk).split("\n");
+      errBuf = lines.pop();
+      for (const l of lines) if (l) this.#record(l.replace(/\r$/, ""));
+    });
+    proc.stderr.on("end", () => {
+      if (errBuf) this.#record(errBuf);
+      errBuf = "";
     });
   }
 
