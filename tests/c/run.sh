@@ -6,7 +6,8 @@
 #      `readelf -d` shows the SONAME;
 #   4. header hygiene: the header alone as strict C11 and as C++17;
 #   5. C tests (tests/c/test_api.c + a second TU + a C++ TU, test_events.c, test_http.c,
-#      test_owned.c) under AddressSanitizer,
+#      test_owned.c, test_cluster.c against a redis-server and a nats-server it starts) under
+#      AddressSanitizer,
 #      LeakSanitizer and UBSan, then the same program without sanitizers under valgrind;
 #   6. `make install` into $CARGO_TARGET_DIR/c/prefix, then a tiny program built against it with
 #      pkg-config (shared and static) and with CMake (shared and static), and run;
@@ -19,7 +20,8 @@
 #   9. the C conformance fixture (tests/fixtures/c/conformance_fixture.c) built the same way,
 #      with AddressSanitizer + UBSan, into $CARGO_TARGET_DIR/c/conformance_fixture, against
 #      which scripts/test.sh runs the conformance and bad-input suites.
-# Installs what is missing (valgrind, cmake with apt-get; cbindgen with cargo into .tools/).
+# Installs what is missing (valgrind, cmake, redis-server, nats-server with apt-get; cbindgen
+# with cargo into .tools/).
 # Env: CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -41,6 +43,9 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v g++ >/dev/null || missing+=(g++)
 # Debian's clang package (clang-14 on Debian 12): the version is the distribution's.
 command -v clang >/dev/null || missing+=(clang)
+# test_cluster.c takes SB_REDIS_SERVER / SB_NATS_SERVER, else PATH, else these paths.
+[[ -x ${SB_REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)} ]] || missing+=(redis-server)
+[[ -x ${SB_NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)} ]] || missing+=(nats-server)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || fail "missing ${missing[*]} and apt-get is not available"
   echo "installing ${missing[*]} with apt-get"
@@ -96,9 +101,10 @@ gcc "${cflags[@]}" "${san[@]}" tests/c/test_api.c tests/c/tu_second.c "$work/hea
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_events.c "${link[@]}" -o "$work/test_events_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_http.c "${link[@]}" -o "$work/test_http_asan"
 gcc "${cflags[@]}" "${san[@]}" tests/c/test_owned.c "${link[@]}" -o "$work/test_owned_asan"
+gcc "${cflags[@]}" "${san[@]}" tests/c/test_cluster.c "${link[@]}" -o "$work/test_cluster_asan"
 gcc "${cflags[@]}" "${san[@]}" -Iexamples/c tests/c/test_chat_json.c examples/c/chat_json.c \
   -o "$work/test_chat_json_asan"
-for t in test_api test_events test_http test_owned test_chat_json; do
+for t in test_api test_events test_http test_owned test_cluster test_chat_json; do
   nm "$work/${t}_asan" > "$work/nm.txt"
   grep -q __asan_init "$work/nm.txt" || fail "$t is not instrumented"
   echo "$t:"
@@ -115,7 +121,7 @@ clang++ -std=c++17 "${clang_warn[@]}" -g -Iinclude "${san[@]}" -c tests/c/header
   -o "$work/header_cpp_clang.o"
 clang -std=c11 "${clang_warn[@]}" -g -Iinclude "${san[@]}" tests/c/test_api.c tests/c/tu_second.c \
   "$work/header_cpp_clang.o" "${link[@]}" -lstdc++ -o "$work/test_api_clang"
-for t in test_events test_http test_owned; do
+for t in test_events test_http test_owned test_cluster; do
   clang -std=c11 "${clang_warn[@]}" -g -Iinclude "${san[@]}" "tests/c/$t.c" "${link[@]}" \
     -o "$work/${t}_clang"
 done
@@ -138,7 +144,8 @@ gcc "${cflags[@]}" -O1 tests/c/test_api.c tests/c/tu_second.c "$work/header_cpp_
 gcc "${cflags[@]}" -O1 tests/c/test_events.c "${link[@]}" -o "$work/test_events"
 gcc "${cflags[@]}" -O1 tests/c/test_http.c "${link[@]}" -o "$work/test_http"
 gcc "${cflags[@]}" -O1 tests/c/test_owned.c "${link[@]}" -o "$work/test_owned"
-for t in test_api test_events test_http test_owned; do
+gcc "${cflags[@]}" -O1 tests/c/test_cluster.c "${link[@]}" -o "$work/test_cluster"
+for t in test_api test_events test_http test_owned test_cluster; do
   echo "$t:"
   timeout 300 valgrind --quiet --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
