@@ -721,12 +721,15 @@ SB_API SB_MUST_USE sb_status sb_endpoint_new(const sb_config *config, uint32_t a
 SB_API void sb_endpoint_free(sb_endpoint *endpoint);
 
 // Binds the configured address and starts serving the socket mounts; returns once listening.
-// Blocks the calling thread for the bind only. Must not be called from a callback of this
-// library.
+// Blocks the calling thread for the bind, and in a cluster (option `broker`) first until the
+// broker answers (at most `broker_connect_timeout_ms`; unreachable, it starts alone and keeps
+// retrying) and then 1.5 `broker_heartbeat_ms` while it listens for a namesake. Must not be
+// called from a callback of this library.
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (already started or shut
 // down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_INVALID_ARGUMENT`
-// (a static file route that is also a socket route), `SB_E_POISONED`.
+// (a static file route that is also a socket route), `SB_E_BROKER` (another live process
+// has this node name, docs/CLUSTER.md "Node identity"), `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_endpoint_start(const sb_endpoint *endpoint);
 
 // Writes the TCP port the endpoint listens on to `*out_port` (the real one when bound to port 0).

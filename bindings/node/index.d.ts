@@ -290,8 +290,22 @@ export interface EndpointOptions extends MountLimits {
   host?: string;
   /** Listen port (default 0 = any free port; read it from `listen()`'s result). */
   port?: number;
-  /** This node's name; presence `phx_ref`s are unique per node (default `"switchboard@localhost"`). */
+  /** This node's name; presence `phx_ref`s are unique per node, and every live node of a cluster needs its own (default `"switchboard@localhost"`). */
   node?: string;
+  /**
+   * Joins a cluster (docs/CLUSTER.md): `redis://host:port`, `rediss://host:port` or
+   * `nats://host:port`; `""` (the default) is a single node. Broadcasts then reach every
+   * node; while the broker is unreachable they stay local and throw SB_E_BROKER.
+   */
+  broker?: string;
+  /** The Redis channel / NATS subject of this app (default `"switchboard"`). */
+  brokerPrefix?: string;
+  /** Bounds each broker connection attempt and the wait at `listen()` (ms, default 5000). */
+  brokerConnectTimeoutMs?: number;
+  /** Longest wait between reconnect attempts (ms, default 5000). */
+  brokerReconnectMaxMs?: number;
+  /** How often the node says it is alive; `listen()` listens 1.5 of these for a namesake (ms, default 1000). */
+  brokerHeartbeatMs?: number;
   /** Socket mounts (default `["/socket"]`). */
   mounts?: Array<string | MountOptions>;
   /** How long a handler may take, in ms (default 10 000); then the channel fails. */

@@ -20,10 +20,11 @@ export declare class NativeEndpoint {
    */
   constructor(config: NativeConfig, onBatch: (arg: Array<NativeRequest>) => unknown)
   /**
-   * Binds and serves; returns `ip:port`. Blocks the JS thread for the bind only. Keeps the
-   * event loop alive until `unref()` or close.
+   * Binds and serves, off the JS thread (a clustered endpoint first waits for its broker
+   * and listens for a namesake); resolves with `ip:port`. Then call `ref()` to keep the
+   * event loop alive while listening.
    */
-  start(): string
+  start(): Promise<unknown>
   /** `ip:port` while listening. */
   localAddr(): string | null
   /** Keeps the event loop alive while open (the default once listening). */
@@ -290,4 +291,16 @@ export interface NativeRequest {
   connect?: NativeConnectInfo
   /** For `http`. */
   http?: NativeHttpRequest
+}
+
+/**
+ * What `start()` resolves with: the address, or the core's error (the promise of an
+ * `AsyncTask` cannot carry an `SB_E_*` code, so JavaScript throws it).
+ */
+export interface Started {
+  /** `ip:port` once listening. */
+  addr?: string
+  /** `SB_E_*` when the start failed. */
+  code?: string
+  message?: string
 }

@@ -125,12 +125,15 @@ pub extern "C" fn sb_endpoint_free(endpoint: *mut sb_endpoint) {
 }
 
 /// Binds the configured address and starts serving the socket mounts; returns once listening.
-/// Blocks the calling thread for the bind only. Must not be called from a callback of this
-/// library.
+/// Blocks the calling thread for the bind, and in a cluster (option `broker`) first until the
+/// broker answers (at most `broker_connect_timeout_ms`; unreachable, it starts alone and keeps
+/// retrying) and then 1.5 `broker_heartbeat_ms` while it listens for a namesake. Must not be
+/// called from a callback of this library.
 ///
 /// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_STATE` (already started or shut
 /// down), `SB_E_IO` (cannot bind: address in use, no permission), `SB_E_INVALID_ARGUMENT`
-/// (a static file route that is also a socket route), `SB_E_POISONED`.
+/// (a static file route that is also a socket route), `SB_E_BROKER` (another live process
+/// has this node name, docs/CLUSTER.md "Node identity"), `SB_E_POISONED`.
 #[must_use]
 #[unsafe(no_mangle)]
 pub extern "C" fn sb_endpoint_start(endpoint: *const sb_endpoint) -> sb_status {

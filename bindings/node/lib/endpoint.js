@@ -39,6 +39,8 @@ class Endpoint extends EventEmitter {
   #dispatcher;
   #native;
   #state = STATES.created;
+  /** While `listen()` waits for the native start: the promise of that start. */
+  #starting = null;
   #refed = true;
   #address;
   #closing;
@@ -91,10 +93,10 @@ class Endpoint extends EventEmitter {
   }
 
   #beforeListen(what) {
-    if (this.#state === STATES.created) return;
+    if (this.#state === STATES.created && !this.#starting) return;
     throw codedError(
       "SB_E_INVALID_STATE",
-      this.#state === STATES.listening ? `${what}() must be called before listen()` : `${what}(): the endpoint is closed`,
+      this.#state === STATES.closed ? `${what}(): the endpoint is closed` : `${what}() must be called before listen()`,
     );
   }
 
@@ -114,7 +116,7 @@ class Endpoint extends EventEmitter {
    * `close()` or `unref()`.
    */
   async listen(port) {
-    if (this.#state === STATES.listening) throw codedError("SB_E_INVALID_STATE", "listen() was already called");
+    if (this.#state === STATES.listening || this.#starting) throw codedError("SB_E_INVALID_STATE", "listen() was already called");
     if (this.#state !== STATES.created) throw codedError("SB_E_INVALID_STATE", "listen(): the endpoint is closed");
     const config = {
       options: optionsJson(port === undefined ? this.#options : { ...this.#options, port }),
@@ -123,14 +125,21 @@ class Endpoint extends EventEmitter {
     const dispatcher = new Dispatcher(this, this.#routes, this.#subscriptions);
     const nativeEndpoint = native(() => new NativeEndpoint(config, (batch) => dispatcher.onBatch(batch)));
     dispatcher.native = nativeEndpoint;
-    let addr;
+    // Off the JS thread: a clustered endpoint waits for its broker before it listens.
+    this.#starting = nativeEndpoint.start();
+    let started;
     try {
-      addr = native(() => nativeEndpoint.start());
-    } catch (err) {
+      started = await this.#starting;
+    } finally {
+      this.#starting = null;
+    }
+    if (started.code !== undefined && started.code !== null) {
       await nativeEndpoint.close();
       nativeEndpoint.stopPump();
-      throw err;
+      throw codedError(started.code, started.message);
     }
+    const addr = started.addr;
+    native(() => nativeEndpoint.ref());
     this.#native = nativeEndpoint;
     this.#dispatcher = dispatcher;
     this.#state = STATES.listening;
@@ -166,6 +175,8 @@ class Endpoint extends EventEmitter {
    * throws SB_E_INVALID_STATE, and the process may exit. Idempotent.
    */
   async close() {
+    // A listen() under way finishes first (its endpoint is then closed like any other).
+    while (this.#starting) await this.#starting.catch(() => {});
     if (this.#state === STATES.created) {
       this.#state = STATES.closed;
       this.emit("close");

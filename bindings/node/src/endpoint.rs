@@ -146,15 +146,14 @@ impl NativeEndpoint {
         })
     }
 
-    /// Binds and serves; returns `ip:port`. Blocks the JS thread for the bind only. Keeps the
-    /// event loop alive until `unref()` or close.
+    /// Binds and serves, off the JS thread (a clustered endpoint first waits for its broker
+    /// and listens for a namesake); resolves with `ip:port`. Then call `ref()` to keep the
+    /// event loop alive while listening.
     #[napi]
-    pub fn start(&mut self, env: Env) -> Result<String> {
-        let addr = self.inner.hosted.start().map_err(core_error)?;
-        self.pump
-            .refer(&env)
-            .map_err(|e| error(ErrorCode::InvalidState, e.reason.clone()))?;
-        Ok(addr.to_string())
+    pub fn start(&self) -> AsyncTask<StartTask> {
+        AsyncTask::new(StartTask {
+            inner: self.inner.clone(),
+        })
     }
 
     /// `ip:port` while listening.
@@ -469,6 +468,51 @@ impl NativeEndpoint {
         self.pump.stop();
         self.inner.pending.clear();
         self.inner.subscriptions.lock().clear();
+    }
+}
+
+/// `start()` off the JS thread.
+#[derive(Debug)]
+pub struct StartTask {
+    inner: Arc<Inner>,
+}
+
+/// What `start()` resolves with: the address, or the core's error (the promise of an
+/// `AsyncTask` cannot carry an `SB_E_*` code, so JavaScript throws it).
+#[napi(object)]
+#[derive(Debug)]
+pub struct Started {
+    /// `ip:port` once listening.
+    pub addr: Option<String>,
+    /// `SB_E_*` when the start failed.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Task for StartTask {
+    type Output = Started;
+    type JsValue = Started;
+
+    fn compute(&mut self) -> napi::Result<Started> {
+        Ok(match self.inner.hosted.start() {
+            Ok(addr) => Started {
+                addr: Some(addr.to_string()),
+                code: None,
+                message: None,
+            },
+            Err(e) => {
+                let e = host::HostError::from(e);
+                Started {
+                    addr: None,
+                    code: Some(e.code.name().to_owned()),
+                    message: Some(e.message),
+                }
+            }
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, started: Started) -> napi::Result<Started> {
+        Ok(started)
     }
 }
 

@@ -22,5 +22,5 @@ pub use config::{
     NativeChannelRoute, NativeConfig, check_http_prefix, check_options, check_pattern,
     check_refusal_status, closest_name,
 };
-pub use endpoint::{CloseTask, FlushTask, NativeEndpoint};
+pub use endpoint::{CloseTask, FlushTask, NativeEndpoint, StartTask, Started};
 pub use request::{NativeConnectInfo, NativeHttpRequest, NativeRequest};

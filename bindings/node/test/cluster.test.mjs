@@ -152,3 +152,20 @@ test("redis: broker stopped, broadcasts are SB_E_BROKER but reach a; broker back
     "the refused broadcast never reaches b",
   );
 });
+
+test("listen() waits for the broker off the JS thread: timers keep firing meanwhile", async (t) => {
+  // Nothing listens on this port: listen() waits the whole connect timeout, then starts alone.
+  const { freePort } = await import("../../../tests/lib/fixture.mjs");
+  const url = `redis://127.0.0.1:${await freePort()}`;
+  const endpoint = new Endpoint({ port: 0, broker: url, node: "lonely", brokerConnectTimeoutMs: 500 });
+  t.after(() => endpoint.close());
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 10);
+  const began = Date.now();
+  await endpoint.listen();
+  clearInterval(timer);
+  assert.ok(Date.now() - began >= 450, "listen() waited for the broker");
+  assert.ok(ticks >= 20, `the event loop ran meanwhile (${ticks} ticks of 10 ms)`);
+  // Alone, it still serves and its broadcasts say the remote part failed.
+  assert.throws(() => endpoint.broadcast("room:x", "e", {}), { code: "SB_E_BROKER" });
+});

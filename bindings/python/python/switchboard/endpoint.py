@@ -268,14 +268,17 @@ class Endpoint:
             raise StateError("the endpoint was already started")
         loop = asyncio.get_running_loop()
         hub = _native.NativeEndpoint({**self._config, **self._routes.config()})
+        # Claimed before the wait: a second start() meanwhile is refused.
+        self._loop = loop
         try:
-            self._port = hub.start()
+            # Off the loop: a clustered endpoint waits for its broker before it listens.
+            self._port = await in_thread(hub.start, "switchboard-start")
         except BaseException:
+            self._loop = None
             hub.close()
             raise
         self._native = hub
         _live_endpoints.add(self)
-        self._loop = loop
         self._stopped = asyncio.Event()
         self._dispatcher = Dispatcher(hub, self._routes, loop)
         loop.add_reader(hub.fileno(), self._dispatcher.on_readable)
