@@ -6,10 +6,11 @@
 # rustfmt check, clippy (warnings are errors), Rust unit/property tests, release build of the
 # examples, the C ABI checks (tests/c/run.sh), the Node binding (npm ci builds the addon; its
 # generated files, types and node:test suite), the Python binding (pip install, pytest,
-# stubtest, mypy), and the node:test suites (conformance, bad input, browser) against the
+# stubtest, mypy), and the node:test suites (conformance, bad input, browser, cluster) against the
 # release binaries (the conformance suite also against the host-queue fixture; the conformance
 # and bad-input suites also against the Node, Python and C fixtures, the C one under ASan; the
-# browser suite also against the C, Node and Python chat demos). Stops at the first failure.
+# browser and cluster suites also against the C, Node and Python chat demos). Stops at the
+# first failure.
 #
 # Env: CARGO_TARGET_DIR (honoured by cargo, maturin and the node suites), SB_FIXTURE_CMD and
 # SB_CHAT_CMD (run the node suites against another host language's servers), SB_PY_VENV (the
@@ -214,6 +215,18 @@ if [[ -z ${SB_CHAT_CMD:-} ]]; then
   step "node --test tests/browser (the chat demo hosted from Python)"
   SB_CHAT_CMD=$(argv_json "$PYTHON" examples/python/chat.py) \
     node --test tests/browser/*.test.mjs
+fi
+# Three chat demo processes on one Redis and on one NATS are one room (tests/cluster), in
+# every host language.
+run_suite "cluster: three chat demos on one broker" tests/cluster
+if [[ -z ${SB_CHAT_CMD:-} ]]; then
+  step "node --test tests/cluster (the chat demo hosted from C)"
+  SB_CHAT_CMD=$(argv_json "$c_chat") node --test tests/cluster/*.test.mjs
+  step "node --test tests/cluster (the chat demo hosted from Node)"
+  SB_CHAT_CMD='["node","examples/node/chat.js"]' node --test tests/cluster/*.test.mjs
+  step "node --test tests/cluster (the chat demo hosted from Python)"
+  SB_CHAT_CMD=$(argv_json "$PYTHON" examples/python/chat.py) \
+    node --test tests/cluster/*.test.mjs
 fi
 
 trap - EXIT
