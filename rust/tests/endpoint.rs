@@ -131,11 +131,11 @@ async fn start() -> Server {
         .socket("/small", mount().max_frame_bytes(1024))
         .socket("/idle", mount().idle_timeout_ms(300))
         .socket("/slow", mount().outbox_limits(32, 256 * 1024))
-        .drain(DrainConfig {
-            batch_size: 1,
-            batch_interval: Duration::from_millis(10),
-            timeout: Duration::from_secs(10),
-        })
+        .drain(DrainConfig::new(
+            1,
+            Duration::from_millis(10),
+            Duration::from_secs(10),
+        ))
         .start()
         .await
         .expect("endpoint starts");

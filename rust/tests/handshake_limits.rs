@@ -82,10 +82,9 @@ async fn upgraded(addr: SocketAddr) -> TcpStream {
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout() {
     within(async {
-        let endpoint = start(HandshakeConfig {
-            header_read_timeout: Duration::from_millis(2_000),
-            ..HandshakeConfig::default()
-        })
+        let endpoint = start(handshake(|h| {
+            h.header_read_timeout = Duration::from_millis(2_000)
+        }))
         .await;
         let mut silent = TcpStream::connect(endpoint.local_addr())
             .await
@@ -104,10 +103,9 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout
 #[tokio::test]
 async fn headers_sent_too_slowly_are_cut_off() {
     within(async {
-        let endpoint = start(HandshakeConfig {
-            header_read_timeout: Duration::from_millis(300),
-            ..HandshakeConfig::default()
-        })
+        let endpoint = start(handshake(|h| {
+            h.header_read_timeout = Duration::from_millis(300)
+        }))
         .await;
         let mut slow = TcpStream::connect(endpoint.local_addr())
             .await
@@ -124,11 +122,7 @@ async fn headers_sent_too_slowly_are_cut_off() {
 #[tokio::test]
 async fn an_oversized_request_head_is_refused_with_431() {
     within(async {
-        let endpoint = start(HandshakeConfig {
-            max_header_bytes: 16 * 1024,
-            ..HandshakeConfig::default()
-        })
-        .await;
+        let endpoint = start(handshake(|h| h.max_header_bytes = 16 * 1024)).await;
         let addr = endpoint.local_addr();
         let mut big = TcpStream::connect(addr).await.expect("connect");
         let filler = "a".repeat(1000);
@@ -154,11 +148,10 @@ async fn an_oversized_request_head_is_refused_with_431() {
 async fn connections_in_handshake_are_capped_and_upgraded_ones_do_not_count() {
     within(async {
         // A header read timeout far beyond the waits below: only the cap can close anything.
-        let endpoint = start(HandshakeConfig {
-            max_pending_connections: 2,
-            header_read_timeout: Duration::from_secs(120),
-            ..HandshakeConfig::default()
-        })
+        let endpoint = start(handshake(|h| {
+            h.max_pending_connections = 2;
+            h.header_read_timeout = Duration::from_secs(120);
+        }))
         .await;
         let addr = endpoint.local_addr();
         // Three WebSockets one after another: each frees its slot once upgraded.
@@ -205,11 +198,10 @@ async fn connections_in_handshake_are_capped_and_upgraded_ones_do_not_count() {
 #[tokio::test]
 async fn a_connection_stops_counting_once_its_request_head_arrived() {
     within(async {
-        let endpoint = start(HandshakeConfig {
-            max_pending_connections: 1,
-            header_read_timeout: Duration::from_secs(120),
-            ..HandshakeConfig::default()
-        })
+        let endpoint = start(handshake(|h| {
+            h.max_pending_connections = 1;
+            h.header_read_timeout = Duration::from_secs(120);
+        }))
         .await;
         let addr = endpoint.local_addr();
         // A kept-alive HTTP connection that made one request (a slow reader of a big response
@@ -225,4 +217,11 @@ async fn a_connection_stops_counting_once_its_request_head_arrived() {
         drop(kept);
     })
     .await;
+}
+
+/// The default handshake limits with one changed.
+fn handshake(change: impl FnOnce(&mut HandshakeConfig)) -> HandshakeConfig {
+    let mut config = HandshakeConfig::default();
+    change(&mut config);
+    config
 }

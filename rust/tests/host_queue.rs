@@ -903,10 +903,9 @@ async fn actions_by_id_during_join_are_deferred_until_the_join_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_connect_is_refused_with_503_and_its_ticket_turns_stale() {
     within(async {
-        let queue = HostQueue::with_config(QueueConfig {
-            connect_timeout: Duration::from_millis(200),
-            ..QueueConfig::default()
-        });
+        let mut config = QueueConfig::default();
+        config.connect_timeout = Duration::from_millis(200);
+        let queue = HostQueue::with_config(config);
         let endpoint = Endpoint::builder()
             .socket(
                 "/socket",

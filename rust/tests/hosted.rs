@@ -50,10 +50,8 @@ fn started(config: HostConfig) -> (HostedEndpoint, SocketAddr) {
 
 #[test]
 fn http_routes_reach_the_host_and_its_answer_is_the_response() {
-    let config = HostConfig {
-        http_routes: vec!["/api".into()],
-        ..HostConfig::default()
-    };
+    let mut config = HostConfig::default();
+    config.http_routes = vec!["/api".into()];
     let (endpoint, addr) = started(config);
     std::thread::scope(|s| {
         let client = s.spawn(|| http(addr, "POST", "/api/items/7?verbose=1&x=%20", b"{\"a\":1}"));
@@ -101,11 +99,9 @@ fn http_routes_reach_the_host_and_its_answer_is_the_response() {
 
 #[test]
 fn an_http_request_unanswered_within_the_request_timeout_gets_504() {
-    let config = HostConfig {
-        http_routes: vec!["/slow".into()],
-        request_timeout: Duration::from_millis(300),
-        ..HostConfig::default()
-    };
+    let mut config = HostConfig::default();
+    config.http_routes = vec!["/slow".into()];
+    config.request_timeout = Duration::from_millis(300);
     let (endpoint, addr) = started(config);
     std::thread::scope(|s| {
         let client = s.spawn(|| http(addr, "GET", "/slow", b""));
@@ -119,10 +115,8 @@ fn an_http_request_unanswered_within_the_request_timeout_gets_504() {
 
 #[test]
 fn lifecycle_start_drain_shutdown_close() {
-    let config = HostConfig {
-        mounts: vec![HostMount::new("/ws"), HostMount::new("/other")],
-        ..HostConfig::default()
-    };
+    let mut config = HostConfig::default();
+    config.mounts = vec![HostMount::new("/ws"), HostMount::new("/other")];
     let endpoint = HostedEndpoint::new(config).expect("runtime");
     assert!(endpoint.local_addr().is_none());
     assert!(matches!(endpoint.drain(), Err(HostedError::NotStarted)));
@@ -203,21 +197,17 @@ fn host_broadcasts_need_a_running_endpoint_then_a_topic_and_an_event() {
 #[test]
 fn bad_http_prefixes_and_route_conflicts_are_config_errors() {
     for prefix in ["api", "/api/", "/api/*", "/a{b}"] {
-        let endpoint = HostedEndpoint::new(HostConfig {
-            http_routes: vec![prefix.into()],
-            ..HostConfig::default()
-        })
-        .expect("runtime");
+        let mut config = HostConfig::default();
+        config.http_routes = vec![prefix.into()];
+        let endpoint = HostedEndpoint::new(config).expect("runtime");
         assert!(
             matches!(endpoint.start(), Err(HostedError::InvalidConfig(_))),
             "{prefix}"
         );
     }
-    let endpoint = HostedEndpoint::new(HostConfig {
-        http_routes: vec!["/socket/websocket".into()],
-        ..HostConfig::default()
-    })
-    .expect("runtime");
+    let mut config = HostConfig::default();
+    config.http_routes = vec!["/socket/websocket".into()];
+    let endpoint = HostedEndpoint::new(config).expect("runtime");
     assert!(matches!(
         endpoint.start(),
         Err(HostedError::InvalidConfig(_))
@@ -232,12 +222,10 @@ fn requests_carry_the_pattern_and_the_prefix_the_core_matched() {
         pattern: pattern.into(),
         intercepts: Vec::new(),
     };
-    let config = HostConfig {
-        http_routes: vec!["/api".into(), "/api/v2".into()],
-        // Declaration order decides, as in Phoenix: `room:lobby` before `room:*`.
-        channels: vec![route("room:lobby"), route("room:*"), route("*")],
-        ..HostConfig::default()
-    };
+    let mut config = HostConfig::default();
+    config.http_routes = vec!["/api".into(), "/api/v2".into()];
+    // Declaration order decides, as in Phoenix: `room:lobby` before `room:*`.
+    config.channels = vec![route("room:lobby"), route("room:*"), route("*")];
     let (endpoint, addr) = started(config);
     for (target, prefix) in [
         ("/api/v2/x", "/api/v2"),

@@ -43,6 +43,7 @@ pub struct SocketMount {
 
 /// WebSocket transport limits of one mount. Defaults in [`TransportConfig::default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransportConfig {
     /// Allowed origins (default [`CheckOrigin::Off`]).
     pub check_origin: CheckOrigin,

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 /// Limits of a connection before it is a WebSocket (endpoint-wide: they apply before any
 /// route is known). Defaults in [`HandshakeConfig::default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HandshakeConfig {
     /// Time a client has to send a complete request head (request line and headers), counted
     /// from the TCP accept and, on a kept-alive HTTP connection, from the end of the previous

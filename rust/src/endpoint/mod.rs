@@ -80,6 +80,7 @@ impl Endpoint {
 /// How a drain closes connections (Phoenix `drainer` options). Defaults as Phoenix: batches
 /// of 10 000 connections every 2 000 ms, within 30 000 ms.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DrainConfig {
     /// Connections closed at once (close 1012).
     pub batch_size: usize,
@@ -88,6 +89,17 @@ pub struct DrainConfig {
     /// Total time a drain may take, waiting for channels to terminate included; connections
     /// still open afterwards are reported in [`DrainReport::remaining`].
     pub timeout: Duration,
+}
+
+impl DrainConfig {
+    /// Batches of `batch_size` connections, `batch_interval` apart, within `timeout` in all.
+    pub fn new(batch_size: usize, batch_interval: Duration, timeout: Duration) -> DrainConfig {
+        DrainConfig {
+            batch_size,
+            batch_interval,
+            timeout,
+        }
+    }
 }
 
 impl Default for DrainConfig {

@@ -27,6 +27,7 @@ const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// One socket mount (Phoenix `socket "/socket", UserSocket`): clients connect to
 /// `<path>/websocket`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostMount {
     /// Absolute path without a trailing `/`, e.g. `/socket`.
     pub path: String,
@@ -71,6 +72,7 @@ pub struct StaticFile {
 /// `127.0.0.1:0`, one mount `/socket`, no channel routes, connect accepted without asking
 /// the host, request timeout 10 000 ms.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostConfig {
     /// Listen address (default `127.0.0.1:0`: loopback, any free port).
     pub bind: SocketAddr,

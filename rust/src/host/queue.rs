@@ -20,6 +20,7 @@ use std::time::Duration;
 
 /// Limits of a [`HostQueue`]. Defaults in [`QueueConfig::default`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct QueueConfig {
     /// Requests with a ticket that may be pending at once, queued or handed out and not yet
     /// answered (default 65 536). Also the capacity of the queue. A request beyond it fails
