@@ -9,6 +9,12 @@ stop the server (stdin EOF + SIGTERM, SIGKILL after a grace period). Then render
 markdown table per scenario and, for a full run, replaces the section between
 `<!-- e2e:begin -->` and `<!-- e2e:end -->` in BENCHMARKS.md.
 
+The cluster scenarios (`cluster-burst`, `cluster-paced`) run their own rows instead
+(CLUSTER_ROWS): a broker (redis-server or nats-server) of their own on a free loopback port,
+two nodes of one server joined through it (env SB_CLUSTER, SB_NODE), the loadgen's `burst` or
+`paced` with `--second-url`, and the single-node Switchboard run they are compared with. Their
+tables go between `<!-- cluster:begin -->` and `<!-- cluster:end -->`.
+
 Standard library only, so it runs with any python3 >= 3.9.
 """
 
@@ -20,9 +26,12 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / "bench" / "peers"
 BEGIN = "<!-- e2e:begin -->"
 END = "<!-- e2e:end -->"
+CLUSTER_BEGIN = "<!-- cluster:begin -->"
+CLUSTER_END = "<!-- cluster:end -->"
 
 
 # --------------------------------------------------------------------------- servers
@@ -89,13 +100,14 @@ class Scenario:
     metric: str  # a key of COLUMNS: which columns, and what the ratio column compares
     switchboard_only: bool = False
     phoenix_only: bool = False  # needs the channel's `ping` (servers with phoenix=True)
+    cluster: bool = False  # runs CLUSTER_ROWS (two nodes over a broker) instead of the servers
     note: str = ""
     # Server key -> (loadgen flags replacing `args`, what the row says about it): a smaller
     # size for a server that cannot run the full one within the timeout, labeled in its row.
     scaled: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
 
-def scenarios(quick: bool) -> list[Scenario]:
+def scenarios(quick: bool, per_node: int | None = None) -> list[Scenario]:
     # Full sizes follow issue 6 (targets at 10,000 subscribers); --quick is a sanity check.
     n_small, n_large = (50, 200) if quick else (1_000, 10_000)
     burst_small_msgs, burst_large_msgs = (20, 20) if quick else (500, 50)
@@ -109,6 +121,11 @@ def scenarios(quick: bool) -> list[Scenario]:
     idle = 200 if quick else 10_000
     watchers, churners, churn_secs = (50, 5, 3) if quick else (1_000, 20, 20)
     rt_clients, rt_secs = (4, 2) if quick else (16, 10)
+    # Issue 13: two nodes of 5,000 subscribers each, the same 10,000 and the same broadcasts as
+    # burst-large and paced, so the single-node run beside them is those scenarios' figure.
+    per_node = per_node or (100 if quick else 5_000)
+    cluster_note = (f"Two nodes, {per_node:,} subscribers of one topic on each (the same "
+                    f"{2 * per_node:,} on one node for the first row), the publisher on node 1. ")
     return [
         Scenario("burst-small", f"Burst fan-out, {n_small:,} subscribers", "burst",
                  ("--subscribers", str(n_small), "--messages", str(burst_small_msgs)),
@@ -158,7 +175,40 @@ def scenarios(quick: bool) -> list[Scenario]:
                       "(after 2 s of warm-up); the server's handler answers ok with the same "
                       "payload, so each round trip is one handle_in request and answer: in Rust "
                       "for the Rust host, through the C ABI's event queue for the C host."),
+        Scenario("cluster-burst", f"Cluster burst, 2 nodes × {per_node:,} subscribers", "burst",
+                 ("--subscribers", str(2 * per_node), "--messages", str(burst_large_msgs)),
+                 "cluster", cluster=True,
+                 note=cluster_note + f"{burst_large_msgs} broadcasts back to back."),
+        Scenario("cluster-paced", f"Cluster paced, 2 nodes × {per_node:,} subscribers", "paced",
+                 ("--subscribers", str(2 * per_node), "--broadcasts", str(paced_msgs)),
+                 "cluster", cluster=True,
+                 note=cluster_note + f"One broadcast per second, {paced_msgs} in all; *reach all* = "
+                      "time from the publish until the last subscriber of either node has it. At "
+                      "one broadcast a second the broker's CPU per broadcast is within its idle "
+                      "noise (its cron, the heartbeats): the burst table has the one to read."),
     ]
+
+
+# --------------------------------------------------------------------- cluster rows
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    server: str  # the Server key whose process runs the nodes (what --servers selects)
+    label: str  # the table row
+    broker: str | None  # "redis" or "nats"; None: one node, no broker (the single-node figure)
+
+
+SB_ONE_NODE = "Switchboard, one node"
+SIO_REDIS = "Socket.IO + Redis adapter, 2 nodes"
+CLUSTER_ROWS = (
+    ClusterRow("sb-json", SB_ONE_NODE, None),
+    ClusterRow("sb-json", "Switchboard over Redis, 2 nodes", "redis"),
+    ClusterRow("sb-json", "Switchboard over NATS, 2 nodes", "nats"),
+    # bench/peers/socketio-node with SB_CLUSTER: @socket.io/redis-adapter (Socket.IO has no
+    # NATS adapter of its own).
+    ClusterRow("socketio", SIO_REDIS, "redis"),
+)
 
 
 # ----------------------------------------------------------------------------- runs
@@ -178,9 +228,10 @@ def log(msg: str) -> None:
     print(f"[compare] {msg}", file=sys.stderr, flush=True)
 
 
-def start_server(srv: Server, timeout: float) -> tuple[subprocess.Popen, str]:
+def start_server(srv: Server, timeout: float,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        srv.argv, cwd=ROOT, env={**os.environ, "PORT": "0"},
+        srv.argv, cwd=ROOT, env={**os.environ, "PORT": "0", **(env or {})},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr,
         start_new_session=True,  # a Ctrl-C aimed at us does not hit it mid-run
     )
@@ -233,37 +284,190 @@ def parse_result(stdout: str) -> dict | None:
     return None
 
 
-def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float, drain_timeout: int) -> Outcome:
+def run_loadgen(out: Outcome, loadgen: Path, srv: Server, sc: Scenario, args: tuple[str, ...],
+                addr: str, procs: dict[str, subprocess.Popen], timeout: float,
+                drain_timeout: int) -> Outcome:
+    """Runs the loadgen against the server at `addr`, whose process is the first of `procs`
+    (every one of them must outlive the run), and fills `out` in."""
+    server = next(iter(procs.values()))
+    cmd = [str(loadgen), sc.command, "--protocol", srv.protocol,
+           "--url", f"ws://{addr}", *args, "--server-pid", str(server.pid),
+           # Loss is reported in the table; a non-zero exit then means a failed run.
+           "--allow-loss", "--timeout-s", str(drain_timeout)]
+    out.command = cmd
+    log(f"{out.server} / {sc.title}: {shlex.join(cmd)}")
+    try:
+        lg = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr,
+                            text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out.error = f"loadgen timed out after {timeout:.0f} s"
+        return out
+    out.result = parse_result(lg.stdout)
+    dead = [(name, p.returncode) for name, p in procs.items() if p.poll() is not None]
+    if dead:
+        out.error = f"{dead[0][0]} exited during the run (status {dead[0][1]})"
+    elif lg.returncode != 0:
+        out.error = f"loadgen exit status {lg.returncode}"
+    elif out.result is None:
+        out.error = "loadgen printed no JSON result line"
+    return out
+
+
+def run_one(loadgen: Path, srv: Server, sc: Scenario, timeout: float, drain_timeout: int,
+            label: str | None = None) -> Outcome:
     args, out_note = sc.scaled.get(srv.key, (sc.args, None))
-    out = Outcome(srv.label, sc.key, note=out_note)
+    out = Outcome(label or srv.label, sc.key, note=out_note)
     try:
         proc, addr = start_server(srv, 30)
     except (OSError, RuntimeError) as e:
         out.error = f"server did not start: {e}"
         return out
     try:
-        cmd = [str(loadgen), sc.command, "--protocol", srv.protocol,
-               "--url", f"ws://{addr}", *args, "--server-pid", str(proc.pid),
-               # Loss is reported in the table; a non-zero exit then means a failed run.
-               "--allow-loss", "--timeout-s", str(drain_timeout)]
-        out.command = cmd
-        log(f"{srv.label} / {sc.title}: {shlex.join(cmd)}")
-        try:
-            lg = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr,
-                                text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            out.error = f"loadgen timed out after {timeout:.0f} s"
-            return out
-        out.result = parse_result(lg.stdout)
-        if proc.poll() is not None:
-            out.error = f"server exited during the run (status {proc.returncode})"
-        elif lg.returncode != 0:
-            out.error = f"loadgen exit status {lg.returncode}"
-        elif out.result is None:
-            out.error = "loadgen printed no JSON result line"
-        return out
+        return run_loadgen(out, loadgen, srv, sc, args, addr, {"server": proc}, timeout,
+                           drain_timeout)
     finally:
         stop_server(proc)
+
+
+# -------------------------------------------------------------------------- brokers
+
+
+@dataclass
+class Broker:
+    name: str  # the program, for messages
+    proc: subprocess.Popen
+    url: str  # what the nodes get as SB_CLUSTER
+    stats: str  # the loadgen's --broker-stats: where it reads the publish counter
+
+
+def find_binary(name: str, env_var: str, pkg: str) -> str:
+    """Env `env_var`, else `name` in PATH, /usr/sbin, /usr/bin, /usr/local/bin (Debian puts
+    nats-server in /usr/sbin), as tests/lib/brokers.mjs looks for them."""
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/usr/local/bin"])
+    found = shutil.which(name, path=path)
+    if not found:
+        raise RuntimeError(f"{name} not found (PATH, /usr/sbin, /usr/bin, /usr/local/bin): "
+                           f"`apt-get install {pkg}` (scripts/test.sh installs it) or set {env_var}")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_exchange(port: int, send: bytes, until: bytes, wait: float = 1.0) -> bytes:
+    """Sends `send` to 127.0.0.1:`port` and reads until `until` shows up, the server closes or
+    `wait` seconds pass; b"" when nothing answers."""
+    got = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+            if send:
+                s.sendall(send)
+            while until not in got:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+    except OSError:
+        pass
+    return got
+
+
+def broker_ready(kind: str, proc: subprocess.Popen, port: int, monitor: int) -> bool:
+    """Answers as the server we started: Redis names its process id in INFO (so a foreign
+    server that grabbed the port is not mistaken for it); NATS greets with INFO and its
+    monitoring port serves /varz."""
+    if kind == "redis":
+        # run_id comes after process_id in INFO server.
+        info = tcp_exchange(port, b"INFO server\r\n", b"run_id:")
+        return f"\nprocess_id:{proc.pid}\r\n".encode() in info
+    return (tcp_exchange(port, b"", b"\r\n").startswith(b"INFO ")
+            and b"in_msgs" in tcp_exchange(monitor, b"GET /varz HTTP/1.0\r\n\r\n", b"in_msgs"))
+
+
+def start_broker(kind: str, timeout: float = 10) -> Broker:
+    """A redis-server or nats-server of our own on free 127.0.0.1 ports, nothing persisted;
+    another free port when the chosen one was taken in between (3 tries)."""
+    if kind == "redis":
+        name, binary = "redis-server", find_binary("redis-server", "SB_REDIS_SERVER", "redis-server")
+    else:
+        name, binary = "nats-server", find_binary("nats-server", "SB_NATS_SERVER", "nats-server")
+    why = ""
+    for _ in range(3):
+        port, monitor = free_port(), free_port()
+        if kind == "redis":
+            argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--daemonize", "no"]
+            url = stats = f"redis://127.0.0.1:{port}"
+        else:
+            # -m: the monitoring port, where the loadgen reads in_msgs from /varz.
+            argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)]
+            url, stats = f"nats://127.0.0.1:{port}", f"http://127.0.0.1:{monitor}"
+        out = tempfile.TemporaryFile()
+        proc = subprocess.Popen(argv, cwd=tempfile.gettempdir(), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            if broker_ready(kind, proc, port, monitor):
+                log(f"{name} (pid {proc.pid}) on {url}")
+                return Broker(name, proc, url, stats)
+            time.sleep(0.05)
+        stop_server(proc)
+        out.seek(0)
+        tail = out.read().decode(errors="replace").strip().splitlines()[-5:]
+        why = f"{shlex.join(argv)} did not answer within {timeout:.0f} s: {' / '.join(tail)}"
+        if "in use" not in why:
+            break
+    raise RuntimeError(why)
+
+
+def run_cluster(loadgen: Path, srv: Server, row: ClusterRow, sc: Scenario, timeout: float,
+                drain_timeout: int) -> Outcome:
+    """One cluster row: its broker, two nodes of `srv` on it, the loadgen over both (the
+    publisher on node 1); every process stopped by PID afterwards, the nodes first."""
+    if row.broker is None:
+        return run_one(loadgen, srv, sc, timeout, drain_timeout, label=row.label)
+    out = Outcome(row.label, sc.key)
+    started: list[subprocess.Popen] = []
+    try:
+        try:
+            broker = start_broker(row.broker)
+        except (OSError, RuntimeError) as e:
+            out.error = f"broker did not start: {e}"
+            return out
+        started.append(broker.proc)
+        nodes = []
+        for i in (1, 2):
+            env = {"SB_CLUSTER": broker.url, "SB_NODE": f"bench-{i}@127.0.0.1"}
+            try:
+                proc, addr = start_server(srv, 30, env)
+            except (OSError, RuntimeError) as e:
+                out.error = f"node {i} did not start: {e}"
+                return out
+            started.append(proc)
+            nodes.append((proc, addr))
+        (node1, addr1), (node2, addr2) = nodes
+        args = (*sc.args, "--second-url", f"ws://{addr2}", "--second-server-pid", str(node2.pid),
+                "--broker-pid", str(broker.proc.pid), "--broker-stats", broker.stats)
+        procs = {"node 1": node1, "node 2": node2, broker.name: broker.proc}
+        return run_loadgen(out, loadgen, srv, sc, args, addr1, procs, timeout, drain_timeout)
+    finally:
+        for proc in reversed(started):
+            stop_server(proc)
+
+
+def runs(sc: Scenario, selected: list[Server]) -> list[tuple[Server, ClusterRow | None]]:
+    """What `sc` runs: each selected server it applies to, or for a cluster scenario each
+    cluster row whose server is selected."""
+    if sc.cluster:
+        by_key = {srv.key: srv for srv in selected}
+        return [(by_key[row.server], row) for row in CLUSTER_ROWS if row.server in by_key]
+    return [(srv, None) for srv in selected
+            if (srv.switchboard or not sc.switchboard_only) and (srv.phoenix or not sc.phoenix_only)]
 
 
 # ------------------------------------------------------------------------ rendering
@@ -279,12 +483,16 @@ def num(v, digits=1) -> str:
     return f"{v:.{digits}f}"
 
 
-def get(r: dict, *path):
-    """`r[path[0]][path[1]]...`, or None when any step is missing."""
+def get(r, *path):
+    """`r[path[0]][path[1]]...` (keys of objects, indexes of lists), or None when any step is
+    missing."""
     for k in path:
-        if not isinstance(r, dict):
+        if isinstance(r, dict):
+            r = r.get(k)
+        elif isinstance(r, list) and isinstance(k, int) and -len(r) <= k < len(r):
+            r = r[k]
+        else:
             return None
-        r = r.get(k)
     return r
 
 
@@ -362,7 +570,51 @@ COLUMNS = {
 }
 
 
+def node_cpu(r: dict, node: int):
+    """Node `node`'s server CPU µs per delivery; a one-node run is all node 0."""
+    if "cluster" not in r:
+        return r.get("server_cpu_us_per_delivery") if node == 0 else None
+    return get(r, "cluster", "nodes", node, "server_cpu_us_per_delivery")
+
+
+def cluster_columns(sc: Scenario, rows: list[Outcome]) -> list[tuple[str, object]]:
+    """The cluster table's columns; the two ratios are the targets of issue 13."""
+    by_label = {o.server: o.result for o in rows if o.result}
+    one_node = (by_label.get(SB_ONE_NODE) or {}).get("server_cpu_us_per_delivery")
+    sio = (by_label.get(SIO_REDIS) or {}).get("server_cpu_us_per_delivery")
+
+    def receiving(r: dict) -> str:
+        # Only Switchboard's nodes (the Phoenix rows) are compared with Switchboard on one node.
+        v = node_cpu(r, 1)
+        phoenix = str(r.get("protocol", "")).startswith("phoenix")
+        return "–" if v is None or not one_node or not phoenix else f"{v / one_node:.2f}×"
+
+    def vs_sio(r: dict) -> str:
+        v = r.get("server_cpu_us_per_delivery")
+        return "–" if not v or not sio else f"{sio / v:.1f}×"
+
+    cols = [
+        ("node 1 CPU µs/delivery", lambda r: num(node_cpu(r, 0), 2)),
+        ("node 2 CPU µs/delivery", lambda r: num(node_cpu(r, 1), 2)),
+        ("total server CPU µs/delivery", lambda r: num(r.get("server_cpu_us_per_delivery"), 2)),
+        ("deliveries/s", lambda r: num(r.get("deliveries_per_s"), 0)),
+        *LATENCY,
+        ("lost", lost),
+        ("broker CPU µs/broadcast", lambda r: num(get(r, "cluster", "broker", "cpu_us_per_broadcast"), 1)),
+        ("broker publishes/broadcast",
+         lambda r: num(get(r, "cluster", "broker", "publishes_per_broadcast"), 2)),
+        ("receiving node ÷ one node (target ≤ 1.2×)", receiving),
+        ("Socket.IO+Redis total ÷ this (target ≥ 5×)", vs_sio),
+    ]
+    if sc.command == "paced":
+        cols[4:4] = [("reach all median ms", lambda r: num(r.get("all_reached_ms_median"), 1)),
+                     ("reach all max ms", lambda r: num(r.get("all_reached_ms_max"), 1))]
+    return cols
+
+
 def table(sc: Scenario, rows: list[Outcome]) -> str:
+    if sc.cluster:
+        return rows_table(cluster_columns(sc, rows), rows)
     cols = list(COLUMNS[sc.metric])
     if sc.command == "paced":
         cols[2:2] = [("reach all median ms", lambda r: num(r.get("all_reached_ms_median"), 1)),
@@ -376,14 +628,19 @@ def table(sc: Scenario, rows: list[Outcome]) -> str:
         digits = 2 if sc.metric == "roundtrip" else 1
         return "–" if v is None or not base else f"{v / base:.{digits}f}×"
 
-    heads = ["server", *[h for h, _ in cols], ratio_head]
+    return rows_table([*cols, (ratio_head, ratio)], rows)
+
+
+def rows_table(cols: list[tuple[str, object]], rows: list[Outcome]) -> str:
+    """A markdown table: one row per outcome, one column per (heading, cell function)."""
+    heads = ["server", *[h for h, _ in cols]]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for o in rows:
         label = o.server + (f" ({o.note})" if o.note else "")
         if o.result is None:
             cells = [label, f"failed: {o.error}", *[""] * (len(heads) - 2)]
         else:
-            cells = [label, *[f(o.result) for _, f in cols], ratio(o.result)]
+            cells = [label, *[f(o.result) for _, f in cols]]
             if o.error:
                 cells[0] += f" (⚠ {o.error})"
         lines.append("| " + " | ".join(cells) + " |")
@@ -452,40 +709,83 @@ def machine_info() -> list[tuple[str, str]]:
     ]
 
 
+def cluster_info() -> list[tuple[str, str]]:
+    """The brokers and the Socket.IO adapter of the cluster rows."""
+    def version(name: str, env_var: str, pkg: str) -> str:
+        try:
+            return sh(find_binary(name, env_var, pkg), "--version")
+        except RuntimeError:
+            return "not installed"
+    return [
+        ("brokers", f"{version('redis-server', 'SB_REDIS_SERVER', 'redis-server')}; "
+                    f"{version('nats-server', 'SB_NATS_SERVER', 'nats-server')}"),
+        ("Socket.IO cluster", f"@socket.io/redis-adapter "
+                              f"{npm_version('socketio-node', '@socket.io/redis-adapter')} on redis "
+                              f"(node-redis) {npm_version('socketio-node', 'redis')}"),
+    ]
+
+
 # ---------------------------------------------------------------------------- output
 
 
+E2E_INTRO = (
+    "Server and load generator share the machine's cores. *Server CPU µs/delivery* is the "
+    "server process's user+system CPU time (`/proc/PID/stat`) over the measured phase "
+    "divided by the messages delivered to subscribers (the kernel reports CPU time in 10 ms "
+    "ticks, so small runs read coarse); latency runs from the publisher's "
+    "send to a subscriber's receive (HdrHistogram); *lost* counts expected deliveries "
+    "that never arrived.")
+
+CLUSTER_INTRO = (
+    "Each row starts its own broker (redis-server or nats-server on free loopback ports, "
+    "nothing persisted) and two server processes joined through it; the publisher is on node 1 "
+    "and the subscribers alternate between the nodes, so node 1 delivers each broadcast to its "
+    "half and hands it to the broker, and node 2 gets it from the broker and delivers it to the "
+    "other half. Servers, broker and load generator share the machine's cores. *Node CPU "
+    "µs/delivery* is that node's user+system CPU time (`/proc/PID/stat`, 10 ms ticks) over the "
+    "measured phase divided by the deliveries to its own subscribers; *total* is both nodes' "
+    "CPU over all deliveries. *Broker CPU µs/broadcast* is the broker process's CPU time over "
+    "the phase (its threads' `schedstat`, in ns) per broadcast; *broker publishes/broadcast* "
+    "counts what the nodes published over the phase (Redis `INFO commandstats` calls of "
+    "PUBLISH, NATS `/varz` `in_msgs`) per broadcast. Both are net of the broker's background "
+    "(Switchboard's node heartbeats, one per node per second; Redis's cron) at the rates "
+    "measured over 2 s of quiet before the phase. Latency, *reach all* and *lost* cover the subscribers of both "
+    "nodes. The ratios are issue 13's targets: node 2's CPU per delivery over Switchboard's on "
+    "one node with the same subscribers and broadcasts (at most 1.2×), and Socket.IO's total "
+    "CPU per delivery with the Redis adapter over the row's (at least 5×).")
+
+
 def render(outcomes: list[Outcome], scs: list[Scenario], info: list[tuple[str, str]],
-           command: str, quick: bool) -> str:
+           command: str, quick: bool, cluster: bool = False) -> str | None:
+    """The markdown section of the cluster scenarios (`cluster`) or of all the others; None
+    when none of them ran."""
+    tables = []
+    for sc in scs:
+        rows = [o for o in outcomes if o.scenario == sc.key]
+        if sc.cluster == cluster and rows:
+            tables += ["", f"### {sc.title}", "", sc.note, "", table(sc, rows)]
+    if not tables:
+        return None
     parts = [
-        "## End to end over loopback WebSockets",
+        "## Cluster: two nodes over a broker" if cluster else "## End to end over loopback WebSockets",
         "",
         f"Command: `{command}` (bench/README.md explains the method and the servers)."
         + (" **Quick sanity sizes: not figures to quote.**" if quick else ""),
         "",
         *[f"- {k}: {v}" for k, v in info],
         "",
-        "Server and load generator share the machine's cores. *Server CPU µs/delivery* is the "
-        "server process's user+system CPU time (`/proc/PID/stat`) over the measured phase "
-        "divided by the messages delivered to subscribers (the kernel reports CPU time in 10 ms "
-        "ticks, so small runs read coarse); latency runs from the publisher's "
-        "send to a subscriber's receive (HdrHistogram); *lost* counts expected deliveries "
-        "that never arrived.",
+        CLUSTER_INTRO if cluster else E2E_INTRO,
+        *tables,
     ]
-    for sc in scs:
-        rows = [o for o in outcomes if o.scenario == sc.key]
-        if not rows:
-            continue
-        parts += ["", f"### {sc.title}", "", sc.note, "", table(sc, rows)]
     return "\n".join(parts) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section}{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    block = f"{begin}\n{section}{end}"
+    if begin in text and end in text and text.index(begin) < text.index(end):
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
@@ -501,7 +801,11 @@ def main() -> int:
     ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-c,sb-node,sb-python,socketio,ws,"
                                       "python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
-                                        "connect-storm,idle,presence,roundtrip")
+                                        "connect-storm,idle,presence,roundtrip,cluster-burst,"
+                                        "cluster-paced")
+    ap.add_argument("--cluster-per-node", type=int, default=None, metavar="N",
+                    help="subscribers on each of the two nodes in the cluster scenarios "
+                         "(default 5000; 100 with --quick)")
     ap.add_argument("--target-dir", type=Path,
                     default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.jsonl",
@@ -510,8 +814,8 @@ def main() -> int:
     ap.add_argument("--from-results", type=Path,
                     help="render tables from a --results file instead of running anything")
     ap.add_argument("--write", type=Path, default=None,
-                    help="markdown file whose e2e section to replace (default: BENCHMARKS.md on a full "
-                         "run, nothing with --quick)")
+                    help="markdown file whose e2e and cluster sections to replace (default: "
+                         "BENCHMARKS.md on a full run, nothing with --quick)")
     ap.add_argument("--no-write", action="store_true", help="print the section, write no file")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per loadgen run")
     ap.add_argument("--drain-timeout", type=int, default=300,
@@ -521,7 +825,7 @@ def main() -> int:
 
     target_dir = a.target_dir if a.target_dir.is_absolute() else (ROOT / a.target_dir)
     all_servers = servers(target_dir)
-    scs = scenarios(a.quick)
+    scs = scenarios(a.quick, a.cluster_per_node)
     if a.servers:
         want = set(a.servers.split(","))
         unknown = want - {s.key for s in all_servers}
@@ -549,25 +853,30 @@ def main() -> int:
         a.results.parent.mkdir(parents=True, exist_ok=True)
         a.results.write_text("")
         for sc in scs:
-            for srv in all_servers:
-                if (sc.switchboard_only and not srv.switchboard) or \
-                        (sc.phoenix_only and not srv.phoenix):
-                    continue
-                o = run_one(loadgen, srv, sc, a.timeout, a.drain_timeout)
+            for srv, row in runs(sc, all_servers):
+                if row:
+                    o = run_cluster(loadgen, srv, row, sc, a.timeout, a.drain_timeout)
+                else:
+                    o = run_one(loadgen, srv, sc, a.timeout, a.drain_timeout)
                 outcomes.append(o)
                 with a.results.open("a") as f:
                     f.write(json.dumps(o.__dict__) + "\n")
                 if o.error:
-                    log(f"{srv.label} / {sc.title}: {o.error}")
+                    log(f"{o.server} / {sc.title}: {o.error}")
                 time.sleep(1)  # let the last connections' sockets close before the next server
 
     command = a.command or ("bench/run.sh" + (" --quick" if a.quick else ""))
-    section = render(outcomes, scs, machine_info(), command, a.quick)
-    print(section)
     target = a.write if a.write else (None if a.quick else ROOT / "BENCHMARKS.md")
-    if target and not a.no_write:
-        write_section(target, section)
-        log(f"wrote the e2e section of {target}")
+    info = machine_info()
+    for cluster, begin, end in ((False, BEGIN, END), (True, CLUSTER_BEGIN, CLUSTER_END)):
+        section = render(outcomes, scs, info + (cluster_info() if cluster else []), command,
+                         a.quick, cluster)
+        if section is None:
+            continue
+        print(section)
+        if target and not a.no_write:
+            write_section(target, section, begin, end)
+            log(f"wrote the {'cluster' if cluster else 'e2e'} section of {target}")
     failed = [o for o in outcomes if o.error]
     return 1 if failed else 0
 

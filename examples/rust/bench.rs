@@ -16,6 +16,12 @@
 //! frames (default 65 536) and `BENCH_OUTBOX_BYTES` bytes (default 64 MiB) so a burst of
 //! broadcasts does not trip the slow-consumer policy; the open-file soft limit is raised to
 //! the hard limit at start.
+//!
+//! Cluster (the bench's `cluster-burst` / `cluster-paced`, docs/CLUSTER.md): env `SB_CLUSTER`
+//! (a broker URL, `redis://127.0.0.1:P` or `nats://127.0.0.1:P`; unset or empty: a single
+//! node) and `SB_NODE` (the node name; default `bench-<pid>@127.0.0.1` in a cluster, so two
+//! nodes started alike never share a name). Each node delivers its own broadcasts and the
+//! others get them through the broker.
 
 // PORT, logs, the LISTENING line and exit on EOF/SIGTERM, as in the conformance fixtures.
 #[path = "../../tests/fixtures/rust/support/process.rs"]
@@ -24,6 +30,7 @@ mod process;
 use process::env_number;
 use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
+use switchboard::cluster::ClusterConfig;
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, Socket};
 use switchboard::wire::Payload;
@@ -133,6 +140,14 @@ fn raise_nofile() {
     }
 }
 
+/// The cluster to join when env `SB_CLUSTER` names a broker (`None`: a single node).
+fn cluster_from_env() -> Option<ClusterConfig> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let url = env("SB_CLUSTER")?;
+    let node = env("SB_NODE").unwrap_or_else(|| format!("bench-{}@127.0.0.1", std::process::id()));
+    Some(ClusterConfig::new(url, node))
+}
+
 #[tokio::main]
 async fn main() {
     process::init_tracing();
@@ -142,7 +157,7 @@ async fn main() {
     let outbox_frames = env_number(WHO, "BENCH_OUTBOX_FRAMES", 65_536) as usize;
     let outbox_bytes = env_number(WHO, "BENCH_OUTBOX_BYTES", 64 * 1024 * 1024) as usize;
 
-    let started = Endpoint::builder()
+    let mut builder = Endpoint::builder()
         .bind(([127, 0, 0, 1], port))
         .node("bench@127.0.0.1")
         .socket(
@@ -151,9 +166,14 @@ async fn main() {
                 .channel("bench:*", Bench)
                 .channel("presence:*", Presence)
                 .outbox_limits(outbox_frames, outbox_bytes),
-        )
-        .start()
-        .await;
+        );
+    // The node name is then the cluster's. Start waits for the broker (up to 5 s) and
+    // listens 1.5 heartbeats for a namesake before LISTENING; the loadgen's readiness probes
+    // then check that broadcasts cross before anything is measured.
+    if let Some(cluster) = cluster_from_env() {
+        builder = builder.cluster(cluster);
+    }
+    let started = builder.start().await;
     let _endpoint = process::listening(WHO, started);
     process::runner_gone(WHO).await;
     std::process::exit(0);

@@ -3,6 +3,7 @@
 //! stderr; it exits 1 when a message was lost or duplicated (unless `--allow-loss`) and 2 on
 //! a setup error.
 
+mod broker;
 mod clock;
 mod conn;
 mod payload;
@@ -22,14 +23,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Scenario {
-    /// N subscribers, M broadcasts back to back from one publisher.
+    /// N subscribers, M broadcasts back to back from one publisher (with `--second-url`, over
+    /// two nodes of a cluster).
     Burst {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
         args: scenario::burst::Args,
     },
-    /// One broadcast per second to N subscribers: time until all have it.
+    /// One broadcast per second to N subscribers: time until all have it (with
+    /// `--second-url`, over two nodes of a cluster).
     Paced {
         #[command(flatten)]
         common: Common,

@@ -2,7 +2,7 @@
 //! back (or with at most `--window` broadcasts not yet fully delivered); the measured phase
 //! ends when every subscriber has every message (or the timeout passes).
 
-use super::{Common, Fleet, Outcome, latency_json, loss, merge, phase_json, summary};
+use super::{Common, Fleet, Outcome, cluster, latency_json, loss, merge, phase_json, summary};
 use crate::clock::now_ns;
 use crate::procfs::Meter;
 use serde_json::json;
@@ -22,6 +22,9 @@ pub struct Args {
     /// limit, all M back to back.
     #[arg(long, default_value_t = 0)]
     pub window: u64,
+    /// Two servers of one cluster instead of one (`--second-url` ...).
+    #[command(flatten)]
+    pub cluster: cluster::Args,
 }
 
 /// Runs the scenario.
@@ -30,6 +33,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
     let n = args.subscribers as u64;
     let fleet = Fleet::fan_out(
         common,
+        &args.cluster,
         "burst",
         &room,
         args.subscribers,
@@ -38,6 +42,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
     .await?;
     let shared = fleet.shared.clone();
 
+    let cluster_meter = cluster::Meter::start(&args.cluster).await?;
     let meter = Meter::start(common.server_pid);
     for s in 0..args.messages {
         if args.window > 0 && s >= args.window {
@@ -53,6 +58,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         .await_deliveries(expected_total, Duration::from_secs(common.timeout_s))
         .await;
     let measured = meter.finish();
+    let cluster_phase = cluster_meter.finish().await;
     let delivered = shared.delivered.load(Ordering::Relaxed);
     // Give duplicates a moment to show up before counting.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -76,6 +82,8 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         }),
         phase_json(&measured, delivered),
     );
+    // A cluster run's figures replace the single-server ones (both nodes' total CPU).
+    let result = merge(result, cluster_phase.json(&measured, &reports, messages));
     Ok(Outcome {
         summary: summary("burst", &result),
         result,

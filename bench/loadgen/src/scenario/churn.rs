@@ -71,10 +71,17 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
             room: ROOM.into(),
             publisher: false,
             presence_key: Some(format!("w{i}")),
+            node: 0,
         })
         .collect();
     eprintln!("presence-churn: connecting {} watchers", specs.len());
-    let fleet = Fleet::connect(&target, shared.clone(), &specs, common.connect_concurrency).await?;
+    let fleet = Fleet::connect(
+        std::slice::from_ref(&target),
+        shared.clone(),
+        &specs,
+        common.connect_concurrency,
+    )
+    .await?;
     // The watchers' own joins produce diffs too; let them drain before measuring.
     let mut last = u64::MAX;
     while shared.diffs.load(Ordering::Relaxed) != last {

@@ -33,11 +33,12 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
             room: "idle".into(),
             publisher: false,
             presence_key: None,
+            node: 0,
         })
         .collect();
     eprintln!("idle: connecting {} clients", specs.len());
     let fleet = Fleet::connect(
-        &target,
+        std::slice::from_ref(&target),
         Arc::new(Shared::new(0)),
         &specs,
         common.connect_concurrency,

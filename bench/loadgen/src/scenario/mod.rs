@@ -3,6 +3,7 @@
 
 pub mod burst;
 pub mod churn;
+pub mod cluster;
 pub mod idle;
 pub mod paced;
 pub mod rooms;
@@ -70,14 +71,7 @@ impl Common {
     /// The server address from `--url` or `--host`/`--port`.
     pub fn server(&self) -> Result<SocketAddr, String> {
         if let Some(url) = &self.url {
-            let rest = url
-                .strip_prefix("ws://")
-                .or_else(|| url.strip_prefix("http://"))
-                .unwrap_or(url);
-            let authority = rest.split('/').next().unwrap_or(rest);
-            return authority
-                .parse()
-                .map_err(|e| format!("--url {url:?}: expected ws://HOST:PORT ({e})"));
+            return parse_addr("--url", url);
         }
         match self.port {
             Some(port) => Ok(SocketAddr::V4(SocketAddrV4::new(self.host, port))),
@@ -100,6 +94,18 @@ impl Common {
         self.protocol
             .publish(room, s % 1_000_000 + 2, t, s, self.payload_bytes)
     }
+}
+
+/// The address of a server URL `ws://HOST:PORT[/...]` given as option `flag`.
+pub fn parse_addr(flag: &str, url: &str) -> Result<SocketAddr, String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .parse()
+        .map_err(|e| format!("{flag} {url:?}: expected ws://HOST:PORT ({e})"))
 }
 
 /// What a scenario hands back to `main`.
@@ -134,44 +140,62 @@ pub struct Spec {
     /// Joins the presence topic `presence:<room>` tracked under this key instead of
     /// `bench:<room>` (Phoenix only).
     pub presence_key: Option<String>,
+    /// Which of [`Fleet::connect`]'s targets it connects to (0 but in a cluster run).
+    pub node: usize,
 }
 
 impl Fleet {
     /// The fan-out setup of `burst` and `paced`: connection 0 publishes, `subscribers` more
     /// listen, all on `room`, joined and probed ready; `messages` sizes the per-message
-    /// delivery counters. `scenario` names the run in the progress line.
+    /// delivery counters. `scenario` names the run in the progress line. In a cluster run
+    /// (`--second-url`) the subscribers alternate between the two nodes
+    /// ([`cluster::node_of`]) and the publisher is on node 1.
     pub async fn fan_out(
         common: &Common,
+        cluster: &cluster::Args,
         scenario: &str,
         room: &str,
         subscribers: usize,
         messages: usize,
     ) -> Result<Fleet, String> {
-        let target = common.target()?;
+        let first = common.target()?;
+        let mut targets = vec![first.clone()];
+        if let Some(server) = cluster.second_server()? {
+            targets.push(Target { server, ..first });
+        }
         let shared = Arc::new(Shared::new(messages));
         let specs: Vec<Spec> = (0..=subscribers)
             .map(|i| Spec {
                 room: room.to_owned(),
                 publisher: i == 0,
                 presence_key: None,
+                node: cluster::node_of(i, targets.len()),
             })
             .collect();
-        eprintln!("{scenario}: connecting {} clients", specs.len());
-        let fleet = Fleet::connect(&target, shared, &specs, common.connect_concurrency).await?;
+        eprintln!(
+            "{scenario}: connecting {} clients to {} server(s)",
+            specs.len(),
+            targets.len()
+        );
+        let fleet = Fleet::connect(&targets, shared, &specs, common.connect_concurrency).await?;
         fleet
             .probe(common, &[(0, room.to_owned())], subscribers as u64)
             .await?;
         Ok(fleet)
     }
 
-    /// Opens and joins every connection of `specs` (at most `concurrency` at once); fails if
-    /// any of them fails.
+    /// Opens and joins every connection of `specs` (at most `concurrency` at once), each to
+    /// `targets[spec.node]`; fails if any of them fails.
     pub async fn connect(
-        target: &Target,
+        targets: &[Target],
         shared: Arc<Shared>,
         specs: &[Spec],
         concurrency: usize,
     ) -> Result<Fleet, String> {
+        // Checked before any connection starts, so the indexing below cannot fail.
+        if let Some(spec) = specs.iter().find(|s| s.node >= targets.len()) {
+            return Err(format!("no server for node {}", spec.node));
+        }
         let (stop, stop_rx) = watch::channel(false);
         let gate = Arc::new(Semaphore::new(concurrency.max(1)));
         let connected = Arc::new(AtomicU64::new(0));
@@ -180,6 +204,7 @@ impl Fleet {
         let mut senders = Vec::with_capacity(specs.len());
         let mut handles = Vec::with_capacity(specs.len());
         for (index, spec) in specs.iter().enumerate() {
+            let target = &targets[spec.node];
             let (tx, rx) = if spec.publisher {
                 let (tx, rx) = mpsc::channel(4096);
                 (Some(tx), Some(rx))
@@ -391,7 +416,7 @@ pub fn summary(name: &str, r: &Value) -> String {
     let f = |v: &Value| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.2}"));
     format!(
         "{name} {}: {} deliveries in {} s = {}/s; server {} µs CPU/delivery; loadgen {} µs; \
-         latency p50 {} µs p99 {} µs max {} µs; loss {}",
+         latency p50 {} µs p99 {} µs max {} µs; loss {}{}",
         r["protocol"].as_str().unwrap_or(""),
         r["deliveries"],
         f(&r["duration_s"]),
@@ -402,6 +427,7 @@ pub fn summary(name: &str, r: &Value) -> String {
         f(&r["latency"]["p99_us"]),
         f(&r["latency"]["max_us"]),
         r["loss"],
+        cluster::summary(r),
     )
 }
 

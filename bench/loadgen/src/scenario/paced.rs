@@ -1,7 +1,7 @@
 //! `paced`: one broadcast per interval (default 1 s) for K broadcasts to N subscribers; per
 //! broadcast, the time until the last subscriber had it (its max latency).
 
-use super::{Common, Fleet, Outcome, latency_json, loss, merge, phase_json, summary};
+use super::{Common, Fleet, Outcome, cluster, latency_json, loss, merge, phase_json, summary};
 use crate::clock::now_ns;
 use crate::procfs::Meter;
 use serde_json::json;
@@ -20,6 +20,9 @@ pub struct Args {
     /// Interval between broadcasts, in ms.
     #[arg(long, default_value_t = 1000)]
     pub interval_ms: u64,
+    /// Two servers of one cluster instead of one (`--second-url` ...).
+    #[command(flatten)]
+    pub cluster: cluster::Args,
 }
 
 /// Runs the scenario.
@@ -28,6 +31,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
     let n = args.subscribers as u64;
     let fleet = Fleet::fan_out(
         common,
+        &args.cluster,
         "paced",
         &room,
         args.subscribers,
@@ -36,6 +40,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
     .await?;
     let shared = fleet.shared.clone();
 
+    let cluster_meter = cluster::Meter::start(&args.cluster).await?;
     let meter = Meter::start(common.server_pid);
     let mut tick = tokio::time::interval(Duration::from_millis(args.interval_ms.max(1)));
     for s in 0..args.broadcasts {
@@ -47,6 +52,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         .await_deliveries(expected_total, Duration::from_secs(common.timeout_s))
         .await;
     let measured = meter.finish();
+    let cluster_phase = cluster_meter.finish().await;
     let delivered = shared.delivered.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let latency = shared.merged_latency();
@@ -89,6 +95,8 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         }),
         phase_json(&measured, delivered),
     );
+    // A cluster run's figures replace the single-server ones (both nodes' total CPU).
+    let result = merge(result, cluster_phase.json(&measured, &reports, k));
     let human = format!(
         "{}; time to reach all {n}: median {:?} ms, worst {:?} ms",
         summary("paced", &result),

@@ -57,10 +57,17 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
             room: room_name(i / s_count),
             publisher: true,
             presence_key: None,
+            node: 0,
         })
         .collect();
     eprintln!("rooms: connecting {} clients", specs.len());
-    let fleet = Fleet::connect(&target, shared.clone(), &specs, common.connect_concurrency).await?;
+    let fleet = Fleet::connect(
+        std::slice::from_ref(&target),
+        shared.clone(),
+        &specs,
+        common.connect_concurrency,
+    )
+    .await?;
     let probers: Vec<(usize, String)> = (0..r_count).map(|r| (r * s_count, room_name(r))).collect();
     fleet
         .probe(common, &probers, (r_count * (s_count - 1)) as u64)
