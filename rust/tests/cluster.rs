@@ -3,7 +3,9 @@
 //! the broker going away and coming back, Redis dropping the subscriber connection, bad
 //! envelopes on the channel, and two live processes with one node name. Each node is a
 //! [`Backplane`] with its own [`Cluster`] link (its own broker connections), as in separate
-//! processes; the tests across processes are the chat demo suites.
+//! processes; the tests across processes are the chat demo suites (tests/cluster), where a
+//! stopped node is also cut by Redis' output buffer limit (in one process the Redis client's
+//! reader task keeps draining the socket, so Redis never sees a slow reader).
 
 mod common;
 
@@ -274,58 +276,6 @@ mod redis {
         a.broadcast("room:4", "after", json("{}".into()))
             .expect("published");
         assert_eq!(recv(&mut rb).await.0, "after");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
-    async fn a_slow_subscriber_cut_by_the_output_buffer_limit_reconnects() {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        // Redis cuts a pub/sub client whose unread output passes 64 kB.
-        let redis =
-            RedisServer::start_with(&["--client-output-buffer-limit", "pubsub 64kb 32kb 1"]);
-        let (a, b) = (node(&redis.url(), "a").await, node(&redis.url(), "b").await);
-        // b's reader stalls inside delivery until released (a subscriber that blocks).
-        let stall = Arc::new(AtomicBool::new(true));
-        let held = stall.clone();
-        // Released on every path, a failed assertion included (a stalled worker would keep
-        // the runtime, and the test, from ending).
-        struct Release(Arc<AtomicBool>);
-        impl Drop for Release {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Relaxed);
-            }
-        }
-        let release = Release(stall);
-        let _slow = b.pubsub().subscribe(
-            "room:6",
-            Delivery::Mailbox(Arc::new(move |_: &Arc<Broadcast>| {
-                while held.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            })),
-        );
-        let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(8192));
-        for _ in 0..3000 {
-            a.broadcast("room:6", "flood", json(big.clone()))
-                .expect("published");
-        }
-        // Redis closes b's subscriber connection; b only sees it once it reads again.
-        until("Redis cut b's subscriber (one pub/sub client left)", || {
-            redis
-                .cli(&["CLIENT", "LIST", "TYPE", "pubsub"])
-                .lines()
-                .count()
-                == 1
-        })
-        .await;
-        drop(release);
-        until("b reconnected", || {
-            cluster(&b).stats().reconnects >= 1 && cluster(&b).is_up()
-        })
-        .await;
-        let (_sb, mut rb) = subscribe(&b, "room:7");
-        a.broadcast("room:7", "after", json("{}".into()))
-            .expect("published");
-        assert_eq!(recv(&mut rb).await.0, "after", "traffic resumed");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,11 +20,12 @@
 // suite starts is stopped by its PID (ServerProcess.stop, the broker's stop()).
 
 import { execFile } from "node:child_process";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { chatCommand, startChatServer } from "../browser/chat_server.mjs";
-import { startNats, startRedis } from "../lib/brokers.mjs";
+import { redisCli, startNats, startRedis } from "../lib/brokers.mjs";
 import { connect, joinOk, makeSocket, outcome } from "../lib/phx.mjs";
 import { REPO } from "../lib/server.mjs";
 import { deferred, waitUntil, withTimeout } from "../lib/wait.mjs";
@@ -363,4 +364,71 @@ test("a bad SB_CLUSTER URL makes the demo exit non-zero with the core's message 
   // The core's words (docs/OPTIONS.md): `broker` must be a broker URL ... (got the string "bogus://...").
   assert.match(run.stderr, /`broker` must be a broker URL/, shown);
   assert.ok(run.stderr.includes(url), `stderr names the URL: ${shown}`);
+});
+
+/** Publishes `count` messages of `bytes` bytes of garbage on `channel` over one connection. */
+function flood(port, channel, count, bytes) {
+  return new Promise((resolve, reject) => {
+    const data = "x".repeat(bytes);
+    const command = `*3\r\n$7\r\nPUBLISH\r\n$${channel.length}\r\n${channel}\r\n$${data.length}\r\n${data}\r\n`;
+    const conn = net.connect(port, "127.0.0.1");
+    let replies = 0;
+    conn.on("data", (chunk) => {
+      replies += (chunk.toString().match(/\r\n/g) ?? []).length;
+      if (replies >= count) {
+        conn.end();
+        resolve();
+      }
+    });
+    conn.on("error", reject);
+    conn.on("connect", () => {
+      for (let i = 0; i < count; i++) conn.write(command);
+    });
+  });
+}
+
+test("a node Redis cuts at its client-output-buffer-limit (stopped, then flooded) notices, reconnects and gets messages again", TEST, async () => {
+  // Redis drops a pub/sub client as soon as 64 kB wait unread for it.
+  const broker = await startRedis({ args: ["--client-output-buffer-limit", "pubsub 64kb 32kb 1"] });
+  const nodes = await startNodes([clusterEnv(broker.url, "cut-a"), clusterEnv(broker.url, "cut-b")], "cut");
+  const [a, b] = nodes;
+  const clients = [];
+  try {
+    for (const [k, node] of nodes.entries()) clients.push(await new ChatClient(node, `cutter${k}`).open());
+    const pubsubClients = async () => (await redisCli(broker.port, "CLIENT", "LIST", "TYPE", "pubsub")).trim().split("\n").filter(Boolean).length;
+    assert.equal(await pubsubClients(), 2);
+    // b stops reading (the whole process stops); 16 MB for it fill the socket buffers, then Redis cuts it.
+    b.proc.kill("SIGSTOP");
+    let stopped = true;
+    try {
+      await flood(broker.port, "switchboard", 160, 100_000);
+      await waitUntil(async () => (await pubsubClients()) === 1, { timeout: 30_000, interval: 100, msg: `Redis cut b's subscriber\n${tails(nodes)}` });
+    } finally {
+      if (stopped) b.proc.kill("SIGCONT");
+      stopped = false;
+    }
+    // b reads what was buffered, finds the connection closed, reconnects: a message from a reaches b again.
+    const tag = newTag("cut");
+    const [onA, onB] = clients;
+    let j = 0;
+    await waitUntil(
+      async () => {
+        const body = `${tag} probe ${j++}`;
+        assert.equal((await onA.send(body)).status, "ok");
+        await onA.until(() => onA.seen(body) > 0, `${body} on its own node`, PUSH_MS);
+        return tagged(onB, `${tag} probe`).length > 0;
+      },
+      { timeout: DELIVERY_MS, interval: 200, msg: `a message from a on b after Redis cut b\n${tails(nodes)}` },
+    );
+    assert.equal(await pubsubClients(), 2, "both nodes subscribed again");
+    // The Rust demo prints the core's log: the node said it lost the link and got it back.
+    if (!process.env.SB_CHAT_CMD) {
+      assert.ok(b.output.some((l) => l.includes("broker link lost")), tails([b]));
+      assert.ok(b.output.some((l) => l.includes("broker link back")), tails([b]));
+    }
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await broker.stop();
+  }
 });
