@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 /// The cluster options of `burst` and `paced`.
 #[derive(clap::Args, Debug, Clone)]
+#[group(id = "cluster")]
 pub struct Args {
     /// Node 2's URL, `ws://127.0.0.1:PORT`: half the subscribers connect there, the other half
     /// and the publisher to `--url` (node 1). Without it the run uses one server.
