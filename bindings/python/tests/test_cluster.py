@@ -188,3 +188,44 @@ async def test_second_live_node_with_the_same_name_is_refused(
     on_b = b.subscribe("room:x")
     a.broadcast("room:x", "still", {"ok": True})
     assert await next_message(on_b) == Broadcast("room:x", "still", {"ok": True})
+
+
+async def test_start_waits_for_the_broker_off_the_event_loop() -> None:
+    # Nothing listens on this port: start() waits the whole connect timeout, then starts alone.
+    url = f"redis://127.0.0.1:{_free_port()}"
+    endpoint = Endpoint(broker=url, node="lonely", broker_connect_timeout_ms=500)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    began = time.monotonic()
+    try:
+        await endpoint.start()
+        assert time.monotonic() - began >= 0.45, "start() waited for the broker"
+        assert ticks >= 20, f"the event loop ran meanwhile ({ticks} ticks of 10 ms)"
+        # Alone, it still serves, and its broadcasts say the remote part failed.
+        with pytest.raises(BrokerError):
+            endpoint.broadcast("room:x", "e", {})
+    finally:
+        ticker.cancel()
+        await endpoint.close()
+
+
+async def test_close_during_start_leaves_nothing_running() -> None:
+    from switchboard.errors import StateError
+
+    url = f"redis://127.0.0.1:{_free_port()}"
+    endpoint = Endpoint(broker=url, node="brief", broker_connect_timeout_ms=300)
+    starting = asyncio.create_task(endpoint.start())
+    # One turn of the loop: start() runs up to its wait for the native start in a thread.
+    await asyncio.sleep(0)
+    await endpoint.close()
+    with pytest.raises(StateError, match="closed while it started"):
+        await starting
+    with pytest.raises(StateError):
+        endpoint.broadcast("room:x", "e", {})

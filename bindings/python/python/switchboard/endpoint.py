@@ -277,6 +277,11 @@ class Endpoint:
             self._loop = None
             hub.close()
             raise
+        if self._closed:
+            # close() ran while start() waited: it found nothing to close.
+            await in_thread(hub.shutdown, "switchboard-shutdown")
+            hub.close()
+            raise StateError("the endpoint was closed while it started")
         self._native = hub
         _live_endpoints.add(self)
         self._stopped = asyncio.Event()
