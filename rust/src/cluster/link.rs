@@ -151,7 +151,10 @@ impl Shared {
     pub(super) async fn wait_up(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            // Registered before the check, so a `link_up` between the two is not missed.
             let changed = self.up_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             if self.is_up() {
                 return true;
             }
