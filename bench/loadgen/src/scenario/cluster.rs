@@ -38,6 +38,11 @@ pub struct Args {
     /// heartbeat periods (1 s on Switchboard) counts the heartbeats exactly.
     #[arg(long, default_value_t = 2000)]
     pub broker_baseline_ms: u64,
+    /// Every subscriber on node 1: node 2 is a member of the cluster with no subscriber of
+    /// the topic, so its CPU per broadcast (read in ns) is what a broadcast costs a node that
+    /// has nobody to deliver it to (docs/CLUSTER.md, "One channel per app").
+    #[arg(long, requires = "second_url")]
+    pub all_on_first: bool,
 }
 
 impl Args {
@@ -47,6 +52,16 @@ impl Args {
             .as_deref()
             .map(|url| super::parse_addr("--second-url", url))
             .transpose()
+    }
+
+    /// The node of fan-out connection `index` over `nodes` servers ([`node_of`], or 0 for
+    /// every connection with `--all-on-first`).
+    pub fn node_of(&self, index: usize, nodes: usize) -> usize {
+        if self.all_on_first {
+            0
+        } else {
+            node_of(index, nodes)
+        }
     }
 }
 
@@ -143,7 +158,9 @@ async fn publishes(stats: Option<&Stats>) -> Result<Option<u64>, String> {
 #[derive(Debug)]
 pub struct Meter {
     enabled: bool,
-    /// Node 2, read in ticks like node 1 so the nodes and the single-node runs compare.
+    all_on_first: bool,
+    /// Node 2, read in ticks like node 1 so the nodes and the single-node runs compare; in ns
+    /// with `--all-on-first`, where it works a few ms per phase.
     second: Option<CpuSince>,
     /// The broker, read in ns: it works a few ms per phase, below one 10 ms tick.
     broker: Option<CpuSince>,
@@ -167,10 +184,11 @@ impl Meter {
         let publishes_at_start = publishes(stats.as_ref()).await?;
         Ok(Meter {
             enabled,
+            all_on_first: args.all_on_first,
             second: args
                 .second_server_pid
                 .filter(|_| enabled)
-                .map(|pid| CpuSince::start(pid, false)),
+                .map(|pid| CpuSince::start(pid, args.all_on_first)),
             broker: broker_pid.map(|pid| CpuSince::start(pid, true)),
             stats,
             publishes_at_start,
@@ -189,6 +207,7 @@ impl Meter {
         let second_pid = self.second.as_ref().map(|c| c.pid);
         Phase {
             enabled: self.enabled,
+            all_on_first: self.all_on_first,
             second_cpu,
             second_rss_kib: second_pid.and_then(|p| procfs::rss_kib(Some(p)).ok()),
             broker_cpu,
@@ -208,6 +227,7 @@ impl Meter {
 #[derive(Debug)]
 pub struct Phase {
     enabled: bool,
+    all_on_first: bool,
     second_cpu: Option<Duration>,
     second_rss_kib: Option<u64>,
     broker_cpu: Option<Duration>,
@@ -228,7 +248,7 @@ impl Phase {
         // Connection 0 is the publisher (it gets nothing back: broadcast_from).
         let (mut subscribers, mut deliveries) = ([0u64; 2], [0u64; 2]);
         for (i, r) in reports.iter().enumerate().skip(1) {
-            let n = node_of(i, 2);
+            let n = if self.all_on_first { 0 } else { node_of(i, 2) };
             subscribers[n] += 1;
             deliveries[n] += r.received;
         }
@@ -240,6 +260,7 @@ impl Phase {
                 "deliveries": deliveries[n],
                 "server_cpu_s": cpu[n].map(|c| c.as_secs_f64()),
                 "server_cpu_us_per_delivery": us_per(cpu[n], deliveries[n]),
+                "server_cpu_us_per_broadcast": us_per(cpu[n], broadcasts),
                 "server_rss_kib": rss[n],
             })
         };
@@ -314,6 +335,7 @@ mod tests {
     fn figures_split_by_node_and_heartbeats_are_taken_off() {
         let phase = Phase {
             enabled: true,
+            all_on_first: false,
             second_cpu: Some(Duration::from_millis(30)),
             second_rss_kib: Some(10),
             broker_cpu: Some(Duration::from_millis(2)),
@@ -351,12 +373,26 @@ mod tests {
         let cpu = broker["cpu_us_per_broadcast"].as_f64().expect("a number");
         assert!((cpu - 100.0).abs() < 1e-6, "{cpu}");
         assert!(summary(&v).contains("node 2 1500.00"));
+        assert_eq!(nodes[1]["server_cpu_us_per_broadcast"], 3000.0);
+
+        // --all-on-first: node 2 delivers nothing; its CPU counts per broadcast only.
+        let idle = Phase {
+            all_on_first: true,
+            ..phase
+        };
+        let v = idle.json(&node1, &reports, 10);
+        let nodes = &v["cluster"]["nodes"];
+        assert_eq!(nodes[0]["deliveries"], 40);
+        assert_eq!(nodes[1]["subscribers"], 0);
+        assert_eq!(nodes[1]["server_cpu_us_per_delivery"], Value::Null);
+        assert_eq!(nodes[1]["server_cpu_us_per_broadcast"], 3000.0);
     }
 
     #[test]
     fn inert_outside_a_cluster_run() {
         let phase = Phase {
             enabled: false,
+            all_on_first: false,
             second_cpu: None,
             second_rss_kib: None,
             broker_cpu: None,

@@ -149,7 +149,8 @@ impl Fleet {
     /// listen, all on `room`, joined and probed ready; `messages` sizes the per-message
     /// delivery counters. `scenario` names the run in the progress line. In a cluster run
     /// (`--second-url`) the subscribers alternate between the two nodes
-    /// ([`cluster::node_of`]) and the publisher is on node 1.
+    /// ([`cluster::node_of`]; all on node 1 with `--all-on-first`) and the publisher is on
+    /// node 1.
     pub async fn fan_out(
         common: &Common,
         cluster: &cluster::Args,
@@ -169,7 +170,7 @@ impl Fleet {
                 room: room.to_owned(),
                 publisher: i == 0,
                 presence_key: None,
-                node: cluster::node_of(i, targets.len()),
+                node: cluster.node_of(i, targets.len()),
             })
             .collect();
         eprintln!(
