@@ -56,8 +56,14 @@ impl Backplane {
             }
             None => PubSub::new(shards),
         };
-        let sink_pubsub = Arc::clone(&pubsub);
+        // Weak: in a cluster the presence tracker task holds the presence service, so a
+        // strong PubSub here would keep the PubSub's broker (the cluster) and its tasks alive
+        // after the backplane is gone.
+        let sink_pubsub = Arc::downgrade(&pubsub);
         let sink = Arc::new(move |diff: &Diff| {
+            let Some(sink_pubsub) = sink_pubsub.upgrade() else {
+                return;
+            };
             let b = Broadcast {
                 topic: diff.topic.clone(),
                 event: "presence_diff".to_owned(),
@@ -67,7 +73,19 @@ impl Backplane {
                 crate::warn_limited!(topic = %crate::logging::clip(&diff.topic), error = %e, "presence_diff not delivered");
             }
         });
-        let presence = Presence::new(node, shards, sink);
+        let presence = match &cluster {
+            Some(cluster) => {
+                let presence = Presence::replicated(
+                    cluster.replica(),
+                    crate::cluster::PRESENCE_SHARDS,
+                    crate::presence::state::DEFAULT_MAX_PENDING,
+                    sink,
+                );
+                cluster.attach_presence(&presence);
+                presence
+            }
+            None => Presence::new(node, shards, sink),
+        };
         let census = (0..pubsub.shard_count())
             .map(|_| Mutex::new(HashMap::new()))
             .collect();

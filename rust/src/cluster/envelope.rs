@@ -5,7 +5,14 @@
 //! "SB" 0x01 kind:u8 incarnation:u64 seq:u64 node_len:u16 node
 //! kind 1 (broadcast): topic_len:u16 topic event_len:u16 event payload_kind:u8 payload...
 //! kind 2 (heartbeat): nothing more
+//! kind 3 (presence):  to_len:u16 to_node to_incarnation:u64 id:u64 index:u16 count:u16
+//!                     flags:u8 bytes...
 //! ```
+//!
+//! A presence envelope carries one chunk of a tracker message (docs/CLUSTER.md "Presence
+//! across nodes"): `to_node` empty for every node, else the one node (name and incarnation)
+//! it is for, which the others skip without reading further; `id`, `index` and `count` put the
+//! chunks of one message back together; flag bit 0 says the message is LZ4-compressed.
 //!
 //! The payload is the broadcast's bytes as the publisher gave them (JSON object text or
 //! binary), never re-encoded: a receiving node builds its frames from them, once per
@@ -20,6 +27,8 @@ const MAGIC: &[u8; 2] = b"SB";
 pub const VERSION: u8 = 1;
 const KIND_BROADCAST: u8 = 1;
 const KIND_HEARTBEAT: u8 = 2;
+const KIND_PRESENCE: u8 = 3;
+const FLAG_LZ4: u8 = 1;
 const PAYLOAD_JSON: u8 = 0;
 const PAYLOAD_BINARY: u8 = 1;
 
@@ -44,8 +53,25 @@ pub struct Envelope {
 pub enum Body {
     /// A broadcast for this node's subscribers of its topic.
     Broadcast(Broadcast),
-    /// "This node is alive" (node identity and, in part 2, presence liveness).
+    /// "This node is alive" (node identity and presence liveness).
     Heartbeat,
+    /// One chunk of a presence tracker message.
+    Presence(Chunk),
+}
+
+/// One chunk of a presence tracker message (see the module docs).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Chunk {
+    /// The node it is for; `None` for every node.
+    pub to: Option<Origin>,
+    /// The message's number, unique per sending process.
+    pub id: u64,
+    /// This chunk's place, from 0, among `count` (at least 1).
+    pub index: u16,
+    pub count: u16,
+    /// The message bytes are LZ4-compressed (once put together).
+    pub compressed: bool,
+    pub bytes: Bytes,
 }
 
 /// Why bytes from the broker are not an envelope this node can read.
@@ -108,6 +134,21 @@ pub fn encode_heartbeat(origin: &Origin, seq: u64) -> Result<Bytes, TooLong> {
     Ok(header(origin, seq, KIND_HEARTBEAT, 0)?.freeze())
 }
 
+/// The envelope of one presence chunk (`chunk.bytes` is its part of the message).
+pub fn encode_presence(origin: &Origin, seq: u64, chunk: &Chunk) -> Result<Bytes, TooLong> {
+    let to = chunk.to.as_ref();
+    let extra = 23 + to.map_or(0, |o| o.node.len()) + chunk.bytes.len();
+    let mut out = header(origin, seq, KIND_PRESENCE, extra)?;
+    put_name(&mut out, to.map_or("", |o| o.node.as_str()))?;
+    out.put_u64_le(to.map_or(0, |o| o.incarnation));
+    out.put_u64_le(chunk.id);
+    out.put_u16_le(chunk.index);
+    out.put_u16_le(chunk.count);
+    out.put_u8(if chunk.compressed { FLAG_LZ4 } else { 0 });
+    out.put_slice(&chunk.bytes);
+    Ok(out.freeze())
+}
+
 /// Reads fields off the front of the bytes.
 struct Reader {
     bytes: Bytes,
@@ -123,6 +164,11 @@ impl Reader {
 
     fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let raw = self.take(2)?;
+        Ok(u16::from_le_bytes([raw[0], raw[1]]))
     }
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
@@ -170,6 +216,29 @@ pub fn decode(bytes: Bytes) -> Result<Envelope, DecodeError> {
             })
         }
         KIND_HEARTBEAT => Body::Heartbeat,
+        KIND_PRESENCE => {
+            let to_node = r.name()?;
+            let to_incarnation = r.u64()?;
+            let to = (!to_node.is_empty()).then_some(Origin {
+                node: to_node,
+                incarnation: to_incarnation,
+            });
+            let id = r.u64()?;
+            let index = r.u16()?;
+            let count = r.u16()?;
+            let flags = r.u8()?;
+            if count == 0 || index >= count {
+                return Err(DecodeError::Truncated);
+            }
+            Body::Presence(Chunk {
+                to,
+                id,
+                index,
+                count,
+                compressed: flags & FLAG_LZ4 != 0,
+                bytes: r.bytes,
+            })
+        }
         other => return Err(DecodeError::Kind(other)),
     };
     Ok(Envelope {
@@ -209,6 +278,32 @@ mod tests {
         }
         let env = decode(encode_heartbeat(&origin(), 9).unwrap()).unwrap();
         assert_eq!((env.seq, env.body), (9, Body::Heartbeat));
+        for to in [None, Some(origin())] {
+            let chunk = Chunk {
+                to,
+                id: 42,
+                index: 1,
+                count: 3,
+                compressed: true,
+                bytes: Bytes::from_static(b"part"),
+            };
+            let env = decode(encode_presence(&origin(), 10, &chunk).unwrap()).unwrap();
+            assert_eq!((env.seq, env.body), (10, Body::Presence(chunk)));
+        }
+    }
+
+    #[test]
+    fn a_presence_chunk_out_of_its_count_is_refused() {
+        let chunk = Chunk {
+            to: None,
+            id: 1,
+            index: 2,
+            count: 2,
+            compressed: false,
+            bytes: Bytes::new(),
+        };
+        let bytes = encode_presence(&origin(), 1, &chunk).unwrap();
+        assert_eq!(decode(bytes).unwrap_err(), DecodeError::Truncated);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! to send, the counters), how an envelope is published and what is done with one received,
 //! the heartbeat, and the reconnect backoff.
 
-use super::envelope::{self, Body, DecodeError, Envelope, Origin};
+use super::envelope::{self, Body, Chunk, DecodeError, Envelope, Origin};
 use super::{BrokerKind, ClusterConfig, ClusterError, Sink};
 use crate::pubsub::{Broadcast, BrokerError};
 use crate::wire::Payload;
@@ -31,6 +31,14 @@ pub struct ClusterStats {
     pub lost: u64,
     /// Times the link came back after being lost.
     pub reconnects: u64,
+    /// Presence replication bytes sent (beats, transfer requests and answers), envelopes
+    /// included.
+    pub presence_bytes_sent: u64,
+    /// Presence replication bytes received for this node (its own echoes and messages for
+    /// other nodes not counted).
+    pub presence_bytes_received: u64,
+    /// Full-state transfers this node sent to others.
+    pub transfers_sent: u64,
 }
 
 #[derive(Default)]
@@ -41,6 +49,9 @@ struct Counters {
     dropped: AtomicU64,
     lost: AtomicU64,
     reconnects: AtomicU64,
+    presence_bytes_sent: AtomicU64,
+    presence_bytes_received: AtomicU64,
+    transfers_sent: AtomicU64,
 }
 
 /// The envelope stream out: sequence numbers are taken in queue order.
@@ -71,6 +82,8 @@ pub(super) struct Shared {
     namesake: Mutex<Option<u64>>,
     /// A bad envelope is logged once; the rest are counted.
     bad_logged: AtomicBool,
+    /// Where presence chunks for this node go: the tracker task, once presence is attached.
+    presence: OnceLock<mpsc::Sender<(Origin, Chunk)>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -113,6 +126,59 @@ impl Shared {
             peers: Mutex::new(HashMap::new()),
             namesake: Mutex::new(None),
             bad_logged: AtomicBool::new(false),
+            presence: OnceLock::new(),
+        }
+    }
+
+    /// Hands presence chunks for this node to `tracker` from now on.
+    pub(super) fn attach_presence(&self, tracker: mpsc::Sender<(Origin, Chunk)>) {
+        let _ = self.presence.set(tracker);
+    }
+
+    /// Every other node heard from in the last minute, with when it last was.
+    pub(super) fn peer_sightings(&self) -> Vec<(Origin, Instant)> {
+        self.peers
+            .lock()
+            .iter()
+            .map(|(origin, peer)| (origin.clone(), peer.seen))
+            .collect()
+    }
+
+    /// Queues one presence chunk; false when the link is down or the queue is full (the
+    /// tracker's clocks repair what is lost).
+    pub(super) fn send_presence(&self, chunk: &Chunk) -> bool {
+        if !self.is_up() {
+            return false;
+        }
+        let mut out = self.out.lock();
+        let Ok(bytes) = envelope::encode_presence(&self.origin, out.seq + 1, chunk) else {
+            return false;
+        };
+        let len = bytes.len() as u64;
+        if out.tx.try_send(bytes).is_err() {
+            return false;
+        }
+        out.seq += 1;
+        drop(out);
+        self.counters
+            .presence_bytes_sent
+            .fetch_add(len, Ordering::Relaxed);
+        true
+    }
+
+    /// The tracker sent a full-state transfer.
+    pub(super) fn transfer_sent(&self) {
+        self.counters.transfers_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A presence message from `from` that could not be used: counted, the first logged.
+    pub(super) fn bad_presence(&self, from: &Origin, why: &str) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.bad_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                broker = %self.kind, from = %from.node, error = %why,
+                "dropped a presence message from another node (logged once; the rest are counted)"
+            );
         }
     }
 
@@ -183,6 +249,9 @@ impl Shared {
             dropped: c.dropped.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
             reconnects: c.reconnects.load(Ordering::Relaxed),
+            presence_bytes_sent: c.presence_bytes_sent.load(Ordering::Relaxed),
+            presence_bytes_received: c.presence_bytes_received.load(Ordering::Relaxed),
+            transfers_sent: c.transfers_sent.load(Ordering::Relaxed),
         }
     }
 
@@ -241,6 +310,7 @@ impl Shared {
 
     /// One message from the broker channel.
     pub(super) fn receive(&self, bytes: Bytes) {
+        let len = bytes.len() as u64;
         let env = match envelope::decode(bytes).and_then(checked_payload) {
             Ok(env) => env,
             Err(e) => return self.bad(e),
@@ -252,13 +322,31 @@ impl Shared {
             self.namesake(env.origin.incarnation);
         }
         self.track(&env);
-        if let Body::Broadcast(b) = env.body
-            && let Some(pubsub) = self.sink.get().and_then(std::sync::Weak::upgrade)
-        {
-            self.counters.received.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = pubsub.local_broadcast(b) {
-                crate::warn_limited!(node = %env.origin.node, error = %e, "a broadcast from another node was not delivered");
+        match env.body {
+            Body::Broadcast(b) => {
+                if let Some(pubsub) = self.sink.get().and_then(std::sync::Weak::upgrade) {
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = pubsub.local_broadcast(b) {
+                        crate::warn_limited!(node = %env.origin.node, error = %e, "a broadcast from another node was not delivered");
+                    }
+                }
             }
+            Body::Presence(chunk) => {
+                // Meant for another node: skipped unread.
+                if chunk.to.as_ref().is_some_and(|to| *to != self.origin) {
+                    return;
+                }
+                self.counters
+                    .presence_bytes_received
+                    .fetch_add(len, Ordering::Relaxed);
+                if let Some(tracker) = self.presence.get()
+                    && tracker.try_send((env.origin, chunk)).is_err()
+                {
+                    // The tracker is behind: the sender's clocks will show what is missing.
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Body::Heartbeat => {}
         }
     }
 

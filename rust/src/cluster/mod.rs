@@ -13,13 +13,17 @@
 //!   it, a running node logs it loudly).
 
 mod envelope;
+mod gossip;
 mod link;
 mod nats;
 mod redis;
+mod tracker;
 
 pub use envelope::{DecodeError, Origin};
 pub use link::ClusterStats;
 
+use crate::presence::Presence;
+use crate::presence::state::ReplicaRef;
 use crate::pubsub::{Broadcast, Broker, BrokerError, PubSub};
 use bytes::Bytes;
 use link::Shared;
@@ -27,8 +31,17 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Presence shards of every node of a cluster: fixed, since shard *n* of one node replicates
+/// with shard *n* of the others (a single node uses one per core).
+pub const PRESENCE_SHARDS: usize = 8;
+
+/// Chunks from other nodes waiting for the tracker at most.
+const TRACKER_QUEUE: usize = 4096;
+
 /// How a node joins a cluster. Defaults: prefix `switchboard`, connect timeout 5 s,
-/// reconnect backoff up to 5 s, a heartbeat every second, 65 536 envelopes queued at most.
+/// reconnect backoff up to 5 s, a heartbeat every second, 65 536 envelopes queued at most;
+/// presence beats every 1.5 s, a silent node down after 30 s and forgotten after 20 minutes
+/// (Phoenix.Tracker's `broadcast_period`, `down_period` and `permdown_period`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClusterConfig {
@@ -47,6 +60,12 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// Envelopes waiting for the broker connection at most; beyond, a publish fails.
     pub queue: usize,
+    /// How often presence changes (deltas) go to the other nodes.
+    pub presence_broadcast_period: Duration,
+    /// A node not heard from for this long is down: its presences leave on this node.
+    pub presence_down_period: Duration,
+    /// A node not heard from for this long is forgotten.
+    pub presence_permdown_period: Duration,
 }
 
 impl ClusterConfig {
@@ -60,6 +79,9 @@ impl ClusterConfig {
             reconnect_max: Duration::from_secs(5),
             heartbeat: Duration::from_secs(1),
             queue: 65_536,
+            presence_broadcast_period: Duration::from_millis(1500),
+            presence_down_period: Duration::from_secs(30),
+            presence_permdown_period: Duration::from_secs(20 * 60),
         }
     }
 
@@ -97,6 +119,28 @@ impl ClusterConfig {
             return Err(ClusterError::Config(
                 "heartbeat, reconnect_max and queue must be above zero".to_owned(),
             ));
+        }
+        if self.presence_broadcast_period.is_zero() {
+            return Err(ClusterError::Config(
+                "the presence broadcast period must be above zero".to_owned(),
+            ));
+        }
+        // Liveness comes from every envelope, the heartbeat at least: a node must miss two
+        // before it is down (Phoenix asks down_period >= 2 x broadcast_period likewise).
+        let floor = (self.heartbeat * 2).max(self.presence_broadcast_period * 2);
+        if self.presence_down_period < floor {
+            return Err(ClusterError::Config(format!(
+                "the presence down period ({} ms) must be at least twice the heartbeat and the presence broadcast period ({} ms)",
+                self.presence_down_period.as_millis(),
+                floor.as_millis()
+            )));
+        }
+        if self.presence_permdown_period <= self.presence_down_period {
+            return Err(ClusterError::Config(format!(
+                "the presence permdown period ({} ms) must be longer than the down period ({} ms)",
+                self.presence_permdown_period.as_millis(),
+                self.presence_down_period.as_millis()
+            )));
         }
         Ok(kind)
     }
@@ -138,7 +182,8 @@ pub enum ClusterError {
 #[derive(Debug)]
 pub struct Cluster {
     shared: Arc<Shared>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    runtime: tokio::runtime::Handle,
+    tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Cluster {
@@ -158,13 +203,35 @@ impl Cluster {
         let beat = runtime.spawn(link::heartbeat(shared.clone()));
         Ok(Cluster {
             shared,
-            tasks: vec![link, beat],
+            runtime: runtime.clone(),
+            tasks: parking_lot::Mutex::new(vec![link, beat]),
         })
     }
 
     /// Delivers the other nodes' broadcasts to `pubsub`'s local subscribers from now on.
     pub fn attach(&self, pubsub: &Arc<PubSub>) {
         self.shared.attach(Arc::downgrade(pubsub));
+    }
+
+    /// Replicates `presence` (made with [`Presence::replicated`] for [`Self::replica`] and
+    /// [`PRESENCE_SHARDS`]) with the other nodes' from now on. Once per cluster.
+    pub fn attach_presence(&self, presence: &Arc<Presence>) {
+        let (tx, rx) = mpsc::channel(TRACKER_QUEUE);
+        self.shared.attach_presence(tx);
+        let config = &self.shared.config;
+        let periods = tracker::Periods {
+            broadcast: config.presence_broadcast_period,
+            down: config.presence_down_period,
+            permdown: config.presence_permdown_period,
+        };
+        let tracker = tracker::Tracker::new(self.shared.clone(), presence.clone(), periods);
+        let task = self.runtime.spawn(tracker::run(tracker, rx));
+        self.tasks.lock().push(task);
+    }
+
+    /// This node's presence replica: its name and incarnation, as the other nodes know it.
+    pub fn replica(&self) -> ReplicaRef {
+        tracker::replica_of(&self.shared.origin)
     }
 
     /// Waits until the broker answered (at most the connect timeout; a node whose broker is
@@ -207,7 +274,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.lock().iter() {
             task.abort();
         }
     }

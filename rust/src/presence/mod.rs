@@ -8,6 +8,7 @@
 
 pub mod payload;
 pub mod refs;
+mod replication;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -145,16 +146,36 @@ impl Presence {
         } else {
             shards
         };
-        let replica = ReplicaRef::new(replica_name);
+        // No broker takes deltas on a single node: keep none, or every track and untrack
+        // would grow the pending delta forever.
+        Self::build(ReplicaRef::new(replica_name), shards, 0, sink)
+    }
+
+    /// The presence service of one node of a cluster: replica `replica` (the node's name and
+    /// incarnation, as the other nodes know it), exactly `shards` shards (the same on every
+    /// node: shard *n* replicates with shard *n*), and pending deltas of at most
+    /// `max_pending` dots per shard, which the cluster's tracker takes every broadcast period.
+    pub fn replicated(
+        replica: ReplicaRef,
+        shards: usize,
+        max_pending: usize,
+        sink: DiffSink,
+    ) -> Arc<Presence> {
+        Self::build(replica, shards.max(1), max_pending, sink)
+    }
+
+    fn build(
+        replica: ReplicaRef,
+        shards: usize,
+        max_pending: usize,
+        sink: DiffSink,
+    ) -> Arc<Presence> {
         Arc::new(Presence {
             refs: RefMinter::new(&replica),
             shards: (0..shards)
                 .map(|_| {
-                    // No broker takes deltas on a single node (the cluster will set a bound
-                    // and take them every broadcast period): keep none, or every track and
-                    // untrack would grow the pending delta forever.
                     let mut state = State::new(replica.clone());
-                    state.set_max_pending(0);
+                    state.set_max_pending(max_pending);
                     Mutex::new(state)
                 })
                 .collect(),
