@@ -306,6 +306,12 @@ export interface EndpointOptions extends MountLimits {
   brokerReconnectMaxMs?: number;
   /** How often the node says it is alive; `listen()` listens 1.5 of these for a namesake (ms, default 1000). */
   brokerHeartbeatMs?: number;
+  /** How often presence changes go to the other nodes (ms, default 1500; Phoenix's `broadcast_period`). */
+  presenceBroadcastPeriodMs?: number;
+  /** A node silent this long is down: its presences leave on the others (ms, default 30 000; at least twice the heartbeat and the broadcast period). */
+  presenceDownPeriodMs?: number;
+  /** A node silent this long is forgotten (ms, default 1 200 000; longer than the down period). */
+  presencePermdownPeriodMs?: number;
   /** Socket mounts (default `["/socket"]`). */
   mounts?: Array<string | MountOptions>;
   /** How long a handler may take, in ms (default 10 000); then the channel fails. */

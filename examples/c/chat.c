@@ -9,8 +9,9 @@
  * node_modules/phoenix are; default the working directory); for a cluster (docs/CLUSTER.md,
  * examples/chat/CONTRACT.md "Cluster") SB_CLUSTER (a broker URL, redis://host:port or
  * nats://host:port; unset or empty: a single node), SB_NODE (the node name; default
- * chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster) and SB_HEARTBEAT_MS (the option
- * broker_heartbeat_ms). Listens on 127.0.0.1 only, prints
+ * chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster), SB_HEARTBEAT_MS (the option
+ * broker_heartbeat_ms), SB_NODE_DOWN_MS (presence_down_period_ms) and SB_PRESENCE_BROADCAST_MS
+ * (presence_broadcast_period_ms). Listens on 127.0.0.1 only, prints
  * `LISTENING 127.0.0.1:<port>`, and exits cleanly on SIGTERM / SIGINT, or when its stdin is
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
  * it; stdin redirected from /dev/null or a file is not watched).
@@ -232,7 +233,8 @@ static int set_from_env(sb_config *cfg, const char *name, const char *text) {
   return hl_check(sb_config_set_text(cfg, U8(name), strlen(name), U8(text), strlen(text)), name);
 }
 
-/* The node name and the cluster options from SB_NODE, SB_CLUSTER and SB_HEARTBEAT_MS, all
+/* The node name and the cluster options from SB_NODE, SB_CLUSTER, SB_HEARTBEAT_MS,
+ * SB_NODE_DOWN_MS and SB_PRESENCE_BROADCAST_MS, all
  * checked by the core (docs/OPTIONS.md). `*node` receives the name (for the log line). */
 static int set_node_and_cluster(sb_config *cfg, const char **node) {
   static char generated[64];
@@ -246,11 +248,20 @@ static int set_node_and_cluster(sb_config *cfg, const char **node) {
   } else if (*node == NULL) {
     *node = "chat@127.0.0.1";
   }
-  const char *heartbeat = env_text("SB_HEARTBEAT_MS");
-  return hl_check(sb_config_set_text(cfg, S("node"), U8(*node), strlen(*node)), "node") &&
-         (broker == NULL ||
-          hl_check(sb_config_set_text(cfg, S("broker"), U8(broker), strlen(broker)), "broker")) &&
-         (heartbeat == NULL || set_from_env(cfg, "broker_heartbeat_ms", heartbeat));
+  static const char *const timing[][2] = {
+      {"SB_HEARTBEAT_MS", "broker_heartbeat_ms"},
+      {"SB_NODE_DOWN_MS", "presence_down_period_ms"},
+      {"SB_PRESENCE_BROADCAST_MS", "presence_broadcast_period_ms"},
+  };
+  if (!hl_check(sb_config_set_text(cfg, S("node"), U8(*node), strlen(*node)), "node") ||
+      (broker != NULL &&
+       !hl_check(sb_config_set_text(cfg, S("broker"), U8(broker), strlen(broker)), "broker")))
+    return 0;
+  for (size_t i = 0; i < sizeof timing / sizeof timing[0]; i++) {
+    const char *value = env_text(timing[i][0]);
+    if (value != NULL && !set_from_env(cfg, timing[i][1], value)) return 0;
+  }
+  return 1;
 }
 
 int main(void) {

@@ -15,7 +15,8 @@
 // Cluster (docs/CLUSTER.md, examples/chat/CONTRACT.md "Cluster"): env SB_CLUSTER (a broker
 // URL, redis://host:port or nats://host:port; unset or empty: a single node), SB_NODE (the
 // node name; default chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster) and
-// SB_HEARTBEAT_MS (the option brokerHeartbeatMs). Chat messages then reach the room on every
+// SB_HEARTBEAT_MS (the option brokerHeartbeatMs), SB_NODE_DOWN_MS (presenceDownPeriodMs) and
+// SB_PRESENCE_BROADCAST_MS (presenceBroadcastPeriodMs). Chat messages then reach the room on every
 // node.
 
 "use strict";
@@ -50,18 +51,28 @@ function envValue(text) {
   return /^\s*-?\d+\s*$/.test(text) ? Number(text) : text;
 }
 
-/** The node name and cluster options from SB_NODE, SB_CLUSTER and SB_HEARTBEAT_MS (empty values
+/** The cluster's timing options, from env (CONTRACT.md "Cluster"). */
+const CLUSTER_ENV = {
+  SB_HEARTBEAT_MS: "brokerHeartbeatMs",
+  SB_NODE_DOWN_MS: "presenceDownPeriodMs",
+  SB_PRESENCE_BROADCAST_MS: "presenceBroadcastPeriodMs",
+};
+
+/** The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV (empty values
  *  read as unset); the core checks them (docs/OPTIONS.md). */
 function clusterOptions() {
   const broker = process.env.SB_CLUSTER || undefined;
-  const heartbeat = process.env.SB_HEARTBEAT_MS || undefined;
   // Two demos of one machine in one cluster must not share a name (the core refuses a second
   // live node with the same name).
   const node = process.env.SB_NODE || (broker ? `chat-${process.pid}@127.0.0.1` : "chat@127.0.0.1");
   return {
     node,
     ...(broker && { broker }),
-    ...(heartbeat && { brokerHeartbeatMs: envValue(heartbeat) }),
+    ...Object.fromEntries(
+      Object.entries(CLUSTER_ENV)
+        .filter(([name]) => process.env[name])
+        .map(([name, option]) => [option, envValue(process.env[name])]),
+    ),
   };
 }
 

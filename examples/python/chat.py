@@ -9,7 +9,8 @@ node_modules/phoenix are; default: found from this file's location); for a clust
 (docs/CLUSTER.md, examples/chat/CONTRACT.md "Cluster") SB_CLUSTER (a broker URL,
 ``redis://host:port`` or ``nats://host:port``; unset or empty: a single node), SB_NODE (the
 node name; default the core's ``switchboard@localhost``, or ``chat-<pid>@127.0.0.1`` in a
-cluster) and SB_HEARTBEAT_MS (the option ``broker_heartbeat_ms``). Listens on 127.0.0.1
+cluster), SB_HEARTBEAT_MS (the option ``broker_heartbeat_ms``), SB_NODE_DOWN_MS
+(``presence_down_period_ms``) and SB_PRESENCE_BROADCAST_MS (``presence_broadcast_period_ms``). Listens on 127.0.0.1
 only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM / Ctrl-C, and when its stdin
 is a pipe or terminal that reaches end of file (so a test runner's child cannot outlive it).
 
@@ -115,13 +116,20 @@ def env_value(text: str) -> Any:
         return text
 
 
+# The cluster's timing options, from env (CONTRACT.md "Cluster").
+CLUSTER_ENV = (
+    ("SB_HEARTBEAT_MS", "broker_heartbeat_ms"),
+    ("SB_NODE_DOWN_MS", "presence_down_period_ms"),
+    ("SB_PRESENCE_BROADCAST_MS", "presence_broadcast_period_ms"),
+)
+
+
 def cluster_options() -> Dict[str, Any]:
-    """The node name and cluster options from SB_NODE, SB_CLUSTER and SB_HEARTBEAT_MS (empty
+    """The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV (empty
     values read as unset). The core checks them (docs/OPTIONS.md)."""
     options: Dict[str, Any] = {}
     broker = os.environ.get("SB_CLUSTER")
     node = os.environ.get("SB_NODE")
-    heartbeat = os.environ.get("SB_HEARTBEAT_MS")
     if broker:
         options["broker"] = broker
     if node:
@@ -130,8 +138,10 @@ def cluster_options() -> Dict[str, Any]:
         # Two demos of one machine in one cluster must not share a name (the core refuses a
         # second live node with the same name).
         options["node"] = f"chat-{os.getpid()}@127.0.0.1"
-    if heartbeat:
-        options["broker_heartbeat_ms"] = env_value(heartbeat)
+    for var, option in CLUSTER_ENV:
+        value = os.environ.get(var)
+        if value:
+            options[option] = env_value(value)
     return options
 
 

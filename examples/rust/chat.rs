@@ -13,7 +13,8 @@
 //! Cluster (docs/CLUSTER.md, CONTRACT.md "Cluster"): env `SB_CLUSTER` (a broker URL,
 //! `redis://127.0.0.1:6379` or `nats://127.0.0.1:4222`; unset or empty: a single node), `SB_NODE`
 //! (the node name; default `chat@127.0.0.1`, or `chat-<pid>@127.0.0.1` in a cluster) and
-//! `SB_HEARTBEAT_MS` (`broker_heartbeat_ms`). Chat messages then reach the room on every node.
+//! `SB_HEARTBEAT_MS` (`broker_heartbeat_ms`), `SB_NODE_DOWN_MS` (`presence_down_period_ms`) and
+//! `SB_PRESENCE_BROADCAST_MS` (`presence_broadcast_period_ms`). Chat messages then reach the room on every node.
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -285,6 +286,13 @@ fn env_value(text: String) -> OptionValue {
     }
 }
 
+/// The cluster's timing options, from env (CONTRACT.md "Cluster").
+const CLUSTER_ENV: [(&str, &str); 3] = [
+    ("SB_HEARTBEAT_MS", "broker_heartbeat_ms"),
+    ("SB_NODE_DOWN_MS", "presence_down_period_ms"),
+    ("SB_PRESENCE_BROADCAST_MS", "presence_broadcast_period_ms"),
+];
+
 /// The node name and, when env `SB_CLUSTER` names a broker, the cluster to join. The env
 /// values go through the options kernel every host language uses (`broker`, `node`,
 /// `broker_heartbeat_ms`: docs/OPTIONS.md), so they get the same checks, defaults and error
@@ -306,8 +314,10 @@ fn cluster_from_env() -> Result<(String, Option<ClusterConfig>), HostError> {
     if let Some(broker) = broker {
         options.set("broker", OptionValue::Text(broker))?;
     }
-    if let Some(heartbeat) = env("SB_HEARTBEAT_MS") {
-        options.set("broker_heartbeat_ms", env_value(heartbeat))?;
+    for (var, option) in CLUSTER_ENV {
+        if let Some(value) = env(var) {
+            options.set(option, env_value(value))?;
+        }
     }
     Ok((node, options.build()?.cluster))
 }

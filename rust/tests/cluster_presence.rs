@@ -55,10 +55,15 @@ struct Node {
 
 impl Node {
     async fn start(url: &str, name: &str, p: Periods) -> Node {
-        let cluster = Cluster::start(config(url, name, p), &tokio::runtime::Handle::current())
-            .expect("valid config");
+        Self::with_config(config(url, name, p)).await
+    }
+
+    async fn with_config(config: ClusterConfig) -> Node {
+        let name = config.node.clone();
+        let cluster =
+            Cluster::start(config, &tokio::runtime::Handle::current()).expect("valid config");
         cluster.ready().await.expect("no namesake");
-        let backplane = Backplane::with_cluster(name, 2, Arc::new(cluster));
+        let backplane = Backplane::with_cluster(&name, 2, Arc::new(cluster));
         let diffs = Arc::new(Mutex::new(Vec::new()));
         let sink = diffs.clone();
         let sub = backplane.pubsub().subscribe(
@@ -275,6 +280,35 @@ async fn a_restarted_node_replaces_its_old_incarnation(url: &str) {
     .await;
 }
 
+/// A second process starting with a live node's name is refused (part 1), and while it
+/// listens for a namesake its heartbeats do not make the other nodes drop the live node's
+/// presences (they would, were it taken for a restart).
+async fn a_refused_namesake_makes_nobody_leave(url: &str) {
+    // a beats out of step with c's timers (150 ms, not 100), so at c the namesake is often
+    // the one heard last.
+    let mut a_config = config(url, "a", FAST);
+    a_config.heartbeat = Duration::from_millis(150);
+    let a = Node::with_config(a_config).await;
+    let c = Node::start(url, "c", FAST).await;
+    a.track(1, "ua", "a");
+    until("c lists a's presence", || {
+        c.list() == listing(&[("ua", "a")])
+    })
+    .await;
+    // It beats more often than a and stays a second (as one that started while the broker
+    // was unreachable would stay, beating, until stopped by hand).
+    let mut namesake_config = config(url, "a", FAST);
+    namesake_config.heartbeat = Duration::from_millis(30);
+    let namesake =
+        Cluster::start(namesake_config, &tokio::runtime::Handle::current()).expect("valid config");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(namesake.ready().await.is_err(), "the namesake is refused");
+    drop(namesake);
+    tokio::time::sleep(Duration::from_millis(5 * FAST.broadcast_ms)).await;
+    assert_eq!(c.leaves(), 0, "nobody left on c");
+    assert_eq!(c.list(), listing(&[("ua", "a")]));
+}
+
 /// Once converged, a change costs replication traffic of its own size (a delta in a beat),
 /// not of the number of presences: no full-state transfer goes out, and the bytes every node
 /// sends are a small fraction of what 2,000 presences take.
@@ -371,6 +405,12 @@ mod redis {
     async fn a_restarted_node_replaces_its_old_incarnation() {
         let redis = RedisServer::start();
         super::a_restarted_node_replaces_its_old_incarnation(&redis.url()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_namesake_makes_nobody_leave() {
+        let redis = RedisServer::start();
+        super::a_refused_namesake_makes_nobody_leave(&redis.url()).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

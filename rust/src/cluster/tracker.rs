@@ -7,7 +7,8 @@
 //!   asked for a transfer, and answers one with its state as the requester should merge it;
 //! - a node not heard from (any envelope: heartbeats come every second) for `down_period` is
 //!   down (its presences leave here), for `permdown_period` forgotten; a new incarnation of a
-//!   name replaces the old one at once;
+//!   name replaces the old one as soon as the old one missed three heartbeats (a restart), never
+//!   while the old one still beats (a namesake that will be refused);
 //! - while this node's own broker link is down, failure detection is frozen (for at most
 //!   `FREEZE_PERIODS` down periods) and everything is resynced when it is back; a jump of the
 //!   monotonic clock (SIGSTOP, a VM pause) is handled the same way.
@@ -71,6 +72,10 @@ pub(super) struct Tracker {
     shared: Arc<Shared>,
     presence: Arc<Presence>,
     periods: Periods,
+    /// The broker link's longest wait between reconnect attempts.
+    reconnect_max: Duration,
+    /// How often every node sends its heartbeat.
+    heartbeat: Duration,
     /// By node name: one live incarnation per name.
     nodes: HashMap<String, Node>,
     reassembler: Reassembler,
@@ -85,6 +90,8 @@ impl Tracker {
     pub(super) fn new(shared: Arc<Shared>, presence: Arc<Presence>, periods: Periods) -> Tracker {
         let now = Instant::now();
         Tracker {
+            reconnect_max: shared.config.reconnect_max,
+            heartbeat: shared.config.heartbeat,
             shared,
             presence,
             periods,
@@ -111,14 +118,25 @@ impl Tracker {
         }
         if !self.shared.is_up() {
             let since = *self.link_down_since.get_or_insert(now);
-            // Frozen: nobody is taken down for silence we cannot hear, for a while.
-            if now.duration_since(since) < self.periods.down * FREEZE_PERIODS {
+            // Frozen: nobody is taken down for silence we cannot hear, for a while (our own
+            // reconnect attempts are up to `reconnect_max` apart).
+            if now.duration_since(since) < self.periods.down * FREEZE_PERIODS + self.reconnect_max {
                 return;
             }
         } else if self.link_down_since.take().is_some() {
-            self.resync(now);
+            // The others lost the broker too, most likely, and reconnect on their own backoff:
+            // they get that long on top of the down period to be heard from again.
+            self.resync(now + self.reconnect_max);
+            return;
         }
-        for (origin, seen) in self.shared.peer_sightings() {
+        // Known incarnations first, so a new one is judged against the old one's latest news.
+        let mut sightings = self.shared.peer_sightings();
+        sightings.sort_by_key(|(origin, _)| {
+            self.nodes
+                .get(&origin.node)
+                .is_none_or(|n| n.origin != *origin)
+        });
+        for (origin, seen) in sightings {
             self.seen(&origin, seen, now);
         }
         self.detect(now);
@@ -127,11 +145,12 @@ impl Tracker {
         }
     }
 
-    /// After a pause or a link outage: nobody's silence counts against them, this node's
-    /// clocks go out now, and every node is asked for what changed meanwhile.
-    fn resync(&mut self, now: Instant) {
+    /// After a pause or a link outage: nobody's silence until `heard` counts against them,
+    /// this node's clocks go out now, and every node is asked for what changed meanwhile.
+    fn resync(&mut self, heard: Instant) {
+        let now = Instant::now();
         for node in self.nodes.values_mut() {
-            node.last_seen = now;
+            node.last_seen = node.last_seen.max(heard);
             node.asked = None;
         }
         if self.shared.is_up() {
@@ -163,6 +182,18 @@ impl Tracker {
                 self.presence.replica_up(&replica);
             }
             Some(node) if seen <= node.last_seen => return, // an older incarnation's last words
+            // A new incarnation while the old one still beats is a namesake starting (it will
+            // be refused: Cluster::ready), not a restart: the old one stays until it is silent
+            // for three heartbeats. A restarted node is adopted then, long before the down
+            // period.
+            Some(node)
+                if node.status == Status::Up
+                    && now.saturating_duration_since(node.last_seen) < self.heartbeat * 3 =>
+            {
+                return;
+            }
+            // The link remembers nodes for a minute: one forgotten here (permdown) stays so.
+            _ if !fresh => return,
             old => {
                 if let Some(old) = old {
                     tracing::info!(

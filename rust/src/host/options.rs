@@ -183,6 +183,9 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "broker_connect_timeout_ms",
     "broker_reconnect_max_ms",
     "broker_heartbeat_ms",
+    "presence_broadcast_period_ms",
+    "presence_down_period_ms",
+    "presence_permdown_period_ms",
 ];
 
 /// Fields of the `drain` option (a map), and of a `static_files` entry.
@@ -500,6 +503,18 @@ impl Options {
             }
             "broker_heartbeat_ms" => {
                 self.cluster.heartbeat = ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
+            }
+            // Their relations (down >= 2 x heartbeat and broadcast period, permdown > down)
+            // are checked when the config is built, since they involve several options.
+            "presence_broadcast_period_ms" => {
+                self.cluster.presence_broadcast_period =
+                    ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
+            }
+            "presence_down_period_ms" => {
+                self.cluster.presence_down_period = ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
+            }
+            "presence_permdown_period_ms" => {
+                self.cluster.presence_permdown_period = ms(Opt::new(n, key, &value).int(1, MAX_MS)?)
             }
             "shards" => self.config.shards = Opt::new(n, key, &value).int(0, 65_536)? as usize,
             "worker_threads" => {

@@ -264,6 +264,39 @@ fn broker_options_make_a_cluster_config_with_the_node_name() {
     assert_eq!(cluster.reconnect_max, Duration::from_millis(2000));
     assert_eq!(cluster.connect_timeout, Duration::from_millis(300));
 
+    let mut o = Options::new(Naming::Camel);
+    o.set("broker", text("redis://127.0.0.1:6379")).unwrap();
+    o.set("presenceBroadcastPeriodMs", int(200)).unwrap();
+    o.set("presenceDownPeriodMs", int(3000)).unwrap();
+    o.set("presencePermdownPeriodMs", int(60_000)).unwrap();
+    let cluster = o.build().unwrap().cluster.expect("a cluster");
+    assert_eq!(
+        (
+            cluster.presence_broadcast_period,
+            cluster.presence_down_period,
+            cluster.presence_permdown_period
+        ),
+        (
+            Duration::from_millis(200),
+            Duration::from_secs(3),
+            Duration::from_secs(60)
+        )
+    );
+    // Periods that cannot work together are refused when the config is built.
+    o.set("presenceDownPeriodMs", int(300)).unwrap();
+    let e = o.build().unwrap_err().to_string();
+    assert!(
+        e.contains("down period (300 ms) must be at least twice"),
+        "{e}"
+    );
+    o.set("presenceDownPeriodMs", int(3000)).unwrap();
+    o.set("presencePermdownPeriodMs", int(3000)).unwrap();
+    let e = o.build().unwrap_err().to_string();
+    assert!(
+        e.contains("permdown period (3000 ms) must be longer"),
+        "{e}"
+    );
+
     let mut o = Options::new(Naming::Snake);
     assert!(err(o.set("broker", text("http://x"))).starts_with("`broker` must be a broker URL"));
     assert!(
