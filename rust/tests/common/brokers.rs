@@ -91,6 +91,19 @@ pub fn send_signal(pid: u32, signal: Signal) -> bool {
 }
 
 /// True while process `pid` exists and is not a zombie (reads /proc/<pid>/stat).
+/// True when every thread of `pid` is in the stopped state (`T` in /proc/PID/task/*/stat).
+fn all_stopped(pid: u32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
+}
+
 pub fn pid_alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         // `pid (comm) S ...`: the state follows the last `)`.
@@ -424,6 +437,12 @@ impl Broker {
     pub fn pause(&mut self) {
         if self.child.is_some() && send_signal(self.pid, Signal::STOP) {
             self.paused = true;
+            // The signal is delivered asynchronously: wait until every thread is stopped, or a
+            // probe right after could still be answered.
+            let deadline = Instant::now() + START_DEADLINE;
+            while !all_stopped(self.pid) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(2));
+            }
         }
     }
 

@@ -220,3 +220,59 @@ fn reassembly_is_bounded_and_refuses_what_does_not_fit() {
     let out = r.push(&origin(), c);
     assert!(matches!(out, Some(Err(GossipError::Lz4(_)))), "{out:?}");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (track?, owner, key, topic) operations on one replica that knows a second one.
+    fn ops() -> impl Strategy<Value = Vec<(bool, u64, u8, bool)>> {
+        prop::collection::vec((any::<bool>(), 0u64..4, 0u8..6, any::<bool>()), 0..60)
+    }
+
+    proptest! {
+        /// Whatever the state, its delta and its snapshot cross the wire (JSON, LZ4, chunks)
+        /// unchanged: the merges the tracker runs see what the sender's State produced.
+        #[test]
+        fn deltas_and_snapshots_cross_the_wire_unchanged(ops in ops(), names in "[a-zé☃\"\\\\]{0,8}") {
+            let a = ReplicaRef::with_vsn("a", (u64::MAX, 1));
+            let b = ReplicaRef::with_vsn("b", (3, 0));
+            let mut s = State::new(a.clone());
+            s.replica_up(&b);
+            for (i, (track, owner, key, topic)) in ops.into_iter().enumerate() {
+                let topic = if topic { "room:1" } else { "room:2" };
+                let key = format!("{names}{key}");
+                if track {
+                    let mut m = Meta::new();
+                    m.insert("n".into(), (i as u64).into());
+                    m.insert("s".into(), names.clone().into());
+                    let _ = s.add(OwnerId(owner), topic, &key, Arc::new(m));
+                } else {
+                    s.remove(OwnerId(owner), topic, &key);
+                }
+            }
+            let delta = s.take_delta();
+            let snapshot = s.snapshot_for(&b, &s.context().clone());
+            let beat = Message::Beat { clocks: vec![(1, s.clock())], deltas: vec![(0, delta.clone())] };
+            let ack = Message::TransferAck { snapshots: vec![(1, snapshot.clone())] };
+            let origin = Origin { node: "a".into(), incarnation: 1 };
+            for (message, id) in [(beat, 1), (ack, 2)] {
+                let mut r = Reassembler::new(Duration::from_secs(5), 64 << 20);
+                let mut whole = None;
+                for c in chunks(encode(&message, 2), None, id) {
+                    whole = r.push(&origin, c);
+                }
+                let back = decode(&whole.expect("complete").expect("valid"), &a, 2).expect("decodes");
+                match back {
+                    Message::Beat { clocks, deltas } => {
+                        prop_assert_eq!(&clocks, &vec![(1, s.clock())]);
+                        prop_assert_eq!(&deltas[0].1.values, &delta.values);
+                        prop_assert_eq!(&deltas[0].1.clouds, &delta.clouds);
+                    }
+                    Message::TransferAck { snapshots } => prop_assert_eq!(&snapshots[0].1, &snapshot),
+                    Message::TransferReq { .. } => prop_assert!(false, "not sent"),
+                }
+            }
+        }
+    }
+}
