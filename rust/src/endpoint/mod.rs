@@ -241,9 +241,12 @@ impl EndpointBuilder {
             (None, None) => Backplane::new(&self.node, self.shards),
             (None, Some(config)) => {
                 let node = config.node.clone();
-                let cluster = Cluster::start(config, &tokio::runtime::Handle::current())?;
+                let cluster = Arc::new(Cluster::start(config, &tokio::runtime::Handle::current())?);
+                // Built first, so presence syncs with the other nodes while `ready` listens for
+                // a namesake (whose messages the other nodes ignore while this node beats).
+                let backplane = Backplane::with_cluster(&node, self.shards, cluster.clone());
                 cluster.ready().await?;
-                Backplane::with_cluster(&node, self.shards, Arc::new(cluster))
+                backplane
             }
         };
         let conns = Arc::new(Connections::default());
