@@ -1,8 +1,10 @@
 //! Presence replicated across nodes over a real `redis-server` / `nats-server` (started here on
 //! free loopback ports): every node lists every node's presences and tells its own
 //! subscribers once per change; a silent node goes down then is forgotten; a restarted node
-//! replaces its old incarnation at once; a broker restart shorter than the down period makes
-//! nobody leave; random storms on three nodes converge. Each node is a [`Backplane`] with its
+//! replaces its old incarnation; a broker outage longer than the down period makes
+//! nobody leave; a refused namesake makes nobody leave; bad presence messages from the broker
+//! are dropped and counted; a change costs a delta, not a transfer; random storms on three
+//! nodes converge. Each node is a [`Backplane`] with its
 //! own [`Cluster`] link; dropping one silences it as a killed process would. Real processes
 //! (kill -9, SIGSTOP) are in the chat demo suites (tests/cluster).
 
@@ -309,6 +311,65 @@ async fn a_refused_namesake_makes_nobody_leave(url: &str) {
     assert_eq!(c.list(), listing(&[("ua", "a")]));
 }
 
+/// A presence envelope from node `node` (first chunk of 1, for every node) carrying `body`.
+fn presence_envelope(node: &str, body: &[u8]) -> Vec<u8> {
+    let mut e = b"SB\x01\x03".to_vec();
+    e.extend_from_slice(&7u64.to_le_bytes()); // incarnation
+    e.extend_from_slice(&1u64.to_le_bytes()); // seq
+    e.extend_from_slice(&(node.len() as u16).to_le_bytes());
+    e.extend_from_slice(node.as_bytes());
+    e.extend_from_slice(&0u16.to_le_bytes()); // to: every node
+    e.extend_from_slice(&0u64.to_le_bytes());
+    e.extend_from_slice(&1u64.to_le_bytes()); // id
+    e.extend_from_slice(&0u16.to_le_bytes()); // index
+    e.extend_from_slice(&1u16.to_le_bytes()); // count
+    e.push(0); // flags: not compressed
+    e.extend_from_slice(body);
+    e
+}
+
+/// Presence messages from the broker that are not usable (garbage JSON, another shard count,
+/// a replica index out of its table, a compressed size over the limit) are dropped and
+/// counted; presence keeps working.
+async fn bad_presence_messages_are_dropped(redis: &RedisServer) {
+    let url = redis.url();
+    let a = Node::start(&url, "a", FAST).await;
+    let b = Node::start(&url, "b", FAST).await;
+    a.track(1, "ua", "a");
+    until("b lists ua", || b.list() == listing(&[("ua", "a")])).await;
+    let dropped = |n: &Node| n.backplane.cluster().expect("clustered").stats().dropped;
+    let before = dropped(&b);
+    let bodies: [&[u8]; 3] = [
+        b"{not json",
+        br#"{"t":"beat","shards":3,"replicas":[],"clocks":[],"deltas":[]}"#,
+        br#"{"t":"transfer_ack","shards":8,"replicas":[],"snapshots":[{"s":0,"context":[[5,1]]}]}"#,
+    ];
+    let client = ::redis::Client::open(url.as_str()).expect("a redis URL");
+    let mut conn = client.get_connection().expect("a connection");
+    for body in bodies {
+        ::redis::cmd("PUBLISH")
+            .arg("presence-app")
+            .arg(presence_envelope("x", body))
+            .exec(&mut conn)
+            .expect("published");
+    }
+    let mut bomb = presence_envelope("x", &u32::MAX.to_le_bytes());
+    let flags = bomb.len() - 5;
+    bomb[flags] = 1; // compressed, claiming 4 GiB
+    ::redis::cmd("PUBLISH")
+        .arg("presence-app")
+        .arg(bomb)
+        .exec(&mut conn)
+        .expect("published");
+    until("four dropped on b", || dropped(&b) >= before + 4).await;
+    a.track(2, "ub", "a again");
+    until("presence goes on", || {
+        b.list() == listing(&[("ua", "a"), ("ub", "a again")])
+    })
+    .await;
+    assert_eq!(dropped(&b), before + 4);
+}
+
 /// Once converged, a change costs replication traffic of its own size (a delta in a beat),
 /// not of the number of presences: no full-state transfer goes out, and the bytes every node
 /// sends are a small fraction of what 2,000 presences take.
@@ -411,6 +472,12 @@ mod redis {
     async fn a_refused_namesake_makes_nobody_leave() {
         let redis = RedisServer::start();
         super::a_refused_namesake_makes_nobody_leave(&redis.url()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_presence_messages_are_dropped() {
+        let redis = RedisServer::start();
+        super::bad_presence_messages_are_dropped(&redis).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
