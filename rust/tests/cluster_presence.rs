@@ -311,8 +311,14 @@ async fn a_refused_namesake_makes_nobody_leave(url: &str) {
     assert_eq!(c.list(), listing(&[("ua", "a")]));
 }
 
-/// A presence envelope from node `node` (first chunk of 1, for every node) carrying `body`.
+/// A presence envelope from node `node` (the only chunk of message 1, for every node)
+/// carrying `body`.
 fn presence_envelope(node: &str, body: &[u8]) -> Vec<u8> {
+    chunk_envelope(node, 1, 0, 1, body)
+}
+
+/// Chunk `index` of `count` of message `id` from node `node`, for every node, uncompressed.
+fn chunk_envelope(node: &str, id: u64, index: u16, count: u16, body: &[u8]) -> Vec<u8> {
     let mut e = b"SB\x01\x03".to_vec();
     e.extend_from_slice(&7u64.to_le_bytes()); // incarnation
     e.extend_from_slice(&1u64.to_le_bytes()); // seq
@@ -320,17 +326,17 @@ fn presence_envelope(node: &str, body: &[u8]) -> Vec<u8> {
     e.extend_from_slice(node.as_bytes());
     e.extend_from_slice(&0u16.to_le_bytes()); // to: every node
     e.extend_from_slice(&0u64.to_le_bytes());
-    e.extend_from_slice(&1u64.to_le_bytes()); // id
-    e.extend_from_slice(&0u16.to_le_bytes()); // index
-    e.extend_from_slice(&1u16.to_le_bytes()); // count
+    e.extend_from_slice(&id.to_le_bytes());
+    e.extend_from_slice(&index.to_le_bytes());
+    e.extend_from_slice(&count.to_le_bytes());
     e.push(0); // flags: not compressed
     e.extend_from_slice(body);
     e
 }
 
 /// Presence messages from the broker that are not usable (garbage JSON, another shard count,
-/// a replica index out of its table, a compressed size over the limit) are dropped and
-/// counted; presence keeps working.
+/// a replica index out of its table, a compressed size over the limit, chunks that do not fit
+/// together) are dropped and counted; presence keeps working.
 async fn bad_presence_messages_are_dropped(redis: &RedisServer) {
     let url = redis.url();
     let a = Node::start(&url, "a", FAST).await;
@@ -361,13 +367,21 @@ async fn bad_presence_messages_are_dropped(redis: &RedisServer) {
         .arg(bomb)
         .exec(&mut conn)
         .expect("published");
-    until("four dropped on b", || dropped(&b) >= before + 4).await;
+    // Two chunks of one message that disagree on the count: the message is given up.
+    for (index, count) in [(0, 2), (1, 3)] {
+        ::redis::cmd("PUBLISH")
+            .arg("presence-app")
+            .arg(chunk_envelope("x", 9, index, count, b"{}"))
+            .exec(&mut conn)
+            .expect("published");
+    }
+    until("five dropped on b", || dropped(&b) >= before + 5).await;
     a.track(2, "ub", "a again");
     until("presence goes on", || {
         b.list() == listing(&[("ua", "a"), ("ub", "a again")])
     })
     .await;
-    assert_eq!(dropped(&b), before + 4);
+    assert_eq!(dropped(&b), before + 5);
 }
 
 /// Once converged, a change costs replication traffic of its own size (a delta in a beat),

@@ -258,8 +258,9 @@ pub fn encode(message: &Message, shards: usize) -> Vec<u8> {
 
 /// Reads a message `sender` sent to a node with `shards` presence shards.
 pub fn decode(bytes: &[u8], sender: &ReplicaRef, shards: usize) -> Result<Message, GossipError> {
-    let wire: Wire = serde_json::from_slice(bytes).map_err(|e| GossipError::Json(e.to_string()))?;
-    let (theirs, replicas) = match &wire {
+    let mut wire: Wire =
+        serde_json::from_slice(bytes).map_err(|e| GossipError::Json(e.to_string()))?;
+    let (theirs, replicas) = match &mut wire {
         Wire::Beat {
             shards, replicas, ..
         }
@@ -268,7 +269,7 @@ pub fn decode(bytes: &[u8], sender: &ReplicaRef, shards: usize) -> Result<Messag
         }
         | Wire::TransferAck {
             shards, replicas, ..
-        } => (*shards, replicas.clone()),
+        } => (*shards, std::mem::take(replicas)),
     };
     if theirs != shards {
         return Err(GossipError::Shards {
@@ -277,54 +278,52 @@ pub fn decode(bytes: &[u8], sender: &ReplicaRef, shards: usize) -> Result<Messag
         });
     }
     let refs = Refs::new(replicas);
-    let shard = |s: usize| {
-        if s < shards {
-            Ok(s)
-        } else {
-            Err(GossipError::Shard { shard: s, shards })
-        }
-    };
+    let context = &|w: WireState| refs.context(&w.context);
     Ok(match wire {
         Wire::Beat { clocks, deltas, .. } => Message::Beat {
-            clocks: clocks
-                .into_iter()
-                .map(|w| Ok((shard(w.s)?, refs.context(&w.context)?)))
-                .collect::<Result<_, GossipError>>()?,
-            deltas: deltas
-                .into_iter()
-                .map(|w| {
-                    let delta = Delta {
-                        origin: sender.clone(),
-                        clouds: refs.clouds(&w.clouds)?,
-                        values: refs.values(w.values)?,
-                        start: Context::new(),
-                        end: Context::new(),
-                    };
-                    Ok((shard(w.s)?, delta))
+            clocks: per_shard(clocks, shards, context)?,
+            deltas: per_shard(deltas, shards, &|w| {
+                Ok(Delta {
+                    origin: sender.clone(),
+                    clouds: refs.clouds(&w.clouds)?,
+                    values: refs.values(w.values)?,
+                    start: Context::new(),
+                    end: Context::new(),
                 })
-                .collect::<Result<_, GossipError>>()?,
+            })?,
         },
         Wire::TransferReq { contexts, .. } => Message::TransferReq {
-            contexts: contexts
-                .into_iter()
-                .map(|w| Ok((shard(w.s)?, refs.context(&w.context)?)))
-                .collect::<Result<_, GossipError>>()?,
+            contexts: per_shard(contexts, shards, context)?,
         },
         Wire::TransferAck { snapshots, .. } => Message::TransferAck {
-            snapshots: snapshots
-                .into_iter()
-                .map(|w| {
-                    let snapshot = Snapshot {
-                        origin: sender.clone(),
-                        context: refs.context(&w.context)?,
-                        clouds: refs.clouds(&w.clouds)?,
-                        values: refs.values(w.values)?,
-                    };
-                    Ok((shard(w.s)?, snapshot))
+            snapshots: per_shard(snapshots, shards, &|w| {
+                Ok(Snapshot {
+                    origin: sender.clone(),
+                    context: refs.context(&w.context)?,
+                    clouds: refs.clouds(&w.clouds)?,
+                    values: refs.values(w.values)?,
                 })
-                .collect::<Result<_, GossipError>>()?,
+            })?,
         },
     })
+}
+
+/// Each shard's entry read by `f`, its shard index checked against `shards`.
+fn per_shard<T>(
+    states: Vec<WireState>,
+    shards: usize,
+    f: &dyn Fn(WireState) -> Result<T, GossipError>,
+) -> Result<Vec<(usize, T)>, GossipError> {
+    states
+        .into_iter()
+        .map(|w| {
+            let shard = w.s;
+            if shard >= shards {
+                return Err(GossipError::Shard { shard, shards });
+            }
+            Ok((shard, f(w)?))
+        })
+        .collect()
 }
 
 // ---- chunks ----------------------------------------------------------------------------------

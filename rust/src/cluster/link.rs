@@ -173,12 +173,20 @@ impl Shared {
 
     /// A presence message from `from` that could not be used: counted, the first logged.
     pub(super) fn bad_presence(&self, from: &Origin, why: &str) {
-        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        if !self.bad_logged.swap(true, Ordering::Relaxed) {
+        self.drop_one(|| {
             tracing::warn!(
                 broker = %self.kind, from = %from.node, error = %why,
                 "dropped a presence message from another node (logged once; the rest are counted)"
             );
+        });
+    }
+
+    /// Counts one dropped message; `log` runs for the first bad one only, so a flood of
+    /// garbage cannot flood the log.
+    fn drop_one(&self, log: impl FnOnce()) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.bad_logged.swap(true, Ordering::Relaxed) {
+            log();
         }
     }
 
@@ -351,13 +359,12 @@ impl Shared {
     }
 
     fn bad(&self, e: DecodeError) {
-        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        if !self.bad_logged.swap(true, Ordering::Relaxed) {
+        self.drop_one(|| {
             tracing::warn!(
                 broker = %self.kind, channel = %self.config.prefix, error = %e,
                 "dropped a message on the cluster channel that is not an envelope this node reads (logged once; the rest are counted)"
             );
-        }
+        });
     }
 
     fn namesake(&self, other: u64) {

@@ -291,7 +291,13 @@ impl Tracker {
 
     /// One chunk of a message `from` sent (to this node or to all).
     fn receive(&mut self, from: Origin, chunk: Chunk, now: Instant) {
-        let bytes = match self.reassembler.push(&from, chunk) {
+        let given_up = self.reassembler.dropped;
+        let pushed = self.reassembler.push(&from, chunk);
+        for _ in given_up..self.reassembler.dropped {
+            self.shared
+                .bad_presence(&from, "a chunked presence message was given up (incomplete after 30 s, inconsistent chunks, or over the pending bound)");
+        }
+        let bytes = match pushed {
             None => return,
             Some(Ok(bytes)) => bytes,
             Some(Err(e)) => return self.shared.bad_presence(&from, &e.to_string()),

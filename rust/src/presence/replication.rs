@@ -73,11 +73,6 @@ impl Presence {
         self.each_shard(|state| state.replica_permdown(replica));
     }
 
-    /// Presences held on this node, over every shard and replica (visible or not).
-    pub fn entries(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
-    }
-
     fn with_shard(&self, shard: usize, f: impl FnOnce(&mut State) -> super::state::Changes) {
         if let Some(state) = self.shards.get(shard) {
             let mut state = state.lock();

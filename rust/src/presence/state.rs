@@ -317,16 +317,6 @@ impl State {
             .filter_map(|e| self.rows.get(e).map(|row| (&e.key, &row.meta)))
     }
 
-    /// Elements stored, of every replica, visible or not.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// True when no element is stored.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The meta of own `owner`'s `key` on `topic`.
     pub fn get(&self, owner: OwnerId, topic: &str, key: &str) -> Option<&Arc<Meta>> {
         let elem = self.own_elem(owner, topic, key);
