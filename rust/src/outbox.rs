@@ -111,6 +111,11 @@ impl Outbox {
         }
     }
 
+    /// The most frames it holds at once.
+    pub fn max_frames(&self) -> usize {
+        self.max_frames
+    }
+
     /// Queues a frame. Never blocks. On overflow the outbox closes as a slow consumer and
     /// drops its pending frames (their memory is released at once).
     pub fn push(&self, frame: Frame) -> Result<(), PushError> {

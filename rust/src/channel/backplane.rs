@@ -2,7 +2,8 @@
 
 use crate::cluster::Cluster;
 use crate::presence::{Diff, OwnerId, Presence};
-use crate::pubsub::{Broadcast, Delivered, PubSub, PublishError};
+use crate::pubsub::history::HistoryConfig;
+use crate::pubsub::{Broadcast, Delivered, LocalBroker, PubSub, PublishError};
 use crate::topic::shard_of;
 use crate::wire::Payload;
 use parking_lot::Mutex;
@@ -38,23 +39,34 @@ impl Backplane {
     /// broadcasts on their topic (Phoenix.Presence does the same through its dispatcher, so
     /// they are fastlaned `[null, null, T, "presence_diff", {...}]`, PROTOCOL.md 6.3).
     pub fn new(node: &str, shards: usize) -> Arc<Backplane> {
-        Self::build(node, shards, None)
+        Self::build(node, shards, None, HistoryConfig::default())
+    }
+
+    /// A single-node backplane whose topics matching `history` keep their broadcasts, so
+    /// that clients can resume (docs/HISTORY.md).
+    pub fn with_history(node: &str, shards: usize, history: HistoryConfig) -> Arc<Backplane> {
+        Self::build(node, shards, None, history)
     }
 
     /// A backplane whose broadcasts also reach the other nodes of `cluster`, and theirs this
     /// node's subscribers (docs/CLUSTER.md).
     pub fn with_cluster(node: &str, shards: usize, cluster: Arc<Cluster>) -> Arc<Backplane> {
-        Self::build(node, shards, Some(cluster))
+        Self::build(node, shards, Some(cluster), HistoryConfig::default())
     }
 
-    fn build(node: &str, shards: usize, cluster: Option<Arc<Cluster>>) -> Arc<Backplane> {
+    fn build(
+        node: &str,
+        shards: usize,
+        cluster: Option<Arc<Cluster>>,
+        history: HistoryConfig,
+    ) -> Arc<Backplane> {
         let pubsub = match &cluster {
             Some(cluster) => {
                 let pubsub = PubSub::with_broker(shards, cluster.broker());
                 cluster.attach(&pubsub);
                 pubsub
             }
-            None => PubSub::new(shards),
+            None => PubSub::build(shards, Arc::new(LocalBroker), history),
         };
         // Weak: in a cluster the presence tracker task holds the presence service, so a
         // strong PubSub here would keep the PubSub's broker (the cluster) and its tasks alive

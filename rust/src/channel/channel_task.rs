@@ -11,6 +11,7 @@
 use super::Channel;
 use super::frames::{JOIN_CRASHED, close_frame};
 use super::instance::{Cmd, Instance, Phase, StopRequest};
+use super::recovery;
 use super::socket::{Deferred, Socket};
 use crate::handler::{HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
 use crate::logging::clip;
@@ -168,6 +169,8 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
             owes_close.then_some(join_ref)
         }
     };
+    // Read before the handler takes the payload (it sees `_since` too).
+    let since = recovery::requested_since(&payload);
     let handler = Arc::clone(&t.handler);
     let joined = Box::pin(call(
         t.timeout,
@@ -218,14 +221,30 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                 // publisher reaches it: no broadcast overtakes the reply, and one made by
                 // anyone who saw the reply reaches this channel (Phoenix subscribes before it
                 // replies). Publishers never take the life lock, so this cannot deadlock.
-                let sub = inst
-                    .backplane
-                    .pubsub()
-                    .subscribe_then(&inst.topic, delivery, || {
+                let pubsub = inst.backplane.pubsub();
+                let sub = match since {
+                    None => pubsub.subscribe_then(&inst.topic, delivery, || {
                         for frame in frames {
                             inst.emit_locked(&life, frame);
                         }
-                    });
+                    }),
+                    // A resume: the reply, then `sb_recovery` and what was missed, all before
+                    // any live broadcast (docs/HISTORY.md).
+                    Some(since) => {
+                        let intercepts = match &delivery {
+                            Delivery::Fastlane { intercepts, .. } => Arc::clone(intercepts),
+                            Delivery::Mailbox(_) => Arc::from([]),
+                        };
+                        let max = recovery::max_replay(&inst);
+                        let since = since.as_deref().map_err(|why| *why);
+                        pubsub.subscribe_recover(&inst.topic, delivery, since, max, |found| {
+                            for frame in frames {
+                                inst.emit_locked(&life, frame);
+                            }
+                            recovery::emit(&inst, &life, &intercepts, found);
+                        })
+                    }
+                };
                 t.socket.fastlane_id = Some(sub.id());
                 inst.set_fastlane(&life, sub);
             } else {

@@ -72,6 +72,11 @@ impl Inbox {
         }
     }
 
+    /// The most commands it holds at once.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Queues `cmd` without waiting.
     pub(crate) fn try_send(&self, cmd: Cmd) -> Result<(), TrySendError> {
         let mut st = self.state.lock();

@@ -19,6 +19,7 @@ mod channel_task;
 mod frames;
 mod inbox;
 mod instance;
+mod recovery;
 mod session;
 mod socket;
 mod topic_map;

@@ -53,6 +53,7 @@ use crate::channel::Backplane;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::outbox::CloseReason;
 use crate::pubsub::{Broadcast, Delivery, Subscription};
+use crate::pubsub::history::{HistoryConfig, HistoryRule};
 use axum::Router;
 use axum::routing::any;
 use http::MountState;
@@ -125,6 +126,7 @@ pub struct EndpointBuilder {
     drain: DrainConfig,
     handshake: HandshakeConfig,
     cluster: Option<ClusterConfig>,
+    history: HistoryConfig,
 }
 
 impl Default for EndpointBuilder {
@@ -140,6 +142,7 @@ impl Default for EndpointBuilder {
             drain: DrainConfig::default(),
             handshake: HandshakeConfig::default(),
             cluster: None,
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -230,6 +233,16 @@ impl EndpointBuilder {
         self
     }
 
+    /// Keeps the broadcasts of topics matching `pattern` (`"room:*"` or an exact topic; the
+    /// first matching call wins) so that clients can resume from a stream position
+    /// (docs/HISTORY.md). Ignored with [`backplane`](Self::backplane) (build it with
+    /// [`Backplane::with_history`]); refused by [`start`](Self::start) with a
+    /// [`cluster`](Self::cluster) ([`EndpointError::History`]).
+    pub fn history(mut self, pattern: &str, rule: HistoryRule) -> Self {
+        self.history.add(pattern, rule);
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
@@ -238,7 +251,10 @@ impl EndpointBuilder {
     pub async fn start(self) -> Result<RunningEndpoint, EndpointError> {
         let backplane = match (self.backplane, self.cluster) {
             (Some(backplane), _) => backplane,
-            (None, None) => Backplane::new(&self.node, self.shards),
+            (None, None) => Backplane::with_history(&self.node, self.shards, self.history),
+            (None, Some(_)) if !self.history.is_empty() => {
+                return Err(EndpointError::History(HISTORY_IN_CLUSTER.to_owned()));
+            }
             (None, Some(config)) => {
                 let node = config.node.clone();
                 let cluster = Arc::new(Cluster::start(config, &tokio::runtime::Handle::current())?);
@@ -361,7 +377,14 @@ pub enum EndpointError {
     /// The cluster configuration is invalid, or another live node has this node's name.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// History cannot be kept with this configuration (docs/HISTORY.md).
+    #[error("{0}")]
+    History(String),
 }
+
+/// Why an endpoint with a broker refuses history for now (docs/HISTORY.md "In a cluster").
+pub const HISTORY_IN_CLUSTER: &str =
+    "`history` is not available with a `broker` yet: history is kept in one node's memory";
 
 /// Outcome of [`RunningEndpoint::drain`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::endpoint::{
     SocketMount, TransportConfig,
 };
 use crate::pubsub::Delivered;
+use crate::pubsub::history::HistoryConfig;
 use crate::wire::Payload;
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -106,6 +107,8 @@ pub struct HostConfig {
     /// The cluster this node joins (its `node` is this config's [`node`](Self::node)); none:
     /// a single node.
     pub cluster: Option<ClusterConfig>,
+    /// Topics that keep their broadcasts for clients that resume (docs/HISTORY.md).
+    pub history: HistoryConfig,
 }
 
 impl Default for HostConfig {
@@ -125,6 +128,7 @@ impl Default for HostConfig {
             static_files: Vec::new(),
             http_routes: Vec::new(),
             cluster: None,
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -207,7 +211,8 @@ impl From<EndpointError> for HostedError {
             EndpointError::MountPath(_)
             | EndpointError::DuplicateMount(_)
             | EndpointError::RouteConflict(_)
-            | EndpointError::StaticFile(_) => HostedError::InvalidConfig(e.to_string()),
+            | EndpointError::StaticFile(_)
+            | EndpointError::History(_) => HostedError::InvalidConfig(e.to_string()),
             EndpointError::Cluster(e) => HostedError::Cluster(e),
         }
     }
@@ -283,7 +288,7 @@ impl HostedEndpoint {
             .build()
             .map_err(|e| HostedError::Io(format!("cannot start channel runtime: {e}")))?;
         let backplane = match &config.cluster {
-            None => Backplane::new(&config.node, config.shards),
+            None => Backplane::with_history(&config.node, config.shards, config.history.clone()),
             Some(cluster) => {
                 let mut cluster = cluster.clone();
                 cluster.node.clone_from(&config.node);

@@ -178,6 +178,7 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "max_header_bytes",
     "max_pending_connections",
     "static_files",
+    "history",
     "broker",
     "broker_prefix",
     "broker_connect_timeout_ms",
@@ -191,6 +192,10 @@ const ENDPOINT_OPTIONS: &[&str] = &[
 /// Fields of the `drain` option (a map), and of a `static_files` entry.
 const DRAIN_FIELDS: &[&str] = &["batch_size", "interval_ms", "timeout_ms"];
 const STATIC_FILE_FIELDS: &[&str] = &["route", "path", "content_type"];
+/// Fields of a `history` entry.
+const HISTORY_FIELDS: &[&str] = &["topic", "size", "ttl_ms"];
+/// The most messages one topic may keep (each resume replays at most half an outbox).
+pub const MAX_HISTORY_SIZE: i128 = 1_000_000;
 
 /// The endpoint configuration being built from named options. [`build`](Self::build) gives
 /// the [`HostConfig`]; every option not set keeps the default of [`HostConfig::default`],
@@ -347,6 +352,30 @@ impl Options {
         Ok(())
     }
 
+    /// Keeps the last `size` broadcasts (for at most `ttl_ms` milliseconds) of the topics
+    /// matching `pattern`, so that clients can resume (docs/HISTORY.md). Errors: an invalid
+    /// pattern (as channel patterns), a pattern added twice, `size` outside 1 to
+    /// [`MAX_HISTORY_SIZE`], `ttl_ms` below 1.
+    pub fn add_history(&mut self, pattern: &str, size: i128, ttl_ms: i128) -> Result<(), HostError> {
+        check_pattern(pattern)?;
+        if self.config.history.rules().any(|(p, _)| p == pattern) {
+            return Err(HostError::invalid(format!(
+                "history pattern {pattern:?} is added twice"
+            )));
+        }
+        let n = self.naming;
+        let size = Opt::new(n, "size", &OptionValue::Int(size)).int(1, MAX_HISTORY_SIZE)?;
+        let ttl = Opt::new(n, "ttl_ms", &OptionValue::Int(ttl_ms)).int(1, MAX_MS)?;
+        self.config.history.add(
+            pattern,
+            crate::pubsub::history::HistoryRule {
+                size: size as usize,
+                ttl: ms(ttl),
+            },
+        );
+        Ok(())
+    }
+
     /// Serves the file at `path` for `GET route` with this `Content-Type`. Errors: see
     /// [`check_static_file`]; a route added twice.
     pub fn add_static_file(&mut self, file: StaticFile) -> Result<(), HostError> {
@@ -382,6 +411,9 @@ impl Options {
         let mut config = self.config.clone();
         config.bind = resolve(&self.host, self.port)?;
         if !self.cluster.url.is_empty() {
+            if !config.history.is_empty() {
+                return Err(HostError::invalid(crate::endpoint::HISTORY_IN_CLUSTER));
+            }
             let mut cluster = self.cluster.clone();
             cluster.node.clone_from(&config.node);
             cluster
@@ -578,6 +610,16 @@ impl Options {
                     self.add_static_file(static_file(item, n)?)?;
                 }
             }
+            "history" => {
+                let OptionValue::List(items) = value else {
+                    return Err(Opt::new(n, key, &value).wrong("a list of history rules"));
+                };
+                self.config.history = Default::default();
+                for item in items {
+                    let (pattern, size, ttl_ms) = history_rule(item, n)?;
+                    self.add_history(&pattern, size, ttl_ms)?;
+                }
+            }
             _ => unreachable!("`set` passes only ENDPOINT_OPTIONS"),
         }
         Ok(())
@@ -735,6 +777,56 @@ fn static_file(item: OptionValue, naming: Naming) -> Result<StaticFile, HostErro
         path,
         content_type,
     })
+}
+
+/// One `history` entry: `{topic, size, ttl_ms}` or `[topic, size, ttl_ms]`.
+fn history_rule(item: OptionValue, naming: Naming) -> Result<(String, i128, i128), HostError> {
+    let bad = || {
+        HostError::invalid(format!(
+            "each entry of `{}` is {{{}}}: a topic pattern, a number of messages and milliseconds",
+            naming.show("history"),
+            HISTORY_FIELDS
+                .iter()
+                .map(|f| naming.show(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    let fields: Vec<OptionValue> = match item {
+        OptionValue::List(items) if items.len() == 3 => items,
+        OptionValue::Map(map) => {
+            if let Some((k, _)) = map
+                .iter()
+                .find(|(k, _)| !HISTORY_FIELDS.contains(&naming.canonical(k).as_str()))
+            {
+                return Err(HostError::invalid(format!(
+                    "unknown field `{k}` of a `{}` entry",
+                    naming.show("history")
+                )));
+            }
+            HISTORY_FIELDS
+                .iter()
+                .map(|f| {
+                    map.iter()
+                        .find(|(k, _)| naming.canonical(k) == *f)
+                        .map(|(_, v)| v.clone())
+                        .ok_or_else(bad)
+                })
+                .collect::<Result<_, _>>()?
+        }
+        _ => return Err(bad()),
+    };
+    match <[OptionValue; 3]>::try_from(fields).map_err(|_| bad())? {
+        [OptionValue::Text(topic), OptionValue::Int(size), OptionValue::Int(ttl)] => {
+            Ok((topic, size, ttl))
+        }
+        [_, size, ttl] => {
+            // Name the field whose type is wrong, with the usual range text.
+            Opt::new(naming, "size", &size).int(1, MAX_HISTORY_SIZE)?;
+            Opt::new(naming, "ttl_ms", &ttl).int(1, MAX_MS)?;
+            Err(bad())
+        }
+    }
 }
 
 /// A static file's route is a literal absolute path (`/app.js`: starts with `/`, none of

@@ -10,17 +10,22 @@
 //! Subscriptions are RAII: dropping a [`Subscription`] unsubscribes, so a connection's
 //! subscriptions die with it. A subscriber whose outbox has closed is also pruned lazily.
 
+pub mod history;
+#[cfg(test)]
+mod history_tests;
 mod subscribers;
 #[cfg(test)]
 mod tests;
 
 use crate::outbox::Outbox;
 use crate::topic::shard_of;
+use history::{HistoryConfig, HistoryEntry, Histories, Recovery, Unrecovered};
 use crate::wire::{Frame, Payload, SERIALIZER_COUNT, Serializer, WireError};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 use subscribers::{Entry, Subscribers, intercepted};
 
 /// A message published to a topic (Phoenix `%Broadcast{}`).
@@ -138,6 +143,8 @@ pub enum PublishError {
 pub struct PubSub {
     shards: Box<[Shard]>,
     broker: Arc<dyn Broker>,
+    /// The topics that keep history (docs/HISTORY.md); `None` when none does.
+    history: Option<Histories>,
 }
 
 /// One shard: topic → subscribers.
@@ -196,6 +203,11 @@ impl PubSub {
 
     /// A registry that forwards broadcasts to other nodes through `broker`.
     pub fn with_broker(shards: usize, broker: Arc<dyn Broker>) -> Arc<PubSub> {
+        Self::build(shards, broker, HistoryConfig::default())
+    }
+
+    /// A registry whose topics matching `history` keep their broadcasts (docs/HISTORY.md).
+    pub fn build(shards: usize, broker: Arc<dyn Broker>, history: HistoryConfig) -> Arc<PubSub> {
         let shards = match shards {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -203,6 +215,7 @@ impl PubSub {
         Arc::new(PubSub {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             broker,
+            history: (!history.is_empty()).then(|| Histories::new(history, shards)),
         })
     }
 
@@ -248,6 +261,79 @@ impl PubSub {
             topic: topic.to_owned(),
             id,
         }
+    }
+
+    /// [`subscribe_then`](Self::subscribe_then) for a subscriber that resumes from the stream
+    /// position `since` (docs/HISTORY.md): `then` gets the messages after `since` (at most
+    /// `max_replay`, else nothing) and runs before any later broadcast of the topic can reach
+    /// the new subscriber, so that what `then` queues plus what follows is every message
+    /// after `since`, once, in order. `since` is `Err` when the client's value is not a
+    /// position at all. `then` runs under the topic's history lock and shard lock: it must
+    /// be quick and must not call into this `PubSub`.
+    pub fn subscribe_recover(
+        self: &Arc<Self>,
+        topic: &str,
+        delivery: Delivery,
+        since: Result<&str, Unrecovered>,
+        max_replay: usize,
+        then: impl FnOnce(Recovery),
+    ) -> Subscription {
+        let history = self.history.as_ref();
+        let log = history.and_then(|h| h.get(topic));
+        let guard = log.as_ref().map(|log| log.lock());
+        let recovery = match (&guard, since) {
+            (_, Err(why)) => {
+                let latest = guard.as_ref().and_then(|g| g.borrow().latest());
+                Recovery::failed(why, latest)
+            }
+            (Some(g), Ok(since)) => g.borrow_mut().recover(since, max_replay, Instant::now()),
+            (None, Ok(since)) => {
+                let why = match history.and_then(|h| h.rule(topic)) {
+                    None => Unrecovered::NoHistory,
+                    // Nothing recorded on this node since it started (or since the topic's
+                    // messages all expired): a position from before is of another epoch.
+                    Some(_) if history::Position::parse(since).is_none() => Unrecovered::Invalid,
+                    Some(_) => Unrecovered::UnknownEpoch,
+                };
+                Recovery::failed(why, None)
+            }
+        };
+        let sub = self.subscribe_then(topic, delivery, || then(recovery));
+        drop(guard);
+        sub
+    }
+
+    /// Reads `topic`'s history for a host (docs/HISTORY.md): the messages after `since`, or
+    /// the latest ones without it, at most `limit`; the topic's latest position; and
+    /// whether the messages follow `since` without a gap (`Err(why)` when not: then the
+    /// latest kept messages are returned).
+    pub fn history(
+        &self,
+        topic: &str,
+        since: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Arc<HistoryEntry>>, Option<String>, Result<(), Unrecovered>) {
+        let Some(history) = self.history.as_ref().filter(|h| h.rule(topic).is_some()) else {
+            return (Vec::new(), None, Err(Unrecovered::NoHistory));
+        };
+        if let Some(since) = since
+            && history::Position::parse(since).is_none()
+        {
+            return (Vec::new(), None, Err(Unrecovered::Invalid));
+        }
+        let Some(log) = history.get(topic) else {
+            let outcome = since.map_or(Ok(()), |_| Err(Unrecovered::UnknownEpoch));
+            return (Vec::new(), None, outcome);
+        };
+        let guard = log.lock();
+        let mut log = guard.borrow_mut();
+        let (messages, outcome) = log.read(since, limit, Instant::now());
+        (messages, log.latest(), outcome)
+    }
+
+    /// True when broadcasts on `topic` are kept (a rule matches it).
+    pub fn keeps_history(&self, topic: &str) -> bool {
+        self.history.as_ref().is_some_and(|h| h.rule(topic).is_some())
     }
 
     /// Number of local subscribers of `topic`.
@@ -319,7 +405,27 @@ impl PubSub {
             return Err(WireError::PayloadNotObject.into());
         }
         let broadcast = Arc::new(broadcast);
-        let delivered = self.dispatch(from, &broadcast)?;
+        let log = self
+            .history
+            .as_ref()
+            .and_then(|h| h.for_append(&broadcast.topic, &broadcast.event));
+        let delivered = match log {
+            // Appended and fanned out under the log's lock: subscribers see the topic's
+            // positions in order, and a resume cannot fall between the two (docs/HISTORY.md).
+            Some(log) => {
+                let guard = log.lock();
+                let entry = guard.borrow_mut().append(&broadcast, Instant::now());
+                match self.dispatch(from, &broadcast, Some(&entry)) {
+                    Ok(delivered) => delivered,
+                    Err(e) => {
+                        // Nothing was delivered (encoding fails before any delivery).
+                        guard.borrow_mut().undo_append();
+                        return Err(e);
+                    }
+                }
+            }
+            None => self.dispatch(from, &broadcast, None)?,
+        };
         if remote {
             self.broker.publish(&broadcast)?;
         }
@@ -331,6 +437,7 @@ impl PubSub {
         &self,
         from: Option<SubscriberId>,
         b: &Arc<Broadcast>,
+        recorded: Option<&HistoryEntry>,
     ) -> Result<Delivered, PublishError> {
         let shard = self.shard(&b.topic);
         let mut local = 0;
@@ -348,7 +455,11 @@ impl PubSub {
             let mut frames: [Option<Frame>; SERIALIZER_COUNT] = [const { None }; SERIALIZER_COUNT];
             for (s, slot) in SERIALIZERS.iter().zip(frames.iter_mut()) {
                 if needed.get(s.index()) == Some(&true) {
-                    *slot = Some(encode_broadcast(*s, b)?);
+                    *slot = Some(match recorded {
+                        // `[null, "<position>", topic, event, payload]`.
+                        Some(entry) => entry.frame(*s)?,
+                        None => encode_broadcast(*s, b)?,
+                    });
                 }
             }
             let event = b.event.as_str();

@@ -1,0 +1,270 @@
+//! The history of a topic: positions on broadcasts, resume outcomes, trimming, the host read.
+
+use super::history::{HistoryConfig, HistoryRule, Position, Recovery, Unrecovered};
+use super::*;
+use crate::outbox::Outbox;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn pubsub(size: usize, ttl: Duration) -> Arc<PubSub> {
+    let mut h = HistoryConfig::default();
+    h.add("room:*", HistoryRule { size, ttl });
+    PubSub::build(2, Arc::new(LocalBroker), h)
+}
+
+fn bc(topic: &str, event: &str, n: u64) -> Broadcast {
+    Broadcast {
+        topic: topic.into(),
+        event: event.into(),
+        payload: Payload::Json(Bytes::from(json!({ "n": n }).to_string())),
+    }
+}
+
+fn fastlane(outbox: &Arc<Outbox>) -> Delivery {
+    Delivery::Fastlane {
+        outbox: outbox.clone(),
+        serializer: Serializer::V2Json,
+        intercepts: Arc::new([]),
+        intercept_mailbox: None,
+    }
+}
+
+fn frames(outbox: &Outbox) -> Vec<Value> {
+    let mut out = vec![];
+    let _ = outbox.drain_into(&mut out).now_or_never();
+    out.iter()
+        .map(|f| match f {
+            Frame::Text(b) => serde_json::from_slice(b).unwrap(),
+            Frame::Binary(_) => panic!("binary"),
+        })
+        .collect()
+}
+
+/// Subscribes with `_since`, returning the recovery and the subscription.
+fn resume(ps: &Arc<PubSub>, topic: &str, since: &str, outbox: &Arc<Outbox>) -> (Recovery, Subscription) {
+    let mut found = None;
+    let sub = ps.subscribe_recover(topic, fastlane(outbox), Ok(since), 1000, |r| found = Some(r));
+    (found.unwrap(), sub)
+}
+
+fn offsets(r: &Recovery) -> Vec<u64> {
+    r.outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| Position::parse(e.position()).unwrap().offset)
+        .collect()
+}
+
+#[test]
+fn broadcasts_on_history_topics_carry_increasing_positions_in_ref() {
+    let ps = pubsub(10, Duration::from_secs(60));
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let _sub = ps.subscribe("room:a", fastlane(&out));
+    let _other = ps.subscribe("lobby", fastlane(&out));
+    for n in 1..=3 {
+        ps.broadcast(bc("room:a", "msg", n)).unwrap();
+    }
+    ps.broadcast(bc("lobby", "msg", 9)).unwrap();
+    ps.broadcast(bc("room:a", "presence_diff", 9)).unwrap();
+    let got = frames(&out);
+    let refs: Vec<&Value> = got.iter().map(|f| &f[1]).collect();
+    let p: Vec<Position> = refs[..3]
+        .iter()
+        .map(|r| Position::parse(r.as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(p.iter().map(|p| p.offset).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(p.iter().all(|x| x.epoch == p[0].epoch));
+    assert!(p[0].epoch.parse::<f64>().is_err(), "the epoch is not numeric");
+    // No history: ref stays null; presence is never recorded.
+    assert_eq!(refs[3], &Value::Null);
+    assert_eq!(refs[4], &Value::Null);
+    assert_eq!(ps.history("room:a", None, 100).0.len(), 3);
+}
+
+#[test]
+fn a_resume_replays_exactly_what_followed_the_position_then_live() {
+    let ps = pubsub(100, Duration::from_secs(60));
+    for n in 1..=5 {
+        ps.broadcast(bc("room:a", "msg", n)).unwrap();
+    }
+    let (msgs, latest, ok) = ps.history("room:a", None, 100);
+    assert!(ok.is_ok());
+    let second = msgs[1].position().to_owned();
+    assert_eq!(latest.as_deref(), Some(msgs[4].position()));
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let (r, _sub) = resume(&ps, "room:a", &second, &out);
+    assert_eq!(offsets(&r), [3, 4, 5]);
+    assert_eq!(r.payload(), json!({"recovered": true, "missed": 3, "position": latest}));
+    ps.broadcast(bc("room:a", "msg", 6)).unwrap();
+    let live = frames(&out);
+    assert_eq!(live.len(), 1, "only the live one reached the outbox directly");
+    assert_eq!(live[0][4], json!({"n": 6}));
+    // At the latest position: recovered, nothing missed.
+    let (r, _s) = resume(&ps, "room:a", live[0][1].as_str().unwrap(), &out);
+    assert_eq!(offsets(&r), Vec::<u64>::new());
+}
+
+#[test]
+fn unknown_trimmed_expired_and_invalid_positions_are_not_recovered() {
+    let ps = pubsub(3, Duration::from_secs(60));
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    for n in 1..=5 {
+        ps.broadcast(bc("room:a", "msg", n)).unwrap();
+    }
+    let latest = ps.history("room:a", None, 10).1.unwrap();
+    let epoch = Position::parse(&latest).unwrap().epoch;
+    let why = |since: &str| resume(&ps, "room:a", since, &out).0.outcome.unwrap_err();
+    // Kept: 3, 4, 5. From 2 on is complete; from 1 on, 2 is gone.
+    assert!(resume(&ps, "room:a", &format!("{epoch}:2"), &out).0.outcome.is_ok());
+    assert_eq!(why(&format!("{epoch}:1")), Unrecovered::Trimmed);
+    assert_eq!(why(&format!("{epoch}:6")), Unrecovered::UnknownPosition);
+    assert_eq!(why("otherepoch:3"), Unrecovered::UnknownEpoch);
+    assert_eq!(why("3"), Unrecovered::Invalid);
+    assert_eq!(why(&"x".repeat(1 << 20)), Unrecovered::Invalid);
+    assert_eq!(why(&format!("{epoch}:-1")), Unrecovered::Invalid);
+    // A topic without history, and one with a rule but no message yet.
+    assert_eq!(why_topic(&ps, "lobby", &latest), Unrecovered::NoHistory);
+    assert_eq!(why_topic(&ps, "room:new", &latest), Unrecovered::UnknownEpoch);
+    let failed = resume(&ps, "room:a", "nope", &out).0;
+    assert_eq!(
+        failed.payload(),
+        json!({"recovered": false, "missed": 0, "position": latest, "reason": "invalid_position"})
+    );
+}
+
+fn why_topic(ps: &Arc<PubSub>, topic: &str, since: &str) -> Unrecovered {
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    resume(ps, topic, since, &out).0.outcome.unwrap_err()
+}
+
+#[test]
+fn expired_messages_are_not_replayed() {
+    let ps = pubsub(100, Duration::from_millis(50));
+    ps.broadcast(bc("room:a", "msg", 1)).unwrap();
+    let first = ps.history("room:a", None, 10).1.unwrap();
+    ps.broadcast(bc("room:a", "msg", 2)).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    ps.broadcast(bc("room:a", "msg", 3)).unwrap();
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    // 2 expired: resuming from 1 would skip it.
+    assert_eq!(resume(&ps, "room:a", &first, &out).0.outcome.unwrap_err(), Unrecovered::Trimmed);
+    assert_eq!(ps.history("room:a", None, 10).0.len(), 1);
+}
+
+#[test]
+fn more_missed_than_the_queue_takes_is_too_many() {
+    let ps = pubsub(100, Duration::from_secs(60));
+    ps.broadcast(bc("room:a", "msg", 0)).unwrap();
+    let from = ps.history("room:a", None, 1).1.unwrap();
+    for n in 1..=10 {
+        ps.broadcast(bc("room:a", "msg", n)).unwrap();
+    }
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let mut found = None;
+    let _s = ps.subscribe_recover("room:a", fastlane(&out), Ok(&from), 9, |r| found = Some(r));
+    assert_eq!(found.unwrap().outcome.unwrap_err(), Unrecovered::TooMany);
+}
+
+#[test]
+fn host_reads_after_a_position_with_a_limit() {
+    let ps = pubsub(100, Duration::from_secs(60));
+    for n in 1..=5 {
+        ps.broadcast(bc("room:a", "msg", n)).unwrap();
+    }
+    let (all, latest, _) = ps.history("room:a", None, 100);
+    let (two, _, ok) = ps.history("room:a", Some(all[0].position()), 2);
+    assert!(ok.is_ok());
+    assert_eq!(two.iter().map(|e| e.position()).collect::<Vec<_>>(), [all[1].position(), all[2].position()]);
+    let (last2, _, _) = ps.history("room:a", None, 2);
+    assert_eq!(last2[1].position(), latest.as_deref().unwrap());
+    assert_eq!(ps.history("room:a", Some("bad"), 2).2, Err(Unrecovered::Invalid));
+    assert_eq!(ps.history("lobby", None, 2).2, Err(Unrecovered::NoHistory));
+}
+
+#[test]
+fn a_failed_encode_leaves_no_history() {
+    let ps = pubsub(100, Duration::from_secs(60));
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let _sub = ps.subscribe(
+        "room:a",
+        Delivery::Fastlane {
+            outbox: out.clone(),
+            serializer: Serializer::V1Json,
+            intercepts: Arc::new([]),
+            intercept_mailbox: None,
+        },
+    );
+    let binary = Broadcast {
+        topic: "room:a".into(),
+        event: "bin".into(),
+        payload: Payload::Binary(Bytes::from_static(b"\x01")),
+    };
+    assert!(ps.broadcast(binary).is_err());
+    assert_eq!(ps.history("room:a", None, 10).0.len(), 0);
+}
+
+#[test]
+fn a_mailbox_may_publish_on_the_same_history_topic_from_the_fanout() {
+    let ps = pubsub(100, Duration::from_secs(60));
+    let weak = Arc::downgrade(&ps);
+    let _sub = ps.subscribe(
+        "room:a",
+        Delivery::Mailbox(Arc::new(move |b: &Arc<Broadcast>| {
+            if b.event == "ping"
+                && let Some(ps) = weak.upgrade()
+            {
+                ps.broadcast(bc("room:a", "pong", 0)).unwrap();
+            }
+        })),
+    );
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    let t = std::thread::spawn(move || {
+        ps.broadcast(bc("room:a", "ping", 0)).unwrap();
+        d.store(true, std::sync::atomic::Ordering::SeqCst);
+        ps.history("room:a", None, 10).0.len()
+    });
+    assert_eq!(t.join().unwrap(), 2);
+    assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// Publishers on other threads while subscribers resume: each subscriber's replay plus its
+/// live frames is every offset after its position, once, in order.
+#[test]
+fn resumes_racing_publishers_see_no_gap_and_no_duplicate() {
+    let ps = pubsub(100_000, Duration::from_secs(60));
+    ps.broadcast(bc("room:a", "msg", 0)).unwrap();
+    let publishers: Vec<_> = (0..2)
+        .map(|_| {
+            let ps = ps.clone();
+            std::thread::spawn(move || {
+                for n in 0..2000 {
+                    ps.broadcast(bc("room:a", "msg", n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut checks = vec![];
+    for _ in 0..50 {
+        let since = ps.history("room:a", None, 1).1.unwrap();
+        let out = Arc::new(Outbox::new(100_000, 1 << 30));
+        let (r, sub) = resume(&ps, "room:a", &since, &out);
+        checks.push((Position::parse(&since).unwrap().offset, offsets(&r), out, sub));
+        std::thread::yield_now();
+    }
+    for p in publishers {
+        p.join().unwrap();
+    }
+    let last = Position::parse(&ps.history("room:a", None, 1).1.unwrap()).unwrap().offset;
+    for (since, replayed, out, _sub) in checks {
+        let live: Vec<u64> = frames(&out)
+            .iter()
+            .map(|f| Position::parse(f[1].as_str().unwrap()).unwrap().offset)
+            .collect();
+        let all: Vec<u64> = replayed.into_iter().chain(live).collect();
+        assert_eq!(all, (since + 1..=last).collect::<Vec<_>>());
+    }
+}
