@@ -645,6 +645,17 @@ SB_API SB_MUST_USE sb_status sb_config_set_drain(sb_config *config, uint64_t bat
 // or added twice).
 SB_API SB_MUST_USE sb_status sb_config_add_channel(sb_config *config, const uint8_t *pattern, size_t len);
 
+// Keeps the last `size` broadcasts of the topics matching `pattern` (as channel patterns,
+// e.g. `"room:*"`), each for at most `ttl_ms` milliseconds, so that a client rejoining with
+// `"_since"` in its params gets what it missed (docs/HISTORY.md). Presence and `phx_*`
+// events are never kept. The first matching pattern wins.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (an
+// invalid pattern, one added twice, `size` outside 1 to 1,000,000, `ttl_ms` 0 or above
+// 2^53). `sb_endpoint_new` gives `SB_E_INVALID_ARGUMENT` with a cluster broker (history is
+// kept on a single node for now).
+SB_API SB_MUST_USE sb_status sb_config_add_history(sb_config *config, const uint8_t *pattern, size_t pattern_len, uint64_t size, uint64_t ttl_ms);
+
 // Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the endpoint's port, with the
 // `Content-Type` `content_type`, for hosts without an HTTP server of their own (e.g.
 // `"/"`, `"examples/chat/index.html"`, `"text/html; charset=utf-8"`). The file is read on
@@ -790,6 +801,19 @@ SB_API SB_MUST_USE sb_status sb_disconnect(const sb_endpoint *endpoint, const ui
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_endpoint_channel_count(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, size_t *out_count);
+
+// Reads `topic`'s history (docs/HISTORY.md "Host API") into a new `sb_buffer` owned by the
+// caller, as JSON object text `{"messages": [{"position", "event", "payload"}...],
+// "position": <latest or null>, "recovered": <bool>, "reason"?: <text>}`, oldest first: the
+// first `limit` messages after the position `since` (UTF-8; NULL with length 0 for none),
+// or without `since` the latest `limit`; `limit` 0 reads every kept message. A binary
+// payload comes as `"binary": "<base64>"`. `recovered` is false (with `reason`
+// `unknown_epoch`, `unknown_position` or `trimmed`) when the messages do not follow `since`
+// without a gap; the latest kept ones are given then. Readable in every endpoint phase.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
+// topic, a topic no history rule matches, `since` not a position), `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_history(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, const uint8_t *since, size_t since_len, size_t limit, sb_buffer **out);
 
 // Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
 // method; `"/"`: every path no socket mount or static file takes) to the host as

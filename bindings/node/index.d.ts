@@ -323,6 +323,12 @@ export interface EndpointOptions extends MountLimits {
   workerThreads?: number;
   /** Files served with GET on the same port, read on every request. */
   staticFiles?: Array<{ route: string; path: string; contentType: string }>;
+  /**
+   * Topics whose broadcasts are kept so that a client rejoining with `_since` gets what it
+   * missed (docs/HISTORY.md): a topic pattern as for channels, messages kept per topic, and
+   * how long each is kept (ms). Refused together with `broker` (single node for now).
+   */
+  history?: Array<{ topic: string; size: number; ttlMs: number }>;
   /** Drain at `close()`: connections per batch, pause between batches (ms), total limit (ms). */
   drain?: { batchSize?: number; intervalMs?: number; timeoutMs?: number };
   /** Time a client has to send its request head, in ms (default 10 000). */
@@ -333,6 +339,26 @@ export interface EndpointOptions extends MountLimits {
   maxPendingConnections?: number;
   /** The connect callback (same as `endpoint.connect(fn)`). */
   connect?: ConnectHandler;
+}
+
+/** One kept broadcast: `payload` for JSON, `binary` for a binary payload. */
+export interface HistoryMessage {
+  /** Its stream position (`"<epoch>:<offset>"`, opaque), the `ref` clients saw. */
+  position: string;
+  event: string;
+  payload?: Record<string, unknown>;
+  binary?: Buffer;
+}
+
+/** What `endpoint.history()` reads. */
+export interface HistoryPage {
+  messages: HistoryMessage[];
+  /** The topic's latest position, or null when nothing is kept. */
+  position: string | null;
+  /** False when `messages` do not follow `since` without a gap (then the latest are given). */
+  recovered: boolean;
+  /** Why not recovered: `unknown_epoch`, `unknown_position` or `trimmed`. */
+  reason?: string;
 }
 
 /** An HTTP request on a host route, read in full (at most 1 MiB; larger ones get 413). */
@@ -439,6 +465,12 @@ export class Endpoint extends EventEmitter {
   localBroadcast(topic: string, event: string, payload?: OutPayload): void;
   /** Close the connections whose socket id is `id` (close 1001). */
   disconnect(id: string): void;
+  /**
+   * A topic's kept broadcasts, oldest first: the first `limit` after the position `since`, or
+   * the latest `limit` without it (0: all). Throws SB_E_INVALID_ARGUMENT for a topic without
+   * a history rule or a `since` that is not a position.
+   */
+  history(topic: string, since?: string | null, limit?: number): HistoryPage;
   /** Presence list of any topic. */
   presenceList(topic: string): PresenceList;
   /** Live channels on `topic` (this node). */

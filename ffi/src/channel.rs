@@ -8,7 +8,6 @@ use crate::codec::sb_buffer;
 use crate::endpoint::{EndpointInner, sb_endpoint, with_endpoint};
 use crate::message::{payload_from_c, ref_from_c};
 use crate::status::{Error, Result, core_error, sb_status};
-use bytes::Bytes;
 use switchboard_core::host::{self, ChannelHandle, ChannelId, HandleError};
 use switchboard_core::presence::Meta;
 use switchboard_core::wire::{Frame, Payload};
@@ -189,10 +188,6 @@ pub extern "C" fn sb_channel_unsubscribe(
     })
 }
 
-fn text_buffer(text: String) -> *mut sb_buffer {
-    into_handle(sb_buffer::new(Frame::Text(Bytes::from(text))))
-}
-
 /// Tracks presence `key` (UTF-8, e.g. a user id) with `meta` (a JSON object) on the
 /// channel's topic, owned by the channel (Phoenix `Presence.track(socket, key, meta)`):
 /// untracked automatically when the channel ends; clients get a `presence_diff`.
@@ -268,7 +263,7 @@ fn presence_meta(
         let meta = json_object(meta, meta_len, "meta")?;
         let phx_ref = set(&ch, key, meta).map_err(core_error)?;
         if !out_phx_ref.is_null() {
-            write_opt(out_phx_ref, text_buffer(phx_ref));
+            write_opt(out_phx_ref, sb_buffer::text_handle(phx_ref));
         }
         Ok(())
     })

@@ -65,6 +65,11 @@ impl sb_buffer {
     pub(crate) fn new(frame: Frame) -> sb_buffer {
         sb_buffer { frame }
     }
+
+    /// A new caller-owned buffer holding `text`.
+    pub(crate) fn text_handle(text: String) -> *mut sb_buffer {
+        crate::boundary::into_handle(sb_buffer::new(Frame::Text(bytes::Bytes::from(text))))
+    }
 }
 
 /// Frees a buffer. NULL is a no-op; `sb_buffer_data` pointers become invalid.

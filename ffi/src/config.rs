@@ -307,6 +307,33 @@ pub extern "C" fn sb_config_add_channel(
     })
 }
 
+/// Keeps the last `size` broadcasts of the topics matching `pattern` (as channel patterns,
+/// e.g. `"room:*"`), each for at most `ttl_ms` milliseconds, so that a client rejoining with
+/// `"_since"` in its params gets what it missed (docs/HISTORY.md). Presence and `phx_*`
+/// events are never kept. The first matching pattern wins.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (an
+/// invalid pattern, one added twice, `size` outside 1 to 1,000,000, `ttl_ms` 0 or above
+/// 2^53). `sb_endpoint_new` gives `SB_E_INVALID_ARGUMENT` with a cluster broker (history is
+/// kept on a single node for now).
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_config_add_history(
+    config: *mut sb_config,
+    pattern: *const u8,
+    pattern_len: usize,
+    size: u64,
+    ttl_ms: u64,
+) -> sb_status {
+    sb_ffi_boundary!({
+        let config = try_mut(config, "config")?;
+        let pattern = try_str(pattern, pattern_len, "pattern")?;
+        Ok(config
+            .options
+            .add_history(pattern, i128::from(size), i128::from(ttl_ms))?)
+    })
+}
+
 /// Serves the file at `path` for HTTP `GET route` (and `HEAD`) on the endpoint's port, with the
 /// `Content-Type` `content_type`, for hosts without an HTTP server of their own (e.g.
 /// `"/"`, `"examples/chat/index.html"`, `"text/html; charset=utf-8"`). The file is read on

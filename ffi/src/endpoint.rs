@@ -4,6 +4,7 @@
 use crate::boundary::{
     from_handle, into_handle, sb_ffi_boundary, try_out, try_ref, try_str, write_opt,
 };
+use crate::codec::sb_buffer;
 use crate::config::sb_config;
 use crate::message::payload_from_c;
 use crate::status::{Error, Result, core_error, sb_status};
@@ -306,6 +307,42 @@ pub extern "C" fn sb_endpoint_channel_count(
         let topic = try_str(topic, topic_len, "topic")?;
         let out = try_out(out_count, "out_count")?;
         out.write(inner.core.channel_count(topic));
+        Ok(())
+    })
+}
+
+/// Reads `topic`'s history (docs/HISTORY.md "Host API") into a new `sb_buffer` owned by the
+/// caller, as JSON object text `{"messages": [{"position", "event", "payload"}...],
+/// "position": <latest or null>, "recovered": <bool>, "reason"?: <text>}`, oldest first: the
+/// first `limit` messages after the position `since` (UTF-8; NULL with length 0 for none),
+/// or without `since` the latest `limit`; `limit` 0 reads every kept message. A binary
+/// payload comes as `"binary": "<base64>"`. `recovered` is false (with `reason`
+/// `unknown_epoch`, `unknown_position` or `trimmed`) when the messages do not follow `since`
+/// without a gap; the latest kept ones are given then. Readable in every endpoint phase.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty
+/// topic, a topic no history rule matches, `since` not a position), `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_endpoint_history(
+    endpoint: *const sb_endpoint,
+    topic: *const u8,
+    topic_len: usize,
+    since: *const u8,
+    since_len: usize,
+    limit: usize,
+    out: *mut *mut sb_buffer,
+) -> sb_status {
+    with_endpoint(endpoint, |inner| {
+        let out = try_out(out, "out")?;
+        let topic = try_str(topic, topic_len, "topic")?;
+        let since = if since.is_null() && since_len == 0 {
+            None
+        } else {
+            Some(try_str(since, since_len, "since")?)
+        };
+        let page = inner.endpoint.history(topic, since, limit).map_err(core_error)?;
+        out.write(sb_buffer::text_handle(page));
         Ok(())
     })
 }

@@ -226,6 +226,24 @@ class Endpoint extends EventEmitter {
     native(() => this._native("disconnect").disconnect(id));
   }
 
+  /**
+   * `topic`'s kept broadcasts (docs/HISTORY.md "Host API"): `{messages: [{position, event,
+   * payload}], position, recovered, reason?}`, oldest first: the first `limit` after the
+   * position `since`, or the latest `limit` without it (0 or absent: every kept one). A binary
+   * payload comes as `binary` (a Buffer) instead of `payload`.
+   */
+  history(topic, since = null, limit = 0) {
+    expectString(topic, "topic");
+    if (since !== null && since !== undefined) expectString(since, "since");
+    const page = JSON.parse(
+      native(() => this._native("history").history(topic, since ?? null, limit)),
+    );
+    for (const message of page.messages) {
+      if (message.binary !== undefined) message.binary = Buffer.from(message.binary, "base64");
+    }
+    return page;
+  }
+
   /** Presence list of `topic`: `{key: {metas: [...]}}`. */
   presenceList(topic) {
     expectString(topic, "topic");

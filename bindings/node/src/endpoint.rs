@@ -379,6 +379,16 @@ impl NativeEndpoint {
             .map_err(core_error)
     }
 
+    /// `topic`'s history as JSON text (docs/HISTORY.md "Host API"): the first `limit`
+    /// messages after `since`, or the latest `limit` without it (0: all kept).
+    #[napi]
+    pub fn history(&self, topic: String, since: Option<String>, limit: u32) -> Result<String> {
+        self.inner
+            .hosted
+            .history(&topic, since.as_deref(), limit as usize)
+            .map_err(core_error)
+    }
+
     /// The presence list of any topic, JSON text.
     #[napi]
     pub fn presence_list(&self, topic: String) -> Result<String> {

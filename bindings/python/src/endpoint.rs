@@ -171,6 +171,18 @@ impl NativeEndpoint {
         self.inner.backplane().channel_count(topic)
     }
 
+    /// `topic`'s history as JSON object text (docs/HISTORY.md "Host API"): the first
+    /// `limit` messages after `since`, or the latest `limit` without it (0: all kept).
+    /// Raises `InvalidArgumentError` (empty topic, no history rule for it, `since` not a
+    /// position).
+    #[pyo3(signature = (topic, since, limit))]
+    fn history(&self, topic: &str, since: Option<&str>, limit: usize) -> PyResult<String> {
+        Ok(self
+            .inner
+            .history(topic, since, limit)
+            .map_err(Error::from)?)
+    }
+
     /// The `presence_state` of `topic` as JSON object text (`{key: {"metas": [...]}}`).
     fn presence_list<'py>(&self, py: Python<'py>, topic: &str) -> Bound<'py, PyBytes> {
         let list = self.inner.backplane().presence().list(topic);

@@ -236,7 +236,7 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
                             Delivery::Mailbox(_) => Arc::from([]),
                         };
                         let max = recovery::max_replay(&inst);
-                        let since = since.as_deref().map_err(|why| *why);
+                        let since = since.as_ref().map(Option::as_deref).map_err(|why| *why);
                         pubsub.subscribe_recover(&inst.topic, delivery, since, max, |found| {
                             for frame in frames {
                                 inst.emit_locked(&life, frame);

@@ -14,10 +14,10 @@ const SINCE: &str = "_since";
 /// The event pushed after a resumed join's reply.
 pub(crate) const RECOVERY_EVENT: &str = "sb_recovery";
 
-/// The `_since` of a join payload: `None` when absent or `null` (a plain join), `Err` when it
-/// is there but not a string (a number, an object...). Only payloads that mention `_since`
-/// are parsed.
-pub(crate) fn requested_since(payload: &Payload) -> Option<Result<String, Unrecovered>> {
+/// The `_since` of a join payload: `None` when absent (a plain join), `Ok(None)` for `null`
+/// (a client without a position yet, that wants the latest one), `Err` when it is neither a
+/// string nor null (a number, an object...). Only payloads that mention `_since` are parsed.
+pub(crate) fn requested_since(payload: &Payload) -> Option<Result<Option<String>, Unrecovered>> {
     let Payload::Json(raw) = payload else {
         return None;
     };
@@ -26,16 +26,13 @@ pub(crate) fn requested_since(payload: &Payload) -> Option<Result<String, Unreco
     }
     #[derive(serde::Deserialize)]
     struct Params<'a> {
+        // `Option<&RawValue>` keeps `null` as a raw value, so absent and null differ.
         #[serde(rename = "_since", borrow, default)]
         since: Option<&'a serde_json::value::RawValue>,
     }
     let params: Params<'_> = serde_json::from_slice(raw).ok()?;
     let since = params.since?;
-    match serde_json::from_str::<Option<String>>(since.get()) {
-        Ok(None) => None,
-        Ok(Some(text)) => Some(Ok(text)),
-        Err(_) => Some(Err(Unrecovered::Invalid)),
-    }
+    Some(serde_json::from_str::<Option<String>>(since.get()).map_err(|_| Unrecovered::Invalid))
 }
 
 /// How many messages a resume may replay at once: half of what the connection's queue and

@@ -374,6 +374,18 @@ impl HostedEndpoint {
         Ok(self.backplane.disconnect(socket_id)?)
     }
 
+    /// A topic's history as JSON text (docs/HISTORY.md "Host API"): see
+    /// [`history_page`](super::history_page) for the shape, `limit` (0: all kept) and errors.
+    /// Readable in every phase.
+    pub fn history(
+        &self,
+        topic: &str,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<String, HostError> {
+        super::history_page(&self.backplane, topic, since, limit)
+    }
+
     fn check_running(&self) -> Result<(), HostedError> {
         match self.phase.load(Ordering::Acquire) {
             p if p == Phase::Running as u8 => Ok(()),

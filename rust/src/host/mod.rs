@@ -27,6 +27,7 @@ mod adapters;
 mod answer;
 mod channels;
 mod error_code;
+mod history_page;
 mod hosted;
 mod http;
 mod inputs;
@@ -42,6 +43,7 @@ pub use adapters::{QueueChannel, QueueConnect};
 pub use answer::{Answer, AnswerError};
 pub use channels::ChannelId;
 pub use error_code::{ErrorCode, HostError};
+pub use history_page::history_page;
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use inputs::{

@@ -209,21 +209,26 @@ pub(crate) struct TopicLog {
     /// Offset of the latest message appended (0: none yet).
     last: u64,
     entries: VecDeque<Arc<HistoryEntry>>,
+    /// When the log was created or last appended to: an empty log is kept a TTL after it,
+    /// so a position handed to a client stays resumable as long as a message would.
+    active: Instant,
 }
 
 impl TopicLog {
-    fn new(rule: HistoryRule) -> TopicLog {
+    fn new(rule: HistoryRule, now: Instant) -> TopicLog {
         TopicLog {
             epoch: new_epoch(),
             rule,
             last: 0,
             entries: VecDeque::new(),
+            active: now,
         }
     }
 
     /// Records `b` as the next offset.
     pub(crate) fn append(&mut self, b: &Arc<Broadcast>, now: Instant) -> Arc<HistoryEntry> {
         self.last += 1;
+        self.active = now;
         let position = format!("{}:{}", self.epoch, self.last);
         let entry = Arc::new(HistoryEntry {
             broadcast: Arc::clone(b),
@@ -255,15 +260,16 @@ impl TopicLog {
         }
     }
 
-    /// The latest position, if any message was appended.
-    pub(crate) fn latest(&self) -> Option<String> {
-        (self.last > 0).then(|| format!("{}:{}", self.epoch, self.last))
+    /// The latest position: `"<epoch>:0"` before the first message, so a client that joins
+    /// an empty topic can still resume from there.
+    pub(crate) fn latest(&self) -> String {
+        format!("{}:{}", self.epoch, self.last)
     }
 
     /// The messages after `since` (at most `max`; more is [`Unrecovered::TooMany`]).
     pub(crate) fn recover(&mut self, since: &str, max: usize, now: Instant) -> Recovery {
         self.trim(now);
-        let latest = self.latest();
+        let latest = Some(self.latest());
         match self.after(since, now) {
             Ok(missed) if missed.len() > max => Recovery::failed(Unrecovered::TooMany, latest),
             Ok(missed) => Recovery {
@@ -324,7 +330,7 @@ impl TopicLog {
 
     fn expired(&mut self, now: Instant) -> bool {
         self.trim(now);
-        self.entries.is_empty()
+        self.entries.is_empty() && now.saturating_duration_since(self.active) >= self.rule.ttl
     }
 }
 
@@ -360,11 +366,6 @@ impl Histories {
         &self.shards[shard_of(topic, self.shards.len())]
     }
 
-    /// The log of `topic` if it exists.
-    pub(crate) fn get(&self, topic: &str) -> Option<Arc<LogLock>> {
-        self.shard(topic).lock().get(topic).cloned()
-    }
-
     /// The log a broadcast of `event` on `topic` goes into, created on first use; `None` when
     /// the topic keeps no history or the event is not recorded.
     pub(crate) fn for_append(&self, topic: &str, event: &str) -> Option<Arc<LogLock>> {
@@ -376,17 +377,29 @@ impl Histories {
         if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep((n / SWEEP_EVERY) as usize % self.shards.len());
         }
-        let mut shard = self.shard(topic).lock();
-        if let Some(log) = shard.get(topic) {
-            return Some(Arc::clone(log));
-        }
-        let log = Arc::new(ReentrantMutex::new(RefCell::new(TopicLog::new(rule))));
-        shard.insert(topic.to_owned(), Arc::clone(&log));
-        Some(log)
+        Some(self.get_or_create(topic, rule))
     }
 
-    /// Drops the logs of shard `i` whose messages all expired (a later broadcast starts a new
-    /// epoch: positions of the old one resume as `unknown_epoch`). A log busy right now is
+    /// The log a client resumes from or starts tracking, created (empty, with a new epoch)
+    /// when there is none; `None` when the topic keeps no history.
+    pub(crate) fn for_resume(&self, topic: &str) -> Option<Arc<LogLock>> {
+        let rule = self.rule(topic)?;
+        Some(self.get_or_create(topic, rule))
+    }
+
+    fn get_or_create(&self, topic: &str, rule: HistoryRule) -> Arc<LogLock> {
+        let mut shard = self.shard(topic).lock();
+        if let Some(log) = shard.get(topic) {
+            return Arc::clone(log);
+        }
+        let log = TopicLog::new(rule, Instant::now());
+        let log = Arc::new(ReentrantMutex::new(RefCell::new(log)));
+        shard.insert(topic.to_owned(), Arc::clone(&log));
+        log
+    }
+
+    /// Drops the logs of shard `i` whose messages all expired and that nothing was appended
+    /// to for a TTL (a later broadcast starts a new epoch: positions of the old one resume as `unknown_epoch`). A log busy right now is
     /// left for the next sweep.
     fn sweep(&self, i: usize) {
         let now = Instant::now();

@@ -45,7 +45,7 @@ fn frames(outbox: &Outbox) -> Vec<Value> {
 /// Subscribes with `_since`, returning the recovery and the subscription.
 fn resume(ps: &Arc<PubSub>, topic: &str, since: &str, outbox: &Arc<Outbox>) -> (Recovery, Subscription) {
     let mut found = None;
-    let sub = ps.subscribe_recover(topic, fastlane(outbox), Ok(since), 1000, |r| found = Some(r));
+    let sub = ps.subscribe_recover(topic, fastlane(outbox), Ok(Some(since)), 1000, |r| found = Some(r));
     (found.unwrap(), sub)
 }
 
@@ -164,7 +164,7 @@ fn more_missed_than_the_queue_takes_is_too_many() {
     }
     let out = Arc::new(Outbox::new(100, 1 << 20));
     let mut found = None;
-    let _s = ps.subscribe_recover("room:a", fastlane(&out), Ok(&from), 9, |r| found = Some(r));
+    let _s = ps.subscribe_recover("room:a", fastlane(&out), Ok(Some(&from)), 9, |r| found = Some(r));
     assert_eq!(found.unwrap().outcome.unwrap_err(), Unrecovered::TooMany);
 }
 
@@ -267,4 +267,27 @@ fn resumes_racing_publishers_see_no_gap_and_no_duplicate() {
         let all: Vec<u64> = replayed.into_iter().chain(live).collect();
         assert_eq!(all, (since + 1..=last).collect::<Vec<_>>());
     }
+}
+
+#[test]
+fn a_client_without_a_position_learns_one_even_on_an_empty_topic_and_resumes_from_it() {
+    let ps = pubsub(10, Duration::from_secs(60));
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let mut found = None;
+    let sub = ps.subscribe_recover("room:a", fastlane(&out), Ok(None), 1000, |r| found = Some(r));
+    let first = found.unwrap();
+    assert_eq!(first.payload()["recovered"], true);
+    assert_eq!(first.payload()["missed"], 0);
+    let start = first.position.clone().unwrap();
+    assert_eq!(Position::parse(&start).unwrap().offset, 0);
+    drop(sub);
+    // Offline: two broadcasts go into the same epoch the client was told.
+    ps.broadcast(bc("room:a", "msg", 1)).unwrap();
+    ps.broadcast(bc("room:a", "msg", 2)).unwrap();
+    let (r, _sub) = resume(&ps, "room:a", &start, &out);
+    assert_eq!(offsets(&r), [1, 2]);
+    // Without a rule the answer says so.
+    let mut none = None;
+    let _s = ps.subscribe_recover("lobby", fastlane(&out), Ok(None), 1000, |r| none = Some(r));
+    assert_eq!(none.unwrap().payload()["reason"], "no_history");
 }

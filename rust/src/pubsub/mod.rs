@@ -265,37 +265,32 @@ impl PubSub {
 
     /// [`subscribe_then`](Self::subscribe_then) for a subscriber that resumes from the stream
     /// position `since` (docs/HISTORY.md): `then` gets the messages after `since` (at most
-    /// `max_replay`, else nothing) and runs before any later broadcast of the topic can reach
-    /// the new subscriber, so that what `then` queues plus what follows is every message
-    /// after `since`, once, in order. `since` is `Err` when the client's value is not a
-    /// position at all. `then` runs under the topic's history lock and shard lock: it must
-    /// be quick and must not call into this `PubSub`.
+    /// `max_replay`, else nothing) and the latest position, and runs before any later
+    /// broadcast of the topic can reach the new subscriber, so that what `then` queues plus
+    /// what follows is every message after `since`, once, in order. `since` is `Ok(None)`
+    /// for a client that has no position yet (it only learns the latest one), `Err` when the
+    /// client's value is not a position at all. `then` runs under the topic's history lock
+    /// and shard lock: it must be quick and must not call into this `PubSub`.
     pub fn subscribe_recover(
         self: &Arc<Self>,
         topic: &str,
         delivery: Delivery,
-        since: Result<&str, Unrecovered>,
+        since: Result<Option<&str>, Unrecovered>,
         max_replay: usize,
         then: impl FnOnce(Recovery),
     ) -> Subscription {
-        let history = self.history.as_ref();
-        let log = history.and_then(|h| h.get(topic));
+        let log = self.history.as_ref().and_then(|h| h.for_resume(topic));
         let guard = log.as_ref().map(|log| log.lock());
         let recovery = match (&guard, since) {
-            (_, Err(why)) => {
-                let latest = guard.as_ref().and_then(|g| g.borrow().latest());
-                Recovery::failed(why, latest)
-            }
-            (Some(g), Ok(since)) => g.borrow_mut().recover(since, max_replay, Instant::now()),
-            (None, Ok(since)) => {
-                let why = match history.and_then(|h| h.rule(topic)) {
-                    None => Unrecovered::NoHistory,
-                    // Nothing recorded on this node since it started (or since the topic's
-                    // messages all expired): a position from before is of another epoch.
-                    Some(_) if history::Position::parse(since).is_none() => Unrecovered::Invalid,
-                    Some(_) => Unrecovered::UnknownEpoch,
-                };
-                Recovery::failed(why, None)
+            (None, _) => Recovery::failed(Unrecovered::NoHistory, None),
+            (Some(g), Err(why)) => Recovery::failed(why, Some(g.borrow().latest())),
+            (Some(g), Ok(None)) => Recovery {
+                outcome: Ok(Vec::new()),
+                position: Some(g.borrow().latest()),
+            },
+            (Some(g), Ok(Some(since))) => {
+                g.borrow_mut()
+                    .recover(since, max_replay, Instant::now())
             }
         };
         let sub = self.subscribe_then(topic, delivery, || then(recovery));
@@ -306,29 +301,24 @@ impl PubSub {
     /// Reads `topic`'s history for a host (docs/HISTORY.md): the messages after `since`, or
     /// the latest ones without it, at most `limit`; the topic's latest position; and
     /// whether the messages follow `since` without a gap (`Err(why)` when not: then the
-    /// latest kept messages are returned).
+    /// latest kept messages are returned). `Err(NoHistory)` / `Err(Invalid)` come with
+    /// nothing else.
     pub fn history(
         &self,
         topic: &str,
         since: Option<&str>,
         limit: usize,
     ) -> (Vec<Arc<HistoryEntry>>, Option<String>, Result<(), Unrecovered>) {
-        let Some(history) = self.history.as_ref().filter(|h| h.rule(topic).is_some()) else {
+        let Some(log) = self.history.as_ref().and_then(|h| h.for_resume(topic)) else {
             return (Vec::new(), None, Err(Unrecovered::NoHistory));
         };
-        if let Some(since) = since
-            && history::Position::parse(since).is_none()
-        {
+        if since.is_some_and(|s| history::Position::parse(s).is_none()) {
             return (Vec::new(), None, Err(Unrecovered::Invalid));
         }
-        let Some(log) = history.get(topic) else {
-            let outcome = since.map_or(Ok(()), |_| Err(Unrecovered::UnknownEpoch));
-            return (Vec::new(), None, outcome);
-        };
         let guard = log.lock();
         let mut log = guard.borrow_mut();
         let (messages, outcome) = log.read(since, limit, Instant::now());
-        (messages, log.latest(), outcome)
+        (messages, Some(log.latest()), outcome)
     }
 
     /// True when broadcasts on `topic` are kept (a rule matches it).

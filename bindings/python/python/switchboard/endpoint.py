@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import json
 import signal
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 
 from . import _native
 from ._dispatch import Dispatcher
@@ -90,7 +91,10 @@ class Endpoint:
     - ``node`` (presence node name), ``shards`` / ``worker_threads`` (0 = one per core),
       ``max_pending`` (65 536 unanswered requests at most), ``drain`` (``(batch_size,
       batch_interval_ms, timeout_ms)``, default ``(10_000, 2_000, 30_000)``);
-    - ``static_files``: ``(route, file path, content type)`` triples served on ``GET``.
+    - ``static_files``: ``(route, file path, content type)`` triples served on ``GET``;
+    - ``history``: topics whose broadcasts are kept so that rejoining clients get what they
+      missed (docs/HISTORY.md), as ``{"topic": "room:*", "size": 100, "ttl_ms": 600_000}``
+      dicts or ``(topic pattern, size, ttl_ms)`` tuples; read with :meth:`history`.
 
     Channels are added with :meth:`channel`, the connect callback with :meth:`connect`,
     HTTP routes with :meth:`http_route`, all before :meth:`start`, which creates the Rust
@@ -133,6 +137,7 @@ class Endpoint:
         max_header_bytes: Optional[int] = None,
         max_pending_connections: Optional[int] = None,
         static_files: Sequence[Tuple[str, str, str]] = (),
+        history: Optional[Sequence[Union[Mapping[str, Any], Tuple[str, int, int]]]] = None,
         **options: Any,
     ) -> None:
         # Only what the caller set: every default and check is the core's (docs/OPTIONS.md),
@@ -380,6 +385,20 @@ class Endpoint:
     def channel_count(self, topic: str) -> int:
         """Joined channels on ``topic`` on this node."""
         return self._hub.channel_count(topic)
+
+    def history(self, topic: str, since: Optional[str] = None, limit: int = 0) -> Dict[str, Any]:
+        """``topic``'s kept broadcasts (docs/HISTORY.md "Host API"): ``{"messages": [{"position",
+        "event", "payload"}...], "position": latest or None, "recovered": bool, "reason"?}``,
+        oldest first — the first ``limit`` messages after the position ``since``, or the latest
+        ``limit`` without it (``0``: every kept one). A binary payload comes as ``"binary":
+        bytes`` instead of ``"payload"``. ``recovered`` is false (with ``reason``) when the
+        messages do not follow ``since`` without a gap. Raises ``InvalidArgumentError`` (empty
+        topic, no history rule matches it, ``since`` is not a position)."""
+        result: Dict[str, Any] = json.loads(self._hub.history(topic, since, limit))
+        for message in result["messages"]:
+            if "binary" in message:
+                message["binary"] = base64.b64decode(message["binary"])
+        return result
 
     def presence_list(self, topic: str) -> Dict[str, Any]:
         """``{key: {"metas": [...]}}`` of ``topic`` (Phoenix ``Presence.list(topic)``)."""

@@ -1,0 +1,94 @@
+//! A host's read of a topic's history (docs/HISTORY.md "Host API"): the one JSON shape the
+//! C, Python and Node front-ends return or parse.
+
+use super::{HostError, non_empty};
+use crate::channel::Backplane;
+use crate::pubsub::history::{HistoryEntry, Unrecovered};
+use crate::wire::Payload;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+/// The messages of `topic` after `since` (the first `limit` of them), or its latest `limit`
+/// messages without `since`; `limit` 0 means every kept message. As JSON object text:
+///
+/// `{"messages": [{"position", "event", "payload"}...], "position": <latest or null>,
+///   "recovered": <bool>, "reason"?: <why not>}`
+///
+/// oldest first. A binary payload is given as `"binary": "<standard base64>"` instead of
+/// `"payload"`. `recovered` is false when the messages do not follow `since` without a gap
+/// (`reason` as in `sb_recovery`: `unknown_epoch`, `unknown_position`, `trimmed`); the
+/// latest kept messages are then returned. Without `since` it is true.
+///
+/// Errors: [`InvalidArgument`](super::ErrorCode::InvalidArgument) for an empty topic, a topic no history rule
+/// matches, or a `since` that is not a position.
+pub fn history_page(
+    backplane: &Backplane,
+    topic: &str,
+    since: Option<&str>,
+    limit: usize,
+) -> Result<String, HostError> {
+    non_empty(topic, "topic")?;
+    let limit = if limit == 0 { usize::MAX } else { limit };
+    let (messages, position, outcome) = backplane.pubsub().history(topic, since, limit);
+    let why = match outcome {
+        Err(Unrecovered::NoHistory) => {
+            return Err(HostError::invalid(format!(
+                "no history rule matches topic {topic:?}"
+            )));
+        }
+        Err(Unrecovered::Invalid) => {
+            return Err(HostError::invalid(format!(
+                "since {since:?} is not a stream position"
+            )));
+        }
+        Err(why) => Some(why),
+        Ok(()) => None,
+    };
+    let mut out = String::from("{\"messages\":[");
+    for (i, entry) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        message_json(&mut out, entry);
+    }
+    out.push_str("],\"position\":");
+    out.push_str(&serde_json::to_string(&position).unwrap_or_else(|_| "null".into()));
+    out.push_str(",\"recovered\":");
+    out.push_str(if why.is_none() { "true" } else { "false" });
+    if let Some(why) = why {
+        out.push_str(",\"reason\":\"");
+        out.push_str(why.as_str());
+        out.push('"');
+    }
+    out.push('}');
+    Ok(out)
+}
+
+fn message_json(out: &mut String, entry: &Arc<HistoryEntry>) {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    out.push_str("{\"position\":");
+    out.push_str(&quoted(entry.position()));
+    out.push_str(",\"event\":");
+    out.push_str(&quoted(&entry.broadcast.event));
+    match &entry.broadcast.payload {
+        // A recorded JSON payload was checked to be one object when it was broadcast.
+        Payload::Json(raw) => match std::str::from_utf8(raw)
+            .ok()
+            .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
+        {
+            Some(raw) => {
+                out.push_str(",\"payload\":");
+                out.push_str(raw.get());
+            }
+            None => out.push_str(",\"payload\":null"),
+        },
+        Payload::Binary(bytes) => {
+            out.push_str(",\"binary\":\"");
+            out.push_str(&STANDARD.encode(bytes));
+            out.push('"');
+        }
+    }
+    out.push('}');
+}
