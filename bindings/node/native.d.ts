@@ -80,6 +80,11 @@ export declare class NativeEndpoint {
   channelUnsubscribe(channel: bigint, topic: string): boolean
   /** Sends `message` (JSON text) to the channel's `handleInfo`. */
   channelSendInfo(channel: bigint, message: string): void
+  /**
+   * `topic`'s history as JSON text (docs/HISTORY.md "Host API"): the first `limit`
+   * messages after `since`, or the latest `limit` without it (0: all kept).
+   */
+  history(topic: string, since: string | undefined | null, limit: number): string
   /** The presence list of any topic, JSON text. */
   presenceList(topic: string): string
   /** Live channels on `topic` (this node, all connections). */

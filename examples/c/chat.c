@@ -11,7 +11,8 @@
  * nats://host:port; unset or empty: a single node), SB_NODE (the node name; default
  * chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster), SB_HEARTBEAT_MS (the option
  * broker_heartbeat_ms), SB_NODE_DOWN_MS (presence_down_period_ms) and SB_PRESENCE_BROADCAST_MS
- * (presence_broadcast_period_ms). Listens on 127.0.0.1 only, prints
+ * (presence_broadcast_period_ms); on a single node, `room:*` keeps its last SB_HISTORY_SIZE (100)
+ * messages for SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). Listens on 127.0.0.1 only, prints
  * `LISTENING 127.0.0.1:<port>`, and exits cleanly on SIGTERM / SIGINT, or when its stdin is
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
  * it; stdin redirected from /dev/null or a file is not watched).
@@ -233,6 +234,36 @@ static int set_from_env(sb_config *cfg, const char *name, const char *text) {
   return hl_check(sb_config_set_text(cfg, U8(name), strlen(name), U8(text), strlen(text)), name);
 }
 
+/* How many `room:*` messages a single node keeps, and for how long (CONTRACT.md "History"). */
+#define HISTORY_SIZE 100
+#define HISTORY_TTL_MS 600000
+
+/* An unsigned integer from env `name` (default `fallback`); 0 for a negative one, which the
+ * core then refuses with its range message. */
+static int env_count(const char *name, uint64_t fallback, uint64_t *out) {
+  const char *text = env_text(name);
+  *out = fallback;
+  if (text == NULL) return 1;
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') {
+    fprintf(stderr, "chat: %s must be an integer (got \"%s\")\n", name, text);
+    return 0;
+  }
+  *out = v < 0 ? 0 : (uint64_t)v;
+  return 1;
+}
+
+/* On a single node, `room:*` keeps history (the core refuses history with a broker for now). */
+static int add_history(sb_config *cfg) {
+  if (env_text("SB_CLUSTER") != NULL) return 1;
+  uint64_t size, ttl_ms;
+  return env_count("SB_HISTORY_SIZE", HISTORY_SIZE, &size) &&
+         env_count("SB_HISTORY_TTL_MS", HISTORY_TTL_MS, &ttl_ms) &&
+         hl_check(sb_config_add_history(cfg, S("room:*"), size, ttl_ms), "history room:*");
+}
+
 /* The node name and the cluster options from SB_NODE, SB_CLUSTER, SB_HEARTBEAT_MS,
  * SB_NODE_DOWN_MS and SB_PRESENCE_BROADCAST_MS, all
  * checked by the core (docs/OPTIONS.md). `*node` receives the name (for the log line). */
@@ -298,6 +329,7 @@ int main(void) {
       hl_check(sb_config_add_socket(cfg, S("/socket")), "socket /socket") &&
       hl_check(sb_config_set_host_connect(cfg, true), "host connect") &&
       hl_check(sb_config_add_channel(cfg, S("room:*")), "channel room:*") &&
+      add_history(cfg) &&
       /* Close the last connections quickly on exit instead of Phoenix's 2 s batches. */
       hl_check(sb_config_set_drain(cfg, 10000, 0, 5000), "drain") &&
       add_file(cfg, root, "/", "examples/chat/index.html", "text/html; charset=utf-8") &&

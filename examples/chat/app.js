@@ -130,13 +130,29 @@ function joinRoom(user, room) {
   ui.roomTitle.textContent = `in ${topic}`;
   setCanSend(false);
 
+  // The stream position of the last message of this room seen here (docs/HISTORY.md).
+  // phoenix.js evaluates params given as a function at every join and rejoin, so a rejoin
+  // after a lost connection asks for what was broadcast meanwhile; `null` on the first join
+  // asks only for the room's current position.
+  let since = null;
   const sock = connect(user);
-  const chan = sock.channel(topic, {});
+  const chan = sock.channel(topic, () => ({ _since: since }));
   channel = chan;
   const current = () => chan === channel;
 
-  chan.on("new_msg", (payload) => {
+  // Pushed right after each join reply, before the missed messages (if any) and live ones.
+  chan.on("sb_recovery", (recovery) => {
     if (!current()) return;
+    if (recovery?.recovered === false && since !== null) {
+      addSystem(`messages sent while you were away could not be recovered (${recovery.reason})`);
+    }
+    if (typeof recovery?.position === "string") since = recovery.position;
+  });
+
+  chan.on("new_msg", (payload, ref) => {
+    if (!current()) return;
+    // Broadcasts of a room with history carry their position in `ref`.
+    if (typeof ref === "string") since = ref;
     addMessage(String(payload?.user ?? "?"), String(payload?.body ?? ""));
   });
 

@@ -17,7 +17,8 @@
 // node name; default chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster) and
 // SB_HEARTBEAT_MS (the option brokerHeartbeatMs), SB_NODE_DOWN_MS (presenceDownPeriodMs) and
 // SB_PRESENCE_BROADCAST_MS (presenceBroadcastPeriodMs). Chat messages then reach the room on every
-// node.
+// node. On a single node, `room:*` keeps its last SB_HISTORY_SIZE (100) messages for
+// SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History").
 
 "use strict";
 
@@ -58,16 +59,29 @@ const CLUSTER_ENV = {
   SB_PRESENCE_BROADCAST_MS: "presenceBroadcastPeriodMs",
 };
 
-/** The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV (empty values
- *  read as unset); the core checks them (docs/OPTIONS.md). */
+/** How many `room:*` messages a single node keeps, and for how long (CONTRACT.md "History"). */
+const HISTORY_SIZE = 100;
+const HISTORY_TTL_MS = 600_000;
+
+/** The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV, or on a single
+ *  node the rooms' history from SB_HISTORY_SIZE and SB_HISTORY_TTL_MS (empty values read as
+ *  unset); the core checks them (docs/OPTIONS.md). */
 function clusterOptions() {
   const broker = process.env.SB_CLUSTER || undefined;
+  // History lives on one node for now: the core refuses it with a broker.
+  const history = [
+    {
+      topic: "room:*",
+      size: process.env.SB_HISTORY_SIZE ? envValue(process.env.SB_HISTORY_SIZE) : HISTORY_SIZE,
+      ttlMs: process.env.SB_HISTORY_TTL_MS ? envValue(process.env.SB_HISTORY_TTL_MS) : HISTORY_TTL_MS,
+    },
+  ];
   // Two demos of one machine in one cluster must not share a name (the core refuses a second
   // live node with the same name).
   const node = process.env.SB_NODE || (broker ? `chat-${process.pid}@127.0.0.1` : "chat@127.0.0.1");
   return {
     node,
-    ...(broker && { broker }),
+    ...(broker ? { broker } : { history }),
     ...Object.fromEntries(
       Object.entries(CLUSTER_ENV)
         .filter(([name]) => process.env[name])

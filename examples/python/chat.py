@@ -10,7 +10,9 @@ node_modules/phoenix are; default: found from this file's location); for a clust
 ``redis://host:port`` or ``nats://host:port``; unset or empty: a single node), SB_NODE (the
 node name; default the core's ``switchboard@localhost``, or ``chat-<pid>@127.0.0.1`` in a
 cluster), SB_HEARTBEAT_MS (the option ``broker_heartbeat_ms``), SB_NODE_DOWN_MS
-(``presence_down_period_ms``) and SB_PRESENCE_BROADCAST_MS (``presence_broadcast_period_ms``). Listens on 127.0.0.1
+(``presence_down_period_ms``) and SB_PRESENCE_BROADCAST_MS (``presence_broadcast_period_ms``); on
+a single node, ``room:*`` keeps its last SB_HISTORY_SIZE (100) messages for SB_HISTORY_TTL_MS
+(600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). Listens on 127.0.0.1
 only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM / Ctrl-C, and when its stdin
 is a pipe or terminal that reaches end of file (so a test runner's child cannot outlive it).
 
@@ -124,14 +126,29 @@ CLUSTER_ENV = (
 )
 
 
+# How many `room:*` messages a single node keeps, and for how long (CONTRACT.md "History").
+HISTORY_SIZE = 100
+HISTORY_TTL_MS = 600_000
+
+
 def cluster_options() -> Dict[str, Any]:
-    """The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV (empty
-    values read as unset). The core checks them (docs/OPTIONS.md)."""
+    """The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV, or on a
+    single node the rooms' history from SB_HISTORY_SIZE and SB_HISTORY_TTL_MS (empty values
+    read as unset). The core checks them (docs/OPTIONS.md)."""
     options: Dict[str, Any] = {}
     broker = os.environ.get("SB_CLUSTER")
     node = os.environ.get("SB_NODE")
     if broker:
         options["broker"] = broker
+    else:
+        # History lives on one node for now: the core refuses it with a broker.
+        size = os.environ.get("SB_HISTORY_SIZE")
+        ttl_ms = os.environ.get("SB_HISTORY_TTL_MS")
+        options["history"] = [{
+            "topic": "room:*",
+            "size": env_value(size) if size else HISTORY_SIZE,
+            "ttl_ms": env_value(ttl_ms) if ttl_ms else HISTORY_TTL_MS,
+        }]
     if node:
         options["node"] = node
     elif broker:

@@ -15,6 +15,10 @@
 //! (the node name; default `chat@127.0.0.1`, or `chat-<pid>@127.0.0.1` in a cluster) and
 //! `SB_HEARTBEAT_MS` (`broker_heartbeat_ms`), `SB_NODE_DOWN_MS` (`presence_down_period_ms`) and
 //! `SB_PRESENCE_BROADCAST_MS` (`presence_broadcast_period_ms`). Chat messages then reach the room on every node.
+//!
+//! History (docs/HISTORY.md, CONTRACT.md "History"): on a single node, `room:*` keeps the last
+//! `SB_HISTORY_SIZE` (100) messages for `SB_HISTORY_TTL_MS` (600 000) ms, so a page that
+//! rejoins with `_since` gets what it missed.
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,6 +30,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchboard::cluster::ClusterConfig;
+use switchboard::pubsub::history::HistoryConfig;
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{
     Channel, Connect, ConnectInfo, Connected, HandlerError, HostError, Info, JoinOutcome, Naming,
@@ -227,7 +232,7 @@ async fn main() {
         );
     }
 
-    let (node, cluster) = match cluster_from_env() {
+    let (node, cluster, history) = match options_from_env() {
         Ok(found) => found,
         Err(e) => {
             eprintln!("chat: {e}");
@@ -239,6 +244,9 @@ async fn main() {
         .node(node.clone());
     if let Some(cluster) = &cluster {
         builder = builder.cluster(cluster.clone());
+    }
+    for (pattern, rule) in history.rules() {
+        builder = builder.history(pattern, rule);
     }
     let started = builder
         .socket(
@@ -293,11 +301,16 @@ const CLUSTER_ENV: [(&str, &str); 3] = [
     ("SB_PRESENCE_BROADCAST_MS", "presence_broadcast_period_ms"),
 ];
 
-/// The node name and, when env `SB_CLUSTER` names a broker, the cluster to join. The env
-/// values go through the options kernel every host language uses (`broker`, `node`,
-/// `broker_heartbeat_ms`: docs/OPTIONS.md), so they get the same checks, defaults and error
-/// messages as the C, Python and Node demos.
-fn cluster_from_env() -> Result<(String, Option<ClusterConfig>), HostError> {
+/// How many `room:*` messages a single node keeps, and for how long (ms): CONTRACT.md
+/// "History", overridden by env `SB_HISTORY_SIZE` and `SB_HISTORY_TTL_MS`.
+const HISTORY_SIZE: i128 = 100;
+const HISTORY_TTL_MS: i128 = 600_000;
+
+/// The node name; when env `SB_CLUSTER` names a broker, the cluster to join; else the rooms'
+/// history. The env values go through the options kernel every host language uses (`broker`,
+/// `node`, `broker_heartbeat_ms`, `history`: docs/OPTIONS.md), so they get the same checks,
+/// defaults and error messages as the C, Python and Node demos.
+fn options_from_env() -> Result<(String, Option<ClusterConfig>, HistoryConfig), HostError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let broker = env("SB_CLUSTER");
     let node = env("SB_NODE").unwrap_or_else(|| {
@@ -313,13 +326,23 @@ fn cluster_from_env() -> Result<(String, Option<ClusterConfig>), HostError> {
     options.set("node", OptionValue::Text(node.clone()))?;
     if let Some(broker) = broker {
         options.set("broker", OptionValue::Text(broker))?;
+    } else {
+        // History lives on one node for now: the core refuses it with a broker.
+        let value = |var: &str, default: i128| env(var).map_or(OptionValue::Int(default), env_value);
+        let rule = OptionValue::Map(vec![
+            ("topic".into(), OptionValue::Text("room:*".into())),
+            ("size".into(), value("SB_HISTORY_SIZE", HISTORY_SIZE)),
+            ("ttl_ms".into(), value("SB_HISTORY_TTL_MS", HISTORY_TTL_MS)),
+        ]);
+        options.set("history", OptionValue::List(vec![rule]))?;
     }
     for (var, option) in CLUSTER_ENV {
         if let Some(value) = env(var) {
             options.set(option, env_value(value))?;
         }
     }
-    Ok((node, options.build()?.cluster))
+    let config = options.build()?;
+    Ok((node, config.cluster, config.history))
 }
 
 /// Ctrl-C or SIGTERM.

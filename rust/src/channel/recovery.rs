@@ -26,9 +26,14 @@ pub(crate) fn requested_since(payload: &Payload) -> Option<Result<Option<String>
     }
     #[derive(serde::Deserialize)]
     struct Params<'a> {
-        // `Option<&RawValue>` keeps `null` as a raw value, so absent and null differ.
-        #[serde(rename = "_since", borrow, default)]
+        // Not `Option`'s own deserializer, which reads `null` as absent.
+        #[serde(rename = "_since", borrow, default, deserialize_with = "present")]
         since: Option<&'a serde_json::value::RawValue>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<&'de serde_json::value::RawValue>, D::Error> {
+        serde::Deserialize::deserialize(d).map(Some)
     }
     let params: Params<'_> = serde_json::from_slice(raw).ok()?;
     let since = params.since?;
@@ -70,5 +75,25 @@ pub(crate) fn emit(inst: &Instance, life: &Life, intercepts: &[String], recovery
                 crate::warn_limited!(error = %e, "a replayed message cannot be encoded")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn since(json: &str) -> Option<Result<Option<String>, Unrecovered>> {
+        requested_since(&Payload::Json(Bytes::from(json.to_owned())))
+    }
+
+    #[test]
+    fn since_absent_null_text_and_other_values() {
+        assert_eq!(since(r#"{"room":"a"}"#), None);
+        assert_eq!(since(r#"{"note":"_since"}"#), None);
+        assert_eq!(since(r#"{"_since":null}"#), Some(Ok(None)));
+        assert_eq!(since(r#"{"_since":"e:1"}"#), Some(Ok(Some("e:1".into()))));
+        assert_eq!(since(r#"{"_since":5}"#), Some(Err(Unrecovered::Invalid)));
+        assert_eq!(since(r#"{"_since":{"a":1}}"#), Some(Err(Unrecovered::Invalid)));
+        assert_eq!(requested_since(&Payload::Binary(Bytes::from_static(b"_since"))), None);
     }
 }

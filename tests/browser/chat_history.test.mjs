@@ -1,0 +1,354 @@
+// History and recovery through the chat demo (examples/chat/CONTRACT.md "History",
+// docs/HISTORY.md), with the stock phoenix client on Node, against every host language's demo
+// (SB_CHAT_CMD): a client that rejoins with `_since` gets `sb_recovery` and then exactly the
+// messages it missed, in order, before live ones; unknown, trimmed, expired and malformed
+// positions are answered `recovered: false` (or close the connection when the frame is too
+// big), and a restarted node has a new epoch.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Socket } from "phoenix";
+import WebSocket from "ws";
+import { startChatServer } from "./chat_server.mjs";
+import { waitUntil } from "../lib/wait.mjs";
+
+const STEP_MS = 10_000;
+let server;
+const sockets = [];
+
+before(async () => {
+  server = await startChatServer();
+});
+
+after(async () => {
+  for (const s of sockets) s.disconnect();
+  await server?.stop();
+});
+
+function within(promise, what, ms = STEP_MS) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function connect(user, at = server) {
+  const socket = new Socket(`${at.base.replace("http:", "ws:")}/socket`, {
+    transport: WebSocket,
+    params: { user },
+    reconnectAfterMs: () => 10,
+    rejoinAfterMs: () => 10,
+  });
+  sockets.push(socket);
+  socket.connect();
+  return socket;
+}
+
+/**
+ * A room member that keeps the page's state: the position of the last message it saw, sent
+ * as `_since` at every (re)join, every `new_msg` body with its ref, and every `sb_recovery`.
+ */
+function member(user, topic, { at = server, since = null } = {}) {
+  const socket = connect(user, at);
+  const m = { socket, since, bodies: [], refs: [], recoveries: [], waiters: [] };
+  m.channel = socket.channel(topic, () => ({ _since: m.since }));
+  m.channel.on("sb_recovery", (r) => {
+    m.recoveries.push(r);
+    if (typeof r.position === "string") m.since = r.position;
+    wake(m);
+  });
+  m.channel.on("new_msg", (payload, ref) => {
+    m.bodies.push(payload.body);
+    m.refs.push(ref);
+    if (typeof ref === "string") m.since = ref;
+    wake(m);
+  });
+  return m;
+}
+
+function wake(m) {
+  for (const w of [...m.waiters]) w();
+}
+
+/** Resolves once `cond()` holds, re-checked at every message of `m`. */
+function until(m, cond, what) {
+  return within(
+    new Promise((resolve) => {
+      const check = () => {
+        if (cond()) {
+          m.waiters.splice(m.waiters.indexOf(check), 1);
+          resolve();
+        }
+      };
+      m.waiters.push(check);
+      check();
+    }),
+    what,
+  );
+}
+
+function join(channel) {
+  return within(
+    new Promise((resolve, reject) => {
+      channel
+        .join()
+        .receive("ok", resolve)
+        .receive("error", (r) => reject(new Error(`join error ${JSON.stringify(r)}`)))
+        .receive("timeout", () => reject(new Error("join timeout")));
+    }),
+    `join ${channel.topic}`,
+  );
+}
+
+function send(channel, body) {
+  return within(
+    new Promise((resolve, reject) => {
+      channel
+        .push("new_msg", { body })
+        .receive("ok", resolve)
+        .receive("error", (r) => reject(new Error(`new_msg error ${JSON.stringify(r)}`)))
+        .receive("timeout", () => reject(new Error("new_msg timeout")));
+    }),
+    `the reply to new_msg ${body}`,
+  );
+}
+
+/** Joins and waits for the first `sb_recovery` (every join that sends `_since` gets one). */
+async function joined(m) {
+  const n = m.recoveries.length;
+  await join(m.channel);
+  await until(m, () => m.recoveries.length > n, "sb_recovery after the join");
+  return m.recoveries.at(-1);
+}
+
+/** Disconnects `m`'s socket and waits until the server saw it leave (its channel is gone). */
+function goOffline(m) {
+  return within(new Promise((resolve) => m.socket.disconnect(resolve)), "the disconnect");
+}
+
+/** Reconnects; phoenix.js rejoins the channel with the current params function. */
+async function comeBack(m) {
+  const n = m.recoveries.length;
+  m.socket.connect();
+  await until(m, () => m.recoveries.length > n, "sb_recovery after the rejoin");
+  return m.recoveries.at(-1);
+}
+
+const room = (name) => `room:history-${name}-${process.pid}-${Date.now()}`;
+
+test("a client that reconnects gets exactly the 20 messages it missed, in order, then live ones", { timeout: 60_000 }, async () => {
+  const topic = room("outage");
+  const reader = member("reader", topic);
+  const first = await joined(reader);
+  // A first join without a position learns the room's current one.
+  assert.equal(first.recovered, true);
+  assert.equal(first.missed, 0);
+  assert.equal(typeof first.position, "string");
+  assert.ok(Number.isNaN(Number(first.position)), `positions are not numbers: ${first.position}`);
+
+  const writer = member("writer", topic);
+  await joined(writer);
+  await send(writer.channel, "before");
+  await until(reader, () => reader.bodies.includes("before"), "the message before the outage");
+  assert.equal(typeof reader.refs.at(-1), "string", "a broadcast of a room with history has its position as ref");
+
+  await goOffline(reader);
+  const missed = Array.from({ length: 20 }, (_, i) => `missed ${i + 1}`);
+  for (const body of missed) await send(writer.channel, body);
+  await until(writer, () => writer.bodies.length === 21, "the writer's own 21 messages");
+
+  const recovery = await comeBack(reader);
+  assert.deepEqual(
+    { recovered: recovery.recovered, missed: recovery.missed, position: recovery.position },
+    { recovered: true, missed: 20, position: writer.refs.at(-1) },
+  );
+  await until(reader, () => reader.bodies.length === 21, "the 20 replayed messages");
+  // Same refs as the writer saw live: the same messages, each once.
+  assert.deepEqual(reader.bodies, ["before", ...missed]);
+  assert.deepEqual(reader.refs, writer.refs);
+
+  await send(writer.channel, "live");
+  await until(reader, () => reader.bodies.length === 22, "the live message after the replay");
+  assert.equal(reader.bodies.at(-1), "live");
+  assert.equal(reader.recoveries.length, 2);
+});
+
+test("a resume while another client floods the room has no gap and no duplicate", { timeout: 90_000 }, async () => {
+  // A history longer than the outage's flood (a resume replays at most half the client's
+  // queue, 512 frames by default).
+  const node = await startChatServer({ name: "chat server for the flood", env: { SB_HISTORY_SIZE: "1000" } });
+  try {
+    await floodDuringResume(node);
+  } finally {
+    await node.stop();
+  }
+});
+
+async function floodDuringResume(node) {
+  const topic = room("flood");
+  const reader = member("reader", topic, { at: node });
+  await joined(reader);
+  const flooder = member("flooder", topic, { at: node });
+  await joined(flooder);
+
+  // The flood: one message per 2 ms at most, up to 8 awaiting their reply, until told to
+  // stop; each body is its sequence number.
+  let stop = false;
+  let sent = 0;
+  const inFlight = new Set();
+  const flood = (async () => {
+    while (!stop) {
+      const seq = ++sent;
+      const p = send(flooder.channel, String(seq)).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= 8) await Promise.race(inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.all(inFlight);
+  })();
+
+  await until(reader, () => reader.bodies.length >= 50, "50 flooded messages");
+  await goOffline(reader);
+  const offlineAt = sent;
+  await until(flooder, () => flooder.bodies.length >= offlineAt + 10, "10 messages while the reader is away");
+  const recovery = await comeBack(reader);
+  const resumedAt = reader.bodies.length;
+  await until(reader, () => reader.bodies.length >= resumedAt + recovery.missed + 50, "50 live messages after the resume");
+  stop = true;
+  await flood;
+  await until(reader, () => reader.bodies.length >= sent, `every flooded message (${sent})`).catch(() => {});
+
+  assert.equal(recovery.recovered, true, JSON.stringify(recovery));
+  assert.ok(recovery.missed >= 10, `the resume replayed what was missed (${recovery.missed})`);
+  const seqs = reader.bodies.map(Number);
+  const wrong = seqs.map((n, i) => [i + 1, n]).filter(([want, n]) => want !== n);
+  assert.deepEqual(
+    { received: seqs.length, firstWrong: wrong.slice(0, 5) },
+    { received: sent, firstWrong: [] },
+    `every sequence number once, in order (sb_recovery ${JSON.stringify(recovery)})`,
+  );
+  assert.deepEqual(reader.refs, flooder.refs);
+}
+
+test("positions the node does not know are answered recovered false, then the room is live", { timeout: 60_000 }, async () => {
+  const topic = room("unknown");
+  const writer = member("writer", topic);
+  await joined(writer);
+  await send(writer.channel, "one");
+  await until(writer, () => writer.bodies.length === 1, "the first message");
+  const [epoch, offset] = writer.refs[0].split(/:(?=[^:]*$)/);
+
+  for (const [since, reason] of [
+    ["AAAAAAAA:1", "unknown_epoch"],
+    [`${epoch}:${Number(offset) + 100}`, "unknown_position"],
+  ]) {
+    const m = member("stranger", topic, { since });
+    const r = await joined(m);
+    assert.deepEqual(r, { recovered: false, missed: 0, position: writer.refs.at(-1), reason }, since);
+    await send(writer.channel, `after ${reason}`);
+    await until(m, () => m.bodies.includes(`after ${reason}`), "a live message after recovered false");
+    await until(writer, () => writer.bodies.includes(`after ${reason}`), "the writer's own message");
+    assert.deepEqual(m.bodies, [`after ${reason}`], "nothing is replayed");
+  }
+});
+
+test("bad _since values get a clear answer and never take the server down", { timeout: 60_000 }, async () => {
+  const topic = room("bad");
+  const writer = member("writer", topic);
+  await joined(writer);
+  await send(writer.channel, "kept");
+
+  for (const since of [5, { epoch: "x" }, ["a"], true, "", "no-colon", "x".repeat(60_000)]) {
+    const m = member("odd", topic, { since });
+    const r = await joined(m);
+    const shown = JSON.stringify(since).slice(0, 40);
+    assert.equal(r.recovered, false, shown);
+    assert.equal(r.reason, "invalid_position", shown);
+    assert.equal(r.missed, 0, shown);
+    assert.equal(r.position, writer.refs[0], shown);
+  }
+
+  // A 1 MB position makes the join frame exceed the endpoint's 65 536-byte limit: that
+  // connection is closed with 1009, like any oversized frame; the room goes on.
+  const ws = new WebSocket(`${server.base.replace("http:", "ws:")}/socket/websocket?user=huge&vsn=2.0.0`);
+  await within(new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject)), "the upgrade");
+  const closed = within(new Promise((resolve) => ws.once("close", resolve)), "the close");
+  ws.send(JSON.stringify(["1", "1", topic, "phx_join", { _since: "9".repeat(1 << 20) }]));
+  assert.equal(await closed, 1009);
+
+  const after = member("after", topic, { since: writer.refs[0] });
+  const r = await joined(after);
+  assert.deepEqual(r, { recovered: true, missed: 0, position: writer.refs[0] });
+});
+
+test("a restarted node has a new epoch: positions from before are not recovered", { timeout: 60_000 }, async () => {
+  const topic = room("restart");
+  let node = await startChatServer({ name: "chat server before the restart" });
+  try {
+    const writer = member("writer", topic, { at: node });
+    await joined(writer);
+    await send(writer.channel, "lost");
+    await until(writer, () => writer.bodies.length === 1, "the message before the restart");
+    const before = writer.refs[0];
+    writer.socket.disconnect();
+    await node.stop();
+
+    node = await startChatServer({ name: "chat server after the restart" });
+    const back = member("back", topic, { at: node, since: before });
+    const r = await joined(back);
+    assert.equal(r.recovered, false);
+    assert.equal(r.reason, "unknown_epoch");
+    assert.equal(r.missed, 0);
+    assert.notEqual(r.position.split(":")[0], before.split(":")[0], "a new epoch");
+    back.socket.disconnect();
+  } finally {
+    await node.stop();
+  }
+});
+
+test("history keeps SB_HISTORY_SIZE messages for SB_HISTORY_TTL_MS: older positions are trimmed", { timeout: 60_000 }, async () => {
+  const ttlMs = 1500;
+  const node = await startChatServer({
+    name: "chat server with a small history",
+    env: { SB_HISTORY_SIZE: "5", SB_HISTORY_TTL_MS: String(ttlMs) },
+  });
+  try {
+    const topic = room("trim");
+    const writer = member("writer", topic, { at: node });
+    const start = (await joined(writer)).position;
+    for (let i = 1; i <= 8; i++) await send(writer.channel, `m${i}`);
+    await until(writer, () => writer.bodies.length === 8, "8 messages");
+    const sentAt = Date.now();
+
+    // Size: only the last 5 are kept, so a resume from before the first is trimmed ...
+    const early = member("early", topic, { at: node, since: start });
+    assert.deepEqual(await joined(early), { recovered: false, missed: 0, position: writer.refs[7], reason: "trimmed" });
+    // ... and one from the 3rd message gets the 5 after it.
+    const late = member("late", topic, { at: node, since: writer.refs[2] });
+    const r = await joined(late);
+    assert.deepEqual(r, { recovered: true, missed: 5, position: writer.refs[7] });
+    await until(late, () => late.bodies.length === 5, "the 5 kept messages");
+    assert.deepEqual(late.bodies, ["m4", "m5", "m6", "m7", "m8"]);
+
+    // TTL: the same resume stops working once the messages expire, and not before.
+    let expired;
+    await waitUntil(
+      async () => {
+        const probe = member("probe", topic, { at: node, since: writer.refs[2] });
+        const answer = await joined(probe);
+        probe.socket.disconnect();
+        if (answer.recovered) return false;
+        expired = { answer, after: Date.now() - sentAt };
+        return true;
+      },
+      { timeout: 20_000, interval: 100, msg: "the messages to expire" },
+    );
+    assert.equal(expired.answer.reason, "trimmed");
+    assert.ok(expired.after >= ttlMs - 50, `expired after ${expired.after} ms, TTL ${ttlMs} ms`);
+  } finally {
+    await node.stop();
+  }
+});
