@@ -380,6 +380,80 @@ static sb_status start_config(sb_config *cfg, const char **when) {
   return st;
 }
 
+/* The offset of a position `"<epoch>:<offset>"` (the text after its last ':'). */
+static const char *offset_of(const char *position) {
+  const char *colon = strrchr(position, ':');
+  return colon ? colon + 1 : position;
+}
+
+/* The history case's summary of a page: `n=<payload n...> at=<offsets> latest=<offset>
+ * recovered=<bool>[ reason=<text>]`, the same text in every driver. */
+static void history_summary(const char *text, size_t len, char *out, size_t cap) {
+  jv *page = jparse(text, len);
+  const jv *msgs = jget(page, "messages");
+  char ns[256] = "", at[256] = "";
+  for (size_t i = 0; msgs && i < msgs->n; i++) {
+    const jv *m = msgs->v[i];
+    size_t a = strlen(ns), b = strlen(at);
+    snprintf(ns + a, sizeof ns - a, "%s%lld", i ? "," : "", jget(jget(m, "payload"), "n")->i);
+    snprintf(at + b, sizeof at - b, "%s%s", i ? "," : "", offset_of(jstr(m, "position")));
+  }
+  const char *reason = jstr(page, "reason");
+  snprintf(out, cap, "n=%s at=%s latest=%s recovered=%s%s%s", ns, at, offset_of(jstr(page, "position")),
+           jtrue(page, "recovered") ? "true" : "false", reason ? " reason=" : "", reason ? reason : "");
+  jfree(page);
+}
+
+/* The history case: a fresh endpoint keeping `size` messages of `hist:*`, `broadcasts`
+ * broadcasts `e {"n": i}` on `hist:a`, then a read of `topic` after `since` (an offset in
+ * the topic's epoch, or text as given) with `limit`. */
+static void history_case(const char *id, const jv *d) {
+  sb_config *cfg = new_config();
+  sb_endpoint *hep = NULL;
+  sb_status st = sb_config_add_history(cfg, STR("hist:*"), (uint64_t)jget(d, "size")->i, 60000);
+  if (st == SB_OK) st = sb_config_set_bind_address(cfg, STR("127.0.0.1:0"));
+  if (st == SB_OK) st = sb_endpoint_new(cfg, SB_ABI_VERSION, &hep);
+  sb_config_free(cfg);
+  if (st == SB_OK) st = sb_endpoint_start(hep);
+  if (st != SB_OK) {
+    result(id, st);
+    sb_endpoint_free(hep);
+    return;
+  }
+  for (long long i = 1; i <= jget(d, "broadcasts")->i; i++) {
+    char p[32];
+    snprintf(p, sizeof p, "{\"n\":%lld}", i);
+    if (sb_broadcast(hep, STR("hist:a"), STR("e"), U8(p), strlen(p), SB_PAYLOAD_KIND_JSON, NULL) != SB_OK) die("%s: broadcast", id);
+  }
+  char since[128];
+  const char *sp = NULL;
+  const jv *so = jget(d, "since");
+  if (so && so->t == 'd') {
+    sb_buffer *latest = NULL;
+    if (sb_endpoint_history(hep, STR("hist:a"), NULL, 0, 1, &latest) != SB_OK) die("%s: latest", id);
+    jv *page = jparse((const char *)sb_buffer_data(latest), sb_buffer_len(latest));
+    const char *pos = jstr(page, "position");
+    snprintf(since, sizeof since, "%.*s:%lld", (int)(offset_of(pos) - 1 - pos), pos, so->i);
+    jfree(page);
+    sb_buffer_free(latest);
+    sp = since;
+  } else if (so && so->t == 's') {
+    sp = so->s;
+  }
+  sb_buffer *out = NULL;
+  st = sb_endpoint_history(hep, STR(jstr(d, "topic")), U8(sp), sp ? strlen(sp) : 0, (size_t)jget(d, "limit")->i, &out);
+  buf b = line_start(id, st);
+  if (st == SB_OK) {
+    char summary[1024];
+    history_summary((const char *)sb_buffer_data(out), sb_buffer_len(out), summary, sizeof summary);
+    line_str(&b, "page", summary);
+  }
+  line_end(&b);
+  sb_buffer_free(out);
+  IGNORE(sb_endpoint_shutdown(hep));
+  sb_endpoint_free(hep);
+}
+
 static void run_local(const jv *c, const sb_endpoint *started) {
   const char *id = jstr(c, "id");
   const jv *d = jget(c, "do");
@@ -458,6 +532,8 @@ static void run_local(const jv *c, const sb_endpoint *started) {
     result(id, st);
   } else if (!strcmp(op, "ticket")) {
     result(id, sb_noreply(started, (uint64_t)jget(d, "ticket")->i, NULL, 0));
+  } else if (!strcmp(op, "history")) {
+    history_case(id, d);
   } else {
     die("%s: unknown local op %s", id, op);
   }

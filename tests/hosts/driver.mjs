@@ -109,8 +109,51 @@ async function runLocal(c, started) {
     case "ticket":
       // No ticket in the public API (handlers answer by returning): the addon's own call.
       return attempt(c.id, () => started._native("ticket").noreply(BigInt(d.ticket)));
+    case "history":
+      return historyCase(c.id, d);
     default:
       throw new Error(`${c.id}: unknown local op ${d.op}`);
+  }
+}
+
+/** The history case's summary of a page, the same text in every driver. */
+function historySummary(page) {
+  const offset = (position) => position.slice(position.lastIndexOf(":") + 1);
+  const ns = page.messages.map((m) => m.payload.n).join(",");
+  const at = page.messages.map((m) => offset(m.position)).join(",");
+  const text = `n=${ns} at=${at} latest=${offset(page.position)} recovered=${page.recovered}`;
+  return page.reason === undefined ? text : `${text} reason=${page.reason}`;
+}
+
+/**
+ * A fresh endpoint keeping `size` messages of `hist:*`, `broadcasts` broadcasts on `hist:a`,
+ * then a read of `topic` after `since` (an offset in the topic's epoch, or text as given)
+ * with `limit`.
+ */
+async function historyCase(id, d) {
+  let ep;
+  try {
+    ep = new Endpoint({ history: [{ topic: "hist:*", size: d.size, ttlMs: 60_000 }] });
+  } catch (err) {
+    return result(id, err);
+  }
+  await ep.listen();
+  try {
+    for (let n = 1; n <= d.broadcasts; n++) ep.broadcast("hist:a", "e", { n });
+    let since = d.since ?? null;
+    if (typeof since === "number") {
+      const latest = ep.history("hist:a", null, 1).position;
+      since = `${latest.slice(0, latest.lastIndexOf(":"))}:${since}`;
+    }
+    let page;
+    try {
+      page = ep.history(d.topic, since, d.limit);
+    } catch (err) {
+      return result(id, err);
+    }
+    return result(id, undefined, { page: historySummary(page) });
+  } finally {
+    await ep.close();
   }
 }
 

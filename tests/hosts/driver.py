@@ -118,7 +118,42 @@ async def run_local(c: Dict[str, Any], started: Endpoint) -> Dict[str, Any]:
         if d["action"] == "push":
             return await attempt(c["id"], lambda: ref.push(d["event"], payload_of(d)))
         return await attempt(c["id"], lambda: ref.track(d["key"], d["meta"]))
+    if op == "history":
+        return await history_case(c["id"], d)
     raise ValueError(f"{c['id']}: unknown local op {op}")
+
+
+def history_summary(page: Dict[str, Any]) -> str:
+    """The history case's summary of a page, the same text in every driver."""
+    ns = ",".join(str(m["payload"]["n"]) for m in page["messages"])
+    at = ",".join(m["position"].rsplit(":", 1)[1] for m in page["messages"])
+    text = f"n={ns} at={at} latest={page['position'].rsplit(':', 1)[1]} recovered={str(page['recovered']).lower()}"
+    return text + (f" reason={page['reason']}" if "reason" in page else "")
+
+
+async def history_case(case_id: str, d: Dict[str, Any]) -> Dict[str, Any]:
+    """A fresh endpoint keeping ``size`` messages of ``hist:*``, ``broadcasts`` broadcasts on
+    ``hist:a``, then a read of ``topic`` after ``since`` (an offset in the topic's epoch, or
+    text as given) with ``limit``."""
+    try:
+        ep = Endpoint(history=[{"topic": "hist:*", "size": d["size"], "ttl_ms": 60_000}])
+    except Exception as e:  # noqa: BLE001
+        return result(case_id, e)
+    await ep.start()
+    try:
+        for n in range(1, d["broadcasts"] + 1):
+            ep.broadcast("hist:a", "e", {"n": n})
+        since = d.get("since")
+        if isinstance(since, int):
+            epoch = ep.history("hist:a", limit=1)["position"].rsplit(":", 1)[0]
+            since = f"{epoch}:{since}"
+        try:
+            page = ep.history(d["topic"], since, d["limit"])
+        except Exception as e:  # noqa: BLE001 - every failure is a result
+            return result(case_id, e)
+        return result(case_id, page=history_summary(page))
+    finally:
+        await ep.close()
 
 
 # ---- the scenario endpoint ----------------------------------------------------------------

@@ -40,7 +40,8 @@ pub fn history_page(
         }
         Err(Unrecovered::Invalid) => {
             return Err(HostError::invalid(format!(
-                "since {since:?} is not a stream position"
+                "since {:?} is not a stream position",
+                since.unwrap_or_default()
             )));
         }
         Err(why) => Some(why),
