@@ -1,11 +1,15 @@
 // Browser test of the chat demo (issue 2, point 10): headless Debian Chromium driven by
 // playwright-core opens the chat page twice in the same room. One page sends a message, the
 // other shows it with the sender's name; both list both users online; closing one page
-// removes that user from the other's list. Contract: examples/chat/CONTRACT.md.
+// removes that user from the other's list. A page that loses its connection (a TCP relay in
+// front of the server is cut) shows the messages sent meanwhile once it is back, and a note
+// when they could not be recovered (the relay then leads to a freshly started server).
+// Contract: examples/chat/CONTRACT.md.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, readFileSync, existsSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -49,10 +53,10 @@ after(async () => {
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
-async function openChat(name, room) {
+async function openChat(name, room, base = server.base) {
   const page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
-  await page.goto(`${server.base}/`);
+  await page.goto(`${base}/`);
   await page.fill("#name", name);
   await page.fill("#room", room);
   await page.click("#join");
@@ -128,4 +132,88 @@ test("two pages chat in one room, see each other online, and a closed page leave
 
   await bob.close();
   assert.deepEqual(pageErrors, []);
+});
+
+/**
+ * A TCP relay to `port`: `cut()` closes every connection through it and refuses new ones
+ * (the page's network is gone) until `restore(port)`, which may lead to another server.
+ */
+async function tcpRelay(port) {
+  const relay = { port: 0, upstream: port, down: false, conns: new Set() };
+  const srv = net.createServer((client) => {
+    if (relay.down) return client.destroy();
+    const upstream = net.connect(relay.upstream, "127.0.0.1");
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      relay.conns.add(a);
+      a.on("error", () => b.destroy());
+      a.on("close", () => {
+        relay.conns.delete(a);
+        b.destroy();
+      });
+      a.pipe(b);
+    }
+  });
+  await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  relay.port = srv.address().port;
+  relay.base = `http://127.0.0.1:${relay.port}`;
+  relay.cut = () => {
+    relay.down = true;
+    for (const c of relay.conns) c.destroy();
+  };
+  relay.restore = (to = relay.upstream) => {
+    relay.upstream = to;
+    relay.down = false;
+  };
+  relay.close = () => {
+    relay.cut();
+    return new Promise((resolve) => srv.close(resolve));
+  };
+  return relay;
+}
+
+test("a page that lost its connection shows the messages sent meanwhile, or a note when they are gone", { timeout: 120_000 }, async () => {
+  const room = `outage-${process.pid}-${Date.now()}`;
+  const relay = await tcpRelay(Number(new URL(server.base).port));
+  let restarted;
+  try {
+    const carol = await openChat("carol", room, relay.base);
+    const dan = await openChat("dan", room);
+    const send = async (text) => {
+      await dan.fill("#body", text);
+      await dan.click("#send");
+      await dan.locator("#messages li .body", { hasText: text }).waitFor();
+    };
+    const bodies = (page) => page.locator('#messages li[data-user="dan"] .body').allTextContents();
+
+    await send("before the outage");
+    await carol.locator("#messages li .body", { hasText: "before the outage" }).waitFor();
+
+    relay.cut();
+    await carol.waitForSelector('#status[data-state="disconnected"]');
+    const missed = ["while away 1", "while away 2", "while away 3"];
+    for (const text of missed) await send(text);
+
+    relay.restore();
+    await carol.waitForSelector('#status[data-state="joined"]');
+    await carol.locator("#messages li .body", { hasText: "while away 3" }).waitFor();
+    assert.deepEqual(await bodies(carol), ["before the outage", ...missed], "each missed message once, in order");
+    assert.equal(await carol.locator("#messages li.system").count(), 0);
+
+    // The same page, led to a freshly started server: its history is gone, and the page says so.
+    restarted = await startChatServer({ name: "restarted chat server" });
+    relay.cut();
+    await carol.waitForSelector('#status[data-state="disconnected"]');
+    relay.restore(Number(new URL(restarted.base).port));
+    await carol.waitForSelector('#status[data-state="joined"]');
+    const note = carol.locator("#messages li.system");
+    await note.waitFor();
+    assert.match(await note.textContent(), /could not be recovered \(unknown_epoch\)/);
+
+    await carol.close();
+    await dan.close();
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await relay.close();
+    await restarted?.stop();
+  }
 });
