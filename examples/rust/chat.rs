@@ -30,13 +30,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchboard::cluster::ClusterConfig;
-use switchboard::pubsub::history::HistoryConfig;
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{
     Channel, Connect, ConnectInfo, Connected, HandlerError, HostError, Info, JoinOutcome, Naming,
     OptionValue, Options, Outcome, Refused, Socket, SocketError,
 };
 use switchboard::pubsub::PublishError;
+use switchboard::pubsub::history::HistoryConfig;
 use switchboard::wire::Payload;
 use tracing::{error, info, warn};
 
@@ -328,7 +328,8 @@ fn options_from_env() -> Result<(String, Option<ClusterConfig>, HistoryConfig), 
         options.set("broker", OptionValue::Text(broker))?;
     } else {
         // History lives on one node for now: the core refuses it with a broker.
-        let value = |var: &str, default: i128| env(var).map_or(OptionValue::Int(default), env_value);
+        let value =
+            |var: &str, default: i128| env(var).map_or(OptionValue::Int(default), env_value);
         let rule = OptionValue::Map(vec![
             ("topic".into(), OptionValue::Text("room:*".into())),
             ("size".into(), value("SB_HISTORY_SIZE", HISTORY_SIZE)),

@@ -341,7 +341,10 @@ pub extern "C" fn sb_endpoint_history(
         } else {
             Some(try_str(since, since_len, "since")?)
         };
-        let page = inner.endpoint.history(topic, since, limit).map_err(core_error)?;
+        let page = inner
+            .endpoint
+            .history(topic, since, limit)
+            .map_err(core_error)?;
         out.write(sb_buffer::text_handle(page));
         Ok(())
     })

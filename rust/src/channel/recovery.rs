@@ -93,7 +93,13 @@ mod tests {
         assert_eq!(since(r#"{"_since":null}"#), Some(Ok(None)));
         assert_eq!(since(r#"{"_since":"e:1"}"#), Some(Ok(Some("e:1".into()))));
         assert_eq!(since(r#"{"_since":5}"#), Some(Err(Unrecovered::Invalid)));
-        assert_eq!(since(r#"{"_since":{"a":1}}"#), Some(Err(Unrecovered::Invalid)));
-        assert_eq!(requested_since(&Payload::Binary(Bytes::from_static(b"_since"))), None);
+        assert_eq!(
+            since(r#"{"_since":{"a":1}}"#),
+            Some(Err(Unrecovered::Invalid))
+        );
+        assert_eq!(
+            requested_since(&Payload::Binary(Bytes::from_static(b"_since"))),
+            None
+        );
     }
 }

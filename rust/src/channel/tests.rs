@@ -58,6 +58,8 @@ impl Channel for Fixture {
                 }
             }
             "joinreply" => return Ok(JoinOutcome::Ok(text(&json!({"welcome": true})))),
+            // Replies with the params it was given (a resuming join's `_since` included).
+            "echojoin" => return Ok(JoinOutcome::Ok(text(&params))),
             "joinpush" => {
                 socket.push("in_join", text(&json!({"n": 1})))?;
                 socket.broadcast("in_join_b", text(&json!({"n": 2})))?;
@@ -210,6 +212,25 @@ struct World {
 }
 
 fn world(config: MountConfig) -> World {
+    world_with(config, Backplane::new("test-node", 2))
+}
+
+/// A world whose `echojoin:*` and `roomi:*` topics keep 10 messages (docs/HISTORY.md).
+fn world_with_history() -> World {
+    let mut history = crate::pubsub::history::HistoryConfig::default();
+    let rule = crate::pubsub::history::HistoryRule {
+        size: 10,
+        ttl: Duration::from_secs(60),
+    };
+    history.add("echojoin:*", rule);
+    history.add("roomi:*", rule);
+    world_with(
+        MountConfig::default(),
+        Backplane::with_history("test-node", 2, history),
+    )
+}
+
+fn world_with(config: MountConfig, backplane: Arc<Backplane>) -> World {
     let terminated: Log = Arc::default();
     let plain: Arc<dyn Channel> = Arc::new(Fixture {
         terminated: terminated.clone(),
@@ -227,6 +248,7 @@ fn world(config: MountConfig) -> World {
         "panicjoin:*",
         "slowjoin:*",
         "joinreply:*",
+        "echojoin:*",
         "joinpush:*",
         "presence:*",
     ] {
@@ -234,7 +256,7 @@ fn world(config: MountConfig) -> World {
     }
     routes.add("roomi:*", intercepting);
     World {
-        backplane: Backplane::new("test-node", 2),
+        backplane,
         mount: Arc::new(Mount { routes, config }),
         terminated,
     }
@@ -1587,4 +1609,133 @@ async fn a_broadcast_made_after_the_join_reply_reaches_the_new_channel() {
             }
         }
     }
+}
+
+fn host_broadcast(w: &World, topic: &str, event: &str, payload: Value) {
+    w.backplane
+        .broadcast(topic, event, text(&payload))
+        .expect("a host broadcast");
+}
+
+#[tokio::test]
+async fn a_resuming_join_sees_since_then_gets_sb_recovery_and_what_it_missed_before_live() {
+    let w = world_with_history();
+    let topic = "echojoin:1";
+    let mut a = w.connect(Serializer::V2Json);
+    // No position yet: the app's join sees `_since: null`; sb_recovery tells the position.
+    a.join("1", topic, json!({"_since": null, "user": "a"}));
+    assert_eq!(
+        a.next().await,
+        reply(
+            Some("1"),
+            Some("1"),
+            topic,
+            "ok",
+            json!({"_since": null, "user": "a"})
+        )
+    );
+    let first = a.next().await;
+    assert_eq!(
+        first.as_array().unwrap()[..4],
+        json!(["1", null, topic, "sb_recovery"]).as_array().unwrap()[..]
+    );
+    let start = first[4]["position"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first[4],
+        json!({"recovered": true, "missed": 0, "position": start})
+    );
+    let epoch = start
+        .strip_suffix(":0")
+        .expect("an empty topic is at offset 0");
+
+    for n in 1..=3 {
+        host_broadcast(&w, topic, "new_msg", json!({ "n": n }));
+    }
+    for n in 1..=3 {
+        let pos = format!("{epoch}:{n}");
+        assert_eq!(
+            a.next().await,
+            json!([null, pos, topic, "new_msg", {"n": n}])
+        );
+    }
+
+    // Another client resumes after offset 1: the reply (its join saw `_since`), sb_recovery,
+    // offsets 2 and 3, then a live one.
+    let mut b = w.connect(Serializer::V2Json);
+    let since = format!("{epoch}:1");
+    b.join("5", topic, json!({ "_since": since }));
+    assert_eq!(
+        b.next().await,
+        reply(
+            Some("5"),
+            Some("5"),
+            topic,
+            "ok",
+            json!({ "_since": since })
+        )
+    );
+    let latest = format!("{epoch}:3");
+    assert_eq!(
+        b.next().await,
+        json!(["5", null, topic, "sb_recovery", {"recovered": true, "missed": 2, "position": latest}])
+    );
+    assert_eq!(
+        b.next().await,
+        json!([null, format!("{epoch}:2"), topic, "new_msg", {"n": 2}])
+    );
+    assert_eq!(
+        b.next().await,
+        json!([null, latest, topic, "new_msg", {"n": 3}])
+    );
+    host_broadcast(&w, topic, "new_msg", json!({"n": 4}));
+    assert_eq!(
+        b.next().await,
+        json!([null, format!("{epoch}:4"), topic, "new_msg", {"n": 4}])
+    );
+    b.quiet().await;
+
+    // A join without `_since` gets no sb_recovery.
+    let mut c = w.connect(Serializer::V2Json);
+    c.join("9", topic, json!({}));
+    assert_eq!(
+        c.next().await,
+        reply(Some("9"), Some("9"), topic, "ok", json!({}))
+    );
+    c.quiet().await;
+}
+
+#[tokio::test]
+async fn replayed_intercepted_events_go_through_handle_out() {
+    let w = world_with_history();
+    let topic = "roomi:h";
+    let mut a = w.connect(Serializer::V2Json);
+    a.join("1", topic, json!({"_since": null}));
+    let frames = a.take(4).await;
+    let recovery = frames
+        .iter()
+        .find(|f| f[3] == "sb_recovery")
+        .expect("sb_recovery");
+    let since = recovery[4]["position"].as_str().unwrap().to_owned();
+    a.quiet().await;
+    host_broadcast(&w, topic, "new_msg", json!({"body": "missed"}));
+    host_broadcast(&w, topic, "new_msg", json!({"hide": true}));
+
+    let mut b = w.connect(Serializer::V2Json);
+    b.join("2", topic, json!({ "_since": since }));
+    // The reply, sb_recovery, the three missed broadcasts (a's `user_entered`, both
+    // `new_msg`, one of them hidden by handle_out), then b's own `user_entered` and `joined`.
+    let got = b.take(6).await;
+    b.quiet().await;
+    let events: Vec<&Value> = got.iter().map(|f| &f[3]).collect();
+    assert_eq!(events[..2], [&json!("phx_reply"), &json!("sb_recovery")]);
+    assert_eq!(got[1][4]["missed"], 3);
+    assert_eq!(got[1][4]["recovered"], true);
+    // The intercepted `new_msg` reaches the client through handle_out (which adds the
+    // transport and hides `hide`), pushed with the join_ref like any push.
+    let pushed: Vec<&Value> = got.iter().filter(|f| f[3] == "new_msg").collect();
+    assert_eq!(
+        pushed,
+        [&json!(["2", null, topic, "new_msg", {"body": "missed", "transport": "websocket"}])],
+        "{got:?}"
+    );
 }

@@ -356,7 +356,12 @@ impl Options {
     /// matching `pattern`, so that clients can resume (docs/HISTORY.md). Errors: an invalid
     /// pattern (as channel patterns), a pattern added twice, `size` outside 1 to
     /// [`MAX_HISTORY_SIZE`], `ttl_ms` below 1.
-    pub fn add_history(&mut self, pattern: &str, size: i128, ttl_ms: i128) -> Result<(), HostError> {
+    pub fn add_history(
+        &mut self,
+        pattern: &str,
+        size: i128,
+        ttl_ms: i128,
+    ) -> Result<(), HostError> {
         check_pattern(pattern)?;
         if self.config.history.rules().any(|(p, _)| p == pattern) {
             return Err(HostError::invalid(format!(
@@ -817,9 +822,11 @@ fn history_rule(item: OptionValue, naming: Naming) -> Result<(String, i128, i128
         _ => return Err(bad()),
     };
     match <[OptionValue; 3]>::try_from(fields).map_err(|_| bad())? {
-        [OptionValue::Text(topic), OptionValue::Int(size), OptionValue::Int(ttl)] => {
-            Ok((topic, size, ttl))
-        }
+        [
+            OptionValue::Text(topic),
+            OptionValue::Int(size),
+            OptionValue::Int(ttl),
+        ] => Ok((topic, size, ttl)),
         [_, size, ttl] => {
             // Name the field whose type is wrong, with the usual range text.
             Opt::new(naming, "size", &size).int(1, MAX_HISTORY_SIZE)?;

@@ -132,7 +132,13 @@ impl HistoryEntry {
             return Ok(frame.clone());
         }
         let b = &self.broadcast;
-        let frame = s.encode_message(None, Some(&self.position_ref), &b.topic, &b.event, &b.payload)?;
+        let frame = s.encode_message(
+            None,
+            Some(&self.position_ref),
+            &b.topic,
+            &b.event,
+            &b.payload,
+        )?;
         Ok(slot.get_or_init(|| frame).clone())
     }
 }

@@ -43,9 +43,16 @@ fn frames(outbox: &Outbox) -> Vec<Value> {
 }
 
 /// Subscribes with `_since`, returning the recovery and the subscription.
-fn resume(ps: &Arc<PubSub>, topic: &str, since: &str, outbox: &Arc<Outbox>) -> (Recovery, Subscription) {
+fn resume(
+    ps: &Arc<PubSub>,
+    topic: &str,
+    since: &str,
+    outbox: &Arc<Outbox>,
+) -> (Recovery, Subscription) {
     let mut found = None;
-    let sub = ps.subscribe_recover(topic, fastlane(outbox), Ok(Some(since)), 1000, |r| found = Some(r));
+    let sub = ps.subscribe_recover(topic, fastlane(outbox), Ok(Some(since)), 1000, |r| {
+        found = Some(r)
+    });
     (found.unwrap(), sub)
 }
 
@@ -77,7 +84,10 @@ fn broadcasts_on_history_topics_carry_increasing_positions_in_ref() {
         .collect();
     assert_eq!(p.iter().map(|p| p.offset).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(p.iter().all(|x| x.epoch == p[0].epoch));
-    assert!(p[0].epoch.parse::<f64>().is_err(), "the epoch is not numeric");
+    assert!(
+        p[0].epoch.parse::<f64>().is_err(),
+        "the epoch is not numeric"
+    );
     // No history: ref stays null; presence is never recorded.
     assert_eq!(refs[3], &Value::Null);
     assert_eq!(refs[4], &Value::Null);
@@ -97,10 +107,17 @@ fn a_resume_replays_exactly_what_followed_the_position_then_live() {
     let out = Arc::new(Outbox::new(100, 1 << 20));
     let (r, _sub) = resume(&ps, "room:a", &second, &out);
     assert_eq!(offsets(&r), [3, 4, 5]);
-    assert_eq!(r.payload(), json!({"recovered": true, "missed": 3, "position": latest}));
+    assert_eq!(
+        r.payload(),
+        json!({"recovered": true, "missed": 3, "position": latest})
+    );
     ps.broadcast(bc("room:a", "msg", 6)).unwrap();
     let live = frames(&out);
-    assert_eq!(live.len(), 1, "only the live one reached the outbox directly");
+    assert_eq!(
+        live.len(),
+        1,
+        "only the live one reached the outbox directly"
+    );
     assert_eq!(live[0][4], json!({"n": 6}));
     // At the latest position: recovered, nothing missed.
     let (r, _s) = resume(&ps, "room:a", live[0][1].as_str().unwrap(), &out);
@@ -118,7 +135,12 @@ fn unknown_trimmed_expired_and_invalid_positions_are_not_recovered() {
     let epoch = Position::parse(&latest).unwrap().epoch;
     let why = |since: &str| resume(&ps, "room:a", since, &out).0.outcome.unwrap_err();
     // Kept: 3, 4, 5. From 2 on is complete; from 1 on, 2 is gone.
-    assert!(resume(&ps, "room:a", &format!("{epoch}:2"), &out).0.outcome.is_ok());
+    assert!(
+        resume(&ps, "room:a", &format!("{epoch}:2"), &out)
+            .0
+            .outcome
+            .is_ok()
+    );
     assert_eq!(why(&format!("{epoch}:1")), Unrecovered::Trimmed);
     assert_eq!(why(&format!("{epoch}:6")), Unrecovered::UnknownPosition);
     assert_eq!(why("otherepoch:3"), Unrecovered::UnknownEpoch);
@@ -127,7 +149,10 @@ fn unknown_trimmed_expired_and_invalid_positions_are_not_recovered() {
     assert_eq!(why(&format!("{epoch}:-1")), Unrecovered::Invalid);
     // A topic without history, and one with a rule but no message yet.
     assert_eq!(why_topic(&ps, "lobby", &latest), Unrecovered::NoHistory);
-    assert_eq!(why_topic(&ps, "room:new", &latest), Unrecovered::UnknownEpoch);
+    assert_eq!(
+        why_topic(&ps, "room:new", &latest),
+        Unrecovered::UnknownEpoch
+    );
     let failed = resume(&ps, "room:a", "nope", &out).0;
     assert_eq!(
         failed.payload(),
@@ -150,7 +175,10 @@ fn expired_messages_are_not_replayed() {
     ps.broadcast(bc("room:a", "msg", 3)).unwrap();
     let out = Arc::new(Outbox::new(100, 1 << 20));
     // 2 expired: resuming from 1 would skip it.
-    assert_eq!(resume(&ps, "room:a", &first, &out).0.outcome.unwrap_err(), Unrecovered::Trimmed);
+    assert_eq!(
+        resume(&ps, "room:a", &first, &out).0.outcome.unwrap_err(),
+        Unrecovered::Trimmed
+    );
     assert_eq!(ps.history("room:a", None, 10).0.len(), 1);
 }
 
@@ -164,7 +192,9 @@ fn more_missed_than_the_queue_takes_is_too_many() {
     }
     let out = Arc::new(Outbox::new(100, 1 << 20));
     let mut found = None;
-    let _s = ps.subscribe_recover("room:a", fastlane(&out), Ok(Some(&from)), 9, |r| found = Some(r));
+    let _s = ps.subscribe_recover("room:a", fastlane(&out), Ok(Some(&from)), 9, |r| {
+        found = Some(r)
+    });
     assert_eq!(found.unwrap().outcome.unwrap_err(), Unrecovered::TooMany);
 }
 
@@ -177,10 +207,16 @@ fn host_reads_after_a_position_with_a_limit() {
     let (all, latest, _) = ps.history("room:a", None, 100);
     let (two, _, ok) = ps.history("room:a", Some(all[0].position()), 2);
     assert!(ok.is_ok());
-    assert_eq!(two.iter().map(|e| e.position()).collect::<Vec<_>>(), [all[1].position(), all[2].position()]);
+    assert_eq!(
+        two.iter().map(|e| e.position()).collect::<Vec<_>>(),
+        [all[1].position(), all[2].position()]
+    );
     let (last2, _, _) = ps.history("room:a", None, 2);
     assert_eq!(last2[1].position(), latest.as_deref().unwrap());
-    assert_eq!(ps.history("room:a", Some("bad"), 2).2, Err(Unrecovered::Invalid));
+    assert_eq!(
+        ps.history("room:a", Some("bad"), 2).2,
+        Err(Unrecovered::Invalid)
+    );
     assert_eq!(ps.history("lobby", None, 2).2, Err(Unrecovered::NoHistory));
 }
 
@@ -252,13 +288,20 @@ fn resumes_racing_publishers_see_no_gap_and_no_duplicate() {
         let since = ps.history("room:a", None, 1).1.unwrap();
         let out = Arc::new(Outbox::new(100_000, 1 << 30));
         let (r, sub) = resume(&ps, "room:a", &since, &out);
-        checks.push((Position::parse(&since).unwrap().offset, offsets(&r), out, sub));
+        checks.push((
+            Position::parse(&since).unwrap().offset,
+            offsets(&r),
+            out,
+            sub,
+        ));
         std::thread::yield_now();
     }
     for p in publishers {
         p.join().unwrap();
     }
-    let last = Position::parse(&ps.history("room:a", None, 1).1.unwrap()).unwrap().offset;
+    let last = Position::parse(&ps.history("room:a", None, 1).1.unwrap())
+        .unwrap()
+        .offset;
     for (since, replayed, out, _sub) in checks {
         let live: Vec<u64> = frames(&out)
             .iter()
@@ -274,7 +317,9 @@ fn a_client_without_a_position_learns_one_even_on_an_empty_topic_and_resumes_fro
     let ps = pubsub(10, Duration::from_secs(60));
     let out = Arc::new(Outbox::new(100, 1 << 20));
     let mut found = None;
-    let sub = ps.subscribe_recover("room:a", fastlane(&out), Ok(None), 1000, |r| found = Some(r));
+    let sub = ps.subscribe_recover("room:a", fastlane(&out), Ok(None), 1000, |r| {
+        found = Some(r)
+    });
     let first = found.unwrap();
     assert_eq!(first.payload()["recovered"], true);
     assert_eq!(first.payload()["missed"], 0);

@@ -19,8 +19,8 @@ mod tests;
 
 use crate::outbox::Outbox;
 use crate::topic::shard_of;
-use history::{HistoryConfig, HistoryEntry, Histories, Recovery, Unrecovered};
 use crate::wire::{Frame, Payload, SERIALIZER_COUNT, Serializer, WireError};
+use history::{Histories, HistoryConfig, HistoryEntry, Recovery, Unrecovered};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -288,10 +288,7 @@ impl PubSub {
                 outcome: Ok(Vec::new()),
                 position: Some(g.borrow().latest()),
             },
-            (Some(g), Ok(Some(since))) => {
-                g.borrow_mut()
-                    .recover(since, max_replay, Instant::now())
-            }
+            (Some(g), Ok(Some(since))) => g.borrow_mut().recover(since, max_replay, Instant::now()),
         };
         let sub = self.subscribe_then(topic, delivery, || then(recovery));
         drop(guard);
@@ -308,7 +305,11 @@ impl PubSub {
         topic: &str,
         since: Option<&str>,
         limit: usize,
-    ) -> (Vec<Arc<HistoryEntry>>, Option<String>, Result<(), Unrecovered>) {
+    ) -> (
+        Vec<Arc<HistoryEntry>>,
+        Option<String>,
+        Result<(), Unrecovered>,
+    ) {
         let Some(log) = self.history.as_ref().and_then(|h| h.for_resume(topic)) else {
             return (Vec::new(), None, Err(Unrecovered::NoHistory));
         };
@@ -323,7 +324,9 @@ impl PubSub {
 
     /// True when broadcasts on `topic` are kept (a rule matches it).
     pub fn keeps_history(&self, topic: &str) -> bool {
-        self.history.as_ref().is_some_and(|h| h.rule(topic).is_some())
+        self.history
+            .as_ref()
+            .is_some_and(|h| h.rule(topic).is_some())
     }
 
     /// Number of local subscribers of `topic`.
