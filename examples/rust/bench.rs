@@ -22,6 +22,13 @@
 //! node) and `SB_NODE` (the node name; default `bench-<pid>@127.0.0.1` in a cluster, so two
 //! nodes started alike never share a name). Each node delivers its own broadcasts and the
 //! others get them through the broker.
+//!
+//! History (the bench's `sb-history` row and `resume` scenario, docs/HISTORY.md): env
+//! `SB_HISTORY=<size>` (1 to 1,000,000; unset or empty: no history) keeps the last `<size>`
+//! broadcasts of every `bench:*` topic for 10 minutes, so their frames carry a stream position
+//! as `ref` and a join with `_since` is answered with `sb_recovery` and the missed messages.
+//! `presence:*` gets no rule: presence events are never kept. A single node only: the engine
+//! refuses history with `SB_CLUSTER` (the start fails).
 
 // PORT, logs, the LISTENING line and exit on EOF/SIGTERM, as in the conformance fixtures.
 #[path = "../../tests/fixtures/rust/support/process.rs"]
@@ -29,13 +36,21 @@ mod process;
 
 use process::env_number;
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchboard::cluster::ClusterConfig;
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{Channel, HandlerError, Info, JoinOutcome, Outcome, Socket};
+use switchboard::pubsub::history::HistoryRule;
 use switchboard::wire::Payload;
 
 const WHO: &str = "bench";
+
+/// How long `SB_HISTORY` keeps a message: far longer than any bench run (the `resume`
+/// scenario's outage is 10 s), so only the size decides what a resume finds.
+const HISTORY_TTL: Duration = Duration::from_secs(600);
+
+/// The largest `SB_HISTORY` size, the engine's own limit (docs/HISTORY.md).
+const HISTORY_MAX: u64 = 1_000_000;
 
 /// `bench:*`: fan-out of `pub` as `msg` to everyone but the sender; `ping` answered in kind.
 struct Bench;
@@ -148,6 +163,22 @@ fn cluster_from_env() -> Option<ClusterConfig> {
     Some(ClusterConfig::new(url, node))
 }
 
+/// The `bench:*` history rule when env `SB_HISTORY` gives a size (`None`: unset or empty, no
+/// history); exits with status 2 when it is not a number from 1 to 1,000,000, before the
+/// runner waits for a LISTENING line that would never come.
+fn history_from_env() -> Option<HistoryRule> {
+    std::env::var("SB_HISTORY").ok().filter(|v| !v.trim().is_empty())?;
+    let size = env_number(WHO, "SB_HISTORY", 0);
+    if !(1..=HISTORY_MAX).contains(&size) {
+        eprintln!("{WHO}: SB_HISTORY must be from 1 to {HISTORY_MAX} messages, got {size}");
+        std::process::exit(2);
+    }
+    Some(HistoryRule {
+        size: size as usize,
+        ttl: HISTORY_TTL,
+    })
+}
+
 #[tokio::main]
 async fn main() {
     process::init_tracing();
@@ -172,6 +203,9 @@ async fn main() {
     // then check that broadcasts cross before anything is measured.
     if let Some(cluster) = cluster_from_env() {
         builder = builder.cluster(cluster);
+    }
+    if let Some(rule) = history_from_env() {
+        builder = builder.history("bench:*", rule);
     }
     let started = builder.start().await;
     let _endpoint = process::listening(WHO, started);

@@ -4,37 +4,18 @@
 // broadcast as `{user, body}` with the name from the connect params and answered ok; presence
 // is tracked per join with meta `{online_at: <ms since epoch>}` and a `presence_state` push.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Socket, Presence } from "phoenix";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
+import { join, within, withChatServer } from "./chat_client.mjs";
 
-const STEP_MS = 10_000;
-let server;
-const sockets = [];
+const ctx = withChatServer(startChatServer);
 
-before(async () => {
-  server = await startChatServer();
-});
-
-after(async () => {
-  for (const s of sockets) s.disconnect();
-  await server?.stop();
-});
-
-function within(promise, what, ms = STEP_MS) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function wsUrl(query) {
-  return `${server.base.replace("http:", "ws:")}/socket/websocket?${new URLSearchParams({ ...query, vsn: "2.0.0" })}`;
+  return `${ctx.server.base.replace("http:", "ws:")}/socket/websocket?${new URLSearchParams({ ...query, vsn: "2.0.0" })}`;
 }
 
 /** The HTTP status of a WebSocket upgrade (101 when it succeeds). */
@@ -59,28 +40,16 @@ function upgradeStatus(query) {
 }
 
 function connect(user) {
-  const socket = new Socket(`${server.base.replace("http:", "ws:")}/socket`, {
+  const socket = new Socket(`${ctx.server.base.replace("http:", "ws:")}/socket`, {
     transport: WebSocket,
     params: { user },
     reconnectAfterMs: () => 60_000,
   });
-  sockets.push(socket);
+  ctx.sockets.push(socket);
   socket.connect();
   return socket;
 }
 
-function join(channel) {
-  return within(
-    new Promise((resolve, reject) => {
-      channel
-        .join()
-        .receive("ok", resolve)
-        .receive("error", (r) => reject(new Error(`join error ${JSON.stringify(r)}`)))
-        .receive("timeout", () => reject(new Error("join timeout")));
-    }),
-    `join ${channel.topic}`,
-  );
-}
 
 function push(channel, event, payload) {
   return within(

@@ -5,44 +5,25 @@
 // positions are answered `recovered: false` (or close the connection when the frame is too
 // big), and a restarted node has a new epoch.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Socket } from "phoenix";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
+import { join, within, withChatServer } from "./chat_client.mjs";
 import { waitUntil } from "../lib/wait.mjs";
 
-const STEP_MS = 10_000;
-let server;
-const sockets = [];
+const ctx = withChatServer(startChatServer);
 
-before(async () => {
-  server = await startChatServer();
-});
 
-after(async () => {
-  for (const s of sockets) s.disconnect();
-  await server?.stop();
-});
-
-function within(promise, what, ms = STEP_MS) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function connect(user, at = server) {
+function connect(user, at = ctx.server) {
   const socket = new Socket(`${at.base.replace("http:", "ws:")}/socket`, {
     transport: WebSocket,
     params: { user },
     reconnectAfterMs: () => 10,
     rejoinAfterMs: () => 10,
   });
-  sockets.push(socket);
+  ctx.sockets.push(socket);
   socket.connect();
   return socket;
 }
@@ -51,7 +32,7 @@ function connect(user, at = server) {
  * A room member that keeps the page's state: the position of the last message it saw, sent
  * as `_since` at every (re)join, every `new_msg` body with its ref, and every `sb_recovery`.
  */
-function member(user, topic, { at = server, since = null } = {}) {
+function member(user, topic, { at = ctx.server, since = null } = {}) {
   const socket = connect(user, at);
   const m = { socket, since, bodies: [], refs: [], recoveries: [], waiters: [] };
   m.channel = socket.channel(topic, () => ({ _since: m.since }));
@@ -90,18 +71,6 @@ function until(m, cond, what) {
   );
 }
 
-function join(channel) {
-  return within(
-    new Promise((resolve, reject) => {
-      channel
-        .join()
-        .receive("ok", resolve)
-        .receive("error", (r) => reject(new Error(`join error ${JSON.stringify(r)}`)))
-        .receive("timeout", () => reject(new Error("join timeout")));
-    }),
-    `join ${channel.topic}`,
-  );
-}
 
 function send(channel, body) {
   return within(
@@ -124,7 +93,7 @@ async function joined(m) {
   return m.recoveries.at(-1);
 }
 
-/** Disconnects `m`'s socket and waits until the server saw it leave (its channel is gone). */
+/** Closes `m`'s socket; resolves once it is closed (broadcasts from then on are missed). */
 function goOffline(m) {
   return within(new Promise((resolve) => m.socket.disconnect(resolve)), "the disconnect");
 }
@@ -273,7 +242,7 @@ test("bad _since values get a clear answer and never take the server down", { ti
 
   // A 1 MB position makes the join frame exceed the endpoint's 65 536-byte limit: that
   // connection is closed with 1009, like any oversized frame; the room goes on.
-  const ws = new WebSocket(`${server.base.replace("http:", "ws:")}/socket/websocket?user=huge&vsn=2.0.0`);
+  const ws = new WebSocket(`${ctx.server.base.replace("http:", "ws:")}/socket/websocket?user=huge&vsn=2.0.0`);
   await within(new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject)), "the upgrade");
   const closed = within(new Promise((resolve) => ws.once("close", resolve)), "the close");
   ws.send(JSON.stringify(["1", "1", topic, "phx_join", { _since: "9".repeat(1 << 20) }]));

@@ -747,11 +747,7 @@ fn static_file(item: OptionValue, naming: Naming) -> Result<StaticFile, HostErro
         HostError::invalid(format!(
             "each entry of `{}` is ({}) strings",
             naming.show("static_files"),
-            STATIC_FILE_FIELDS
-                .iter()
-                .map(|f| naming.show(f))
-                .collect::<Vec<_>>()
-                .join(", ")
+            shown_fields(naming, STATIC_FILE_FIELDS)
         ))
     };
     let fields: Vec<String> = match item {
@@ -784,17 +780,22 @@ fn static_file(item: OptionValue, naming: Naming) -> Result<StaticFile, HostErro
     })
 }
 
+/// A map option's field names in the language's spelling, comma-separated.
+fn shown_fields(naming: Naming, fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| naming.show(f))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One `history` entry: `{topic, size, ttl_ms}` or `[topic, size, ttl_ms]`.
 fn history_rule(item: OptionValue, naming: Naming) -> Result<(String, i128, i128), HostError> {
     let bad = || {
         HostError::invalid(format!(
             "each entry of `{}` is {{{}}}: a topic pattern, a number of messages and milliseconds",
             naming.show("history"),
-            HISTORY_FIELDS
-                .iter()
-                .map(|f| naming.show(f))
-                .collect::<Vec<_>>()
-                .join(", ")
+            shown_fields(naming, HISTORY_FIELDS)
         ))
     };
     let fields: Vec<OptionValue> = match item {

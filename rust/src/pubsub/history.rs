@@ -344,11 +344,14 @@ impl TopicLog {
 /// fan-out, so a reentrant publish borrows it anew.
 pub(crate) type LogLock = ReentrantMutex<RefCell<TopicLog>>;
 
+/// One shard of topic logs.
+type Shard = Mutex<HashMap<String, Arc<LogLock>>>;
+
 /// Every topic log of a node, sharded like PubSub.
 #[derive(Debug)]
 pub(crate) struct Histories {
     config: HistoryConfig,
-    shards: Box<[Mutex<HashMap<String, Arc<LogLock>>>]>,
+    shards: Box<[Shard]>,
     appends: AtomicU64,
 }
 
@@ -368,7 +371,7 @@ impl Histories {
         self.config.rule(topic)
     }
 
-    fn shard(&self, topic: &str) -> &Mutex<HashMap<String, Arc<LogLock>>> {
+    fn shard(&self, topic: &str) -> &Shard {
         &self.shards[shard_of(topic, self.shards.len())]
     }
 
