@@ -167,7 +167,10 @@ fn cluster_from_env() -> Option<ClusterConfig> {
 /// history); exits with status 2 when it is not a number from 1 to 1,000,000, before the
 /// runner waits for a LISTENING line that would never come.
 fn history_from_env() -> Option<HistoryRule> {
-    std::env::var("SB_HISTORY").ok().filter(|v| !v.trim().is_empty())?;
+    let set = std::env::var("SB_HISTORY").is_ok_and(|v| !v.trim().is_empty());
+    if !set {
+        return None;
+    }
     let size = env_number(WHO, "SB_HISTORY", 0);
     if !(1..=HISTORY_MAX).contains(&size) {
         eprintln!("{WHO}: SB_HISTORY must be from 1 to {HISTORY_MAX} messages, got {size}");

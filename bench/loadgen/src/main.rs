@@ -74,6 +74,14 @@ enum Scenario {
         #[command(flatten)]
         args: scenario::roundtrip::Args,
     },
+    /// N clients rejoin at once with `_since` after an outage in which M messages were
+    /// broadcast: time and server CPU to replay them (a server with history).
+    Resume {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: scenario::resume::Args,
+    },
 }
 
 impl Scenario {
@@ -85,7 +93,8 @@ impl Scenario {
             | Scenario::ConnectStorm { common, .. }
             | Scenario::PresenceChurn { common, .. }
             | Scenario::Idle { common, .. }
-            | Scenario::Roundtrip { common, .. } => common,
+            | Scenario::Roundtrip { common, .. }
+            | Scenario::Resume { common, .. } => common,
         }
     }
 
@@ -98,6 +107,7 @@ impl Scenario {
             Scenario::PresenceChurn { common, args } => scenario::churn::run(common, args).await,
             Scenario::Idle { common, args } => scenario::idle::run(common, args).await,
             Scenario::Roundtrip { common, args } => scenario::roundtrip::run(common, args).await,
+            Scenario::Resume { common, args } => scenario::resume::run(common, args).await,
         }
     }
 }

@@ -162,6 +162,20 @@ mod tests {
     }
 
     #[test]
+    fn a_broadcast_with_a_stream_position_as_ref_is_a_delivery() {
+        // A topic with history (docs/HISTORY.md) puts the position in the broadcast's ref:
+        // still a delivery, never a reply.
+        let frame = format!(
+            "[null,\"sUq3Xw0a:17\",\"bench:x\",\"msg\",{}]",
+            payload::json(4, 8, 100)
+        );
+        assert_eq!(
+            classify(Protocol::PhoenixJson, &Message::text(frame)),
+            Received::Delivery { t: 4, s: 8 }
+        );
+    }
+
+    #[test]
     fn socketio_ping_and_event_are_told_apart() {
         assert_eq!(
             classify(Protocol::Socketio, &Message::text("2")),

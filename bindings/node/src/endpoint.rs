@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 use switchboard::channel::ChannelHandle;
-use switchboard::host::{self, Answer, AnswerError, ChannelId, ErrorCode, HostedEndpoint, Ticket};
+use switchboard::host::{
+    self, Answer, AnswerError, ChannelId, ErrorCode, HostedEndpoint, Ticket, history_limit,
+};
 use switchboard::pubsub::{Broadcast, Delivery, Subscription};
 use switchboard::wire::Payload;
 
@@ -382,10 +384,11 @@ impl NativeEndpoint {
     /// `topic`'s history as JSON text (docs/HISTORY.md "Host API"): the first `limit`
     /// messages after `since`, or the latest `limit` without it (0: all kept).
     #[napi]
-    pub fn history(&self, topic: String, since: Option<String>, limit: u32) -> Result<String> {
+    pub fn history(&self, topic: String, since: Option<String>, limit: i64) -> Result<String> {
+        let limit = history_limit(limit).map_err(core_error)?;
         self.inner
             .hosted
-            .history(&topic, since.as_deref(), limit as usize)
+            .history(&topic, since.as_deref(), limit)
             .map_err(core_error)
     }
 

@@ -173,10 +173,11 @@ impl NativeEndpoint {
 
     /// `topic`'s history as JSON object text (docs/HISTORY.md "Host API"): the first
     /// `limit` messages after `since`, or the latest `limit` without it (0: all kept).
-    /// Raises `InvalidArgumentError` (empty topic, no history rule for it, `since` not a
-    /// position).
+    /// Raises `InvalidArgumentError` (a negative limit, empty topic, no history rule for
+    /// it, `since` not a position).
     #[pyo3(signature = (topic, since, limit))]
-    fn history(&self, topic: &str, since: Option<&str>, limit: usize) -> PyResult<String> {
+    fn history(&self, topic: &str, since: Option<&str>, limit: i64) -> PyResult<String> {
+        let limit = switchboard::host::history_limit(limit).map_err(Error::from)?;
         Ok(self
             .inner
             .history(topic, since, limit)

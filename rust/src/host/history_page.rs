@@ -10,6 +10,16 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
+/// A host's `limit` as a count: 0 (every kept message) or more. Errors:
+/// [`InvalidArgument`](super::ErrorCode::InvalidArgument) for a negative one.
+pub fn history_limit(limit: i64) -> Result<usize, HostError> {
+    usize::try_from(limit).map_err(|_| {
+        HostError::invalid(format!(
+            "`limit` must be 0 (every kept message) or more (got {limit})"
+        ))
+    })
+}
+
 /// The messages of `topic` after `since` (the first `limit` of them), or its latest `limit`
 /// messages without `since`; `limit` 0 means every kept message. As JSON object text:
 ///

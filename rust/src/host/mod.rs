@@ -43,7 +43,7 @@ pub use adapters::{QueueChannel, QueueConnect};
 pub use answer::{Answer, AnswerError};
 pub use channels::ChannelId;
 pub use error_code::{ErrorCode, HostError};
-pub use history_page::history_page;
+pub use history_page::{history_limit, history_page};
 pub use hosted::{ChannelRoute, HostConfig, HostMount, HostedEndpoint, HostedError, StaticFile};
 pub use http::{HttpRouteError, MAX_HTTP_BODY, valid_http_prefix};
 pub use inputs::{

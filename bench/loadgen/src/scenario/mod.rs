@@ -6,6 +6,7 @@ pub mod churn;
 pub mod cluster;
 pub mod idle;
 pub mod paced;
+pub mod resume;
 pub mod rooms;
 pub mod roundtrip;
 pub mod storm;
