@@ -1,7 +1,9 @@
 //! End to end: the Rust bench server (`examples/rust/bench.rs`, built here with the same
 //! cargo and profile when missing) and the `loadgen` binary run `burst` with 50 subscribers
 //! and 20 broadcasts over Phoenix V2 JSON and binary; every subscriber must get every
-//! message exactly once and the result line must carry the figures.
+//! message exactly once and the result line must carry the figures. With history on
+//! (`SB_HISTORY`), `resume` brings 20 clients back after 10 broadcasts, each of which every
+//! client must get once, in order; without it, `resume` fails.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -46,9 +48,10 @@ fn bench_server() -> PathBuf {
     exe
 }
 
-fn start_server(exe: &Path) -> (Guard, u16) {
+fn start_server(exe: &Path, env: &[(&str, &str)]) -> (Guard, u16) {
     let mut child = Command::new(exe)
         .env("PORT", "0")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -97,7 +100,7 @@ fn loadgen(args: &[&str]) -> (bool, String) {
 #[test]
 fn burst_delivers_every_message_exactly_once_over_json_and_binary() {
     let exe = bench_server();
-    let (server, port) = start_server(&exe);
+    let (server, port) = start_server(&exe, &[]);
     let pid = server.0.id().to_string();
     let port = port.to_string();
     for protocol in ["phoenix-json", "phoenix-binary"] {
@@ -141,7 +144,7 @@ fn burst_delivers_every_message_exactly_once_over_json_and_binary() {
 #[test]
 fn a_server_without_the_protocol_fails_the_run() {
     let exe = bench_server();
-    let (_server, port) = start_server(&exe);
+    let (_server, port) = start_server(&exe, &[]);
     // The bench server has no `/?room=` plain-ws route: the upgrade fails, loadgen exits 2.
     let (ok, out) = loadgen(&[
         "burst",
@@ -159,5 +162,67 @@ fn a_server_without_the_protocol_fails_the_run() {
     assert!(
         !ok,
         "loadgen must fail against a server it cannot use: {out}"
+    );
+}
+
+#[test]
+fn resume_replays_every_missed_message_to_every_client_in_order() {
+    let exe = bench_server();
+    let (server, port) = start_server(&exe, &[("SB_HISTORY", "10")]);
+    let pid = server.0.id().to_string();
+    let (ok, out) = loadgen(&[
+        "resume",
+        "--port",
+        &port.to_string(),
+        "--protocol",
+        "phoenix-json",
+        "--server-pid",
+        &pid,
+        "-n",
+        "20",
+        "-m",
+        "10",
+        "--outage-secs",
+        "0",
+        "--timeout-s",
+        "10",
+        "--connect-timeout-s",
+        "10",
+    ]);
+    assert!(ok, "loadgen failed: {out}");
+    let result: Value = serde_json::from_str(out.trim()).expect("one JSON result line");
+    assert_eq!(result["scenario"], "resume");
+    assert_eq!(result["complete"], true, "{result}");
+    assert_eq!(result["resumed_clients"], 20, "{result}");
+    assert_eq!(result["replayed"], 200, "{result}");
+    assert_eq!(result["loss"]["ok"], true, "{result}");
+    assert_eq!(result["resume_latency"]["count"], 20);
+    assert!(result["resume_all_ms"].as_f64().is_some_and(|v| v > 0.0));
+    assert!(result["server_cpu_s"].is_number(), "{result}");
+}
+
+#[test]
+fn resume_without_history_fails_the_run() {
+    let exe = bench_server();
+    let (_server, port) = start_server(&exe, &[]);
+    // `_since` on a topic no rule matches: sb_recovery says no_history, loadgen exits 2.
+    let (ok, out) = loadgen(&[
+        "resume",
+        "--port",
+        &port.to_string(),
+        "--protocol",
+        "phoenix-json",
+        "-n",
+        "2",
+        "-m",
+        "1",
+        "--outage-secs",
+        "0",
+        "--connect-timeout-s",
+        "5",
+    ]);
+    assert!(
+        !ok,
+        "resume must fail against a server without history: {out}"
     );
 }
