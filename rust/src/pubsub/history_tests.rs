@@ -336,3 +336,23 @@ fn a_client_without_a_position_learns_one_even_on_an_empty_topic_and_resumes_fro
     let _s = ps.subscribe_recover("lobby", fastlane(&out), Ok(None), 1000, |r| none = Some(r));
     assert_eq!(none.unwrap().payload()["reason"], "no_history");
 }
+
+#[test]
+fn v1_clients_get_the_position_in_the_ref_field_too() {
+    let ps = pubsub(10, Duration::from_secs(60));
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let _sub = ps.subscribe(
+        "room:a",
+        Delivery::Fastlane {
+            outbox: out.clone(),
+            serializer: Serializer::V1Json,
+            intercepts: Arc::new([]),
+            intercept_mailbox: None,
+        },
+    );
+    ps.broadcast(bc("room:a", "msg", 1)).unwrap();
+    let got = frames(&out);
+    let latest = ps.history("room:a", None, 1).1.unwrap();
+    assert_eq!(got[0]["ref"], json!(latest));
+    assert_eq!(got[0]["event"], "msg");
+}

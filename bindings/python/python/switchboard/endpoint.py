@@ -104,7 +104,7 @@ class Endpoint:
     open at interpreter exit are closed by an ``atexit`` hook.
 
     Actions (:meth:`broadcast`, :meth:`local_broadcast`, :meth:`disconnect`,
-    :meth:`subscribe`, :meth:`presence_list`, :meth:`channel_count`) are plain methods that
+    :meth:`subscribe`, :meth:`presence_list`, :meth:`channel_count`, :meth:`history`) are plain methods that
     return at once; they raise ``StateError`` before :meth:`start` and after :meth:`close`
     (while ``close`` drains, ``terminate`` handlers may still use them).
 
