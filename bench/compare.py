@@ -57,9 +57,13 @@ class Server:
     argv: tuple[str, ...]  # the loadgen picks the URL path from the protocol
     switchboard: bool = False  # runs the Switchboard-only scenarios (presence)
     phoenix: bool = False  # speaks Phoenix channels, so runs the Phoenix-only ones (roundtrip)
+    history: bool = False  # keeps bench:* history, so runs the history-only ones (resume)
+    env: tuple[tuple[str, str], ...] = ()  # set for the server process, besides PORT
+    only: tuple[str, ...] = ()  # the scenario keys it runs (empty: every one it applies to)
 
 
 SB_JSON = "Switchboard (phoenix-json)"
+SB_HISTORY = "Switchboard (phoenix-json), history 100"
 SB_C = "Switchboard C host (phoenix-json)"
 
 
@@ -72,6 +76,12 @@ def servers(target_dir: Path) -> list[Server]:
     sb_py = str(ROOT / ".venv" / "python" / "bin" / "python")
     return [
         Server("sb-json", SB_JSON, "phoenix-json", (bench,), switchboard=True, phoenix=True),
+        # The same server keeping the last 100 broadcasts of every bench:* topic (docs/HISTORY.md):
+        # what history costs the fan-out (issue: at most 1.2x sb-json's CPU per delivery), and
+        # the resume scenario, which needs it.
+        Server("sb-history", SB_HISTORY, "phoenix-json", (bench,), switchboard=True, phoenix=True,
+               history=True, env=(("SB_HISTORY", "100"),),
+               only=("burst-small", "burst-large", "paced", "resume")),
         Server("sb-binary", "Switchboard (phoenix-binary)", "phoenix-binary", (bench,), switchboard=True),
         # The same channels hosted from C through the C ABI.
         Server("sb-c", SB_C, "phoenix-json", (bench_c,), switchboard=True, phoenix=True),
@@ -101,6 +111,7 @@ class Scenario:
     metric: str  # a key of COLUMNS: which columns, and what the ratio column compares
     switchboard_only: bool = False
     phoenix_only: bool = False  # needs the channel's `ping` (servers with phoenix=True)
+    history_only: bool = False  # needs bench:* history (servers with history=True)
     cluster: bool = False  # runs CLUSTER_ROWS (two nodes over a broker) instead of the servers
     note: str = ""
     # Server key -> (loadgen flags replacing `args`, what the row says about it): a smaller
@@ -126,6 +137,9 @@ def scenarios(quick: bool, per_node: int | None = None) -> list[Scenario]:
     idle = 200 if quick else 10_000
     watchers, churners, churn_secs = (50, 5, 3) if quick else (1_000, 20, 20)
     rt_clients, rt_secs = (4, 2) if quick else (16, 10)
+    # The issue's resume: 1,000 clients, 100 missed messages each (all the sb-history row
+    # keeps), a 10 s outage.
+    resume_clients, resume_msgs, outage = (50, 100, 1) if quick else (1_000, 100, 10)
     # Issue 13: two nodes of 5,000 subscribers each, the same 10,000 as burst-large and paced;
     # each table's single-node row runs the same loadgen arguments on one server.
     per_node = per_node or (100 if quick else 5_000)
@@ -180,6 +194,20 @@ def scenarios(quick: bool, per_node: int | None = None) -> list[Scenario]:
                       "(after 2 s of warm-up); the server's handler answers ok with the same "
                       "payload, so each round trip is one handle_in request and answer: in Rust "
                       "for the Rust host, through the C ABI's event queue for the C host."),
+        Scenario("resume", f"Resume, {resume_clients:,} clients × {resume_msgs} missed messages",
+                 "resume",
+                 ("--clients", str(resume_clients), "--messages", str(resume_msgs),
+                  "--outage-secs", str(outage)),
+                 "resume", history_only=True,
+                 note=f"{resume_clients:,} clients join one topic with `_since: null` and keep the "
+                      f"position `sb_recovery` names; all disconnect; {resume_msgs} broadcasts are "
+                      f"published during an outage of at least {outage} s; then all reconnect at "
+                      "once and rejoin with `_since`. *Resume all* = time from the first reconnect "
+                      "until every client has `sb_recovery` with `recovered: true` and all "
+                      f"{resume_msgs} messages (each client must get exactly those, in order, once); "
+                      "*per client* = from its own reconnect; server CPU over that phase (TCP and "
+                      "WebSocket handshakes, joins, replays) per replayed message and per client. "
+                      "Servers with history only."),
         Scenario("cluster-burst", f"Cluster burst, 2 nodes × {per_node:,} subscribers", "burst",
                  ("--subscribers", str(2 * per_node), "--messages", str(cluster_burst_msgs)),
                  "cluster", cluster=True,
@@ -245,7 +273,7 @@ def log(msg: str) -> None:
 def start_server(srv: Server, timeout: float,
                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        srv.argv, cwd=ROOT, env={**os.environ, "PORT": "0", **(env or {})},
+        srv.argv, cwd=ROOT, env={**os.environ, "PORT": "0", **dict(srv.env), **(env or {})},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr,
         start_new_session=True,  # a Ctrl-C aimed at us does not hit it mid-run
     )
@@ -486,7 +514,8 @@ def runs(sc: Scenario, selected: list[Server]) -> list[tuple[Server, ClusterRow 
         return [(by_key[row.server], row) for row in CLUSTER_ROWS if row.server in by_key
                 and (sc.metric != "cluster_idle" or (row.broker and by_key[row.server].switchboard))]
     return [(srv, None) for srv in selected
-            if (srv.switchboard or not sc.switchboard_only) and (srv.phoenix or not sc.phoenix_only)]
+            if (srv.switchboard or not sc.switchboard_only) and (srv.phoenix or not sc.phoenix_only)
+            and (srv.history or not sc.history_only) and (not srv.only or sc.key in srv.only)]
 
 
 # ------------------------------------------------------------------------ rendering
@@ -530,6 +559,9 @@ def lost(r: dict) -> str:
     s = num(missing, 0)
     extra = [(loss.get(k), label) for k, label in (("duplicates", "dup"), ("unexpected", "extra"),
                                                    ("unexpected_metas", "extra"),
+                                                   ("out_of_order", "out of order"),
+                                                   ("bad_refs", "bad refs"),
+                                                   ("not_recovered", "not recovered"),
                                                    ("closed_early", "dropped conns"))]
     extra += [(r.get("churner_failures"), "failed churners")]
     notes = [f"{num(v, 0)} {label}" for v, label in extra if v]
@@ -579,6 +611,16 @@ COLUMNS = {
         ("server CPU µs/round trip", lambda r: num(r.get("server_cpu_us_per_round_trip"), 2)),
         *LATENCY,
         ("failed clients", lambda r: num(r.get("failed_clients"), 0)),
+    ],
+    "resume": [
+        ("resume all ms", lambda r: num(r.get("resume_all_ms"), 1)),
+        ("per client p50 ms", lambda r: num(ms(get(r, "resume_latency", "p50_us")), 2)),
+        ("p99 ms", lambda r: num(ms(get(r, "resume_latency", "p99_us")), 2)),
+        ("max ms", lambda r: num(ms(get(r, "resume_latency", "max_us")), 2)),
+        ("server CPU µs/replayed message", lambda r: num(r.get("server_cpu_us_per_replayed"), 2)),
+        ("server CPU µs/client", lambda r: num(r.get("server_cpu_us_per_client"), 0)),
+        ("outage s", lambda r: num(r.get("outage_s"), 1)),
+        ("lost", lost),
     ],
     "rss_client": [
         ("server RSS/client KiB", lambda r: num(kib(r.get("server_rss_bytes_per_client")), 2)),
@@ -656,6 +698,8 @@ def table(sc: Scenario, rows: list[Outcome]) -> str:
     if sc.command == "paced":
         cols[2:2] = [("reach all median ms", lambda r: num(r.get("all_reached_ms_median"), 1)),
                      ("reach all max ms", lambda r: num(r.get("all_reached_ms_max"), 1))]
+    if sc.metric not in KEY:  # resume: only the history row runs it, nothing to divide by
+        return rows_table(cols, rows)
     ratio_head, key = KEY[sc.metric]
     base = next((key(o.result) for o in rows if o.result and o.server == SB_JSON), None)
 
@@ -773,6 +817,13 @@ E2E_INTRO = (
     "send to a subscriber's receive (HdrHistogram); *lost* counts expected deliveries "
     "that never arrived.")
 
+# Appended to E2E_INTRO when the history row ran.
+HISTORY_INTRO = (
+    f" *{SB_HISTORY}* is the Rust bench server keeping the last 100 broadcasts of every "
+    "`bench:*` topic (env `SB_HISTORY=100`, docs/HISTORY.md), so every broadcast is also "
+    "appended to the topic's log and carries its stream position as `ref`: its ratio column is "
+    "what history costs the fan-out (target at most 1.2×).")
+
 CLUSTER_INTRO = (
     "Each row starts its own broker (redis-server or nats-server on free loopback ports, "
     "nothing persisted) and two server processes joined through it; the publisher is on node 1 "
@@ -811,7 +862,8 @@ def render(outcomes: list[Outcome], scs: list[Scenario], info: list[tuple[str, s
         "",
         *[f"- {k}: {v}" for k, v in info],
         "",
-        CLUSTER_INTRO if cluster else E2E_INTRO,
+        CLUSTER_INTRO if cluster else (
+            E2E_INTRO + (HISTORY_INTRO if any(o.server == SB_HISTORY for o in outcomes) else "")),
         *tables,
     ]
     return "\n".join(parts) + "\n"
@@ -835,10 +887,10 @@ def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a sanity check, writes nothing")
-    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-c,sb-node,sb-python,socketio,ws,"
-                                      "python-socketio")
+    ap.add_argument("--servers", help="comma-separated subset of: sb-json,sb-binary,sb-history,sb-c,sb-node,"
+                                      "sb-python,socketio,ws,python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
-                                        "connect-storm,idle,presence,roundtrip,cluster-burst,"
+                                        "connect-storm,idle,presence,roundtrip,resume,cluster-burst,"
                                         "cluster-paced,cluster-idle-node")
     ap.add_argument("--cluster-per-node", type=int, default=None, metavar="N",
                     help="subscribers on each of the two nodes in the cluster scenarios "

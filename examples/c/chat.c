@@ -11,7 +11,7 @@
  * nats://host:port; unset or empty: a single node), SB_NODE (the node name; default
  * chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster), SB_HEARTBEAT_MS (the option
  * broker_heartbeat_ms), SB_NODE_DOWN_MS (presence_down_period_ms) and SB_PRESENCE_BROADCAST_MS
- * (presence_broadcast_period_ms); on a single node, `room:*` keeps its last SB_HISTORY_SIZE (100)
+ * (presence_broadcast_period_ms); alone or on Redis, `room:*` keeps its last SB_HISTORY_SIZE (100)
  * messages for SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). Listens on 127.0.0.1 only, prints
  * `LISTENING 127.0.0.1:<port>`, and exits cleanly on SIGTERM / SIGINT, or when its stdin is
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
@@ -255,9 +255,10 @@ static int env_count(const char *name, uint64_t fallback, uint64_t *out) {
   return 1;
 }
 
-/* On a single node, `room:*` keeps history (the core refuses history with a broker for now). */
+/* Alone or on Redis, `room:*` keeps history; NATS keeps no messages (the core refuses it). */
 static int add_history(sb_config *cfg) {
-  if (env_text("SB_CLUSTER") != NULL) return 1;
+  const char *broker = env_text("SB_CLUSTER");
+  if (broker != NULL && strncmp(broker, "nats://", 7) == 0) return 1;
   uint64_t size, ttl_ms;
   return env_count("SB_HISTORY_SIZE", HISTORY_SIZE, &size) &&
          env_count("SB_HISTORY_TTL_MS", HISTORY_TTL_MS, &ttl_ms) &&

@@ -17,7 +17,7 @@
 // node name; default chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster) and
 // SB_HEARTBEAT_MS (the option brokerHeartbeatMs), SB_NODE_DOWN_MS (presenceDownPeriodMs) and
 // SB_PRESENCE_BROADCAST_MS (presenceBroadcastPeriodMs). Chat messages then reach the room on every
-// node. On a single node, `room:*` keeps its last SB_HISTORY_SIZE (100) messages for
+// node. Alone or on Redis, `room:*` keeps its last SB_HISTORY_SIZE (100) messages for
 // SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History").
 
 "use strict";
@@ -63,13 +63,13 @@ const CLUSTER_ENV = {
 const HISTORY_SIZE = 100;
 const HISTORY_TTL_MS = 600_000;
 
-/** The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV, or on a single
- *  node the rooms' history from SB_HISTORY_SIZE and SB_HISTORY_TTL_MS (empty values read as
+/** The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV, and (alone or
+ *  on Redis) the rooms' history from SB_HISTORY_SIZE and SB_HISTORY_TTL_MS (empty values read as
  *  unset); the core checks them (docs/OPTIONS.md). */
 function clusterOptions() {
   const broker = process.env.SB_CLUSTER || undefined;
-  // History lives on one node for now: the core refuses it with a broker.
-  const history = [
+  // NATS keeps no messages: a cluster on it has no history (the core refuses it there).
+  const history = (broker ?? "").startsWith("nats://") ? undefined : [
     {
       topic: "room:*",
       size: process.env.SB_HISTORY_SIZE ? envValue(process.env.SB_HISTORY_SIZE) : HISTORY_SIZE,
@@ -81,7 +81,8 @@ function clusterOptions() {
   const node = process.env.SB_NODE || (broker ? `chat-${process.pid}@127.0.0.1` : "chat@127.0.0.1");
   return {
     node,
-    ...(broker ? { broker } : { history }),
+    ...(broker && { broker }),
+    ...(history && { history }),
     ...Object.fromEntries(
       Object.entries(CLUSTER_ENV)
         .filter(([name]) => process.env[name])

@@ -10,8 +10,8 @@ node_modules/phoenix are; default: found from this file's location); for a clust
 ``redis://host:port`` or ``nats://host:port``; unset or empty: a single node), SB_NODE (the
 node name; default the core's ``switchboard@localhost``, or ``chat-<pid>@127.0.0.1`` in a
 cluster), SB_HEARTBEAT_MS (the option ``broker_heartbeat_ms``), SB_NODE_DOWN_MS
-(``presence_down_period_ms``) and SB_PRESENCE_BROADCAST_MS (``presence_broadcast_period_ms``); on
-a single node, ``room:*`` keeps its last SB_HISTORY_SIZE (100) messages for SB_HISTORY_TTL_MS
+(``presence_down_period_ms``) and SB_PRESENCE_BROADCAST_MS (``presence_broadcast_period_ms``); alone
+or on Redis, ``room:*`` keeps its last SB_HISTORY_SIZE (100) messages for SB_HISTORY_TTL_MS
 (600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). Listens on 127.0.0.1
 only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM / Ctrl-C, and when its stdin
 is a pipe or terminal that reaches end of file (so a test runner's child cannot outlive it).
@@ -132,16 +132,16 @@ HISTORY_TTL_MS = 600_000
 
 
 def cluster_options() -> Dict[str, Any]:
-    """The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV, or on a
-    single node the rooms' history from SB_HISTORY_SIZE and SB_HISTORY_TTL_MS (empty values
+    """The node name and cluster options from SB_NODE, SB_CLUSTER and CLUSTER_ENV, and
+    (alone or on Redis) the rooms' history from SB_HISTORY_SIZE and SB_HISTORY_TTL_MS (empty values
     read as unset). The core checks them (docs/OPTIONS.md)."""
     options: Dict[str, Any] = {}
     broker = os.environ.get("SB_CLUSTER")
     node = os.environ.get("SB_NODE")
     if broker:
         options["broker"] = broker
-    else:
-        # History lives on one node for now: the core refuses it with a broker.
+    # NATS keeps no messages: a cluster on it has no history (the core refuses it there).
+    if not (broker or "").startswith("nats://"):
         size = os.environ.get("SB_HISTORY_SIZE")
         ttl_ms = os.environ.get("SB_HISTORY_TTL_MS")
         options["history"] = [{

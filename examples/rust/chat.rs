@@ -16,8 +16,8 @@
 //! `SB_HEARTBEAT_MS` (`broker_heartbeat_ms`), `SB_NODE_DOWN_MS` (`presence_down_period_ms`) and
 //! `SB_PRESENCE_BROADCAST_MS` (`presence_broadcast_period_ms`). Chat messages then reach the room on every node.
 //!
-//! History (docs/HISTORY.md, CONTRACT.md "History"): on a single node, `room:*` keeps the last
-//! `SB_HISTORY_SIZE` (100) messages for `SB_HISTORY_TTL_MS` (600 000) ms, so a page that
+//! History (docs/HISTORY.md, CONTRACT.md "History"): alone or on Redis, `room:*` keeps the
+//! last `SB_HISTORY_SIZE` (100) messages for `SB_HISTORY_TTL_MS` (600 000) ms, so a page that
 //! rejoins with `_since` gets what it missed.
 
 use axum::Router;
@@ -324,10 +324,12 @@ fn options_from_env() -> Result<(String, Option<ClusterConfig>, HistoryConfig), 
     });
     let mut options = Options::new(Naming::Snake);
     options.set("node", OptionValue::Text(node.clone()))?;
+    // NATS keeps no messages: a cluster on it has no history (the core refuses it there).
+    let nats = broker.as_ref().is_some_and(|b| b.starts_with("nats://"));
     if let Some(broker) = broker {
         options.set("broker", OptionValue::Text(broker))?;
-    } else {
-        // History lives on one node for now: the core refuses it with a broker.
+    }
+    if !nats {
         let value =
             |var: &str, default: i128| env(var).map_or(OptionValue::Int(default), env_value);
         let rule = OptionValue::Map(vec![

@@ -7,104 +7,17 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Socket } from "phoenix";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
-import { join, within, withChatServer } from "./chat_client.mjs";
+import { within, withChatServer } from "./chat_client.mjs";
+import { comeBack, goOffline, joined, newMember, send, until } from "./chat_member.mjs";
 import { waitUntil } from "../lib/wait.mjs";
 
 const ctx = withChatServer(startChatServer);
 
 
-function connect(user, at = ctx.server) {
-  const socket = new Socket(`${at.base.replace("http:", "ws:")}/socket`, {
-    transport: WebSocket,
-    params: { user },
-    reconnectAfterMs: () => 10,
-    rejoinAfterMs: () => 10,
-  });
-  ctx.sockets.push(socket);
-  socket.connect();
-  return socket;
-}
-
-/**
- * A room member that keeps the page's state: the position of the last message it saw, sent
- * as `_since` at every (re)join, every `new_msg` body with its ref, and every `sb_recovery`.
- */
-function member(user, topic, { at = ctx.server, since = null } = {}) {
-  const socket = connect(user, at);
-  const m = { socket, since, bodies: [], refs: [], recoveries: [], waiters: [] };
-  m.channel = socket.channel(topic, () => ({ _since: m.since }));
-  m.channel.on("sb_recovery", (r) => {
-    m.recoveries.push(r);
-    if (typeof r.position === "string") m.since = r.position;
-    wake(m);
-  });
-  m.channel.on("new_msg", (payload, ref) => {
-    m.bodies.push(payload.body);
-    m.refs.push(ref);
-    if (typeof ref === "string") m.since = ref;
-    wake(m);
-  });
-  return m;
-}
-
-function wake(m) {
-  for (const w of [...m.waiters]) w();
-}
-
-/** Resolves once `cond()` holds, re-checked at every message of `m`. */
-function until(m, cond, what) {
-  return within(
-    new Promise((resolve) => {
-      const check = () => {
-        if (cond()) {
-          m.waiters.splice(m.waiters.indexOf(check), 1);
-          resolve();
-        }
-      };
-      m.waiters.push(check);
-      check();
-    }),
-    what,
-  );
-}
-
-
-function send(channel, body) {
-  return within(
-    new Promise((resolve, reject) => {
-      channel
-        .push("new_msg", { body })
-        .receive("ok", resolve)
-        .receive("error", (r) => reject(new Error(`new_msg error ${JSON.stringify(r)}`)))
-        .receive("timeout", () => reject(new Error("new_msg timeout")));
-    }),
-    `the reply to new_msg ${body}`,
-  );
-}
-
-/** Joins and waits for the first `sb_recovery` (every join that sends `_since` gets one). */
-async function joined(m) {
-  const n = m.recoveries.length;
-  await join(m.channel);
-  await until(m, () => m.recoveries.length > n, "sb_recovery after the join");
-  return m.recoveries.at(-1);
-}
-
-/** Closes `m`'s socket; resolves once it is closed (broadcasts from then on are missed). */
-function goOffline(m) {
-  return within(new Promise((resolve) => m.socket.disconnect(resolve)), "the disconnect");
-}
-
-/** Reconnects; phoenix.js rejoins the channel with the current params function. */
-async function comeBack(m) {
-  const n = m.recoveries.length;
-  m.socket.connect();
-  await until(m, () => m.recoveries.length > n, "sb_recovery after the rejoin");
-  return m.recoveries.at(-1);
-}
+/** A room member on `at` (default this file's server): see tests/browser/chat_member.mjs. */
+const member = (user, topic, { at = ctx.server, since = null } = {}) => newMember(ctx.sockets, at, user, topic, since);
 
 const room = (name) => `room:history-${name}-${process.pid}-${Date.now()}`;
 

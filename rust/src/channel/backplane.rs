@@ -54,6 +54,18 @@ impl Backplane {
         Self::build(node, shards, Some(cluster), HistoryConfig::default())
     }
 
+    /// [`with_cluster`](Self::with_cluster) whose topics matching `history` keep their
+    /// broadcasts in the cluster's Redis (docs/HISTORY.md "Where history lives"; a NATS
+    /// cluster keeps none: check with [`history_refused`](crate::endpoint::history_refused)).
+    pub fn with_cluster_history(
+        node: &str,
+        shards: usize,
+        cluster: Arc<Cluster>,
+        history: HistoryConfig,
+    ) -> Arc<Backplane> {
+        Self::build(node, shards, Some(cluster), history)
+    }
+
     fn build(
         node: &str,
         shards: usize,
@@ -62,7 +74,7 @@ impl Backplane {
     ) -> Arc<Backplane> {
         let pubsub = match &cluster {
             Some(cluster) => {
-                let pubsub = PubSub::with_broker(shards, cluster.broker());
+                let pubsub = PubSub::build(shards, cluster.broker(), history);
                 cluster.attach(&pubsub);
                 pubsub
             }

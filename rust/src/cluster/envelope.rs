@@ -7,7 +7,14 @@
 //! kind 2 (heartbeat): nothing more
 //! kind 3 (presence):  to_len:u16 to_node to_incarnation:u64 id:u64 index:u16 count:u16
 //!                     flags:u8 bytes...
+//! kind 4 (recorded):  topic_len:u16 topic event_len:u16 event payload_kind:u8
+//!                     payload_len:u32 payload position...
 //! ```
+//!
+//! A recorded broadcast (docs/HISTORY.md "Where history lives") is a broadcast on a topic
+//! with history: the node sends it without its position, and the broker's history script
+//! appends the position it assigned (`"<epoch>:<offset>"`, UTF-8) before publishing it, which
+//! is why the position comes last and the payload has a length.
 //!
 //! A presence envelope carries one chunk of a tracker message (docs/CLUSTER.md "Presence
 //! across nodes"): `to_node` empty for every node, else the one node (name and incarnation)
@@ -28,6 +35,7 @@ pub const VERSION: u8 = 1;
 const KIND_BROADCAST: u8 = 1;
 const KIND_HEARTBEAT: u8 = 2;
 const KIND_PRESENCE: u8 = 3;
+const KIND_RECORDED: u8 = 4;
 const FLAG_LZ4: u8 = 1;
 const PAYLOAD_JSON: u8 = 0;
 const PAYLOAD_BINARY: u8 = 1;
@@ -57,6 +65,8 @@ pub enum Body {
     Heartbeat,
     /// One chunk of a presence tracker message.
     Presence(Chunk),
+    /// A broadcast on a topic with history, with the stream position the broker gave it.
+    Recorded(Broadcast, String),
 }
 
 /// One chunk of a presence tracker message (see the module docs).
@@ -89,6 +99,8 @@ pub enum DecodeError {
     Utf8,
     #[error("unknown payload kind {0}")]
     PayloadKind(u8),
+    #[error("a recorded broadcast without a stream position")]
+    Position,
 }
 
 /// A name field (node, topic, event) longer than a `u16` length can say.
@@ -125,6 +137,24 @@ pub fn encode_broadcast(origin: &Origin, seq: u64, b: &Broadcast) -> Result<Byte
     put_name(&mut out, &b.topic)?;
     put_name(&mut out, &b.event)?;
     out.put_u8(kind);
+    out.put_slice(payload);
+    Ok(out.freeze())
+}
+
+/// The envelope of a recorded broadcast, without its position: the broker's history script
+/// appends it (see the module docs).
+pub fn encode_recorded(origin: &Origin, seq: u64, b: &Broadcast) -> Result<Bytes, TooLong> {
+    let (kind, payload) = match &b.payload {
+        Payload::Json(bytes) => (PAYLOAD_JSON, bytes),
+        Payload::Binary(bytes) => (PAYLOAD_BINARY, bytes),
+    };
+    let len = u32::try_from(payload.len()).map_err(|_| TooLong)?;
+    let extra = 9 + b.topic.len() + b.event.len() + payload.len() + 32;
+    let mut out = header(origin, seq, KIND_RECORDED, extra)?;
+    put_name(&mut out, &b.topic)?;
+    put_name(&mut out, &b.event)?;
+    out.put_u8(kind);
+    out.put_u32_le(len);
     out.put_slice(payload);
     Ok(out.freeze())
 }
@@ -171,6 +201,11 @@ impl Reader {
         Ok(u16::from_le_bytes([raw[0], raw[1]]))
     }
 
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let raw = self.take(4)?;
+        Ok(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    }
+
     fn u64(&mut self) -> Result<u64, DecodeError> {
         let raw = self.take(8)?;
         let mut le = [0; 8];
@@ -214,6 +249,28 @@ pub fn decode(bytes: Bytes) -> Result<Envelope, DecodeError> {
                 event,
                 payload,
             })
+        }
+        KIND_RECORDED => {
+            let topic = r.name()?;
+            let event = r.name()?;
+            let kind = r.u8()?;
+            let len = r.u32()? as usize;
+            let bytes = r.take(len)?;
+            let payload = match kind {
+                PAYLOAD_JSON => Payload::Json(bytes),
+                PAYLOAD_BINARY => Payload::Binary(bytes),
+                other => return Err(DecodeError::PayloadKind(other)),
+            };
+            let position = String::from_utf8(r.bytes.to_vec()).map_err(|_| DecodeError::Utf8)?;
+            if position.is_empty() {
+                return Err(DecodeError::Position);
+            }
+            let b = Broadcast {
+                topic,
+                event,
+                payload,
+            };
+            Body::Recorded(b, position)
         }
         KIND_HEARTBEAT => Body::Heartbeat,
         KIND_PRESENCE => {
@@ -289,6 +346,29 @@ mod tests {
             };
             let env = decode(encode_presence(&origin(), 10, &chunk).unwrap()).unwrap();
             assert_eq!((env.seq, env.body), (10, Body::Presence(chunk)));
+        }
+    }
+
+    #[test]
+    fn a_recorded_broadcast_reads_the_position_the_broker_appended() {
+        for payload in [
+            Payload::Json(Bytes::from_static(br#"{"body":"hi"}"#)),
+            Payload::Binary(Bytes::from_static(b"\x00\xffraw")),
+        ] {
+            let b = Broadcast {
+                topic: "room:lobby".into(),
+                event: "new_msg".into(),
+                payload,
+            };
+            let sent = encode_recorded(&origin(), 3, &b).unwrap();
+            // What the history script publishes: the envelope, then the position.
+            let mut published = sent.to_vec();
+            published.extend_from_slice(b"Ab3-x_yZ:42");
+            let env = decode(published.into()).unwrap();
+            assert_eq!(env.seq, 3);
+            assert_eq!(env.body, Body::Recorded(b, "Ab3-x_yZ:42".into()));
+            // Without the script's position it is refused, not delivered.
+            assert_eq!(decode(sent).unwrap_err(), DecodeError::Position);
         }
     }
 

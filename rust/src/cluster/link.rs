@@ -4,7 +4,8 @@
 
 use super::envelope::{self, Body, Chunk, DecodeError, Envelope, Origin};
 use super::{BrokerKind, ClusterConfig, ClusterError, Sink};
-use crate::pubsub::{Broadcast, BrokerError};
+use crate::pubsub::history::{HistoryRule, Position};
+use crate::pubsub::{Broadcast, BrokerError, SubscriberId};
 use crate::wire::Payload;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -54,11 +55,30 @@ struct Counters {
     transfers_sent: AtomicU64,
 }
 
+/// What the link task sends, in queue order.
+#[derive(Debug)]
+pub(super) enum Outbound {
+    /// An envelope for every node.
+    Envelope(Bytes),
+    /// A broadcast on a topic with history: appended to the topic's stream in the broker,
+    /// which gives it its position and then publishes it (Redis only, docs/HISTORY.md).
+    Record {
+        topic: String,
+        rule: HistoryRule,
+        envelope: Bytes,
+    },
+}
+
 /// The envelope stream out: sequence numbers are taken in queue order.
 struct Outgoing {
     seq: u64,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Outbound>,
 }
+
+/// Recorded broadcasts of `broadcast_from` waiting for their echo, by sequence number: the
+/// sender is left out when this node delivers them. Bounded: a link that loses echoes
+/// (a broken connection) must not grow it.
+const PENDING_FROM_MAX: usize = 65_536;
 
 /// What a node last heard from another one.
 struct Peer {
@@ -84,6 +104,8 @@ pub(super) struct Shared {
     bad_logged: AtomicBool,
     /// Where presence chunks for this node go: the tracker task, once presence is attached.
     presence: OnceLock<mpsc::Sender<(Origin, Chunk)>>,
+    /// The subscribers to leave out of this node's own recorded broadcasts, by seq.
+    pending_from: Mutex<HashMap<u64, SubscriberId>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -109,7 +131,11 @@ fn incarnation() -> u64 {
 }
 
 impl Shared {
-    pub(super) fn new(config: ClusterConfig, kind: BrokerKind, tx: mpsc::Sender<Bytes>) -> Shared {
+    pub(super) fn new(
+        config: ClusterConfig,
+        kind: BrokerKind,
+        tx: mpsc::Sender<Outbound>,
+    ) -> Shared {
         Shared {
             origin: Origin {
                 node: config.node.clone(),
@@ -127,6 +153,7 @@ impl Shared {
             namesake: Mutex::new(None),
             bad_logged: AtomicBool::new(false),
             presence: OnceLock::new(),
+            pending_from: Mutex::new(HashMap::new()),
         }
     }
 
@@ -155,7 +182,7 @@ impl Shared {
             return false;
         };
         let len = bytes.len() as u64;
-        if out.tx.try_send(bytes).is_err() {
+        if out.tx.try_send(Outbound::Envelope(bytes)).is_err() {
             return false;
         }
         out.seq += 1;
@@ -214,6 +241,8 @@ impl Shared {
     /// The link is down: publishes fail with `why` until it is back.
     pub(super) fn link_down(&self, why: &str) {
         *self.last_error.lock() = why.to_owned();
+        // Echoes of what was in flight will not come.
+        self.pending_from.lock().clear();
         let was_up = self.up.swap(false, Ordering::AcqRel);
         if was_up {
             let (broker, url, node) = (self.kind, &self.config.url, &self.config.node);
@@ -266,6 +295,40 @@ impl Shared {
     /// Queues `b` for the other nodes. Errors when the link is down or the queue is full;
     /// nothing is queued then.
     pub(super) fn publish(&self, b: &Broadcast) -> Result<(), BrokerError> {
+        self.send(|origin, seq| envelope::encode_broadcast(origin, seq, b).map(Outbound::Envelope))
+            .map(|_| ())
+    }
+
+    /// Queues `b` to be recorded in its topic's history in the broker and published from
+    /// there to every node, this one included (Redis, docs/HISTORY.md). Errors as `publish`.
+    pub(super) fn record(
+        &self,
+        b: &Broadcast,
+        rule: HistoryRule,
+        from: Option<SubscriberId>,
+    ) -> Result<(), BrokerError> {
+        let seq = self.send(|origin, seq| {
+            envelope::encode_recorded(origin, seq, b).map(|envelope| Outbound::Record {
+                topic: b.topic.clone(),
+                rule,
+                envelope,
+            })
+        })?;
+        if let Some(from) = from {
+            let mut pending = self.pending_from.lock();
+            if pending.len() >= PENDING_FROM_MAX {
+                pending.clear();
+            }
+            pending.insert(seq, from);
+        }
+        Ok(())
+    }
+
+    /// Queues what `encode` makes with the next sequence number; returns that number.
+    fn send(
+        &self,
+        encode: impl FnOnce(&Origin, u64) -> Result<Outbound, envelope::TooLong>,
+    ) -> Result<u64, BrokerError> {
         let fail = |why: String| {
             self.counters.publish_failed.fetch_add(1, Ordering::Relaxed);
             Err(BrokerError(why))
@@ -278,16 +341,17 @@ impl Shared {
             ));
         }
         let mut out = self.out.lock();
-        let bytes = match envelope::encode_broadcast(&self.origin, out.seq + 1, b) {
-            Ok(bytes) => bytes,
+        let outbound = match encode(&self.origin, out.seq + 1) {
+            Ok(outbound) => outbound,
             Err(e) => return fail(e.to_string()),
         };
-        match out.tx.try_send(bytes) {
+        match out.tx.try_send(outbound) {
             Ok(()) => {
                 out.seq += 1;
+                let seq = out.seq;
                 drop(out);
                 self.counters.published.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(seq)
             }
             Err(mpsc::error::TrySendError::Full(_)) => fail(format!(
                 "{} broker send queue full ({} envelopes): delivered on this node only",
@@ -303,7 +367,7 @@ impl Shared {
     fn beat(&self) {
         let mut out = self.out.lock();
         if let Ok(bytes) = envelope::encode_heartbeat(&self.origin, out.seq + 1)
-            && out.tx.try_send(bytes).is_ok()
+            && out.tx.try_send(Outbound::Envelope(bytes)).is_ok()
         {
             out.seq += 1;
         }
@@ -324,7 +388,13 @@ impl Shared {
             Err(e) => return self.bad(e),
         };
         if env.origin == self.origin {
-            return; // our own, echoed by the broker: delivered locally already
+            // Our own, echoed by the broker: delivered locally already, except recorded
+            // broadcasts, which every node delivers in the broker's order.
+            if let Body::Recorded(b, position) = env.body {
+                let from = self.pending_from.lock().remove(&env.seq);
+                self.deliver_recorded(from, b, &position, &env.origin);
+            }
+            return;
         }
         if env.origin.node == self.origin.node {
             self.namesake(env.origin.incarnation);
@@ -338,6 +408,10 @@ impl Shared {
                         crate::warn_limited!(node = %env.origin.node, error = %e, "a broadcast from another node was not delivered");
                     }
                 }
+            }
+            Body::Recorded(b, position) => {
+                self.counters.received.fetch_add(1, Ordering::Relaxed);
+                self.deliver_recorded(None, b, &position, &env.origin);
             }
             Body::Presence(chunk) => {
                 // Meant for another node: skipped unread.
@@ -355,6 +429,24 @@ impl Shared {
                 }
             }
             Body::Heartbeat => {}
+        }
+    }
+
+    /// Delivers a recorded broadcast to this node's subscribers (docs/HISTORY.md).
+    fn deliver_recorded(
+        &self,
+        from: Option<SubscriberId>,
+        b: Broadcast,
+        position: &str,
+        origin: &Origin,
+    ) {
+        let Some(at) = Position::parse(position) else {
+            return self.bad(DecodeError::Position);
+        };
+        if let Some(pubsub) = self.sink.get().and_then(std::sync::Weak::upgrade)
+            && let Err(e) = pubsub.deliver_recorded(from, b, &at)
+        {
+            crate::warn_limited!(node = %origin.node, error = %e, "a recorded broadcast was not delivered");
         }
     }
 
@@ -413,7 +505,14 @@ fn checked_payload(env: Envelope) -> Result<Envelope, DecodeError> {
     if let Body::Broadcast(Broadcast {
         payload: Payload::Json(raw),
         ..
-    }) = &env.body
+    })
+    | Body::Recorded(
+        Broadcast {
+            payload: Payload::Json(raw),
+            ..
+        },
+        _,
+    ) = &env.body
     {
         let text = raw.trim_ascii();
         if !(text.starts_with(b"{") && text.ends_with(b"}")) {

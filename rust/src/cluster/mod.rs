@@ -24,8 +24,8 @@ pub use link::ClusterStats;
 
 use crate::presence::Presence;
 use crate::presence::state::ReplicaRef;
-use crate::pubsub::{Broadcast, Broker, BrokerError, PubSub};
-use bytes::Bytes;
+use crate::pubsub::history::HistoryRule;
+use crate::pubsub::{Broadcast, Broker, BrokerError, PubSub, SubscriberId};
 use link::Shared;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -194,7 +194,7 @@ impl Cluster {
         runtime: &tokio::runtime::Handle,
     ) -> Result<Cluster, ClusterError> {
         let kind = config.check()?;
-        let (tx, rx) = mpsc::channel::<Bytes>(config.queue);
+        let (tx, rx) = mpsc::channel::<link::Outbound>(config.queue);
         let shared = Arc::new(Shared::new(config, kind, tx));
         let link = match kind {
             BrokerKind::Redis => runtime.spawn(redis::run(shared.clone(), rx)),
@@ -283,6 +283,20 @@ impl Drop for Cluster {
 impl Broker for Cluster {
     fn publish(&self, broadcast: &Arc<Broadcast>) -> Result<(), BrokerError> {
         self.shared.publish(broadcast)
+    }
+
+    /// Redis keeps each topic's history in a stream (docs/HISTORY.md); NATS keeps nothing.
+    fn records_history(&self) -> bool {
+        self.shared.kind == BrokerKind::Redis
+    }
+
+    fn record(
+        &self,
+        broadcast: &Arc<Broadcast>,
+        rule: HistoryRule,
+        from: Option<SubscriberId>,
+    ) -> Result<(), BrokerError> {
+        self.shared.record(broadcast, rule, from)
     }
 }
 

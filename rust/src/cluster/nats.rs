@@ -3,9 +3,8 @@
 //! say when the link is up or down. `no_echo`: the server does not send a node its own
 //! envelopes back.
 
-use super::link::{Backoff, Shared};
+use super::link::{Backoff, Outbound, Shared};
 use async_nats::{ConnectOptions, Event};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,7 @@ use tokio::sync::mpsc;
 /// Envelopes taken from the queue at once.
 const BATCH: usize = 256;
 
-pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Bytes>) {
+pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Outbound>) {
     let events = shared.clone();
     let was_up = Arc::new(AtomicBool::new(false));
     let max = shared.config.reconnect_max;
@@ -72,7 +71,12 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Bytes>) {
                 if n == 0 {
                     return;
                 }
-                for envelope in batch.drain(..) {
+                for outbound in batch.drain(..) {
+                    // NATS keeps no history: the core refuses history with it, so nothing
+                    // is recorded here.
+                    let Outbound::Envelope(envelope) = outbound else {
+                        continue;
+                    };
                     if let Err(e) = client.publish(subject.clone(), envelope).await {
                         shared.lost_in_send(1);
                         crate::warn_limited!(error = %e, "NATS publish failed");

@@ -3,8 +3,14 @@
 //! connection fails (Redis stopped, `CLIENT KILL TYPE pubsub`, the output buffer limit) the
 //! session ends, the link is down, and a new session connects and resubscribes after the
 //! backoff.
+//!
+//! Broadcasts on topics with history go through one Lua script instead of `PUBLISH`
+//! (docs/HISTORY.md "Where history lives"): it assigns the topic's next position, appends the
+//! envelope to the topic's stream and publishes it with the position, atomically, so every
+//! node sees one order per topic.
 
-use super::link::{Backoff, Shared};
+use super::link::{Backoff, Outbound, Shared};
+use crate::pubsub::history::new_epoch;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::AsyncConnectionConfig;
@@ -13,6 +19,21 @@ use tokio::sync::mpsc;
 
 /// Envelopes sent in one pipeline at most (one round trip for a burst).
 const BATCH: usize = 256;
+
+/// The history script. KEYS: the topic's hash (`epoch`, `offset`), its stream. ARGV: an
+/// epoch for a topic without one, the size kept, the TTL in ms, the cluster channel, the
+/// envelope without its position. Both keys expire a TTL after the last append (a later one
+/// starts a new epoch, as on a single node).
+const RECORD: &str = r"
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local position = epoch .. ':' .. offset
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'position', position, 'envelope', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return redis.call('PUBLISH', ARGV[4], ARGV[5] .. position)
+";
 
 /// How a session ended.
 enum Ended {
@@ -24,7 +45,7 @@ enum Ended {
     Stopped,
 }
 
-pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Bytes>) {
+pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Outbound>) {
     let client = match redis::Client::open(shared.config.url.as_str()) {
         Ok(client) => client,
         Err(e) => {
@@ -52,7 +73,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Bytes>) {
 async fn session(
     shared: &Shared,
     client: &redis::Client,
-    rx: &mut mpsc::Receiver<Bytes>,
+    rx: &mut mpsc::Receiver<Outbound>,
     was_up: bool,
 ) -> Ended {
     let timeout = shared.config.connect_timeout;
@@ -77,6 +98,16 @@ async fn session(
         Ok(Err(e)) => return Ended::Unreachable(e.to_string()),
         Err(_) => return Ended::Unreachable("timed out subscribing".to_owned()),
     };
+    // Pipelined scripts run by hash (EVALSHA): loaded once per session.
+    let record: String = match redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(RECORD)
+        .query_async(&mut publisher)
+        .await
+    {
+        Ok(sha) => sha,
+        Err(e) => return Ended::Unreachable(format!("cannot load the history script: {e}")),
+    };
     shared.link_up(was_up);
     let channel = shared.config.prefix.as_str();
     let mut batch = Vec::with_capacity(BATCH);
@@ -91,8 +122,25 @@ async fn session(
                     return Ended::Stopped;
                 }
                 let mut pipe = redis::pipe();
-                for envelope in batch.drain(..) {
-                    pipe.cmd("PUBLISH").arg(channel).arg(envelope.as_ref()).ignore();
+                for outbound in batch.drain(..) {
+                    match outbound {
+                        Outbound::Envelope(envelope) => {
+                            pipe.cmd("PUBLISH").arg(channel).arg(envelope.as_ref()).ignore();
+                        }
+                        Outbound::Record { topic, rule, envelope } => {
+                            pipe.cmd("EVALSHA")
+                                .arg(&record)
+                                .arg(2)
+                                .arg(format!("{channel}:history:{topic}"))
+                                .arg(format!("{channel}:stream:{topic}"))
+                                .arg(new_epoch())
+                                .arg(rule.size)
+                                .arg(u64::try_from(rule.ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+                                .arg(channel)
+                                .arg(envelope.as_ref())
+                                .ignore();
+                        }
+                    }
                 }
                 if let Err(e) = pipe.query_async::<()>(&mut publisher).await {
                     shared.lost_in_send(n);

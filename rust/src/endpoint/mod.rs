@@ -252,15 +252,20 @@ impl EndpointBuilder {
         let backplane = match (self.backplane, self.cluster) {
             (Some(backplane), _) => backplane,
             (None, None) => Backplane::with_history(&self.node, self.shards, self.history),
-            (None, Some(_)) if !self.history.is_empty() => {
-                return Err(EndpointError::History(HISTORY_IN_CLUSTER.to_owned()));
-            }
             (None, Some(config)) => {
+                if let Some(why) = history_refused(&config, &self.history) {
+                    return Err(EndpointError::History(why.to_owned()));
+                }
                 let node = config.node.clone();
                 let cluster = Arc::new(Cluster::start(config, &tokio::runtime::Handle::current())?);
                 // Built first, so presence syncs with the other nodes while `ready` listens for
                 // a namesake (whose messages the other nodes ignore while this node beats).
-                let backplane = Backplane::with_cluster(&node, self.shards, cluster.clone());
+                let backplane = Backplane::with_cluster_history(
+                    &node,
+                    self.shards,
+                    cluster.clone(),
+                    self.history,
+                );
                 cluster.ready().await?;
                 backplane
             }
@@ -382,9 +387,15 @@ pub enum EndpointError {
     History(String),
 }
 
-/// Why an endpoint with a broker refuses history for now (docs/HISTORY.md "In a cluster").
-pub const HISTORY_IN_CLUSTER: &str =
-    "`history` is not available with a `broker` yet: history is kept in one node's memory";
+/// Why a cluster on NATS refuses history (docs/HISTORY.md "Where history lives").
+pub const HISTORY_ON_NATS: &str =
+    "`history` needs a Redis `broker`: NATS keeps no messages (docs/HISTORY.md)";
+
+/// `Some(why)` when `cluster` cannot keep `history`: NATS stores nothing.
+pub fn history_refused(cluster: &ClusterConfig, history: &HistoryConfig) -> Option<&'static str> {
+    let nats = matches!(cluster.check(), Ok(crate::cluster::BrokerKind::Nats));
+    (nats && !history.is_empty()).then_some(HISTORY_ON_NATS)
+}
 
 /// Outcome of [`RunningEndpoint::drain`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

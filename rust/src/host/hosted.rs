@@ -293,7 +293,12 @@ impl HostedEndpoint {
                 let mut cluster = cluster.clone();
                 cluster.node.clone_from(&config.node);
                 let cluster = Cluster::start(cluster, runtime.handle())?;
-                Backplane::with_cluster(&config.node, config.shards, Arc::new(cluster))
+                Backplane::with_cluster_history(
+                    &config.node,
+                    config.shards,
+                    Arc::new(cluster),
+                    config.history.clone(),
+                )
             }
         };
         let queue = HostQueue::with_config(config.queue_config());

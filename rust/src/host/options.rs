@@ -416,14 +416,14 @@ impl Options {
         let mut config = self.config.clone();
         config.bind = resolve(&self.host, self.port)?;
         if !self.cluster.url.is_empty() {
-            if !config.history.is_empty() {
-                return Err(HostError::invalid(crate::endpoint::HISTORY_IN_CLUSTER));
-            }
             let mut cluster = self.cluster.clone();
             cluster.node.clone_from(&config.node);
             cluster
                 .check()
                 .map_err(|e| HostError::invalid(e.to_string()))?;
+            if let Some(why) = crate::endpoint::history_refused(&cluster, &config.history) {
+                return Err(HostError::invalid(why));
+            }
             config.cluster = Some(cluster);
         }
         let paths: Vec<(String, &[(String, OptionValue)])> = if self.mounts.is_empty() {

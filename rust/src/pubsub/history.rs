@@ -210,6 +210,7 @@ impl Recovery {
 /// One topic's messages.
 #[derive(Debug)]
 pub(crate) struct TopicLog {
+    /// Empty in a mirrored log (the broker's history) until its first message says it.
     epoch: String,
     rule: HistoryRule,
     /// Offset of the latest message appended (0: none yet).
@@ -221,9 +222,9 @@ pub(crate) struct TopicLog {
 }
 
 impl TopicLog {
-    fn new(rule: HistoryRule, now: Instant) -> TopicLog {
+    fn new(rule: HistoryRule, epoch: String, now: Instant) -> TopicLog {
         TopicLog {
-            epoch: new_epoch(),
+            epoch,
             rule,
             last: 0,
             entries: VecDeque::new(),
@@ -234,6 +235,35 @@ impl TopicLog {
     /// Records `b` as the next offset.
     pub(crate) fn append(&mut self, b: &Arc<Broadcast>, now: Instant) -> Arc<HistoryEntry> {
         self.last += 1;
+        self.push(b, now)
+    }
+
+    /// Records `b` at the position the broker gave it (a mirrored log, docs/HISTORY.md
+    /// "Where history lives"); `None` for a position already recorded (a duplicate). A new
+    /// epoch starts the log over; a gap drops what came before it, since a resume from there
+    /// could not be complete.
+    pub(crate) fn mirror(
+        &mut self,
+        b: &Arc<Broadcast>,
+        at: &Position,
+        now: Instant,
+    ) -> Option<Arc<HistoryEntry>> {
+        if at.epoch != self.epoch {
+            self.epoch.clone_from(&at.epoch);
+            self.entries.clear();
+            self.last = at.offset.saturating_sub(1);
+        } else if at.offset <= self.last {
+            return None;
+        } else if at.offset > self.last + 1 {
+            self.entries.clear();
+            self.last = at.offset - 1;
+        }
+        self.last = at.offset;
+        Some(self.push(b, now))
+    }
+
+    /// Appends `b` as offset `self.last`.
+    fn push(&mut self, b: &Arc<Broadcast>, now: Instant) -> Arc<HistoryEntry> {
         self.active = now;
         let position = format!("{}:{}", self.epoch, self.last);
         let entry = Arc::new(HistoryEntry {
@@ -267,15 +297,16 @@ impl TopicLog {
     }
 
     /// The latest position: `"<epoch>:0"` before the first message, so a client that joins
-    /// an empty topic can still resume from there.
-    pub(crate) fn latest(&self) -> String {
-        format!("{}:{}", self.epoch, self.last)
+    /// an empty topic can still resume from there; `None` for a mirrored log that has not
+    /// seen its broker's epoch yet.
+    pub(crate) fn latest(&self) -> Option<String> {
+        (!self.epoch.is_empty()).then(|| format!("{}:{}", self.epoch, self.last))
     }
 
     /// The messages after `since` (at most `max`; more is [`Unrecovered::TooMany`]).
     pub(crate) fn recover(&mut self, since: &str, max: usize, now: Instant) -> Recovery {
         self.trim(now);
-        let latest = Some(self.latest());
+        let latest = self.latest();
         match self.after(since, now) {
             Ok(missed) if missed.len() > max => Recovery::failed(Unrecovered::TooMany, latest),
             Ok(missed) => Recovery {
@@ -351,6 +382,8 @@ type Shard = Mutex<HashMap<String, Arc<LogLock>>>;
 #[derive(Debug)]
 pub(crate) struct Histories {
     config: HistoryConfig,
+    /// The logs mirror the broker's (positions come from there), else this node mints them.
+    mirrored: bool,
     shards: Box<[Shard]>,
     appends: AtomicU64,
 }
@@ -359,9 +392,10 @@ pub(crate) struct Histories {
 const SWEEP_EVERY: u64 = 1024;
 
 impl Histories {
-    pub(crate) fn new(config: HistoryConfig, shards: usize) -> Histories {
+    pub(crate) fn new(config: HistoryConfig, shards: usize, mirrored: bool) -> Histories {
         Histories {
             config,
+            mirrored,
             shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
             appends: AtomicU64::new(0),
         }
@@ -382,11 +416,28 @@ impl Histories {
             return None;
         }
         let rule = self.rule(topic)?;
+        self.count_append();
+        Some(self.get_or_create(topic, rule))
+    }
+
+    /// The mirrored log a broadcast with a broker position goes into; `None` when this node
+    /// has no rule for the topic.
+    pub(crate) fn for_mirror(&self, topic: &str) -> Option<Arc<LogLock>> {
+        let rule = self.rule(topic)?;
+        self.count_append();
+        Some(self.get_or_create(topic, rule))
+    }
+
+    fn count_append(&self) {
         let n = self.appends.fetch_add(1, Ordering::Relaxed);
         if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep((n / SWEEP_EVERY) as usize % self.shards.len());
         }
-        Some(self.get_or_create(topic, rule))
+    }
+
+    /// Whether positions come from the broker.
+    pub(crate) fn mirrored(&self) -> bool {
+        self.mirrored
     }
 
     /// The log a client resumes from or starts tracking, created (empty, with a new epoch)
@@ -401,7 +452,12 @@ impl Histories {
         if let Some(log) = shard.get(topic) {
             return Arc::clone(log);
         }
-        let log = TopicLog::new(rule, Instant::now());
+        let epoch = if self.mirrored {
+            String::new()
+        } else {
+            new_epoch()
+        };
+        let log = TopicLog::new(rule, epoch, Instant::now());
         let log = Arc::new(ReentrantMutex::new(RefCell::new(log)));
         shard.insert(topic.to_owned(), Arc::clone(&log));
         log
@@ -420,7 +476,7 @@ impl Histories {
 }
 
 /// A fresh epoch: 8 URL-safe characters from a random 48-bit value.
-fn new_epoch() -> String {
+pub fn new_epoch() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));

@@ -20,7 +20,9 @@ mod tests;
 use crate::outbox::Outbox;
 use crate::topic::shard_of;
 use crate::wire::{Frame, Payload, SERIALIZER_COUNT, Serializer, WireError};
-use history::{Histories, HistoryConfig, HistoryEntry, Recovery, Unrecovered};
+use history::{
+    Histories, HistoryConfig, HistoryEntry, HistoryRule, Recovery, Unrecovered, recorded,
+};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +88,26 @@ pub struct SubscriberId(pub u64);
 pub trait Broker: Send + Sync + 'static {
     /// Sends a broadcast to every other node. Errors never undo the local delivery.
     fn publish(&self, broadcast: &Arc<Broadcast>) -> Result<(), BrokerError>;
+
+    /// True when the broker keeps topic histories itself (Redis, docs/HISTORY.md "Where
+    /// history lives"): broadcasts on topics with history then go through
+    /// [`record`](Self::record) instead of being delivered here first.
+    fn records_history(&self) -> bool {
+        false
+    }
+
+    /// Appends `broadcast` to its topic's history in the broker (`rule` says how much is
+    /// kept), which gives it its position and brings it back to every node, this one
+    /// included, through [`PubSub::deliver_recorded`] (with `from` excluded on this node).
+    /// Must not block. On an error nothing was sent.
+    fn record(
+        &self,
+        _broadcast: &Arc<Broadcast>,
+        _rule: HistoryRule,
+        _from: Option<SubscriberId>,
+    ) -> Result<(), BrokerError> {
+        Err(BrokerError("this broker keeps no history".to_owned()))
+    }
 }
 
 /// The single-process broker: there are no other nodes, so publishing is a no-op.
@@ -212,10 +234,11 @@ impl PubSub {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let records = broker.records_history();
         Arc::new(PubSub {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             broker,
-            history: (!history.is_empty()).then(|| Histories::new(history, shards)),
+            history: (!history.is_empty()).then(|| Histories::new(history, shards, records)),
         })
     }
 
@@ -283,10 +306,10 @@ impl PubSub {
         let guard = log.as_ref().map(|log| log.lock());
         let recovery = match (&guard, since) {
             (None, _) => Recovery::failed(Unrecovered::NoHistory, None),
-            (Some(g), Err(why)) => Recovery::failed(why, Some(g.borrow().latest())),
+            (Some(g), Err(why)) => Recovery::failed(why, g.borrow().latest()),
             (Some(g), Ok(None)) => Recovery {
                 outcome: Ok(Vec::new()),
-                position: Some(g.borrow().latest()),
+                position: g.borrow().latest(),
             },
             (Some(g), Ok(Some(since))) => g.borrow_mut().recover(since, max_replay, Instant::now()),
         };
@@ -319,7 +342,7 @@ impl PubSub {
         let guard = log.lock();
         let mut log = guard.borrow_mut();
         let (messages, outcome) = log.read(since, limit, Instant::now());
-        (messages, Some(log.latest()), outcome)
+        (messages, log.latest(), outcome)
     }
 
     /// True when broadcasts on `topic` are kept (a rule matches it).
@@ -398,6 +421,32 @@ impl PubSub {
             return Err(WireError::PayloadNotObject.into());
         }
         let broadcast = Arc::new(broadcast);
+        if let Some(h) = self.history.as_ref().filter(|h| h.mirrored()) {
+            // The broker orders and keeps this topic's broadcasts: delivered when they come
+            // back with their position (`deliver_recorded`), on this node too.
+            if let Some(rule) = h
+                .rule(&broadcast.topic)
+                .filter(|_| recorded(&broadcast.event))
+            {
+                if remote {
+                    match self.broker.record(&broadcast, rule, from) {
+                        Ok(()) => return Ok(Delivered::default()),
+                        // As any broadcast while the broker is away: this node's subscribers
+                        // get it, without a position.
+                        Err(e) => {
+                            self.dispatch(from, &broadcast, None)?;
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+            // A local broadcast, or no history: delivered here without a position.
+            let delivered = self.dispatch(from, &broadcast, None)?;
+            if remote {
+                self.broker.publish(&broadcast)?;
+            }
+            return Ok(delivered);
+        }
         let log = self
             .history
             .as_ref()
@@ -423,6 +472,36 @@ impl PubSub {
             self.broker.publish(&broadcast)?;
         }
         Ok(delivered)
+    }
+
+    /// Delivers a broadcast the broker recorded at `position` (docs/HISTORY.md "Where history
+    /// lives") to this node's subscribers, `from` excluded, and mirrors it into the topic's
+    /// log, in the broker's order. A position already mirrored is not delivered again.
+    /// Errors: a payload that cannot be encoded.
+    pub fn deliver_recorded(
+        &self,
+        from: Option<SubscriberId>,
+        broadcast: Broadcast,
+        at: &history::Position,
+    ) -> Result<Delivered, PublishError> {
+        if matches!(broadcast.payload, Payload::Json(_)) && !broadcast.payload.is_json_object() {
+            return Err(WireError::PayloadNotObject.into());
+        }
+        let broadcast = Arc::new(broadcast);
+        let log = self
+            .history
+            .as_ref()
+            .and_then(|h| h.for_mirror(&broadcast.topic));
+        let Some(log) = log else {
+            // This node keeps no history of the topic (its rules differ from the sender's).
+            return self.dispatch(from, &broadcast, None);
+        };
+        let guard = log.lock();
+        let entry = guard.borrow_mut().mirror(&broadcast, at, Instant::now());
+        match entry {
+            Some(entry) => self.dispatch(from, &broadcast, Some(&entry)),
+            None => Ok(Delivered::default()),
+        }
     }
 
     /// The fastlane fan-out (PROTOCOL.md 5.2), in the caller's thread.

@@ -13,7 +13,7 @@ mod check;
 use super::{Common, Outcome, latency_json, us_per};
 use crate::clock::now_ns;
 use crate::conn::{Target, Ws, await_reply, new_histogram};
-use crate::procfs::Meter;
+use crate::procfs::{Measured, Meter};
 use crate::proto::Protocol;
 use check::{Check, loss_json};
 use futures_util::{SinkExt, StreamExt};
@@ -91,9 +91,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         args.messages, args.clients
     );
 
-    let meter = Meter::start(common.server_pid);
-    let (reports, complete) = reconnect(common, args, &target, &topic, positions).await;
-    let measured = meter.finish();
+    let (reports, complete, measured) = reconnect(common, args, &target, &topic, positions).await;
     let _ = publisher.close(None).await;
 
     let (mut latency, mut failed, mut closed, mut first_error) = (new_histogram(), 0, 0, None);
@@ -244,19 +242,21 @@ async fn publish(publisher: &mut Ws, common: &Common, messages: u64) -> Result<(
 }
 
 /// Every client reconnects (all at once, or `--reconnect-concurrency` at a time) and rejoins
-/// from its position; returns once all have resumed or failed, or the timeout passed (then
-/// `complete` is false), after 200 ms more in which duplicates would show.
+/// from its position. The measured phase ends once all have resumed or failed, or the timeout
+/// passed (then `complete` is false); the clients keep reading 200 ms more, in which
+/// duplicates would show, and then disconnect, outside the phase.
 async fn reconnect(
     common: &Common,
     args: &Args,
     target: &Target,
     topic: &str,
     positions: Vec<String>,
-) -> (Vec<Report>, bool) {
+) -> (Vec<Report>, bool, Measured) {
     let gate = (args.reconnect_concurrency > 0)
         .then(|| Arc::new(Semaphore::new(args.reconnect_concurrency)));
     let (stop, stop_rx) = watch::channel(false);
     let (resumed, ended) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let meter = Meter::start(common.server_pid);
     let first = Instant::now();
     let mut tasks = JoinSet::new();
     for (i, position) in positions.into_iter().enumerate() {
@@ -288,6 +288,7 @@ async fn reconnect(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    let measured = meter.finish();
     let complete = resumed.load(Ordering::Relaxed) == n;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = stop.send(true);
@@ -303,7 +304,7 @@ async fn reconnect(
     })
     .await;
     tasks.abort_all();
-    (reports, complete)
+    (reports, complete, measured)
 }
 
 /// One resuming client.
