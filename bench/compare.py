@@ -620,6 +620,8 @@ COLUMNS = {
         ("server CPU µs/replayed message", lambda r: num(r.get("server_cpu_us_per_replayed"), 2)),
         ("server CPU µs/client", lambda r: num(r.get("server_cpu_us_per_client"), 0)),
         ("outage s", lambda r: num(r.get("outage_s"), 1)),
+        # Reconnects dropped for a full accept queue: each waited for the 1 s SYN retry.
+        ("listen queue overflows", lambda r: num(r.get("listen_overflows"), 0)),
         ("lost", lost),
     ],
     "rss_client": [

@@ -27,8 +27,9 @@
 //! `SB_HISTORY=<size>` (1 to 1,000,000; unset or empty: no history) keeps the last `<size>`
 //! broadcasts of every `bench:*` topic for 10 minutes, so their frames carry a stream position
 //! as `ref` and a join with `_since` is answered with `sb_recovery` and the missed messages.
-//! `presence:*` gets no rule: presence events are never kept. A single node only: the engine
-//! refuses history with `SB_CLUSTER` (the start fails).
+//! `presence:*` gets no rule: presence events are never kept. With `SB_CLUSTER` too, history
+//! is what docs/HISTORY.md ("Where history lives") says of a cluster: a NATS broker refuses
+//! it (the start fails). The bench runs it on a single node.
 
 // PORT, logs, the LISTENING line and exit on EOF/SIGTERM, as in the conformance fixtures.
 #[path = "../../tests/fixtures/rust/support/process.rs"]

@@ -62,6 +62,24 @@ pub fn rss_kib(pid: Option<u32>) -> std::io::Result<u64> {
         .ok_or_else(|| bad("no VmRSS"))
 }
 
+/// Connections the kernel refused because a listening socket's accept queue was full
+/// (`TcpExt: ListenOverflows` of `/proc/net/netstat`, counted for the whole network namespace,
+/// which the loadgen and the server share). Each such client retries its SYN after 1 s, so
+/// a run with overflows measures that timer too. `None` where the counter is unreadable.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    netstat_field(&text, "TcpExt:", "ListenOverflows")
+}
+
+/// Field `name` of the `prefix` pair of lines (names, then values) of a `/proc/net/netstat`
+/// text.
+fn netstat_field(text: &str, prefix: &str, name: &str) -> Option<u64> {
+    let mut rows = text.lines().filter(|l| l.starts_with(prefix));
+    let (names, values) = (rows.next()?, rows.next()?);
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 /// Raises this process's open-file soft limit to its hard limit; returns the new soft limit.
 pub fn raise_nofile() -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
@@ -153,5 +171,16 @@ mod tests {
         if let Some(precise) = cpu_time_precise(me) {
             assert!(precise > Duration::ZERO);
         }
+    }
+
+    #[test]
+    fn listen_overflows_come_from_the_tcpext_lines() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 0 98 99\n\
+                    IpExt: InNoRoutes\n\
+                    IpExt: 0\n";
+        assert_eq!(netstat_field(text, "TcpExt:", "ListenOverflows"), Some(98));
+        assert_eq!(netstat_field(text, "TcpExt:", "Nope"), None);
+        assert_eq!(netstat_field("", "TcpExt:", "ListenOverflows"), None);
     }
 }

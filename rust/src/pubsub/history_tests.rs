@@ -356,3 +356,145 @@ fn v1_clients_get_the_position_in_the_ref_field_too() {
     assert_eq!(got[0]["ref"], json!(latest));
     assert_eq!(got[0]["event"], "msg");
 }
+
+/// A broker that keeps history (as Redis does): `record` only queues; the test plays the
+/// broker by calling `deliver_recorded` with the positions it would give. `down` makes
+/// `record` fail as an unreachable broker does.
+#[derive(Default)]
+struct RecordingBroker {
+    recorded: parking_lot::Mutex<Vec<(String, Option<SubscriberId>)>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Broker for RecordingBroker {
+    fn publish(&self, _broadcast: &Arc<Broadcast>) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    fn records_history(&self) -> bool {
+        true
+    }
+
+    fn record(
+        &self,
+        broadcast: &Arc<Broadcast>,
+        _rule: HistoryRule,
+        from: Option<SubscriberId>,
+    ) -> Result<(), BrokerError> {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(BrokerError("down".into()));
+        }
+        self.recorded.lock().push((broadcast.event.clone(), from));
+        Ok(())
+    }
+}
+
+fn mirrored() -> (Arc<PubSub>, Arc<RecordingBroker>) {
+    let broker = Arc::new(RecordingBroker::default());
+    let mut h = HistoryConfig::default();
+    h.add(
+        "room:*",
+        HistoryRule {
+            size: 10,
+            ttl: Duration::from_secs(60),
+        },
+    );
+    (PubSub::build(2, broker.clone(), h), broker)
+}
+
+fn at(text: &str) -> Position {
+    Position::parse(text).unwrap()
+}
+
+#[test]
+fn with_a_recording_broker_broadcasts_are_delivered_when_they_come_back_with_their_position() {
+    let (ps, broker) = mirrored();
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    // Before any message the topic's epoch is the broker's, still unknown: position null.
+    let mut first = None;
+    let sub = ps.subscribe_recover("room:a", fastlane(&out), Ok(None), 100, |r| first = Some(r));
+    assert_eq!(
+        first.unwrap().payload(),
+        json!({"recovered": true, "missed": 0, "position": null})
+    );
+
+    // Sent to the broker, not delivered here yet.
+    ps.broadcast_from(sub.id(), bc("room:a", "msg", 1)).unwrap();
+    assert_eq!(
+        *broker.recorded.lock(),
+        [("msg".to_owned(), Some(sub.id()))]
+    );
+    assert!(frames(&out).is_empty());
+    // Presence and local broadcasts are not recorded: delivered at once, without a position.
+    ps.local_broadcast(bc("room:a", "local", 2)).unwrap();
+    ps.broadcast(bc("room:a", "presence_diff", 3)).unwrap();
+    let now: Vec<Value> = frames(&out).iter().map(|f| json!([f[1], f[3]])).collect();
+    assert_eq!(
+        now,
+        [json!([null, "local"]), json!([null, "presence_diff"])]
+    );
+
+    // The broker's echoes, in its order: delivered with their positions, `from` left out.
+    ps.deliver_recorded(Some(sub.id()), bc("room:a", "msg", 1), &at("R:1"))
+        .unwrap();
+    ps.deliver_recorded(None, bc("room:a", "msg", 2), &at("R:2"))
+        .unwrap();
+    // A duplicate (the same position again) is not delivered twice.
+    ps.deliver_recorded(None, bc("room:a", "msg", 2), &at("R:2"))
+        .unwrap();
+    let got: Vec<Value> = frames(&out).iter().map(|f| f[1].clone()).collect();
+    assert_eq!(got, [json!("R:2")]);
+
+    // Another subscriber resumes from R:1 on this node's mirror.
+    let other = Arc::new(Outbox::new(100, 1 << 20));
+    let (r, _s) = resume(&ps, "room:a", "R:1", &other);
+    assert_eq!(offsets(&r), [2]);
+    assert_eq!(r.position.as_deref(), Some("R:2"));
+}
+
+#[test]
+fn a_mirrored_log_restarts_on_a_new_epoch_and_drops_what_came_before_a_gap() {
+    let (ps, _broker) = mirrored();
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    for n in 1..=3 {
+        ps.deliver_recorded(None, bc("room:a", "msg", n), &at(&format!("R:{n}")))
+            .unwrap();
+    }
+    // Offsets 4 and 5 never arrived (the link dropped): a resume from before the gap cannot
+    // be complete, one from after it can.
+    ps.deliver_recorded(None, bc("room:a", "msg", 6), &at("R:6"))
+        .unwrap();
+    ps.deliver_recorded(None, bc("room:a", "msg", 7), &at("R:7"))
+        .unwrap();
+    assert_eq!(
+        resume(&ps, "room:a", "R:2", &out).0.outcome.unwrap_err(),
+        Unrecovered::Trimmed
+    );
+    assert_eq!(offsets(&resume(&ps, "room:a", "R:6", &out).0), [7]);
+    // The broker's history expired and started over: positions of the old epoch are unknown.
+    ps.deliver_recorded(None, bc("room:a", "msg", 8), &at("S:1"))
+        .unwrap();
+    assert_eq!(
+        resume(&ps, "room:a", "R:7", &out).0.outcome.unwrap_err(),
+        Unrecovered::UnknownEpoch
+    );
+    assert_eq!(ps.history("room:a", None, 10).1.as_deref(), Some("S:1"));
+}
+
+#[test]
+fn with_the_recording_broker_down_a_broadcast_reaches_this_node_without_a_position() {
+    let (ps, broker) = mirrored();
+    let out = Arc::new(Outbox::new(100, 1 << 20));
+    let _sub = ps.subscribe("room:a", fastlane(&out));
+    broker
+        .down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(
+        ps.broadcast(bc("room:a", "msg", 1)),
+        Err(PublishError::Broker(_))
+    ));
+    let got = frames(&out);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][1], Value::Null);
+    assert_eq!(ps.history("room:a", None, 10).0.len(), 0);
+}

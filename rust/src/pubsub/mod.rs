@@ -424,19 +424,17 @@ impl PubSub {
         if let Some(h) = self.history.as_ref().filter(|h| h.mirrored()) {
             // The broker orders and keeps this topic's broadcasts: delivered when they come
             // back with their position (`deliver_recorded`), on this node too.
-            if let Some(rule) = h
+            let rule = h
                 .rule(&broadcast.topic)
-                .filter(|_| recorded(&broadcast.event))
-            {
-                if remote {
-                    match self.broker.record(&broadcast, rule, from) {
-                        Ok(()) => return Ok(Delivered::default()),
-                        // As any broadcast while the broker is away: this node's subscribers
-                        // get it, without a position.
-                        Err(e) => {
-                            self.dispatch(from, &broadcast, None)?;
-                            return Err(e.into());
-                        }
+                .filter(|_| recorded(&broadcast.event));
+            if let (Some(rule), true) = (rule, remote) {
+                match self.broker.record(&broadcast, rule, from) {
+                    Ok(()) => return Ok(Delivered::default()),
+                    // As any broadcast while the broker is away: this node's subscribers
+                    // get it, without a position.
+                    Err(e) => {
+                        self.dispatch(from, &broadcast, None)?;
+                        return Err(e.into());
                     }
                 }
             }

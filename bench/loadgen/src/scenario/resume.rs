@@ -13,7 +13,7 @@ mod check;
 use super::{Common, Outcome, latency_json, us_per};
 use crate::clock::now_ns;
 use crate::conn::{Target, Ws, await_reply, new_histogram};
-use crate::procfs::{Measured, Meter};
+use crate::procfs::{Measured, Meter, listen_overflows};
 use crate::proto::Protocol;
 use check::{Check, loss_json};
 use futures_util::{SinkExt, StreamExt};
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -91,7 +91,8 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         args.messages, args.clients
     );
 
-    let (reports, complete, measured) = reconnect(common, args, &target, &topic, positions).await;
+    let (reports, phase) = reconnect(common, args, &target, &topic, positions).await;
+    let (measured, complete) = (phase.measured, phase.complete);
     let _ = publisher.close(None).await;
 
     let (mut latency, mut failed, mut closed, mut first_error) = (new_histogram(), 0, 0, None);
@@ -120,6 +121,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Outcome, String> {
         "payload_bytes": common.payload_bytes,
         "outage_s": outage_s,
         "reconnect_concurrency": args.reconnect_concurrency,
+        "listen_overflows": phase.listen_overflows,
         "expected_replays": args.clients as u64 * args.messages,
         "replayed": replayed,
         "complete": complete,
@@ -251,11 +253,12 @@ async fn reconnect(
     target: &Target,
     topic: &str,
     positions: Vec<String>,
-) -> (Vec<Report>, bool, Measured) {
+) -> (Vec<Report>, Phase) {
     let gate = (args.reconnect_concurrency > 0)
         .then(|| Arc::new(Semaphore::new(args.reconnect_concurrency)));
     let (stop, stop_rx) = watch::channel(false);
     let (resumed, ended) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let overflows = listen_overflows();
     let meter = Meter::start(common.server_pid);
     let first = Instant::now();
     let mut tasks = JoinSet::new();
@@ -271,11 +274,11 @@ async fn reconnect(
         let (gate, stop_rx) = (gate.clone(), stop_rx.clone());
         let (resumed, ended) = (resumed.clone(), ended.clone());
         tasks.spawn(async move {
-            let _permit = match gate {
+            let permit = match gate {
                 Some(g) => g.acquire_owned().await.ok(),
                 None => None,
             };
-            client.run(stop_rx, &resumed, &ended).await
+            client.run(permit, stop_rx, &resumed, &ended).await
         });
     }
     let n = args.clients as u64;
@@ -289,6 +292,9 @@ async fn reconnect(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let measured = meter.finish();
+    let overflows = listen_overflows()
+        .zip(overflows)
+        .map(|(after, before)| after.saturating_sub(before));
     let complete = resumed.load(Ordering::Relaxed) == n;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = stop.send(true);
@@ -304,7 +310,22 @@ async fn reconnect(
     })
     .await;
     tasks.abort_all();
-    (reports, complete, measured)
+    let phase = Phase {
+        measured,
+        complete,
+        listen_overflows: overflows,
+    };
+    (reports, phase)
+}
+
+/// The measured phase of [`reconnect`].
+#[derive(Debug)]
+struct Phase {
+    measured: Measured,
+    /// Every client resumed before the timeout.
+    complete: bool,
+    /// Reconnects the kernel dropped for a full accept queue (they retry after 1 s).
+    listen_overflows: Option<u64>,
 }
 
 /// One resuming client.
@@ -320,9 +341,11 @@ struct Client {
 
 impl Client {
     /// Reconnects and resumes; bumps `resumed` when it has everything and `ended` once it
-    /// resumed or failed, then keeps reading (more would be duplicates) until `stop`.
+    /// resumed or failed (and then lets the next client of `--reconnect-concurrency` in by
+    /// dropping `permit`), then keeps reading (more would be duplicates) until `stop`.
     async fn run(
         self,
+        mut permit: Option<OwnedSemaphorePermit>,
         mut stop: watch::Receiver<bool>,
         resumed: &AtomicU64,
         ended: &AtomicU64,
@@ -377,6 +400,7 @@ impl Client {
                 report.finished = Some(self.first.elapsed());
                 resumed.fetch_add(1, Ordering::Relaxed);
                 ended.fetch_add(1, Ordering::Relaxed);
+                drop(permit.take());
             }
         }
         let _ = ws.close(None).await;
@@ -396,7 +420,7 @@ fn summary(r: &Value) -> String {
     format!(
         "resume {}: {}/{} clients resumed {} missed messages each after {} s; all in {} ms; \
          per client p50 {} µs p99 {} µs; server {} µs CPU/replayed message, {} µs/client; \
-         loss {}",
+         listen queue overflows {}; loss {}",
         r["protocol"].as_str().unwrap_or(""),
         r["resumed_clients"],
         r["clients"],
@@ -407,6 +431,7 @@ fn summary(r: &Value) -> String {
         f(&r["resume_latency"]["p99_us"]),
         f(&r["server_cpu_us_per_replayed"]),
         f(&r["server_cpu_us_per_client"]),
+        r["listen_overflows"],
         r["loss"],
     )
 }
