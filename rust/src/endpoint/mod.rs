@@ -300,12 +300,10 @@ impl EndpointBuilder {
         }))
         .map_err(|panic| EndpointError::RouteConflict(panic_text(&panic)))?;
 
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .map_err(|source| EndpointError::Bind {
-                addr: self.addr,
-                source,
-            })?;
+        let listener = listen(self.addr).map_err(|source| EndpointError::Bind {
+            addr: self.addr,
+            source,
+        })?;
         let local_addr = listener
             .local_addr()
             .map_err(|source| EndpointError::Bind {
@@ -385,6 +383,23 @@ pub enum EndpointError {
     /// History cannot be kept with this configuration (docs/HISTORY.md).
     #[error("{0}")]
     History(String),
+}
+
+/// Connections the kernel queues before they are accepted. Tokio's `bind` asks for 128,
+/// which 1,000 clients reconnecting at once after an outage overflow: the rest then wait for
+/// the kernel's 1 s SYN retry. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (as tokio's `bind`).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Why a cluster on NATS refuses history (docs/HISTORY.md "Where history lives").
