@@ -247,6 +247,9 @@ CLUSTER_ROWS = (
     ClusterRow("sb-json", SB_ONE_NODE, None),
     ClusterRow("sb-json", "Switchboard over Redis, 2 nodes", "redis"),
     ClusterRow("sb-json", "Switchboard over NATS, 2 nodes", "nats"),
+    # History kept in Redis (docs/HISTORY.md): one script per broadcast appends to the topic's
+    # stream and publishes; every node delivers from Redis, the publishing one included.
+    ClusterRow("sb-history", "Switchboard over Redis, history 100, 2 nodes", "redis"),
     # bench/peers/socketio-node with SB_CLUSTER: @socket.io/redis-adapter (Socket.IO has no
     # NATS adapter of its own).
     ClusterRow("socketio", SIO_REDIS, "redis"),
