@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
 import { within, withChatServer } from "./chat_client.mjs";
-import { comeBack, goOffline, joined, newMember, send, until } from "./chat_member.mjs";
+import { comeBack, floodDuringResume, goOffline, joined, newMember, send, until } from "./chat_member.mjs";
 import { waitUntil } from "../lib/wait.mjs";
 
 const ctx = withChatServer(startChatServer);
@@ -76,43 +76,7 @@ async function floodDuringResume(node) {
   const flooder = member("flooder", topic, { at: node });
   await joined(flooder);
 
-  // The flood: one message per 2 ms at most, up to 8 awaiting their reply, until told to
-  // stop; each body is its sequence number.
-  let stop = false;
-  let sent = 0;
-  const inFlight = new Set();
-  const flood = (async () => {
-    while (!stop) {
-      const seq = ++sent;
-      const p = send(flooder.channel, String(seq)).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= 8) await Promise.race(inFlight);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    await Promise.all(inFlight);
-  })();
-
-  await until(reader, () => reader.bodies.length >= 50, "50 flooded messages");
-  await goOffline(reader);
-  const offlineAt = sent;
-  await until(flooder, () => flooder.bodies.length >= offlineAt + 10, "10 messages while the reader is away");
-  const recovery = await comeBack(reader);
-  const resumedAt = reader.bodies.length;
-  await until(reader, () => reader.bodies.length >= resumedAt + recovery.missed + 50, "50 live messages after the resume");
-  stop = true;
-  await flood;
-  await until(reader, () => reader.bodies.length >= sent, `every flooded message (${sent})`).catch(() => {});
-
-  assert.equal(recovery.recovered, true, JSON.stringify(recovery));
-  assert.ok(recovery.missed >= 10, `the resume replayed what was missed (${recovery.missed})`);
-  const seqs = reader.bodies.map(Number);
-  const wrong = seqs.map((n, i) => [i + 1, n]).filter(([want, n]) => want !== n);
-  assert.deepEqual(
-    { received: seqs.length, firstWrong: wrong.slice(0, 5) },
-    { received: sent, firstWrong: [] },
-    `every sequence number once, in order (sb_recovery ${JSON.stringify(recovery)})`,
-  );
-  assert.deepEqual(reader.refs, flooder.refs);
+  await floodDuringResume(reader, flooder, { live: 50, away: 10 });
 }
 
 test("positions the node does not know are answered recovered false, then the room is live", { timeout: 60_000 }, async () => {

@@ -3,6 +3,7 @@
 // the steps the suites take with it. Used by tests/browser/chat_history.test.mjs and
 // tests/cluster/chat_history_cluster.test.mjs.
 
+import assert from "node:assert/strict";
 import { Socket } from "phoenix";
 import WebSocket from "ws";
 import { join, within } from "./chat_client.mjs";
@@ -95,4 +96,50 @@ export async function comeBack(m) {
   m.socket.connect();
   await until(m, () => m.recoveries.length > n, "sb_recovery after the rejoin");
   return m.recoveries.at(-1);
+}
+
+/**
+ * `flooder` floods the room (each body its sequence number) while `reader`, after `live`
+ * messages, goes offline until `away` more were broadcast, comes back with `_since`, and
+ * takes `live` more; then the flood stops. Asserts the resume recovered and that the reader
+ * got every sequence number once, in order, with the same refs as the flooder.
+ */
+export async function floodDuringResume(reader, flooder, { live, away }) {
+  // The flood: one message per 2 ms at most, up to 8 awaiting their reply, until told to
+  // stop; each body is its sequence number.
+  let stop = false;
+  let sent = 0;
+  const inFlight = new Set();
+  const flood = (async () => {
+    while (!stop) {
+      const seq = ++sent;
+      const p = send(flooder.channel, String(seq)).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= 8) await Promise.race(inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.all(inFlight);
+  })();
+
+  await until(reader, () => reader.bodies.length >= live, `${live} flooded messages`);
+  await goOffline(reader);
+  const offlineAt = sent;
+  await until(flooder, () => flooder.bodies.length >= offlineAt + away, `${away} messages while the reader is away`);
+  const recovery = await comeBack(reader);
+  const resumedAt = reader.bodies.length;
+  await until(reader, () => reader.bodies.length >= resumedAt + recovery.missed + live, `${live} live messages after the resume`);
+  stop = true;
+  await flood;
+  await until(reader, () => reader.bodies.length >= sent, `every flooded message (${sent})`).catch(() => {});
+
+  assert.equal(recovery.recovered, true, JSON.stringify(recovery));
+  assert.ok(recovery.missed >= away, `the resume replayed what was missed (${recovery.missed})`);
+  const seqs = reader.bodies.map(Number);
+  const wrong = seqs.map((n, i) => [i + 1, n]).filter(([want, n]) => want !== n);
+  assert.deepEqual(
+    { received: seqs.length, firstWrong: wrong.slice(0, 5) },
+    { received: sent, firstWrong: [] },
+    `every sequence number once, in order (sb_recovery ${JSON.stringify(recovery)})`,
+  );
+  assert.deepEqual(reader.refs, flooder.refs);
 }

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { startChatServer } from "../browser/chat_server.mjs";
-import { comeBack, goOffline, joined, newMember, send, until } from "../browser/chat_member.mjs";
+import { floodDuringResume, goOffline, joined, newMember, send, until } from "../browser/chat_member.mjs";
 import { startNats, startRedis } from "../lib/brokers.mjs";
 
 const START_MS = 30_000;
@@ -99,36 +99,7 @@ describe("on Redis", () => {
     const flooder = member(b, "flooder", topic);
     await joined(flooder);
 
-    let stop = false;
-    let sent = 0;
-    const inFlight = new Set();
-    const flood = (async () => {
-      while (!stop) {
-        const p = send(flooder.channel, String(++sent)).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        if (inFlight.size >= 8) await Promise.race(inFlight);
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await Promise.all(inFlight);
-    })();
-
-    await until(reader, () => reader.bodies.length >= 30, "30 flooded messages");
-    await goOffline(reader);
-    const offlineAt = sent;
-    await until(flooder, () => flooder.bodies.length >= offlineAt + 5, "5 messages while the reader is away");
-    const recovery = await comeBack(reader);
-    const resumedAt = reader.bodies.length;
-    await until(reader, () => reader.bodies.length >= resumedAt + recovery.missed + 30, "30 live messages after the resume");
-    stop = true;
-    await flood;
-    await until(reader, () => reader.bodies.length >= sent, `every flooded message (${sent})`).catch(() => {});
-
-    assert.equal(recovery.recovered, true, JSON.stringify(recovery));
-    assert.ok(recovery.missed >= 5, `the resume replayed what was missed (${recovery.missed})`);
-    const seqs = reader.bodies.map(Number);
-    const wrong = seqs.map((n, i) => [i + 1, n]).filter(([want, n]) => want !== n);
-    assert.deepEqual({ received: seqs.length, firstWrong: wrong.slice(0, 5) }, { received: sent, firstWrong: [] });
-    assert.deepEqual(reader.refs, flooder.refs);
+    await floodDuringResume(reader, flooder, { live: 30, away: 5 });
   });
 });
 

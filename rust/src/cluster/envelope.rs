@@ -316,17 +316,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn broadcasts_and_heartbeats_round_trip_with_their_bytes() {
-        for payload in [
+    /// A JSON and a binary broadcast.
+    fn broadcasts() -> [Broadcast; 2] {
+        [
             Payload::Json(Bytes::from_static(br#"{"body":"hi"}"#)),
             Payload::Binary(Bytes::from_static(b"\x00\xffraw")),
-        ] {
-            let b = Broadcast {
-                topic: "room:lobby".into(),
-                event: "new_msg".into(),
-                payload,
-            };
+        ]
+        .map(|payload| Broadcast {
+            topic: "room:lobby".into(),
+            event: "new_msg".into(),
+            payload,
+        })
+    }
+
+    #[test]
+    fn broadcasts_and_heartbeats_round_trip_with_their_bytes() {
+        for b in broadcasts() {
             let bytes = encode_broadcast(&origin(), 7, &b).unwrap();
             let env = decode(bytes).unwrap();
             assert_eq!(env.origin, origin());
@@ -351,15 +356,7 @@ mod tests {
 
     #[test]
     fn a_recorded_broadcast_reads_the_position_the_broker_appended() {
-        for payload in [
-            Payload::Json(Bytes::from_static(br#"{"body":"hi"}"#)),
-            Payload::Binary(Bytes::from_static(b"\x00\xffraw")),
-        ] {
-            let b = Broadcast {
-                topic: "room:lobby".into(),
-                event: "new_msg".into(),
-                payload,
-            };
+        for b in broadcasts() {
             let sent = encode_recorded(&origin(), 3, &b).unwrap();
             // What the history script publishes: the envelope, then the position.
             let mut published = sent.to_vec();

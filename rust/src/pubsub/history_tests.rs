@@ -23,9 +23,13 @@ fn bc(topic: &str, event: &str, n: u64) -> Broadcast {
 }
 
 fn fastlane(outbox: &Arc<Outbox>) -> Delivery {
+    fastlane_as(outbox, Serializer::V2Json)
+}
+
+fn fastlane_as(outbox: &Arc<Outbox>, serializer: Serializer) -> Delivery {
     Delivery::Fastlane {
         outbox: outbox.clone(),
-        serializer: Serializer::V2Json,
+        serializer,
         intercepts: Arc::new([]),
         intercept_mailbox: None,
     }
@@ -224,15 +228,7 @@ fn host_reads_after_a_position_with_a_limit() {
 fn a_failed_encode_leaves_no_history() {
     let ps = pubsub(100, Duration::from_secs(60));
     let out = Arc::new(Outbox::new(100, 1 << 20));
-    let _sub = ps.subscribe(
-        "room:a",
-        Delivery::Fastlane {
-            outbox: out.clone(),
-            serializer: Serializer::V1Json,
-            intercepts: Arc::new([]),
-            intercept_mailbox: None,
-        },
-    );
+    let _sub = ps.subscribe("room:a", fastlane_as(&out, Serializer::V1Json));
     let binary = Broadcast {
         topic: "room:a".into(),
         event: "bin".into(),
@@ -341,15 +337,7 @@ fn a_client_without_a_position_learns_one_even_on_an_empty_topic_and_resumes_fro
 fn v1_clients_get_the_position_in_the_ref_field_too() {
     let ps = pubsub(10, Duration::from_secs(60));
     let out = Arc::new(Outbox::new(100, 1 << 20));
-    let _sub = ps.subscribe(
-        "room:a",
-        Delivery::Fastlane {
-            outbox: out.clone(),
-            serializer: Serializer::V1Json,
-            intercepts: Arc::new([]),
-            intercept_mailbox: None,
-        },
-    );
+    let _sub = ps.subscribe("room:a", fastlane_as(&out, Serializer::V1Json));
     ps.broadcast(bc("room:a", "msg", 1)).unwrap();
     let got = frames(&out);
     let latest = ps.history("room:a", None, 1).1.unwrap();
