@@ -63,13 +63,13 @@ test("a resume while another client floods the room has no gap and no duplicate"
   // queue, 512 frames by default).
   const node = await startChatServer({ name: "chat server for the flood", env: { SB_HISTORY_SIZE: "1000" } });
   try {
-    await floodDuringResume(node);
+    await floodOnOneNode(node);
   } finally {
     await node.stop();
   }
 });
 
-async function floodDuringResume(node) {
+async function floodOnOneNode(node) {
   const topic = room("flood");
   const reader = member("reader", topic, { at: node });
   await joined(reader);
