@@ -56,7 +56,7 @@ impl Backplane {
 
     /// [`with_cluster`](Self::with_cluster) whose topics matching `history` keep their
     /// broadcasts in the cluster's Redis (docs/HISTORY.md "Where history lives"; a NATS
-    /// cluster keeps none: check with [`history_refused`](crate::endpoint::history_refused)).
+    /// cluster keeps none: check with [`history_refused`](crate::cluster::history_refused)).
     pub fn with_cluster_history(
         node: &str,
         shards: usize,

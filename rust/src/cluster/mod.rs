@@ -24,7 +24,7 @@ pub use link::ClusterStats;
 
 use crate::presence::Presence;
 use crate::presence::state::ReplicaRef;
-use crate::pubsub::history::HistoryRule;
+use crate::pubsub::history::{HistoryConfig, HistoryRule};
 use crate::pubsub::{Broadcast, Broker, BrokerError, PubSub, SubscriberId};
 use link::Shared;
 use std::sync::{Arc, Weak};
@@ -298,6 +298,16 @@ impl Broker for Cluster {
     ) -> Result<(), BrokerError> {
         self.shared.record(broadcast, rule, from)
     }
+}
+
+/// Why a cluster on NATS refuses history (docs/HISTORY.md "Where history lives").
+pub const HISTORY_ON_NATS: &str =
+    "`history` needs a Redis `broker`: NATS keeps no messages (docs/HISTORY.md)";
+
+/// `Some(why)` when `cluster` cannot keep `history`: NATS stores nothing.
+pub fn history_refused(cluster: &ClusterConfig, history: &HistoryConfig) -> Option<&'static str> {
+    let nats = matches!(cluster.check(), Ok(BrokerKind::Nats));
+    (nats && !history.is_empty()).then_some(HISTORY_ON_NATS)
 }
 
 /// A [`Weak`] PubSub the link delivers into (none before `attach`).

@@ -253,7 +253,7 @@ impl EndpointBuilder {
             (Some(backplane), _) => backplane,
             (None, None) => Backplane::with_history(&self.node, self.shards, self.history),
             (None, Some(config)) => {
-                if let Some(why) = history_refused(&config, &self.history) {
+                if let Some(why) = crate::cluster::history_refused(&config, &self.history) {
                     return Err(EndpointError::History(why.to_owned()));
                 }
                 let node = config.node.clone();
@@ -400,16 +400,6 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
-}
-
-/// Why a cluster on NATS refuses history (docs/HISTORY.md "Where history lives").
-pub const HISTORY_ON_NATS: &str =
-    "`history` needs a Redis `broker`: NATS keeps no messages (docs/HISTORY.md)";
-
-/// `Some(why)` when `cluster` cannot keep `history`: NATS stores nothing.
-pub fn history_refused(cluster: &ClusterConfig, history: &HistoryConfig) -> Option<&'static str> {
-    let nats = matches!(cluster.check(), Ok(crate::cluster::BrokerKind::Nats));
-    (nats && !history.is_empty()).then_some(HISTORY_ON_NATS)
 }
 
 /// Outcome of [`RunningEndpoint::drain`].

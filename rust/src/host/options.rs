@@ -421,7 +421,7 @@ impl Options {
             cluster
                 .check()
                 .map_err(|e| HostError::invalid(e.to_string()))?;
-            if let Some(why) = crate::endpoint::history_refused(&cluster, &config.history) {
+            if let Some(why) = crate::cluster::history_refused(&cluster, &config.history) {
                 return Err(HostError::invalid(why));
             }
             config.cluster = Some(cluster);

@@ -310,3 +310,25 @@ fn broker_options_make_a_cluster_config_with_the_node_name() {
         "an empty broker is a single node"
     );
 }
+
+#[test]
+fn history_is_kept_on_a_redis_broker_and_refused_on_nats() {
+    for (broker, refused) in [
+        ("redis://127.0.0.1:6379", false),
+        ("nats://127.0.0.1:4222", true),
+    ] {
+        let mut o = Options::new(Naming::Snake);
+        o.set("broker", text(broker)).unwrap();
+        o.add_history("room:*", 100, 60_000).unwrap();
+        match o.build() {
+            Ok(config) => {
+                assert!(!refused, "{broker}");
+                assert!(config.history.rule("room:a").is_some());
+            }
+            Err(e) => {
+                assert!(refused, "{broker}: {e:?}");
+                assert_eq!(e.message, crate::cluster::HISTORY_ON_NATS);
+            }
+        }
+    }
+}
