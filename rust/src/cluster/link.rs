@@ -307,21 +307,29 @@ impl Shared {
         rule: HistoryRule,
         from: Option<SubscriberId>,
     ) -> Result<(), BrokerError> {
-        let seq = self.send(|origin, seq| {
-            envelope::encode_recorded(origin, seq, b).map(|envelope| Outbound::Record {
+        let noted = std::cell::Cell::new(None);
+        let sent = self.send(|origin, seq| {
+            let envelope = envelope::encode_recorded(origin, seq, b)?;
+            // Noted before the envelope is queued (under the queue's lock), so its echo cannot
+            // come back before it.
+            if let Some(from) = from {
+                let mut pending = self.pending_from.lock();
+                if pending.len() >= PENDING_FROM_MAX {
+                    pending.clear();
+                }
+                pending.insert(seq, from);
+                noted.set(Some(seq));
+            }
+            Ok(Outbound::Record {
                 topic: b.topic.clone(),
                 rule,
                 envelope,
             })
-        })?;
-        if let Some(from) = from {
-            let mut pending = self.pending_from.lock();
-            if pending.len() >= PENDING_FROM_MAX {
-                pending.clear();
-            }
-            pending.insert(seq, from);
+        });
+        if let (Err(_), Some(seq)) = (&sent, noted.get()) {
+            self.pending_from.lock().remove(&seq);
         }
-        Ok(())
+        sent.map(|_| ())
     }
 
     /// Queues what `encode` makes with the next sequence number; returns that number.

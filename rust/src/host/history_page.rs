@@ -8,7 +8,6 @@ use crate::wire::Payload;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::value::RawValue;
-use std::sync::Arc;
 
 /// A host's `limit` as a count: 0 (every kept message) or more. Errors:
 /// [`InvalidArgument`](super::ErrorCode::InvalidArgument) for a negative one.
@@ -57,49 +56,52 @@ pub fn history_page(
         Err(why) => Some(why),
         Ok(()) => None,
     };
-    let mut out = String::from("{\"messages\":[");
-    for (i, entry) in messages.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        message_json(&mut out, entry);
-    }
-    out.push_str("],\"position\":");
-    out.push_str(&serde_json::to_string(&position).unwrap_or_else(|_| "null".into()));
-    out.push_str(",\"recovered\":");
-    out.push_str(if why.is_none() { "true" } else { "false" });
-    if let Some(why) = why {
-        out.push_str(",\"reason\":\"");
-        out.push_str(why.as_str());
-        out.push('"');
-    }
-    out.push('}');
-    Ok(out)
+    let page = Page {
+        messages: messages.iter().map(|entry| Message::of(entry)).collect(),
+        position,
+        recovered: why.is_none(),
+        reason: why.map(Unrecovered::as_str),
+    };
+    serde_json::to_string(&page).map_err(|e| HostError::invalid(e.to_string()))
 }
 
-fn message_json(out: &mut String, entry: &Arc<HistoryEntry>) {
-    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    out.push_str("{\"position\":");
-    out.push_str(&quoted(entry.position()));
-    out.push_str(",\"event\":");
-    out.push_str(&quoted(&entry.broadcast.event));
-    match &entry.broadcast.payload {
-        // A recorded JSON payload was checked to be one object when it was broadcast.
-        Payload::Json(raw) => match std::str::from_utf8(raw)
-            .ok()
-            .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
-        {
-            Some(raw) => {
-                out.push_str(",\"payload\":");
-                out.push_str(raw.get());
+/// The JSON shape of [`history_page`].
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    messages: Vec<Message<'a>>,
+    position: Option<String>,
+    recovered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+#[derive(serde::Serialize)]
+struct Message<'a> {
+    position: &'a str,
+    event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary: Option<String>,
+}
+
+impl<'a> Message<'a> {
+    fn of(entry: &'a HistoryEntry) -> Message<'a> {
+        let (payload, binary) = match &entry.broadcast.payload {
+            // A recorded JSON payload was checked to be one object when it was broadcast.
+            Payload::Json(raw) => {
+                let raw = std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<&RawValue>(t).ok());
+                (Some(raw.unwrap_or(RawValue::NULL)), None)
             }
-            None => out.push_str(",\"payload\":null"),
-        },
-        Payload::Binary(bytes) => {
-            out.push_str(",\"binary\":\"");
-            out.push_str(&STANDARD.encode(bytes));
-            out.push('"');
+            Payload::Binary(bytes) => (None, Some(STANDARD.encode(bytes))),
+        };
+        Message {
+            position: entry.position(),
+            event: &entry.broadcast.event,
+            payload,
+            binary,
         }
     }
-    out.push('}');
 }

@@ -262,8 +262,11 @@ impl TopicLog {
         Some(self.push(b, now))
     }
 
-    /// Appends `b` as offset `self.last`.
+    /// Appends `b` as offset `self.last`. The size is enforced before (so the log holds at
+    /// most `size + 1` until the next append or read): an append taken back by
+    /// [`undo_append`](Self::undo_append) then leaves the log exactly as it was.
     fn push(&mut self, b: &Arc<Broadcast>, now: Instant) -> Arc<HistoryEntry> {
+        self.fit();
         self.active = now;
         let position = format!("{}:{}", self.epoch, self.last);
         let entry = Arc::new(HistoryEntry {
@@ -275,18 +278,27 @@ impl TopicLog {
             frames: [const { OnceLock::new() }; SERIALIZER_COUNT],
         });
         self.entries.push_back(Arc::clone(&entry));
-        while self.entries.len() > self.rule.size {
-            self.entries.pop_front();
-        }
         entry
     }
 
-    /// Takes back the latest append (its broadcast could not be encoded, nobody got it).
+    /// Takes back the latest append (its broadcast could not be encoded, nobody got it): its
+    /// offset is given to the next one, so offsets stay contiguous.
     pub(crate) fn undo_append(&mut self) {
-        self.entries.pop_back();
+        if self.entries.pop_back().is_some() {
+            self.last -= 1;
+        }
     }
 
+    /// Drops the oldest messages beyond the size.
+    fn fit(&mut self) {
+        while self.entries.len() > self.rule.size {
+            self.entries.pop_front();
+        }
+    }
+
+    /// Drops the messages beyond the size and the expired ones.
     fn trim(&mut self, now: Instant) {
+        self.fit();
         while self
             .entries
             .front()
@@ -307,7 +319,7 @@ impl TopicLog {
     pub(crate) fn recover(&mut self, since: &str, max: usize, now: Instant) -> Recovery {
         self.trim(now);
         let latest = self.latest();
-        match self.after(since, now) {
+        match self.after(since) {
             Ok(missed) if missed.len() > max => Recovery::failed(Unrecovered::TooMany, latest),
             Ok(missed) => Recovery {
                 outcome: Ok(missed),
@@ -319,8 +331,8 @@ impl TopicLog {
 
     /// Every kept message after `since`, oldest first, or why the messages after it are not
     /// all kept.
-    fn after(&mut self, since: &str, now: Instant) -> Result<Vec<Arc<HistoryEntry>>, Unrecovered> {
-        self.trim(now);
+    /// The caller trims first.
+    fn after(&self, since: &str) -> Result<Vec<Arc<HistoryEntry>>, Unrecovered> {
         let pos = Position::parse(since).ok_or(Unrecovered::Invalid)?;
         if pos.epoch != self.epoch {
             return Err(Unrecovered::UnknownEpoch);
@@ -351,7 +363,7 @@ impl TopicLog {
                 let skip = self.entries.len().saturating_sub(limit);
                 (self.entries.iter().skip(skip).cloned().collect(), Ok(()))
             }
-            Some(since) => match self.after(since, now) {
+            Some(since) => match self.after(since) {
                 Ok(mut missed) => {
                     missed.truncate(limit);
                     (missed, Ok(()))

@@ -236,6 +236,10 @@ fn a_failed_encode_leaves_no_history() {
     };
     assert!(ps.broadcast(binary).is_err());
     assert_eq!(ps.history("room:a", None, 10).0.len(), 0);
+    // The offset it took is given to the next broadcast: offsets stay contiguous.
+    ps.broadcast(bc("room:a", "msg", 1)).unwrap();
+    let latest = ps.history("room:a", None, 10).1.unwrap();
+    assert_eq!(Position::parse(&latest).unwrap().offset, 1);
 }
 
 #[test]
