@@ -41,7 +41,7 @@ pub struct SocketMount {
     pub(crate) transport: TransportConfig,
 }
 
-/// WebSocket transport limits of one mount. Defaults in [`TransportConfig::default`].
+/// Transport limits of one mount (WebSocket, and long-poll when enabled). Defaults in [`TransportConfig::default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransportConfig {
@@ -80,6 +80,16 @@ pub struct TransportConfig {
     /// handshake and close TCP before the connection is dropped (default 3 000 ms). Also bounds
     /// the writing of that close frame to a client that does not read.
     pub close_timeout: Duration,
+    /// Also serve the long-poll transport at `<mount>/longpoll` (default `false`, as Phoenix
+    /// since 1.8.2). Sessions get every limit above except `idle_timeout` (see docs/LONGPOLL.md).
+    pub longpoll: bool,
+    /// How long a poll waits for frames before it is answered 204 (default 10 000 ms,
+    /// Phoenix `window_ms`); also how long a POST forwarded to another node may take.
+    pub longpoll_window: Duration,
+    /// A long-poll session ends after this long without a poll, with the effects of a closed
+    /// WebSocket (default `None`: 1.5 × [`longpoll_window`](Self::longpoll_window), as
+    /// Phoenix).
+    pub longpoll_session_timeout: Option<Duration>,
 }
 
 /// Close code sent when no frame arrived for [`TransportConfig::idle_timeout`]: 1001 (Going
@@ -113,7 +123,19 @@ impl Default for TransportConfig {
             outbox_max_frames: 1024,
             outbox_max_bytes: 8 * 1024 * 1024,
             close_timeout: Duration::from_millis(3_000),
+            longpoll: false,
+            longpoll_window: Duration::from_millis(10_000),
+            longpoll_session_timeout: None,
         }
+    }
+}
+
+impl TransportConfig {
+    /// How long a long-poll session lives without a poll: the configured timeout, else 1.5 ×
+    /// the window.
+    pub fn longpoll_session_timeout(&self) -> Duration {
+        self.longpoll_session_timeout
+            .unwrap_or(self.longpoll_window.saturating_mul(3) / 2)
     }
 }
 
@@ -231,6 +253,22 @@ impl SocketMount {
     /// Close-handshake timeout in milliseconds (default 3 000).
     pub fn close_timeout_ms(mut self, ms: u64) -> Self {
         self.transport.close_timeout = Duration::from_millis(ms);
+        self
+    }
+
+    /// Serves the long-poll transport at `<mount>/longpoll` too (default off), with the poll
+    /// window in milliseconds (Phoenix `window_ms`, 10 000 by default); sessions end after 1.5
+    /// × the window without a poll unless [`longpoll_session_timeout_ms`](Self::longpoll_session_timeout_ms)
+    /// says otherwise.
+    pub fn longpoll(mut self, window_ms: u64) -> Self {
+        self.transport.longpoll = true;
+        self.transport.longpoll_window = Duration::from_millis(window_ms.max(1));
+        self
+    }
+
+    /// How long a long-poll session lives without a poll, in milliseconds.
+    pub fn longpoll_session_timeout_ms(mut self, ms: u64) -> Self {
+        self.transport.longpoll_session_timeout = Some(Duration::from_millis(ms.max(1)));
         self
     }
 

@@ -8,7 +8,7 @@ use super::origin::origin_allowed;
 use super::params::decode_query;
 use super::registry::{Connections, Registered};
 use crate::channel::{Backplane, Mount, Session};
-use crate::handler::{Connect, ConnectInfo};
+use crate::handler::{Connect, ConnectInfo, Connected};
 use crate::outbox::{CloseReason, Outbox};
 use crate::pubsub::{Delivery, Subscription};
 use crate::wire::Serializer;
@@ -55,7 +55,7 @@ pub(crate) enum Rejection {
 }
 
 impl Rejection {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Rejection::Method | Rejection::BadToken | Rejection::NotWebSocket => {
                 StatusCode::BAD_REQUEST
@@ -134,11 +134,84 @@ fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, Rejection> {
     }
 }
 
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+pub(crate) fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Refuses an `Origin` that the mount's `check_origin` does not allow.
+pub(crate) fn check_origin(st: &MountState, headers: &HeaderMap) -> Result<(), Rejection> {
+    let origin = header_text(headers, header::ORIGIN);
+    if origin_allowed(&st.transport.check_origin, origin.as_deref()) {
+        Ok(())
+    } else {
+        Err(Rejection::Origin)
+    }
+}
+
+/// What the connect callback is given, and the serializer `vsn` asks for; shared by both
+/// transports.
+pub(crate) fn connect_info(
+    st: &MountState,
+    headers: &HeaderMap,
+    query: &str,
+    peer: Option<SocketAddr>,
+    auth_token: Option<String>,
+) -> Result<(ConnectInfo, Serializer), Rejection> {
+    let params = decode_query(query);
+    let serializer = serializer(&params)?;
+    let info = ConnectInfo {
+        mount: st.path.clone(),
+        params,
+        auth_token,
+        peer_addr: peer,
+        origin: header_text(headers, header::ORIGIN),
+        user_agent: header_text(headers, header::USER_AGENT),
+    };
+    Ok((info, serializer))
+}
+
+/// Runs the connect callback; a refusal is the HTTP status it asked for (403 when that is
+/// not an error status, which would look like success to the client).
+pub(crate) async fn connect(
+    st: &MountState,
+    info: &ConnectInfo,
+    span: &tracing::Span,
+) -> Result<Connected, StatusCode> {
+    match st.connect.connect(info).instrument(span.clone()).await {
+        Ok(connected) => Ok(connected),
+        Err(refused) => {
+            span.in_scope(|| debug!(status = refused.status, "connect refused"));
+            Err(StatusCode::from_u16(refused.status)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::FORBIDDEN))
+        }
+    }
+}
+
+/// A `"disconnect"` broadcast on the socket id closes the connection's outbox (PROTOCOL.md
+/// 4.9); the subscription lives as long as the connection.
+pub(crate) fn disconnect_on_id(
+    st: &MountState,
+    connected: &Connected,
+    outbox: &Arc<Outbox>,
+) -> Option<Subscription> {
+    connected.id.as_deref().map(|id| {
+        let target = Arc::downgrade(outbox);
+        st.backplane.pubsub().subscribe(
+            id,
+            Delivery::Mailbox(Arc::new(move |b| {
+                if b.event == "disconnect"
+                    && let Some(outbox) = target.upgrade()
+                {
+                    outbox.close(CloseReason::Disconnect);
+                }
+            })),
+        )
+    })
 }
 
 /// The axum handler of `<mount>/websocket`.
@@ -158,26 +231,13 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
         if st.conns.draining() {
             return Err(Rejection::Draining);
         }
-        let origin = header_text(headers, header::ORIGIN);
-        if !origin_allowed(&st.transport.check_origin, origin.as_deref()) {
-            return Err(Rejection::Origin);
-        }
+        check_origin(&st, headers)?;
         let token = if st.transport.auth_token {
             auth_token(&offered)?
         } else {
             None
         };
-        let params = decode_query(req.uri().query().unwrap_or(""));
-        let serializer = serializer(&params)?;
-        let info = ConnectInfo {
-            mount: st.path.clone(),
-            params,
-            auth_token: token,
-            peer_addr: peer,
-            origin,
-            user_agent: header_text(headers, header::USER_AGENT),
-        };
-        Ok((info, serializer))
+        connect_info(&st, headers, req.uri().query().unwrap_or(""), peer, token)
     })();
     let (info, serializer) = match pre {
         Ok(ok) => ok,
@@ -187,17 +247,9 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
         }
     };
 
-    let connected = match st.connect.connect(&info).instrument(span.clone()).await {
+    let connected = match connect(&st, &info, &span).await {
         Ok(connected) => connected,
-        Err(refused) => {
-            span.in_scope(|| debug!(status = refused.status, "connect refused"));
-            // A status that is not an error would look like success to the client.
-            let status = StatusCode::from_u16(refused.status)
-                .ok()
-                .filter(|s| s.is_client_error() || s.is_server_error())
-                .unwrap_or(StatusCode::FORBIDDEN);
-            return empty(status);
-        }
+        Err(status) => return empty(status),
     };
 
     let accept = match websocket_key(req.headers()) {
@@ -239,20 +291,7 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
     }
 
     span.in_scope(|| debug!(socket_id = ?connected.id, ?serializer, "connected"));
-    // A `"disconnect"` broadcast on the socket id closes this connection (PROTOCOL.md 4.9).
-    let id_subscription = connected.id.as_deref().map(|id| {
-        let target = Arc::downgrade(&outbox);
-        st.backplane.pubsub().subscribe(
-            id,
-            Delivery::Mailbox(Arc::new(move |b| {
-                if b.event == "disconnect"
-                    && let Some(outbox) = target.upgrade()
-                {
-                    outbox.close(CloseReason::Disconnect);
-                }
-            })),
-        )
-    });
+    let id_subscription = disconnect_on_id(&st, &connected, &outbox);
     let session = Session::new(
         st.backplane.clone(),
         st.mount.clone(),

@@ -27,6 +27,7 @@ mod config;
 mod connection;
 mod http;
 mod listener;
+mod longpoll;
 mod origin;
 pub mod params;
 mod registry;
@@ -47,6 +48,7 @@ pub use config::{
 };
 pub use listener::HandshakeConfig;
 pub(crate) use listener::MIN_HEADER_BYTES;
+pub use longpoll::MIN_SECRET_BYTES;
 pub(crate) use static_files::valid_route as valid_static_route;
 
 use crate::channel::Backplane;
@@ -127,6 +129,7 @@ pub struct EndpointBuilder {
     handshake: HandshakeConfig,
     cluster: Option<ClusterConfig>,
     history: HistoryConfig,
+    secret_key_base: Option<Vec<u8>>,
 }
 
 impl Default for EndpointBuilder {
@@ -143,6 +146,7 @@ impl Default for EndpointBuilder {
             handshake: HandshakeConfig::default(),
             cluster: None,
             history: HistoryConfig::default(),
+            secret_key_base: None,
         }
     }
 }
@@ -243,6 +247,16 @@ impl EndpointBuilder {
         self
     }
 
+    /// The secret that signs long-poll session tokens (Phoenix `secret_key_base`), at least
+    /// [`MIN_SECRET_BYTES`] bytes. Default: a random secret drawn at start, which only this
+    /// process knows; every node of a cluster with long-poll mounts needs the same secret, so
+    /// that each accepts the tokens of the others ([`start`](Self::start) refuses a cluster
+    /// with long-poll and no secret: [`EndpointError::Secret`]).
+    pub fn secret_key_base(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.secret_key_base = Some(secret.into());
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
@@ -271,14 +285,30 @@ impl EndpointBuilder {
             }
         };
         let conns = Arc::new(Connections::default());
+        let longpoll = self
+            .mounts
+            .iter()
+            .any(|(_, m)| m.transport.longpoll)
+            .then(|| {
+                longpoll_secret(
+                    self.secret_key_base.as_deref(),
+                    backplane.cluster().is_some(),
+                )
+            })
+            .transpose()?
+            .map(|secret| {
+                longpoll::Hub::new(secret, &backplane, tokio::runtime::Handle::current())
+            });
         let mut app = Router::new();
         let mut paths: Vec<String> = Vec::new();
+        let mut socket_routes: Vec<String> = Vec::new();
         for (path, mount) in self.mounts {
             validate_mount_path(&path)?;
             if paths.contains(&path) {
                 return Err(EndpointError::DuplicateMount(path));
             }
             let (channel_mount, connect, transport) = mount.into_parts();
+            let hub = longpoll.clone().filter(|_| transport.longpoll);
             let state = Arc::new(MountState {
                 path: path.clone(),
                 mount: channel_mount,
@@ -288,11 +318,17 @@ impl EndpointBuilder {
                 conns: conns.clone(),
             });
             let route = format!("{path}/websocket");
-            app = app.route(&route, any(http::websocket).with_state(state));
+            app = app.route(&route, any(http::websocket).with_state(state.clone()));
+            socket_routes.push(route);
+            if let Some(hub) = hub {
+                let route = format!("{path}/longpoll");
+                let lp = Arc::new(longpoll::LongPollRoute { st: state, hub });
+                app = app.route(&route, any(longpoll::handle).with_state(lp));
+                socket_routes.push(route);
+            }
             paths.push(path);
         }
         let host_routes = self.router;
-        let socket_routes: Vec<String> = paths.iter().map(|p| format!("{p}/websocket")).collect();
         let files = static_files::router(&self.static_files, &socket_routes)?;
         // axum reports overlapping routes by panicking; turn that into an error.
         let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -318,6 +354,7 @@ impl EndpointBuilder {
                 local_addr,
                 backplane,
                 conns,
+                longpoll,
                 drain: self.drain,
                 stop: parking_lot::Mutex::new(Some(stop_tx)),
                 server: tokio::sync::Mutex::new(Some(server)),
@@ -383,6 +420,33 @@ pub enum EndpointError {
     /// History cannot be kept with this configuration (docs/HISTORY.md).
     #[error("{0}")]
     History(String),
+    /// The long-poll secret is too short, or missing in a cluster (docs/LONGPOLL.md).
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// The long-poll token secret, checked: `None` (draw one at random) is refused in a cluster,
+/// where every node must accept the others' tokens.
+fn longpoll_secret(secret: Option<&[u8]>, clustered: bool) -> Result<Option<&[u8]>, EndpointError> {
+    match secret_refused(secret, clustered, "secret_key_base") {
+        Some(why) => Err(EndpointError::Secret(why)),
+        None => Ok(secret),
+    }
+}
+
+/// Why a long-poll secret cannot serve (`name`: the option as the caller's language spells
+/// it): shorter than [`MIN_SECRET_BYTES`], or missing in a cluster.
+pub(crate) fn secret_refused(secret: Option<&[u8]>, clustered: bool, name: &str) -> Option<String> {
+    match secret {
+        Some(s) if s.len() < MIN_SECRET_BYTES => Some(format!(
+            "`{name}` must be at least {MIN_SECRET_BYTES} bytes, the same on every node of a cluster (got {})",
+            s.len()
+        )),
+        None if clustered => Some(format!(
+            "long-poll in a cluster needs `{name}`, the same on every node, so that every node accepts the others' session tokens"
+        )),
+        _ => None,
+    }
 }
 
 /// Connections the kernel queues before they are accepted. Tokio's `bind` asks for 128,
@@ -416,6 +480,7 @@ struct Running {
     local_addr: SocketAddr,
     backplane: Arc<Backplane>,
     conns: Arc<Connections>,
+    longpoll: Option<Arc<longpoll::Hub>>,
     drain: DrainConfig,
     stop: parking_lot::Mutex<Option<oneshot::Sender<()>>>,
     server: tokio::sync::Mutex<Option<JoinHandle<std::io::Result<()>>>>,
@@ -439,9 +504,18 @@ impl RunningEndpoint {
         &self.inner.backplane
     }
 
-    /// Live WebSocket connections.
+    /// Live connections: WebSocket connections and long-poll sessions.
     pub fn connection_count(&self) -> usize {
         self.inner.conns.len()
+    }
+
+    /// Live long-poll sessions held by this node (a part of
+    /// [`connection_count`](Self::connection_count)).
+    pub fn longpoll_session_count(&self) -> usize {
+        self.inner
+            .longpoll
+            .as_ref()
+            .map_or(0, |hub| hub.session_count())
     }
 
     /// A host-side subscription to `topic`: every broadcast on it (from any publisher,

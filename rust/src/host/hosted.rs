@@ -109,6 +109,9 @@ pub struct HostConfig {
     pub cluster: Option<ClusterConfig>,
     /// Topics that keep their broadcasts for clients that resume (docs/HISTORY.md).
     pub history: HistoryConfig,
+    /// The secret that signs long-poll session tokens (option `secret_key_base`); `None`:
+    /// random per process (refused in a cluster with long-poll, docs/LONGPOLL.md).
+    pub secret_key_base: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -129,6 +132,7 @@ impl Default for HostConfig {
             http_routes: Vec::new(),
             cluster: None,
             history: HistoryConfig::default(),
+            secret_key_base: None,
         }
     }
 }
@@ -212,7 +216,8 @@ impl From<EndpointError> for HostedError {
             | EndpointError::DuplicateMount(_)
             | EndpointError::RouteConflict(_)
             | EndpointError::StaticFile(_)
-            | EndpointError::History(_) => HostedError::InvalidConfig(e.to_string()),
+            | EndpointError::History(_)
+            | EndpointError::Secret(_) => HostedError::InvalidConfig(e.to_string()),
             EndpointError::Cluster(e) => HostedError::Cluster(e),
         }
     }
@@ -432,6 +437,9 @@ impl HostedEndpoint {
             .backplane(self.backplane.clone())
             .drain(cfg.drain.clone())
             .handshake(cfg.handshake.clone());
+        if let Some(secret) = &cfg.secret_key_base {
+            builder = builder.secret_key_base(secret.as_bytes());
+        }
         for mount in cfg.effective_mounts() {
             let socket = cfg.socket_mount(&mount, &self.queue, &self.channel_handle);
             builder = builder.socket(mount.path.clone(), socket);

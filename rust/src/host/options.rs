@@ -157,6 +157,9 @@ const MOUNT_OPTIONS: &[&str] = &[
     "outbox_max_frames",
     "outbox_max_bytes",
     "close_timeout_ms",
+    "longpoll",
+    "longpoll_window_ms",
+    "longpoll_session_timeout_ms",
 ];
 
 /// Options of the endpoint as a whole.
@@ -179,6 +182,7 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "max_pending_connections",
     "static_files",
     "history",
+    "secret_key_base",
     "broker",
     "broker_prefix",
     "broker_connect_timeout_ms",
@@ -424,6 +428,21 @@ impl Options {
             if let Some(why) = crate::cluster::history_refused(&cluster, &config.history) {
                 return Err(HostError::invalid(why));
             }
+            let longpoll = self
+                .mount_defaults
+                .iter()
+                .chain(self.mounts.iter().flat_map(|(_, own)| own))
+                .any(|(k, v)| k == "longpoll" && *v == OptionValue::Bool(true));
+            let secret = config.secret_key_base.as_deref().map(str::as_bytes);
+            if let Some(why) = longpoll
+                .then(|| {
+                    let name = self.naming.show("secret_key_base");
+                    crate::endpoint::secret_refused(secret, true, &name)
+                })
+                .flatten()
+            {
+                return Err(HostError::invalid(why));
+            }
             config.cluster = Some(cluster);
         }
         let paths: Vec<(String, &[(String, OptionValue)])> = if self.mounts.is_empty() {
@@ -615,6 +634,15 @@ impl Options {
                     self.add_static_file(static_file(item, n)?)?;
                 }
             }
+            "secret_key_base" => {
+                let secret = Opt::new(n, key, &value).text()?;
+                if let Some(why) =
+                    crate::endpoint::secret_refused(Some(secret.as_bytes()), false, &n.show(key))
+                {
+                    return Err(HostError::invalid(why));
+                }
+                self.config.secret_key_base = Some(secret);
+            }
             "history" => {
                 let OptionValue::List(items) = value else {
                     return Err(Opt::new(n, key, &value).wrong("a list of history rules"));
@@ -718,6 +746,9 @@ fn apply_mount(
         "outbox_max_frames" => t.outbox_max_frames = opt.int(1, MAX_COUNT)? as usize,
         "outbox_max_bytes" => t.outbox_max_bytes = opt.int(1, MAX_COUNT)? as usize,
         "close_timeout_ms" => t.close_timeout = ms(opt.int(0, MAX_MS)?),
+        "longpoll" => t.longpoll = opt.bool()?,
+        "longpoll_window_ms" => t.longpoll_window = ms(opt.int(1, MAX_MS)?),
+        "longpoll_session_timeout_ms" => t.longpoll_session_timeout = Some(ms(opt.int(1, MAX_MS)?)),
         _ => unreachable!("only MOUNT_OPTIONS reach apply_mount"),
     }
     Ok(())

@@ -1,0 +1,266 @@
+//! One long-poll session on the node that holds it: the channel [`Session`] of a client that
+//! reaches us by HTTP requests, its outbox, and its end when it is no longer polled.
+//!
+//! A GET takes what the outbox holds, or waits for it up to the window; a newer GET on the
+//! same session answers the older one 204 at once, so a client (or a poll storm) holds at
+//! most one waiting request per session. A POST hands its frames to the session in order.
+//! The session ends, with the same `terminate`, leave and presence effects as a closed
+//! WebSocket, when no GET came for `session_timeout`, when its outbox closes (slow consumer,
+//! `"disconnect"` on the socket id, drain), or after a bad line.
+
+use super::batch::{self, BadLine};
+use super::token::SessionId;
+use crate::channel::Session;
+use crate::handler::TerminateReason;
+use crate::outbox::{CloseReason, Outbox};
+use crate::pubsub::Subscription;
+use crate::wire::{Frame, Serializer};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::debug;
+
+/// The answer to a poll.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// Text frames, in order (200). Possibly empty when only binary frames were pending:
+    /// long-poll carries text only (PROTOCOL.md 1.6).
+    Messages(Vec<String>),
+    /// Nothing within the window, or a newer poll took over (204).
+    Nothing,
+    /// The session ended (410: the client opens a new one).
+    Gone,
+}
+
+/// The answer to a POST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Posted {
+    /// Every frame was handed to the session (200).
+    Dispatched,
+    /// A bad line ended the session; the lines before it were dispatched.
+    Refused(BadLine),
+    /// The session had already ended (410).
+    Gone,
+}
+
+/// One long-poll session.
+#[derive(Debug)]
+pub(crate) struct LongPollSession {
+    pub(crate) mount: String,
+    outbox: Arc<Outbox>,
+    serializer: Serializer,
+    max_frame_bytes: usize,
+    /// How long a poll waits for frames (the mount's `longpoll_window`).
+    pub(crate) window: Duration,
+    /// `None` once the session ended.
+    session: Mutex<Option<Session>>,
+    /// When the last GET arrived or was answered.
+    last_poll: Mutex<Instant>,
+    /// GETs being answered right now (the session does not expire under one).
+    polling: AtomicUsize,
+    /// Number of the newest GET; an older one that sees it change answers 204.
+    generation: AtomicU64,
+    newer_poll: Notify,
+    /// Woken when a poll ends (the expiry timer re-checks) or a bad line ends the session.
+    activity: Notify,
+    /// Set by a bad line: the reason the session ends with.
+    refused: Mutex<Option<BadLine>>,
+}
+
+impl LongPollSession {
+    pub(crate) fn new(
+        mount: String,
+        session: Session,
+        outbox: Arc<Outbox>,
+        serializer: Serializer,
+        max_frame_bytes: usize,
+        window: Duration,
+    ) -> LongPollSession {
+        LongPollSession {
+            mount,
+            outbox,
+            serializer,
+            max_frame_bytes,
+            window,
+            session: Mutex::new(Some(session)),
+            last_poll: Mutex::new(Instant::now()),
+            polling: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            newer_poll: Notify::new(),
+            activity: Notify::new(),
+            refused: Mutex::new(None),
+        }
+    }
+
+    /// Answers a GET: what is pending, else what arrives within the window.
+    pub(crate) async fn poll(&self) -> Polled {
+        let window = self.window;
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.newer_poll.notify_waiters();
+        let _polling = Polling::start(self);
+        self.wait(generation, window).await
+    }
+
+    async fn wait(&self, generation: u64, window: Duration) -> Polled {
+        let superseded = async {
+            loop {
+                let newer = self.newer_poll.notified();
+                tokio::pin!(newer);
+                newer.as_mut().enable();
+                if self.generation.load(Ordering::Acquire) != generation {
+                    return;
+                }
+                newer.await;
+            }
+        };
+        tokio::select! {
+            biased;
+            () = superseded => Polled::Nothing,
+            taken = self.outbox.take() => match taken {
+                Ok(batch) => Polled::Messages(
+                    batch.into_iter().filter_map(text).collect(),
+                ),
+                Err(_) => Polled::Gone,
+            },
+            () = tokio::time::sleep(window) => Polled::Nothing,
+        }
+    }
+
+    /// Answers a POST: decodes `body` and hands each frame to the session in order.
+    pub(crate) fn post(&self, body: &[u8], ndjson: bool) -> Posted {
+        let (messages, bad) = batch::decode(body, ndjson, self.serializer, self.max_frame_bytes);
+        let mut session = self.session.lock();
+        let Some(session) = session.as_mut() else {
+            return Posted::Gone;
+        };
+        if self.outbox.closed().is_some() {
+            return Posted::Gone;
+        }
+        for msg in messages {
+            session.handle(msg);
+        }
+        match bad {
+            None => Posted::Dispatched,
+            Some(bad) => {
+                debug!(?bad, "long-poll batch refused; ending the session");
+                *self.refused.lock() = Some(bad);
+                self.outbox.close(CloseReason::Gone);
+                Posted::Refused(bad)
+            }
+        }
+    }
+
+    /// Runs until the session ends, then terminates its channels. `timeout`: how long it
+    /// lives without a GET.
+    pub(crate) async fn run(&self, timeout: Duration) {
+        let reason = loop {
+            let polled = self.activity.notified();
+            tokio::pin!(polled);
+            polled.as_mut().enable();
+            let idle_until = *self.last_poll.lock() + timeout;
+            if self.polling.load(Ordering::Acquire) == 0 && Instant::now() >= idle_until {
+                break TerminateReason::Closed;
+            }
+            tokio::select! {
+                reason = self.outbox.closed_wait() => break match reason {
+                    CloseReason::Disconnect => TerminateReason::Disconnected,
+                    CloseReason::Drain => TerminateReason::Drain,
+                    CloseReason::SlowConsumer | CloseReason::Gone => TerminateReason::Closed,
+                },
+                () = &mut polled => {}
+                () = tokio::time::sleep_until(idle_until) => {}
+            }
+        };
+        self.outbox.close(CloseReason::Gone);
+        debug!(?reason, refused = ?*self.refused.lock(), "long-poll session ended");
+        let session = self.session.lock().take();
+        if let Some(session) = session {
+            session.close(reason).await;
+        }
+    }
+}
+
+/// A GET in progress: the session does not expire under it, and its end (answered, or
+/// dropped because the client went away) restarts the expiry clock.
+struct Polling<'a>(&'a LongPollSession);
+
+impl<'a> Polling<'a> {
+    fn start(session: &'a LongPollSession) -> Polling<'a> {
+        session.polling.fetch_add(1, Ordering::AcqRel);
+        *session.last_poll.lock() = Instant::now();
+        Polling(session)
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        *self.0.last_poll.lock() = Instant::now();
+        self.0.polling.fetch_sub(1, Ordering::AcqRel);
+        self.0.activity.notify_waiters();
+    }
+}
+
+/// A text frame as the string a poll answer carries; binary frames are dropped.
+fn text(frame: Frame) -> Option<String> {
+    match frame {
+        Frame::Text(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Frame::Binary(_) => {
+            debug!("binary frame dropped: long-poll carries text frames only");
+            None
+        }
+    }
+}
+
+/// An entry of [`Sessions`]: the session, and what lives as long as it does.
+#[derive(Debug)]
+struct Held {
+    session: Arc<LongPollSession>,
+    /// The `"disconnect"` subscription on the socket id.
+    _id_subscription: Option<Subscription>,
+}
+
+/// The long-poll sessions this node holds, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    live: Mutex<HashMap<SessionId, Held>>,
+}
+
+impl Sessions {
+    pub(crate) fn insert(
+        &self,
+        id: SessionId,
+        session: Arc<LongPollSession>,
+        id_subscription: Option<Subscription>,
+    ) {
+        self.live.lock().insert(
+            id,
+            Held {
+                session,
+                _id_subscription: id_subscription,
+            },
+        );
+    }
+
+    /// The live session `id` of `mount`.
+    pub(crate) fn get(&self, id: &SessionId, mount: &str) -> Option<Arc<LongPollSession>> {
+        self.live
+            .lock()
+            .get(id)
+            .filter(|h| h.session.mount == mount)
+            .map(|h| h.session.clone())
+    }
+
+    pub(crate) fn remove(&self, id: &SessionId) {
+        let held = self.live.lock().remove(id);
+        drop(held);
+    }
+
+    /// Sessions held.
+    pub(crate) fn len(&self) -> usize {
+        self.live.lock().len()
+    }
+}
