@@ -277,6 +277,15 @@ export interface MountLimits {
   outboxMaxBytes?: number;
   /** After the server's close frame: how long the client has to close, in ms (default 3 000). */
   closeTimeoutMs?: number;
+  /**
+   * Also serve the long-poll transport at `<path>/longpoll` (default false, as Phoenix);
+   * docs/LONGPOLL.md.
+   */
+  longpoll?: boolean;
+  /** How long a poll waits for messages before it is answered 204, in ms (default 10 000). */
+  longpollWindowMs?: number;
+  /** A long-poll session ends after this long without a poll, in ms (default 1.5 × the window). */
+  longpollSessionTimeoutMs?: number;
 }
 
 /** One socket mount with its own limits (unset ones take the endpoint's). */
@@ -329,6 +338,11 @@ export interface EndpointOptions extends MountLimits {
    * how long each is kept (ms). Refused together with `broker` (single node for now).
    */
   history?: Array<{ topic: string; size: number; ttlMs: number }>;
+  /**
+   * Signs long-poll session tokens, at least 32 bytes (default: random per process). Every
+   * node of a cluster with long-poll needs the same one.
+   */
+  secretKeyBase?: string;
   /** Drain at `close()`: connections per batch, pause between batches (ms), total limit (ms). */
   drain?: { batchSize?: number; intervalMs?: number; timeoutMs?: number };
   /** Time a client has to send its request head, in ms (default 10 000). */

@@ -52,6 +52,9 @@ class Mount:
     close_timeout_ms: Optional[int] = None
     check_origin: Union[Sequence[str], bool, None] = None
     auth_token: Optional[bool] = None
+    longpoll: Optional[bool] = None
+    longpoll_window_ms: Optional[int] = None
+    longpoll_session_timeout_ms: Optional[int] = None
 
     def _spec(self) -> Dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -84,7 +87,11 @@ class Endpoint:
       ``outbox_max_frames`` (1 024) / ``outbox_max_bytes`` (8 MiB; the slow-consumer
       limits), ``close_timeout_ms`` (3 000), ``check_origin`` (a non-empty list of allowed
       origins, or ``False``: no check, the default), ``auth_token`` (decode the
-      ``base64url.bearer.phx.<token>`` subprotocol; default true);
+      ``base64url.bearer.phx.<token>`` subprotocol; default true), ``longpoll`` (also serve
+      the long-poll transport at ``<path>/longpoll``; default false, docs/LONGPOLL.md),
+      ``longpoll_window_ms`` (10 000) and ``longpoll_session_timeout_ms`` (1.5 × the window);
+    - ``secret_key_base``: signs long-poll session tokens, at least 32 bytes (default random
+      per process; every node of a cluster with long-poll needs the same one);
     - before the WebSocket upgrade: ``header_read_timeout_ms`` (10 000),
       ``max_header_bytes`` (16 384; bigger is answered 431), ``max_pending_connections``
       (4 096 connections that have not sent their request head yet);
