@@ -3,6 +3,9 @@
 //! forged tokens, CORS, refusals and drain (PROTOCOL.md 1.6, scenarios 66-71). The stock
 //! phoenix client drives the same transport in tests/conformance/longpoll.test.mjs.
 
+mod common;
+
+use common::http::{Answer, request};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
@@ -14,8 +17,6 @@ use switchboard::host::{
     TerminateReason,
 };
 use switchboard::wire::Payload;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const TEST_LIMIT: Duration = Duration::from_secs(30);
 
@@ -111,83 +112,19 @@ async fn start() -> Server {
     }
 }
 
-/// One HTTP/1.1 answer.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).expect("JSON body")
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends one request on a fresh connection and reads the whole answer.
-async fn request(
-    server: &Server,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Answer {
-    let mut tcp = TcpStream::connect(server.endpoint.local_addr())
-        .await
-        .expect("connect");
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    tcp.write_all(head.as_bytes()).await.expect("write");
-    // The server may answer (and close) before it read a refused body.
-    let _ = tcp.write_all(body).await;
-    let mut raw = Vec::new();
-    let _ = tcp.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a full HTTP answer");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
 async fn get(server: &Server, mount: &str, token: Option<&str>) -> Answer {
     let target = match token {
         Some(t) => format!("{mount}/longpoll?vsn=2.0.0&token={t}"),
         None => format!("{mount}/longpoll?vsn=2.0.0&"),
     };
-    request(server, "GET", &target, &[], b"").await
+    request(server.endpoint.local_addr(), "GET", &target, &[], b"").await
 }
 
 async fn post(server: &Server, mount: &str, token: &str, lines: &[&str]) -> Value {
     let target = format!("{mount}/longpoll?vsn=2.0.0&token={token}");
     let ndjson = [("content-type", "application/x-ndjson")];
     request(
-        server,
+        server.endpoint.local_addr(),
         "POST",
         &target,
         &ndjson,
@@ -402,7 +339,7 @@ async fn forged_tokens_methods_preflight_refusals_and_oversized_bodies() {
         assert_ne!(reopened["token"], token);
         // The token in the header works like the query param.
         let by_header = request(
-            &server,
+            server.endpoint.local_addr(),
             "GET",
             "/socket/longpoll?vsn=2.0.0",
             &[("x-phoenix-longpoll-token", &token)],
@@ -415,7 +352,7 @@ async fn forged_tokens_methods_preflight_refusals_and_oversized_bodies() {
         assert_eq!(post(&server, "/small", &token, &ping).await["status"], 410);
 
         let preflight = request(
-            &server,
+            server.endpoint.local_addr(),
             "OPTIONS",
             "/socket/longpoll",
             &[(
@@ -436,14 +373,20 @@ async fn forged_tokens_methods_preflight_refusals_and_oversized_bodies() {
         );
         assert_eq!(preflight.header("access-control-max-age"), Some("3600"));
         assert_eq!(
-            request(&server, "PUT", "/socket/longpoll", &[], b"")
-                .await
-                .status,
+            request(
+                server.endpoint.local_addr(),
+                "PUT",
+                "/socket/longpoll",
+                &[],
+                b""
+            )
+            .await
+            .status,
             400
         );
         // Any connect refusal (here 429) and a bad vsn are a 403 to long-poll clients.
         let refused = request(
-            &server,
+            server.endpoint.local_addr(),
             "GET",
             "/socket/longpoll?reject=true&vsn=2.0.0&",
             &[],
@@ -451,14 +394,21 @@ async fn forged_tokens_methods_preflight_refusals_and_oversized_bodies() {
         )
         .await;
         assert_eq!(refused.json(), json!({"status": 403}));
-        let bad_vsn = request(&server, "GET", "/socket/longpoll?vsn=9.0.0&", &[], b"").await;
+        let bad_vsn = request(
+            server.endpoint.local_addr(),
+            "GET",
+            "/socket/longpoll?vsn=9.0.0&",
+            &[],
+            b"",
+        )
+        .await;
         assert_eq!(bad_vsn.json(), json!({"status": 403}));
         // Long-poll is opt-in per mount.
         assert_eq!(get(&server, "/ws_only", None).await.status, 404);
         // A body over 100 frames of the mount's largest size is refused outright.
         let big = vec![b'A'; 64 * 1024];
         let target = format!("/small/longpoll?vsn=2.0.0&token={token}");
-        let refused = request(&server, "POST", &target, &[], &big).await;
+        let refused = request(server.endpoint.local_addr(), "POST", &target, &[], &big).await;
         assert_eq!(refused.status, 400);
         assert_eq!(
             get(&server, "/socket", Some(&token)).await.json()["status"],
@@ -475,7 +425,7 @@ async fn an_app_token_param_stays_a_connect_param() {
         let server = start().await;
         // phoenix.js puts the app's params before vsn and appends the session token last.
         let opened = request(
-            &server,
+            server.endpoint.local_addr(),
             "GET",
             "/socket/longpoll?token=app&vsn=2.0.0&",
             &[],
@@ -484,7 +434,9 @@ async fn an_app_token_param_stays_a_connect_param() {
         .await;
         let token = opened.json()["token"].as_str().unwrap().to_owned();
         let target = format!("/socket/longpoll?token=app&vsn=2.0.0&token={token}");
-        let polled = request(&server, "GET", &target, &[], b"").await.json();
+        let polled = request(server.endpoint.local_addr(), "GET", &target, &[], b"")
+            .await
+            .json();
         assert_eq!(polled["status"], 204);
         assert_eq!(polled["token"], token);
     })

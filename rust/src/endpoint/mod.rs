@@ -263,6 +263,18 @@ impl EndpointBuilder {
     /// paths, [`EndpointError::RouteConflict`] when host routes overlap a socket route,
     /// [`EndpointError::Bind`] when the address cannot be bound.
     pub async fn start(self) -> Result<RunningEndpoint, EndpointError> {
+        // Checked before a cluster link is made.
+        let clustered = match &self.backplane {
+            Some(backplane) => backplane.cluster().is_some(),
+            None => self.cluster.is_some(),
+        };
+        let secret = self
+            .mounts
+            .iter()
+            .any(|(_, m)| m.transport.longpoll)
+            .then(|| longpoll_secret(self.secret_key_base.as_deref(), clustered))
+            .transpose()?
+            .map(|secret| secret.map(<[u8]>::to_vec));
         let backplane = match (self.backplane, self.cluster) {
             (Some(backplane), _) => backplane,
             (None, None) => Backplane::with_history(&self.node, self.shards, self.history),
@@ -285,20 +297,13 @@ impl EndpointBuilder {
             }
         };
         let conns = Arc::new(Connections::default());
-        let longpoll = self
-            .mounts
-            .iter()
-            .any(|(_, m)| m.transport.longpoll)
-            .then(|| {
-                longpoll_secret(
-                    self.secret_key_base.as_deref(),
-                    backplane.cluster().is_some(),
-                )
-            })
-            .transpose()?
-            .map(|secret| {
-                longpoll::Hub::new(secret, &backplane, tokio::runtime::Handle::current())
-            });
+        let longpoll = secret.map(|secret| {
+            longpoll::Hub::new(
+                secret.as_deref(),
+                &backplane,
+                tokio::runtime::Handle::current(),
+            )
+        });
         let mut app = Router::new();
         let mut paths: Vec<String> = Vec::new();
         let mut socket_routes: Vec<String> = Vec::new();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod brokers;
+pub mod http;
 
 /// Splits a raw HTTP/1.1 response into (status, lowercased head, body).
 pub fn parse_response(raw: &[u8]) -> (u16, String, Vec<u8>) {

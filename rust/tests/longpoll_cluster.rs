@@ -1,0 +1,209 @@
+//! Long-poll without sticky sessions: two endpoints of one cluster (a real `redis-server` /
+//! `nats-server` started here), requests of one session alternating between them, as a
+//! round-robin proxy sends them. A request that reaches the node without the session is
+//! forwarded through the broker; when the session's node is gone, a poll opens a new session
+//! and a POST is answered 408 after the window. The phoenix client through a real
+//! round-robin proxy is tests/cluster/chat_longpoll_cluster.test.mjs.
+
+mod common;
+
+use common::brokers::{NatsServer, RedisServer};
+use common::http::request;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use switchboard::cluster::ClusterConfig;
+use switchboard::endpoint::{Endpoint, EndpointError, RunningEndpoint, SocketMount};
+use switchboard::host::{Channel, HandlerError, JoinOutcome, Outcome, Socket};
+use switchboard::wire::Payload;
+
+const WAIT: Duration = Duration::from_secs(30);
+const SECRET: &str = "longpoll-cluster-test-secret-0123456789";
+const WINDOW_MS: u64 = 500;
+
+/// `room:*`: join ok; `echo` replies ok with the payload, `shout` broadcasts it.
+struct Room;
+
+#[async_trait::async_trait]
+impl Channel for Room {
+    async fn join(
+        &self,
+        _topic: &str,
+        _payload: Payload,
+        _socket: &mut Socket,
+    ) -> Result<JoinOutcome, HandlerError> {
+        Ok(JoinOutcome::Ok(Payload::empty_object()))
+    }
+
+    async fn handle_in(
+        &self,
+        event: &str,
+        payload: Payload,
+        socket: &mut Socket,
+    ) -> Result<Outcome, HandlerError> {
+        match event {
+            "echo" => Ok(Outcome::ok(payload)),
+            "shout" => {
+                socket.broadcast("shout", payload)?;
+                Ok(Outcome::ok(Payload::empty_object()))
+            }
+            other => Err(HandlerError::new(format!("unexpected {other}"))),
+        }
+    }
+}
+
+fn config(url: &str, node: &str) -> ClusterConfig {
+    let mut c = ClusterConfig::new(url, node);
+    c.prefix = "lp-test".to_owned();
+    c.heartbeat = Duration::from_millis(100);
+    c.connect_timeout = Duration::from_secs(5);
+    c
+}
+
+async fn node(url: &str, name: &str) -> RunningEndpoint {
+    Endpoint::builder()
+        .cluster(config(url, name))
+        .secret_key_base(SECRET)
+        .socket(
+            "/socket",
+            SocketMount::new()
+                .channel("room:*", Room)
+                .longpoll(WINDOW_MS),
+        )
+        .start()
+        .await
+        .expect("node starts")
+}
+
+/// A token signed with the cluster's secret (docs/LONGPOLL.md "Tokens") for a session of
+/// `node`.
+fn token_of(node: &str) -> String {
+    use base64::Engine as _;
+    use ring::hmac;
+    let base = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
+    let derived = hmac::sign(&base, b"switchboard longpoll token v1");
+    let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&now.to_be_bytes());
+    bytes.extend_from_slice(&[9u8; 16]);
+    bytes.extend_from_slice(node.as_bytes());
+    let tag = hmac::sign(&key, &bytes);
+    bytes.extend_from_slice(tag.as_ref());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn get(addr: SocketAddr, token: &str) -> Value {
+    let target = format!("/socket/longpoll?vsn=2.0.0&token={token}");
+    request(addr, "GET", &target, &[], b"").await.json()
+}
+
+async fn post(addr: SocketAddr, token: &str, line: &str) -> Value {
+    let target = format!("/socket/longpoll?vsn=2.0.0&token={token}");
+    let ndjson = [("content-type", "application/x-ndjson")];
+    request(addr, "POST", &target, &ndjson, line.as_bytes())
+        .await
+        .json()
+}
+
+/// Polls through `nodes` in turn until a frame with `ref` arrives; returns it.
+async fn poll_for(nodes: &[SocketAddr], token: &str, r#ref: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for turn in 0.. {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no frame {ref} in time"
+        );
+        let body = get(nodes[turn % nodes.len()], token).await;
+        assert!(body["status"] == 200 || body["status"] == 204, "{body}");
+        assert_eq!(body["token"], token);
+        for m in body["messages"].as_array().unwrap() {
+            let frame: Value = serde_json::from_str(m.as_str().unwrap()).unwrap();
+            if frame[1] == r#ref {
+                return frame;
+            }
+        }
+    }
+    unreachable!()
+}
+
+async fn requests_alternate_between_nodes(url: &str) {
+    let a = node(url, "lp-a@127.0.0.1").await;
+    let b = node(url, "lp-b@127.0.0.1").await;
+    let nodes = [a.local_addr(), b.local_addr()];
+    // Opened on A; every later request goes to the other node than the one before.
+    let opened = request(nodes[0], "GET", "/socket/longpoll?vsn=2.0.0&", &[], b"").await;
+    let token = opened.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post(nodes[1], &token, r#"["1","1","room:x","phx_join",{}]"#).await,
+        json!({"status": 200}),
+        "a POST through B reaches the session on A"
+    );
+    let reply = poll_for(&[nodes[1], nodes[0]], &token, "1").await;
+    assert_eq!(reply[4], json!({"status": "ok", "response": {}}));
+    for (n, via) in [(2, 1), (3, 0), (4, 1)] {
+        let line = format!(r#"["1","{n}","room:x","echo",{{"n":{n}}}]"#);
+        assert_eq!(post(nodes[via], &token, &line).await["status"], 200);
+        let reply = poll_for(&[nodes[1 - via], nodes[via]], &token, &n.to_string()).await;
+        assert_eq!(reply[4]["response"], json!({"n": n}));
+    }
+    assert_eq!(a.longpoll_session_count(), 1);
+    assert_eq!(
+        b.longpoll_session_count(),
+        0,
+        "B holds no session of its own"
+    );
+    // An idle poll through B is answered 204 by A's session after the window.
+    assert_eq!(get(nodes[1], &token).await["status"], 204);
+
+    // A node that does not answer: a POST is answered 408 after the window, a poll opens a
+    // new session on the node it reached.
+    let ghost = token_of("lp-ghost@127.0.0.1");
+    let line = r#"[null,"9","phoenix","heartbeat",{}]"#;
+    assert_eq!(post(nodes[1], &ghost, line).await, json!({"status": 408}));
+    let reopened = get(nodes[1], &ghost).await;
+    assert_eq!(reopened["status"], 410);
+    assert_eq!(b.longpoll_session_count(), 1);
+
+    // A drains: its session ended, which A itself answers through the broker.
+    a.shutdown().await.expect("A stops");
+    assert_eq!(post(nodes[1], &token, line).await, json!({"status": 410}));
+    let reopened = get(nodes[1], &token).await;
+    assert_eq!(reopened["status"], 410);
+    assert_ne!(reopened["token"], token);
+    assert_eq!(b.longpoll_session_count(), 2);
+    b.shutdown().await.expect("B stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_requests_alternate_between_nodes() {
+    let redis = RedisServer::start();
+    tokio::time::timeout(WAIT * 2, requests_alternate_between_nodes(&redis.url()))
+        .await
+        .expect("in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_requests_alternate_between_nodes() {
+    let nats = NatsServer::start();
+    tokio::time::timeout(WAIT * 2, requests_alternate_between_nodes(&nats.url()))
+        .await
+        .expect("in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_longpoll_needs_a_secret() {
+    let redis = RedisServer::start();
+    let started = Endpoint::builder()
+        .cluster(config(&redis.url(), "lp-nosecret@127.0.0.1"))
+        .socket("/socket", SocketMount::new().longpoll(WINDOW_MS))
+        .start()
+        .await;
+    match started {
+        Err(EndpointError::Secret(why)) => assert!(why.contains("secret_key_base"), "{why}"),
+        other => panic!("expected a secret error, got {other:?}"),
+    }
+}
