@@ -85,7 +85,7 @@ fn token_of(node: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("a clock after 1970")
         .as_millis() as u64;
     let mut bytes = vec![1u8];
     bytes.extend_from_slice(&now.to_be_bytes());
@@ -120,8 +120,9 @@ async fn poll_for(nodes: &[SocketAddr], token: &str, r#ref: &str) -> Value {
         let body = get(nodes[turn % nodes.len()], token).await;
         assert!(body["status"] == 200 || body["status"] == 204, "{body}");
         assert_eq!(body["token"], token);
-        for m in body["messages"].as_array().unwrap() {
-            let frame: Value = serde_json::from_str(m.as_str().unwrap()).unwrap();
+        for m in body["messages"].as_array().expect("messages") {
+            let text = m.as_str().expect("a message is a string");
+            let frame: Value = serde_json::from_str(text).expect("a JSON frame");
             if frame[1] == r#ref {
                 return frame;
             }
@@ -136,7 +137,7 @@ async fn requests_alternate_between_nodes(url: &str) {
     let nodes = [a.local_addr(), b.local_addr()];
     // Opened on A; every later request goes to the other node than the one before.
     let opened = request(nodes[0], "GET", "/socket/longpoll?vsn=2.0.0&", &[], b"").await;
-    let token = opened.json()["token"].as_str().unwrap().to_owned();
+    let token = opened.json()["token"].as_str().expect("a token").to_owned();
     assert_eq!(
         post(nodes[1], &token, r#"["1","1","room:x","phx_join",{}]"#).await,
         json!({"status": 200}),
