@@ -97,6 +97,10 @@ async fn start() -> Server {
         )
         .socket("/small", mount().longpoll(300).max_frame_bytes(256))
         .socket("/long", mount().longpoll(20_000))
+        .socket(
+            "/short",
+            mount().longpoll(1_000).longpoll_session_timeout_ms(200),
+        )
         .socket("/ws_only", mount())
         .drain(DrainConfig::new(
             10,
@@ -281,6 +285,25 @@ async fn an_unpolled_session_ends_with_terminate_and_its_token_is_gone() {
         let reopened = get(&server, "/socket", Some(&token)).await.json();
         assert_eq!(reopened["status"], 410);
         assert_ne!(reopened["token"], token);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_waiting_poll_keeps_its_session_past_the_session_timeout() {
+    within(async {
+        let server = start().await;
+        let token = open(&server, "/short").await;
+        // The poll waits its whole window (1 s), five times the session timeout.
+        let idle = get(&server, "/short", Some(&token)).await.json();
+        assert_eq!(idle["status"], 204);
+        let ping = [r#"[null,"1","phoenix","heartbeat",{}]"#];
+        assert_eq!(post(&server, "/short", &token, &ping).await["status"], 200);
+        // Then, unpolled, it ends after the timeout.
+        while server.endpoint.longpoll_session_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(post(&server, "/short", &token, &ping).await["status"], 410);
     })
     .await;
 }

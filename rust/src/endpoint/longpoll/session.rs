@@ -162,9 +162,17 @@ impl LongPollSession {
             tokio::pin!(polled);
             polled.as_mut().enable();
             let idle_until = *self.last_poll.lock() + timeout;
-            if self.polling.load(Ordering::Acquire) == 0 && Instant::now() >= idle_until {
+            // Under a waiting poll the clock does not run: only the poll's end restarts it.
+            let polling = self.polling.load(Ordering::Acquire) > 0;
+            if !polling && Instant::now() >= idle_until {
                 break TerminateReason::Closed;
             }
+            let expiry = async {
+                if polling {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep_until(idle_until).await;
+            };
             tokio::select! {
                 reason = self.outbox.closed_wait() => break match reason {
                     CloseReason::Disconnect => TerminateReason::Disconnected,
@@ -172,7 +180,7 @@ impl LongPollSession {
                     CloseReason::SlowConsumer | CloseReason::Gone => TerminateReason::Closed,
                 },
                 () = &mut polled => {}
-                () = tokio::time::sleep_until(idle_until) => {}
+                () = expiry => {}
             }
         };
         self.outbox.close(CloseReason::Gone);
