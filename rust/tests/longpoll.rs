@@ -148,6 +148,15 @@ async fn open(server: &Server, mount: &str) -> String {
     body["token"].as_str().expect("a token").to_owned()
 }
 
+/// Opens a session joined to `room:a` (its join reply polled) and returns its token.
+async fn open_joined(server: &Server, mount: &str) -> String {
+    let token = open(server, mount).await;
+    let join = [r#"["1","1","room:a","phx_join",{}]"#];
+    assert_eq!(post(server, mount, &token, &join).await["status"], 200);
+    poll_until(server, mount, &token, is_reply_to("1")).await;
+    token
+}
+
 /// Polls until the frames answered contain one matching `pred`; returns every frame seen.
 async fn poll_until(
     server: &Server,
@@ -257,15 +266,7 @@ async fn a_newer_poll_answers_the_waiting_one_at_once() {
 async fn an_unpolled_session_ends_with_terminate_and_its_token_is_gone() {
     within(async {
         let server = start().await;
-        let token = open(&server, "/socket").await;
-        post(
-            &server,
-            "/socket",
-            &token,
-            &[r#"["1","1","room:a","phx_join",{}]"#],
-        )
-        .await;
-        poll_until(&server, "/socket", &token, is_reply_to("1")).await;
+        let token = open_joined(&server, "/socket").await;
         // No poll for the session timeout (400 ms): the channel terminates.
         while server.terminated.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -470,15 +471,7 @@ async fn an_app_token_param_stays_a_connect_param() {
 async fn drain_ends_sessions_and_refuses_new_ones() {
     within(async {
         let server = start().await;
-        let token = open(&server, "/socket").await;
-        post(
-            &server,
-            "/socket",
-            &token,
-            &[r#"["1","1","room:a","phx_join",{}]"#],
-        )
-        .await;
-        poll_until(&server, "/socket", &token, is_reply_to("1")).await;
+        let token = open_joined(&server, "/socket").await;
         let report = server.endpoint.drain().await;
         assert_eq!((report.closed, report.remaining), (1, 0));
         assert_eq!(server.terminated.load(Ordering::SeqCst), 1);
