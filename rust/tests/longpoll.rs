@@ -101,6 +101,10 @@ async fn start() -> Server {
             "/short",
             mount().longpoll(1_000).longpoll_session_timeout_ms(200),
         )
+        .socket(
+            "/checked",
+            mount().longpoll(300).check_origin(["http://good.test"]),
+        )
         .socket("/ws_only", mount())
         .drain(DrainConfig::new(
             10,
@@ -427,6 +431,16 @@ async fn forged_tokens_methods_preflight_refusals_and_oversized_bodies() {
         )
         .await;
         assert_eq!(bad_vsn.json(), json!({"status": 403}));
+        // The origin check, as for a WebSocket: refused → 403 on every method.
+        let bad = [("origin", "http://evil.test")];
+        let q = "/checked/longpoll?vsn=2.0.0&";
+        let refused = request(server.endpoint.local_addr(), "GET", q, &bad, b"").await;
+        assert_eq!(refused.json(), json!({"status": 403}));
+        let refused = request(server.endpoint.local_addr(), "POST", q, &bad, b"").await;
+        assert_eq!(refused.json(), json!({"status": 403}));
+        let good = [("origin", "http://good.test")];
+        let opened = request(server.endpoint.local_addr(), "GET", q, &good, b"").await;
+        assert_eq!(opened.json()["status"], 410);
         // Long-poll is opt-in per mount.
         assert_eq!(get(&server, "/ws_only", None).await.status, 404);
         // A body over 100 frames of the mount's largest size is refused outright.
