@@ -16,6 +16,11 @@ loadgen's `burst` or `paced` with `--second-url`, and (but for cluster-idle-node
 single-node Switchboard run they are compared with. Their
 tables go between `<!-- cluster:begin -->` and `<!-- cluster:end -->`.
 
+The long-poll scenario (`longpoll-room`, issue 16) runs LONGPOLL_ROWS: the Rust bench server
+and the Socket.IO peer, each started with env SB_LONGPOLL=1, their subscribers long-polling
+and then on WebSockets (loadgen `--transport`). Its table goes between
+`<!-- longpoll:begin -->` and `<!-- longpoll:end -->`.
+
 Standard library only, so it runs with any python3 >= 3.9.
 """
 
@@ -44,6 +49,8 @@ BEGIN = "<!-- e2e:begin -->"
 END = "<!-- e2e:end -->"
 CLUSTER_BEGIN = "<!-- cluster:begin -->"
 CLUSTER_END = "<!-- cluster:end -->"
+LONGPOLL_BEGIN = "<!-- longpoll:begin -->"
+LONGPOLL_END = "<!-- longpoll:end -->"
 
 
 # --------------------------------------------------------------------------- servers
@@ -113,6 +120,7 @@ class Scenario:
     phoenix_only: bool = False  # needs the channel's `ping` (servers with phoenix=True)
     history_only: bool = False  # needs bench:* history (servers with history=True)
     cluster: bool = False  # runs CLUSTER_ROWS (two nodes over a broker) instead of the servers
+    longpoll: bool = False  # runs LONGPOLL_ROWS (each server per transport) instead
     note: str = ""
     # Server key -> (loadgen flags replacing `args`, what the row says about it): a smaller
     # size for a server that cannot run the full one within the timeout, labeled in its row.
@@ -143,6 +151,8 @@ def scenarios(quick: bool, per_node: int | None = None) -> list[Scenario]:
     # Issue 13: two nodes of 5,000 subscribers each, the same 10,000 as burst-large and paced;
     # each table's single-node row runs the same loadgen arguments on one server.
     per_node = per_node or (100 if quick else 5_000)
+    # Issue 16: 1,000 long-polling clients in one room, 20 broadcasts/s for 15 s.
+    lp_clients, lp_rate, lp_secs = (50, 20, 3) if quick else (1_000, 20, 15)
     cluster_note = (f"Two nodes, {per_node:,} subscribers of one topic on each (the same "
                     f"{2 * per_node:,} on one node for the first row), the publisher on node 1. ")
     return [
@@ -208,6 +218,14 @@ def scenarios(quick: bool, per_node: int | None = None) -> list[Scenario]:
                       "*per client* = from its own reconnect; server CPU over that phase (TCP and "
                       "WebSocket handshakes, joins, replays) per replayed message and per client. "
                       "Servers with history only."),
+        Scenario("longpoll-room", f"Long-poll room, {lp_clients:,} subscribers", "longpoll-room",
+                 ("--subscribers", str(lp_clients), "--rate", str(lp_rate),
+                  "--seconds", str(lp_secs)),
+                 "longpoll", longpoll=True,
+                 note=f"{lp_clients:,} subscribers of one room; one publisher on a WebSocket "
+                      f"broadcasts {lp_rate} messages/s to it for {lp_secs} s "
+                      f"({lp_rate * lp_secs:,} broadcasts, {lp_clients * lp_rate * lp_secs:,} "
+                      "deliveries); every subscriber must get every message once."),
         Scenario("cluster-burst", f"Cluster burst, 2 nodes × {per_node:,} subscribers", "burst",
                  ("--subscribers", str(2 * per_node), "--messages", str(cluster_burst_msgs)),
                  "cluster", cluster=True,
@@ -253,6 +271,26 @@ CLUSTER_ROWS = (
     # bench/peers/socketio-node with SB_CLUSTER: @socket.io/redis-adapter (Socket.IO has no
     # NATS adapter of its own).
     ClusterRow("socketio", SIO_REDIS, "redis"),
+)
+
+
+@dataclass(frozen=True)
+class LongPollRow:
+    server: str  # the Server key whose process runs it (what --servers selects)
+    label: str  # the table row
+    transport: str  # the loadgen's --transport for the subscribers: polling or websocket
+
+
+SB_LP = "Switchboard, long-poll"
+SB_LP_WS = "Switchboard, WebSocket"
+SIO_POLLING = "Socket.IO (Node), polling"
+# Both servers run with env SB_LONGPOLL=1 in every row, WebSocket rows included: Switchboard
+# serves long-poll on /socket (10 s window), Socket.IO its default transports.
+LONGPOLL_ROWS = (
+    LongPollRow("sb-json", SB_LP, "polling"),
+    LongPollRow("sb-json", SB_LP_WS, "websocket"),
+    LongPollRow("socketio", SIO_POLLING, "polling"),
+    LongPollRow("socketio", "Socket.IO (Node), WebSocket", "websocket"),
 )
 
 
@@ -505,9 +543,31 @@ def run_cluster(loadgen: Path, srv: Server, row: ClusterRow, sc: Scenario, timeo
             stop_server(proc)
 
 
-def runs(sc: Scenario, selected: list[Server]) -> list[tuple[Server, ClusterRow | None]]:
-    """What `sc` runs: each selected server it applies to, or for a cluster scenario each
-    cluster row whose server is selected."""
+def run_longpoll(loadgen: Path, srv: Server, row: LongPollRow, sc: Scenario, timeout: float,
+                 drain_timeout: int) -> Outcome:
+    """One long-poll row: `srv` with env SB_LONGPOLL=1, the loadgen's subscribers on
+    `row.transport`."""
+    out = Outcome(row.label, sc.key)
+    try:
+        proc, addr = start_server(srv, 30, {"SB_LONGPOLL": "1"})
+    except (OSError, RuntimeError) as e:
+        out.error = f"server did not start: {e}"
+        return out
+    try:
+        args = (*sc.args, "--transport", row.transport)
+        return run_loadgen(out, loadgen, srv, sc, args, addr, {"server": proc}, timeout,
+                           drain_timeout)
+    finally:
+        stop_server(proc)
+
+
+def runs(sc: Scenario,
+         selected: list[Server]) -> list[tuple[Server, ClusterRow | LongPollRow | None]]:
+    """What `sc` runs: each selected server it applies to, or for a cluster or long-poll
+    scenario each of its rows whose server is selected."""
+    if sc.longpoll:
+        by_key = {srv.key: srv for srv in selected}
+        return [(by_key[row.server], row) for row in LONGPOLL_ROWS if row.server in by_key]
     if sc.cluster:
         by_key = {srv.key: srv for srv in selected}
         # cluster-idle-node is Switchboard's design check (docs/CLUSTER.md): no one-node row,
@@ -517,7 +577,7 @@ def runs(sc: Scenario, selected: list[Server]) -> list[tuple[Server, ClusterRow 
         return [(by_key[row.server], row) for row in CLUSTER_ROWS if row.server in by_key
                 and (sc.metric != "cluster_idle" or (row.broker and by_key[row.server].switchboard))]
     return [(srv, None) for srv in selected
-            if (srv.switchboard or not sc.switchboard_only) and (srv.phoenix or not sc.phoenix_only)
+            if not sc.longpoll and (srv.switchboard or not sc.switchboard_only) and (srv.phoenix or not sc.phoenix_only)
             and (srv.history or not sc.history_only) and (not srv.only or sc.key in srv.only)]
 
 
@@ -694,7 +754,30 @@ def idle_node_columns() -> list[tuple[str, object]]:
     ]
 
 
+def longpoll_columns(rows: list[Outcome]) -> list[tuple[str, object]]:
+    """The long-poll table: the fan-out figures, poll answers per delivery, and the row's CPU
+    per delivery over the Switchboard WebSocket row's and over Socket.IO polling's."""
+    by_label = {o.server: o.result for o in rows if o.result}
+    cpu = "server_cpu_us_per_delivery"
+
+    def over(base_label: str):
+        base = (by_label.get(base_label) or {}).get(cpu)
+        return lambda r: "–" if r.get(cpu) is None or not base else f"{r[cpu] / base:.2f}×"
+
+    return [
+        ("server CPU µs/delivery", lambda r: num(r.get(cpu), 2)),
+        ("deliveries/s", lambda r: num(r.get("deliveries_per_s"), 0)),
+        *LATENCY,
+        ("lost", lost),
+        ("deliveries/poll", lambda r: num(r.get("deliveries_per_poll"), 2)),
+        (f"CPU/delivery ÷ {SB_LP_WS}", over(SB_LP_WS)),
+        (f"CPU/delivery ÷ {SIO_POLLING}", over(SIO_POLLING)),
+    ]
+
+
 def table(sc: Scenario, rows: list[Outcome]) -> str:
+    if sc.longpoll:
+        return rows_table(longpoll_columns(rows), rows)
     if sc.metric == "cluster_idle":
         return rows_table(idle_node_columns(), rows)
     if sc.cluster:
@@ -848,27 +931,61 @@ CLUSTER_INTRO = (
     "CPU per delivery with the Redis adapter over the row's (at least 5×).")
 
 
+LONGPOLL_INTRO = (
+    "Each row is one server process and one transport for the subscribers; the publisher is "
+    "on a WebSocket in every row. Both servers run with env `SB_LONGPOLL=1` in all their rows: "
+    "the Rust bench server serves Phoenix long-poll on `/socket` beside the WebSocket (10 s "
+    "window), the Socket.IO peer Socket.IO's default transports (`polling`, `websocket`). A "
+    "polling subscriber is one keep-alive HTTP/1.1 connection with one request at a time, as "
+    "phoenix.js's `LongPoll` and Engine.IO's polling transport poll: Phoenix long-poll opens a "
+    "session with a GET, joins with an ndjson POST and then polls with GETs that carry the "
+    "session token; Engine.IO polling handshakes with a GET, POSTs `40` and the `join` event "
+    "and then polls, POSTing `3` for each ping. *Server CPU µs/delivery* is the server "
+    "process's user+system CPU time (`/proc/PID/stat`, 10 ms ticks) over the measured phase "
+    "(from the first publish until every subscriber has every message) over the deliveries; "
+    "latency runs from the publish to the subscriber's receipt; *deliveries/poll* is the "
+    "messages a poll answer carried on average. The ratio columns divide the row's CPU per "
+    "delivery by the Switchboard WebSocket row's and by the Socket.IO polling row's: lower is "
+    "better.")
+
+SECTIONS = {
+    # kind: (heading, begin marker, end marker)
+    "e2e": ("## End to end over loopback WebSockets", BEGIN, END),
+    "cluster": ("## Cluster: two nodes over a broker", CLUSTER_BEGIN, CLUSTER_END),
+    "longpoll": ("## Long-poll (issue 16)", LONGPOLL_BEGIN, LONGPOLL_END),
+}
+
+
+def section_of(sc: Scenario) -> str:
+    """Which BENCHMARKS.md section `sc`'s table goes in."""
+    return "cluster" if sc.cluster else "longpoll" if sc.longpoll else "e2e"
+
+
 def render(outcomes: list[Outcome], scs: list[Scenario], info: list[tuple[str, str]],
-           command: str, quick: bool, cluster: bool = False) -> str | None:
-    """The markdown section of the cluster scenarios (`cluster`) or of all the others; None
-    when none of them ran."""
+           command: str, quick: bool, kind: str = "e2e") -> str | None:
+    """The markdown section `kind` (a key of SECTIONS) of the scenarios that ran; None when
+    none of its scenarios ran."""
     tables = []
     for sc in scs:
         rows = [o for o in outcomes if o.scenario == sc.key]
-        if sc.cluster == cluster and rows:
+        if section_of(sc) == kind and rows:
             tables += ["", f"### {sc.title}", "", sc.note, "", table(sc, rows)]
     if not tables:
         return None
+    intro = {
+        "cluster": CLUSTER_INTRO,
+        "longpoll": LONGPOLL_INTRO,
+        "e2e": E2E_INTRO + (HISTORY_INTRO if any(o.server == SB_HISTORY for o in outcomes) else ""),
+    }[kind]
     parts = [
-        "## Cluster: two nodes over a broker" if cluster else "## End to end over loopback WebSockets",
+        SECTIONS[kind][0],
         "",
         f"Command: `{command}` (bench/README.md explains the method and the servers)."
         + (" **Quick sanity sizes: not figures to quote.**" if quick else ""),
         "",
         *[f"- {k}: {v}" for k, v in info],
         "",
-        CLUSTER_INTRO if cluster else (
-            E2E_INTRO + (HISTORY_INTRO if any(o.server == SB_HISTORY for o in outcomes) else "")),
+        intro,
         *tables,
     ]
     return "\n".join(parts) + "\n"
@@ -896,7 +1013,7 @@ def main() -> int:
                                       "sb-python,socketio,ws,python-socketio")
     ap.add_argument("--scenarios", help="comma-separated subset of: burst-small,burst-large,paced,rooms,"
                                         "connect-storm,idle,presence,roundtrip,resume,cluster-burst,"
-                                        "cluster-paced,cluster-idle-node")
+                                        "cluster-paced,cluster-idle-node,longpoll-room")
     ap.add_argument("--cluster-per-node", type=int, default=None, metavar="N",
                     help="subscribers on each of the two nodes in the cluster scenarios "
                          "(default 5000; 100 with --quick)")
@@ -908,7 +1025,7 @@ def main() -> int:
     ap.add_argument("--from-results", type=Path,
                     help="render tables from a --results file instead of running anything")
     ap.add_argument("--write", type=Path, default=None,
-                    help="markdown file whose e2e and cluster sections to replace (default: "
+                    help="markdown file whose e2e, cluster and long-poll sections to replace (default: "
                          "BENCHMARKS.md on a full run, nothing with --quick)")
     ap.add_argument("--no-write", action="store_true", help="print the section, write no file")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per loadgen run")
@@ -948,7 +1065,9 @@ def main() -> int:
         a.results.write_text("")
         for sc in scs:
             for srv, row in runs(sc, all_servers):
-                if row:
+                if isinstance(row, LongPollRow):
+                    o = run_longpoll(loadgen, srv, row, sc, a.timeout, a.drain_timeout)
+                elif row:
                     o = run_cluster(loadgen, srv, row, sc, a.timeout, a.drain_timeout)
                 else:
                     o = run_one(loadgen, srv, sc, a.timeout, a.drain_timeout)
@@ -962,15 +1081,17 @@ def main() -> int:
     command = a.command or ("bench/run.sh" + (" --quick" if a.quick else ""))
     target = a.write if a.write else (None if a.quick else ROOT / "BENCHMARKS.md")
     info = machine_info()
-    for cluster, begin, end in ((False, BEGIN, END), (True, CLUSTER_BEGIN, CLUSTER_END)):
-        section = render(outcomes, scs, info + (cluster_info() if cluster else []), command,
-                         a.quick, cluster)
+    for kind, (_, begin, end) in SECTIONS.items():
+        # The long-poll rows run the Rust bench server and Socket.IO only: no Python line.
+        extra = cluster_info() if kind == "cluster" else []
+        kept = [(k, v) for k, v in info if kind != "longpoll" or k != "Python"]
+        section = render(outcomes, scs, kept + extra, command, a.quick, kind)
         if section is None:
             continue
         print(section)
         if target and not a.no_write:
             write_section(target, section, begin, end)
-            log(f"wrote the {'cluster' if cluster else 'e2e'} section of {target}")
+            log(f"wrote the {kind} section of {target}")
     failed = [o for o in outcomes if o.error]
     return 1 if failed else 0
 

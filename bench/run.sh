@@ -2,6 +2,7 @@
 # The end-to-end comparison in one command (bench/README.md):
 #   bench/run.sh            full sizes (1,000 and 10,000 subscribers); writes the tables into
 #                           BENCHMARKS.md between <!-- e2e:begin --> and <!-- e2e:end -->
+#                           (cluster and long-poll tables: their own markers, bench/README.md)
 #   bench/run.sh --quick    tiny sizes, a sanity check of every server and scenario; prints only
 # Any other flag goes to bench/compare.py (--servers, --scenarios, --write FILE, --no-write, ...).
 #

@@ -30,6 +30,10 @@
 //! `presence:*` gets no rule: presence events are never kept. With `SB_CLUSTER` too, history
 //! is what docs/HISTORY.md ("Where history lives") says of a cluster: a NATS broker refuses
 //! it (the start fails). The bench runs it on a single node.
+//!
+//! Long-poll (the bench's `longpoll-room` scenario, docs/LONGPOLL.md): env `SB_LONGPOLL=1`
+//! serves the long-poll transport at `/socket/longpoll` beside the WebSocket, with a poll
+//! window of `SB_LONGPOLL_WINDOW_MS` (default 10 000, Phoenix's); unset, empty or `0`: off.
 
 // PORT, logs, the LISTENING line and exit on EOF/SIGTERM, as in the conformance fixtures.
 #[path = "../../tests/fixtures/rust/support/process.rs"]
@@ -164,6 +168,12 @@ fn cluster_from_env() -> Option<ClusterConfig> {
     Some(ClusterConfig::new(url, node))
 }
 
+/// The long-poll window in ms when env `SB_LONGPOLL` turns long-poll on (`None`: off).
+fn longpoll_from_env() -> Option<u64> {
+    let on = std::env::var("SB_LONGPOLL").is_ok_and(|v| !matches!(v.trim(), "" | "0"));
+    on.then(|| env_number(WHO, "SB_LONGPOLL_WINDOW_MS", 10_000))
+}
+
 /// The `bench:*` history rule when env `SB_HISTORY` gives a size (`None`: unset or empty, no
 /// history); exits with status 2 when it is not a number from 1 to 1,000,000, before the
 /// runner waits for a LISTENING line that would never come.
@@ -192,16 +202,17 @@ async fn main() {
     let outbox_frames = env_number(WHO, "BENCH_OUTBOX_FRAMES", 65_536) as usize;
     let outbox_bytes = env_number(WHO, "BENCH_OUTBOX_BYTES", 64 * 1024 * 1024) as usize;
 
+    let mut mount = SocketMount::new()
+        .channel("bench:*", Bench)
+        .channel("presence:*", Presence)
+        .outbox_limits(outbox_frames, outbox_bytes);
+    if let Some(window_ms) = longpoll_from_env() {
+        mount = mount.longpoll(window_ms);
+    }
     let mut builder = Endpoint::builder()
         .bind(([127, 0, 0, 1], port))
         .node("bench@127.0.0.1")
-        .socket(
-            "/socket",
-            SocketMount::new()
-                .channel("bench:*", Bench)
-                .channel("presence:*", Presence)
-                .outbox_limits(outbox_frames, outbox_bytes),
-        );
+        .socket("/socket", mount);
     // The node name is then the cluster's. Start waits for the broker (up to 5 s) and
     // listens 1.5 heartbeats for a namesake before LISTENING; the loadgen's readiness probes
     // then check that broadcasts cross before anything is measured.

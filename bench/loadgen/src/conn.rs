@@ -37,8 +37,8 @@ pub struct Target {
 }
 
 impl Target {
-    /// Opens client `index`'s WebSocket for `room` (no join yet).
-    pub async fn open(&self, index: usize, room: &str) -> Result<Ws, ConnError> {
+    /// Client `index`'s TCP connection to the server, from its 127.0.0.x source address.
+    pub async fn tcp(&self, index: usize) -> Result<TcpStream, ConnError> {
         let source = Ipv4Addr::new(
             127,
             0,
@@ -49,6 +49,12 @@ impl Target {
         socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
         let stream = socket.connect(self.server).await?;
         stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    /// Opens client `index`'s WebSocket for `room` (no join yet).
+    pub async fn open(&self, index: usize, room: &str) -> Result<Ws, ConnError> {
+        let stream = self.tcp(index).await?;
         let url = format!("ws://{}{}", self.server, self.protocol.path(room));
         // Small read buffers: tens of thousands of mostly idle connections.
         let config = WebSocketConfig::default().read_buffer_size(4096);
@@ -267,6 +273,56 @@ impl Seen {
 /// Largest sequence number a connection tracks individually (bounds its bitset).
 const MAX_SEQ: u64 = 1 << 26;
 
+/// One client's delivery bookkeeping: readiness probes, duplicates, latency and the
+/// scenario-wide counters of [`Shared`].
+#[derive(Debug)]
+pub struct Tracker {
+    /// What the client has seen so far.
+    pub report: ConnReport,
+    seen: Seen,
+    ready: bool,
+    shard: usize,
+}
+
+impl Tracker {
+    /// The tracker of client `index`.
+    pub fn new(index: usize, shared: &Shared) -> Tracker {
+        Tracker {
+            report: ConnReport::default(),
+            seen: Seen::default(),
+            ready: false,
+            shard: index % shared.latency.len().max(1),
+        }
+    }
+
+    /// Counts benchmark message `(t, s)` received now: a probe marks the client ready, a
+    /// measured message counts once (again: a duplicate) with its latency.
+    pub fn delivery(&mut self, shared: &Shared, t: u64, s: u64) {
+        let now = now_ns();
+        if s & PROBE_BIT != 0 {
+            if !self.ready {
+                self.ready = true;
+                shared.ready.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if s >= MAX_SEQ || !self.seen.insert(s) {
+            self.report.duplicates += 1;
+            return;
+        }
+        self.report.received += 1;
+        let latency = now.saturating_sub(t).max(1);
+        if let Some(Ok(mut h)) = shared.latency.get(self.shard).map(|h| h.lock()) {
+            let _ = h.record(latency);
+        }
+        if let Some((count, max)) = shared.per_seq.get(s as usize) {
+            count.fetch_add(1, Ordering::Relaxed);
+            max.fetch_max(latency, Ordering::Relaxed);
+        }
+        shared.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs a joined connection until `stop` flips: counts deliveries, answers Engine.IO pings,
 /// sends Phoenix heartbeats every 30 s and writes whatever arrives on `outgoing`.
 pub async fn run(
@@ -277,11 +333,8 @@ pub async fn run(
     mut outgoing: Option<mpsc::Receiver<Message>>,
     mut stop: watch::Receiver<bool>,
 ) -> ConnReport {
-    let mut report = ConnReport::default();
-    let mut seen = Seen::default();
-    let mut ready = false;
+    let mut tracker = Tracker::new(index, &shared);
     let mut generation = shared.generation.load(Ordering::Relaxed);
-    let shard = index % shared.latency.len();
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(30),
         Duration::from_secs(30),
@@ -301,46 +354,23 @@ pub async fn run(
                     }
                 }
                 if !ok || ws.flush().await.is_err() {
-                    report.closed_early = true;
+                    tracker.report.closed_early = true;
                     break;
                 }
             }
             msg = ws.next() => {
                 let msg = match msg {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                        report.closed_early = true;
+                        tracker.report.closed_early = true;
                         break;
                     }
                     Some(Ok(m)) => m,
                 };
                 match classify(protocol, &msg) {
-                    Received::Delivery { t, s } => {
-                        let now = now_ns();
-                        if s & PROBE_BIT != 0 {
-                            if !ready {
-                                ready = true;
-                                shared.ready.fetch_add(1, Ordering::Relaxed);
-                            }
-                            continue;
-                        }
-                        if s >= MAX_SEQ || !seen.insert(s) {
-                            report.duplicates += 1;
-                            continue;
-                        }
-                        report.received += 1;
-                        let latency = now.saturating_sub(t).max(1);
-                        if let Ok(mut h) = shared.latency[shard].lock() {
-                            let _ = h.record(latency);
-                        }
-                        if let Some((count, max)) = shared.per_seq.get(s as usize) {
-                            count.fetch_add(1, Ordering::Relaxed);
-                            max.fetch_max(latency, Ordering::Relaxed);
-                        }
-                        shared.delivered.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Received::Delivery { t, s } => tracker.delivery(&shared, t, s),
                     Received::EnginePing => {
                         if ws.send(Message::text("3")).await.is_err() {
-                            report.closed_early = true;
+                            tracker.report.closed_early = true;
                             break;
                         }
                     }
@@ -348,10 +378,10 @@ pub async fn run(
                         let now_generation = shared.generation.load(Ordering::Relaxed);
                         if now_generation != generation {
                             generation = now_generation;
-                            report.diff_metas = 0;
+                            tracker.report.diff_metas = 0;
                         }
                         let metas = count_diff_metas(text);
-                        report.diff_metas += metas;
+                        tracker.report.diff_metas += metas;
                         shared.diffs.fetch_add(1, Ordering::Relaxed);
                         shared.diff_metas.fetch_add(metas, Ordering::Relaxed);
                     }
@@ -362,13 +392,13 @@ pub async fn run(
                 if let Some(hb) = protocol.heartbeat()
                     && ws.send(hb).await.is_err()
                 {
-                    report.closed_early = true;
+                    tracker.report.closed_early = true;
                     break;
                 }
             }
         }
     }
-    report
+    tracker.report
 }
 
 async fn recv_opt(rx: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {

@@ -6,7 +6,9 @@
 mod broker;
 mod clock;
 mod conn;
+mod http1;
 mod payload;
+mod poll;
 mod procfs;
 mod proto;
 mod scenario;
@@ -82,6 +84,14 @@ enum Scenario {
         #[command(flatten)]
         args: scenario::resume::Args,
     },
+    /// N subscribers of one room over long-polling (or WebSocket), one publisher at a fixed
+    /// rate: deliveries/s and server CPU per delivery per transport.
+    LongpollRoom {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: scenario::longpoll::Args,
+    },
 }
 
 impl Scenario {
@@ -94,7 +104,8 @@ impl Scenario {
             | Scenario::PresenceChurn { common, .. }
             | Scenario::Idle { common, .. }
             | Scenario::Roundtrip { common, .. }
-            | Scenario::Resume { common, .. } => common,
+            | Scenario::Resume { common, .. }
+            | Scenario::LongpollRoom { common, .. } => common,
         }
     }
 
@@ -108,6 +119,7 @@ impl Scenario {
             Scenario::Idle { common, args } => scenario::idle::run(common, args).await,
             Scenario::Roundtrip { common, args } => scenario::roundtrip::run(common, args).await,
             Scenario::Resume { common, args } => scenario::resume::run(common, args).await,
+            Scenario::LongpollRoom { common, args } => scenario::longpoll::run(common, args).await,
         }
     }
 }

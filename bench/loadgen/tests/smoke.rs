@@ -3,7 +3,9 @@
 //! and 20 broadcasts over Phoenix V2 JSON and binary; every subscriber must get every
 //! message exactly once and the result line must carry the figures. With history on
 //! (`SB_HISTORY`), `resume` brings 20 clients back after 10 broadcasts, each of which every
-//! client must get once, in order; without it, `resume` fails.
+//! client must get once, in order; without it, `resume` fails. With long-poll on
+//! (`SB_LONGPOLL`), `longpoll-room` delivers every message to 20 pollers and to 20 WebSocket
+//! subscribers; without it, polling fails.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -231,4 +233,73 @@ fn resume_without_history_fails_the_run() {
         !ok,
         "resume must fail against a server without history: {out}"
     );
+}
+
+#[test]
+fn longpoll_room_delivers_every_message_over_polling_and_websocket() {
+    let exe = bench_server();
+    // A 200 ms window with a broadcast every 500 ms: polls also come back empty (204).
+    let env = [("SB_LONGPOLL", "1"), ("SB_LONGPOLL_WINDOW_MS", "200")];
+    let (server, port) = start_server(&exe, &env);
+    let (pid, port) = (server.0.id().to_string(), port.to_string());
+    for transport in ["polling", "websocket"] {
+        let (ok, out) = loadgen(&[
+            "longpoll-room",
+            "--port",
+            &port,
+            "--protocol",
+            "phoenix-json",
+            "--server-pid",
+            &pid,
+            "-n",
+            "20",
+            "--rate",
+            "2",
+            "--seconds",
+            "2",
+            "--transport",
+            transport,
+            "--timeout-s",
+            "10",
+            "--connect-timeout-s",
+            "10",
+        ]);
+        assert!(ok, "{transport}: loadgen failed: {out}");
+        let result: Value = serde_json::from_str(out.trim()).expect("one JSON result line");
+        assert_eq!(result["scenario"], "longpoll-room");
+        assert_eq!(result["transport"], transport);
+        assert_eq!(result["complete"], true, "{result}");
+        assert_eq!(result["deliveries"], 80, "{result}");
+        assert_eq!(result["loss"]["ok"], true, "{result}");
+        assert_eq!(result["latency"]["count"], 80);
+        assert!(result["server_cpu_s"].is_number(), "{result}");
+        if transport == "polling" {
+            assert!(
+                result["polls"].as_u64().is_some_and(|p| p >= 80),
+                "{result}"
+            );
+        } else {
+            assert!(result["polls"].is_null(), "{result}");
+        }
+    }
+}
+
+#[test]
+fn polling_a_server_without_longpoll_fails_the_run() {
+    let exe = bench_server();
+    let (_server, port) = start_server(&exe, &[]);
+    let (ok, out) = loadgen(&[
+        "longpoll-room",
+        "--port",
+        &port.to_string(),
+        "--protocol",
+        "phoenix-json",
+        "-n",
+        "2",
+        "--seconds",
+        "1",
+        "--connect-timeout-s",
+        "5",
+    ]);
+    assert!(!ok, "polling must fail without long-poll: {out}");
 }

@@ -2,6 +2,10 @@
 // WebSocket transport only, default serializer and ping settings, no adapter beyond the
 // default in-memory one: the server a Socket.IO user would write for a chat room.
 //
+// With env SB_LONGPOLL=1 (the longpoll-room scenario; the same variable as the Switchboard
+// bench server) it also serves Engine.IO's HTTP long-polling transport: Socket.IO's default
+// transports, ["polling", "websocket"].
+//
 // With env SB_CLUSTER=redis://HOST:PORT (the cluster scenarios; the same variable as the
 // Switchboard bench server) the process is one node of several: @socket.io/redis-adapter on
 // that Redis, set up as its documentation shows (a node-redis client for PUBLISH and a
@@ -10,7 +14,9 @@ import { createServer } from "node:http";
 import { Server } from "socket.io";
 
 const httpServer = createServer();
-const io = new Server(httpServer, { transports: ["websocket"], serveClient: false });
+const longpoll = !["", "0"].includes((process.env.SB_LONGPOLL ?? "").trim());
+const transports = longpoll ? ["polling", "websocket"] : ["websocket"];
+const io = new Server(httpServer, { transports, serveClient: false });
 
 /** The Redis adapter on `url`, once both of its connections are up. */
 async function redisAdapter(url) {

@@ -5,6 +5,7 @@ pub mod burst;
 pub mod churn;
 pub mod cluster;
 pub mod idle;
+pub mod longpoll;
 pub mod paced;
 pub mod resume;
 pub mod rooms;
