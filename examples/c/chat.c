@@ -12,7 +12,10 @@
  * chat@127.0.0.1, or chat-<pid>@127.0.0.1 in a cluster), SB_HEARTBEAT_MS (the option
  * broker_heartbeat_ms), SB_NODE_DOWN_MS (presence_down_period_ms) and SB_PRESENCE_BROADCAST_MS
  * (presence_broadcast_period_ms); alone or on Redis, `room:*` keeps its last SB_HISTORY_SIZE (100)
- * messages for SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). Listens on 127.0.0.1 only, prints
+ * messages for SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History"); /socket
+ * also serves long-poll at /socket/longpoll (docs/LONGPOLL.md, CONTRACT.md "Long-poll") with
+ * SB_LONGPOLL_WINDOW_MS (the option longpoll_window_ms) and SB_SECRET_KEY_BASE (secret_key_base,
+ * needed in a cluster). Listens on 127.0.0.1 only, prints
  * `LISTENING 127.0.0.1:<port>`, and exits cleanly on SIGTERM / SIGINT, or when its stdin is
  * a pipe, socket or terminal that reaches end of file (so a test runner's child cannot outlive
  * it; stdin redirected from /dev/null or a file is not watched).
@@ -296,6 +299,21 @@ static int set_node_and_cluster(sb_config *cfg, const char **node) {
   return 1;
 }
 
+/* Long-poll on /socket, for browsers whose WebSocket cannot get through (the page falls back
+ * to it by itself; CONTRACT.md "Long-poll"): mount options set on the endpoint are every
+ * mount's default, and /socket is the only mount. SB_LONGPOLL_WINDOW_MS goes to
+ * longpoll_window_ms, SB_SECRET_KEY_BASE to secret_key_base, always as text (a secret of
+ * digits is no number); in a cluster the core refuses long-poll without it. */
+static int set_longpoll(sb_config *cfg) {
+  const char *window = env_text("SB_LONGPOLL_WINDOW_MS");
+  const char *secret = env_text("SB_SECRET_KEY_BASE");
+  return hl_check(sb_config_set_bool(cfg, S("longpoll"), true), "longpoll") &&
+         (window == NULL || set_from_env(cfg, "longpoll_window_ms", window)) &&
+         (secret == NULL ||
+          hl_check(sb_config_set_text(cfg, S("secret_key_base"), U8(secret), strlen(secret)),
+                   "secret_key_base"));
+}
+
 int main(void) {
   hl_init("chat");
   unsigned port;
@@ -328,6 +346,7 @@ int main(void) {
       hl_bind(cfg, port) &&
       set_node_and_cluster(cfg, &node) &&
       hl_check(sb_config_add_socket(cfg, S("/socket")), "socket /socket") &&
+      set_longpoll(cfg) &&
       hl_check(sb_config_set_host_connect(cfg, true), "host connect") &&
       hl_check(sb_config_add_channel(cfg, S("room:*")), "channel room:*") &&
       add_history(cfg) &&

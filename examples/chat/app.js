@@ -5,7 +5,7 @@
 // User text (names, room names, message bodies) only ever reaches the DOM through
 // textContent or attribute values, never through innerHTML.
 
-import { Socket, Presence } from "/phoenix.mjs";
+import { Socket, Presence, LongPoll } from "/phoenix.mjs";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -31,6 +31,16 @@ let channel = null;
 const query = new URLSearchParams(location.search);
 if (query.get("name")) ui.name.value = query.get("name");
 if (query.get("room")) ui.room.value = query.get("room");
+
+// The transport (CONTRACT.md "Long-poll"): `?transport=longpoll` uses long-poll only (HTTP
+// requests to /socket/longpoll). Otherwise WebSocket, and a WebSocket that fails, or has not
+// opened and answered its first round trip within LONGPOLL_FALLBACK_MS (a proxy that drops
+// upgrades, say), makes the client fall back to long-poll by itself.
+const LONGPOLL_FALLBACK_MS = 2500;
+const transport =
+  query.get("transport") === "longpoll"
+    ? { transport: LongPoll }
+    : { longPollFallbackMs: LONGPOLL_FALLBACK_MS };
 
 /** Shows the connection state: idle | connecting | joining | joined | disconnected | error. */
 function setStatus(state, text) {
@@ -98,7 +108,7 @@ function connect(user) {
   if (socket && socketUser === user) return socket;
   if (socket) socket.disconnect();
   socketUser = user;
-  socket = new Socket("/socket", { params: { user } });
+  socket = new Socket("/socket", { params: { user }, ...transport });
   const mine = socket;
   socket.onOpen(() => {
     if (mine !== socket) return;

@@ -18,7 +18,10 @@
 // SB_HEARTBEAT_MS (the option brokerHeartbeatMs), SB_NODE_DOWN_MS (presenceDownPeriodMs) and
 // SB_PRESENCE_BROADCAST_MS (presenceBroadcastPeriodMs). Chat messages then reach the room on every
 // node. Alone or on Redis, `room:*` keeps its last SB_HISTORY_SIZE (100) messages for
-// SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History").
+// SB_HISTORY_TTL_MS (600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). /socket also serves
+// long-poll at /socket/longpoll (docs/LONGPOLL.md, CONTRACT.md "Long-poll") with
+// SB_LONGPOLL_WINDOW_MS (the option longpollWindowMs) and SB_SECRET_KEY_BASE (secretKeyBase,
+// needed in a cluster).
 
 "use strict";
 
@@ -91,12 +94,29 @@ function clusterOptions() {
   };
 }
 
+/** Long-poll on /socket (the endpoint's mount options are its one mount's), for browsers whose
+ *  WebSocket cannot get through (the page falls back to it by itself; CONTRACT.md "Long-poll"):
+ *  the window from SB_LONGPOLL_WINDOW_MS and the secret that signs session tokens from
+ *  SB_SECRET_KEY_BASE (empty values read as unset). The core checks them, and refuses long-poll
+ *  in a cluster without a secret. */
+function longpollOptions() {
+  const windowMs = process.env.SB_LONGPOLL_WINDOW_MS;
+  // The secret stays text: a secret of digits is still no number.
+  const secret = process.env.SB_SECRET_KEY_BASE;
+  return {
+    longpoll: true,
+    ...(windowMs && { longpollWindowMs: envValue(windowMs) }),
+    ...(secret && { secretKeyBase: secret }),
+  };
+}
+
 /** The chat endpoint, not listening yet. Throws a coded error for a bad option. */
 function chatEndpoint(cluster) {
   const endpoint = new Endpoint({
     host: "127.0.0.1",
     port: portFromEnv(),
     ...cluster,
+    ...longpollOptions(),
     staticFiles: [
       { route: "/", path: path.join(ROOT, "examples/chat/index.html"), contentType: "text/html; charset=utf-8" },
       { route: "/app.js", path: path.join(ROOT, "examples/chat/app.js"), contentType: "text/javascript" },

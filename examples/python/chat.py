@@ -12,9 +12,12 @@ node name; default the core's ``switchboard@localhost``, or ``chat-<pid>@127.0.0
 cluster), SB_HEARTBEAT_MS (the option ``broker_heartbeat_ms``), SB_NODE_DOWN_MS
 (``presence_down_period_ms``) and SB_PRESENCE_BROADCAST_MS (``presence_broadcast_period_ms``); alone
 or on Redis, ``room:*`` keeps its last SB_HISTORY_SIZE (100) messages for SB_HISTORY_TTL_MS
-(600 000) ms (docs/HISTORY.md, CONTRACT.md "History"). Listens on 127.0.0.1
-only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM / Ctrl-C, and when its stdin
-is a pipe or terminal that reaches end of file (so a test runner's child cannot outlive it).
+(600 000) ms (docs/HISTORY.md, CONTRACT.md "History"); ``/socket`` also serves long-poll at
+``/socket/longpoll`` (docs/LONGPOLL.md, CONTRACT.md "Long-poll") with SB_LONGPOLL_WINDOW_MS (the
+option ``longpoll_window_ms``) and SB_SECRET_KEY_BASE (``secret_key_base``, needed in a
+cluster). Listens on 127.0.0.1 only, prints ``LISTENING 127.0.0.1:<port>``, exits on SIGTERM /
+Ctrl-C, and when its stdin is a pipe or terminal that reaches end of file (so a test runner's
+child cannot outlive it).
 
 * connect needs a non-empty ``user`` param (trimmed; else HTTP 403); the name goes into the
   socket assigns;
@@ -162,6 +165,23 @@ def cluster_options() -> Dict[str, Any]:
     return options
 
 
+def longpoll_options() -> Dict[str, Any]:
+    """Long-poll on ``/socket`` (the endpoint's mount options are its one mount's), for
+    browsers whose WebSocket cannot get through (the page falls back to it by itself;
+    CONTRACT.md "Long-poll"): the window from SB_LONGPOLL_WINDOW_MS and the secret that signs
+    session tokens from SB_SECRET_KEY_BASE (empty values read as unset). The core checks
+    them, and refuses long-poll in a cluster without a secret."""
+    options: Dict[str, Any] = {"longpoll": True}
+    window = os.environ.get("SB_LONGPOLL_WINDOW_MS")
+    if window:
+        options["longpoll_window_ms"] = env_value(window)
+    secret = os.environ.get("SB_SECRET_KEY_BASE")
+    if secret:
+        # Always text: a secret of digits is still no number.
+        options["secret_key_base"] = secret
+    return options
+
+
 async def main() -> None:
     root = repo_root()
     page = root / "examples/chat"
@@ -178,6 +198,7 @@ async def main() -> None:
                 ("/phoenix.mjs", str(root / PHOENIX_MJS), "text/javascript"),
             ],
             **cluster,
+            **longpoll_options(),
         )
         endpoint.connect(connect)
         endpoint.channel("room:*", Room)

@@ -19,6 +19,11 @@
 //! History (docs/HISTORY.md, CONTRACT.md "History"): alone or on Redis, `room:*` keeps the
 //! last `SB_HISTORY_SIZE` (100) messages for `SB_HISTORY_TTL_MS` (600 000) ms, so a page that
 //! rejoins with `_since` gets what it missed.
+//!
+//! Long-poll (docs/LONGPOLL.md, CONTRACT.md "Long-poll"): `/socket` also serves Phoenix's
+//! long-poll transport at `/socket/longpoll`, for browsers whose WebSocket cannot get through;
+//! env `SB_LONGPOLL_WINDOW_MS` (`longpoll_window_ms`) and `SB_SECRET_KEY_BASE`
+//! (`secret_key_base`, needed in a cluster: every node must accept the others' session tokens).
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,14 +34,12 @@ use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-use switchboard::cluster::ClusterConfig;
 use switchboard::endpoint::{Endpoint, SocketMount};
 use switchboard::host::{
-    Channel, Connect, ConnectInfo, Connected, HandlerError, HostError, Info, JoinOutcome, Naming,
-    OptionValue, Options, Outcome, Refused, Socket, SocketError,
+    Channel, Connect, ConnectInfo, Connected, HandlerError, HostConfig, HostError, Info,
+    JoinOutcome, Naming, OptionValue, Options, Outcome, Refused, Socket, SocketError,
 };
 use switchboard::pubsub::PublishError;
-use switchboard::pubsub::history::HistoryConfig;
 use switchboard::wire::Payload;
 use tracing::{error, info, warn};
 
@@ -232,13 +235,20 @@ async fn main() {
         );
     }
 
-    let (node, cluster, history) = match options_from_env() {
+    let (node, config) = match options_from_env() {
         Ok(found) => found,
         Err(e) => {
             eprintln!("chat: {e}");
             std::process::exit(1);
         }
     };
+    let HostConfig {
+        cluster,
+        history,
+        secret_key_base,
+        mounts,
+        ..
+    } = config;
     let mut builder = Endpoint::builder()
         .bind(([127, 0, 0, 1], port))
         .node(node.clone());
@@ -248,12 +258,22 @@ async fn main() {
     for (pattern, rule) in history.rules() {
         builder = builder.history(pattern, rule);
     }
+    if let Some(secret) = secret_key_base {
+        builder = builder.secret_key_base(secret);
+    }
+    // The kernel's one mount, `/socket`: its transport options carry long-poll and its window.
+    let transport = mounts
+        .into_iter()
+        .next()
+        .map(|mount| mount.transport)
+        .unwrap_or_default();
     let started = builder
         .socket(
             "/socket",
             SocketMount::new()
                 .connect(ChatConnect)
-                .channel("room:*", Room),
+                .channel("room:*", Room)
+                .transport_config(transport),
         )
         .route(page_routes(&root))
         .start()
@@ -306,11 +326,13 @@ const CLUSTER_ENV: [(&str, &str); 3] = [
 const HISTORY_SIZE: i128 = 100;
 const HISTORY_TTL_MS: i128 = 600_000;
 
-/// The node name; when env `SB_CLUSTER` names a broker, the cluster to join; else the rooms'
-/// history. The env values go through the options kernel every host language uses (`broker`,
-/// `node`, `broker_heartbeat_ms`, `history`: docs/OPTIONS.md), so they get the same checks,
-/// defaults and error messages as the C, Python and Node demos.
-fn options_from_env() -> Result<(String, Option<ClusterConfig>, HistoryConfig), HostError> {
+/// The node name and the endpoint's configuration: when env `SB_CLUSTER` names a broker, the
+/// cluster to join; else the rooms' history; long-poll on the one mount, `/socket`, and the
+/// secret that signs its session tokens. The env values go through the options kernel every
+/// host language uses (`broker`, `node`, `broker_heartbeat_ms`, `history`, `longpoll_window_ms`,
+/// `secret_key_base`: docs/OPTIONS.md), so they get the same checks, defaults and error
+/// messages as the C, Python and Node demos (in a cluster, a missing `SB_SECRET_KEY_BASE` too).
+fn options_from_env() -> Result<(String, HostConfig), HostError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let broker = env("SB_CLUSTER");
     let node = env("SB_NODE").unwrap_or_else(|| {
@@ -344,8 +366,18 @@ fn options_from_env() -> Result<(String, Option<ClusterConfig>, HistoryConfig), 
             options.set(option, env_value(value))?;
         }
     }
+    // Long-poll for browsers whose WebSocket cannot get through (a proxy that drops upgrades);
+    // the page falls back to it by itself (CONTRACT.md "Long-poll").
+    options.set("longpoll", OptionValue::Bool(true))?;
+    if let Some(value) = env("SB_LONGPOLL_WINDOW_MS") {
+        options.set("longpoll_window_ms", env_value(value))?;
+    }
+    // Always text: a secret made of digits is still a secret, not a number.
+    if let Some(secret) = env("SB_SECRET_KEY_BASE") {
+        options.set("secret_key_base", OptionValue::Text(secret))?;
+    }
     let config = options.build()?;
-    Ok((node, config.cluster, config.history))
+    Ok((node, config))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -4,6 +4,10 @@
 // removes that user from the other's list. A page that loses its connection (a TCP relay in
 // front of the server is cut) shows the messages sent meanwhile once it is back, and a note
 // when they could not be recovered (the relay then leads to a freshly started server).
+// The two-page flow runs once over WebSocket and once with the page on long-poll
+// (`/?transport=longpoll`), each checked from Chromium's own traffic (WebSockets opened,
+// requests to /socket/longpoll); and a page whose WebSocket cannot get through (a relay that
+// drops upgrades) falls back to long-poll by itself and chats.
 // Contract: examples/chat/CONTRACT.md.
 
 import { test, before, after } from "node:test";
@@ -17,6 +21,12 @@ import { REPO, startChatServer } from "./chat_server.mjs";
 
 const CHROMIUM = process.env.SB_CHROMIUM || "/usr/bin/chromium";
 const STEP_MS = 15_000;
+/**
+ * The server's long-poll window (SB_LONGPOLL_WINDOW_MS): a long-poll page that is closed
+ * sends nothing, so it leaves the others' lists when its session ends, 1.5 windows after its
+ * last poll (the default window would make that 15 s).
+ */
+const LONGPOLL_WINDOW_MS = 1000;
 
 let server;
 let context;
@@ -27,7 +37,7 @@ before(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run ./scripts/test.sh (it installs chromium) or apt-get install -y chromium`);
   }
-  server = await startChatServer();
+  server = await startChatServer({ env: { SB_LONGPOLL_WINDOW_MS: String(LONGPOLL_WINDOW_MS) } });
   profileDir = mkdtempSync(path.join(tmpdir(), "sb-chromium-"));
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
@@ -53,10 +63,27 @@ after(async () => {
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
-async function openChat(name, room, base = server.base) {
+/** Per page, what Chromium itself did on the socket's routes (see `openChat`). */
+const traffic = new WeakMap();
+
+/**
+ * Opens the page at `base` (with `query`, e.g. `?transport=longpoll`), joins `room` as `name`
+ * and waits until it is joined. `traffic.get(page)` then records, from Chromium's side, the
+ * WebSockets the page opened to /socket/websocket and the method of every request to
+ * /socket/longpoll.
+ */
+async function openChat(name, room, { base = server.base, query = "" } = {}) {
   const page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
-  await page.goto(`${base}/`);
+  const seen = { websockets: 0, longpoll: [] };
+  traffic.set(page, seen);
+  page.on("websocket", (ws) => {
+    if (new URL(ws.url()).pathname === "/socket/websocket") seen.websockets += 1;
+  });
+  page.on("request", (req) => {
+    if (new URL(req.url()).pathname === "/socket/longpoll") seen.longpoll.push(req.method());
+  });
+  await page.goto(`${base}/${query}`);
   await page.fill("#name", name);
   await page.fill("#room", room);
   await page.click("#join");
@@ -86,10 +113,32 @@ test("GET / and /app.js serve the page; /phoenix.mjs serves the stock npm client
   );
 });
 
-test("two pages chat in one room, see each other online, and a closed page leaves the list", { timeout: 120_000 }, async () => {
-  const room = `browser-${process.pid}-${Date.now()}`;
-  const alice = await openChat("alice", room);
-  const bob = await openChat("bob", room);
+/** Asserts that `page` talked to the socket over `transport` only ("websocket" or "longpoll"). */
+function assertTransport(page, transport) {
+  const seen = traffic.get(page);
+  const shown = JSON.stringify(seen);
+  if (transport === "longpoll") {
+    assert.equal(seen.websockets, 0, `no WebSocket opened: ${shown}`);
+    // The session's polls, and the pushes (join, new_msg) as ndjson POSTs.
+    assert.ok(seen.longpoll.includes("GET") && seen.longpoll.includes("POST"), `polls and posts: ${shown}`);
+  } else {
+    assert.ok(seen.websockets >= 1, `a WebSocket opened: ${shown}`);
+    // The WebSocket opened and answered its ping in time: no fallback to long-poll.
+    assert.deepEqual(seen.longpoll, [], `no long-poll request: ${shown}`);
+  }
+}
+
+const TRANSPORTS = [
+  { name: "WebSocket", transport: "websocket", query: "" },
+  { name: "long-poll (?transport=longpoll)", transport: "longpoll", query: "?transport=longpoll" },
+];
+
+/** Two pages (on `transport`, opened with `query`) chat in one room, see each other online,
+ *  and a closed page leaves the list. */
+async function twoPagesChat({ transport, query }) {
+  const room = `browser-${transport}-${process.pid}-${Date.now()}`;
+  const alice = await openChat("alice", room, { query });
+  const bob = await openChat("bob", room, { query });
 
   // Both pages list both users, driven by presence_state / presence_diff.
   for (const page of [alice, bob]) {
@@ -122,8 +171,10 @@ test("two pages chat in one room, see each other online, and a closed page leave
     assert.equal(await page.locator("#messages img, #messages b").count(), 0);
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
   }
+  for (const page of [alice, bob]) assertTransport(page, transport);
 
-  // Closing Alice's page closes her socket; the server untracks her and Bob's list follows.
+  // Closing Alice's page closes her socket (over long-poll: her session ends for want of
+  // polls); the server untracks her and Bob's list follows.
   await alice.close();
   await bob.waitForSelector(onlineItem("alice"), { state: "detached" });
   await bob.waitForSelector(onlineItem("bob"));
@@ -132,17 +183,25 @@ test("two pages chat in one room, see each other online, and a closed page leave
 
   await bob.close();
   assert.deepEqual(pageErrors, []);
-});
+}
+
+for (const mode of TRANSPORTS) {
+  test(`two pages chat in one room, see each other online, and a closed page leaves the list, over ${mode.name}`, { timeout: 120_000 }, () =>
+    twoPagesChat(mode),
+  );
+}
 
 /**
  * A TCP relay to `port`: `cut()` closes every connection through it and refuses new ones
- * (the page's network is gone) until `restore(port)`, which may lead to another server.
+ * (the page's network is gone) until `restore(port)`, which may lead to another server. With
+ * `dropUpgrades`, a connection that asks for /socket/websocket is closed at its first bytes,
+ * as by a proxy that does not pass WebSocket upgrades.
  */
-async function tcpRelay(port) {
+async function tcpRelay(port, { dropUpgrades = false } = {}) {
   const relay = { port: 0, upstream: port, down: false, conns: new Set() };
-  const srv = net.createServer((client) => {
-    if (relay.down) return client.destroy();
+  const link = (client, head) => {
     const upstream = net.connect(relay.upstream, "127.0.0.1");
+    if (head) upstream.write(head);
     for (const [a, b] of [[client, upstream], [upstream, client]]) {
       relay.conns.add(a);
       a.on("error", () => b.destroy());
@@ -152,6 +211,20 @@ async function tcpRelay(port) {
       });
       a.pipe(b);
     }
+  };
+  const srv = net.createServer((client) => {
+    if (relay.down) return client.destroy();
+    if (!dropUpgrades) return link(client);
+    // Counted until it is linked too, so that `cut()` closes it.
+    relay.conns.add(client);
+    client.on("close", () => relay.conns.delete(client));
+    // The first chunk holds the request head (Chromium opens a connection of its own for each
+    // WebSocket); linked in the same tick, so that no later chunk goes unread.
+    client.once("error", () => client.destroy());
+    client.once("data", (head) => {
+      if (head.toString("latin1").startsWith("GET /socket/websocket")) client.destroy();
+      else link(client, head);
+    });
   });
   await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
   relay.port = srv.address().port;
@@ -176,7 +249,7 @@ test("a page that lost its connection shows the messages sent meanwhile, or a no
   const relay = await tcpRelay(Number(new URL(server.base).port));
   let restarted;
   try {
-    const carol = await openChat("carol", room, relay.base);
+    const carol = await openChat("carol", room, { base: relay.base });
     const dan = await openChat("dan", room);
     const send = async (text) => {
       await dan.fill("#body", text);
@@ -215,5 +288,35 @@ test("a page that lost its connection shows the messages sent meanwhile, or a no
   } finally {
     await relay.close();
     await restarted?.stop();
+  }
+});
+
+test("a page whose WebSocket cannot get through falls back to long-poll by itself and chats", { timeout: 120_000 }, async () => {
+  const room = `fallback-${process.pid}-${Date.now()}`;
+  const relay = await tcpRelay(Number(new URL(server.base).port), { dropUpgrades: true });
+  try {
+    // No `?transport=`: the page starts on WebSocket, which the relay drops.
+    const erin = await openChat("erin", room, { base: relay.base });
+    const fay = await openChat("fay", room);
+    const seen = traffic.get(erin);
+    assert.ok(seen.websockets >= 1, `the page tried WebSocket first: ${JSON.stringify(seen)}`);
+    assert.ok(seen.longpoll.includes("GET") && seen.longpoll.includes("POST"), `then long-poll: ${JSON.stringify(seen)}`);
+    assertTransport(fay, "websocket");
+
+    for (const page of [erin, fay]) {
+      await page.waitForSelector(onlineItem("erin"));
+      await page.waitForSelector(onlineItem("fay"));
+    }
+    for (const [from, to] of [[erin, fay], [fay, erin]]) {
+      const text = `across transports ${Date.now()}`;
+      await from.fill("#body", text);
+      await from.click("#send");
+      await to.locator("#messages li .body", { hasText: text }).waitFor();
+    }
+    await erin.close();
+    await fay.close();
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await relay.close();
   }
 });

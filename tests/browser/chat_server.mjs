@@ -8,6 +8,13 @@ import { REPO, ServerProcess, serverCommand } from "../lib/server.mjs";
 
 export { REPO };
 
+/**
+ * The `SB_SECRET_KEY_BASE` of every demo the suites start in a cluster: the demos serve
+ * long-poll, and the core refuses long-poll in a cluster without a secret, which must be the
+ * same on every node so that each accepts the others' session tokens (CONTRACT.md "Long-poll").
+ */
+export const CLUSTER_SECRET_KEY_BASE = "chat-cluster-tests-secret-key-base-0123456789";
+
 export function chatCommand() {
   return serverCommand("SB_CHAT_CMD", "chat");
 }

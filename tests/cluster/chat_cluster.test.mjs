@@ -9,11 +9,15 @@
 // - each node said on stderr that it joined the cluster (name and URL);
 // - without SB_NODE two demos on one machine get distinct default names (the core refuses a
 //   second live node with a name already in use, so both starting shows it);
+// - a long-poll session opened on node 1 joins through node 2 and polls node 3 (each request
+//   is forwarded through the broker to the session's node: no sticky sessions), gets a message
+//   sent on node 1 and sends one that every node's client gets;
 // - while the broker is down a message still reaches the sender's node, is answered ok and
 //   the channel stays; once the broker is back (same port) messages cross again.
 //
-// And, without a broker: a bad SB_CLUSTER URL makes the demo exit non-zero with the core's
-// message on stderr.
+// And, without a broker: a bad SB_CLUSTER URL, or SB_CLUSTER without SB_SECRET_KEY_BASE (the
+// demos serve long-poll, which in a cluster needs one secret on every node), makes the demo exit
+// non-zero with the core's message on stderr.
 //
 // The demo command is env SB_CHAT_CMD (a JSON argv array), default the Rust example binary,
 // as for tests/browser (tests/lib/server.mjs). Every wait has a deadline; every process the
@@ -24,8 +28,9 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { chatCommand, startChatServer } from "../browser/chat_server.mjs";
+import { CLUSTER_SECRET_KEY_BASE, chatCommand, startChatServer } from "../browser/chat_server.mjs";
 import { redisCli, startNats, startRedis } from "../lib/brokers.mjs";
+import { lpOpen, lpPollUntil, lpPost } from "../lib/longpoll.mjs";
 import { connect, joinOk, makeSocket, outcome } from "../lib/phx.mjs";
 import { REPO } from "../lib/server.mjs";
 import { deferred, waitUntil, withTimeout } from "../lib/wait.mjs";
@@ -46,10 +51,11 @@ const HOOK = { timeout: 90_000 };
 
 /**
  * The env of a demo joining the cluster at `url` as `node` (SB_NODE empty, which the demos
- * read as unset, when `node` is undefined: an SB_NODE of the test's own env is not inherited).
+ * read as unset, when `node` is undefined: an SB_NODE of the test's own env is not inherited),
+ * with the secret every node shares for long-poll's session tokens.
  */
 function clusterEnv(url, node) {
-  return { SB_CLUSTER: url, SB_NODE: node ?? "", SB_HEARTBEAT_MS: "100" };
+  return { SB_CLUSTER: url, SB_NODE: node ?? "", SB_HEARTBEAT_MS: "100", SB_SECRET_KEY_BASE: CLUSTER_SECRET_KEY_BASE };
 }
 
 /**
@@ -265,6 +271,38 @@ for (const [brokerName, startBroker] of [
       }
     });
 
+    test("a long-poll session's requests may reach any node: opened on 1, joined through 2, polled on 3", TEST, async () => {
+      const tag = newTag("lp");
+      const [one, two, three] = nodes;
+      const token = await lpOpen(one.port, "user=poller&vsn=2.0.0&");
+      // The channel's frames: join ref "1" (its phx_join's ref), then each push's own ref.
+      const frame = (ref, event, payload) => JSON.stringify(["1", ref, TOPIC, event, payload]);
+      const poll = (node, pred, what) =>
+        lpPollUntil(node.port, token, pred, { timeout: DELIVERY_MS }).catch((e) => {
+          e.message += ` (${what})\n${tails(nodes)}`;
+          throw e;
+        });
+      assert.deepEqual(await lpPost(two.port, token, [frame("1", "phx_join", {})]), { status: 200 });
+      const joined = await poll(three, (f) => f[1] === "1" && f[3] === "phx_reply", "the join reply");
+      assert.deepEqual(joined.find((f) => f[1] === "1")[4], { status: "ok", response: {} });
+
+      // A message sent on node 1 reaches the poller, polling node 2.
+      const toPoller = `${tag} to the poller`;
+      assert.equal((await clients[0].send(toPoller)).status, "ok");
+      const got = await poll(two, (f) => f[3] === "new_msg" && f[4].body === toPoller, "the message from node 1");
+      assert.deepEqual(got.find((f) => f[3] === "new_msg" && f[4].body === toPoller)[4], { user: clients[0].user, body: toPoller });
+
+      // The poller's message, posted through node 3, reaches every node's client.
+      const fromPoller = `${tag} from the poller`;
+      assert.deepEqual(await lpPost(three.port, token, [frame("2", "new_msg", { body: fromPoller })]), { status: 200 });
+      const replied = await poll(one, (f) => f[1] === "2" && f[3] === "phx_reply", "the new_msg reply");
+      assert.deepEqual(replied.find((f) => f[1] === "2")[4], { status: "ok", response: {} });
+      for (const c of clients) await c.until(() => c.seen(fromPoller) > 0, "the poller's message");
+      for (const c of clients) {
+        assert.deepEqual(tagged(c, tag).filter((m) => m.body === fromPoller), [{ user: "poller", body: fromPoller }]);
+      }
+    });
+
     test("without SB_NODE, two demos on one machine get distinct names and both start", TEST, async () => {
       const extra = await startNodes([clusterEnv(broker.url), clusterEnv(broker.url)], "unnamed chat node");
       try {
@@ -346,24 +384,46 @@ for (const [brokerName, startBroker] of [
   });
 }
 
-test("a bad SB_CLUSTER URL makes the demo exit non-zero with the core's message on stderr", TEST, async () => {
-  const url = "bogus://127.0.0.1:1";
+/**
+ * Runs the demo with `env` to completion (it must not start, so a demo that does is killed
+ * after START_MS), and asserts that it exited non-zero without listening. Resolves with its
+ * stderr and a text showing the whole run for failure messages.
+ */
+async function refusedRun(env) {
   const [cmd, ...args] = chatCommand();
-  // Run to completion (it must not start), so its whole stderr is there to read.
+  // Run to completion, so its whole stderr is there to read.
   const run = await new Promise((resolve) => {
     execFile(
       cmd,
       args,
-      { cwd: REPO, env: { ...process.env, PORT: "0", ...clusterEnv(url, "bad") }, timeout: START_MS, killSignal: "SIGKILL" },
+      { cwd: REPO, env: { ...process.env, PORT: "0", ...env }, timeout: START_MS, killSignal: "SIGKILL" },
       (err, stdout, stderr) => resolve({ code: err ? (err.killed ? `killed after ${START_MS} ms` : err.code) : 0, stdout, stderr }),
     );
   });
   const shown = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
   assert.ok(Number.isInteger(run.code) && run.code !== 0, `the demo exits non-zero: ${shown}`);
   assert.doesNotMatch(run.stdout, /^LISTENING /m, shown);
+  return { stderr: run.stderr, shown };
+}
+
+test("a bad SB_CLUSTER URL makes the demo exit non-zero with the core's message on stderr", TEST, async () => {
+  const url = "bogus://127.0.0.1:1";
+  const { stderr, shown } = await refusedRun(clusterEnv(url, "bad"));
   // The core's words (docs/OPTIONS.md): `broker` must be a broker URL ... (got the string "bogus://...").
-  assert.match(run.stderr, /`broker` must be a broker URL/, shown);
-  assert.ok(run.stderr.includes(url), `stderr names the URL: ${shown}`);
+  assert.match(stderr, /`broker` must be a broker URL/, shown);
+  assert.ok(stderr.includes(url), `stderr names the URL: ${shown}`);
+});
+
+test("SB_CLUSTER without SB_SECRET_KEY_BASE makes the demo exit non-zero with the core's message on stderr", TEST, async () => {
+  // Nothing listens there: the core refuses the options before it connects to the broker.
+  // SB_SECRET_KEY_BASE empty reads as unset (one of the test's own env is not inherited).
+  const { stderr, shown } = await refusedRun({ ...clusterEnv("redis://127.0.0.1:1", "no-secret"), SB_SECRET_KEY_BASE: "" });
+  // The core's words; Node spells the option in camelCase.
+  assert.match(
+    stderr,
+    /long-poll in a cluster needs `(secret_key_base|secretKeyBase)`, the same on every node, so that every node accepts the others' session tokens/,
+    shown,
+  );
 });
 
 /** Publishes `count` messages of `bytes` bytes of garbage on `channel` over one connection. */

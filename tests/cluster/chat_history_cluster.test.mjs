@@ -10,7 +10,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startChatServer } from "../browser/chat_server.mjs";
+import { CLUSTER_SECRET_KEY_BASE, startChatServer } from "../browser/chat_server.mjs";
 import { floodDuringResume, goOffline, joined, newMember, send, until } from "../browser/chat_member.mjs";
 import { startNats, startRedis } from "../lib/brokers.mjs";
 
@@ -25,7 +25,12 @@ async function startNodes(url, n, label) {
   const nodes = [];
   try {
     for (let i = 1; i <= n; i++) {
-      const env = { SB_CLUSTER: url, SB_NODE: `${label}-${i}@127.0.0.1`, SB_HEARTBEAT_MS: "100" };
+      const env = {
+        SB_CLUSTER: url,
+        SB_NODE: `${label}-${i}@127.0.0.1`,
+        SB_HEARTBEAT_MS: "100",
+        SB_SECRET_KEY_BASE: CLUSTER_SECRET_KEY_BASE,
+      };
       nodes.push(await startChatServer({ name: `${label} node ${i}`, env, timeoutMs: START_MS }));
     }
   } catch (e) {

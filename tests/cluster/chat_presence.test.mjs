@@ -18,7 +18,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startChatServer } from "../browser/chat_server.mjs";
+import { CLUSTER_SECRET_KEY_BASE, startChatServer } from "../browser/chat_server.mjs";
 import { startNats, startRedis } from "../lib/brokers.mjs";
 import { Presence, connect, joinOk, makeSocket } from "../lib/phx.mjs";
 import { sleep } from "../lib/wait.mjs";
@@ -38,6 +38,7 @@ function nodeEnv(url, node) {
     SB_HEARTBEAT_MS: "100",
     SB_PRESENCE_BROADCAST_MS: "100",
     SB_NODE_DOWN_MS: String(DOWN_MS),
+    SB_SECRET_KEY_BASE: CLUSTER_SECRET_KEY_BASE,
   };
 }
 
