@@ -203,6 +203,48 @@ impl Outbox {
         }
     }
 
+    /// Like [`take`](Self::take), but takes at most `max_bytes` of frame bodies (always at
+    /// least one frame); the rest stays queued, oldest first. For a reader that must keep its
+    /// answer small (a long-poll answer forwarded through a broker).
+    pub async fn take_bounded(&self, max_bytes: usize) -> Result<Batch, CloseReason> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if st.bytes <= max_bytes && st.first.is_some() {
+                    st.bytes = 0;
+                    return Ok(Batch {
+                        first: st.first.take(),
+                        rest: std::mem::take(&mut st.rest),
+                    });
+                }
+                if let Some(first) = st.first.take() {
+                    let mut taken = first.len();
+                    let mut rest = VecDeque::new();
+                    while let Some(next) = st.rest.front() {
+                        if taken + next.len() > max_bytes {
+                            break;
+                        }
+                        taken += next.len();
+                        rest.extend(st.rest.pop_front());
+                    }
+                    st.bytes -= taken;
+                    st.first = st.rest.pop_front();
+                    return Ok(Batch {
+                        first: Some(first),
+                        rest,
+                    });
+                }
+                if let Some(reason) = st.closed {
+                    return Err(reason);
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// Like [`drain_into`](Self::drain_into), but hands the frames over as they are queued:
     /// no copy, and the outbox keeps no queue memory afterwards (a burst's queue leaves with
     /// its frames; a single frame needs none).
@@ -234,6 +276,32 @@ impl Outbox {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[tokio::test]
+    async fn a_bounded_take_leaves_the_rest_queued_in_order() {
+        let outbox = Outbox::new(10, 1000);
+        for f in ["aaaa", "bbbb", "cccc", "dddd"] {
+            outbox.push(text(f)).unwrap();
+        }
+        let names = |b: Batch| -> Vec<Frame> { b.into_iter().collect() };
+        assert_eq!(
+            names(outbox.take_bounded(9).await.unwrap()),
+            [text("aaaa"), text("bbbb")]
+        );
+        assert_eq!(outbox.len(), 2);
+        // At least one frame, even over the budget.
+        assert_eq!(names(outbox.take_bounded(1).await.unwrap()), [text("cccc")]);
+        outbox.push(text("eeee")).unwrap();
+        assert_eq!(
+            names(outbox.take_bounded(100).await.unwrap()),
+            [text("dddd"), text("eeee")]
+        );
+        assert!(outbox.is_empty());
+        // The byte count followed: the queue takes its full byte budget again.
+        outbox
+            .push(Frame::Text(Bytes::from(vec![b'x'; 1000])))
+            .unwrap();
+    }
 
     fn text(s: &'static str) -> Frame {
         Frame::Text(Bytes::from_static(s.as_bytes()))

@@ -157,6 +157,40 @@ async fn requests_alternate_between_nodes(url: &str) {
         0,
         "B holds no session of its own"
     );
+
+    // 40 replies of 10 KB wait on A; polls through B carry at most 256 KiB each, in order.
+    let pad = "p".repeat(10_000);
+    let lines: Vec<String> = (0..40)
+        .map(|n| format!(r#"["1","big{n}","room:x","echo",{{"pad":"{pad}"}}]"#))
+        .collect();
+    let body = lines.join("\n");
+    let target = format!("/socket/longpoll?vsn=2.0.0&token={token}");
+    let ndjson = [("content-type", "application/x-ndjson")];
+    let posted = request(nodes[0], "POST", &target, &ndjson, body.as_bytes()).await;
+    assert_eq!(posted.json()["status"], 200);
+    let mut refs = Vec::new();
+    let mut answers = Vec::new();
+    while refs.len() < 40 {
+        let body = get(nodes[1], &token).await;
+        let messages = body["messages"].as_array().expect("messages").clone();
+        answers.push(messages.len());
+        for m in messages {
+            let frame: Value = serde_json::from_str(m.as_str().expect("a string")).expect("JSON");
+            refs.push(frame[1].as_str().expect("a ref").to_owned());
+        }
+    }
+    let expected: Vec<String> = (0..40).map(|n| format!("big{n}")).collect();
+    assert_eq!(refs, expected);
+    assert!(answers.len() >= 2, "split over polls: {answers:?}");
+    // A body the broker should not carry is refused before it is forwarded (its frames are
+    // each under the frame limit: A itself would take it).
+    let line = format!(
+        r#"["1","h","room:x","echo",{{"pad":"{}"}}]"#,
+        "p".repeat(50_000)
+    );
+    let huge = vec![line; 6].join("\n");
+    let refused = request(nodes[1], "POST", &target, &ndjson, huge.as_bytes()).await;
+    assert_eq!(refused.json(), json!({"status": 413}));
     // An idle poll through B is answered 204 by A's session after the window.
     assert_eq!(get(nodes[1], &token).await["status"], 204);
 

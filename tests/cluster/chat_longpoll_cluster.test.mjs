@@ -69,7 +69,7 @@ for (const [label, startBroker, scheme] of [
       // WebSocket client goes to the other one, which survives.
       const raw = Buffer.from(poller.log.requests[0].response.token, "base64url");
       const holder = raw.subarray(25, raw.length - 32).toString();
-      const dead = nodes.findIndex((n, i) => holder === `lp-${scheme}-${i + 1}@127.0.0.1`);
+      const dead = nodes.findIndex((n, i) => holder.startsWith(`lp-${scheme}-${i + 1}@127.0.0.1#`));
       assert.ok(dead >= 0, `the token names a node of the test: ${holder}`);
       const ws = makeSocket(nodes[1 - dead].port, { params: { user: "ws" } });
       sockets.push(ws.socket);

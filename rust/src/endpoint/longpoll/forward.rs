@@ -1,17 +1,21 @@
 //! Long-poll requests for a session that another node of the cluster holds, served through
 //! the broker, as Phoenix forwards them through PubSub: no sticky sessions.
 //!
-//! Each node subscribes to two topics: `sb:longpoll:<node>` (requests for its sessions) and
-//! `sb:longpoll_reply:<node>` (answers to the requests it forwarded). A node that receives a
-//! GET or POST whose token names another node broadcasts the request (JSON: an id, its own
-//! node, the token, the mount, the body in base64) on the holder's request topic; the holder
-//! verifies the token again, polls or posts exactly as for a local request and broadcasts the
-//! answer on the asker's reply topic. No answer in time: a poll is treated as a gone session
-//! (a new one opens, as Phoenix), a POST is answered 408.
+//! Each endpoint subscribes to two topics, named by an HMAC of its holder name
+//! (`<node>#<random id>`, the name tokens carry) under the cluster's secret, so that only
+//! nodes can compute them — a client of an app that routes every topic cannot join them:
+//! one for requests for its sessions, one for answers to the requests it forwarded. A node
+//! that receives a GET or POST whose token names another holder broadcasts the request (JSON:
+//! an id, its own holder name, the token, the mount, the body in base64) on that holder's
+//! request topic; the holder verifies the token again, polls (at most [`MAX_REPLY`] bytes of
+//! frames) or posts exactly as for a local request and broadcasts the answer on the asker's
+//! reply topic. No answer in time: a poll is treated as a gone session (a new one opens, as
+//! Phoenix), a POST is answered 408. A restarted node is a new holder: requests for its old
+//! sessions go unanswered rather than to sessions of its new life.
 
 use super::Hub;
 use super::session::Polled;
-use super::token::Claims;
+use super::token::{Claims, Signer};
 use crate::channel::Backplane;
 use crate::pubsub::{Broadcast, Delivery, Subscription};
 use crate::wire::Payload;
@@ -27,9 +31,31 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tracing::debug;
 
-const REQUESTS: &str = "sb:longpoll:";
-const REPLIES: &str = "sb:longpoll_reply:";
 const EVENT: &str = "longpoll";
+/// The largest POST body forwarded (bigger: 413), and the most frame bytes one forwarded poll
+/// answer carries (the rest waits for the next poll): a forwarded message stays well under
+/// NATS's default 1 MiB, and one client cannot flood every node's broker connection.
+pub(crate) const MAX_BODY: usize = 256 * 1024;
+pub(crate) const MAX_REPLY: usize = 256 * 1024;
+
+/// The two topics of one endpoint.
+pub(crate) struct Topics {
+    pub(crate) requests: String,
+    pub(crate) replies: String,
+}
+
+pub(crate) fn requests_topic(signer: &Signer, holder: &str) -> String {
+    format!("sb:longpoll:{}", signer.tag(&format!("requests {holder}")))
+}
+
+pub(crate) fn replies_topic(signer: &Signer, holder: &str) -> String {
+    format!("sb:longpoll:{}", signer.tag(&format!("replies {holder}")))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 /// How much longer than the window a forwarded poll waits for its answer (Phoenix
 /// `pubsub_timeout_ms`).
 const PUBSUB_TIMEOUT: Duration = Duration::from_millis(2_000);
@@ -37,7 +63,8 @@ const PUBSUB_TIMEOUT: Duration = Duration::from_millis(2_000);
 #[derive(Serialize, Deserialize)]
 struct Request {
     id: u64,
-    from: String,
+    /// The asker's holder name: where the answer goes.
+    reply_to: String,
     token: String,
     mount: String,
     #[serde(flatten)]
@@ -63,7 +90,7 @@ struct Reply {
 /// for its own.
 pub(crate) struct Forwarder {
     backplane: Arc<Backplane>,
-    node: String,
+    holder: String,
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     subscriptions: Mutex<Vec<Subscription>>,
@@ -72,29 +99,30 @@ pub(crate) struct Forwarder {
 impl std::fmt::Debug for Forwarder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Forwarder")
-            .field("node", &self.node)
+            .field("holder", &self.holder)
             .finish_non_exhaustive()
     }
 }
 
 impl Forwarder {
-    /// Subscribes this node's request and reply topics. Requests are served on `runtime`.
+    /// Subscribes this endpoint's request and reply topics. Requests are served on `runtime`.
     pub(crate) fn start(
         backplane: Arc<Backplane>,
-        node: &str,
+        topics: Topics,
+        holder: &str,
         hub: Weak<Hub>,
         runtime: tokio::runtime::Handle,
     ) -> Arc<Forwarder> {
         let forwarder = Arc::new(Forwarder {
             backplane: backplane.clone(),
-            node: node.to_owned(),
+            holder: holder.to_owned(),
             next_id: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&forwarder);
         let replies = backplane.pubsub().subscribe(
-            &format!("{REPLIES}{node}"),
+            &topics.replies,
             Delivery::Mailbox(Arc::new(move |b| {
                 if let (Some(f), Some(reply)) = (weak.upgrade(), parse::<Reply>(b)) {
                     f.answered(reply);
@@ -102,17 +130,17 @@ impl Forwarder {
             })),
         );
         let requests = backplane.pubsub().subscribe(
-            &format!("{REQUESTS}{node}"),
+            &topics.requests,
             Delivery::Mailbox(Arc::new(move |b| {
                 // Runs inside the publisher's call: the work goes to a task.
                 let (Some(hub), Some(request)) = (hub.upgrade(), parse::<Request>(b)) else {
                     return;
                 };
                 runtime.spawn(async move {
-                    let from = request.from.clone();
+                    let to = replies_topic(&hub.signer, &request.reply_to);
                     let reply = serve(&hub, request).await;
                     if let Some(f) = &hub.forwarder {
-                        f.send(&format!("{REPLIES}{from}"), &reply);
+                        f.send(&to, &reply);
                     }
                 });
             })),
@@ -122,17 +150,8 @@ impl Forwarder {
     }
 
     /// Polls a remote session; [`Polled::Gone`] when its node does not answer in time.
-    pub(crate) async fn poll(
-        &self,
-        claims: &Claims,
-        token: &str,
-        mount: &str,
-        window: Duration,
-    ) -> Polled {
-        match self
-            .ask(claims, token, mount, Op::Poll, window + PUBSUB_TIMEOUT)
-            .await
-        {
+    pub(crate) async fn poll(&self, hub: &Hub, to: Target<'_>, window: Duration) -> Polled {
+        match self.ask(hub, to, Op::Poll, window + PUBSUB_TIMEOUT).await {
             Some(Reply {
                 status: 200,
                 messages,
@@ -147,9 +166,8 @@ impl Forwarder {
     /// within `window`.
     pub(crate) async fn post(
         &self,
-        claims: &Claims,
-        token: &str,
-        mount: &str,
+        hub: &Hub,
+        to: Target<'_>,
         body: Bytes,
         ndjson: bool,
         window: Duration,
@@ -158,20 +176,14 @@ impl Forwarder {
             ndjson,
             body: STANDARD.encode(&body),
         };
-        match self.ask(claims, token, mount, op, window).await {
+        match self.ask(hub, to, op, window).await {
             Some(reply) => reply.status,
             None => 408,
         }
     }
 
-    async fn ask(
-        &self,
-        claims: &Claims,
-        token: &str,
-        mount: &str,
-        op: Op,
-        wait: Duration,
-    ) -> Option<Reply> {
+    async fn ask(&self, hub: &Hub, to: Target<'_>, op: Op, wait: Duration) -> Option<Reply> {
+        let (claims, token, mount) = to;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
@@ -179,12 +191,12 @@ impl Forwarder {
         let _pending = Pending(self, id);
         let request = Request {
             id,
-            from: self.node.clone(),
+            reply_to: self.holder.clone(),
             token: token.to_owned(),
             mount: mount.to_owned(),
             op,
         };
-        if !self.send(&format!("{REQUESTS}{}", claims.node), &request) {
+        if !self.send(&requests_topic(&hub.signer, &claims.node), &request) {
             return None;
         }
         tokio::time::timeout(wait, rx).await.ok()?.ok()
@@ -214,6 +226,9 @@ impl Forwarder {
     }
 }
 
+/// Whom a forwarded request is for: the token's claims, the token, the mount path.
+pub(crate) type Target<'a> = (&'a Claims, &'a str, &'a str);
+
 struct Pending<'a>(&'a Forwarder, u64);
 
 impl Drop for Pending<'_> {
@@ -234,7 +249,7 @@ async fn serve(hub: &Hub, request: Request) -> Reply {
     let session = hub.local(&request.token, &request.mount);
     let (status, messages) = match (session, request.op) {
         (None, _) => (410, Vec::new()),
-        (Some(session), Op::Poll) => match session.poll().await {
+        (Some(session), Op::Poll) => match session.poll(Some(MAX_REPLY)).await {
             Polled::Messages(messages) => (200, messages),
             Polled::Nothing => (204, Vec::new()),
             Polled::Gone => (410, Vec::new()),

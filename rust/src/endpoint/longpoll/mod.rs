@@ -40,7 +40,8 @@ const AUTH_TOKEN_HEADER: &str = "x-phoenix-authtoken";
 #[derive(Debug)]
 pub(crate) struct Hub {
     signer: Signer,
-    node: String,
+    /// This endpoint in tokens: `<node>#<random id>`.
+    holder: String,
     sessions: Arc<Sessions>,
     forwarder: Option<Arc<Forwarder>>,
 }
@@ -57,13 +58,23 @@ impl Hub {
             .cluster()
             .map(|c| c.replica().name.to_string())
             .unwrap_or_default();
-        Arc::new_cyclic(|hub| Hub {
-            signer: Signer::new(secret),
-            forwarder: backplane
-                .cluster()
-                .map(|_| Forwarder::start(backplane.clone(), &node, hub.clone(), runtime)),
-            node,
-            sessions: Arc::new(Sessions::default()),
+        let signer = Signer::new(secret);
+        let id = signer.new_session_id();
+        let holder = format!("{node}#{}", forward::hex(&id[..8]));
+        Arc::new_cyclic(|hub| {
+            let forwarder = backplane.cluster().map(|_| {
+                let topics = forward::Topics {
+                    requests: forward::requests_topic(&signer, &holder),
+                    replies: forward::replies_topic(&signer, &holder),
+                };
+                Forwarder::start(backplane.clone(), topics, &holder, hub.clone(), runtime)
+            });
+            Hub {
+                signer,
+                holder,
+                sessions: Arc::new(Sessions::default()),
+                forwarder,
+            }
         })
     }
 
@@ -76,7 +87,7 @@ impl Hub {
     /// is verified by the node that holds the session too).
     fn local(&self, token: &str, mount: &str) -> Option<Arc<LongPollSession>> {
         let claims = self.signer.verify(token)?;
-        (claims.node == self.node)
+        (claims.node == self.holder)
             .then(|| self.sessions.get(&claims.session, mount))
             .flatten()
     }
@@ -115,9 +126,9 @@ async fn get(route: &LongPollRoute, req: Request, peer: Option<SocketAddr>) -> R
     if let Some(token) = token.as_deref()
         && let Some(claims) = route.hub.signer.verify(token)
     {
-        let polled = if claims.node == route.hub.node {
+        let polled = if claims.node == route.hub.holder {
             match route.hub.sessions.get(&claims.session, &st.path) {
-                Some(session) => session.poll().await,
+                Some(session) => session.poll(None).await,
                 None => Polled::Gone,
             }
         } else {
@@ -136,13 +147,9 @@ async fn forward_poll(route: &LongPollRoute, claims: &Claims, token: &str) -> Po
     let Some(forwarder) = &route.hub.forwarder else {
         return Polled::Gone;
     };
+    let to = (claims, token, route.st.path.as_str());
     forwarder
-        .poll(
-            claims,
-            token,
-            &route.st.path,
-            route.st.transport.longpoll_window,
-        )
+        .poll(&route.hub, to, route.st.transport.longpoll_window)
         .await
 }
 
@@ -206,7 +213,7 @@ async fn open(
     let id = hub.signer.new_session_id();
     let token = hub.signer.sign(&Claims {
         session: id,
-        node: hub.node.clone(),
+        node: hub.holder.clone(),
     });
     hub.sessions.insert(id, session.clone(), id_subscription);
     let sessions = hub.sessions.clone();
@@ -235,7 +242,13 @@ async fn post(route: &LongPollRoute, req: Request) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/x-ndjson"));
-    let limit = body_limit(route.st.transport.max_frame_bytes);
+    // Without ndjson the body is one frame.
+    let max_frame = route.st.transport.max_frame_bytes;
+    let limit = if ndjson {
+        body_limit(max_frame)
+    } else {
+        max_frame
+    };
     let body = match axum::body::to_bytes(req.into_body(), limit).await {
         Ok(body) => body,
         Err(e) => {
@@ -243,18 +256,20 @@ async fn post(route: &LongPollRoute, req: Request) -> Response {
             return StatusCode::BAD_REQUEST.into_response();
         }
     };
-    let status = if claims.node == route.hub.node {
+    let status = if claims.node == route.hub.holder {
         match route.hub.sessions.get(&claims.session, &route.st.path) {
             Some(session) => posted_status(session.post(&body, ndjson)),
             None => 410,
         }
     } else {
         match &route.hub.forwarder {
+            // Kept small enough for any broker (NATS takes 1 MiB messages by default), and so
+            // that one client cannot fill every node's subscriber connection.
+            Some(_) if body.len() > forward::MAX_BODY => 413,
             Some(forwarder) => {
                 let window = route.st.transport.longpoll_window;
-                forwarder
-                    .post(&claims, &token, &route.st.path, body, ndjson, window)
-                    .await
+                let to = (&claims, token.as_str(), route.st.path.as_str());
+                forwarder.post(&route.hub, to, body, ndjson, window).await
             }
             None => 410,
         }

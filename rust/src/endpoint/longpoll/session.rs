@@ -18,7 +18,7 @@ use crate::wire::{Frame, Serializer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -58,10 +58,9 @@ pub(crate) struct LongPollSession {
     pub(crate) window: Duration,
     /// `None` once the session ended.
     session: Mutex<Option<Session>>,
-    /// When the last GET arrived or was answered.
-    last_poll: Mutex<Instant>,
-    /// GETs being answered right now (the session does not expire under one).
-    polling: AtomicUsize,
+    /// When the last GET arrived or was answered, and how many are being answered now (the
+    /// session does not expire under one); one lock, so the expiry check sees both at once.
+    polls: Mutex<Polls>,
     /// Number of the newest GET; an older one that sees it change answers 204.
     generation: AtomicU64,
     newer_poll: Notify,
@@ -87,8 +86,10 @@ impl LongPollSession {
             max_frame_bytes,
             window,
             session: Mutex::new(Some(session)),
-            last_poll: Mutex::new(Instant::now()),
-            polling: AtomicUsize::new(0),
+            polls: Mutex::new(Polls {
+                last: Instant::now(),
+                waiting: 0,
+            }),
             generation: AtomicU64::new(0),
             newer_poll: Notify::new(),
             activity: Notify::new(),
@@ -96,16 +97,17 @@ impl LongPollSession {
         }
     }
 
-    /// Answers a GET: what is pending, else what arrives within the window.
-    pub(crate) async fn poll(&self) -> Polled {
+    /// Answers a GET: what is pending, else what arrives within the window; with `budget`, at
+    /// most that many bytes of frames (the rest waits for the next poll).
+    pub(crate) async fn poll(&self, budget: Option<usize>) -> Polled {
         let window = self.window;
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.newer_poll.notify_waiters();
         let _polling = Polling::start(self);
-        self.wait(generation, window).await
+        self.wait(generation, window, budget).await
     }
 
-    async fn wait(&self, generation: u64, window: Duration) -> Polled {
+    async fn wait(&self, generation: u64, window: Duration, budget: Option<usize>) -> Polled {
         let superseded = async {
             loop {
                 let newer = self.newer_poll.notified();
@@ -120,7 +122,12 @@ impl LongPollSession {
         tokio::select! {
             biased;
             () = superseded => Polled::Nothing,
-            taken = self.outbox.take() => match taken {
+            taken = async {
+                match budget {
+                    Some(max) => self.outbox.take_bounded(max).await,
+                    None => self.outbox.take().await,
+                }
+            } => match taken {
                 Ok(batch) => Polled::Messages(
                     batch.into_iter().filter_map(text).collect(),
                 ),
@@ -161,9 +168,11 @@ impl LongPollSession {
             let polled = self.activity.notified();
             tokio::pin!(polled);
             polled.as_mut().enable();
-            let idle_until = *self.last_poll.lock() + timeout;
+            let (idle_until, polling) = {
+                let polls = self.polls.lock();
+                (polls.last + timeout, polls.waiting > 0)
+            };
             // Under a waiting poll the clock does not run: only the poll's end restarts it.
-            let polling = self.polling.load(Ordering::Acquire) > 0;
             if !polling && Instant::now() >= idle_until {
                 break TerminateReason::Closed;
             }
@@ -192,22 +201,32 @@ impl LongPollSession {
     }
 }
 
+#[derive(Debug)]
+struct Polls {
+    last: Instant,
+    waiting: usize,
+}
+
 /// A GET in progress: the session does not expire under it, and its end (answered, or
 /// dropped because the client went away) restarts the expiry clock.
 struct Polling<'a>(&'a LongPollSession);
 
 impl<'a> Polling<'a> {
     fn start(session: &'a LongPollSession) -> Polling<'a> {
-        session.polling.fetch_add(1, Ordering::AcqRel);
-        *session.last_poll.lock() = Instant::now();
+        let mut polls = session.polls.lock();
+        polls.waiting += 1;
+        polls.last = Instant::now();
+        drop(polls);
         Polling(session)
     }
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        *self.0.last_poll.lock() = Instant::now();
-        self.0.polling.fetch_sub(1, Ordering::AcqRel);
+        let mut polls = self.0.polls.lock();
+        polls.waiting -= 1;
+        polls.last = Instant::now();
+        drop(polls);
         self.0.activity.notify_waiters();
     }
 }

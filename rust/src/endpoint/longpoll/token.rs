@@ -33,6 +33,8 @@ pub(crate) type SessionId = [u8; 16];
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Claims {
     pub(crate) session: SessionId,
+    /// The endpoint that holds the session: its node name, `#` and a random id drawn at its
+    /// start (so that a node restarted under the same name is another holder).
     pub(crate) node: String,
 }
 
@@ -79,6 +81,16 @@ impl Signer {
             .fill(&mut id)
             .expect("the system random source is available");
         id
+    }
+
+    /// A name only holders of the secret can compute: the hex of the first 16 bytes of the
+    /// HMAC of `text` (the broker topics of the cluster forwarding, which a client that may
+    /// join arbitrary topics must not be able to guess).
+    pub(crate) fn tag(&self, text: &str) -> String {
+        hmac::sign(&self.key, text.as_bytes()).as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The token of `claims`, issued now.
