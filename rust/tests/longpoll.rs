@@ -6,17 +6,14 @@
 mod common;
 
 use common::http::{Answer, request};
+use common::rooms::Room;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use switchboard::endpoint::{DrainConfig, Endpoint, EndpointError, RunningEndpoint, SocketMount};
-use switchboard::host::{
-    Channel, Connect, ConnectInfo, Connected, HandlerError, JoinOutcome, Outcome, Refused, Socket,
-    TerminateReason,
-};
-use switchboard::wire::Payload;
+use switchboard::host::{Connect, ConnectInfo, Connected, Refused};
 
 const TEST_LIMIT: Duration = Duration::from_secs(30);
 
@@ -36,42 +33,6 @@ impl Connect for Gate {
             return Err(Refused { status: 429 });
         }
         Ok(Connected::default())
-    }
-}
-
-/// `room:*`: join ok, `echo` replies with the payload and the transport; counts terminates.
-struct Room {
-    terminated: Arc<AtomicUsize>,
-}
-
-#[async_trait::async_trait]
-impl Channel for Room {
-    async fn join(
-        &self,
-        _topic: &str,
-        _payload: Payload,
-        _socket: &mut Socket,
-    ) -> Result<JoinOutcome, HandlerError> {
-        Ok(JoinOutcome::Ok(Payload::empty_object()))
-    }
-
-    async fn handle_in(
-        &self,
-        event: &str,
-        _payload: Payload,
-        socket: &mut Socket,
-    ) -> Result<Outcome, HandlerError> {
-        match event {
-            "echo" => {
-                let body = json!({"transport": socket.transport()}).to_string();
-                Ok(Outcome::ok(Payload::Json(body.into())))
-            }
-            other => Err(HandlerError::new(format!("unexpected {other}"))),
-        }
-    }
-
-    async fn terminate(&self, _reason: &TerminateReason, _socket: &mut Socket) {
-        self.terminated.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -206,7 +167,7 @@ async fn a_session_opens_joins_pushes_and_polls_with_no_store_and_cors() {
             &token,
             &[
                 r#"["1","1","room:a","phx_join",{}]"#,
-                r#"["1","2","room:a","echo",{}]"#,
+                r#"["1","2","room:a","transport",{}]"#,
             ],
         )
         .await;

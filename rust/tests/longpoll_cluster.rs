@@ -9,48 +9,16 @@ mod common;
 
 use common::brokers::{NatsServer, RedisServer};
 use common::http::request;
+use common::rooms::Room;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard::cluster::ClusterConfig;
 use switchboard::endpoint::{Endpoint, EndpointError, RunningEndpoint, SocketMount};
-use switchboard::host::{Channel, HandlerError, JoinOutcome, Outcome, Socket};
-use switchboard::wire::Payload;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "longpoll-cluster-test-secret-0123456789";
 const WINDOW_MS: u64 = 500;
-
-/// `room:*`: join ok; `echo` replies ok with the payload, `shout` broadcasts it.
-struct Room;
-
-#[async_trait::async_trait]
-impl Channel for Room {
-    async fn join(
-        &self,
-        _topic: &str,
-        _payload: Payload,
-        _socket: &mut Socket,
-    ) -> Result<JoinOutcome, HandlerError> {
-        Ok(JoinOutcome::Ok(Payload::empty_object()))
-    }
-
-    async fn handle_in(
-        &self,
-        event: &str,
-        payload: Payload,
-        socket: &mut Socket,
-    ) -> Result<Outcome, HandlerError> {
-        match event {
-            "echo" => Ok(Outcome::ok(payload)),
-            "shout" => {
-                socket.broadcast("shout", payload)?;
-                Ok(Outcome::ok(Payload::empty_object()))
-            }
-            other => Err(HandlerError::new(format!("unexpected {other}"))),
-        }
-    }
-}
 
 fn config(url: &str, node: &str) -> ClusterConfig {
     let mut c = ClusterConfig::new(url, node);
@@ -67,7 +35,7 @@ async fn node(url: &str, name: &str) -> RunningEndpoint {
         .socket(
             "/socket",
             SocketMount::new()
-                .channel("room:*", Room)
+                .channel("room:*", Room::default())
                 .longpoll(WINDOW_MS),
         )
         .start()

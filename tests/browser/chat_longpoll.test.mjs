@@ -18,7 +18,8 @@ import { Presence, Socket } from "phoenix";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
 import { join, within, withChatServer } from "./chat_client.mjs";
-import { lpConnect, lpOpen, lpRequest, makeLongPollSocket, polledFrames } from "../lib/longpoll.mjs";
+import { lpOpen, lpRequest, makeLongPollSocket, polledFrames } from "../lib/longpoll.mjs";
+import { connect } from "../lib/phx.mjs";
 
 /** The demo's long-poll window: a session ends 1.5 windows after its last poll. */
 const WINDOW_MS = 1000;
@@ -36,7 +37,7 @@ async function longPollClient(user) {
   // Pushes wait longer than the helper's 1 s: a loaded machine must not time them out.
   const { socket, log } = makeLongPollSocket(port(), { params: { user }, timeout: 10_000 });
   ctx.sockets.push(socket);
-  await lpConnect(socket, 10_000);
+  await connect(socket, 10_000);
   return { socket, log };
 }
 

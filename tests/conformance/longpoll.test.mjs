@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { lpConnect, lpOpen, lpPollUntil, lpPost, lpRequest, makeLongPollSocket, polledFrames } from "../lib/longpoll.mjs";
+import { lpOpen, lpPollUntil, lpPost, lpRequest, makeLongPollSocket, polledFrames } from "../lib/longpoll.mjs";
 import { connect, joinOk, makeSocket, outcome, phxCleanup, Presence } from "../lib/phx.mjs";
 import { T, uniq, useFixture } from "../lib/suite.mjs";
 import { waitUntil } from "../lib/wait.mjs";
@@ -19,7 +19,7 @@ describe("long-poll", () => {
   async function lpSocket(t, opts) {
     const c = makeLongPollSocket(ctx.fx.port, opts);
     phxCleanup(t, c.socket);
-    await lpConnect(c.socket);
+    await connect(c.socket);
     return c;
   }
 

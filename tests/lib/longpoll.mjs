@@ -114,18 +114,3 @@ export async function lpPollUntil(port, token, pred, { timeout = 10_000, mount =
     "polled frame",
   );
 }
-
-/** Resolves once the long-poll socket is open. */
-export function lpConnect(socket, timeout = 5000) {
-  return withTimeout(
-    new Promise((resolve) => {
-      const ref = socket.onOpen(() => {
-        socket.off([ref]);
-        resolve();
-      });
-      socket.connect();
-    }),
-    timeout,
-    "long-poll socket open",
-  );
-}

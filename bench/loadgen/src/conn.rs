@@ -424,6 +424,24 @@ pub fn count_diff_metas(frame: &[u8]) -> u64 {
         .sum()
 }
 
+/// The reports of `handles` once each task ended, in index order; a task that failed (or
+/// never connected) reports `closed_early`.
+pub async fn collect_reports(
+    handles: Vec<tokio::task::JoinHandle<Result<ConnReport, String>>>,
+) -> Vec<ConnReport> {
+    let mut reports = Vec::with_capacity(handles.len());
+    for handle in handles {
+        reports.push(match handle.await {
+            Ok(Ok(r)) => r,
+            _ => ConnReport {
+                closed_early: true,
+                ..ConnReport::default()
+            },
+        });
+    }
+    reports
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

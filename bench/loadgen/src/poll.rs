@@ -261,16 +261,6 @@ impl Pollers {
     /// reports `closed_early`).
     pub async fn stop(self) -> Vec<ConnReport> {
         let _ = self.stop.send(true);
-        let mut reports = Vec::with_capacity(self.handles.len());
-        for handle in self.handles {
-            reports.push(match handle.await {
-                Ok(Ok(r)) => r,
-                _ => ConnReport {
-                    closed_early: true,
-                    ..ConnReport::default()
-                },
-            });
-        }
-        reports
+        crate::conn::collect_reports(self.handles).await
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod brokers;
 pub mod http;
+pub mod rooms;
 
 /// Splits a raw HTTP/1.1 response into (status, lowercased head, body).
 pub fn parse_response(raw: &[u8]) -> (u16, String, Vec<u8>) {
