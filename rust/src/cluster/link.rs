@@ -66,7 +66,18 @@ pub(super) enum Outbound {
         topic: String,
         rule: HistoryRule,
         envelope: Bytes,
+        /// What this node delivers itself if the broker never takes it (see
+        /// [`Shared::stranded`]).
+        stranded: Stranded,
     },
+}
+
+/// A recorded broadcast as this node would deliver it without the broker: its sequence
+/// number (for the `broadcast_from` sender to leave out) and the broadcast.
+#[derive(Debug)]
+pub(super) struct Stranded {
+    seq: u64,
+    broadcast: Broadcast,
 }
 
 /// The envelope stream out: sequence numbers are taken in queue order.
@@ -241,8 +252,6 @@ impl Shared {
     /// The link is down: publishes fail with `why` until it is back.
     pub(super) fn link_down(&self, why: &str) {
         *self.last_error.lock() = why.to_owned();
-        // Echoes of what was in flight will not come.
-        self.pending_from.lock().clear();
         let was_up = self.up.swap(false, Ordering::AcqRel);
         if was_up {
             let (broker, url, node) = (self.kind, &self.config.url, &self.config.node);
@@ -324,6 +333,10 @@ impl Shared {
                 topic: b.topic.clone(),
                 rule,
                 envelope,
+                stranded: Stranded {
+                    seq,
+                    broadcast: b.clone(),
+                },
             })
         });
         if let (Err(_), Some(seq)) = (&sent, noted.get()) {
@@ -386,6 +399,40 @@ impl Shared {
         self.counters
             .publish_failed
             .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Recorded broadcasts the broker did not take (a failed pipeline, or still queued when
+    /// the link went down): this node delivers them to its own subscribers, without a
+    /// position, as a broadcast made while the link is down (docs/HISTORY.md) — they would
+    /// otherwise reach nobody, not even the sender's node. The other nodes miss them.
+    pub(super) fn stranded(&self, records: impl IntoIterator<Item = Stranded>) {
+        let Some(pubsub) = self.sink.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        for Stranded { seq, broadcast } in records {
+            let from = self.pending_from.lock().remove(&seq);
+            let delivered = match from {
+                Some(from) => pubsub.local_broadcast_from(from, broadcast),
+                None => pubsub.local_broadcast(broadcast),
+            };
+            if let Err(e) = delivered {
+                crate::warn_limited!(error = %e, "a broadcast the broker did not take was not delivered here either");
+            }
+        }
+    }
+
+    /// The link went down: what is still queued will not reach the broker in this session.
+    /// Recorded broadcasts are delivered here ([`stranded`](Self::stranded)); the others were
+    /// delivered here when they were published. Echoes of what was in flight will not come.
+    pub(super) fn drain_queue(&self, rx: &mut mpsc::Receiver<Outbound>) {
+        let mut records = Vec::new();
+        while let Ok(outbound) = rx.try_recv() {
+            if let Outbound::Record { stranded, .. } = outbound {
+                records.push(stranded);
+            }
+        }
+        self.stranded(records);
+        self.pending_from.lock().clear();
     }
 
     /// One message from the broker channel.

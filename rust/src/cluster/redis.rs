@@ -63,8 +63,12 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Outbound>) {
                 was_up = true;
                 backoff = Backoff::new(shared.config.reconnect_max);
                 shared.link_down(&why);
+                shared.drain_queue(&mut rx);
             }
-            Ended::Unreachable(why) => shared.link_down(&why),
+            Ended::Unreachable(why) => {
+                shared.link_down(&why);
+                shared.drain_queue(&mut rx);
+            }
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }
@@ -122,12 +126,14 @@ async fn session(
                     return Ended::Stopped;
                 }
                 let mut pipe = redis::pipe();
+                let mut records = Vec::new();
                 for outbound in batch.drain(..) {
                     match outbound {
                         Outbound::Envelope(envelope) => {
                             pipe.cmd("PUBLISH").arg(channel).arg(envelope.as_ref()).ignore();
                         }
-                        Outbound::Record { topic, rule, envelope } => {
+                        Outbound::Record { topic, rule, envelope, stranded } => {
+                            records.push(stranded);
                             pipe.cmd("EVALSHA")
                                 .arg(&record)
                                 .arg(2)
@@ -144,6 +150,7 @@ async fn session(
                 }
                 if let Err(e) = pipe.query_async::<()>(&mut publisher).await {
                     shared.lost_in_send(n);
+                    shared.stranded(records);
                     return Ended::Lost(format!("PUBLISH failed: {e}"));
                 }
             }
