@@ -605,7 +605,9 @@ SB_API SB_MUST_USE sb_status sb_config_set_outbox_limits(sb_config *config, uint
 // Adds an allowed `Origin` (Phoenix `check_origin`): `scheme://host[:port]`,
 // `//host[:port]` (any scheme), with `host` optionally starting with `*.` for every
 // subdomain. Once one origin is added, upgrades whose `Origin` matches none get HTTP 403;
-// requests without an `Origin` header are always accepted. Default: no check.
+// requests without an `Origin` header are always accepted. Default (no origin added): the
+// request's own host (`sb_config_set_bool(config, "check_origin", true)`); `false` there
+// turns the check off (docs/OPTIONS.md).
 //
 // Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_INVALID_UTF8`, `SB_E_INVALID_ARGUMENT` (empty).
 SB_API SB_MUST_USE sb_status sb_config_add_check_origin(sb_config *config, const uint8_t *origin, size_t len);

@@ -263,8 +263,11 @@ export interface MountLimits {
   maxChannels?: number;
   /** Decode the auth token subprotocol (default true). */
   authToken?: boolean;
-  /** Allowed `Origin`s, a non-empty list (default `false`: no check). */
-  checkOrigin?: string[] | false;
+  /**
+   * Allowed `Origin`s: a non-empty list, `true` (the default: a page of the host the request
+   * was sent to) or `false` (no check). Clients without an `Origin` are always accepted.
+   */
+  checkOrigin?: string[] | boolean;
   /** Largest accepted frame, in bytes (default 65 536); bigger closes with 1009. */
   maxFrameBytes?: number;
   /** Close connections silent this long, in ms (default 60 000). */

@@ -128,6 +128,7 @@ async fn start() -> Server {
     let endpoint = Endpoint::builder()
         .socket("/socket", mount())
         .socket("/checked", mount().check_origin(["http://good.test"]))
+        .socket("/open", mount().check_origin_off())
         .socket("/small", mount().max_frame_bytes(1024))
         .socket("/idle", mount().idle_timeout_ms(300))
         .socket("/slow", mount().outbox_limits(32, 256 * 1024))
@@ -318,7 +319,7 @@ async fn refused_connects_get_the_callbacks_status() {
 }
 
 #[tokio::test]
-async fn check_origin_refuses_foreign_origins_only() {
+async fn check_origin_refuses_foreign_origins_and_defaults_to_the_same_host() {
     within(async {
         let s = start().await;
         let with_origin = |origin: &'static str| {
@@ -338,15 +339,29 @@ async fn check_origin_refuses_foreign_origins_only() {
         assert_eq!(response.status(), 101);
         // No Origin header (non-browser client): allowed.
         connect(&s.url("/checked", "vsn=2.0.0")).await;
-        // Other mounts do not check.
-        let mut request = s
-            .url("/socket", "vsn=2.0.0")
-            .into_client_request()
-            .expect("request");
-        request
-            .headers_mut()
-            .insert("origin", HeaderValue::from_static("http://evil.test"));
-        assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+        // The default: a browser page of the same host (its Origin names the Host the request
+        // went to) connects, a page of another site does not.
+        let origin_on = |mount: &str, origin: String| {
+            let mut request = s
+                .url(mount, "vsn=2.0.0")
+                .into_client_request()
+                .expect("request");
+            let origin = HeaderValue::from_str(&origin).expect("a header value");
+            request.headers_mut().insert("origin", origin);
+            request
+        };
+        let own = format!("http://{}", s.endpoint.local_addr());
+        let (_ok, response) = tokio_tungstenite::connect_async(origin_on("/socket", own))
+            .await
+            .expect("the page's own host");
+        assert_eq!(response.status(), 101);
+        let foreign = origin_on("/socket", "http://evil.test".to_owned());
+        assert_eq!(refused_status(foreign).await, 403);
+        let other_port = format!("http://127.0.0.1:{}", s.endpoint.local_addr().port() + 1);
+        assert_eq!(refused_status(origin_on("/socket", other_port)).await, 403);
+        // A mount that turned the check off takes any page.
+        let off = origin_on("/open", "http://evil.test".to_owned());
+        assert!(tokio_tungstenite::connect_async(off).await.is_ok());
     })
     .await;
 }

@@ -185,6 +185,17 @@ describe("connection and handshake", () => {
     await connect(socket);
   });
 
+  test("7. origin check by default (raw): /socket takes a page of its own host only, and clients without Origin", T, async () => {
+    const { port } = ctx.fx;
+    const url = socketUrl(port, { mount: "/socket", vsn: "2.0.0" });
+    assert.equal((await upgrade(url, { headers: { Origin: `http://127.0.0.1:${port}` } })).status, 101, "same host");
+    assert.equal((await upgrade(url, { headers: { Origin: "http://evil.test" } })).status, 403, "another site");
+    assert.equal((await upgrade(url, { headers: { Origin: `http://127.0.0.1:${port + 1}` } })).status, 403, "another port");
+    assert.equal((await upgrade(url)).status, 101, "no Origin");
+    const lp = await fetch(`http://127.0.0.1:${port}/socket/longpoll?vsn=2.0.0&`, { headers: { Origin: "http://evil.test" } });
+    assert.deepEqual(await lp.json(), { status: 403 }, "long-poll too");
+  });
+
   test("8. auth token: subprotocols offered, `phoenix` echoed, connect sees auth_token", T, async (t) => {
     const { fx } = ctx;
     const { socket, rec } = makeSocket(fx.port, { authToken: "my-token+x", params: { case: "s8-js" } });

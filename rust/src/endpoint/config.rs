@@ -10,11 +10,16 @@ use std::time::Duration;
 
 /// Which `Origin` headers a mount accepts (Phoenix `check_origin`). A request **without** an
 /// `Origin` header is always accepted (non-browser clients send none, PROTOCOL.md 1.3); a
-/// refused origin is answered HTTP 403 with an empty body.
+/// refused origin is answered HTTP 403 with an empty body (`{"status":403}` over long-poll).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum CheckOrigin {
-    /// No check (the default here; Phoenix defaults to the endpoint host instead).
+    /// The default, as Phoenix's `check_origin: true`: a browser's `Origin` must name the host
+    /// (and port) the request was sent to, its `Host` header — a page of another site cannot
+    /// open a socket with the user's cookies (cross-site WebSocket hijacking). Behind a proxy
+    /// that rewrites `Host`, list the origins ([`Allow`](Self::Allow)) instead.
     #[default]
+    SameHost,
+    /// No check: any page may connect (`check_origin: false`).
     Off,
     /// Only these origins. Each entry is `scheme://host[:port]` (exact; the default port of
     /// the scheme may be omitted), `//host[:port]` (any scheme), and `host` may start with
@@ -45,7 +50,7 @@ pub struct SocketMount {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransportConfig {
-    /// Allowed origins (default [`CheckOrigin::Off`]).
+    /// Allowed origins (default [`CheckOrigin::SameHost`]).
     pub check_origin: CheckOrigin,
     /// Decode the `base64url.bearer.phx.<token>` subprotocol into
     /// [`ConnectInfo::auth_token`](crate::handler::ConnectInfo::auth_token) (default `true`).
@@ -116,7 +121,7 @@ pub const PROTOCOL_CLOSE_CODE: u16 = 1002;
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
-            check_origin: CheckOrigin::Off,
+            check_origin: CheckOrigin::SameHost,
             auth_token: true,
             max_frame_bytes: 64 * 1024,
             idle_timeout: Duration::from_millis(60_000),
@@ -218,7 +223,8 @@ impl SocketMount {
         self
     }
 
-    /// Allowed origins (default: no check). See [`CheckOrigin::Allow`] for the entry forms.
+    /// Allowed origins (default: the request's own host, [`CheckOrigin::SameHost`]). See
+    /// [`CheckOrigin::Allow`] for the entry forms.
     pub fn check_origin<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
         self.transport.check_origin =
             CheckOrigin::Allow(origins.into_iter().map(Into::into).collect());
@@ -269,6 +275,12 @@ impl SocketMount {
     /// How long a long-poll session lives without a poll, in milliseconds.
     pub fn longpoll_session_timeout_ms(mut self, ms: u64) -> Self {
         self.transport.longpoll_session_timeout = Some(Duration::from_millis(ms.max(1)));
+        self
+    }
+
+    /// Turns the origin check off: any page may connect (default: [`CheckOrigin::SameHost`]).
+    pub fn check_origin_off(mut self) -> Self {
+        self.transport.check_origin = CheckOrigin::Off;
         self
     }
 

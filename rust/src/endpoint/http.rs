@@ -144,7 +144,12 @@ pub(crate) fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Opti
 /// Refuses an `Origin` that the mount's `check_origin` does not allow.
 pub(crate) fn check_origin(st: &MountState, headers: &HeaderMap) -> Result<(), Rejection> {
     let origin = header_text(headers, header::ORIGIN);
-    if origin_allowed(&st.transport.check_origin, origin.as_deref()) {
+    let host = header_text(headers, header::HOST);
+    if origin_allowed(
+        &st.transport.check_origin,
+        origin.as_deref(),
+        host.as_deref(),
+    ) {
         Ok(())
     } else {
         Err(Rejection::Origin)

@@ -63,21 +63,41 @@ fn allowed_by(entry: &Parts, origin: &Parts) -> bool {
     host_ok && (entry.port.is_none() || entry.port == origin.port)
 }
 
-/// True when a request with this `Origin` header (or none) may connect.
-pub fn origin_allowed(check: &CheckOrigin, origin: Option<&str>) -> bool {
-    let CheckOrigin::Allow(entries) = check else {
-        return true;
-    };
+/// True when a request with this `Origin` header (or none) may connect; `host` is the
+/// request's `Host` header, which [`CheckOrigin::SameHost`] compares the origin with.
+pub fn origin_allowed(check: &CheckOrigin, origin: Option<&str>, host: Option<&str>) -> bool {
+    // Non-browser clients send no Origin: nothing to check (PROTOCOL.md 1.3).
     let Some(origin) = origin else {
         return true;
     };
-    let Some(origin) = parse(origin) else {
+    match check {
+        CheckOrigin::Off => true,
+        CheckOrigin::SameHost => same_host(origin, host),
+        CheckOrigin::Allow(entries) => {
+            let Some(origin) = parse(origin) else {
+                return false;
+            };
+            entries
+                .iter()
+                .filter_map(|entry| parse(entry))
+                .any(|entry| allowed_by(&entry, &origin))
+        }
+    }
+}
+
+/// The origin's host and port are the `Host` header's (a `Host` without a port means the
+/// origin scheme's default port). The scheme is not compared: TLS often ends at a proxy in
+/// front, so a page of `https://example.com` reaches us with `Host: example.com`.
+fn same_host(origin: &str, host: Option<&str>) -> bool {
+    let (Some(origin), Some(host)) = (parse(origin), host.and_then(|h| parse(&format!("//{h}"))))
+    else {
         return false;
     };
-    entries
-        .iter()
-        .filter_map(|entry| parse(entry))
-        .any(|entry| allowed_by(&entry, &origin))
+    let port_ok = match host.port {
+        Some(port) => origin.port == Some(port),
+        None => origin.port == origin.scheme.as_deref().and_then(default_port),
+    };
+    origin.host == host.host && port_ok
 }
 
 #[cfg(test)]
@@ -90,41 +110,80 @@ mod tests {
 
     #[test]
     fn off_or_missing_origin_is_allowed() {
-        assert!(origin_allowed(&CheckOrigin::Off, Some("http://evil.test")));
-        assert!(origin_allowed(&allow(&["http://good.test"]), None));
+        assert!(origin_allowed(
+            &CheckOrigin::Off,
+            Some("http://evil.test"),
+            None
+        ));
+        assert!(origin_allowed(&allow(&["http://good.test"]), None, None));
     }
 
     #[test]
     fn exact_entries_compare_scheme_host_and_port() {
         let check = allow(&["http://good.test"]);
-        assert!(origin_allowed(&check, Some("http://good.test")));
-        assert!(origin_allowed(&check, Some("http://GOOD.test:80")));
-        assert!(!origin_allowed(&check, Some("https://good.test")));
-        assert!(!origin_allowed(&check, Some("http://good.test:8080")));
-        assert!(!origin_allowed(&check, Some("http://evil.test")));
-        assert!(!origin_allowed(&check, Some("http://good.test.evil.test")));
-        assert!(!origin_allowed(&check, Some("null")));
-        assert!(!origin_allowed(&check, Some("")));
+        assert!(origin_allowed(&check, Some("http://good.test"), None));
+        assert!(origin_allowed(&check, Some("http://GOOD.test:80"), None));
+        assert!(!origin_allowed(&check, Some("https://good.test"), None));
+        assert!(!origin_allowed(&check, Some("http://good.test:8080"), None));
+        assert!(!origin_allowed(&check, Some("http://evil.test"), None));
+        assert!(!origin_allowed(
+            &check,
+            Some("http://good.test.evil.test"),
+            None
+        ));
+        assert!(!origin_allowed(&check, Some("null"), None));
+        assert!(!origin_allowed(&check, Some(""), None));
     }
 
     #[test]
     fn scheme_relative_and_wildcard_entries() {
         let check = allow(&["//good.test", "https://*.example.com"]);
-        assert!(origin_allowed(&check, Some("https://good.test")));
-        assert!(origin_allowed(&check, Some("http://good.test:4000")));
-        assert!(origin_allowed(&check, Some("https://a.example.com")));
-        assert!(origin_allowed(&check, Some("https://a.b.example.com")));
-        assert!(!origin_allowed(&check, Some("https://example.com")));
-        assert!(!origin_allowed(&check, Some("https://badexample.com")));
-        assert!(!origin_allowed(&check, Some("http://a.example.com")));
+        assert!(origin_allowed(&check, Some("https://good.test"), None));
+        assert!(origin_allowed(&check, Some("http://good.test:4000"), None));
+        assert!(origin_allowed(&check, Some("https://a.example.com"), None));
+        assert!(origin_allowed(
+            &check,
+            Some("https://a.b.example.com"),
+            None
+        ));
+        assert!(!origin_allowed(&check, Some("https://example.com"), None));
+        assert!(!origin_allowed(
+            &check,
+            Some("https://badexample.com"),
+            None
+        ));
+        assert!(!origin_allowed(&check, Some("http://a.example.com"), None));
+    }
+
+    #[test]
+    fn same_host_compares_the_origin_with_the_host_header() {
+        let same = |origin: &str, host: Option<&str>| {
+            origin_allowed(&CheckOrigin::SameHost, Some(origin), host)
+        };
+        assert!(same("http://127.0.0.1:4000", Some("127.0.0.1:4000")));
+        assert!(same("https://Example.com", Some("example.com")));
+        assert!(same("http://example.com", Some("example.com")));
+        assert!(same("https://example.com", Some("example.com:443")));
+        assert!(!same("https://example.com:8443", Some("example.com")));
+        assert!(!same("http://127.0.0.1:4001", Some("127.0.0.1:4000")));
+        assert!(!same("http://evil.test", Some("127.0.0.1:4000")));
+        assert!(!same("http://127.0.0.1:4000", None));
+        assert!(!same("null", Some("127.0.0.1:4000")));
+        assert!(same("http://[::1]:4000", Some("[::1]:4000")));
+        // No Origin: a non-browser client.
+        assert!(origin_allowed(&CheckOrigin::SameHost, None, Some("x")));
     }
 
     #[test]
     fn ports_and_ipv6() {
         let check = allow(&["http://127.0.0.1:4000", "http://[::1]:4000"]);
-        assert!(origin_allowed(&check, Some("http://127.0.0.1:4000")));
-        assert!(!origin_allowed(&check, Some("http://127.0.0.1:4001")));
-        assert!(origin_allowed(&check, Some("http://[::1]:4000")));
-        assert!(!origin_allowed(&check, Some("http://127.0.0.1:notaport")));
+        assert!(origin_allowed(&check, Some("http://127.0.0.1:4000"), None));
+        assert!(!origin_allowed(&check, Some("http://127.0.0.1:4001"), None));
+        assert!(origin_allowed(&check, Some("http://[::1]:4000"), None));
+        assert!(!origin_allowed(
+            &check,
+            Some("http://127.0.0.1:notaport"),
+            None
+        ));
     }
 }

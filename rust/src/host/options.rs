@@ -754,12 +754,14 @@ fn apply_mount(
     Ok(())
 }
 
-/// `check_origin`: `false` turns the check off (the default); a non-empty list of origins
-/// turns it on. An empty list is refused rather than read as "refuse every browser" (what it
-/// means in Phoenix) or "no check" (what it looks like): both readings have surprised users.
+/// `check_origin`: `true` (the default) accepts a browser's Origin only when it names the
+/// request's own host; `false` turns the check off; a non-empty list of origins accepts those.
+/// An empty list is refused rather than read as "refuse every browser" (what it means in
+/// Phoenix) or "no check" (what it looks like): both readings have surprised users.
 fn check_origin(opt: &Opt<'_>) -> Result<CheckOrigin, HostError> {
-    const EXPECTED: &str = "false or a non-empty list of origins such as \"https://example.com\" or \"//*.example.com\"";
+    const EXPECTED: &str = "true (the request's own host), false or a non-empty list of origins such as \"https://example.com\" or \"//*.example.com\"";
     match opt.value {
+        OptionValue::Bool(true) => Ok(CheckOrigin::SameHost),
         OptionValue::Bool(false) => Ok(CheckOrigin::Off),
         OptionValue::List(items) if !items.is_empty() => items
             .iter()

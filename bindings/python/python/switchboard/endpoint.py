@@ -85,8 +85,9 @@ class Endpoint:
     - per-mount limits, the default for every mount: ``max_channels`` (100 per
       connection), ``idle_timeout_ms`` (60 000), ``max_frame_bytes`` (65 536),
       ``outbox_max_frames`` (1 024) / ``outbox_max_bytes`` (8 MiB; the slow-consumer
-      limits), ``close_timeout_ms`` (3 000), ``check_origin`` (a non-empty list of allowed
-      origins, or ``False``: no check, the default), ``auth_token`` (decode the
+      limits), ``close_timeout_ms`` (3 000), ``check_origin`` (``True``, the default: a page of
+      the host the request was sent to; a non-empty list of allowed origins; or ``False``: no
+      check), ``auth_token`` (decode the
       ``base64url.bearer.phx.<token>`` subprotocol; default true), ``longpoll`` (also serve
       the long-poll transport at ``<path>/longpoll``; default false, docs/LONGPOLL.md),
       ``longpoll_window_ms`` (10 000) and ``longpoll_session_timeout_ms`` (1.5 × the window);

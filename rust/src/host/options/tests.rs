@@ -131,10 +131,19 @@ fn wrong_types_and_ranges_say_what_was_given() {
 }
 
 #[test]
-fn check_origin_is_false_or_a_non_empty_list() {
+fn check_origin_is_the_same_host_by_default_false_or_a_non_empty_list() {
     let mut o = Options::new(Naming::Snake);
+    assert_eq!(
+        o.build().unwrap().mounts[0].transport.check_origin,
+        CheckOrigin::SameHost
+    );
     assert!(err(o.set("check_origin", OptionValue::List(vec![]))).contains("non-empty list"));
-    assert!(err(o.set("check_origin", OptionValue::Bool(true))).contains("got the boolean true"));
+    assert!(err(o.set("check_origin", text("yes"))).contains("got the string"));
+    o.set("check_origin", OptionValue::Bool(true)).unwrap();
+    assert_eq!(
+        o.build().unwrap().mounts[0].transport.check_origin,
+        CheckOrigin::SameHost
+    );
     o.set("check_origin", OptionValue::Bool(false)).unwrap();
     assert_eq!(
         o.build().unwrap().mounts[0].transport.check_origin,
