@@ -291,6 +291,12 @@ export interface MountLimits {
   longpollSessionTimeoutMs?: number;
 }
 
+/** Options of `listen()`. */
+export interface ListenOptions {
+  /** SIGINT and SIGTERM call `close()` (drain, then exit). Default false. */
+  handleSignals?: boolean;
+}
+
 /** One socket mount with its own limits (unset ones take the endpoint's). */
 export interface MountOptions extends MountLimits {
   /** Mount path, e.g. `"/socket"`; the transport is at `<path>/websocket`. */
@@ -466,8 +472,13 @@ export class Endpoint extends EventEmitter {
    * a throw or rejection: 500. Before `listen()` only; `handler` must be a function.
    */
   httpRoute(prefix: string, handler: (request: HttpRequest) => MaybePromise<HttpResponse | void>): this;
-  /** Binds and serves; resolves once connections are accepted. Rejects SB_E_IO when the port is taken. */
-  listen(port?: number): Promise<{ address: string; port: number }>;
+  /**
+   * Binds and serves; resolves once connections are accepted. Rejects SB_E_IO when the port
+   * is taken. `handleSignals: true`: SIGINT and SIGTERM drain and close the endpoint (clients
+   * get 1012, every `terminate` runs), after which the process exits by itself.
+   */
+  listen(port?: number, options?: ListenOptions): Promise<{ address: string; port: number }>;
+  listen(options: ListenOptions): Promise<{ address: string; port: number }>;
   /** `{address, port}` while listening, else null. */
   address(): { address: string; port: number } | null;
   /** Keep the process alive while listening (default). */

@@ -172,18 +172,12 @@ async function main() {
   }
   const cluster = clusterOptions();
   const endpoint = chatEndpoint(cluster);
-  const { address, port } = await endpoint.listen();
+  // Ctrl-C or SIGTERM drains: clients get 1012 and every channel's terminate runs, then the
+  // process exits by itself.
+  const { address, port } = await endpoint.listen({ handleSignals: true });
   if (cluster.broker) console.error(`chat: node ${cluster.node} joined the cluster at ${cluster.broker}`);
   console.log(`LISTENING ${address}:${port}`);
   console.log(`Chat demo on http://${address}:${port}/`);
-  const stop = async () => {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-    await endpoint.close();
-    // Nothing else holds the event loop: the process exits by itself.
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
 }
 
 main().catch((err) => {

@@ -26,6 +26,9 @@ function optionsJson(options) {
   });
 }
 
+/** The signals `listen({handleSignals: true})` drains on. */
+const SIGNALS = ["SIGINT", "SIGTERM"];
+
 const STATES = { created: 0, listening: 1, closing: 2, closed: 3 };
 
 /**
@@ -113,9 +116,18 @@ class Endpoint extends EventEmitter {
   /**
    * Binds `host:port` (options, or `port` given here) and serves. Resolves with
    * `{address, port}` once connections are accepted. Keeps the process alive until
-   * `close()` or `unref()`.
+   * `close()` or `unref()`. With `{handleSignals: true}` (as `listen(port, opts)` or
+   * `listen(opts)`), SIGINT and SIGTERM call `close()`: clients get 1012 and every channel's
+   * `terminate` runs before the process exits (Python's `serve(handle_signals=True)`).
    */
-  async listen(port) {
+  async listen(port, opts) {
+    if (typeof port === "object" && port !== null && opts === undefined) {
+      [port, opts] = [undefined, port];
+    }
+    const handleSignals = opts?.handleSignals ?? false;
+    if (typeof handleSignals !== "boolean") {
+      throw codedError("SB_E_INVALID_ARGUMENT", "listen(): `handleSignals` must be true or false");
+    }
     if (this.#state === STATES.listening || this.#starting) throw codedError("SB_E_INVALID_STATE", "listen() was already called");
     if (this.#state !== STATES.created) throw codedError("SB_E_INVALID_STATE", "listen(): the endpoint is closed");
     const config = {
@@ -146,8 +158,21 @@ class Endpoint extends EventEmitter {
     if (!this.#refed) nativeEndpoint.unref();
     const i = addr.lastIndexOf(":");
     this.#address = { address: addr.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(addr.slice(i + 1)) };
+    if (handleSignals) this.#handleSignals();
     this.emit("listening", this.#address);
     return this.#address;
+  }
+
+  /** SIGINT/SIGTERM → `close()`, once; the handlers leave with the endpoint. */
+  #handleSignals() {
+    const onSignal = () => {
+      for (const sig of SIGNALS) process.off(sig, onSignal);
+      this.close().catch((e) => this.emit("error", e));
+    };
+    for (const sig of SIGNALS) process.on(sig, onSignal);
+    this.once("close", () => {
+      for (const sig of SIGNALS) process.off(sig, onSignal);
+    });
   }
 
   /** `{address, port}` while listening, else null. */

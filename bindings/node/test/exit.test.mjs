@@ -133,3 +133,46 @@ test("an endpoint in a worker thread serves, closes, and the worker ends", async
   assert.match(r.out, /echo \{"n":1\}/);
   assert.match(r.out, /worker exit 0/);
 });
+
+test("listen({handleSignals: true}): SIGINT drains — clients get 1012, terminate runs — then the process exits", async () => {
+  const { makeSocket, connect, joinOk } = await import(PHX);
+  const child = spawn(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `${PRELUDE}
+      const ep = new sb.Endpoint({ port: 0, drain: { intervalMs: 0 } });
+      ep.channel("room:*", { terminate: (r) => console.log("terminate", r.reason) });
+      const { port } = await ep.listen({ handleSignals: true });
+      console.log("LISTENING", port);
+    `,
+    ],
+    { cwd: PKG, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SB_PKG: PKG, SB_PHX: PHX } },
+  );
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  let out = "";
+  const listening = new Promise((resolve) => {
+    const seen = (d) => {
+      out += d;
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout.on("data", seen);
+    child.stderr.on("data", seen);
+  });
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const port = await listening;
+  const { socket } = makeSocket(port, { reconnectAfterMs: () => 60_000 });
+  const closed = new Promise((resolve) => socket.onClose((e) => resolve(e.code)));
+  await connect(socket);
+  await joinOk(socket.channel("room:signal"));
+  child.kill("SIGINT");
+  assert.equal(await closed, 1012, "the client saw a drain");
+  const { code, signal } = await exited;
+  clearTimeout(deadline);
+  socket.disconnect();
+  assert.equal(signal, null, `killed at the deadline; output:\n${out}`);
+  assert.equal(code, 0, out);
+  assert.match(out, /terminate drain/);
+});

@@ -94,6 +94,10 @@ endpoint.channel(42, room);
 reply();
 // @ts-expect-error listen takes a port number
 void endpoint.listen("4000");
+void endpoint.listen({ handleSignals: true });
+void endpoint.listen(0, { handleSignals: false });
+// @ts-expect-error handleSignals is a boolean
+void endpoint.listen({ handleSignals: "yes" });
 // @ts-expect-error assigns keys are checked
 const bad: ChannelHandler<RoomAssigns> = { join: (_t, _p, s) => { s.assign("nope", 1); } };
 void bad;
