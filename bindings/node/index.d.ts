@@ -261,6 +261,13 @@ export type ConnectHandler = (
 export interface MountLimits {
   /** Channels one connection may join at once (default 100, Phoenix `max_channels`). */
   maxChannels?: number;
+  /**
+   * Client messages (joins and heartbeats aside) and joins one connection may send per second
+   * (default 0: no limit). Over it: an error reply `{reason: "rate_limited"}`; a client that
+   * keeps going for another second's worth is closed with 1008.
+   */
+  messagesPerSecond?: number;
+  joinsPerSecond?: number;
   /** Decode the auth token subprotocol (default true). */
   authToken?: boolean;
   /**
@@ -304,6 +311,8 @@ export interface MountOptions extends MountLimits {
 }
 
 export interface EndpointOptions extends MountLimits {
+  /** Connections (WebSocket and long-poll sessions) served at once; one more gets 503 (default 0: no limit). */
+  maxConnections?: number;
   /** Listen address (default `"127.0.0.1"`). */
   host?: string;
   /** Listen port (default 0 = any free port; read it from `listen()`'s result). */

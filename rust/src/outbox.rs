@@ -21,6 +21,9 @@ pub enum CloseReason {
     Disconnect,
     /// Endpoint drain during shutdown, close 1012.
     Drain,
+    /// The client kept sending over its rate limit (`messages_per_second`,
+    /// `joins_per_second`), close 1008.
+    RateLimited,
     /// The connection is gone (reader ended); nothing more will be written.
     Gone,
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard::endpoint::{
     DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
-    MALFORMED_CLOSE_CODE, RunningEndpoint, SocketMount, TOO_BIG_CLOSE_CODE,
+    MALFORMED_CLOSE_CODE, RATE_LIMITED_CLOSE_CODE, RunningEndpoint, SocketMount,
+    TOO_BIG_CLOSE_CODE,
 };
 use switchboard::endpoint::{DrainConfig, Endpoint};
 use switchboard::host::{
@@ -129,6 +130,7 @@ async fn start() -> Server {
         .socket("/socket", mount())
         .socket("/checked", mount().check_origin(["http://good.test"]))
         .socket("/open", mount().check_origin_off())
+        .socket("/rated", mount().rate_limits(5, 2))
         .socket("/small", mount().max_frame_bytes(1024))
         .socket("/idle", mount().idle_timeout_ms(300))
         .socket("/slow", mount().outbox_limits(32, 256 * 1024))
@@ -674,6 +676,84 @@ async fn host_subscriptions_receive_broadcasts_and_are_bounded() {
                 .subscriber_count("room:host"),
             0
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_connection_over_its_message_rate_is_answered_rate_limited_then_closed_1008() {
+    within(async {
+        let s = start().await;
+        let mut c = connect(&s.url("/rated", "vsn=2.0.0")).await;
+        join(&mut c, "room:r", "1").await;
+        // 5 messages per second with a one-second burst: 5 pass, then refusals.
+        for n in 0..5 {
+            send_text(&mut c, format!(r#"["1","e{n}","room:r","echo",{{}}]"#)).await;
+        }
+        for n in 0..5 {
+            let reply = next_json(&mut c).await;
+            assert_eq!((reply[1].clone(), reply[4]["status"].clone()), (json!(format!("e{n}")), json!("ok")));
+        }
+        send_text(&mut c, r#"["1","over","room:r","echo",{}]"#).await;
+        assert_eq!(
+            next_json(&mut c).await,
+            json!(["1", "over", "room:r", "phx_reply", {"status": "error", "response": {"reason": "rate_limited"}}])
+        );
+        // Heartbeats are not counted.
+        heartbeat_ok(&mut c, "hb").await;
+        // Keeping going for another second's worth closes the connection.
+        for n in 0..10 {
+            send_text(&mut c, format!(r#"["1","x{n}","room:r","echo",{{}}]"#)).await;
+        }
+        assert_eq!(close_code(&mut c).await, Some(RATE_LIMITED_CLOSE_CODE));
+        // Another connection of the mount is unaffected.
+        let mut other = connect(&s.url("/rated", "vsn=2.0.0")).await;
+        join(&mut other, "room:r", "1").await;
+        heartbeat_ok(&mut other, "1").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn joins_over_the_join_rate_are_answered_rate_limited() {
+    within(async {
+        let s = start().await;
+        let mut c = connect(&s.url("/rated", "vsn=2.0.0")).await;
+        join(&mut c, "room:a", "1").await;
+        join(&mut c, "room:b", "2").await;
+        send_text(&mut c, r#"["3","3","room:c","phx_join",{}]"#).await;
+        assert_eq!(
+            next_json(&mut c).await,
+            json!(["3", "3", "room:c", "phx_reply", {"status": "error", "response": {"reason": "rate_limited"}}])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_are_answered_503() {
+    within(async {
+        let endpoint = Endpoint::builder()
+            .socket("/socket", SocketMount::new().channel("room:*", Room))
+            .max_connections(2)
+            .start()
+            .await
+            .expect("endpoint starts");
+        let url = format!("ws://{}/socket/websocket?vsn=2.0.0", endpoint.local_addr());
+        let a = connect(&url).await;
+        let _b = connect(&url).await;
+        assert_eq!(refused_status(url.as_str()).await, 503);
+        drop(a);
+        // Once one is gone, a new one gets in.
+        let deadline = tokio::time::Instant::now() + STEP_LIMIT;
+        while endpoint.connection_count() > 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the closed connection left"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        connect(&url).await;
     })
     .await;
 }

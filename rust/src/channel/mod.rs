@@ -19,6 +19,7 @@ mod channel_task;
 mod frames;
 mod inbox;
 mod instance;
+mod rate;
 mod recovery;
 mod session;
 mod socket;
@@ -61,6 +62,13 @@ pub struct MountConfig {
     /// last broadcast, so one publisher's back-to-back pushes reach the host as fast as it
     /// answers them (and their broadcasts coalesce into shared writes).
     pub channel_runtime: Option<tokio::runtime::Handle>,
+    /// Client messages per second one connection may send, joins and heartbeats aside (a
+    /// token bucket with a one-second burst; default 0: no limit). One over it is answered
+    /// `{"reason":"rate_limited"}` (when it has a ref) and dropped; a client that keeps going
+    /// for another second's worth is closed (WebSocket 1008; a long-poll session ends).
+    pub messages_per_second: u32,
+    /// Joins per second one connection may send, the same way (default 0: no limit).
+    pub joins_per_second: u32,
 }
 
 impl Default for MountConfig {
@@ -71,6 +79,8 @@ impl Default for MountConfig {
             max_topic_bytes: 16 * 1024,
             channel_queue: 1024,
             channel_runtime: None,
+            messages_per_second: 0,
+            joins_per_second: 0,
         }
     }
 }

@@ -6,11 +6,12 @@ use super::backplane::Backplane;
 use super::channel_task::{self, ChannelTask, Replaced};
 use super::frames::{UNMATCHED_TOPIC, close_frame, unjoined_reply};
 use super::instance::{Cmd, Delivery, Instance};
+use super::rate::{Limits, Verdict};
 use super::socket::Socket;
 use super::topic_map::TopicMap;
 use crate::handler::{Connected, TerminateReason};
 use crate::logging::clip;
-use crate::outbox::Outbox;
+use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Payload, Serializer};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::task::JoinHandle;
 const PHOENIX_TOPIC: &str = "phoenix";
 const TOO_MANY_CHANNELS: &[u8] = br#"{"reason":"too many channels joined"}"#;
 const TOPIC_TOO_LONG: &[u8] = br#"{"reason":"topic too long"}"#;
+const RATE_LIMITED: &[u8] = br#"{"reason":"rate_limited"}"#;
 
 /// Extra time `Session::close` allows beyond two request timeouts (the handler call in
 /// progress, then `terminate`).
@@ -62,6 +64,8 @@ pub struct Session {
     /// Instances that are joining or joined (the channel-limit count).
     live: Arc<AtomicUsize>,
     runtime: tokio::runtime::Handle,
+    /// The mount's `messages_per_second` and `joins_per_second`.
+    limits: Limits,
 }
 
 impl Session {
@@ -81,7 +85,12 @@ impl Session {
             .channel_runtime
             .clone()
             .unwrap_or_else(tokio::runtime::Handle::current);
+        let limits = Limits::new(
+            mount.config.messages_per_second,
+            mount.config.joins_per_second,
+        );
         Session {
+            limits,
             backplane,
             mount,
             outbox,
@@ -108,6 +117,16 @@ impl Session {
                 &Payload::empty_object(),
             ));
             return;
+        }
+        match self.limits.check(msg.event == "phx_join") {
+            Verdict::Pass => {}
+            Verdict::Refuse => return self.rate_limited(&msg),
+            Verdict::Close => {
+                tracing::debug!("closing a connection that kept going over its rate limit");
+                self.rate_limited(&msg);
+                self.outbox.close(CloseReason::RateLimited);
+                return;
+            }
         }
         let msg = match self.channels.get(&msg.topic) {
             Some(entry) if entry.inst.phase().routable() => {
@@ -169,6 +188,20 @@ impl Session {
         }
         for task in &tasks {
             task.abort();
+        }
+    }
+
+    /// Answers a message over the rate limit `{"reason":"rate_limited"}` (when it has a ref
+    /// to answer) and drops it.
+    fn rate_limited(&self, msg: &Message) {
+        if msg.r#ref.is_some() {
+            self.write(self.serializer.encode_reply(
+                msg.join_ref.as_ref(),
+                msg.r#ref.as_ref(),
+                &msg.topic,
+                "error",
+                &Payload::Json(Bytes::from_static(RATE_LIMITED)),
+            ));
         }
     }
 

@@ -106,6 +106,9 @@ pub const IDLE_CLOSE_CODE: u16 = 1001;
 pub const SLOW_CONSUMER_CLOSE_CODE: u16 = 1013;
 /// Close code of a `"disconnect"` broadcast on the socket id (Phoenix 1.8.8+).
 pub const DISCONNECT_CLOSE_CODE: u16 = 1001;
+/// Close code of a client that kept sending over its rate limit (`messages_per_second`,
+/// `joins_per_second`): 1008 (Policy Violation), reason `rate limited`. The client reconnects.
+pub const RATE_LIMITED_CLOSE_CODE: u16 = 1008;
 /// Close code of a drain (Service Restart), as Phoenix.
 pub const DRAIN_CLOSE_CODE: u16 = 1012;
 /// Close code of a frame that does not decode (malformed JSON, wrong arity, unknown binary
@@ -201,6 +204,14 @@ impl SocketMount {
     /// `max_channels_per_transport`).
     pub fn max_channels(mut self, n: usize) -> Self {
         self.channel.max_channels = n;
+        self
+    }
+
+    /// Client messages and joins per second per connection (default 0 and 0: no limit; see
+    /// [`MountConfig::messages_per_second`]).
+    pub fn rate_limits(mut self, messages_per_second: u32, joins_per_second: u32) -> Self {
+        self.channel.messages_per_second = messages_per_second;
+        self.channel.joins_per_second = joins_per_second;
         self
     }
 

@@ -8,8 +8,8 @@
 
 use super::config::{
     DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
-    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, TOO_BIG_CLOSE_CODE,
-    TransportConfig,
+    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, RATE_LIMITED_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE,
+    TOO_BIG_CLOSE_CODE, TransportConfig,
 };
 use crate::handler::TerminateReason;
 use crate::outbox::{CloseReason, Outbox};
@@ -296,6 +296,10 @@ where
                 WriteEnd::Outbox(CloseReason::Drain) => (
                     Closing::Send(DRAIN_CLOSE_CODE, "drain"),
                     TerminateReason::Drain,
+                ),
+                WriteEnd::Outbox(CloseReason::RateLimited) => (
+                    Closing::Send(RATE_LIMITED_CLOSE_CODE, "rate limited"),
+                    TerminateReason::Closed,
                 ),
                 WriteEnd::Outbox(CloseReason::Gone) | WriteEnd::Failed => {
                     (Closing::Nothing, TerminateReason::Closed)
@@ -613,7 +617,7 @@ where
         written = &mut write => written,
         reason = outbox.closed_wait() => match reason {
             CloseReason::SlowConsumer | CloseReason::Gone => return Err(WriteEnd::Outbox(reason)),
-            CloseReason::Disconnect | CloseReason::Drain => {
+            CloseReason::Disconnect | CloseReason::Drain | CloseReason::RateLimited => {
                 match tokio::time::timeout(grace, &mut write).await {
                     Ok(written) => written,
                     Err(_) => return Err(WriteEnd::Outbox(reason)),

@@ -43,8 +43,8 @@ pub mod fuzzing {
 
 pub use config::{
     CheckOrigin, DISCONNECT_CLOSE_CODE, DRAIN_CLOSE_CODE, IDLE_CLOSE_CODE, INVALID_UTF8_CLOSE_CODE,
-    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE, SocketMount,
-    TOO_BIG_CLOSE_CODE, TransportConfig,
+    MALFORMED_CLOSE_CODE, PROTOCOL_CLOSE_CODE, RATE_LIMITED_CLOSE_CODE, SLOW_CONSUMER_CLOSE_CODE,
+    SocketMount, TOO_BIG_CLOSE_CODE, TransportConfig,
 };
 pub use listener::HandshakeConfig;
 pub(crate) use listener::MIN_HEADER_BYTES;
@@ -130,6 +130,7 @@ pub struct EndpointBuilder {
     cluster: Option<ClusterConfig>,
     history: HistoryConfig,
     secret_key_base: Option<Vec<u8>>,
+    max_connections: usize,
 }
 
 impl Default for EndpointBuilder {
@@ -147,6 +148,7 @@ impl Default for EndpointBuilder {
             cluster: None,
             history: HistoryConfig::default(),
             secret_key_base: None,
+            max_connections: 0,
         }
     }
 }
@@ -257,6 +259,13 @@ impl EndpointBuilder {
         self
     }
 
+    /// The most connections (WebSocket connections and long-poll sessions) served at once
+    /// (default 0: no limit); one more is answered HTTP 503, as during a drain.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
@@ -296,7 +305,7 @@ impl EndpointBuilder {
                 backplane
             }
         };
-        let conns = Arc::new(Connections::default());
+        let conns = Arc::new(Connections::with_max(self.max_connections));
         let longpoll = secret.map(|secret| {
             longpoll::Hub::new(
                 secret.as_deref(),

@@ -13,6 +13,8 @@ struct Inner {
     next_id: u64,
     live: HashMap<u64, Arc<Outbox>>,
     draining: bool,
+    /// The most live connections (0: no limit).
+    max: usize,
 }
 
 /// Registry of live connections (their outboxes) plus the drain flag.
@@ -38,10 +40,18 @@ impl Drop for Registered {
 }
 
 impl Connections {
-    /// Adds a connection; `None` once a drain has begun (new connections are refused).
+    /// A registry that holds at most `max` connections (0: no limit).
+    pub(crate) fn with_max(max: usize) -> Connections {
+        let c = Connections::default();
+        c.inner.lock().max = max;
+        c
+    }
+
+    /// Adds a connection; `None` once a drain has begun or the registry is full (new
+    /// connections are refused, 503).
     pub(crate) fn register(self: &Arc<Self>, outbox: Arc<Outbox>) -> Option<Registered> {
         let mut inner = self.inner.lock();
-        if inner.draining {
+        if inner.draining || (inner.max > 0 && inner.live.len() >= inner.max) {
             return None;
         }
         inner.next_id += 1;

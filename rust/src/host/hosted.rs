@@ -35,6 +35,10 @@ pub struct HostMount {
     /// Channels one connection may join at once (default 100, Phoenix
     /// `max_channels_per_transport`... as a per-mount limit).
     pub max_channels: usize,
+    /// Client messages and joins per second per connection (0: no limit; see
+    /// [`MountConfig`](crate::channel::MountConfig)).
+    pub messages_per_second: u32,
+    pub joins_per_second: u32,
     /// WebSocket limits and origin check of this mount.
     pub transport: TransportConfig,
 }
@@ -45,6 +49,8 @@ impl HostMount {
         HostMount {
             path: path.into(),
             max_channels: 100,
+            messages_per_second: 0,
+            joins_per_second: 0,
             transport: TransportConfig::default(),
         }
     }
@@ -112,6 +118,8 @@ pub struct HostConfig {
     /// The secret that signs long-poll session tokens (option `secret_key_base`); `None`:
     /// random per process (refused in a cluster with long-poll, docs/LONGPOLL.md).
     pub secret_key_base: Option<String>,
+    /// The most connections served at once (option `max_connections`; 0: no limit).
+    pub max_connections: usize,
 }
 
 impl Default for HostConfig {
@@ -133,6 +141,7 @@ impl Default for HostConfig {
             cluster: None,
             history: HistoryConfig::default(),
             secret_key_base: None,
+            max_connections: 0,
         }
     }
 }
@@ -163,6 +172,7 @@ impl HostConfig {
         let mut socket = SocketMount::new()
             .channel_runtime(channels.clone())
             .max_channels(mount.max_channels)
+            .rate_limits(mount.messages_per_second, mount.joins_per_second)
             .request_timeout(self.request_timeout)
             .transport_config(mount.transport.clone());
         if self.host_connect {
@@ -436,7 +446,8 @@ impl HostedEndpoint {
             .bind(cfg.bind)
             .backplane(self.backplane.clone())
             .drain(cfg.drain.clone())
-            .handshake(cfg.handshake.clone());
+            .handshake(cfg.handshake.clone())
+            .max_connections(cfg.max_connections);
         if let Some(secret) = &cfg.secret_key_base {
             builder = builder.secret_key_base(secret.as_bytes());
         }

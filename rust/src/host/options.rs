@@ -157,6 +157,8 @@ const MOUNT_OPTIONS: &[&str] = &[
     "outbox_max_frames",
     "outbox_max_bytes",
     "close_timeout_ms",
+    "messages_per_second",
+    "joins_per_second",
     "longpoll",
     "longpoll_window_ms",
     "longpoll_session_timeout_ms",
@@ -180,6 +182,7 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "header_read_timeout_ms",
     "max_header_bytes",
     "max_pending_connections",
+    "max_connections",
     "static_files",
     "history",
     "secret_key_base",
@@ -621,6 +624,9 @@ impl Options {
                     .int(crate::endpoint::MIN_HEADER_BYTES as i128, MAX_COUNT)?
                     as usize;
             }
+            "max_connections" => {
+                self.config.max_connections = Opt::new(n, key, &value).int(0, MAX_COUNT)? as usize;
+            }
             "max_pending_connections" => {
                 self.config.handshake.max_pending_connections =
                     Opt::new(n, key, &value).int(1, MAX_COUNT)? as usize;
@@ -678,6 +684,8 @@ impl Options {
 
 /// Largest millisecond value accepted (about 31 years; keeps `Instant` arithmetic safe).
 const MAX_MS: i128 = 1 << 40;
+/// Largest per-second rate accepted (0 is no limit).
+const MAX_RATE: i128 = 1_000_000;
 /// Largest count or byte size accepted.
 const MAX_COUNT: i128 = u32::MAX as i128;
 
@@ -739,6 +747,8 @@ fn apply_mount(
     let t = &mut mount.transport;
     match key {
         "max_channels" => mount.max_channels = opt.int(1, MAX_COUNT)? as usize,
+        "messages_per_second" => mount.messages_per_second = opt.int(0, MAX_RATE)? as u32,
+        "joins_per_second" => mount.joins_per_second = opt.int(0, MAX_RATE)? as u32,
         "auth_token" => t.auth_token = opt.bool()?,
         "check_origin" => t.check_origin = check_origin(&opt)?,
         "max_frame_bytes" => t.max_frame_bytes = opt.int(1, MAX_COUNT)? as usize,

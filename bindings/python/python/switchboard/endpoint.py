@@ -45,6 +45,8 @@ class Mount:
 
     path: str = "/socket"
     max_channels: Optional[int] = None
+    messages_per_second: Optional[int] = None
+    joins_per_second: Optional[int] = None
     idle_timeout_ms: Optional[int] = None
     max_frame_bytes: Optional[int] = None
     outbox_max_frames: Optional[int] = None
@@ -88,14 +90,18 @@ class Endpoint:
       limits), ``close_timeout_ms`` (3 000), ``check_origin`` (``True``, the default: a page of
       the host the request was sent to; a non-empty list of allowed origins; or ``False``: no
       check), ``auth_token`` (decode the
-      ``base64url.bearer.phx.<token>`` subprotocol; default true), ``longpoll`` (also serve
+      ``base64url.bearer.phx.<token>`` subprotocol; default true), ``messages_per_second``
+      and ``joins_per_second`` (per connection; 0, the default, is no limit; over it a push
+      or join is answered ``{"reason": "rate_limited"}``, and a client that keeps going is
+      closed with 1008), ``longpoll`` (also serve
       the long-poll transport at ``<path>/longpoll``; default false, docs/LONGPOLL.md),
       ``longpoll_window_ms`` (10 000) and ``longpoll_session_timeout_ms`` (1.5 × the window);
     - ``secret_key_base``: signs long-poll session tokens, at least 32 bytes (default random
       per process; every node of a cluster with long-poll needs the same one);
     - before the WebSocket upgrade: ``header_read_timeout_ms`` (10 000),
       ``max_header_bytes`` (16 384; bigger is answered 431), ``max_pending_connections``
-      (4 096 connections that have not sent their request head yet);
+      (4 096 connections that have not sent their request head yet), ``max_connections``
+      (0 = no limit; one more connection is answered 503);
     - ``node`` (presence node name), ``shards`` / ``worker_threads`` (0 = one per core),
       ``max_pending`` (65 536 unanswered requests at most), ``drain`` (``(batch_size,
       batch_interval_ms, timeout_ms)``, default ``(10_000, 2_000, 30_000)``);

@@ -186,7 +186,9 @@ impl LongPollSession {
                 reason = self.outbox.closed_wait() => break match reason {
                     CloseReason::Disconnect => TerminateReason::Disconnected,
                     CloseReason::Drain => TerminateReason::Drain,
-                    CloseReason::SlowConsumer | CloseReason::Gone => TerminateReason::Closed,
+                    CloseReason::SlowConsumer | CloseReason::Gone | CloseReason::RateLimited => {
+                        TerminateReason::Closed
+                    }
                 },
                 () = &mut polled => {}
                 () = expiry => {}
