@@ -313,6 +313,8 @@ export interface MountOptions extends MountLimits {
 export interface EndpointOptions extends MountLimits {
   /** Connections (WebSocket and long-poll sessions) served at once; one more gets 503 (default 0: no limit). */
   maxConnections?: number;
+  /** Connection attempts per second that reach `connect`, endpoint-wide; the others get 429 (default 0: no limit). */
+  connectionsPerSecond?: number;
   /** Listen address (default `"127.0.0.1"`). */
   host?: string;
   /** Listen port (default 0 = any free port; read it from `listen()`'s result). */

@@ -757,3 +757,31 @@ async fn connections_beyond_max_connections_are_answered_503() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn connection_attempts_over_connections_per_second_are_answered_429() {
+    within(async {
+        let endpoint = Endpoint::builder()
+            .socket("/socket", SocketMount::new().channel("room:*", Room))
+            .connections_per_second(3)
+            .start()
+            .await
+            .expect("endpoint starts");
+        let url = format!("ws://{}/socket/websocket?vsn=2.0.0", endpoint.local_addr());
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            open.push(connect(&url).await);
+        }
+        assert_eq!(refused_status(url.as_str()).await, 429);
+        // A token comes back every third of a second: a retry gets in.
+        let deadline = tokio::time::Instant::now() + STEP_LIMIT;
+        loop {
+            match tokio_tungstenite::connect_async(url.as_str()).await {
+                Ok(_) => break,
+                Err(_) => assert!(tokio::time::Instant::now() < deadline, "admitted again"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}

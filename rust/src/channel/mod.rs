@@ -30,6 +30,7 @@ mod tests;
 
 pub use backplane::Backplane;
 pub use behaviour::Channel;
+pub(crate) use rate::Bucket;
 pub use session::Session;
 pub(crate) use socket::SocketExtension;
 pub use socket::{ChannelHandle, HandleError, Socket, SocketError, SocketRef};

@@ -42,8 +42,11 @@ pub(crate) struct MountState {
 pub(crate) enum Rejection {
     /// Not a GET (Phoenix answers 400).
     Method,
-    /// The endpoint is draining; new connections go elsewhere (503).
+    /// The endpoint is draining, or serves `max_connections` already; new connections go
+    /// elsewhere (503).
     Draining,
+    /// Over `connections_per_second` (429).
+    TooManyAttempts,
     /// `check_origin` failed (403).
     Origin,
     /// The auth-token subprotocol is not standard base64 of UTF-8 text (400).
@@ -61,6 +64,7 @@ impl Rejection {
                 StatusCode::BAD_REQUEST
             }
             Rejection::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Rejection::Origin | Rejection::Version => StatusCode::FORBIDDEN,
         }
     }
@@ -235,6 +239,9 @@ pub(crate) async fn websocket(State(st): State<Arc<MountState>>, mut req: Reques
         }
         if st.conns.draining() {
             return Err(Rejection::Draining);
+        }
+        if !st.conns.admit() {
+            return Err(Rejection::TooManyAttempts);
         }
         check_origin(&st, headers)?;
         let token = if st.transport.auth_token {

@@ -131,6 +131,7 @@ pub struct EndpointBuilder {
     history: HistoryConfig,
     secret_key_base: Option<Vec<u8>>,
     max_connections: usize,
+    connections_per_second: u32,
 }
 
 impl Default for EndpointBuilder {
@@ -149,6 +150,7 @@ impl Default for EndpointBuilder {
             history: HistoryConfig::default(),
             secret_key_base: None,
             max_connections: 0,
+            connections_per_second: 0,
         }
     }
 }
@@ -266,6 +268,15 @@ impl EndpointBuilder {
         self
     }
 
+    /// Connection attempts (WebSocket upgrades and new long-poll sessions) that reach the
+    /// connect callback per second, endpoint-wide (a token bucket with a one-second burst;
+    /// default 0: no limit); the others are answered HTTP 429 and their clients retry with
+    /// backoff.
+    pub fn connections_per_second(mut self, rate: u32) -> Self {
+        self.connections_per_second = rate;
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
@@ -305,7 +316,10 @@ impl EndpointBuilder {
                 backplane
             }
         };
-        let conns = Arc::new(Connections::with_max(self.max_connections));
+        let conns = Arc::new(Connections::with_limits(
+            self.max_connections,
+            self.connections_per_second,
+        ));
         let longpoll = secret.map(|secret| {
             longpoll::Hub::new(
                 secret.as_deref(),

@@ -1,6 +1,7 @@
 //! The live connections of an endpoint, so that a drain can reach every one of them and wait
 //! until they are gone.
 
+use crate::channel::Bucket;
 use crate::outbox::Outbox;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ struct Inner {
     draining: bool,
     /// The most live connections (0: no limit).
     max: usize,
+    /// Connection attempts admitted per second (`connections_per_second`; `None`: no limit).
+    attempts: Option<Bucket>,
 }
 
 /// Registry of live connections (their outboxes) plus the drain flag.
@@ -40,11 +43,25 @@ impl Drop for Registered {
 }
 
 impl Connections {
-    /// A registry that holds at most `max` connections (0: no limit).
-    pub(crate) fn with_max(max: usize) -> Connections {
+    /// A registry that holds at most `max` connections (0: no limit) and admits at most
+    /// `per_second` connection attempts a second (0: no limit).
+    pub(crate) fn with_limits(max: usize, per_second: u32) -> Connections {
         let c = Connections::default();
-        c.inner.lock().max = max;
+        let mut inner = c.inner.lock();
+        inner.max = max;
+        inner.attempts = Bucket::new(per_second);
+        drop(inner);
         c
+    }
+
+    /// Whether one more connection attempt may go on to the connect callback now (a token
+    /// bucket with a one-second burst); refused ones are answered 429.
+    pub(crate) fn admit(&self) -> bool {
+        let mut inner = self.inner.lock();
+        match &mut inner.attempts {
+            Some(bucket) => bucket.take(std::time::Instant::now()),
+            None => true,
+        }
     }
 
     /// Adds a connection; `None` once a drain has begun or the registry is full (new

@@ -120,6 +120,8 @@ pub struct HostConfig {
     pub secret_key_base: Option<String>,
     /// The most connections served at once (option `max_connections`; 0: no limit).
     pub max_connections: usize,
+    /// Connection attempts admitted per second (option `connections_per_second`; 0: no limit).
+    pub connections_per_second: u32,
 }
 
 impl Default for HostConfig {
@@ -142,6 +144,7 @@ impl Default for HostConfig {
             history: HistoryConfig::default(),
             secret_key_base: None,
             max_connections: 0,
+            connections_per_second: 0,
         }
     }
 }
@@ -447,7 +450,8 @@ impl HostedEndpoint {
             .backplane(self.backplane.clone())
             .drain(cfg.drain.clone())
             .handshake(cfg.handshake.clone())
-            .max_connections(cfg.max_connections);
+            .max_connections(cfg.max_connections)
+            .connections_per_second(cfg.connections_per_second);
         if let Some(secret) = &cfg.secret_key_base {
             builder = builder.secret_key_base(secret.as_bytes());
         }

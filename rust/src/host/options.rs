@@ -183,6 +183,7 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "max_header_bytes",
     "max_pending_connections",
     "max_connections",
+    "connections_per_second",
     "static_files",
     "history",
     "secret_key_base",
@@ -626,6 +627,10 @@ impl Options {
             }
             "max_connections" => {
                 self.config.max_connections = Opt::new(n, key, &value).int(0, MAX_COUNT)? as usize;
+            }
+            "connections_per_second" => {
+                self.config.connections_per_second =
+                    Opt::new(n, key, &value).int(0, MAX_RATE)? as u32;
             }
             "max_pending_connections" => {
                 self.config.handshake.max_pending_connections =

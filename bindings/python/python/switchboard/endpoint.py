@@ -101,7 +101,8 @@ class Endpoint:
     - before the WebSocket upgrade: ``header_read_timeout_ms`` (10 000),
       ``max_header_bytes`` (16 384; bigger is answered 431), ``max_pending_connections``
       (4 096 connections that have not sent their request head yet), ``max_connections``
-      (0 = no limit; one more connection is answered 503);
+      (0 = no limit; one more connection is answered 503), ``connections_per_second`` (0 = no
+      limit; attempts beyond it are answered 429);
     - ``node`` (presence node name), ``shards`` / ``worker_threads`` (0 = one per core),
       ``max_pending`` (65 536 unanswered requests at most), ``drain`` (``(batch_size,
       batch_interval_ms, timeout_ms)``, default ``(10_000, 2_000, 30_000)``);

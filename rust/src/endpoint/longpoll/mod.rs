@@ -167,6 +167,9 @@ async fn open(
         // (close 1011, reconnect with backoff), while an unknown JSON status makes it throw.
         return Rejection::Draining.status().into_response();
     }
+    if !st.conns.admit() {
+        return Rejection::TooManyAttempts.status().into_response();
+    }
     let auth_token = st
         .transport
         .auth_token
