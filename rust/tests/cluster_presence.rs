@@ -222,8 +222,10 @@ async fn a_silent_node_goes_down_then_is_forgotten(url: &str) {
     let only_a = listing(&[("ua", "a")]);
     until("c's presences leave on b", || b.list() == only_a).await;
     let waited = stopped.elapsed();
+    // The down period runs from the last message b heard from c, which c sent up to a
+    // heartbeat (100 ms) before it stopped — two on a loaded machine, whose timers run late.
     assert!(
-        waited >= Duration::from_millis(FAST.down_ms),
+        waited >= Duration::from_millis(FAST.down_ms - 200),
         "not before the down period: {waited:?}"
     );
     until("and on a", || a.list() == only_a).await;

@@ -1,7 +1,10 @@
 //! The endpoint over real TCP with a tokio-tungstenite client: handshake outcomes, the
 //! transport's close codes, slow consumers, disconnect by socket id and drain.
 
+mod common;
+
 use bytes::Bytes;
+use common::rooms::Room;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -13,9 +16,7 @@ use switchboard::endpoint::{
     TOO_BIG_CLOSE_CODE,
 };
 use switchboard::endpoint::{DrainConfig, Endpoint};
-use switchboard::host::{
-    Channel, Connect, ConnectInfo, Connected, HandlerError, JoinOutcome, Outcome, Refused, Socket,
-};
+use switchboard::host::{Connect, ConnectInfo, Connected, Refused};
 use switchboard::wire::Payload;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -69,33 +70,6 @@ impl Connect for RecordingConnect {
     }
 }
 
-/// `room:*`: join ok, `echo` replies with the payload.
-struct Room;
-
-#[async_trait::async_trait]
-impl Channel for Room {
-    async fn join(
-        &self,
-        _topic: &str,
-        _payload: Payload,
-        _socket: &mut Socket,
-    ) -> Result<JoinOutcome, HandlerError> {
-        Ok(JoinOutcome::Ok(Payload::empty_object()))
-    }
-
-    async fn handle_in(
-        &self,
-        event: &str,
-        payload: Payload,
-        _socket: &mut Socket,
-    ) -> Result<Outcome, HandlerError> {
-        match event {
-            "echo" => Ok(Outcome::ok(payload)),
-            other => Err(HandlerError::new(format!("unexpected {other}"))),
-        }
-    }
-}
-
 struct Server {
     endpoint: RunningEndpoint,
     connects: Arc<Recording>,
@@ -124,7 +98,7 @@ async fn start() -> Server {
     let mount = || {
         SocketMount::new()
             .connect(RecordingConnect(connects.clone()))
-            .channel("room:*", Room)
+            .channel("room:*", Room::default())
     };
     let endpoint = Endpoint::builder()
         .socket("/socket", mount())
@@ -734,7 +708,10 @@ async fn joins_over_the_join_rate_are_answered_rate_limited() {
 async fn connections_beyond_max_connections_are_answered_503() {
     within(async {
         let endpoint = Endpoint::builder()
-            .socket("/socket", SocketMount::new().channel("room:*", Room))
+            .socket(
+                "/socket",
+                SocketMount::new().channel("room:*", Room::default()),
+            )
             .max_connections(2)
             .start()
             .await
@@ -762,7 +739,10 @@ async fn connections_beyond_max_connections_are_answered_503() {
 async fn connection_attempts_over_connections_per_second_are_answered_429() {
     within(async {
         let endpoint = Endpoint::builder()
-            .socket("/socket", SocketMount::new().channel("room:*", Room))
+            .socket(
+                "/socket",
+                SocketMount::new().channel("room:*", Room::default()),
+            )
             .connections_per_second(3)
             .start()
             .await
