@@ -216,6 +216,7 @@ impl Outbox {
             notified.as_mut().enable();
             {
                 let mut st = self.state.lock();
+                // Everything (the writer's case): the queues move out as they are.
                 if st.bytes <= max_bytes && st.first.is_some() {
                     st.bytes = 0;
                     return Ok(Batch {
@@ -252,26 +253,7 @@ impl Outbox {
     /// no copy, and the outbox keeps no queue memory afterwards (a burst's queue leaves with
     /// its frames; a single frame needs none).
     pub async fn take(&self) -> Result<Batch, CloseReason> {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            // Register before checking, so a push between the check and the await is seen.
-            notified.as_mut().enable();
-            {
-                let mut st = self.state.lock();
-                if st.first.is_some() {
-                    st.bytes = 0;
-                    return Ok(Batch {
-                        first: st.first.take(),
-                        rest: std::mem::take(&mut st.rest),
-                    });
-                }
-                if let Some(reason) = st.closed {
-                    return Err(reason);
-                }
-            }
-            notified.await;
-        }
+        self.take_bounded(usize::MAX).await
     }
 }
 

@@ -31,6 +31,20 @@ export function join(channel) {
   );
 }
 
+/** Pushes `event` and resolves `{status, response}` with its outcome ("ok", "error" or "timeout"). */
+export function push(channel, event, payload) {
+  return within(
+    new Promise((resolve) => {
+      channel
+        .push(event, payload)
+        .receive("ok", (r) => resolve({ status: "ok", response: r }))
+        .receive("error", (r) => resolve({ status: "error", response: r }))
+        .receive("timeout", () => resolve({ status: "timeout" }));
+    }),
+    `reply to ${event}`,
+  );
+}
+
 /**
  * Starts a chat server before the file's tests and, after them, disconnects every socket the
  * tests pushed into `sockets` and stops it. Use `ctx.server` inside tests.

@@ -9,10 +9,9 @@ import assert from "node:assert/strict";
 import { Socket, Presence } from "phoenix";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
-import { join, within, withChatServer } from "./chat_client.mjs";
+import { join, push, within, withChatServer } from "./chat_client.mjs";
 
 const ctx = withChatServer(startChatServer);
-
 
 function wsUrl(query) {
   return `${ctx.server.base.replace("http:", "ws:")}/socket/websocket?${new URLSearchParams({ ...query, vsn: "2.0.0" })}`;
@@ -48,20 +47,6 @@ function connect(user) {
   ctx.sockets.push(socket);
   socket.connect();
   return socket;
-}
-
-
-function push(channel, event, payload) {
-  return within(
-    new Promise((resolve) => {
-      channel
-        .push(event, payload)
-        .receive("ok", (r) => resolve({ status: "ok", response: r }))
-        .receive("error", (r) => resolve({ status: "error", response: r }))
-        .receive("timeout", () => resolve({ status: "timeout" }));
-    }),
-    `reply to ${event}`,
-  );
 }
 
 test("connect is refused (403) without a non-empty user, accepted with one", { timeout: 30_000 }, async () => {

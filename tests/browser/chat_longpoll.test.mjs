@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { Presence, Socket } from "phoenix";
 import WebSocket from "ws";
 import { startChatServer } from "./chat_server.mjs";
-import { join, within, withChatServer } from "./chat_client.mjs";
+import { join, push, within, withChatServer } from "./chat_client.mjs";
 import { lpOpen, lpRequest, makeLongPollSocket, polledFrames } from "../lib/longpoll.mjs";
 import { connect } from "../lib/phx.mjs";
 
@@ -86,19 +86,6 @@ function member(socket, topic) {
       ms,
     );
   return m;
-}
-
-function push(channel, event, payload) {
-  return within(
-    new Promise((resolve) => {
-      channel
-        .push(event, payload)
-        .receive("ok", (r) => resolve({ status: "ok", response: r }))
-        .receive("error", (r) => resolve({ status: "error", response: r }))
-        .receive("timeout", () => resolve({ status: "timeout" }));
-    }),
-    `reply to ${event}`,
-  );
 }
 
 /** Sends `body` from `from` and waits until every one of `to` got it from `user`. */

@@ -63,7 +63,6 @@ pub(super) enum Outbound {
     /// A broadcast on a topic with history: appended to the topic's stream in the broker,
     /// which gives it its position and then publishes it (Redis only, docs/HISTORY.md).
     Record {
-        topic: String,
         rule: HistoryRule,
         envelope: Bytes,
         /// What this node delivers itself if the broker never takes it (see
@@ -73,11 +72,12 @@ pub(super) enum Outbound {
 }
 
 /// A recorded broadcast as this node would deliver it without the broker: its sequence
-/// number (for the `broadcast_from` sender to leave out) and the broadcast.
+/// number (for the `broadcast_from` sender to leave out) and the broadcast (whose topic names
+/// the stream the broker appends it to).
 #[derive(Debug)]
 pub(super) struct Stranded {
     seq: u64,
-    broadcast: Broadcast,
+    pub(super) broadcast: Broadcast,
 }
 
 /// The envelope stream out: sequence numbers are taken in queue order.
@@ -330,7 +330,6 @@ impl Shared {
                 noted.set(Some(seq));
             }
             Ok(Outbound::Record {
-                topic: b.topic.clone(),
                 rule,
                 envelope,
                 stranded: Stranded {

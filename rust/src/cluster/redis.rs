@@ -132,8 +132,8 @@ async fn session(
                         Outbound::Envelope(envelope) => {
                             pipe.cmd("PUBLISH").arg(channel).arg(envelope.as_ref()).ignore();
                         }
-                        Outbound::Record { topic, rule, envelope, stranded } => {
-                            records.push(stranded);
+                        Outbound::Record { rule, envelope, stranded } => {
+                            let topic = &stranded.broadcast.topic;
                             pipe.cmd("EVALSHA")
                                 .arg(&record)
                                 .arg(2)
@@ -145,6 +145,7 @@ async fn session(
                                 .arg(channel)
                                 .arg(envelope.as_ref())
                                 .ignore();
+                            records.push(stranded);
                         }
                     }
                 }

@@ -52,10 +52,6 @@ pub(crate) fn replies_topic(signer: &Signer, holder: &str) -> String {
     format!("sb:longpoll:{}", signer.tag(&format!("replies {holder}")))
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 /// How much longer than the window a forwarded poll waits for its answer (Phoenix
 /// `pubsub_timeout_ms`).
 const PUBSUB_TIMEOUT: Duration = Duration::from_millis(2_000);

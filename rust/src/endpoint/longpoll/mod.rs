@@ -60,7 +60,7 @@ impl Hub {
             .unwrap_or_default();
         let signer = Signer::new(secret);
         let id = signer.new_session_id();
-        let holder = format!("{node}#{}", forward::hex(&id[..8]));
+        let holder = format!("{node}#{}", token::hex(&id[..8]));
         Arc::new_cyclic(|hub| {
             let forwarder = backplane.cluster().map(|_| {
                 let topics = forward::Topics {

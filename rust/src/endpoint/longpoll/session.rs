@@ -64,10 +64,8 @@ pub(crate) struct LongPollSession {
     /// Number of the newest GET; an older one that sees it change answers 204.
     generation: AtomicU64,
     newer_poll: Notify,
-    /// Woken when a poll ends (the expiry timer re-checks) or a bad line ends the session.
+    /// Woken when a poll ends (the expiry timer re-checks).
     activity: Notify,
-    /// Set by a bad line: the reason the session ends with.
-    refused: Mutex<Option<BadLine>>,
 }
 
 impl LongPollSession {
@@ -93,7 +91,6 @@ impl LongPollSession {
             generation: AtomicU64::new(0),
             newer_poll: Notify::new(),
             activity: Notify::new(),
-            refused: Mutex::new(None),
         }
     }
 
@@ -154,7 +151,6 @@ impl LongPollSession {
             None => Posted::Dispatched,
             Some(bad) => {
                 debug!(?bad, "long-poll batch refused; ending the session");
-                *self.refused.lock() = Some(bad);
                 self.outbox.close(CloseReason::Gone);
                 Posted::Refused(bad)
             }
@@ -195,7 +191,7 @@ impl LongPollSession {
             }
         };
         self.outbox.close(CloseReason::Gone);
-        debug!(?reason, refused = ?*self.refused.lock(), "long-poll session ended");
+        debug!(?reason, "long-poll session ended");
         let session = self.session.lock().take();
         if let Some(session) = session {
             session.close(reason).await;

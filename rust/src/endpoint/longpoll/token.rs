@@ -87,10 +87,7 @@ impl Signer {
     /// HMAC of `text` (the broker topics of the cluster forwarding, which a client that may
     /// join arbitrary topics must not be able to guess).
     pub(crate) fn tag(&self, text: &str) -> String {
-        hmac::sign(&self.key, text.as_bytes()).as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&hmac::sign(&self.key, text.as_bytes()).as_ref()[..16])
     }
 
     /// The token of `claims`, issued now.
@@ -140,6 +137,11 @@ impl Signer {
             node: String::from_utf8(signed[HEADER_LEN..].to_vec()).ok()?,
         })
     }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now_ms() -> u64 {
