@@ -5,7 +5,8 @@
 //! sharding), [`pubsub`] (sharded registry, fastlane fan-out), [`presence`] (CRDT),
 //! [`handler`] (the contract an application implements), [`channel`] (per-connection
 //! sessions, one actor per channel), [`endpoint`] (tokio WebSocket transport) and [`host`]
-//! (the host API and the kernel the C, Python and Node front-ends translate).
+//! (the host API and the kernel the C, Python and Node front-ends translate). [`metrics`]
+//! holds the counters every layer bumps for operators.
 
 pub mod channel;
 pub mod cluster;
@@ -17,6 +18,7 @@ pub mod heap_stats;
 pub mod host;
 #[doc(hidden)]
 pub mod logging;
+pub mod metrics;
 pub mod outbox;
 pub mod presence;
 pub mod pubsub;

@@ -108,6 +108,7 @@ async fn start() -> Server {
         .socket("/small", mount().max_frame_bytes(1024))
         .socket("/idle", mount().idle_timeout_ms(300))
         .socket("/slow", mount().outbox_limits(32, 256 * 1024))
+        .metrics_path("/metrics")
         .drain(DrainConfig::new(
             1,
             Duration::from_millis(10),
@@ -543,6 +544,11 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
             "the slow consumer was disconnected after {sent} broadcasts"
         );
         assert_eq!(s.endpoint.backplane().channel_count(topic), 1);
+        let text = s.endpoint.metrics_text();
+        assert_eq!(
+            sample(&text, "switchboard_slow_consumer_disconnects_total"),
+            1.0
+        );
         s.endpoint
             .backplane()
             .broadcast(topic, "last", Payload::empty_object())
@@ -680,6 +686,9 @@ async fn a_connection_over_its_message_rate_is_answered_rate_limited_then_closed
             send_text(&mut c, format!(r#"["1","x{n}","room:r","echo",{{}}]"#)).await;
         }
         assert_eq!(close_code(&mut c).await, Some(RATE_LIMITED_CLOSE_CODE));
+        // One refusal answered, then the ones that led to the close: all counted.
+        let limited = r#"switchboard_rate_limited_total{limit="messages_per_second"}"#;
+        assert!(sample(&s.endpoint.metrics_text(), limited) >= 2.0);
         // Another connection of the mount is unaffected.
         let mut other = connect(&s.url("/rated", "vsn=2.0.0")).await;
         join(&mut other, "room:r", "1").await;
@@ -700,6 +709,9 @@ async fn joins_over_the_join_rate_are_answered_rate_limited() {
             next_json(&mut c).await,
             json!(["3", "3", "room:c", "phx_reply", {"status": "error", "response": {"reason": "rate_limited"}}])
         );
+        let text = s.endpoint.metrics_text();
+        assert_eq!(sample(&text, r#"switchboard_rate_limited_total{limit="joins_per_second"}"#), 1.0);
+        assert_eq!(sample(&text, r#"switchboard_rate_limited_total{limit="messages_per_second"}"#), 0.0);
     })
     .await;
 }
@@ -720,6 +732,8 @@ async fn connections_beyond_max_connections_are_answered_503() {
         let a = connect(&url).await;
         let _b = connect(&url).await;
         assert_eq!(refused_status(url.as_str()).await, 503);
+        let limited = r#"switchboard_rate_limited_total{limit="max_connections"}"#;
+        assert_eq!(sample(&endpoint.metrics_text(), limited), 1.0);
         drop(a);
         // Once one is gone, a new one gets in.
         let deadline = tokio::time::Instant::now() + STEP_LIMIT;
@@ -753,6 +767,8 @@ async fn connection_attempts_over_connections_per_second_are_answered_429() {
             open.push(connect(&url).await);
         }
         assert_eq!(refused_status(url.as_str()).await, 429);
+        let limited = r#"switchboard_rate_limited_total{limit="connections_per_second"}"#;
+        assert!(sample(&endpoint.metrics_text(), limited) >= 1.0);
         // A token comes back every third of a second: a retry gets in.
         let deadline = tokio::time::Instant::now() + STEP_LIMIT;
         loop {
@@ -762,6 +778,161 @@ async fn connection_attempts_over_connections_per_second_are_answered_429() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    })
+    .await;
+}
+
+/// The value of the sample `series` (name with its labels, as written) in a metrics text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Polls `read` until it gives `want` (the census follows a close asynchronously).
+async fn eventually<T: PartialEq + std::fmt::Debug>(mut read: impl FnMut() -> T, want: T) {
+    let deadline = tokio::time::Instant::now() + STEP_LIMIT;
+    loop {
+        let got = read();
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_follow_what_clients_do() {
+    within(async {
+        let s = start().await;
+        let addr = s.endpoint.local_addr();
+        let scrape = || async {
+            let answer = common::http::request(addr, "GET", "/metrics", &[], b"").await;
+            assert_eq!(answer.status, 200);
+            assert_eq!(
+                answer.header("content-type"),
+                Some("text/plain; version=0.0.4; charset=utf-8")
+            );
+            answer.body
+        };
+        let before = scrape().await;
+        assert_eq!(
+            sample(&before, r#"switchboard_connections{transport="websocket"}"#),
+            0.0
+        );
+        assert_eq!(sample(&before, "switchboard_channels"), 0.0);
+        assert!(
+            !before.contains("switchboard_broker_up"),
+            "no broker on a single node"
+        );
+
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let mut c = connect(&s.url("/socket", "vsn=2.0.0")).await;
+            join(&mut c, "room:m", "1").await;
+            clients.push(c);
+        }
+        for n in 0..2 {
+            send_text(
+                &mut clients[0],
+                format!(r#"["1","s{n}","room:m","shout",{{"n":{n}}}]"#),
+            )
+            .await;
+        }
+        // Every client sees both broadcasts; the sender also its two replies.
+        for (i, c) in clients.iter_mut().enumerate() {
+            let (mut broadcasts, mut replies) = (0, 0);
+            let want_replies = if i == 0 { 2 } else { 0 };
+            while broadcasts < 2 || replies < want_replies {
+                match next_json(c).await[3].as_str() {
+                    Some("shout") => broadcasts += 1,
+                    Some("phx_reply") => replies += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        let after = scrape().await;
+        let delta = |series: &str| sample(&after, series) - sample(&before, series);
+        assert_eq!(
+            sample(&after, r#"switchboard_connections{transport="websocket"}"#),
+            3.0
+        );
+        assert_eq!(
+            sample(&after, r#"switchboard_connections{transport="longpoll"}"#),
+            0.0
+        );
+        assert_eq!(sample(&after, "switchboard_channels"), 3.0);
+        assert_eq!(
+            delta("switchboard_messages_received_total"),
+            5.0,
+            "3 joins, 2 pushes"
+        );
+        assert_eq!(
+            delta("switchboard_messages_sent_total"),
+            11.0,
+            "3 join replies, 2 replies, 6 broadcasts"
+        );
+        assert_eq!(delta("switchboard_broadcasts_total"), 2.0);
+        assert_eq!(
+            delta(r#"switchboard_host_request_duration_seconds_count{kind="join"}"#),
+            3.0
+        );
+        assert_eq!(
+            delta(r#"switchboard_host_request_duration_seconds_count{kind="handle_in"}"#),
+            2.0
+        );
+        assert_eq!(
+            delta(
+                r#"switchboard_host_request_duration_seconds_bucket{kind="handle_in",le="+Inf"}"#
+            ),
+            2.0
+        );
+        // The census says the same, per topic.
+        let census = s.endpoint.census();
+        assert_eq!(census.connections.websocket, 3);
+        let room = census
+            .topics
+            .iter()
+            .find(|t| t.topic == "room:m")
+            .expect("room:m listed");
+        assert_eq!((room.channels, room.subscribers), (3, 3));
+        let json: Value = serde_json::from_str(&census.to_json()).expect("JSON census");
+        assert_eq!(json["channels"], 3);
+        assert_eq!(json["cluster"], Value::Null);
+
+        // Leaving: the gauges come back down; terminate is timed too.
+        drop(clients);
+        let endpoint = s.endpoint.clone();
+        eventually(
+            || sample(&endpoint.metrics_text(), "switchboard_channels"),
+            0.0,
+        )
+        .await;
+        eventually(
+            || {
+                sample(
+                    &endpoint.metrics_text(),
+                    r#"switchboard_connections{transport="websocket"}"#,
+                )
+            },
+            0.0,
+        )
+        .await;
+        let text = endpoint.metrics_text();
+        assert_eq!(
+            sample(
+                &text,
+                r#"switchboard_host_request_duration_seconds_count{kind="terminate"}"#
+            ),
+            3.0
+        );
     })
     .await;
 }

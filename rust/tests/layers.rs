@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// The layers from the bottom up: each may import only the ones before it.
 const LAYERS: &[&str] = &[
-    "logging", "wire", "outbox", "topic", "pubsub", "presence", "cluster", "handler", "channel",
-    "endpoint", "host",
+    "logging", "metrics", "wire", "outbox", "topic", "pubsub", "presence", "cluster", "handler",
+    "channel", "endpoint", "host",
 ];
 
 fn src() -> PathBuf {

@@ -1,6 +1,7 @@
 //! The state every connection of an endpoint shares: PubSub, Presence and the channel census.
 
 use crate::cluster::Cluster;
+use crate::metrics::Metrics;
 use crate::presence::{Diff, OwnerId, Presence};
 use crate::pubsub::history::HistoryConfig;
 use crate::pubsub::{Broadcast, Delivered, LocalBroker, PubSub, PublishError};
@@ -14,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// State shared by every connection of an endpoint (Phoenix: the endpoint's PubSub server,
 /// its Presence module and the channel supervisor's children count).
 pub struct Backplane {
+    /// This node's name (presence, the cluster, introspection).
+    node: String,
     pubsub: Arc<PubSub>,
     /// The cluster link, when the node is one of several.
     cluster: Option<Arc<Cluster>>,
@@ -114,12 +117,18 @@ impl Backplane {
             .map(|_| Mutex::new(HashMap::new()))
             .collect();
         Arc::new(Backplane {
+            node: node.to_owned(),
             pubsub,
             cluster,
             presence,
             census,
             next_owner: AtomicU64::new(1),
         })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The PubSub registry.
@@ -130,6 +139,36 @@ impl Backplane {
     /// The cluster link, when this node is one of several.
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.as_ref()
+    }
+
+    /// The endpoint's counters (docs/OPERATIONS.md "Metrics").
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.pubsub.metrics()
+    }
+
+    /// Live channels on this node, every topic together.
+    pub fn channels_total(&self) -> usize {
+        self.census
+            .iter()
+            .map(|shard| shard.lock().values().sum::<usize>())
+            .sum()
+    }
+
+    /// `(topic, live channels)` of every topic with a channel on this node, by topic.
+    pub fn channel_census(&self) -> Vec<(String, usize)> {
+        let mut topics: Vec<(String, usize)> = self
+            .census
+            .iter()
+            .flat_map(|shard| {
+                shard
+                    .lock()
+                    .iter()
+                    .map(|(t, n)| (t.clone(), *n))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        topics.sort_unstable();
+        topics
     }
 
     /// The presence service.

@@ -15,6 +15,7 @@ use super::recovery;
 use super::socket::{Deferred, Socket};
 use crate::handler::{HandlerError, Info, JoinOutcome, Outcome, StopReason, TerminateReason};
 use crate::logging::clip;
+use crate::metrics::{Callback, Metrics};
 use crate::pubsub::{Delivery, Mailbox};
 use crate::wire::{Payload, Ref};
 use bytes::Bytes;
@@ -31,6 +32,8 @@ pub(crate) struct ChannelTask {
     handler: Arc<dyn Channel>,
     socket: Socket,
     timeout: Duration,
+    /// Where each handler call's duration is recorded.
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for ChannelTask {
@@ -51,9 +54,14 @@ impl Drop for ChannelTask {
 /// Runs `fut` under `timeout`, catching panics; every failure becomes a crash reason.
 async fn call<T>(
     timeout: Duration,
+    metrics: &Metrics,
+    callback: Callback,
     fut: impl Future<Output = Result<T, HandlerError>>,
 ) -> Result<T, String> {
-    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+    let started = std::time::Instant::now();
+    let answered = tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await;
+    metrics.callback(callback, started.elapsed());
+    match answered {
         Err(_) => Err(format!(
             "request timed out after {} ms",
             timeout.as_millis()
@@ -174,6 +182,8 @@ async fn join(start: Box<Start>) -> Option<ChannelTask> {
     let handler = Arc::clone(&t.handler);
     let joined = Box::pin(call(
         t.timeout,
+        &t.metrics,
+        Callback::Join,
         handler.join(&inst.topic, payload, &mut t.socket),
     ))
     .await;
@@ -301,6 +311,7 @@ fn join_crashed() -> Payload {
 impl ChannelTask {
     pub(crate) fn new(handler: Arc<dyn Channel>, socket: Socket, timeout: Duration) -> ChannelTask {
         ChannelTask {
+            metrics: Arc::clone(socket.inst.backplane.metrics()),
             handler,
             socket,
             timeout,
@@ -349,6 +360,8 @@ impl ChannelTask {
                 self.socket.current_ref = msg.r#ref.clone();
                 let res = call(
                     timeout,
+                    &self.metrics,
+                    Callback::HandleIn,
                     handler.handle_in(&msg.event, msg.payload, &mut self.socket),
                 )
                 .await;
@@ -358,6 +371,8 @@ impl ChannelTask {
             Cmd::Info(v) => {
                 let res = call(
                     timeout,
+                    &self.metrics,
+                    Callback::HandleInfo,
                     handler.handle_info(Info::Message(*v), &mut self.socket),
                 )
                 .await;
@@ -366,6 +381,8 @@ impl ChannelTask {
             Cmd::External(b) => {
                 let res = call(
                     timeout,
+                    &self.metrics,
+                    Callback::HandleInfo,
                     handler.handle_info(Info::Broadcast(b), &mut self.socket),
                 )
                 .await;
@@ -374,6 +391,8 @@ impl ChannelTask {
             Cmd::Out(b) => {
                 let res = call(
                     timeout,
+                    &self.metrics,
+                    Callback::HandleOut,
                     handler.handle_out(&b.event, b.payload.clone(), &mut self.socket),
                 )
                 .await;
@@ -505,7 +524,7 @@ impl ChannelTask {
     async fn terminate(&mut self, reason: TerminateReason) {
         let handler = Arc::clone(&self.handler);
         let socket = &mut self.socket;
-        let res = call(self.timeout, async {
+        let res = call(self.timeout, &self.metrics, Callback::Terminate, async {
             handler.terminate(&reason, socket).await;
             Ok(())
         })

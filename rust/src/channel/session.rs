@@ -11,6 +11,7 @@ use super::socket::Socket;
 use super::topic_map::TopicMap;
 use crate::handler::{Connected, TerminateReason};
 use crate::logging::clip;
+use crate::metrics::Limit;
 use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Payload, Serializer};
 use bytes::Bytes;
@@ -107,6 +108,7 @@ impl Session {
     /// Handles one decoded client message. Never blocks: handler work runs on channel tasks;
     /// frames go to the outbox.
     pub fn handle(&mut self, msg: Message) {
+        self.backplane.metrics().messages_received.inc();
         // F1: any join_ref, any payload, joined or not; the reply's join_ref is always null.
         if msg.topic == PHOENIX_TOPIC && msg.event == "heartbeat" {
             self.write(self.serializer.encode_reply(
@@ -194,6 +196,13 @@ impl Session {
     /// Answers a message over the rate limit `{"reason":"rate_limited"}` (when it has a ref
     /// to answer) and drops it.
     fn rate_limited(&self, msg: &Message) {
+        self.backplane
+            .metrics()
+            .rate_limited(if msg.event == "phx_join" {
+                Limit::JoinsPerSecond
+            } else {
+                Limit::MessagesPerSecond
+            });
         if msg.r#ref.is_some() {
             self.write(self.serializer.encode_reply(
                 msg.join_ref.as_ref(),

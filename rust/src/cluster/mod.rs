@@ -261,6 +261,25 @@ impl Cluster {
         self.shared.is_up()
     }
 
+    /// The broker's kind (`Redis`, `NATS`).
+    pub fn broker_kind(&self) -> BrokerKind {
+        self.shared.kind
+    }
+
+    /// The other nodes heard from in the last minute: `(origin, time since the last message
+    /// from it)` — heartbeats come every `broker_heartbeat_ms`. By node name.
+    pub fn nodes(&self) -> Vec<(Origin, std::time::Duration)> {
+        let mut nodes: Vec<(Origin, std::time::Duration)> = self
+            .shared
+            .peer_sightings()
+            .into_iter()
+            .filter(|(origin, _)| *origin != self.shared.origin)
+            .map(|(origin, seen)| (origin, seen.elapsed()))
+            .collect();
+        nodes.sort_by(|a, b| a.0.node.cmp(&b.0.node));
+        nodes
+    }
+
     /// Counters since start.
     pub fn stats(&self) -> ClusterStats {
         self.shared.stats()

@@ -12,6 +12,7 @@ use super::config::{
     TOO_BIG_CLOSE_CODE, TransportConfig,
 };
 use crate::handler::TerminateReason;
+use crate::metrics::Metrics;
 use crate::outbox::{CloseReason, Outbox};
 use crate::wire::{Frame, Message, Serializer};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -50,6 +51,8 @@ impl Inbound for crate::channel::Session {
 /// yet written.
 struct Backlog<'a> {
     outbox: &'a Outbox,
+    /// Frames written and slow consumers are counted here.
+    metrics: &'a Metrics,
     in_flight: AtomicUsize,
     /// Signalled by the writer after each written batch, for a reader paused by backpressure.
     written: Notify,
@@ -242,6 +245,7 @@ pub(crate) async fn run<S, H>(
     outbox: &Outbox,
     serializer: Serializer,
     cfg: &TransportConfig,
+    metrics: &Metrics,
 ) -> (TerminateReason, Closer<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -249,6 +253,7 @@ where
 {
     let backlog = Backlog {
         outbox,
+        metrics,
         in_flight: AtomicUsize::new(0),
         written: Notify::new(),
     };
@@ -307,6 +312,9 @@ where
             }
         }
     };
+    if matches!(closing, Closing::Send(SLOW_CONSUMER_CLOSE_CODE, _)) {
+        metrics.slow_consumer_disconnects.inc();
+    }
     outbox.close(CloseReason::Gone);
     let closer = Closer {
         ws: io.stream.reunite(io.sink).ok(),
@@ -533,6 +541,7 @@ where
             Err(reason) => return WriteEnd::Outbox(reason),
         };
         backlog.in_flight.store(batch.len(), Ordering::Relaxed);
+        backlog.metrics.messages_sent.add(batch.len() as u64);
         // Fast path: a client that reads takes the whole batch at once, so the write is
         // tried right here, in one poll, without the close watch of the slow path (a waiter
         // registered and removed per batch) and without its boxed state (an allocation per

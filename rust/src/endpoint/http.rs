@@ -9,6 +9,7 @@ use super::params::decode_query;
 use super::registry::{Connections, Registered};
 use crate::channel::{Backplane, Mount, Session};
 use crate::handler::{Connect, ConnectInfo, Connected};
+use crate::metrics::Callback;
 use crate::outbox::{CloseReason, Outbox};
 use crate::pubsub::{Delivery, Subscription};
 use crate::wire::Serializer;
@@ -189,7 +190,12 @@ pub(crate) async fn connect(
     info: &ConnectInfo,
     span: &tracing::Span,
 ) -> Result<Connected, StatusCode> {
-    match st.connect.connect(info).instrument(span.clone()).await {
+    let started = std::time::Instant::now();
+    let answered = st.connect.connect(info).instrument(span.clone()).await;
+    st.backplane
+        .metrics()
+        .callback(Callback::Connect, started.elapsed());
+    match answered {
         Ok(connected) => Ok(connected),
         Err(refused) => {
             span.in_scope(|| debug!(status = refused.status, "connect refused"));
@@ -358,8 +364,15 @@ async fn serve(start: Box<Start>) {
     let Some(io) = upgrade(on_upgrade, &st.transport).await else {
         return;
     };
-    let (reason, closer) =
-        connection::run(io, &mut session, &outbox, serializer, &st.transport).await;
+    let (reason, closer) = connection::run(
+        io,
+        &mut session,
+        &outbox,
+        serializer,
+        &st.transport,
+        st.backplane.metrics(),
+    )
+    .await;
     drop(id_subscription);
     debug!(?reason, "disconnected");
     // Boxed: the closing handshake and the channels' termination exist only at the end of

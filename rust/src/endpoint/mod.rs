@@ -26,8 +26,10 @@
 mod config;
 mod connection;
 mod http;
+pub mod introspect;
 mod listener;
 mod longpoll;
+pub mod metrics;
 mod origin;
 pub mod params;
 mod registry;
@@ -132,6 +134,7 @@ pub struct EndpointBuilder {
     secret_key_base: Option<Vec<u8>>,
     max_connections: usize,
     connections_per_second: u32,
+    metrics_path: Option<String>,
 }
 
 impl Default for EndpointBuilder {
@@ -151,6 +154,7 @@ impl Default for EndpointBuilder {
             secret_key_base: None,
             max_connections: 0,
             connections_per_second: 0,
+            metrics_path: None,
         }
     }
 }
@@ -277,6 +281,14 @@ impl EndpointBuilder {
         self
     }
 
+    /// Serves the endpoint's metrics in the Prometheus text format at `GET path` (e.g.
+    /// `/metrics`; default: not served). The same text is always readable with
+    /// [`RunningEndpoint::metrics_text`]. Names and labels in docs/OPERATIONS.md "Metrics".
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     ///
     /// Errors: [`EndpointError::MountPath`] / [`EndpointError::DuplicateMount`] for bad mount
@@ -319,6 +331,7 @@ impl EndpointBuilder {
         let conns = Arc::new(Connections::with_limits(
             self.max_connections,
             self.connections_per_second,
+            backplane.metrics().clone(),
         ));
         let longpoll = secret.map(|secret| {
             longpoll::Hub::new(
@@ -356,7 +369,29 @@ impl EndpointBuilder {
             }
             paths.push(path);
         }
-        let host_routes = self.router;
+        let mut host_routes = self.router;
+        if let Some(path) = &self.metrics_path {
+            if !valid_metrics_path(path) {
+                return Err(EndpointError::MetricsPath(path.clone()));
+            }
+            let st = Arc::new(Observed {
+                backplane: backplane.clone(),
+                conns: conns.clone(),
+                longpoll: longpoll.clone(),
+            });
+            host_routes = host_routes.route(
+                path,
+                axum::routing::get(move || {
+                    let st = st.clone();
+                    async move {
+                        (
+                            [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                            st.metrics_text(),
+                        )
+                    }
+                }),
+            );
+        }
         let files = static_files::router(&self.static_files, &socket_routes)?;
         // axum reports overlapping routes by panicking; turn that into an error.
         let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -397,6 +432,11 @@ pub(crate) fn valid_mount_path(path: &str) -> bool {
         && path.len() > 1
         && !path.ends_with('/')
         && !path.contains(['{', '}', '?', '#', '*'])
+}
+
+/// A metrics path: `/…`, none of `{}*` (axum's route syntax).
+pub fn valid_metrics_path(path: &str) -> bool {
+    path.starts_with('/') && !path.contains(['{', '}', '*'])
 }
 
 fn validate_mount_path(path: &str) -> Result<(), EndpointError> {
@@ -445,6 +485,9 @@ pub enum EndpointError {
     /// The cluster configuration is invalid, or another live node has this node's name.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The metrics path is not an absolute path without `{}*`.
+    #[error("invalid metrics path {0:?} (must start with `/`, no `{{}}*`)")]
+    MetricsPath(String),
     /// History cannot be kept with this configuration (docs/HISTORY.md).
     #[error("{0}")]
     History(String),
@@ -503,6 +546,29 @@ pub struct DrainReport {
     pub remaining: usize,
 }
 
+/// What the metrics route and [`RunningEndpoint::census`] read.
+#[derive(Debug)]
+struct Observed {
+    backplane: Arc<Backplane>,
+    conns: Arc<Connections>,
+    longpoll: Option<Arc<longpoll::Hub>>,
+}
+
+impl Observed {
+    fn census(&self) -> introspect::Census {
+        let longpoll = self.longpoll.as_ref().map_or(0, |hub| hub.session_count());
+        let connections = introspect::ConnectionCensus {
+            websocket: self.conns.len().saturating_sub(longpoll),
+            longpoll,
+        };
+        introspect::Census::of(&self.backplane, connections)
+    }
+
+    fn metrics_text(&self) -> String {
+        metrics::render(self.census(), &self.backplane)
+    }
+}
+
 #[derive(Debug)]
 struct Running {
     local_addr: SocketAddr,
@@ -530,6 +596,26 @@ impl RunningEndpoint {
     /// `presence()`, `channel_count(topic)`.
     pub fn backplane(&self) -> &Arc<Backplane> {
         &self.inner.backplane
+    }
+
+    /// What the endpoint holds now: connections, channels, topics, presence, the cluster
+    /// (docs/OPERATIONS.md "Introspection").
+    pub fn census(&self) -> introspect::Census {
+        self.observed().census()
+    }
+
+    /// The endpoint's metrics in the Prometheus text format (docs/OPERATIONS.md "Metrics"),
+    /// as [`EndpointBuilder::metrics_path`] serves them.
+    pub fn metrics_text(&self) -> String {
+        self.observed().metrics_text()
+    }
+
+    fn observed(&self) -> Observed {
+        Observed {
+            backplane: self.inner.backplane.clone(),
+            conns: self.inner.conns.clone(),
+            longpoll: self.inner.longpoll.clone(),
+        }
     }
 
     /// Live connections: WebSocket connections and long-poll sessions.

@@ -2,6 +2,7 @@
 //! until they are gone.
 
 use crate::channel::Bucket;
+use crate::metrics::{Limit, Metrics};
 use crate::outbox::Outbox;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub(crate) struct Connections {
     inner: Mutex<Inner>,
     /// Woken whenever a connection leaves the registry.
     left: Notify,
+    /// Where refusals by `max_connections` / `connections_per_second` are counted.
+    metrics: Arc<Metrics>,
 }
 
 /// Membership of one connection; dropping it (the connection task ended) removes it.
@@ -45,8 +48,11 @@ impl Drop for Registered {
 impl Connections {
     /// A registry that holds at most `max` connections (0: no limit) and admits at most
     /// `per_second` connection attempts a second (0: no limit).
-    pub(crate) fn with_limits(max: usize, per_second: u32) -> Connections {
-        let c = Connections::default();
+    pub(crate) fn with_limits(max: usize, per_second: u32, metrics: Arc<Metrics>) -> Connections {
+        let c = Connections {
+            metrics,
+            ..Connections::default()
+        };
         let mut inner = c.inner.lock();
         inner.max = max;
         inner.attempts = Bucket::new(per_second);
@@ -58,17 +64,25 @@ impl Connections {
     /// bucket with a one-second burst); refused ones are answered 429.
     pub(crate) fn admit(&self) -> bool {
         let mut inner = self.inner.lock();
-        match &mut inner.attempts {
+        let admitted = match &mut inner.attempts {
             Some(bucket) => bucket.take(std::time::Instant::now()),
             None => true,
+        };
+        if !admitted {
+            self.metrics.rate_limited(Limit::ConnectionsPerSecond);
         }
+        admitted
     }
 
     /// Adds a connection; `None` once a drain has begun or the registry is full (new
     /// connections are refused, 503).
     pub(crate) fn register(self: &Arc<Self>, outbox: Arc<Outbox>) -> Option<Registered> {
         let mut inner = self.inner.lock();
-        if inner.draining || (inner.max > 0 && inner.live.len() >= inner.max) {
+        if inner.draining {
+            return None;
+        }
+        if inner.max > 0 && inner.live.len() >= inner.max {
+            self.metrics.rate_limited(Limit::MaxConnections);
             return None;
         }
         inner.next_id += 1;

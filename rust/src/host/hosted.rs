@@ -9,6 +9,7 @@ use super::inputs::non_empty;
 use super::queue::QueueConfig;
 use crate::channel::Backplane;
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
+use crate::endpoint::introspect::{Census, ConnectionCensus};
 use crate::endpoint::{
     DrainConfig, DrainReport, Endpoint, EndpointError, HandshakeConfig, RunningEndpoint,
     SocketMount, TransportConfig,
@@ -122,6 +123,8 @@ pub struct HostConfig {
     pub max_connections: usize,
     /// Connection attempts admitted per second (option `connections_per_second`; 0: no limit).
     pub connections_per_second: u32,
+    /// Where `GET` serves the metrics text (option `metrics_path`; `None`: not served).
+    pub metrics_path: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -145,6 +148,7 @@ impl Default for HostConfig {
             secret_key_base: None,
             max_connections: 0,
             connections_per_second: 0,
+            metrics_path: None,
         }
     }
 }
@@ -230,6 +234,7 @@ impl From<EndpointError> for HostedError {
             | EndpointError::RouteConflict(_)
             | EndpointError::StaticFile(_)
             | EndpointError::History(_)
+            | EndpointError::MetricsPath(_)
             | EndpointError::Secret(_) => HostedError::InvalidConfig(e.to_string()),
             EndpointError::Cluster(e) => HostedError::Cluster(e),
         }
@@ -409,6 +414,28 @@ impl HostedEndpoint {
         super::history_page(&self.backplane, topic, since, limit)
     }
 
+    /// What the endpoint holds now, as JSON text (docs/OPERATIONS.md "Introspection");
+    /// readable in every phase (no connections before start or after close).
+    pub fn census(&self) -> String {
+        match &*self.state.lock() {
+            State::Running(running) => running.census(),
+            _ => Census::of(&self.backplane, ConnectionCensus::default()),
+        }
+        .to_json()
+    }
+
+    /// The metrics in the Prometheus text format (docs/OPERATIONS.md "Metrics"), as
+    /// `metrics_path` serves them; readable in every phase.
+    pub fn metrics_text(&self) -> String {
+        match &*self.state.lock() {
+            State::Running(running) => running.metrics_text(),
+            _ => crate::endpoint::metrics::render(
+                Census::of(&self.backplane, ConnectionCensus::default()),
+                &self.backplane,
+            ),
+        }
+    }
+
     fn check_running(&self) -> Result<(), HostedError> {
         match self.phase.load(Ordering::Acquire) {
             p if p == Phase::Running as u8 => Ok(()),
@@ -454,6 +481,9 @@ impl HostedEndpoint {
             .connections_per_second(cfg.connections_per_second);
         if let Some(secret) = &cfg.secret_key_base {
             builder = builder.secret_key_base(secret.as_bytes());
+        }
+        if let Some(path) = &cfg.metrics_path {
+            builder = builder.metrics_path(path.clone());
         }
         for mount in cfg.effective_mounts() {
             let socket = cfg.socket_mount(&mount, &self.queue, &self.channel_handle);

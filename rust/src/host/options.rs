@@ -184,6 +184,7 @@ const ENDPOINT_OPTIONS: &[&str] = &[
     "max_pending_connections",
     "max_connections",
     "connections_per_second",
+    "metrics_path",
     "static_files",
     "history",
     "secret_key_base",
@@ -644,6 +645,17 @@ impl Options {
                 for item in items {
                     self.add_static_file(static_file(item, n)?)?;
                 }
+            }
+            "metrics_path" => {
+                let path = Opt::new(n, key, &value).text()?;
+                if !path.is_empty() && !crate::endpoint::valid_metrics_path(&path) {
+                    return Err(HostError::invalid(format!(
+                        "`{}` must be a path starting with `/` without `{{}}*` (or empty: not served), got {:?}",
+                        n.show(key),
+                        crate::logging::clip(&path)
+                    )));
+                }
+                self.config.metrics_path = (!path.is_empty()).then_some(path);
             }
             "secret_key_base" => {
                 let secret = Opt::new(n, key, &value).text()?;

@@ -307,6 +307,22 @@ impl Presence {
         payload::presence_state(entries.iter().map(|(k, m)| (&**k, &**m)))
     }
 
+    /// `(topic, presence entries)` of every topic with one, by topic: this node's and, in a
+    /// cluster, every up node's (what `presence_state` lists). Walks every shard: for a
+    /// scrape or an operator, not per message.
+    pub fn sizes(&self) -> Vec<(String, usize)> {
+        let mut sizes: Vec<(String, usize)> = (0..self.shards.len())
+            .flat_map(|i| {
+                self.lock_shard(i)
+                    .topic_sizes()
+                    .map(|(t, n)| (t.to_string(), n))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        sizes.sort_unstable();
+        sizes
+    }
+
     fn shard_index(&self, topic: &str) -> usize {
         crate::topic::shard_of(topic, self.shards.len())
     }

@@ -317,6 +317,21 @@ impl State {
             .filter_map(|e| self.rows.get(e).map(|row| (&e.key, &row.meta)))
     }
 
+    /// `(topic, visible presences)` of every topic with at least one (a key with two metas
+    /// counts twice, as `presence_state` lists both).
+    pub fn topic_sizes(&self) -> impl Iterator<Item = (&Arc<str>, usize)> + '_ {
+        self.by_topic
+            .iter()
+            .map(|(topic, rows)| {
+                let visible = rows
+                    .values()
+                    .filter(|e| !self.down.contains(&e.replica))
+                    .count();
+                (topic, visible)
+            })
+            .filter(|(_, n)| *n > 0)
+    }
+
     /// The meta of own `owner`'s `key` on `topic`.
     pub fn get(&self, owner: OwnerId, topic: &str, key: &str) -> Option<&Arc<Meta>> {
         let elem = self.own_elem(owner, topic, key);

@@ -17,6 +17,7 @@ mod subscribers;
 #[cfg(test)]
 mod tests;
 
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::topic::shard_of;
 use crate::wire::{Frame, Payload, SERIALIZER_COUNT, Serializer, WireError};
@@ -167,6 +168,8 @@ pub struct PubSub {
     broker: Arc<dyn Broker>,
     /// The topics that keep history (docs/HISTORY.md); `None` when none does.
     history: Option<Histories>,
+    /// The endpoint's counters (broadcasts here; the layers above bump the rest).
+    metrics: Arc<Metrics>,
 }
 
 /// One shard: topic → subscribers.
@@ -239,7 +242,13 @@ impl PubSub {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             broker,
             history: (!history.is_empty()).then(|| Histories::new(history, shards, records)),
+            metrics: Arc::default(),
         })
+    }
+
+    /// The counters of everything this registry serves (docs/OPERATIONS.md "Metrics").
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Number of shards.
@@ -360,6 +369,24 @@ impl PubSub {
             .map_or(0, Subscribers::len)
     }
 
+    /// `(topic, local subscribers)` of every subscribed topic, by topic. Walks every shard:
+    /// for an operator, not per message.
+    pub fn topic_counts(&self) -> Vec<(String, usize)> {
+        let mut topics: Vec<(String, usize)> = self
+            .shards
+            .iter()
+            .flat_map(|shard| {
+                shard
+                    .read()
+                    .iter()
+                    .map(|(t, s)| (t.clone(), s.len()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        topics.sort_unstable();
+        topics
+    }
+
     /// Delivers to every subscriber on every node.
     pub fn broadcast(&self, broadcast: Broadcast) -> Result<Delivered, PublishError> {
         self.publish(None, broadcast, true)
@@ -420,6 +447,7 @@ impl PubSub {
         if matches!(broadcast.payload, Payload::Json(_)) && !broadcast.payload.is_json_object() {
             return Err(WireError::PayloadNotObject.into());
         }
+        self.metrics.broadcasts.inc();
         let broadcast = Arc::new(broadcast);
         if let Some(h) = self.history.as_ref().filter(|h| h.mirrored()) {
             // The broker orders and keeps this topic's broadcasts: delivered when they come

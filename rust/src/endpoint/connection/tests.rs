@@ -61,6 +61,7 @@ async fn harness(cfg: TransportConfig, pipe_bytes: usize) -> Harness {
             &server_outbox,
             Serializer::V2Json,
             &cfg,
+            &crate::metrics::Metrics::default(),
         )
         .await;
         closer.finish().await;

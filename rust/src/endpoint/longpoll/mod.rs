@@ -211,6 +211,7 @@ async fn open(
         serializer,
         st.transport.max_frame_bytes,
         st.transport.longpoll_window,
+        st.backplane.metrics().clone(),
     ));
     let hub = &route.hub;
     let id = hub.signer.new_session_id();

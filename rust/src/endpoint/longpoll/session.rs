@@ -12,6 +12,7 @@ use super::batch::{self, BadLine};
 use super::token::SessionId;
 use crate::channel::Session;
 use crate::handler::TerminateReason;
+use crate::metrics::Metrics;
 use crate::outbox::{CloseReason, Outbox};
 use crate::pubsub::Subscription;
 use crate::wire::{Frame, Serializer};
@@ -66,6 +67,8 @@ pub(crate) struct LongPollSession {
     newer_poll: Notify,
     /// Woken when a poll ends (the expiry timer re-checks).
     activity: Notify,
+    /// Frames answered and slow consumers are counted here.
+    metrics: Arc<Metrics>,
 }
 
 impl LongPollSession {
@@ -76,8 +79,10 @@ impl LongPollSession {
         serializer: Serializer,
         max_frame_bytes: usize,
         window: Duration,
+        metrics: Arc<Metrics>,
     ) -> LongPollSession {
         LongPollSession {
+            metrics,
             mount,
             outbox,
             serializer,
@@ -125,9 +130,10 @@ impl LongPollSession {
                     None => self.outbox.take().await,
                 }
             } => match taken {
-                Ok(batch) => Polled::Messages(
-                    batch.into_iter().filter_map(text).collect(),
-                ),
+                Ok(batch) => {
+                    self.metrics.messages_sent.add(batch.len() as u64);
+                    Polled::Messages(batch.into_iter().filter_map(text).collect())
+                }
                 Err(_) => Polled::Gone,
             },
             () = tokio::time::sleep(window) => Polled::Nothing,
@@ -182,9 +188,11 @@ impl LongPollSession {
                 reason = self.outbox.closed_wait() => break match reason {
                     CloseReason::Disconnect => TerminateReason::Disconnected,
                     CloseReason::Drain => TerminateReason::Drain,
-                    CloseReason::SlowConsumer | CloseReason::Gone | CloseReason::RateLimited => {
+                    CloseReason::SlowConsumer => {
+                        self.metrics.slow_consumer_disconnects.inc();
                         TerminateReason::Closed
                     }
+                    CloseReason::Gone | CloseReason::RateLimited => TerminateReason::Closed,
                 },
                 () = &mut polled => {}
                 () = expiry => {}
