@@ -134,6 +134,29 @@ export function accept(options?: { assigns?: Assigns; id?: string }): HandlerRes
 /** Connect refused: the upgrade is answered with `status`, an integer from 400 to 599 (default 403; else SB_E_INVALID_ARGUMENT). */
 export function refuse(status?: number): HandlerResult<"connectRefused">;
 
+/** One of the library's log events (docs/OPERATIONS.md "Logs"). */
+export interface LogEvent {
+  level: "error" | "warn" | "info" | "debug" | "trace";
+  /** The emitting module, e.g. `switchboard::endpoint::connection`. */
+  target: string;
+  /** The text with its fields, e.g. `malformed frame, closing with 1011 socket_id=u1` (`-`: no socket id). */
+  message: string;
+  /** The context by name: `socket_id`, `topic`, `node`, `error`, ... */
+  fields: Record<string, string>;
+  /** Events dropped so far because the event loop did not keep up. */
+  dropped: number;
+}
+
+/**
+ * Sends the library's log events at `level` (default `"warn"`) or more severe to `handler`,
+ * on the JavaScript thread; process-wide, off by default; `null` stops. Never keeps the
+ * process alive.
+ */
+export function setLogHandler(
+  handler: ((event: LogEvent) => void) | null,
+  options?: { level?: "error" | "warn" | "info" | "debug" | "trace" },
+): void;
+
 /**
  * What a handler sees of its channel (Phoenix `socket`). It stays usable after the handler
  * returns (keep it to push later); actions throw `SB_E_NOT_FOUND` once the channel ended.
@@ -315,6 +338,8 @@ export interface EndpointOptions extends MountLimits {
   maxConnections?: number;
   /** Connection attempts per second that reach `connect`, endpoint-wide; the others get 429 (default 0: no limit). */
   connectionsPerSecond?: number;
+  /** Serve the metrics (Prometheus text format) at `GET` this path, e.g. `"/metrics"` (default: not served). */
+  metricsPath?: string;
   /** Listen address (default `"127.0.0.1"`). */
   host?: string;
   /** Listen port (default 0 = any free port; read it from `listen()`'s result). */
@@ -382,6 +407,26 @@ export interface HistoryMessage {
   event: string;
   payload?: Record<string, unknown>;
   binary?: Buffer;
+}
+
+/** What `endpoint.census()` reads (docs/OPERATIONS.md "Introspection"). */
+export interface Census {
+  /** This node's name. */
+  node: string;
+  /** Live connections; long-poll: sessions held by this node. */
+  connections: { websocket: number; longpoll: number };
+  /** Joined channels on this node. */
+  channels: number;
+  /** Every topic with a local subscriber (channels, socket ids, host subscriptions) or channel. */
+  topics: Array<{ topic: string; subscribers: number; channels: number }>;
+  /** Presence metas per topic (every node's, in a cluster). */
+  presence: Array<{ topic: string; entries: number }>;
+  /** The broker link and the other nodes heard from in the last minute; null on a single node. */
+  cluster: null | {
+    broker: string;
+    up: boolean;
+    nodes: Array<{ node: string; incarnation: string; last_heartbeat_ms: number }>;
+  };
 }
 
 /** What `endpoint.history()` reads. */
@@ -512,6 +557,10 @@ export class Endpoint extends EventEmitter {
   history(topic: string, since?: string | null, limit?: number): HistoryPage;
   /** Presence list of any topic. */
   presenceList(topic: string): PresenceList;
+  /** The metrics in the Prometheus text format 0.0.4, as `metricsPath` serves them (while listening). */
+  metrics(): string;
+  /** What the endpoint holds now: connections, channels, topics, presence, cluster (while listening). */
+  census(): Census;
   /** Live channels on `topic` (this node). */
   channelCount(topic: string): number;
   /** Receive `topic`'s broadcasts in the host. */

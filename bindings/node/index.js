@@ -17,6 +17,7 @@
 //                        topic and prefix matching (to be deleted; see the file)
 //   lib/dispatch.js      native request batches → handler calls → answers by ticket
 //   lib/endpoint.js      Endpoint: options, lifecycle, host-side actions
+//   lib/logs.js          setLogHandler: the library's log events in JavaScript
 
 "use strict";
 
@@ -24,6 +25,7 @@ const { Endpoint } = require("./lib/endpoint.js");
 const { Socket } = require("./lib/socket.js");
 const { Subscription } = require("./lib/subscription.js");
 const { RawJson } = require("./lib/payload.js");
+const { setLogHandler } = require("./lib/logs.js");
 const { ok, error, reply, noreply, stop, accept, refuse } = require("./lib/results.js");
 
 module.exports = {
@@ -31,6 +33,7 @@ module.exports = {
   Socket,
   Subscription,
   RawJson,
+  setLogHandler,
   ok,
   error,
   reply,

@@ -347,6 +347,8 @@ int main(void) {
       set_node_and_cluster(cfg, &node) &&
       hl_check(sb_config_add_socket(cfg, S("/socket")), "socket /socket") &&
       set_longpoll(cfg) &&
+      /* Prometheus metrics for operators (CONTRACT.md "Metrics"). */
+      hl_check(sb_config_set_text(cfg, S("metrics_path"), S("/metrics")), "metrics_path") &&
       hl_check(sb_config_set_host_connect(cfg, true), "host connect") &&
       hl_check(sb_config_add_channel(cfg, S("room:*")), "channel room:*") &&
       add_history(cfg) &&

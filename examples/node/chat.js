@@ -117,6 +117,8 @@ function chatEndpoint(cluster) {
     port: portFromEnv(),
     ...cluster,
     ...longpollOptions(),
+    // Prometheus metrics for operators (CONTRACT.md "Metrics").
+    metricsPath: "/metrics",
     staticFiles: [
       { route: "/", path: path.join(ROOT, "examples/chat/index.html"), contentType: "text/html; charset=utf-8" },
       { route: "/app.js", path: path.join(ROOT, "examples/chat/app.js"), contentType: "text/javascript" },

@@ -199,6 +199,8 @@ async def main() -> None:
             ],
             **cluster,
             **longpoll_options(),
+            # Prometheus metrics for operators (CONTRACT.md "Metrics").
+            metrics_path="/metrics",
         )
         endpoint.connect(connect)
         endpoint.channel("room:*", Room)

@@ -247,6 +247,7 @@ async fn main() {
         history,
         secret_key_base,
         mounts,
+        metrics_path,
         ..
     } = config;
     let mut builder = Endpoint::builder()
@@ -260,6 +261,9 @@ async fn main() {
     }
     if let Some(secret) = secret_key_base {
         builder = builder.secret_key_base(secret);
+    }
+    if let Some(path) = metrics_path {
+        builder = builder.metrics_path(path);
     }
     // The kernel's one mount, `/socket`: its transport options carry long-poll and its window.
     let transport = mounts
@@ -376,6 +380,8 @@ fn options_from_env() -> Result<(String, HostConfig), HostError> {
     if let Some(secret) = env("SB_SECRET_KEY_BASE") {
         options.set("secret_key_base", OptionValue::Text(secret))?;
     }
+    // Prometheus metrics for operators (CONTRACT.md "Metrics").
+    options.set("metrics_path", OptionValue::Text("/metrics".into()))?;
     let config = options.build()?;
     Ok((node, config))
 }

@@ -350,6 +350,45 @@ pub extern "C" fn sb_endpoint_history(
     })
 }
 
+/// Writes the endpoint's metrics (docs/OPERATIONS.md "Metrics") into a new `sb_buffer`
+/// owned by the caller, as text in the Prometheus text format 0.0.4 — what option
+/// `metrics_path` serves over HTTP — for an application that exports its own metrics.
+/// Readable in every endpoint phase (connections count 0 before start and after close).
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_endpoint_metrics(
+    endpoint: *const sb_endpoint,
+    out: *mut *mut sb_buffer,
+) -> sb_status {
+    with_endpoint(endpoint, |inner| {
+        let out = try_out(out, "out")?;
+        out.write(sb_buffer::text_handle(inner.endpoint.metrics_text()));
+        Ok(())
+    })
+}
+
+/// Writes what the endpoint holds now (docs/OPERATIONS.md "Introspection") into a new
+/// `sb_buffer` owned by the caller, as JSON object text: `{"node", "connections":
+/// {"websocket", "longpoll"}, "channels", "topics": [{"topic", "subscribers", "channels"}],
+/// "presence": [{"topic", "entries"}], "cluster": null | {"broker", "up", "nodes": [{"node",
+/// "incarnation", "last_heartbeat_ms"}]}}`. Readable in every endpoint phase.
+///
+/// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
+#[must_use]
+#[unsafe(no_mangle)]
+pub extern "C" fn sb_endpoint_census(
+    endpoint: *const sb_endpoint,
+    out: *mut *mut sb_buffer,
+) -> sb_status {
+    with_endpoint(endpoint, |inner| {
+        let out = try_out(out, "out")?;
+        out.write(sb_buffer::text_handle(inner.endpoint.census()));
+        Ok(())
+    })
+}
+
 /// `topic` and `event` as UTF-8 text (the endpoint checks what they hold).
 pub(crate) fn texts<'a>(
     topic: *const u8,

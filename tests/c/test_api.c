@@ -240,6 +240,16 @@ static void test_endpoint_new_errors(void) {
   EXPECT(count == 9);
 }
 
+/* True when the buffer's bytes contain `want`. */
+static int buffer_has(const sb_buffer *buf, const char *want) {
+  const uint8_t *p = sb_buffer_data(buf);
+  size_t n = sb_buffer_len(buf), w = strlen(want);
+  for (size_t i = 0; i + w <= n; i++) {
+    if (memcmp(p + i, want, w) == 0) return 1;
+  }
+  return 0;
+}
+
 static void test_broadcast_to_subscription(void) {
   sb_endpoint *ep = new_ep(NULL);
   sb_subscription *sub = NULL;
@@ -279,6 +289,20 @@ static void test_broadcast_to_subscription(void) {
   const uint8_t bin[] = {0, 1, 2, 255};
   EXPECT_OK(sb_broadcast(ep, S("room:1"), S("bin"), bin, sizeof bin, SB_PAYLOAD_KIND_BINARY,
                          NULL));
+
+  /* The metrics count the four broadcasts; the census lists the host subscription. */
+  sb_buffer *text = NULL;
+  EXPECT_STATUS(sb_endpoint_metrics(NULL, &text), SB_E_NULL_POINTER);
+  EXPECT_STATUS(sb_endpoint_metrics(ep, NULL), SB_E_NULL_POINTER);
+  EXPECT_OK(sb_endpoint_metrics(ep, &text));
+  EXPECT(buffer_has(text, "\nswitchboard_broadcasts_total 4\n"));
+  EXPECT(buffer_has(text, "\nswitchboard_connections{transport=\"websocket\"} 0\n"));
+  sb_buffer_free(text);
+  EXPECT_STATUS(sb_endpoint_census(NULL, &text), SB_E_NULL_POINTER);
+  EXPECT_OK(sb_endpoint_census(ep, &text));
+  EXPECT(buffer_has(text, "{\"topic\":\"room:1\",\"subscribers\":1,\"channels\":0}"));
+  EXPECT(buffer_has(text, "\"cluster\":null"));
+  sb_buffer_free(text);
 
   const uint8_t *p = NULL;
   size_t n = 0;

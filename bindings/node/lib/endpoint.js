@@ -269,6 +269,24 @@ class Endpoint extends EventEmitter {
     return page;
   }
 
+  /**
+   * The endpoint's metrics in the Prometheus text format 0.0.4 (docs/OPERATIONS.md "Metrics"),
+   * as option `metricsPath` serves them: for an app that exports its own metrics.
+   */
+  metrics() {
+    return native(() => this._native("metrics").metrics());
+  }
+
+  /**
+   * What the endpoint holds now (docs/OPERATIONS.md "Introspection"): `{node, connections:
+   * {websocket, longpoll}, channels, topics: [{topic, subscribers, channels}], presence:
+   * [{topic, entries}], cluster: null | {broker, up, nodes: [{node, incarnation,
+   * last_heartbeat_ms}]}}`.
+   */
+  census() {
+    return JSON.parse(native(() => this._native("census").census()));
+  }
+
   /** Presence list of `topic`: `{key: {metas: [...]}}`. */
   presenceList(topic) {
     expectString(topic, "topic");

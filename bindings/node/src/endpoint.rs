@@ -392,6 +392,18 @@ impl NativeEndpoint {
             .map_err(core_error)
     }
 
+    /// The metrics in the Prometheus text format (docs/OPERATIONS.md "Metrics").
+    #[napi]
+    pub fn metrics(&self) -> String {
+        self.inner.hosted.metrics_text()
+    }
+
+    /// What the endpoint holds now, JSON text (docs/OPERATIONS.md "Introspection").
+    #[napi]
+    pub fn census(&self) -> String {
+        self.inner.hosted.census()
+    }
+
     /// The presence list of any topic, JSON text.
     #[napi]
     pub fn presence_list(&self, topic: String) -> Result<String> {

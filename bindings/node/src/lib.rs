@@ -12,6 +12,7 @@ mod answer;
 mod config;
 mod endpoint;
 mod error;
+mod logs;
 mod payload;
 mod pending;
 mod pump;
@@ -23,4 +24,5 @@ pub use config::{
     check_refusal_status, closest_name,
 };
 pub use endpoint::{CloseTask, FlushTask, NativeEndpoint, StartTask, Started};
+pub use logs::{NativeLogEvent, set_log_handler};
 pub use request::{NativeConnectInfo, NativeHttpRequest, NativeRequest};

@@ -184,6 +184,16 @@ impl NativeEndpoint {
             .map_err(Error::from)?)
     }
 
+    /// The metrics in the Prometheus text format (docs/OPERATIONS.md "Metrics").
+    fn metrics(&self) -> String {
+        self.inner.metrics_text()
+    }
+
+    /// What the endpoint holds now, as JSON object text (docs/OPERATIONS.md "Introspection").
+    fn census(&self) -> String {
+        self.inner.census()
+    }
+
     /// The `presence_state` of `topic` as JSON object text (`{key: {"metas": [...]}}`).
     fn presence_list<'py>(&self, py: Python<'py>, topic: &str) -> Bound<'py, PyBytes> {
         let list = self.inner.backplane().presence().list(topic);

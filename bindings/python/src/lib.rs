@@ -7,6 +7,7 @@
 mod config;
 mod endpoint;
 mod errors;
+mod logs;
 mod payload;
 mod request;
 mod subscription;
@@ -22,6 +23,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config::check_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(config::check_refusal_status, m)?)?;
     m.add_function(wrap_pyfunction!(config::check_options, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::take_logs, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     use switchboard::host::RequestKind;
     for kind in RequestKind::ALL {

@@ -155,6 +155,11 @@ impl Session {
         self.unjoined(msg);
     }
 
+    /// The connection's socket id (Phoenix `id/1`), if its connect gave one.
+    pub fn socket_id(&self) -> Option<&str> {
+        self.connected.id.as_deref()
+    }
+
     /// Number of channels currently joined (or joining) on this connection.
     pub fn channel_count(&self) -> usize {
         self.live.load(Ordering::Acquire)

@@ -39,11 +39,18 @@ use tracing::debug;
 pub(crate) trait Inbound: Send {
     /// Handles one decoded message; must not block.
     fn handle(&mut self, msg: Message);
+
+    /// The connection's socket id (Phoenix `id/1`), for the context of log events.
+    fn socket_id(&self) -> Option<&str>;
 }
 
 impl Inbound for crate::channel::Session {
     fn handle(&mut self, msg: Message) {
         crate::channel::Session::handle(self, msg);
+    }
+
+    fn socket_id(&self) -> Option<&str> {
+        crate::channel::Session::socket_id(self)
     }
 }
 
@@ -423,7 +430,10 @@ where
             && !Box::pin(wait_for_writer(backlog, cfg.outbox_max_frames / 4, cfg.idle_timeout))
                 .await
         {
-            crate::warn_limited!("client does not read its replies, closing as slow consumer");
+            crate::warn_limited!(
+                socket_id = inbound.socket_id().unwrap_or("-"),
+                "client does not read its replies, closing as slow consumer"
+            );
             return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
         }
         let next = tokio::select! {
@@ -435,7 +445,7 @@ where
         };
         let decoded = match next {
             None => return ReadEnd::PeerGone,
-            Some(Err(e)) => return read_error(e),
+            Some(Err(e)) => return read_error(e, inbound.socket_id()),
             Some(Ok(WsMessage::Text(text))) => serializer.decode_text(text.as_bytes()),
             Some(Ok(WsMessage::Binary(data))) => serializer.decode_binary(&data),
             Some(Ok(WsMessage::Close(_))) => return ReadEnd::PeerClosed,
@@ -450,6 +460,7 @@ where
                     unanswered_pings += 1;
                     if unanswered_pings > cfg.outbox_max_frames {
                         crate::warn_limited!(
+                            socket_id = inbound.socket_id().unwrap_or("-"),
                             "client pings but does not read, closing as slow consumer"
                         );
                         return ReadEnd::Fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer");
@@ -467,7 +478,7 @@ where
             Ok(msg) => inbound.handle(msg),
             Err(e) => {
                 // Phoenix's socket process crashes on such a frame (PROTOCOL.md 2.5).
-                crate::warn_limited!(error = %e, "malformed frame, closing with 1011");
+                crate::warn_limited!(socket_id = inbound.socket_id().unwrap_or("-"), error = %e, "malformed frame, closing with 1011");
                 return ReadEnd::Fail(MALFORMED_CLOSE_CODE, "malformed frame");
             }
         }
@@ -503,22 +514,25 @@ async fn wait_for_writer(backlog: &Backlog<'_>, low_water: usize, limit: Duratio
     }
 }
 
-fn read_error(e: ws::Error) -> ReadEnd {
+fn read_error(e: ws::Error, socket_id: Option<&str>) -> ReadEnd {
     match e {
         ws::Error::ConnectionClosed
         | ws::Error::AlreadyClosed
         | ws::Error::Io(_)
         | ws::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => ReadEnd::PeerGone,
         ws::Error::Utf8(_) => {
-            crate::warn_limited!("text frame is not valid UTF-8, closing with 1007");
+            crate::warn_limited!(
+                socket_id = socket_id.unwrap_or("-"),
+                "text frame is not valid UTF-8, closing with 1007"
+            );
             ReadEnd::Fail(INVALID_UTF8_CLOSE_CODE, "invalid UTF-8")
         }
         ws::Error::Capacity(e) => {
-            crate::warn_limited!(error = %e, "frame too big, closing with 1009");
+            crate::warn_limited!(socket_id = socket_id.unwrap_or("-"), error = %e, "frame too big, closing with 1009");
             ReadEnd::Fail(TOO_BIG_CLOSE_CODE, "frame too big")
         }
         other => {
-            crate::warn_limited!(error = %other, "WebSocket protocol error, closing with 1002");
+            crate::warn_limited!(socket_id = socket_id.unwrap_or("-"), error = %other, "WebSocket protocol error, closing with 1002");
             ReadEnd::Fail(PROTOCOL_CLOSE_CODE, "protocol error")
         }
     }

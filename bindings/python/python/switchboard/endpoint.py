@@ -21,7 +21,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 
-from . import _native
+from . import _logging, _native
 from ._dispatch import Dispatcher
 from ._payload import encode
 from ._routes import ChannelRoutes, ConnectCallback, HttpHandler, Routes
@@ -167,6 +167,8 @@ class Endpoint:
             given["mounts"] = [(Mount(m) if isinstance(m, str) else m)._spec() for m in mounts]
         self._config: Dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         _native.check_options(self._config)
+        # The library's logs go to logging.getLogger("switchboard") at its level now.
+        _logging.sync_level()
         self._mount_path = (
             "/socket" if not mounts else (mounts[0] if isinstance(mounts[0], str) else mounts[0].path)
         )
@@ -400,6 +402,20 @@ class Endpoint:
     def channel_count(self, topic: str) -> int:
         """Joined channels on ``topic`` on this node."""
         return self._hub.channel_count(topic)
+
+    def metrics(self) -> str:
+        """The endpoint's metrics in the Prometheus text format 0.0.4 (docs/OPERATIONS.md
+        "Metrics"), as option ``metrics_path`` serves them: for an app that exports its own
+        metrics. Readable before start and after close (no connections then)."""
+        return self._hub.metrics()
+
+    def census(self) -> Dict[str, Any]:
+        """What the endpoint holds now (docs/OPERATIONS.md "Introspection"): ``{"node",
+        "connections": {"websocket", "longpoll"}, "channels", "topics": [{"topic",
+        "subscribers", "channels"}], "presence": [{"topic", "entries"}], "cluster": None or
+        {"broker", "up", "nodes": [{"node", "incarnation", "last_heartbeat_ms"}]}}``."""
+        result: Dict[str, Any] = json.loads(self._hub.census())
+        return result
 
     def history(self, topic: str, since: Optional[str] = None, limit: int = 0) -> Dict[str, Any]:
         """``topic``'s kept broadcasts (docs/HISTORY.md "Host API"): ``{"messages": [{"position",

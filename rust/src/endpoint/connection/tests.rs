@@ -16,6 +16,10 @@ struct Recorder {
 }
 
 impl Inbound for Recorder {
+    fn socket_id(&self) -> Option<&str> {
+        None
+    }
+
     fn handle(&mut self, msg: Message) {
         if msg.event == "heartbeat" {
             let frame = Serializer::V2Json

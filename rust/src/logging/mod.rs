@@ -4,6 +4,8 @@
 //! (a push to a topic that is not joined, an unmatched topic, a refused handshake) log at
 //! debug only.
 
+pub mod bridge;
+
 use parking_lot::Mutex;
 use std::fmt;
 use std::time::{Duration, Instant};
