@@ -182,6 +182,29 @@ async fn a_drain_closes_5000_clients_in_batches_while_the_other_node_serves_on()
         ticks >= 10,
         "broadcasts were made during the drain ({ticks})"
     );
+    // The operator's view of node b: the broker link, node a as a peer, the traffic.
+    let census = b.census();
+    let cluster = census.cluster.expect("a clustered census");
+    assert_eq!((cluster.broker.as_str(), cluster.up), ("Redis", true));
+    let peer = cluster
+        .nodes
+        .iter()
+        .find(|n| n.node == "a")
+        .expect("node a listed");
+    assert!(peer.last_heartbeat_ms < 5_000, "{peer:?}");
+    let text = b.metrics_text();
+    assert!(
+        text.lines().any(|l| l == "switchboard_broker_up 1"),
+        "{text}"
+    );
+    let out = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_broker_messages_total{direction=\"out\"} "))
+        .expect("broker messages out");
+    assert!(
+        out.parse::<u64>().expect("a count") > ticks,
+        "{out} broadcasts out"
+    );
     // Node a refuses new connections; node b still accepts them.
     let url_a = format!("ws://{}/socket/websocket?vsn=2.0.0", a.local_addr());
     assert!(tokio_tungstenite::connect_async(url_a).await.is_err());

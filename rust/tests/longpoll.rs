@@ -183,6 +183,22 @@ async fn a_session_opens_joins_pushes_and_polls_with_no_store_and_cors() {
         );
         assert_eq!(server.endpoint.longpoll_session_count(), 1);
         assert_eq!(server.endpoint.connection_count(), 1);
+        // The metrics count the session as a long-poll connection, its two lines as
+        // received and the two replies as sent.
+        let census = server.endpoint.census();
+        assert_eq!(
+            (census.connections.longpoll, census.connections.websocket),
+            (1, 0)
+        );
+        let text = server.endpoint.metrics_text();
+        for line in [
+            "switchboard_connections{transport=\"longpoll\"} 1",
+            "switchboard_connections{transport=\"websocket\"} 0",
+            "switchboard_messages_received_total 2",
+            "switchboard_messages_sent_total 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
         // Nothing more within the window: 204 with the same token.
         let idle = get(&server, "/socket", Some(&token)).await.json();
         assert_eq!(idle, json!({"status": 204, "token": token, "messages": []}));

@@ -3,6 +3,7 @@
 DEBUG). A daemon thread drains the core's bounded log queue; the core's level follows the
 logger's effective level, read each time an ``Endpoint`` is created."""
 
+import atexit
 import logging
 import threading
 from typing import Dict, Optional
@@ -22,6 +23,9 @@ _LEVELS: Dict[int, int] = {
 
 _started: Optional[threading.Thread] = None
 _lock = threading.Lock()
+# Set at exit: the thread stops before the interpreter finalizes (a daemon thread coming back
+# from the native wait during finalization would be killed inside the extension).
+_stop = threading.Event()
 
 
 def _core_level(level: int) -> int:
@@ -39,8 +43,8 @@ def _core_level(level: int) -> int:
 
 def _drain() -> None:
     reported = 0
-    while True:
-        events, dropped = _native.take_logs(250)
+    while not _stop.is_set():
+        events, dropped = _native.take_logs(100)
         if dropped > reported:
             logger.warning("%d library log events dropped: the log thread did not keep up", dropped - reported)
             reported = dropped
@@ -62,3 +66,10 @@ def sync_level() -> None:
         if _started is None:
             _started = threading.Thread(target=_drain, name="switchboard-logs", daemon=True)
             _started.start()
+            atexit.register(_stop_thread)
+
+
+def _stop_thread() -> None:
+    _stop.set()
+    if _started is not None:
+        _started.join(timeout=1.0)
