@@ -817,6 +817,23 @@ SB_API SB_MUST_USE sb_status sb_endpoint_channel_count(const sb_endpoint *endpoi
 // topic, a topic no history rule matches, `since` not a position), `SB_E_POISONED`.
 SB_API SB_MUST_USE sb_status sb_endpoint_history(const sb_endpoint *endpoint, const uint8_t *topic, size_t topic_len, const uint8_t *since, size_t since_len, size_t limit, sb_buffer **out);
 
+// Writes the endpoint's metrics (docs/OPERATIONS.md "Metrics") into a new `sb_buffer`
+// owned by the caller, as text in the Prometheus text format 0.0.4 — what option
+// `metrics_path` serves over HTTP — for an application that exports its own metrics.
+// Readable in every endpoint phase (connections count 0 before start and after close).
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_metrics(const sb_endpoint *endpoint, sb_buffer **out);
+
+// Writes what the endpoint holds now (docs/OPERATIONS.md "Introspection") into a new
+// `sb_buffer` owned by the caller, as JSON object text: `{"node", "connections":
+// {"websocket", "longpoll"}, "channels", "topics": [{"topic", "subscribers", "channels"}],
+// "presence": [{"topic", "entries"}], "cluster": null | {"broker", "up", "nodes": [{"node",
+// "incarnation", "last_heartbeat_ms"}]}}`. Readable in every endpoint phase.
+//
+// Statuses: `SB_OK`, `SB_E_NULL_POINTER`, `SB_E_POISONED`.
+SB_API SB_MUST_USE sb_status sb_endpoint_census(const sb_endpoint *endpoint, sb_buffer **out);
+
 // Routes HTTP requests under `prefix` (e.g. `"/api"`: `/api` and every path below it, any
 // method; `"/"`: every path no socket mount or static file takes) to the host as
 // `SB_REQUEST_KIND_HTTP` requests. Bodies over 1 MiB get 413 without reaching the host; an

@@ -85,6 +85,10 @@ export declare class NativeEndpoint {
    * messages after `since`, or the latest `limit` without it (0: all kept).
    */
   history(topic: string, since: string | undefined | null, limit: number): string
+  /** The metrics in the Prometheus text format (docs/OPERATIONS.md "Metrics"). */
+  metrics(): string
+  /** What the endpoint holds now, JSON text (docs/OPERATIONS.md "Introspection"). */
+  census(): string
   /** The presence list of any topic, JSON text. */
   presenceList(topic: string): string
   /** Live channels on `topic` (this node, all connections). */
@@ -238,6 +242,20 @@ export interface NativeHttpRequest {
   body: Buffer
 }
 
+/** One log event as JavaScript gets it. */
+export interface NativeLogEvent {
+  /** `error`, `warn`, `info`, `debug` or `trace`. */
+  level: string
+  /** The emitting module, e.g. `switchboard::endpoint::connection`. */
+  target: string
+  /** The text with its fields (`malformed frame, closing with 1011 socket_id=u1` (`-`: no socket id)). */
+  message: string
+  /** The context by name: `socket_id`, `topic`, `node`, `error`, ... */
+  fields: Record<string, string>
+  /** Events dropped so far because JavaScript did not keep up. */
+  dropped: number
+}
+
 /** One request (or one host-subscription message) for JavaScript. */
 export interface NativeRequest {
   /**
@@ -297,6 +315,12 @@ export interface NativeRequest {
   /** For `http`. */
   http?: NativeHttpRequest
 }
+
+/**
+ * Sends the library's events at `level` (1 = error … 5 = trace) or more severe to
+ * `on_logs(events)`, replacing any handler set before; `None` (or level 0) stops.
+ */
+export declare function setLogHandler(onLogs: ((arg: Array<NativeLogEvent>) => unknown) | undefined | null, level: number): void
 
 /**
  * What `start()` resolves with: the address, or the core's error (the promise of an

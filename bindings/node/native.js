@@ -841,3 +841,4 @@ module.exports.checkOptions = nativeBinding.checkOptions
 module.exports.checkPattern = nativeBinding.checkPattern
 module.exports.checkRefusalStatus = nativeBinding.checkRefusalStatus
 module.exports.closestName = nativeBinding.closestName
+module.exports.setLogHandler = nativeBinding.setLogHandler

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { rawCleanup, rawConnect } from "../../../tests/lib/raw.mjs";
 import { connectedSocket, joinOk, listening, nextMessage, sb, waitUntil } from "./helpers.mjs";
 
-const { accept, ok, setLogHandler } = sb;
+const { accept, ok, reply, setLogHandler } = sb;
 
 /** The value of `series` (name and labels as written) in a metrics text. */
 function sample(text, series) {
@@ -23,7 +23,7 @@ test("metrics and census follow a phoenix client", async (t) => {
       join: () => ok(),
       handleIn(_event, payload, socket) {
         socket.broadcast("shout", payload);
-        return ok();
+        return reply("ok", {});
       },
     });
   });

@@ -40,10 +40,9 @@ def fetch(url: str) -> tuple[int, str, str]:
 async def test_metrics_and_census_follow_a_phoenix_client(phx: Phx) -> None:
     endpoint = Endpoint(metrics_path="/metrics")
     endpoint.channel("room:*", Room)
-    before = endpoint.metrics()
-    assert sample(before, "switchboard_broadcasts_total") == 0
-    assert endpoint.census()["connections"] == {"websocket": 0, "longpoll": 0}
     async with endpoint:
+        assert sample(endpoint.metrics(), "switchboard_broadcasts_total") == 0
+        assert endpoint.census()["connections"] == {"websocket": 0, "longpoll": 0}
         assert (await phx.connect(endpoint.url))["ok"]
         await phx.join("room:ops")
         assert (await phx.push("room:ops", "shout", {"n": 1}))["status"] == "ok"

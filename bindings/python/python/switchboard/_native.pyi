@@ -19,6 +19,8 @@ __all__ = [
     "check_options",
     "check_pattern",
     "check_refusal_status",
+    "set_log_level",
+    "take_logs",
 ]
 __version__: str
 

@@ -406,7 +406,7 @@ class Endpoint:
     def metrics(self) -> str:
         """The endpoint's metrics in the Prometheus text format 0.0.4 (docs/OPERATIONS.md
         "Metrics"), as option ``metrics_path`` serves them: for an app that exports its own
-        metrics. Readable before start and after close (no connections then)."""
+        metrics. Raises ``StateError`` before ``start()`` and after ``close()``."""
         return self._hub.metrics()
 
     def census(self) -> Dict[str, Any]:
