@@ -314,8 +314,20 @@ static int set_longpoll(sb_config *cfg) {
                    "secret_key_base"));
 }
 
+/* The library's warnings and errors on stderr (docs/OPERATIONS.md "Logs"): a broker link lost
+ * and back, clients closed as slow consumers, ... Called on the library's threads. */
+static void log_line(void *user_data, uint32_t level, const uint8_t *target, size_t target_len,
+                     const uint8_t *line, size_t line_len) {
+  (void)user_data;
+  fprintf(stderr, "chat: %s %.*s: %.*s\n", level == SB_LOG_LEVEL_ERROR ? "ERROR" : "WARN",
+          (int)target_len, (const char *)target, (int)line_len, (const char *)line);
+}
+
 int main(void) {
   hl_init("chat");
+  if (!hl_check(sb_set_log_callback(log_line, SB_LOG_LEVEL_WARN, NULL, NULL), "log callback")) {
+    return 1;
+  }
   unsigned port;
   if (!hl_port(4000, &port)) return 2;
 

@@ -27,7 +27,11 @@
 
 const fs = require("node:fs");
 const path = require("node:path");
-const { Endpoint, RawJson, accept, refuse, ok, reply } = require("../../bindings/node");
+const { Endpoint, RawJson, accept, refuse, ok, reply, setLogHandler } = require("../../bindings/node");
+
+// The library's warnings and errors on stderr (docs/OPERATIONS.md "Logs"): a broker link lost
+// and back, clients closed as slow consumers, ...
+setLogHandler((e) => console.error(`chat: ${e.level.toUpperCase()} ${e.target}: ${e.message}`), { level: "warn" });
 
 /** Largest `new_msg` payload, in bytes of JSON text (examples/chat/CONTRACT.md). */
 const MAX_MESSAGE_BYTES = 8192;

@@ -32,6 +32,7 @@ child cannot outlive it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -183,6 +184,9 @@ def longpoll_options() -> Dict[str, Any]:
 
 
 async def main() -> None:
+    # The library's warnings and errors on stderr, through logging's "switchboard" logger
+    # (docs/OPERATIONS.md "Logs"): a broker link lost and back, slow consumers, ...
+    logging.basicConfig(level=logging.WARNING, format="chat: %(levelname)s %(name)s: %(message)s")
     root = repo_root()
     page = root / "examples/chat"
     if not (root / PHOENIX_MJS).is_file():

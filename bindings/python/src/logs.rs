@@ -25,14 +25,11 @@ pub fn set_log_level(level: u32) -> PyResult<()> {
 
 /// Waits up to `timeout_ms` (without the GIL) for events, then takes the queued ones:
 /// `(level, target, line, {field: value})`, and how many were dropped since the start.
+/// One event as Python gets it: `(level, target, line, [(field, value)])`.
+type PyLogEvent = (u32, &'static str, String, Vec<(&'static str, String)>);
+
 #[pyfunction]
-pub fn take_logs(
-    py: Python<'_>,
-    timeout_ms: u64,
-) -> (
-    Vec<(u32, &'static str, String, Vec<(&'static str, String)>)>,
-    u64,
-) {
+pub fn take_logs(py: Python<'_>, timeout_ms: u64) -> (Vec<PyLogEvent>, u64) {
     let events = py.detach(|| queue().take(Duration::from_millis(timeout_ms), 1000));
     let events = events
         .into_iter()
