@@ -146,14 +146,6 @@ impl Backplane {
         self.pubsub.metrics()
     }
 
-    /// Live channels on this node, every topic together.
-    pub fn channels_total(&self) -> usize {
-        self.census
-            .iter()
-            .map(|shard| shard.lock().values().sum::<usize>())
-            .sum()
-    }
-
     /// `(topic, live channels)` of every topic with a channel on this node, by topic.
     pub fn channel_census(&self) -> Vec<(String, usize)> {
         let mut topics: Vec<(String, usize)> = self

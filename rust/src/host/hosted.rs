@@ -417,22 +417,20 @@ impl HostedEndpoint {
     /// What the endpoint holds now, as JSON text (docs/OPERATIONS.md "Introspection");
     /// readable in every phase (no connections before start or after close).
     pub fn census(&self) -> String {
-        match &*self.state.lock() {
-            State::Running(running) => running.census(),
-            _ => Census::of(&self.backplane, ConnectionCensus::default()),
-        }
-        .to_json()
+        self.census_now().to_json()
     }
 
     /// The metrics in the Prometheus text format (docs/OPERATIONS.md "Metrics"), as
     /// `metrics_path` serves them; readable in every phase.
     pub fn metrics_text(&self) -> String {
+        crate::endpoint::metrics::render(self.census_now(), &self.backplane)
+    }
+
+    /// The running endpoint's census; before start and after close, no connections.
+    fn census_now(&self) -> Census {
         match &*self.state.lock() {
-            State::Running(running) => running.metrics_text(),
-            _ => crate::endpoint::metrics::render(
-                Census::of(&self.backplane, ConnectionCensus::default()),
-                &self.backplane,
-            ),
+            State::Running(running) => running.census(),
+            _ => Census::of(&self.backplane, ConnectionCensus::default()),
         }
     }
 
